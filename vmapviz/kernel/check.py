@@ -1,0 +1,138 @@
+"""check(): the invariants the vmap layer keeps, as code.  Each returns a sentence per
+violation; an empty list means the simulated kernel is consistent."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VM_VM_AREA
+from .vmap_block import addr_to_vb_idx
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+def check(k: "Kernel") -> list[str]:
+    return _areas(k) + _lazy(k) + _pages(k) + _blocks(k)
+
+
+def _areas(k: "Kernel") -> list[str]:
+    out = []
+    cfg, tree = k.config, k.tree
+    areas = list(tree.list)
+    if set(tree.by_start) != {a.va_start for a in areas} or len(tree.by_start) != len(areas):
+        out.append("the start index and the address-ordered list disagree")
+    prev = None
+    holes = {}
+    for a in areas:
+        if a.va_start % cfg.page_size or a.va_end % cfg.page_size or a.va_start >= a.va_end:
+            out.append(f"area {a.va_start:#x}-{a.va_end:#x} is empty or not page aligned")
+        if a.va_end > 1 << cfg.bits:
+            out.append(f"area {a.va_start:#x}-{a.va_end:#x} is outside the address space")
+        if prev is not None:
+            overlap = prev.va_end > a.va_start
+            if overlap and not {prev.va_start, a.va_start} & k.overlaps:
+                out.append(f"areas {prev.va_start:#x}-{prev.va_end:#x} and "
+                           f"{a.va_start:#x}-{a.va_end:#x} overlap")
+            if a.va_start > prev.va_end + cfg.page_size:
+                holes[a.va_start] = prev.va_end + cfg.page_size
+        prev = a
+    if k.overlaps and cfg.variant != "posted":
+        out.append("an overlapping area was handed out by the merged allocator")
+    if holes != dict(tree.holes):
+        out.append("the hole index does not match the gaps between areas")
+    for vm_addr, vm in k.vmlist.items():
+        va = tree.find(vm_addr)
+        if va is None or not va.flags & VM_VM_AREA or va.lazy:
+            out.append(f"vm_struct {vm_addr:#x} on vmlist has no busy VM_VM_AREA area")
+        elif vm.size != va.va_end - va.va_start:
+            out.append(f"vm_struct {vm_addr:#x} size {vm.size} != its area's")
+    busy_vm = {a.va_start for a in areas if a.flags & VM_VM_AREA and not a.lazy}
+    if busy_vm != set(k.vmlist):
+        out.append("busy VM_VM_AREA areas and vmlist disagree")
+    return out
+
+
+def _lazy(k: "Kernel") -> list[str]:
+    out = []
+    lazy = [a for a in k.tree.list if a.flags & VM_LAZY_FREE]
+    if any(a.flags & VM_LAZY_FREEING for a in k.tree.list):
+        out.append("a VM_LAZY_FREEING area is still in the tree after its purge")
+    if {a.va_start for a in lazy} != set(k.lazy):
+        out.append("the lazy list and the VM_LAZY_FREE areas disagree")
+    pages = sum(a.va_end - a.va_start for a in lazy) // k.config.page_size
+    if pages != k.vmap_lazy_nr:
+        out.append(f"vmap_lazy_nr is {k.vmap_lazy_nr} but lazily freed areas hold {pages} pages")
+    if k.vmap_lazy_nr > k.config.lazy_max_pages:
+        out.append(f"vmap_lazy_nr {k.vmap_lazy_nr} is over lazy_max_pages without a purge")
+    return out
+
+
+def _pages(k: "Kernel") -> list[str]:
+    out = []
+    shift = k.config.page_shift
+    ptes = k.pgtable.ptes
+    for vpn in ptes:
+        if k.tree.containing(vpn << shift) is None:
+            out.append(f"PTE at {vpn << shift:#x} lies outside every area")
+            break
+    for cpu, tlb in enumerate(k.pgtable.tlbs):
+        for vpn, pfn in tlb.items():
+            if ptes.get(vpn) != pfn:
+                out.append(f"cpu{cpu}'s TLB maps {vpn << shift:#x} to a page the page table "
+                           "no longer maps there, and no flush is pending")
+                break
+    for vpn in k.pgtable.dead:
+        if vpn not in ptes or k.is_live_page(vpn << shift):
+            out.append(f"page {vpn << shift:#x} is counted dead but is unmapped or in use")
+            break
+    for addr, frames in k.ram_maps.items():
+        for i, pfn in enumerate(frames):
+            if ptes.get((addr >> shift) + i) != pfn:
+                out.append(f"vm_map_ram mapping {addr:#x} lost its PTE for page {i}")
+                break
+    return out
+
+
+def _blocks(k: "Kernel") -> list[str]:
+    out = []
+    cfg = k.config
+    bits = cfg.vmap_bbmap_bits
+    full = (1 << bits) - 1
+    seen = set()
+    for vbq in k.vbq:
+        for name, lst in (("free", vbq.free), ("dirty", vbq.dirty)):
+            for vb in lst:
+                flag = vb.on_free_list if name == "free" else vb.on_dirty_list
+                if vb.cpu != vbq.cpu or not flag:
+                    out.append(f"block #{vb.id} is on cpu{vbq.cpu}'s {name} list by mistake")
+                if k.vmap_block_tree.get(addr_to_vb_idx(k, vb.va_start)) is not vb:
+                    out.append(f"block #{vb.id} on a list is not in the radix tree")
+            seen.update(id(vb) for vb in lst)
+    for idx, vb in k.vmap_block_tree.items():
+        tag = f"block #{vb.id}"
+        if addr_to_vb_idx(k, vb.va_start) != idx:
+            out.append(f"{tag} is indexed at {idx}, not addr_to_vb_idx({vb.va_start:#x})")
+        va = k.tree.find(vb.va_start)
+        if va is None or va.lazy or va.kind != "vmap_block" or va.va_end != vb.va_end:
+            out.append(f"{tag}'s area is not a busy vmap_block area of the tree")
+        if vb.va_start % cfg.vmap_block_size:
+            out.append(f"{tag} at {vb.va_start:#x} is not VMAP_BLOCK_SIZE aligned")
+        if vb.alloc_map & ~full or vb.dirty_map & ~full:
+            out.append(f"{tag} has bits beyond VMAP_BBMAP_BITS")
+        if vb.free != bits - vb.alloc_map.bit_count():
+            out.append(f"{tag}: free {vb.free} != clear bits of alloc_map")
+        if vb.dirty != vb.dirty_map.bit_count():
+            out.append(f"{tag}: dirty {vb.dirty} != set bits of dirty_map")
+        if vb.dirty_map & ~vb.alloc_map:
+            out.append(f"{tag} has dirty bits that were never allocated")
+        if vb.dirty >= bits:
+            out.append(f"{tag} is fully dirty but was not freed")
+        if vb.on_free_list != (vb.free > 0) or vb.on_free_list != (vb in k.vbq[vb.cpu].free):
+            out.append(f"{tag}: free {vb.free} but on_free_list is {vb.on_free_list}")
+        if vb.on_dirty_list != (vb.dirty > 0) or vb.on_dirty_list != (vb in k.vbq[vb.cpu].dirty):
+            out.append(f"{tag}: dirty {vb.dirty} but on_dirty_list is {vb.on_dirty_list}")
+    for a in k.tree.list:
+        if a.kind == "vmap_block" and not a.lazy and k.vmap_block_tree.get(addr_to_vb_idx(k, a.va_start)) is None:
+            out.append(f"vmap_block area {a.va_start:#x} has no block")
+    return out

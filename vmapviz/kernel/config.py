@@ -1,0 +1,133 @@
+"""The simulated machine's constants: what mm/vmalloc.c computes from its config.
+
+Derived values carry the kernel's names and are computed as the 2008 patch computes
+them (`VMAP_BBMAP_BITS`, `lazy_max_pages()`...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VARIANTS = ("merged", "posted")
+VARIANT_TITLES = {
+    "merged": "merged v2.6.28",
+    "posted": "posted 2008-08-18",
+}
+
+# x86_64, 2.6.28 include/asm-x86/pgtable_64.h: VMALLOC_START 0xffffc20000000000,
+# VMALLOC_END 0xffffe1ffffffffff (inclusive).  We keep ends exclusive and page
+# aligned, so the end is the next byte: 32 TiB of vmalloc space.
+VMALLOC_64 = (0xFFFFC20000000000, 0xFFFFE20000000000)
+# i386 with 896 MiB of lowmem, as mem_init() prints it on 2.6.28:
+# "vmalloc : 0xf8800000 - 0xff7fe000 ( 111 MB)"; VMALLOC_START is high_memory
+# plus the 8 MiB VMALLOC_OFFSET hole, VMALLOC_END is PKMAP_BASE - 2 pages.
+VMALLOC_32 = (0xF8800000, 0xFF7FE000)
+
+MAX_CPUS = 4096
+
+
+class ConfigError(ValueError):
+    """A configuration the kernel could not boot with."""
+
+
+def fls(x: int) -> int:
+    """fls(): the 1-based index of the most significant set bit, 0 for 0."""
+    return x.bit_length()
+
+
+def get_order(size: int, page_size: int) -> int:
+    """get_order(): the smallest order with (page_size << order) >= size."""
+    pages = -(-size // page_size)
+    return max(0, (pages - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class Config:
+    """One simulated machine: width, CPUs, the vmalloc range and the patch variant.
+
+    `nr_cpus` plays both NR_CPUS (compile time, sizes the blocks) and
+    num_online_cpus() (run time, scales the lazy threshold): all CPUs are online.
+    """
+
+    nr_cpus: int = 4
+    bits: int = 64
+    variant: str = "merged"
+    page_size: int = 4096
+    vmalloc_start: int | None = None
+    vmalloc_end: int | None = None
+    seed: int = 1
+    # Derived (filled in __post_init__), named as the kernel names them.
+    vmap_max_alloc: int = field(init=False)
+    vmap_bbmap_bits: int = field(init=False)
+    vmap_block_size: int = field(init=False)
+    lazy_max_pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if self.bits not in (32, 64):
+            raise ConfigError(f"bits must be 32 or 64, not {self.bits!r}")
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        if not isinstance(self.nr_cpus, int) or not 1 <= self.nr_cpus <= MAX_CPUS:
+            raise ConfigError(f"nr_cpus must be between 1 and {MAX_CPUS}, not {self.nr_cpus!r}")
+        ps = self.page_size
+        if ps <= 0 or ps & (ps - 1):
+            raise ConfigError(f"page_size must be a power of two, not {ps!r}")
+        default = VMALLOC_64 if self.bits == 64 else VMALLOC_32
+        start = default[0] if self.vmalloc_start is None else self.vmalloc_start
+        end = default[1] if self.vmalloc_end is None else self.vmalloc_end
+        if start % ps or end % ps:
+            raise ConfigError(f"vmalloc range {start:#x}-{end:#x} is not page aligned")
+        if not 0 < start < end <= 1 << self.bits:
+            raise ConfigError(f"vmalloc range {start:#x}-{end:#x} is empty or outside a {self.bits}-bit space")
+        set_(self, "vmalloc_start", start)
+        set_(self, "vmalloc_end", end)
+
+        # VMAP_MAX_ALLOC is BITS_PER_LONG pages.  VMALLOC_SPACE is the patch's
+        # guess, not the real range: 128 MiB on 32-bit, 128 GiB on 64-bit.
+        max_alloc = self.bits
+        vmalloc_space = (128 << 20) if self.bits == 32 else (128 << 30)
+        vmalloc_pages = vmalloc_space // ps
+        bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // self.nr_cpus // 16))
+        if bbmap_bits & (bbmap_bits - 1):
+            # The patch aligns blocks with ALIGN() and finds offsets with
+            # addr & (VMAP_BLOCK_SIZE - 1): both need a power of two.  A later
+            # kernel rounds NR_CPUS up to a power of two; the 2008 code does not.
+            raise ConfigError(
+                f"{self.nr_cpus} CPUs on {self.bits}-bit give VMAP_BBMAP_BITS = {bbmap_bits}, "
+                "not a power of two, which the 2008 block arithmetic cannot take; "
+                "use a power-of-two CPU count"
+            )
+        set_(self, "vmap_max_alloc", max_alloc)
+        set_(self, "vmap_bbmap_bits", bbmap_bits)
+        set_(self, "vmap_block_size", bbmap_bits * ps)
+        # lazy_max_pages(): fls(num_online_cpus()) * 32 MiB worth of pages, a log
+        # scale so huge machines do not gather a huge latency.
+        set_(self, "lazy_max_pages", fls(self.nr_cpus) * ((32 << 20) // ps))
+
+    @property
+    def page_shift(self) -> int:
+        return self.page_size.bit_length() - 1
+
+    @property
+    def vmalloc_size(self) -> int:
+        return self.vmalloc_end - self.vmalloc_start
+
+    @property
+    def ulong_max(self) -> int:
+        return (1 << self.bits) - 1
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed, derived values recomputed."""
+        fields = dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
+                      page_size=self.page_size, vmalloc_start=self.vmalloc_start,
+                      vmalloc_end=self.vmalloc_end, seed=self.seed)
+        if "bits" in changes and "vmalloc_start" not in changes:
+            fields["vmalloc_start"] = fields["vmalloc_end"] = None
+        fields.update(changes)
+        return Config(**fields)
+
+    def as_dict(self) -> dict:
+        return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
+                    page_size=self.page_size, vmalloc_start=self.vmalloc_start,
+                    vmalloc_end=self.vmalloc_end, seed=self.seed)

@@ -1,0 +1,101 @@
+"""/*** Page table manipulation functions ***/, page frames, and per-CPU TLBs.
+
+The kernel page table is a dict from virtual page number to page frame; a page frame
+is an int id handed out by a small LIFO page allocator.  Each CPU's TLB is a dict of
+the same shape.  Simplification: a TLB never evicts, so it shows the worst case, every
+stale entry kept until a flush removes it.
+
+`dead` holds the pages whose PTEs are still set although their user has freed them:
+lazily freed areas and dirty vmap block regions, the aliases lazy flushing leaves
+behind.  A TLB entry for a dead page is a stale entry.
+"""
+
+from __future__ import annotations
+
+
+class PageAllocator:
+    """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
+    last-in first-out (like the per-CPU hot lists)."""
+
+    def __init__(self) -> None:
+        self.next_pfn = 1
+        self.free_list: list[int] = []
+        self.allocated: set[int] = set()
+
+    def alloc(self) -> int:
+        pfn = self.free_list.pop() if self.free_list else self._fresh()
+        self.allocated.add(pfn)
+        return pfn
+
+    def _fresh(self) -> int:
+        pfn = self.next_pfn
+        self.next_pfn += 1
+        return pfn
+
+    def free(self, pfn: int) -> None:
+        self.allocated.discard(pfn)
+        self.free_list.append(pfn)
+
+
+class PageTable:
+    """init_mm's kernel page table and every CPU's TLB."""
+
+    def __init__(self, nr_cpus: int, page_shift: int) -> None:
+        self.shift = page_shift
+        self.ptes: dict[int, int] = {}
+        self.tlbs: list[dict[int, int]] = [{} for _ in range(nr_cpus)]
+        self.dead: set[int] = set()
+
+    def vmap_page_range(self, start: int, end: int, frames: list[int | None]) -> tuple[int, int]:
+        """vmap_page_range(): map frames[N] at start + N pages.  Returns (err, nr):
+        err 0 or -EBUSY (a PTE already present) or -ENOMEM (a missing page), and nr the
+        PTEs set before it stopped; the caller emits the WARN."""
+        ptes = self.ptes
+        vpn = start >> self.shift
+        for nr in range((end - start) >> self.shift):
+            if vpn + nr in ptes:
+                return -EBUSY, nr
+            frame = frames[nr]
+            if frame is None:
+                return -ENOMEM, nr
+            ptes[vpn + nr] = frame
+        return 0, (end - start) >> self.shift
+
+    def vunmap_page_range(self, start: int, end: int) -> int:
+        """vunmap_page_range(): clear the PTEs of [start, end); returns how many were set."""
+        lo, hi = start >> self.shift, end >> self.shift
+        _drop_range(self.dead, lo, hi)
+        return _drop_range(self.ptes, lo, hi)
+
+    def mark_dead(self, start: int, end: int) -> None:
+        """The user of [start, end) freed it; its PTEs stay until a purge."""
+        ptes = self.ptes
+        self.dead.update(v for v in range(start >> self.shift, end >> self.shift) if v in ptes)
+
+    def flush_tlb_kernel_range(self, start: int, end: int) -> int:
+        """flush_tlb_kernel_range(): drop [start, end) from every CPU's TLB; returns the
+        number of entries dropped."""
+        lo, hi = start >> self.shift, end >> self.shift
+        return sum(_drop_range(tlb, lo, hi) for tlb in self.tlbs)
+
+    def stale(self, cpu: int) -> set[int]:
+        """The pages this CPU's TLB still maps although their user freed them."""
+        return self.tlbs[cpu].keys() & self.dead
+
+
+def _drop_range(table: dict[int, int] | set[int], lo: int, hi: int) -> int:
+    """Delete keys in [lo, hi) from table, walking whichever is smaller."""
+    if hi - lo <= len(table):
+        before = len(table)
+        discard = table.discard if isinstance(table, set) else lambda v: table.pop(v, None)
+        for vpn in range(lo, hi):
+            discard(vpn)
+        return before - len(table)
+    doomed = [vpn for vpn in table if lo <= vpn < hi]
+    for vpn in doomed:
+        del table[vpn]
+    return len(doomed)
+
+
+EBUSY = 16
+ENOMEM = 12

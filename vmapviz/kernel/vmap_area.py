@@ -1,0 +1,210 @@
+"""/*** Global kva allocator ***/: vmap areas in address order and alloc_vmap_area().
+
+The kernel keeps `struct vmap_area` in an rbtree and an address-sorted list.  Here a
+SortedList plays both roles.  The descent's answer depends only on the set of areas,
+not on the tree's shape (KERNEL-NOTES: "Why a sorted list can stand in for the
+rbtree"), so the addresses are the kernel's own.
+
+The kernel's walk steps past every area until a hole fits: with 100,000 areas packed
+at the start it visits all of them.  The simulator keeps an index of the holes that
+are at least a page wide, so it jumps from hole to hole and reports, from positions in
+the sorted order, how many areas the kernel's walk would have passed.
+
+Areas are immutable records; a state change replaces the record, so a snapshot can
+copy the list of records without copying areas.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sortedcontainers import SortedDict, SortedList
+
+VM_LAZY_FREE = 0x01
+VM_LAZY_FREEING = 0x02
+VM_VM_AREA = 0x04
+
+
+class VmapArea(NamedTuple):
+    """struct vmap_area: [va_start, va_end), its flags, and what the simulator adds:
+    the kind of user (vmalloc, vmap, ioremap, vm_area, vpages, vm_map_ram, vmap_block),
+    the CPU that allocated it and the op that did."""
+
+    va_start: int
+    va_end: int
+    flags: int
+    kind: str
+    cpu: int
+    op: int
+
+    @property
+    def start(self) -> int:
+        return self.va_start
+
+    @property
+    def end(self) -> int:
+        return self.va_end
+
+    @property
+    def lazy(self) -> bool:
+        return bool(self.flags & (VM_LAZY_FREE | VM_LAZY_FREEING))
+
+    @property
+    def state(self) -> str:
+        if self.flags & VM_LAZY_FREEING:
+            return "freeing"
+        if self.flags & VM_LAZY_FREE:
+            return "lazy"
+        return "busy"
+
+
+def ALIGN(x: int, a: int) -> int:
+    """ALIGN(x, a) for a power of two a."""
+    return (x + a - 1) & ~(a - 1)
+
+
+class Found(NamedTuple):
+    """What one search of the tree found: `addr` fits when `ok`; `walk` counts the
+    areas the kernel's rb_next() walk passed."""
+
+    addr: int
+    ok: bool
+    walk: int
+
+
+class VmapAreaTree:
+    """vmap_area_root and vmap_area_list: the areas in address order, found by start."""
+
+    def __init__(self, page_size: int) -> None:
+        self.page = page_size
+        self.list: SortedList = SortedList()   # records ordered by va_start
+        self.by_start: dict[int, VmapArea] = {}
+        # Holes at least a page wide between neighbours, keyed by the start of the
+        # area above the hole; the value is where the walk would put addr
+        # (prev.va_end + PAGE_SIZE) before alignment.
+        self.holes: SortedDict = SortedDict()
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self.list)
+
+    # -- __insert_vmap_area / __free_vmap_area ------------------------------------
+
+    def _gap_between(self, prev: VmapArea | None, nxt: VmapArea) -> None:
+        if prev is not None and nxt.va_start > prev.va_end + self.page:
+            self.holes[nxt.va_start] = prev.va_end + self.page
+        else:
+            self.holes.pop(nxt.va_start, None)
+
+    def insert(self, va: VmapArea) -> None:
+        """__insert_vmap_area()."""
+        lst = self.list
+        lst.add(va)
+        self.by_start[va.va_start] = va
+        i = lst.index(va)
+        prev = lst[i - 1] if i else None
+        self._gap_between(prev, va)
+        if i + 1 < len(lst):
+            self._gap_between(va, lst[i + 1])
+        self.generation += 1
+
+    def erase(self, va: VmapArea) -> None:
+        """__free_vmap_area(): the area leaves the tree and the list."""
+        lst = self.list
+        i = lst.index(va)
+        lst.pop(i)
+        del self.by_start[va.va_start]
+        self.holes.pop(va.va_start, None)
+        if i < len(lst):
+            self._gap_between(lst[i - 1] if i else None, lst[i])
+        self.generation += 1
+
+    def replace(self, old: VmapArea, new: VmapArea) -> None:
+        """Swap a record for one with other flags (same range)."""
+        lst = self.list
+        i = lst.index(old)
+        del lst[i]
+        lst.add(new)
+        self.by_start[new.va_start] = new
+        self.generation += 1
+
+    def find(self, addr: int) -> VmapArea | None:
+        """__find_vmap_area(): the area that starts exactly at addr."""
+        return self.by_start.get(addr)
+
+    def containing(self, addr: int) -> VmapArea | None:
+        """The area whose [va_start, va_end) holds addr, if any."""
+        lst = self.list
+        i = lst.bisect_right((addr, 1 << 65)) - 1
+        if i >= 0 and lst[i].va_end > addr:
+            return lst[i]
+        return None
+
+    def overlapping(self, start: int, end: int) -> list[VmapArea]:
+        """Areas that intersect [start, end), in address order."""
+        lst = self.list
+        i = max(0, lst.bisect_right((start, 1 << 65)) - 1)
+        out = []
+        for va in lst.islice(i):
+            if va.va_start >= end:
+                break
+            if va.va_end > start:
+                out.append(va)
+        return out
+
+    # -- alloc_vmap_area()'s descent and walk ---------------------------------------
+
+    def search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
+               first_contains_addr: bool) -> Found:
+        """One pass of alloc_vmap_area() from `addr`: the descent to `first`, then the
+        walk past every area in the way, each move setting
+        addr = ALIGN(first->va_end + PAGE_SIZE, align).
+
+        exact_fit: the walk stops at a hole exactly `size` long (merged `>`; the posted
+        `>=` skips it).  first_contains_addr: the posted descent, which picks `first`
+        only from areas ending below addr or containing it, so with none below it may
+        return addr over an area that starts inside [addr, addr + size).
+        """
+        lst = self.list
+        n = len(lst)
+        # L: the lowest area ending at or after addr.  Every area before L ends below
+        # addr, so the descent's P (the last such area) exists iff L > 0.
+        i = lst.bisect_right((addr, 1 << 65)) - 1
+        low = i if i >= 0 and lst[i].va_end >= addr else i + 1
+        if low == n:
+            return Found(addr, addr + size <= vend, 0)
+        first = lst[low]
+        if first_contains_addr and low == 0 and first.va_start > addr:
+            # Posted: no area ends below addr and none contains it, so first stays
+            # NULL and addr is used without looking at the areas above it.
+            return Found(addr, addr + size <= vend, 0)
+
+        def blocked(a: int, start: int) -> bool:
+            return a + size > start if exact_fit else a + size >= start
+
+        if addr + size > vend:
+            return Found(addr, False, 0)
+        if not blocked(addr, first.va_start):
+            return Found(addr, True, 0)
+        # Jump over the areas packed after `first`: only a hole of a page or more
+        # can stop the walk.
+        for nxt_start, hole_addr in self.holes.irange(minimum=first.va_start, inclusive=(False, True)):
+            cand = ALIGN(hole_addr, align)
+            if cand + size > vend:
+                break
+            if not blocked(cand, nxt_start):
+                return Found(cand, True, lst.bisect_left((nxt_start,)) - low)
+        # The walk ran off the last area, or past vend: find where it stopped.
+        last = lst[n - 1]
+        cand = ALIGN(last.va_end + self.page, align)
+        if cand + size <= vend:
+            return Found(cand, True, n - low)
+        # The first k >= low whose move puts addr + size past vend (ends are sorted).
+        lo, hi = low, n - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ALIGN(lst[mid].va_end + self.page, align) + size > vend:
+                hi = mid
+            else:
+                lo = mid + 1
+        return Found(ALIGN(lst[lo].va_end + self.page, align), False, lo - low + 1)

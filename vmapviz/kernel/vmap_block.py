@@ -1,0 +1,232 @@
+"""/*** Per cpu kva allocator ***/: vmap blocks for small vm_map_ram() mappings.
+
+Each CPU has a vmap_block_queue with a free list and a dirty list.  A block is one
+VMAP_BLOCK_SIZE area of the global allocator with two bitmaps of VMAP_BBMAP_BITS bits:
+`alloc_map` (handed out; never cleared, so freed space is not reused) and `dirty_map`
+(freed but maybe still in some TLB).  When every bit is dirty the whole block's area
+is freed lazily.  Bitmaps are Python ints, bit N for page N of the block.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, NamedTuple
+
+from .config import get_order
+from .events import AliasUnmap, BlockFree, BlockNew
+from .kva import __purge_vmap_area_lazy, alloc_vmap_area, free_unmap_vmap_area
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+class VmapBlock:
+    """struct vmap_block; `id` numbers blocks in creation order for the views."""
+
+    __slots__ = ("id", "cpu", "va_start", "va_end", "free", "dirty", "alloc_map",
+                 "dirty_map", "on_free_list", "on_dirty_list")
+
+    def __init__(self, id: int, cpu: int, va_start: int, va_end: int, bits: int) -> None:
+        self.id = id
+        self.cpu = cpu          # vb->vbq: the queue of the CPU that made it
+        self.va_start = va_start
+        self.va_end = va_end
+        self.free = bits
+        self.dirty = 0
+        self.alloc_map = 0
+        self.dirty_map = 0
+        self.on_free_list = False
+        self.on_dirty_list = False
+
+    def view(self) -> "BlockView":
+        return BlockView(self.id, self.cpu, self.va_start, self.va_end, self.free, self.dirty,
+                         self.alloc_map, self.dirty_map, self.on_free_list, self.on_dirty_list)
+
+
+class BlockView(NamedTuple):
+    """An immutable copy of one vmap_block."""
+
+    id: int
+    cpu: int
+    start: int
+    end: int
+    free: int
+    dirty: int
+    alloc_map: int
+    dirty_map: int
+    on_free_list: bool
+    on_dirty_list: bool
+
+
+class VmapBlockQueue:
+    """struct vmap_block_queue: list heads in list order (index 0 is the head)."""
+
+    __slots__ = ("cpu", "free", "dirty", "nr_dirty")
+
+    def __init__(self, cpu: int) -> None:
+        self.cpu = cpu
+        self.free: list[VmapBlock] = []
+        self.dirty: list[VmapBlock] = []
+        self.nr_dirty = 0  # declared by the patch, never updated by it
+
+    def view(self) -> "QueueView":
+        return QueueView(self.cpu, tuple(b.id for b in self.free),
+                         tuple(b.id for b in self.dirty), self.nr_dirty)
+
+
+class QueueView(NamedTuple):
+    """An immutable copy of one CPU's vmap_block_queue: block ids in list order."""
+
+    cpu: int
+    free: tuple[int, ...]
+    dirty: tuple[int, ...]
+    nr_dirty: int
+
+
+def addr_to_vb_idx(k: "Kernel", addr: int) -> int:
+    """addr_to_vb_idx(): the radix tree index of the block holding addr, counted from
+    VMALLOC_START rounded down to a block boundary."""
+    bs = k.config.vmap_block_size
+    return (addr - (k.config.vmalloc_start & ~(bs - 1))) // bs
+
+
+@lru_cache(maxsize=None)
+def _aligned_starts(bits: int, order: int) -> int:
+    """A mask with bit p set for every p that is a multiple of 1 << order."""
+    return sum(1 << p for p in range(0, bits, 1 << order))
+
+
+def bitmap_find_free_region(bitmap: int, bits: int, order: int) -> int:
+    """bitmap_find_free_region()'s search: the lowest position, a multiple of
+    1 << order, of 1 << order clear bits; -1 if none."""
+    run = ~bitmap & ((1 << bits) - 1)   # bit p set: p is clear
+    width = 1
+    while width < 1 << order:           # bit p set: p .. p + 2*width - 1 clear
+        run &= run >> width
+        width <<= 1
+    run &= _aligned_starts(bits, order)
+    return (run & -run).bit_length() - 1 if run else -1
+
+
+def dirty_runs(bitmap: int):
+    """(first, last + 1) of every run of set bits, lowest first: the find_first_bit /
+    find_next_zero_bit loop of vm_unmap_aliases()."""
+    pos = 0
+    while bitmap:
+        skip = (bitmap & -bitmap).bit_length() - 1
+        bitmap >>= skip
+        pos += skip
+        length = (~bitmap & (bitmap + 1)).bit_length() - 1
+        yield pos, pos + length
+        bitmap >>= length
+        pos += length
+
+
+def new_vmap_block(k: "Kernel") -> VmapBlock | None:
+    """new_vmap_block(): a block-sized, block-aligned area, put at the head of this
+    CPU's free list and in the radix tree."""
+    cfg = k.config
+    va = alloc_vmap_area(k, cfg.vmap_block_size, cfg.vmap_block_size,
+                         cfg.vmalloc_start, cfg.vmalloc_end, "vmap_block")
+    if va is None:
+        return None
+    k.block_ids += 1
+    vb = VmapBlock(k.block_ids, k.cpu, va.va_start, va.va_end, cfg.vmap_bbmap_bits)
+    idx = addr_to_vb_idx(k, va.va_start)
+    assert idx not in k.vmap_block_tree, "BUG_ON(radix_tree_insert() == -EEXIST)"
+    k.vmap_block_tree[idx] = vb
+    k.vbq[k.cpu].free.insert(0, vb)  # list_add(): the head
+    vb.on_free_list = True
+    k.emit(BlockNew(k.op, k.cpu, vb.id, vb.va_start, vb.va_end))
+    return vb
+
+
+def free_vmap_block(k: "Kernel", vb: VmapBlock) -> None:
+    """free_vmap_block(): off both lists and the radix tree; its area is freed lazily."""
+    vbq = k.vbq[vb.cpu]
+    if vb.on_free_list:
+        vbq.free.remove(vb)
+        vb.on_free_list = False
+    if vb.on_dirty_list:
+        vbq.dirty.remove(vb)
+        vb.on_dirty_list = False
+    del k.vmap_block_tree[addr_to_vb_idx(k, vb.va_start)]
+    k.emit(BlockFree(k.op, k.cpu, vb.id, vb.va_start, vb.va_end))
+    free_unmap_vmap_area(k, k.tree.by_start[vb.va_start])
+
+
+def vb_alloc(k: "Kernel", size: int) -> tuple[int, VmapBlock, int, int] | None:
+    """vb_alloc(): the first block on this CPU's free list with a free, naturally
+    aligned region of 2^order pages (3 pages take 4); a block whose `free` reaches 0
+    leaves the free list; none fits: a new block.  Other CPUs' blocks are never used.
+    Returns (addr, block, first bit, nbits), or None when no block could be made."""
+    cfg = k.config
+    order = get_order(size, cfg.page_size)
+    nbits = 1 << order
+    vbq = k.vbq[k.cpu]
+    while True:
+        for vb in vbq.free:
+            i = bitmap_find_free_region(vb.alloc_map, cfg.vmap_bbmap_bits, order)
+            if i >= 0:
+                vb.alloc_map |= ((1 << nbits) - 1) << i
+                vb.free -= nbits
+                if vb.free == 0:
+                    vbq.free.remove(vb)  # list_del_init()
+                    vb.on_free_list = False
+                return vb.va_start + i * cfg.page_size, vb, i, nbits
+        if new_vmap_block(k) is None:
+            return None
+
+
+def vb_free(k: "Kernel", addr: int, size: int) -> None:
+    """vb_free(): mark the region dirty, count it, put the block on its queue's dirty
+    list the first time; all bits dirty: free the block.  PTEs are left in place.
+
+    The kernel checks none of the following; where it would silently miscount
+    (bitmap_allocate_region()'s -EBUSY is ignored) the simulator reports a BUG and
+    refuses instead."""
+    cfg = k.config
+    order = get_order(size, cfg.page_size)
+    nbits = 1 << order
+    offset = addr & (cfg.vmap_block_size - 1)
+    vb = k.vmap_block_tree.get(addr_to_vb_idx(k, addr))
+    if vb is None:
+        k.bug("vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
+    pos = offset // cfg.page_size
+    region = ((1 << nbits) - 1) << pos
+    if vb.alloc_map & region != region:
+        k.bug("vb_free", f"{addr:#x} (bits {pos}-{pos + nbits - 1} of block #{vb.id}) "
+              "was never handed out by vb_alloc()")
+    if vb.dirty_map & region:
+        k.bug("vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
+              f"block #{vb.id} are already dirty; the kernel would count them twice")
+    vb.dirty_map |= region
+    k.pgtable.mark_dead(addr, addr + nbits * cfg.page_size)
+    if not vb.dirty:
+        k.vbq[vb.cpu].dirty.insert(0, vb)  # list_add()
+        vb.on_dirty_list = True
+    vb.dirty += nbits
+    if vb.dirty == cfg.vmap_bbmap_bits:
+        assert not vb.free and not vb.on_free_list, "BUG_ON(vb->free || !list_empty(&vb->free_list))"
+        free_vmap_block(k, vb)
+
+
+def vm_unmap_aliases(k: "Kernel") -> None:
+    """vm_unmap_aliases(): for every CPU, for every block on its free list, clear the
+    PTEs of each run of dirty pages; then one synchronous purge, forced to flush if a
+    run was unmapped.  The dirty bits stay set, so a later call unmaps and flushes the
+    same runs again; blocks that left the free list (full ones) are skipped, so their
+    dirty aliases survive: the stale-TLB bug a later kernel fixed."""
+    cfg = k.config
+    start, end, flush = cfg.ulong_max, 0, False
+    for vbq in k.vbq:
+        for vb in vbq.free:
+            for i, j in dirty_runs(vb.dirty_map):
+                s = vb.va_start + i * cfg.page_size
+                e = vb.va_start + j * cfg.page_size
+                k.pgtable.vunmap_page_range(s, e)
+                k.emit(AliasUnmap(k.op, k.cpu, vb.id, s, e))
+                flush = True
+                start, end = min(start, s), max(end, e)
+    k.stats.vm_unmap_aliases_calls += 1
+    __purge_vmap_area_lazy(k, start, end, sync=True, force_flush=flush)
