@@ -188,8 +188,9 @@ class VmapAreaTree:
             return Found(addr, True, 0)
         # Jump over the areas packed after `first`: only a hole of a page or more
         # can stop the walk.
-        for nxt_start, hole_addr in self.holes.irange(minimum=first.va_start, inclusive=(False, True)):
-            cand = ALIGN(hole_addr, align)
+        holes = self.holes
+        for nxt_start in holes.irange(minimum=first.va_start, inclusive=(False, True)):
+            cand = ALIGN(holes[nxt_start], align)
             if cand + size > vend:
                 break
             if not blocked(cand, nxt_start):
