@@ -8,6 +8,8 @@ oops), so the state stays consistent and the call returns None.
 
 from __future__ import annotations
 
+import hashlib
+
 from . import vmalloc as old
 from .check import check
 from .config import Config
@@ -357,6 +359,16 @@ class Kernel:
     def stale_tlb_entries(self) -> list[int]:
         """Per CPU: how many TLB entries still map pages their user freed."""
         return [len(self.pgtable.stale(c)) for c in range(self.config.nr_cpus)]
+
+    def digest(self) -> str:
+        """A hash of the whole kernel state: equal states, equal digests."""
+        pt = self.pgtable
+        blocks = sorted(self.vmap_block_tree.values(), key=lambda b: b.id)
+        state = (tuple(self.tree.list), sorted(pt.ptes.items()),
+                 [sorted(t.items()) for t in pt.tlbs], [b.view() for b in blocks],
+                 [q.view() for q in self.vbq], self.vmap_lazy_nr, sorted(self.pages.allocated),
+                 self.pages.free_list, [getattr(self.stats, n) for n in Stats.COUNTERS])
+        return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
     def check(self) -> list[str]:
         """Invariant violations; [] when the state is consistent."""

@@ -85,16 +85,12 @@ class PageTable:
 
 def _drop_range(table: dict[int, int] | set[int], lo: int, hi: int) -> int:
     """Delete keys in [lo, hi) from table, walking whichever is smaller."""
-    if hi - lo <= len(table):
-        before = len(table)
-        discard = table.discard if isinstance(table, set) else lambda v: table.pop(v, None)
-        for vpn in range(lo, hi):
-            discard(vpn)
-        return before - len(table)
-    doomed = [vpn for vpn in table if lo <= vpn < hi]
-    for vpn in doomed:
-        del table[vpn]
-    return len(doomed)
+    before = len(table)
+    discard = table.discard if isinstance(table, set) else lambda v: table.pop(v, None)
+    keys = range(lo, hi) if hi - lo <= before else [v for v in table if lo <= v < hi]
+    for vpn in keys:
+        discard(vpn)
+    return before - len(table)
 
 
 EBUSY = 16

@@ -1,0 +1,179 @@
+"""The built-in workloads a class watches: the thread's benchmark and experiments, the
+old API under churn and fragmentation, the 32-bit squeeze and the AGP report."""
+
+from __future__ import annotations
+
+from ..kernel import VM_IOREMAP
+from .base import Workload, each_cpu, on_cpu0
+
+KiB, MiB = 1 << 10, 1 << 20
+
+
+def map_touch_unmap(cpu, cfg, rng):
+    """The thread's benchmark: map 4 pages, touch them, unmap, forever."""
+    while True:
+        addr = yield "vm_map_ram", (4,)
+        if addr is not None:
+            yield "touch", (addr, 4)
+            yield "vm_unmap_ram", (addr, 4)
+
+
+def xfs_dir(cpu, cfg, rng):
+    """Directory buffers of 4 to 64 KiB, a few held at a time per CPU, mapped with
+    vm_map_ram() as Nick's XFS experiment did."""
+    held = []
+    while True:
+        if len(held) < 4 and (not held or rng.random() < 0.55):
+            pages = rng.choice((1, 1, 2, 4, 4, 8, 16))
+            addr = yield "vm_map_ram", (pages,)
+            if addr is not None:
+                yield "touch", (addr, pages)
+                held.append((addr, pages))
+        else:
+            addr, pages = held.pop(rng.randrange(len(held)))
+            yield "vm_unmap_ram", (addr, pages)
+
+
+def vmalloc_churn(cpu, cfg, rng):
+    """vmalloc and vfree of 1 to 100 pages, up to 16 live per CPU."""
+    held = []
+    while True:
+        if len(held) < 16 and (not held or rng.random() < 0.5):
+            addr = yield "vmalloc", (rng.randint(1, 100) * cfg.page_size,)
+            if addr is not None:
+                held.append(addr)
+        else:
+            yield "vfree", (held.pop(rng.randrange(len(held))),)
+
+
+def fragmentation(cfg, rng):
+    """Long-lived areas between short-lived ones; the short ones go, leaving holes that
+    later requests fit into, or do not."""
+    page = cfg.page_size
+    long_lived, short_lived = [], []
+    for i in range(120):
+        addr = yield "vmalloc", (rng.randint(1, 8) * page,)
+        if addr is not None:
+            (long_lived if i % 2 else short_lived).append(addr)
+    for addr in short_lived:
+        yield "vfree", (addr,)
+    yield "purge", ()
+    held = []
+    while True:
+        if len(held) < 24 and rng.random() < 0.6:
+            addr = yield "vmalloc", (rng.randint(1, 12) * page,)
+            if addr is not None:
+                held.append(addr)
+        elif held:
+            yield "vfree", (held.pop(rng.randrange(len(held))),)
+
+
+def ioremap(cfg, rng):
+    """get_vm_area(VM_IOREMAP) of device-sized windows: each aligned to 1 << fls(size),
+    at most 512 KiB."""
+    sizes = (4 * KiB, 5000, 12 * KiB, 64 * KiB, 100 * KiB, 256 * KiB, 1 * MiB, 2 * MiB)
+    held = []
+    while True:
+        for size in sizes:
+            addr = yield "get_vm_area", (size, VM_IOREMAP)
+            if addr is not None:
+                held.append(addr)
+            if len(held) > 6:
+                yield "remove_vm_area", (held.pop(rng.randrange(len(held))),)
+
+
+def xen_pat(cpu, cfg, rng):
+    """vm_map_ram() churn, and now and then a vm_unmap_aliases() as Xen's pinning and
+    PAT's change_page_attr() do before touching page attributes."""
+    while True:
+        if rng.random() < 0.03:
+            yield "vm_unmap_aliases", ()
+            continue
+        pages = rng.randint(1, 8)
+        addr = yield "vm_map_ram", (pages,)
+        if addr is not None:
+            yield "touch", (addr, pages)
+            yield "vm_unmap_ram", (addr, pages)
+
+
+def exhaust_32bit(cfg, rng):
+    """Fill a 32-bit vmalloc space with 4 MiB areas until it is full (the final
+    failure warning), free a few lazily, then recover through purge-and-retry, and
+    fail again on a request no hole can take."""
+    held = []
+    while True:
+        addr = yield "vmalloc", (4 * MiB,)
+        if addr is None:
+            break
+        held.append(addr)
+    for addr in held[1:12:2]:           # lazily freed, under the purge threshold
+        yield "vfree", (addr,)
+    for _ in range(3):
+        yield "vmalloc", (4 * MiB,)     # fails once, purges, retries from vstart
+    yield "vmalloc", (16 * MiB,)        # no hole that large: the warning
+    for addr in held[0::2]:
+        yield "vfree", (addr,)
+    yield "vmalloc", (16 * MiB,)
+
+
+def agp_bug(cfg, rng):
+    """Andrew Morton's 2.6.27-rc5-mm1 report, replayed: a freed and purged area at
+    VMALLOC_START, a live one just above, then agp_add_bridge()'s vmalloc of 4 pages."""
+    page = cfg.page_size
+    a = yield "vmalloc", (page,)        # VMALLOC_START
+    b = yield "vmalloc", (page,)        # START + 3 pages
+    yield "touch", (b, 1)
+    yield "vfree", (a,)
+    yield "purge", ()
+    c = yield "vmalloc", (4 * page,)    # posted: START, over b: WARN, NULL
+    yield "touch", (b, 1)
+    if c is not None:
+        yield "touch", (c, 4)
+    yield "purge", ()                   # posted: the failed area's purge clears b's PTE
+    yield "touch", (b, 1)
+
+
+BUILTINS = [
+    Workload("map-touch-unmap", "every CPU loops vm_map_ram(4), touch, vm_unmap_ram: the thread's benchmark",
+             "Watch one block per CPU fill its alloc_map, go dirty page run by page run, leave the "
+             "free list when full and be freed lazily when every bit is dirty; vmap_lazy_nr climbs "
+             "1024 pages at a time and one TLB flush (nr_cpus - 1 IPIs) covers 25 blocks' worth of unmaps.",
+             each_cpu(map_touch_unmap), dict(nr_cpus=4, bits=64, variant="merged"), 100_000),
+    Workload("xfs-dir", "many CPUs map and unmap directory buffers of 4-64 KiB with vm_map_ram",
+             "Mixed sizes take naturally aligned power-of-two regions (3 pages take 4); freed "
+             "regions are never reused inside a block, so blocks turn over and flushes stay rare "
+             "even with 16 CPUs.",
+             each_cpu(xfs_dir), dict(nr_cpus=16, bits=64, variant="merged"), 100_000),
+    Workload("vmalloc-churn", "random vmalloc/vfree of 1 to 100 pages",
+             "The old API goes through the global rbtree allocator: every area has a guard page and "
+             "the search leaves one more page after it; vfree only marks the area lazy, so its "
+             "addresses stay out of reach until a purge.",
+             each_cpu(vmalloc_churn), dict(nr_cpus=4, bits=64, variant="merged"), 50_000),
+    Workload("fragmentation", "long-lived and short-lived areas interleaved, leaving holes",
+             "After the short-lived areas are freed and purged, first fit drops new requests into "
+             "the lowest hole that takes them; compare the variants: the posted code skips a hole "
+             "of exactly the right size.",
+             on_cpu0(fragmentation), dict(nr_cpus=1, bits=64, variant="merged"), 5_000),
+    Workload("ioremap", "get_vm_area(VM_IOREMAP) of device windows, showing the alignment rule",
+             "Each ioremap area is aligned to 1 << fls(size), clamped to 512 KiB: a one-page window "
+             "is 8 KiB aligned, a 1 MiB one 512 KiB aligned, and the gaps that alignment leaves are "
+             "visible on the map.",
+             on_cpu0(ioremap), dict(nr_cpus=1, bits=64, variant="merged"), 2_000),
+    Workload("xen-pat", "vm_map_ram churn with periodic vm_unmap_aliases, as Xen and PAT call it",
+             "Each vm_unmap_aliases() unmaps every dirty run of every free-listed block and forces a "
+             "flush even with nothing lazy; full blocks are skipped and keep their stale aliases.",
+             each_cpu(xen_pat), dict(nr_cpus=4, bits=64, variant="merged"), 50_000),
+    Workload("exhaust-32bit", "a 32-bit vmalloc space fills up and recovers through purge-and-retry",
+             "111 MiB holds 27 areas of 4 MiB; the 28th fails with the kernel's warning. Freed areas "
+             "stay lazy (under the threshold), so the next request fails once, purges, and succeeds "
+             "on the retry; a 16 MiB request finds no hole and fails for good.",
+             on_cpu0(exhaust_32bit), dict(nr_cpus=1, bits=32, variant="merged"), None,
+             expect_failures="the workload fills the 32-bit vmalloc space on purpose"),
+    Workload("agp-bug", "the WARNING at vmap_page_range from the thread, on the posted variant",
+             "The posted descent finds no area below VMALLOC_START and none containing it, so it "
+             "hands out START although the live area at START + 3 pages overlaps: vmap_page_range "
+             "meets its PTE, WARNs, and vmalloc fails; the purge of the failed area then wipes the "
+             "live area's PTE. Run it with --variant merged to see the fix.",
+             on_cpu0(agp_bug), dict(nr_cpus=1, bits=32, variant="posted"), None,
+             expect_failures="the posted variant's overlap makes agp's vmalloc fail, as in the report"),
+]
