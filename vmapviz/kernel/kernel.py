@@ -21,6 +21,9 @@ from .vmap_block import (BlockView, QueueView, VmapBlock, VmapBlockQueue, addr_t
                          vb_alloc, vb_free, vm_unmap_aliases)
 
 
+ALLOCATING_CALLS = frozenset({"vmalloc", "vmalloc_align", "vmap", "get_vm_area", "vm_map_ram"})
+
+
 class KernelBug(Exception):
     """Raised by Kernel.bug(): the call stops where the real kernel would oops."""
 
@@ -28,7 +31,7 @@ class KernelBug(Exception):
 class Stats:
     """Counters of what happened, plus the state-derived figures under the same roof."""
 
-    COUNTERS = ("ops", "tlb_flushes", "ipis", "purges", "warnings", "bugs", "alloc_failures",
+    COUNTERS = ("ops", "tlb_flushes", "ipis", "purges", "warnings", "bugs", "alloc_failures", "failed_calls",
                 "vm_unmap_aliases_calls", "faults", "use_after_free", "walk_total", "last_walk")
 
     def __init__(self, kernel: "Kernel") -> None:
@@ -116,6 +119,8 @@ class Kernel:
         self.emit(Call(self.op, cpu, name, args))
 
     def _end(self, name: str, args: tuple, result, detail: str = ""):
+        if result is None and name in ALLOCATING_CALLS:
+            self.stats.failed_calls += 1
         self.emit(Return(self.op, self.cpu, name, args, result, detail))
         return None if result is VOID else result
 
@@ -290,21 +295,20 @@ class Kernel:
     def _touch(self, addr: int, nr_pages: int) -> str:
         shift = self.config.page_shift
         ptes, tlb = self.pgtable.ptes, self.pgtable.tlbs[self.cpu]
+        dead = self.pgtable.dead   # mapped pages whose user freed them
         faults, stale, freed = [], [], []
         first = addr >> shift
         for vpn in range(first, first + max(nr_pages, 0)):
             pte = ptes.get(vpn)
             cached = tlb.get(vpn)
-            if cached is not None:
-                if cached != pte:
-                    stale.append(vpn)
-                elif not self.is_live_page(vpn << shift):
-                    freed.append(vpn)
+            if cached is not None and cached != pte:
+                stale.append(vpn)
             elif pte is None:
                 faults.append(vpn)
             else:
-                tlb[vpn] = pte
-                if not self.is_live_page(vpn << shift):
+                if cached is None:
+                    tlb[vpn] = pte
+                if vpn in dead:
                     freed.append(vpn)
         if stale:
             self.stats.use_after_free += 1

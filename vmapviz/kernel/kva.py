@@ -67,7 +67,15 @@ def free_unmap_vmap_area(k: "Kernel", va: VmapArea) -> None:
     lazy = va._replace(flags=va.flags | VM_LAZY_FREE)
     k.tree.replace(va, lazy)
     k.lazy[va.va_start] = lazy
-    k.pgtable.mark_dead(va.va_start, va.va_end)
+    if va.va_start in k.overlaps:
+        # Posted only: pages of the live area this one was placed over stay live
+        # (until this area's purge clears their PTEs: the bug's second act).
+        page = k.config.page_size
+        for addr in range(va.va_start, va.va_end, page):
+            if k.tree.containing(addr) is lazy:
+                k.pgtable.mark_dead(addr, addr + page)
+    else:
+        k.pgtable.mark_dead(va.va_start, va.va_end)
     k.vmap_lazy_nr += (va.va_end - va.va_start) // k.config.page_size
     k.emit(AreaLazyFree(k.op, k.cpu, va.va_start, va.va_end, k.vmap_lazy_nr))
     if k.vmap_lazy_nr > k.config.lazy_max_pages:

@@ -1,0 +1,110 @@
+"""The command line as a user types it: output, exit status, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vmapviz import __version__
+from vmapviz.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"vmapviz {__version__}"
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--variant", "--cpus", "--bits", "--ops", "--seed", "--record", "--json"):
+        assert option in out
+
+
+def test_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "vmapviz", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"vmapviz {__version__}"
+
+
+def test_workloads_lists_the_builtins(capsys):
+    code, out, _ = run_cli(capsys, "workloads", "--json")
+    names = [w["name"] for w in json.loads(out)]
+    assert code == 0 and "map-touch-unmap" in names and "agp-bug" in names and len(names) == 16
+    code, out, _ = run_cli(capsys, "workloads")
+    assert "xen-pat" in out and "vm_unmap_aliases" in out
+
+
+def test_run_json_has_the_documented_fields(capsys):
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--cpus", "1", "--ops", "6912", "--json")
+    r = json.loads(out)
+    assert code == 0
+    assert {"workload", "variant", "cpus", "bits", "ops", "seed", "wall_s", "ops_per_s", "stats",
+            "digest"} <= set(r)
+    assert (r["workload"], r["variant"], r["cpus"], r["bits"], r["ops"], r["seed"]) == \
+        ("map-touch-unmap", "merged", 1, 64, 6912, 1)
+    s = r["stats"]
+    for key in ("tlb_flushes", "ipis", "purges", "lazy_pages", "lazy_max_pages", "live_areas",
+                "vmap_blocks", "warnings", "bugs", "alloc_failures", "vm_unmap_aliases_calls"):
+        assert key in s
+    # 6912 ops = 2304 triples = 9 blocks freed: the 9th pushes vmap_lazy_nr to 9216 > 8192
+    assert (s["purges"], s["tlb_flushes"], s["ipis"], s["lazy_pages"], s["lazy_max_pages"]) == (1, 1, 0, 0, 8192)
+    # the 9th block was the last: its area is purged, the 10th comes with the next map
+    assert (s["live_areas"], s["vmap_blocks"]) == (0, 0)
+
+
+def test_digest_is_stable_and_tells_states_apart(capsys):
+    def digest(*extra):
+        return json.loads(run_cli(capsys, "run", "vmalloc-churn", "--ops", "2000", "--json", *extra)[1])["digest"]
+    assert digest() == digest()
+    assert digest() != digest("--seed", "2")
+    assert digest("--cpus", "2") != digest()
+
+
+def test_run_human_report(capsys):
+    code, out, _ = run_cli(capsys, "run", "agp-bug")
+    assert code == 0
+    assert "agp-bug · posted 2008-08-18 · 1 CPU · 32-bit · seed 1" in out
+    assert "PTE already present at 0xf8803000" in out
+    assert "failures expected" in out
+
+
+def test_record_then_replay(capsys, tmp_path):
+    trace = tmp_path / "run.jsonl"
+    code, out, _ = run_cli(capsys, "run", "xen-pat", "--ops", "700", "--record", str(trace), "--json")
+    first = json.loads(out)
+    assert code == 0 and len(trace.read_text().splitlines()) == 701
+    code, out, _ = run_cli(capsys, "replay", str(trace), "--json")
+    again = json.loads(out)
+    assert code == 0 and again["mismatches"] == [] and again["digest"] == first["digest"]
+    # a trace can also stand where a workload name goes
+    code, out, _ = run_cli(capsys, "run", str(trace), "--json")
+    assert json.loads(out)["digest"] == first["digest"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "no-such"], "vmapviz: unknown workload 'no-such'"),
+    (["run", "map-touch-unmap", "--cpus", "0"], "vmapviz: argument --cpus: --cpus must be between 1 and"),
+    (["run", "map-touch-unmap", "--cpus", "3", "--bits", "32"], "vmapviz: 3 CPUs on 32-bit give VMAP_BBMAP_BITS = 682"),
+    (["run", "map-touch-unmap", "--variant", "old"], "vmapviz: argument --variant: invalid choice"),
+    (["run", "map-touch-unmap", "--ops", "lots"], "vmapviz: argument --ops: expected a number of ops"),
+    (["replay", "/nonexistent/trace.jsonl"], "vmapviz: /nonexistent/trace.jsonl: cannot read"),
+    (["frobnicate"], "vmapviz: argument COMMAND: invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_no_traceback_from_a_bad_trace(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"vmapviz": "trace", "version": 1, "config": {}}\n{"cpu": 0, "call": "vmalloc"}\n')
+    out = subprocess.run([sys.executable, "-m", "vmapviz", "replay", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == f"vmapviz: {bad}:2: vmalloc is missing argument 'size'"

@@ -1,0 +1,138 @@
+"""The driver thread: commands from another thread, snapshots, errors, stopping."""
+
+import threading
+import time
+
+import pytest
+
+from vmapviz.driver import Driver
+from vmapviz.workloads import Workload
+from vmapviz.workloads.base import on_cpu0
+
+
+def wait_for(cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def driver():
+    made = []
+
+    def make(*a, **kw):
+        d = Driver(*a, **kw)
+        d.start()
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.stop()
+
+
+def test_starts_paused_and_steps_one_op_at_a_time(driver):
+    d = driver("map-touch-unmap")
+    assert d.latest.op == 0 and not d.latest.running
+    d.step()
+    wait_for(lambda: d.latest.op == 1)
+    # map-touch-unmap's first op on whichever CPU: vm_map_ram(4) = the CPU's first block
+    assert [e.kind for e in d.latest.last_op] == ["call", "area", "block", "return"]
+    d.step(5)
+    wait_for(lambda: d.latest.op == 6)
+
+
+def test_play_pause_and_speed(driver):
+    d = driver("map-touch-unmap", speed=None)
+    d.play()
+    wait_for(lambda: d.latest.op > 1000 and d.latest.running)
+    d.pause()
+    wait_for(lambda: not d.latest.running)
+    op = d.latest.op
+    time.sleep(0.1)
+    assert d.latest.op == op
+    d.set_speed(50.0)
+    wait_for(lambda: d.latest.speed == 50.0)
+
+
+def test_step_until_a_flush_stops_on_the_flushing_op(driver):
+    # 1 CPU: lazy_max_pages 8192; the 9th freed block (9216 lazy pages) purges, which is
+    # triple 9 * 256 = 2304, its vm_unmap_ram being op 3 * 2304 = 6912.
+    d = driver("map-touch-unmap", nr_cpus=1)
+    d.step_until("flush")
+    wait_for(lambda: d.latest.op == 6912)
+    kinds = [e.kind for e in d.latest.last_op]
+    assert "purge" in kinds and "flush" in kinds and not d.latest.running
+    assert list(d.latest.flush_ops) == [6912]
+
+
+def test_step_until_a_warning(driver):
+    d = driver("agp-bug")
+    d.step_until("warn")
+    wait_for(lambda: d.latest.op == 6)      # the 6th op is agp's vmalloc of 4 pages
+    assert any(e.kind == "warn" for e in d.latest.last_op)
+
+
+def test_reset_restart_and_extra_calls(driver):
+    d = driver("map-touch-unmap", nr_cpus=2)
+    d.step(10)
+    wait_for(lambda: d.latest.op == 10)
+    d.reset()
+    wait_for(lambda: d.latest.op == 0)
+    d.restart(variant="posted", nr_cpus=8, seed=3)
+    wait_for(lambda: d.latest.config.nr_cpus == 8)
+    assert d.latest.config.variant == "posted" and d.latest.config.seed == 3
+    d.restart("agp-bug")                    # another workload: its own defaults
+    wait_for(lambda: d.latest.workload == "agp-bug")
+    assert (d.latest.config.bits, d.latest.config.nr_cpus) == (32, 1)
+    d.call("purge")
+    wait_for(lambda: d.latest.op == 1)
+    assert d.latest.last_op[0].name == "purge_vmap_area_lazy"
+    with pytest.raises(ValueError):
+        d.restart(nr_cpus=3, bits=32)       # 682 bits: refused in the caller, nothing changes
+    assert d.latest.workload == "agp-bug"
+
+
+def test_a_failing_workload_becomes_an_error_event_and_the_driver_keeps_going(driver):
+    def broken(cfg, rng):
+        yield "vmalloc", (4096,)
+        raise RuntimeError("workload bug")
+    w = Workload("broken", "raises", "", on_cpu0(broken), dict(nr_cpus=1))
+    d = driver(w)
+    d.play()
+    wait_for(lambda: d.latest.error is not None)
+    assert d.latest.error == "RuntimeError: workload bug"
+    assert d.latest.events[-1].kind == "error" and not d.latest.running
+    d.call("purge")                         # still answering commands
+    wait_for(lambda: d.latest.last_op and d.latest.last_op[0].kind == "call")
+
+
+def test_a_lagging_consumer_gets_only_the_newest_snapshot():
+    seen = []
+
+    def slow(snap):
+        seen.append(snap.op)
+        time.sleep(0.2)
+    d = Driver("map-touch-unmap", speed=None, on_snapshot=slow)
+    d.start()
+    d.play()
+    time.sleep(1.0)
+    d.pause()
+    wait_for(lambda: not d.latest.running)
+    time.sleep(0.5)
+    final = d.latest.op
+    d.stop()
+    assert seen == sorted(seen)             # never an older one after a newer one
+    assert len(seen) <= 8                   # 0.2 s each: most snapshots were skipped
+    assert seen[-1] == final                # the newest always arrives
+
+
+def test_stop_joins_the_threads():
+    d = Driver("map-touch-unmap", speed=None)
+    d.start()
+    d.play()
+    time.sleep(0.2)
+    d.stop(timeout=1.0)
+    assert not any(t.name.startswith("vmapviz-") and t.is_alive() for t in threading.enumerate())

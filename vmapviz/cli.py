@@ -1,0 +1,167 @@
+"""The command line: the TUI by default, headless runs, replays, the workload list and
+SVG screenshots.  Every user error is one line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .kernel import ConfigError
+from .kernel.config import MAX_CPUS, VARIANTS
+from .workloads import TraceError, UnknownWorkload, catalog, get
+
+DEFAULT_WORKLOAD = "map-touch-unmap"
+
+
+class UsageError(Exception):
+    """A bad command line, workload, trace or configuration."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage dump
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _cpus(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cpus takes a number, not {text!r}") from None
+    if not 1 <= n <= MAX_CPUS:
+        raise argparse.ArgumentTypeError(f"--cpus must be between 1 and {MAX_CPUS}, not {n}")
+    return n
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of ops, not {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number of ops, not {n}")
+    return n
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        cols, rows = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size takes COLSxROWS, e.g. 120x40, not {text!r}") from None
+    return cols, rows
+
+
+def _machine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variant", choices=VARIANTS, help="merged (v2.6.28, default) or posted (2008-08-18)")
+    p.add_argument("--cpus", type=_cpus, metavar="N", help="simulated CPUs (default: the workload's)")
+    p.add_argument("--bits", type=int, choices=(32, 64), help="32- or 64-bit machine (default: the workload's)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the CPU interleaving and the workload (default 1)")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="vmapviz", description="Interactive visualiser of the Linux vmalloc address space: "
+               "a faithful simulation of Nick Piggin's 2008 vmap rewrite (rbtree of vmap areas, lazy "
+               "TLB flushing, per-CPU vmap blocks). With no command, opens the TUI on map-touch-unmap.")
+    p.add_argument("--version", action="version", version=f"vmapviz {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+
+    t = sub.add_parser("tui", help="open the interactive TUI (the default)")
+    t.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    _machine_options(t)
+
+    r = sub.add_parser("run", help="run a workload headless and print a summary")
+    r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
+    _machine_options(r)
+    r.add_argument("--ops", type=_count, metavar="N", help="stop after N ops (default: the workload's length)")
+    r.add_argument("--record", metavar="FILE", help="record the run as a JSON Lines trace")
+    r.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+    rp = sub.add_parser("replay", help="replay a trace and report results that differ")
+    rp.add_argument("trace", help="a trace file written by --record")
+    _machine_options(rp)
+    rp.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+    w = sub.add_parser("workloads", help="list the built-in workloads")
+    w.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("screenshot", help="run N ops headless and save the TUI screen as SVG")
+    s.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    s.add_argument("--out", required=True, metavar="FILE.svg", help="where to write the SVG")
+    s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
+    s.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
+    _machine_options(s)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command or "tui"](args)
+    except (UsageError, ConfigError, UnknownWorkload, TraceError) as e:
+        print(f"vmapviz: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"vmapviz: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _workload_and_config(name: str, args):
+    workload = get(name)
+    return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
+                                     seed=args.seed)
+
+
+def cmd_tui(args) -> int:
+    if not hasattr(args, "workload"):  # bare `vmapviz`
+        args = build_parser().parse_args(["tui"])
+    _workload_and_config(args.workload, args)  # refuse bad options before the screen opens
+    from .tui.app import run_tui
+    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .report import print_json, print_report, run_headless
+    workload, config = _workload_and_config(args.workload, args)
+    record = open(args.record, "w") if args.record else None
+    try:
+        result = run_headless(workload, config, args.ops, record, progress=not args.json)
+    finally:
+        if record:
+            record.close()
+    print_json(result) if args.json else print_report(result)
+    return 1 if result["mismatches"] else 0
+
+
+def cmd_replay(args) -> int:
+    args.workload, args.ops, args.record = args.trace, None, None
+    return cmd_run(args)
+
+
+def cmd_workloads(args) -> int:
+    if args.json:
+        import json
+        print(json.dumps([{"name": n, "summary": s} for n, s in catalog()]))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(box=None, show_header=False, padding=(0, 2))
+    for name, summary in catalog():
+        table.add_row(f"[bold]{name}[/]", summary)
+    Console().print(table)
+    return 0
+
+
+def cmd_screenshot(args) -> int:
+    _workload_and_config(args.workload, args)
+    from .tui.app import save_screenshot
+    path = save_screenshot(args.out, args.workload, args.variant, args.cpus, args.bits, args.seed,
+                           args.ops, size=args.size)
+    print(path)
+    return 0
+
+
+COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
+            "screenshot": cmd_screenshot}

@@ -1,0 +1,126 @@
+"""Headless runs: a workload run to the end (or N ops) without the TUI, reported as a
+Rich table, or as one JSON object for scripts and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import nullcontext
+from typing import IO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .driver import Run
+from .kernel import Config
+from .kernel.config import VARIANT_TITLES
+from .workloads import Workload
+
+PROGRESS_FROM = 20_000  # runs at least this long get a progress bar
+NOTABLE = ("warn", "bug", "fault", "uaf", "error")
+
+
+def run_headless(workload: Workload, config: Config, ops: int | None = None,
+                 record: IO[str] | None = None, progress: bool = False) -> dict:
+    """Run `ops` ops (None: the workload's default length, or to its end) and return
+    the result object that --json prints."""
+    run = Run(workload, config, record)
+    limit = ops if ops is not None else run.source.total or workload.default_ops
+    stats = run.kernel.stats
+    notable: list[str] = []
+    seen = 0
+    bar = _progress(limit) if progress and limit and limit >= PROGRESS_FROM else None
+    t0 = time.perf_counter()
+    with bar or nullcontext():
+        task = bar.add_task("ops", total=limit) if bar else None
+        step, n = run.step, 0
+        while limit is None or n < limit:
+            events = step()
+            if events is None:
+                break
+            n += 1
+            count = stats.warnings + stats.bugs + stats.faults + stats.use_after_free
+            if count != seen:
+                seen = count
+                if len(notable) < 20:
+                    notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in events if e.kind in NOTABLE)
+            if bar and not n % 4096:
+                bar.update(task, completed=n)
+        if bar:
+            bar.update(task, completed=n)
+    wall = time.perf_counter() - t0
+    return {
+        "workload": workload.name,
+        "variant": config.variant,
+        "cpus": config.nr_cpus,
+        "bits": config.bits,
+        "ops": n,
+        "seed": config.seed,
+        "finished": run.done,
+        "wall_s": round(wall, 4),
+        "ops_per_s": round(n / wall, 1) if wall > 0 else None,
+        "stats": stats.as_dict(),
+        "expected_failures": workload.expect_failures,
+        "notable": notable[:20],
+        "mismatches": run.mismatches,
+        "digest": run.kernel.digest(),
+    }
+
+
+def _progress(total: int) -> Progress:
+    return Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("ops"), TimeRemainingColumn(), console=Console(stderr=True),
+                    transient=True)
+
+
+def print_json(result: dict, out: IO[str] = sys.stdout) -> None:
+    out.write(json.dumps(result) + "\n")
+
+
+def print_report(result: dict, console: Console | None = None) -> None:
+    """The human summary: what ran, how fast, and the kernel's counters."""
+    console = console or Console()
+    s = result["stats"]
+    head = (f"[bold]{result['workload']}[/] · {VARIANT_TITLES[result['variant']]} · "
+            f"{result['cpus']} CPU{'s' if result['cpus'] > 1 else ''} · {result['bits']}-bit · "
+            f"seed {result['seed']}")
+    console.print(head)
+    ops_s = f"{result['ops_per_s']:,.0f}" if result["ops_per_s"] else "-"
+    console.print(f"{result['ops']:,} ops in {result['wall_s']:.2f} s ({ops_s} ops/s)"
+                  f"{'' if result['finished'] else ', stopped at the op limit'}")
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+    table.add_column("counter")
+    table.add_column("value", justify="right")
+    table.add_column("meaning", style="dim", no_wrap=True, overflow="ellipsis")
+    rows = [
+        ("tlb_flushes", s["tlb_flushes"], "flush_tlb_kernel_range() calls"),
+        ("ipis", s["ipis"], "IPIs they cost: nr_cpus - 1 each"),
+        ("purges", s["purges"], "__purge_vmap_area_lazy() runs with work"),
+        ("lazy_pages", f"{s['lazy_pages']:,} / {s['lazy_max_pages']:,}", "vmap_lazy_nr / lazy_max_pages()"),
+        ("live_areas", s["live_areas"], "busy vmap areas"),
+        ("lazy_areas", s["lazy_areas"], "areas freed lazily, awaiting a purge"),
+        ("vmap_blocks", s["vmap_blocks"], "live per-CPU vmap blocks"),
+        ("vm_unmap_aliases_calls", s["vm_unmap_aliases_calls"], ""),
+        ("alloc_failures", s["alloc_failures"], "alloc_vmap_area() gave up"),
+        ("failed_calls", s["failed_calls"], "calls that returned NULL"),
+        ("warnings", s["warnings"], "WARN_ON()s and warning printks"),
+        ("bugs", s["bugs"], "BUG_ON()s and oopses"),
+        ("faults", s["faults"], "touches of unmapped pages"),
+        ("use_after_free", s["use_after_free"], "touches of freed pages via stale mappings"),
+        ("walk_total", f"{s['walk_total']:,}", "areas the rb_next() walks passed"),
+    ]
+    for name, value, meaning in rows:
+        table.add_row(name, str(value), meaning)
+    console.print(table)
+    if result["expected_failures"] and (s["alloc_failures"] or s["warnings"]):
+        console.print(f"[yellow]failures expected:[/] {result['expected_failures']}")
+    for line in result["notable"]:
+        style = "bold red" if "BUG" in line or "use-after-free" in line else "yellow"
+        console.print(f"[{style}]{line}[/]", highlight=False)
+    if result["mismatches"]:
+        console.print(f"[bold red]{len(result['mismatches'])} results differ from the trace:[/]")
+        for line in result["mismatches"][:20]:
+            console.print(f"  {line}", highlight=False)
+    console.print(f"[dim]state digest {result['digest']}[/]")

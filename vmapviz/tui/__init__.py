@@ -1,0 +1,1 @@
+"""vmapviz.tui: the Textual app (app.py), one module per panel, one stylesheet."""

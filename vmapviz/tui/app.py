@@ -1,0 +1,528 @@
+"""The Textual app: the vmalloc address space, the per-CPU vmap blocks, lazy flushing
+and the kernel's events, live.
+
+The driver runs the simulation in its own thread and hands every new Snapshot to
+`_deliver`, which posts a `SnapshotReady` message; a pending one is replaced by a newer
+one (`can_replace`), so a busy UI skips to the newest state and never slows the kernel.
+The app applies a snapshot inside `batch_update()`, and each panel refreshes only the
+lines that changed.  Every action that can fail ends in a notification, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Footer, Static
+
+from ..snapshot import Snapshot
+from . import palette as P
+from .addrmap import AddressMap
+from .blocks import BlockList
+from .commands import VmapvizCommands
+from .eventlog import EventLog
+from .explain import explain
+from .inspector import Inspector
+from .lazy import LazyPanel
+from .screens import FilterScreen, HelpScreen, PickScreen
+
+DEFAULT_WORKLOAD = "map-touch-unmap"
+DEFAULT_SPEED = 20.0
+SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
+CPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+
+
+class SnapshotReady(Message):
+    """A new snapshot from the driver; a newer one replaces it while it waits."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+def guarded(fn):
+    """Run an action; any exception becomes an error notification."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - the app must keep running
+            self.report_error(e)
+            return None
+
+    return wrapper
+
+
+def speed_text(speed: float | None) -> str:
+    return "max" if speed is None else f"{speed:,.0f}"
+
+
+class Header(Static):
+    """One line: the run's parameters on the left, its state on the right."""
+
+    def show(self, snap: Snapshot | None) -> None:
+        self._snap = snap
+        self.refresh_text()
+
+    def refresh_text(self) -> None:
+        snap = getattr(self, "_snap", None)
+        if snap is None:
+            self.update(" vmapviz")
+            return
+        cfg = snap.config
+        from ..kernel.config import VARIANT_TITLES
+        left = Text()
+        left.append(" vmapviz ", style="bold reverse")
+        left.append(f" {snap.workload}", style="bold")
+        left.append(f" · {VARIANT_TITLES.get(cfg.variant, cfg.variant)} · {cfg.nr_cpus} CPU"
+                    f"{'s' * (cfg.nr_cpus != 1)} · {cfg.bits}-bit · seed {cfg.seed}")
+        right = Text()
+        if snap.finished:
+            right.append(" ■ finished ", style="bold reverse")
+        elif snap.running:
+            right.append(" ▶ running ", style="bold black on #009E73")
+        else:
+            right.append(" ⏸ paused ", style="bold black on #E69F00")
+        right.append(f"  speed {speed_text(snap.speed)} ops/s")
+        if snap.running:
+            right.append(f" ({snap.ops_per_s:,.0f} measured)")
+        total = f" / {snap.total_ops:,}" if snap.total_ops else ""
+        right.append(f"   op {snap.op:,}{total} ", style="bold")
+        width = self.size.width or 120
+        gap = width - left.cell_len - right.cell_len
+        if gap < 1:
+            left.truncate(max(10, width - right.cell_len - 1), overflow="ellipsis")
+            gap = max(1, width - left.cell_len - right.cell_len)
+        self.update(Text.assemble(left, " " * gap, right))
+
+    def on_resize(self) -> None:
+        self.refresh_text()
+
+
+class VmapvizApp(App):
+    """vmapviz's interactive view.  See the module docstring."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "vmapviz"
+    COMMANDS = App.COMMANDS | {VmapvizCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    AUTO_FOCUS = "#map"
+    BINDINGS = [
+        Binding("space", "toggle", "play/pause"),
+        Binding("n", "step", "step"),
+        Binding("right", "step", "step", show=False),
+        Binding("f", "next_flush", "next flush"),
+        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+"),
+        Binding("minus", "speed(-1)", "slower", key_display="-"),
+        Binding("z", "zoom(-1)", "zoom in"),
+        Binding("Z", "zoom(1)", "zoom out", key_display="Z"),
+        Binding("enter", "select_block", "select block", show=False),
+        Binding("escape", "deselect", "deselect", show=False),
+        Binding("w", "pick_workload", "workload"),
+        Binding("v", "variant", "variant"),
+        Binding("c", "cpus", "CPUs"),
+        Binding("b", "bits", "32/64-bit", show=False),
+        Binding("a", "unmap_aliases", "unmap aliases"),
+        Binding("p", "purge", "purge"),
+        Binding("r", "reset", "reset"),
+        Binding("e", "toggle_explain", "explain"),
+        Binding("slash", "filter_log", "filter log", show=False),
+        Binding("s", "screenshot", "screenshot"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
+                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
+                 *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
+                 driver=None, screenshot_dir: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        if driver is None:
+            from ..driver import Driver
+            driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
+                            bits=bits, seed=seed, speed=speed)
+        self.driver = driver
+        self.autoplay = autoplay
+        self.snap: Snapshot | None = None
+        self.screenshot_dir = Path(screenshot_dir) if screenshot_dir is not None else Path.cwd()
+        self.snapshots_applied = 0
+        self.first_paint: float | None = None
+        self._last_error: str | None = None
+        self._explained_op = -2
+        self._started = False
+        self._speed = driver.speed
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(id="header")
+        with Horizontal(id="top"):
+            yield AddressMap(id="map")
+            inspector = Inspector(id="inspector")
+            inspector.border_title = "under the cursor"
+            yield inspector
+        with Horizontal(id="middle"):
+            blocks = BlockList(id="blocks")
+            blocks.border_title = "per-CPU vmap blocks"
+            yield blocks
+            lazy = LazyPanel(id="lazy")
+            lazy.border_title = "lazy TLB flushing"
+            yield lazy
+        with Horizontal(id="bottom"):
+            log = EventLog(id="log")
+            log.border_title = "events"
+            yield log
+            with VerticalScroll(id="explain") as ex:
+                ex.border_title = "what just happened"
+                ex.can_focus = False
+                yield Static("", id="explain-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.driver.on_snapshot = self._deliver
+        self.driver.start()
+        self._started = True
+        if self.autoplay:
+            self.driver.play()
+        if self.driver.latest is not None:
+            self.apply_snapshot(self.driver.latest)
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        if self.first_paint is None:
+            self.first_paint = time.perf_counter()
+
+    async def on_unmount(self) -> None:
+        self.stop_driver()
+
+    def stop_driver(self) -> None:
+        if self._started:
+            self._started = False
+            self.driver.on_snapshot = None
+            self.driver.stop()
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def _deliver(self, snap: Snapshot) -> None:
+        """Called in the driver's delivery thread: hand the snapshot to the UI thread."""
+        self.post_message(SnapshotReady(snap))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.apply_snapshot(message.snapshot)
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        """Show `snap`: every panel takes what it needs and refreshes what changed."""
+        if snap is self.snap:
+            return
+        self.snap = snap
+        self.snapshots_applied += 1
+        q = self.query_one
+        with self.batch_update():
+            q(Header).show(snap)
+            amap = q(AddressMap)
+            amap.update_snapshot(snap)
+            q(BlockList).update_snapshot(snap)
+            q(LazyPanel).update_snapshot(snap)
+            log = q(EventLog)
+            log.update_snapshot(snap)
+            q(Inspector).show(snap)
+            last = snap.last_op[-1].op if snap.last_op else -1
+            if last != self._explained_op or snap.op == 0:
+                self._explained_op = last
+                self._show_explanation(snap)
+            if snap.error and snap.error != self._last_error:
+                log.add_error(snap.op, snap.error)
+                self.notify(snap.error, title="driver error", severity="error", timeout=8)
+            self._last_error = snap.error
+
+    def _show_explanation(self, snap: Snapshot) -> None:
+        sentences = explain(snap)
+        box = self.query_one("#explain")
+        box.border_title = (f"what just happened · op {snap.last_op[-1].op:,}" if snap.last_op
+                            else "what just happened")
+        self.query_one("#explain-text", Static).update(" ".join(sentences))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def report_error(self, error: BaseException | str) -> None:
+        message = error if isinstance(error, str) else (str(error) or type(error).__name__)
+        self.notify(message, title="vmapviz", severity="error", timeout=6)
+
+    def on_address_map_cursor_moved(self, message: AddressMap.CursorMoved) -> None:
+        self.query_one(Inspector).show(addr=message.addr, cell_bytes=message.cell_bytes)
+
+    def on_address_map_block_chosen(self, message: AddressMap.BlockChosen) -> None:
+        self.action_select_block()
+
+    def block_at(self, addr: int):
+        if self.snap is None:
+            return None
+        for b in self.snap.blocks:
+            if b.start <= addr < b.end:
+                return b
+        return None
+
+    @guarded
+    def restart_with(self, **changes) -> None:
+        """Start over with another workload, variant, CPU count or width."""
+        self.driver.restart(**changes)
+        what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {v}" for k, v in changes.items())
+        self.notify(f"Restarted with {what}.", timeout=3)
+        if self.autoplay or (self.snap is not None and self.snap.running):
+            self.driver.play()
+
+    # -- actions --------------------------------------------------------------------------
+
+    @guarded
+    def action_toggle(self) -> None:
+        self.driver.toggle()
+
+    @guarded
+    def action_step(self) -> None:
+        self.driver.step(1)
+
+    @guarded
+    def action_next_flush(self) -> None:
+        self.driver.step_until("flush")
+
+    @guarded
+    def action_speed(self, direction: int) -> None:
+        current = self._speed
+        if current in SPEEDS:
+            i = SPEEDS.index(current)
+        else:  # an unlisted speed: the nearest listed one on the wanted side
+            finite = [s for s in SPEEDS if s is not None]
+            i = sum(1 for s in finite if s < current)
+            if direction > 0 and i < len(finite) and finite[i] == current:
+                i += 1
+            direction = 0 if direction > 0 else -1
+        i = max(0, min(len(SPEEDS) - 1, i + direction))
+        self._speed = SPEEDS[i]
+        self.driver.set_speed(SPEEDS[i])
+        self.notify(f"Speed {speed_text(SPEEDS[i])} ops/s"
+                    + (" (as fast as possible)" if SPEEDS[i] is None else ""), timeout=1.5)
+
+    @guarded
+    def action_zoom(self, steps: int) -> None:
+        self.query_one(AddressMap).zoom(steps)
+
+    @guarded
+    def action_select_block(self) -> None:
+        amap = self.query_one(AddressMap)
+        vb = self.block_at(amap.cursor)
+        if vb is None and amap.view is not None:
+            end = amap.cursor + amap.view.cell_bytes
+            vb = next((b for b in (self.snap.blocks if self.snap else ())
+                       if b.start < end and b.end > amap.cursor), None)
+        if vb is None:
+            self.notify("No vmap block under the cursor: move it onto a block (█ ▄ ▁ in a CPU's "
+                        "hue), or tab to the blocks panel and press enter there.",
+                        severity="warning", timeout=4)
+            return
+        blocks = self.query_one(BlockList)
+        blocks.select(None if blocks.selected == vb.id else vb.id)
+
+    @guarded
+    def action_deselect(self) -> None:
+        self.query_one(BlockList).select(None)
+
+    @guarded
+    def action_pick_workload(self) -> None:
+        from ..workloads import catalog
+        current = self.snap.workload if self.snap else None
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.restart_with(workload=name)
+
+        self.push_screen(PickScreen("pick a workload", catalog(), current,
+                                    free_text="or the path of a trace file, then enter:"), chosen)
+
+    @guarded
+    def action_variant(self) -> None:
+        cfg = self.driver.config
+        other = "posted" if cfg.variant == "merged" else "merged"
+        self.restart_with(variant=other)
+
+    @guarded
+    def action_cpus(self) -> None:
+        current = str(self.driver.config.nr_cpus)
+
+        def chosen(value: str | None) -> None:
+            if value:
+                self.restart_with(nr_cpus=int(value))
+
+        options = [(str(n), "CPU" if n == 1 else "CPUs") for n in CPU_CHOICES]
+        self.push_screen(PickScreen("how many CPUs", options, current), chosen)
+
+    @guarded
+    def action_bits(self) -> None:
+        cfg = self.driver.config
+        self.restart_with(bits=32 if cfg.bits == 64 else 64)
+
+    @guarded
+    def action_unmap_aliases(self) -> None:
+        self.driver.call("vm_unmap_aliases")
+        self.notify("vm_unmap_aliases() called.", timeout=2)
+
+    @guarded
+    def action_purge(self) -> None:
+        self.driver.call("purge")
+        self.notify("purge_vmap_area_lazy() called.", timeout=2)
+
+    @guarded
+    def action_reset(self) -> None:
+        self.driver.reset()
+        self.query_one(EventLog).clear()
+        self.notify("Reset to op 0.", timeout=2)
+
+    @guarded
+    def action_toggle_explain(self) -> None:
+        box = self.query_one("#explain")
+        box.display = not box.display
+        self.notify("Explanations " + ("shown." if box.display else "hidden (e shows them)."),
+                    timeout=2)
+
+    @guarded
+    def action_filter_log(self) -> None:
+        log = self.query_one(EventLog)
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                log.set_filter(text, self.driver.config.nr_cpus)
+            except ValueError as e:
+                self.report_error(e)
+                return
+            self.notify(f"Log filter: {log.filter_text or 'everything'}", timeout=2)
+
+        self.push_screen(FilterScreen(log.filter_text), chosen)
+
+    @guarded
+    def action_screenshot(self) -> None:
+        snap = self.snap
+        name = f"vmapviz-{snap.workload if snap else 'run'}-op{snap.op if snap else 0}.svg"
+        name = name.replace(os.sep, "_")
+        path = self.save_screenshot(name, str(self.screenshot_dir))
+        self.notify(f"Screenshot saved: {path}", timeout=6)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self.stop_driver()
+        self.exit()
+
+    def palette_actions(self):
+        """(title, help, callback) of every action, for the command palette."""
+        acts = [
+            ("play / pause", "space", self.action_toggle),
+            ("step one op", "n", self.action_step),
+            ("run to the next TLB flush", "f", self.action_next_flush),
+            ("run to the next purge", "", lambda: self._until("purge")),
+            ("run to the next vmap block event", "", lambda: self._until("block")),
+            ("run to the next WARN or BUG", "", lambda: self._until("warn")),
+            ("faster", "+", lambda: self.action_speed(1)),
+            ("slower", "-", lambda: self.action_speed(-1)),
+            ("as fast as possible", "", lambda: self._set_speed(None)),
+            ("zoom in", "z", lambda: self.action_zoom(-1)),
+            ("zoom out", "Z", lambda: self.action_zoom(1)),
+            ("fit the map to the used range", "0", lambda: self.query_one(AddressMap).action_fit()),
+            ("call vm_unmap_aliases()", "a", self.action_unmap_aliases),
+            ("purge lazy areas now", "p", self.action_purge),
+            ("reset", "r", self.action_reset),
+            ("switch variant (merged / posted)", "v", self.action_variant),
+            ("switch width (64-bit / 32-bit)", "b", self.action_bits),
+            ("toggle explanations", "e", self.action_toggle_explain),
+            ("filter the event log", "/", self.action_filter_log),
+            ("log: everything", "", lambda: self._filter("")),
+            ("log: flushes and purges only", "", lambda: self._filter("flush purge")),
+            ("log: WARN and BUG only", "", lambda: self._filter("warn")),
+            ("save an SVG screenshot", "s", self.action_screenshot),
+            ("help", "?", self.action_help),
+        ]
+        for title, key, cb in acts:
+            yield title, f"key {key}" if key else "", cb
+        for n in CPU_CHOICES:
+            yield f"CPUs: {n}", "restart with this CPU count", functools.partial(self.restart_with, nr_cpus=n)
+
+    @guarded
+    def _until(self, kind: str) -> None:
+        self.driver.step_until(kind)
+
+    @guarded
+    def _set_speed(self, speed: float | None) -> None:
+        self._speed = speed
+        self.driver.set_speed(speed)
+
+    def _filter(self, text: str) -> None:
+        try:
+            self.query_one(EventLog).set_filter(text, self.driver.config.nr_cpus)
+        except ValueError as e:
+            self.report_error(e)
+
+
+# -- entry points for the CLI ---------------------------------------------------------------
+
+def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: int | None = None,
+            bits: int | None = None, seed: int | None = 1) -> None:
+    """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow."""
+    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed)
+    try:
+        app.run()
+    finally:
+        app.stop_driver()
+
+
+async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float = 30.0) -> None:
+    """Wait until the app shows the driver's newest snapshot (at op `op` or later, or the
+    end of the workload) and has repainted."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.02)
+        latest = app.driver.latest
+        if latest is None:
+            continue
+        reached = op is None or latest.op >= op or latest.finished or latest.error
+        if reached and app.snap is latest and not latest.running:
+            await pilot.pause()
+            return
+    raise TimeoutError(f"the app did not reach op {op} within {timeout:.0f} s")
+
+
+def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
+                    nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
+                    ops: int | None = None, size: tuple[int, int] = (120, 40)) -> str:
+    """`vmapviz screenshot --out FILE.svg`: run `ops` ops headless (paused, stepped, so
+    the picture is reproducible), write the screen as SVG, return the path."""
+    ops = 300 if ops is None else ops
+
+    async def run() -> str:
+        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, autoplay=False)
+        async with app.run_test(size=tuple(size)) as pilot:
+            for flash in app.query(LazyPanel):
+                flash.flash_seconds = 0
+            if ops:
+                app.driver.step(ops)
+            await settle(app, pilot, ops)
+            svg = app.export_screenshot(title=f"vmapviz {app.snap.workload if app.snap else ''}")
+            app.stop_driver()
+        Path(path).write_text(svg, encoding="utf-8")
+        return str(path)
+
+    return asyncio.run(run())

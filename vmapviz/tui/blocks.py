@@ -1,0 +1,321 @@
+"""Per-CPU vmap blocks: each CPU's queue, each block's alloc_map and dirty_map.
+
+One line per CPU (its free and dirty lists, in list order: the order vb_alloc() scans),
+one line per block with an overview bar of its bitmaps, and, for the selected block,
+every bit: two pages per cell, 128 bits a row at full width.  A Line API ScrollView:
+lines are described by small hashable keys, their Strips cached on those keys, and a
+new snapshot refreshes only the lines whose key changed.  CPUs without blocks are
+folded into one line, so 64 CPUs scroll without drowning the ones that work.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..snapshot import Snapshot
+from . import palette as P
+
+DIM = Style(color="#9A9A9A")
+HILITE = Style(bgcolor="#3A3A5A")
+
+
+def half_state(alloc_map: int, dirty_map: int, lo: int, hi: int) -> str:
+    """The state shown for pages [lo, hi) in one half cell: the page's own state when
+    hi == lo + 1; for more pages, free if all are free, else whichever of dirty and
+    allocated covers more (dirty on a tie: it is the one that needs a flush)."""
+    mask = ((1 << (hi - lo)) - 1) << lo
+    dirty = (dirty_map & mask).bit_count()
+    alloc = (alloc_map & ~dirty_map & mask).bit_count()
+    if not dirty and not alloc:
+        return "F"
+    return "D" if dirty >= alloc else "A"
+
+
+def bitmap_glyphs(alloc_map: int, dirty_map: int, first: int, nbits: int, per_cell: int = 2) -> str:
+    """The glyphs for bits [first, first + nbits), `per_cell` pages per cell (a power
+    of two, at least 2), left half of a cell for its lower pages."""
+    half = per_cell // 2
+    out = []
+    for lo in range(first, first + nbits, per_cell):
+        left = half_state(alloc_map, dirty_map, lo, lo + half)
+        right = half_state(alloc_map, dirty_map, lo + half, lo + per_cell)
+        out.append(P.PAIR_GLYPHS[left, right])
+    return "".join(out)
+
+
+def bitmap_strip(vb, first: int, nbits: int, per_cell: int = 2, base: Style = Style()) -> Strip:
+    """One Segment: the bitmap glyphs in the block's CPU hue on the slot background."""
+    text = bitmap_glyphs(vb.alloc_map, vb.dirty_map, first, nbits, per_cell)
+    return Strip([Segment(text, base + P.bitmap_style(vb.cpu))], len(text))
+
+
+def overview_per_cell(bits: int, avail: int) -> int:
+    """Pages per overview cell: a power of two, at least 2, so bits fit in avail cells."""
+    per = 2
+    while bits // per > avail and per < bits:
+        per *= 2
+    return per
+
+
+def bits_per_row(bits: int, width: int) -> int:
+    """Bits per row of the detailed bitmap: two per cell, a power of two, at most 128."""
+    per = 128
+    while per > 8 and per // 2 > width:
+        per //= 2
+    return min(per, bits)
+
+
+class BlockList(ScrollView, can_focus=True):
+    """The per-CPU vmap blocks panel.  See the module docstring."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "previous block", show=False),
+        Binding("down", "move(1)", "next block", show=False),
+        Binding("enter", "toggle_select", "select block", show=False),
+        Binding("escape", "deselect", "deselect", show=False),
+    ]
+
+    class Selected(Message):
+        def __init__(self, block_id: int | None) -> None:
+            super().__init__()
+            self.block_id = block_id
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.snap: Snapshot | None = None
+        self.selected: int | None = None
+        self.highlight: int | None = None       # block id under the list cursor
+        self._keys: list[tuple] = []            # one hashable key per line
+        self._blocks: dict[int, object] = {}    # id -> BlockView
+        self._cache: dict[tuple, Strip] = {}
+        self._base = Style()
+
+    # -- model --------------------------------------------------------------------------
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        self.snap = snap
+        self._blocks = {b.id: b for b in snap.blocks}
+        if self.selected is not None and self.selected not in self._blocks:
+            self.selected = None
+        if self.highlight is not None and self.highlight not in self._blocks:
+            self.highlight = None
+        self._rebuild()
+
+    def block_ids(self) -> list[int]:
+        """Block ids in display order."""
+        return [k[1] for k in self._keys if k[0] == "block"]
+
+    def _rebuild(self) -> None:
+        old = self._keys
+        self._keys = keys = self.line_keys()
+        width = self.scrollable_content_region.width
+        if len(keys) != len(old):
+            self.virtual_size = Size(width, len(keys))
+            self.refresh()
+            return
+        top = self.scroll_offset.y
+        for y in range(top, min(len(keys), top + self.size.height)):
+            if keys[y] != old[y]:
+                self.refresh_line(y)
+
+    def line_keys(self) -> list[tuple]:
+        """The lines to show, each a key that changes exactly when the line does."""
+        snap = self.snap
+        if snap is None:
+            return []
+        bits = snap.config.vmap_bbmap_bits
+        by_cpu: dict[int, list] = {}
+        for b in snap.blocks:
+            by_cpu.setdefault(b.cpu, []).append(b)
+        keys: list[tuple] = []
+        if not snap.blocks:
+            keys.append(("note", f"no vmap blocks yet: vm_map_ram() of up to {snap.config.vmap_max_alloc} "
+                                 f"pages makes them ({bits} pages each)"))
+        idle: list[int] = []
+
+        def flush_idle() -> None:
+            if idle:
+                keys.append(("idle", idle[0], idle[-1]))
+                idle.clear()
+
+        for q in snap.queues:
+            blocks = by_cpu.get(q.cpu)
+            if not blocks and not q.free and not q.dirty:
+                idle.append(q.cpu)
+                continue
+            flush_idle()
+            keys.append(("cpu", q.cpu, q.free, q.dirty, len(blocks or ())))
+            order = {bid: i for i, bid in enumerate(q.free)}
+            for b in sorted(blocks or (), key=lambda b: (order.get(b.id, len(order)), b.id)):
+                keys.append(("block", b.id, b, b.id == self.selected, b.id == self.highlight))
+                if b.id == self.selected:
+                    per = bits_per_row(bits, self._content_width() - 14)
+                    for first in range(0, bits, per):
+                        keys.append(("bits", b.id, b.alloc_map, b.dirty_map, b.cpu, first, per))
+                    keys.append(("bitlegend",))
+        flush_idle()
+        return keys
+
+    def _content_width(self) -> int:
+        return max(20, self.scrollable_content_region.width)
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        idx = y + self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if base != self._base:
+            self._base = base
+            self._cache.clear()
+        if idx >= len(self._keys):
+            return Strip.blank(width, base)
+        key = self._keys[idx]
+        ck = (key, width)
+        strip = self._cache.get(ck)
+        if strip is None:
+            if len(self._cache) > 4000:
+                self._cache.clear()
+            strip = self._render_key(key, width, base).adjust_cell_length(width, base)
+            self._cache[ck] = strip
+        return strip
+
+    def _render_key(self, key: tuple, width: int, base: Style) -> Strip:
+        kind = key[0]
+        snap = self.snap
+        if kind == "note":
+            return Strip([Segment(key[1], base + DIM)])
+        if kind == "idle":
+            a, b = key[1], key[2]
+            cpus = f"cpu{a}" if a == b else f"cpu{a}-{b}"
+            return Strip([Segment(f"{cpus}: no vmap blocks", base + DIM)])
+        if kind == "cpu":
+            _, cpu, free, dirty, n = key
+            segs = [Segment(f"cpu{cpu}", base + P.cpu_style(cpu, bold=True)),
+                    Segment(f" {n} block{'s' * (n != 1)} · free list → ", base + DIM),
+                    Segment(" ".join(f"#{i}" for i in free) or "empty", base),
+                    Segment(" · dirty list → ", base + DIM),
+                    Segment(" ".join(f"#{i}" for i in dirty) or "empty", base)]
+            return Strip(segs)
+        if kind == "block":
+            return self._block_line(key[2], key[3], key[4], width, base)
+        if kind == "bits":
+            _, bid, alloc, dirty, cpu, first, per = key
+            vb = self._blocks.get(bid)
+            label = Segment(f"{first:>5} ", base + DIM)
+            text = bitmap_glyphs(alloc, dirty, first, per, 2)
+            return Strip([Segment("  ", base), label,
+                          Segment(text, base + P.bitmap_style(cpu)),
+                          Segment(f" {first + per - 1}", base + DIM)])
+        if kind == "bitlegend":
+            return Strip([Segment("        ", base),
+                          Segment("█", base + Style(color="#E0E0E0")), Segment(" allocated  ", base + DIM),
+                          Segment("▄", base + Style(color="#E0E0E0")), Segment(" dirty (freed, still mapped)  ", base + DIM),
+                          Segment(" ", base + Style(bgcolor=P.SLOT_BG)), Segment(" free  · 2 pages a cell, left first", base + DIM)])
+        return Strip([])
+
+    def _block_line(self, vb, selected: bool, highlighted: bool, width: int, base: Style) -> Strip:
+        cfg = self.snap.config
+        bits = cfg.vmap_bbmap_bits
+        if highlighted and self.has_focus:
+            base = base + HILITE
+        mark = "▼" if selected else "▶" if highlighted else " "
+        ident = f"{mark}#{vb.id:<3}"
+        addr = f" {vb.start:0{cfg.bits // 4}x}" if width >= 70 else ""
+        full = " full" if vb.free == 0 else ""
+        lists = ("F" if vb.on_free_list else "-") + ("D" if vb.on_dirty_list else "-")
+        tail = f" free {vb.free:>4} dirty {vb.dirty:>4} {lists}{full}"
+        avail = width - len(ident) - len(addr) - len(tail) - 3
+        segs = [Segment(ident, base + P.cpu_style(vb.cpu, bold=True)), Segment(addr, base + DIM),
+                Segment(" ▕", base + DIM)]
+        if avail >= 4:
+            per = overview_per_cell(bits, avail)
+            text = bitmap_glyphs(vb.alloc_map, vb.dirty_map, 0, bits, per)
+            segs.append(Segment(text, base + P.bitmap_style(vb.cpu)))
+        segs.append(Segment("▏", base + DIM))
+        segs.append(Segment(tail, base))
+        return Strip(segs)
+
+    def overview_scale(self) -> int:
+        """Pages per cell in the block lines' overview bars at the current width."""
+        if self.snap is None:
+            return 2
+        cfg = self.snap.config
+        width = self.scrollable_content_region.width
+        addr = cfg.bits // 4 + 1 if width >= 70 else 0
+        return overview_per_cell(cfg.vmap_bbmap_bits, width - 5 - addr - 27 - 3)
+
+    # -- interaction ----------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._cache.clear()
+        self._rebuild()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._keys))
+        self.refresh()
+
+    def select(self, block_id: int | None, scroll: bool = True) -> None:
+        if block_id is not None and block_id not in self._blocks:
+            raise ValueError(f"there is no vmap block #{block_id}")
+        self.selected = block_id
+        if block_id is not None:
+            self.highlight = block_id
+        self._rebuild()
+        if scroll and block_id is not None:
+            for i, k in enumerate(self._keys):
+                if k[0] == "block" and k[1] == block_id:
+                    rows = sum(1 for kk in self._keys if kk[0] in ("bits", "bitlegend"))
+                    self.scroll_to(y=max(0, i - 1), animate=False)
+                    if i + rows >= self.scroll_offset.y + self.size.height:
+                        self.scroll_to(y=i, animate=False)
+                    break
+        self.post_message(self.Selected(block_id))
+
+    def action_move(self, step: int) -> None:
+        ids = self.block_ids()
+        if not ids:
+            self.scroll_relative(y=step, animate=False)
+            return
+        if self.highlight not in ids:
+            self.highlight = ids[0] if step > 0 else ids[-1]
+        else:
+            i = max(0, min(len(ids) - 1, ids.index(self.highlight) + step))
+            self.highlight = ids[i]
+        self._rebuild()
+        for i, k in enumerate(self._keys):
+            if k[0] == "block" and k[1] == self.highlight:
+                self.scroll_to_region_line(i)
+                break
+
+    def scroll_to_region_line(self, i: int) -> None:
+        top = self.scroll_offset.y
+        if i < top:
+            self.scroll_to(y=i, animate=False)
+        elif i >= top + self.size.height:
+            self.scroll_to(y=i - self.size.height + 1, animate=False)
+
+    def action_toggle_select(self) -> None:
+        if self.highlight is None:
+            ids = self.block_ids()
+            if not ids:
+                self.notify("No vmap blocks yet.", severity="warning", timeout=2)
+                return
+            self.highlight = ids[0]
+        self.select(None if self.selected == self.highlight else self.highlight)
+
+    def action_deselect(self) -> None:
+        self.select(None)
+
+    def on_focus(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.clear()
+        self.refresh()

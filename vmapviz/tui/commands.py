@@ -1,0 +1,36 @@
+"""The command palette: every workload and every action of the app."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+def _workloads() -> list[tuple[str, str]]:
+    try:
+        from ..workloads import catalog
+    except ImportError:
+        return []
+    return catalog()
+
+
+class VmapvizCommands(Provider):
+    """Hits: 'workload NAME' for each built-in, then the app's actions."""
+
+    def _commands(self):
+        app = self.app
+        for name, summary in _workloads():
+            yield f"workload {name}", summary, partial(app.restart_with, workload=name)
+        yield from app.palette_actions()
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

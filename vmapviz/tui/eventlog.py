@@ -1,0 +1,222 @@
+"""The event log: kernel-style lines, newest at the bottom, filterable by kind and CPU.
+
+Each op shows its return line first (`cpu2 vm_map_ram(4) = 0x... [block #3, bits 8-11]`)
+and the kernel's inner events indented under it; flushes, WARNs and BUGs carry a tag in
+reverse video so they stand out in monochrome too.  A Line API ScrollView: entries are
+small tuples, a Strip is rendered only for a visible line and cached on the entry.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..snapshot import Snapshot
+from . import palette as P
+
+MAX_ENTRIES = 5000
+DIM = Style(color="#8A8A8A")
+FILTER_KINDS = ("return", "area", "lazy", "purge", "flush", "block", "alias", "warn", "bug",
+                "fault", "uaf", "error")
+
+
+class Entry(tuple):
+    """(seq, op, cpu, kind, text, indent): one log line."""
+
+    __slots__ = ()
+
+    def __new__(cls, seq: int, op: int, cpu: int, kind: str, text: str, indent: bool = False):
+        return tuple.__new__(cls, (seq, op, cpu, kind, text, indent))
+
+    seq = property(lambda self: self[0])
+    op = property(lambda self: self[1])
+    cpu = property(lambda self: self[2])
+    kind = property(lambda self: self[3])
+    text = property(lambda self: self[4])
+    indent = property(lambda self: self[5])
+
+
+def op_entries(events, seq: int) -> list[Entry]:
+    """Entries for the events of one op: the return line first, then the inner events."""
+    ret = [e for e in events if e.kind == "return"]
+    inner = [e for e in events if e.kind not in ("return", "call")]
+    out = []
+    for e in ret:
+        out.append(Entry(seq + len(out), e.op, e.cpu, "return", e.line()))
+    for e in inner:
+        out.append(Entry(seq + len(out), e.op, e.cpu, e.kind, e.line(), bool(ret)))
+    return out
+
+
+def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset | None]:
+    """'flush warn cpu2' -> (kinds, cpus); empty parts mean all.  'warn' also takes in
+    BUGs, faults and use-after-free; 'ops' means return lines.  Raises ValueError."""
+    kinds, cpus = set(), set()
+    aliases = {"ops": "return", "op": "return", "calls": "return", "flushes": "flush",
+               "purges": "purge", "blocks": "block", "warnings": "warn", "bugs": "bug",
+               "errors": "error", "aliases": "alias"}
+    for word in text.replace(",", " ").split():
+        w = word.lower()
+        if w in ("all", "*"):
+            continue
+        if w.startswith("cpu"):
+            try:
+                n = int(w[3:])
+            except ValueError:
+                raise ValueError(f"{word!r}: a CPU is written cpu0, cpu1, ...") from None
+            if not 0 <= n < nr_cpus:
+                raise ValueError(f"{word!r}: this machine has CPUs 0-{nr_cpus - 1}")
+            cpus.add(n)
+            continue
+        w = aliases.get(w, w)
+        if w not in FILTER_KINDS:
+            raise ValueError(f"{word!r} is not a kind; kinds: {', '.join(FILTER_KINDS)}, cpuN")
+        kinds.add(w)
+        if w == "warn":
+            kinds.update(("bug", "fault", "uaf", "error"))
+    return (frozenset(kinds) or None, frozenset(cpus) or None)
+
+
+class EventLog(ScrollView, can_focus=True):
+    """The event log panel.  See the module docstring."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.entries: list[Entry] = []
+        self.shown: list[Entry] = []
+        self.kinds: frozenset | None = None
+        self.cpus: frozenset | None = None
+        self.filter_text = ""
+        self._seq = 0
+        self._last_op = -1
+        self._snap: Snapshot | None = None
+        self._cache: dict[tuple, Strip] = {}
+        self._base = Style()
+
+    # -- model ------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.shown.clear()
+        self._cache.clear()
+        self._last_op = -1
+        self._sync(follow=True)
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        old = self._snap
+        self._snap = snap
+        if old is not None and (old.config != snap.config or old.workload != snap.workload
+                                or snap.op < old.op):
+            self.entries.clear()
+            self.shown.clear()
+            self._cache.clear()
+            self._last_op = -1
+        new = [e for e in snap.events if e.op > self._last_op and e.kind != "error"]
+        if not new:
+            return
+        if self._last_op >= 0 and new[0].op > self._last_op + 1:
+            gap = (self._last_op + 1, new[0].op - 1)
+            text = (f"… op {gap[0]:,} not shown" if gap[0] == gap[1] else
+                    f"… ops {gap[0]:,}-{gap[1]:,} ran faster than the log keeps; not shown")
+            self._append([Entry(self._next_seq(), gap[1], -1, "gap", text)])
+        batch: list[Entry] = []
+        group: list = []
+        for e in new:
+            if group and e.op != group[0].op:
+                batch.extend(op_entries(group, self._next_seq(len(group))))
+                group = []
+            group.append(e)
+        if group:
+            batch.extend(op_entries(group, self._next_seq(len(group))))
+        self._last_op = new[-1].op
+        self._append(batch)
+
+    def add_error(self, op: int, message: str) -> None:
+        self._append([Entry(self._next_seq(), op, -1, "error", message)])
+
+    def _next_seq(self, n: int = 1) -> int:
+        seq = self._seq
+        self._seq += n
+        return seq
+
+    def _append(self, batch: list[Entry]) -> None:
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        self.entries.extend(batch)
+        self.shown.extend(e for e in batch if self._passes(e))
+        if len(self.entries) > MAX_ENTRIES * 1.2:
+            del self.entries[: len(self.entries) - MAX_ENTRIES]
+            self._refilter()
+        self._sync(follow)
+
+    def _passes(self, e: Entry) -> bool:
+        if e.kind == "gap":
+            return True
+        if self.kinds is not None and e.kind not in self.kinds:
+            return False
+        if self.cpus is not None and e.cpu not in self.cpus:
+            return False
+        return True
+
+    def _refilter(self) -> None:
+        self.shown = [e for e in self.entries if self._passes(e)]
+
+    def set_filter(self, text: str, nr_cpus: int) -> None:
+        """Show only some kinds and CPUs ('' shows everything).  Raises ValueError."""
+        self.kinds, self.cpus = parse_filter(text, nr_cpus)
+        self.filter_text = " ".join(text.split())
+        self._refilter()
+        self._sync(follow=True)
+        self.border_subtitle = f"filter: {self.filter_text}" if self.filter_text else ""
+
+    def _sync(self, follow: bool) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.shown))
+        if follow:
+            self.scroll_to(y=max(0, len(self.shown) - self.scrollable_content_region.height),
+                           animate=False, immediate=True)
+        self.refresh()
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        idx = y + self.scroll_offset.y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if base != self._base:
+            self._base = base
+            self._cache.clear()
+        if idx >= len(self.shown):
+            return Strip.blank(width, base)
+        e = self.shown[idx]
+        key = (e, width)
+        strip = self._cache.get(key)
+        if strip is None:
+            if len(self._cache) > 2000:
+                self._cache.clear()
+            strip = self.entry_strip(e, width, base)
+            self._cache[key] = strip
+        return strip
+
+    @staticmethod
+    def entry_strip(e: Entry, width: int, base: Style = Style()) -> Strip:
+        segs = [Segment(f"{e.op:>7} " if e.kind != "gap" else "        ", base + DIM)]
+        if e.cpu >= 0:
+            segs.append(Segment(f"cpu{e.cpu:<2} ", base + P.cpu_style(e.cpu)))
+        else:
+            segs.append(Segment("      ", base))
+        if e.indent:
+            segs.append(Segment("  ", base))
+        tag = P.LOG_TAGS.get(e.kind)
+        style = base + P.LOG_STYLES.get(e.kind, Style())
+        if tag:
+            segs.append(Segment(tag, style))
+            segs.append(Segment(" " + e.text, base + Style(bold=True)))
+        else:
+            segs.append(Segment(e.text, style))
+        return Strip(segs).adjust_cell_length(width, base)
+
+    def on_resize(self) -> None:
+        self._cache.clear()
+        self._sync(follow=self.is_vertical_scroll_end)

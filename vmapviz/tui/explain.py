@@ -1,0 +1,309 @@
+"""The classroom explanations: two or three plain sentences about the last op.
+
+`explain(snapshot)` reads only `snapshot.last_op` (every event of the last op), the
+stats and the config, and names the kernel function that ran, what changed, whether a
+TLB flush happened and, if not, why skipping it was safe, and where the numbers stand
+against their thresholds.  Pure functions: no Textual, so they are tested on their own.
+"""
+
+from __future__ import annotations
+
+from ..snapshot import Snapshot
+from .units import human_bytes, pct
+
+
+def explain(snap: Snapshot) -> list[str]:
+    """Sentences describing the last op of `snap` (empty before the first op)."""
+    evs = snap.last_op
+    if not evs:
+        if snap.op == 0:
+            return ["Nothing has run yet. Press space to play, n to step one op, "
+                    "f to run to the next TLB flush."]
+        return []
+    by_kind: dict[str, list] = {}
+    for e in evs:
+        by_kind.setdefault(e.kind, []).append(e)
+    call = by_kind.get("call", [None])[0]
+    ret = by_kind.get("return", [None])[-1]
+    name = call.name if call is not None else ""
+    out: list[str] = []
+    handler = _HANDLERS.get(name)
+    if handler is not None:
+        out.extend(handler(snap, call, ret, by_kind))
+    elif call is not None:
+        out.append(f"cpu{call.cpu} called {call.line()}.")
+    if "error" in by_kind:
+        out.append(f"The driver reported an error: {by_kind['error'][-1].message}. "
+                   "The run is paused; the app keeps going.")
+    out.extend(_purge_sentences(snap, by_kind, name))
+    out.extend(_trouble_sentences(by_kind))
+    return out
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _lazy_numbers(snap: Snapshot) -> str:
+    s = snap.stats
+    lazy, limit = s.get("lazy_pages", 0), s.get("lazy_max_pages", 0)
+    return (f"vmap_lazy_nr is {lazy:,} of lazy_max_pages {limit:,} pages "
+            f"({pct(lazy, limit)}); a purge comes only above it")
+
+
+def _no_flush_reason() -> str:
+    return ("No TLB flush: the address cannot be handed out again until a purge has "
+            "flushed it, so a stale TLB entry for it is harmless meanwhile")
+
+
+def _flushed(by_kind) -> bool:
+    return "flush" in by_kind
+
+
+def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
+    """What a purge and flush inside the op did (the moment to watch)."""
+    if "purge" not in by_kind:
+        return []
+    p = by_kind["purge"][-1]
+    fl = by_kind.get("flush", [None])[-1]
+    why = {
+        "vm_unmap_aliases": "forced by vm_unmap_aliases()",
+        "purge_vmap_area_lazy": "asked for directly",
+    }.get(name, "because vmap_lazy_nr went over lazy_max_pages"
+          if not p.sync else "because the allocation found no hole (purge and retry)")
+    if p.nr_areas:
+        what = (f"__purge_vmap_area_lazy() ran {why}: it cleared the PTEs of {p.nr_areas} "
+                f"lazily freed area{'s' * (p.nr_areas != 1)} ({p.nr_pages:,} pages) and removed them "
+                "from the tree, so their addresses can be reused.")
+    else:
+        what = (f"__purge_vmap_area_lazy() ran {why} with no lazy areas to free"
+                f"{' but force_flush set' if p.force_flush else ''}.")
+    out = [what]
+    if fl is not None:
+        out.append(f"One flush_tlb_kernel_range({fl.start:#x}, {fl.end:#x}) covered all of it: "
+                   f"{fl.ipis} IPI{'s' * (fl.ipis != 1)} (every other CPU), {fl.entries} stale TLB "
+                   f"entr{'ies' if fl.entries != 1 else 'y'} dropped. "
+                   f"vmap_lazy_nr is now {snap.stats.get('lazy_pages', 0):,}.")
+    return out
+
+
+def _trouble_sentences(by_kind) -> list[str]:
+    out = []
+    for e in by_kind.get("warn", []):
+        if type(e).__name__ == "AllocFail":
+            out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was left "
+                       "even after purging the lazy areas, so the caller gets NULL.")
+        else:
+            out.append(f"The kernel printed \"{e.line()}\". "
+                       + _WARN_MEANING.get(e.where, "Something the kernel did not expect happened; "
+                                                    "the call failed."))
+    for e in by_kind.get("bug", []):
+        out.append(f"\"{e.line()}\": a real kernel would oops here and stop this task; the "
+                   "simulator refuses the call and keeps its state consistent.")
+    for e in by_kind.get("fault", []):
+        out.append(f"\"{e.line()}\": the access hit a page with no mapping, which oopses a real "
+                   "kernel.")
+    for e in by_kind.get("uaf", []):
+        out.append(f"Use-after-free at {e.addr:#x} through {e.how}: the page was freed but a "
+                   "translation survived, so the access reached memory that may belong to "
+                   "someone else now. Lazy flushing is only safe while nobody touches freed "
+                   "addresses.")
+    return out
+
+
+_WARN_MEANING = {
+    "vmap_page_range": ("vmap_page_range() met a PTE that was already present: the new area overlaps "
+                        "a live one (the posted descent's bug that Andrew Morton hit in "
+                        "agp_add_bridge), so the mapping failed with -EBUSY."),
+    "__vunmap": "The address was not one vmalloc handed out, so nothing was freed.",
+    "vm_map_ram": "Nothing was mapped.",
+}
+
+
+# -- per call ---------------------------------------------------------------------------------
+
+def _vm_map_ram(snap, call, ret, by_kind):
+    count = call.args[0]
+    cfg = snap.config
+    addr = ret.result if ret is not None else None
+    out = []
+    if count <= cfg.vmap_max_alloc:
+        new = by_kind.get("block", [])
+        order_pages = 1 << max(0, (count - 1).bit_length())
+        region = (f"a naturally aligned region of {order_pages} pages"
+                  + (f" ({count} asked, rounded up to a power of two)" if order_pages != count else ""))
+        if addr is None:
+            out.append(f"vm_map_ram({count}) on cpu{call.cpu} failed: vb_alloc() found no room and "
+                       "new_vmap_block() could not get an area.")
+            return out
+        if new:
+            b = new[0]
+            out.append(f"vb_alloc() found no block on cpu{call.cpu}'s free list with {region}, so "
+                       f"new_vmap_block() took a {human_bytes(cfg.vmap_block_size)} area aligned to "
+                       f"its size from alloc_vmap_area() (block #{b.block}) and put it at the head of "
+                       "the free list.")
+        else:
+            out.append(f"vb_alloc() on cpu{call.cpu} took {region} from the first block on its free "
+                       f"list that had one [{ret.detail}], without touching the global tree or its lock.")
+        vb = _block_from_detail(snap, ret.detail)
+        if vb is not None and not vb.on_free_list and vb.free == 0:
+            out.append(f"Block #{vb.id} has no free pages left, so it left the free list; its "
+                       "alloc_map bits are never cleared, so it stays off until every page is dirty "
+                       "and the whole block is freed.")
+        elif vb is not None:
+            out.append(f"Block #{vb.id} has {vb.free} of {cfg.vmap_bbmap_bits} pages free and "
+                       f"{vb.dirty} dirty. No TLB flush is needed to map: the address was never "
+                       "handed out since its last flush.")
+    else:
+        out.append(f"vm_map_ram({count}) is larger than VMAP_MAX_ALLOC ({cfg.vmap_max_alloc} pages), "
+                   "so it went to alloc_vmap_area(), the global first-fit allocator, like vmap().")
+        out.extend(_area_sentences(snap, by_kind))
+    return out
+
+
+def _block_from_detail(snap, detail: str):
+    if not detail or "#" not in detail:
+        return None
+    try:
+        bid = int(detail.split("#", 1)[1].split(",", 1)[0].split()[0])
+    except ValueError:
+        return None
+    return snap.block(bid)
+
+
+def _vm_unmap_ram(snap, call, ret, by_kind):
+    addr, count = call.args[0], call.args[1]
+    cfg = snap.config
+    if "bug" in by_kind:
+        return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} hit a BUG_ON and was refused."]
+    if count <= cfg.vmap_max_alloc:
+        out = [f"vb_free() marked the pages dirty in the block's dirty_map [{ret.detail}] and left "
+               "their PTEs in place."]
+        freed = [e for e in by_kind.get("block", []) if type(e).__name__ == "BlockFree"]
+        if freed:
+            b = freed[0]
+            out.append(f"Every page of block #{b.block} is now dirty, so free_vmap_block() took it off "
+                       "the lists and freed its whole area lazily: "
+                       f"{cfg.vmap_bbmap_bits} pages added to vmap_lazy_nr at once. {_lazy_numbers(snap)}.")
+        else:
+            vb = _block_from_detail(snap, ret.detail)
+            extra = (f" Block #{vb.id} is {vb.dirty} of {cfg.vmap_bbmap_bits} pages dirty; freed space "
+                     "in a block is never reused, so the address cannot be handed out again "
+                     "before the whole block is purged.") if vb is not None else ""
+            out.append(_no_flush_reason() + "." + extra)
+        return out
+    out = [f"vm_unmap_ram() of {count} pages went to free_unmap_vmap_area(): the area is marked "
+           "VM_LAZY_FREE and stays in the tree, its PTEs mapped."]
+    if not _flushed(by_kind):
+        out.append(f"{_no_flush_reason()}. {_lazy_numbers(snap)}.")
+    return out
+
+
+def _area_sentences(snap, by_kind):
+    out = []
+    for e in by_kind.get("area", []):
+        walk = (f"its walk passed {e.walk} area{'s' * (e.walk != 1)} before the hole fit"
+                if e.walk else "the first candidate fit")
+        out.append(f"alloc_vmap_area() placed the {e.area_kind} area at {e.start:#x} "
+                   f"({human_bytes(e.end - e.start)}): first fit from VMALLOC_START; {walk}. "
+                   "The search leaves a free page after every area it steps past.")
+    return out
+
+
+def _vmalloc(snap, call, ret, by_kind):
+    size = call.args[0] * snap.config.page_size if call.name == "vmap" else call.args[0]
+    addr = ret.result if ret is not None else None
+    out = []
+    if addr is None:
+        out.append(f"{call.name}({human_bytes(size)}) on cpu{call.cpu} returned NULL.")
+        out.extend(_area_sentences(snap, by_kind))
+        return out
+    out.append(f"{call.name}() asked __get_vm_area_node() for {human_bytes(size)}: it rounds up to "
+               "pages and adds one guard page, then alloc_vmap_area() finds the address.")
+    out.extend(_area_sentences(snap, by_kind))
+    return out
+
+
+def _get_vm_area(snap, call, ret, by_kind):
+    size, flags = call.args[0], call.args[1]
+    out = []
+    if flags & 0x01:
+        align = 1 << min(max(size.bit_length(), snap.config.page_shift), 7 + snap.config.page_shift)
+        out.append(f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: ioremap areas are aligned to "
+                   f"1 << fls(size), here {human_bytes(align)} (at most 512 KiB), plus a guard page.")
+    else:
+        out.append(f"get_vm_area() of {human_bytes(size)}: an area with a guard page and no pages "
+                   "mapped yet.")
+    out.extend(_area_sentences(snap, by_kind))
+    if ret is not None and ret.result is None:
+        out.append("It returned NULL.")
+    return out
+
+
+def _free_lazy(snap, call, ret, by_kind):
+    out = []
+    lazies = by_kind.get("lazy", [])
+    if "warn" in by_kind or "bug" in by_kind:
+        return [f"{call.line()} on cpu{call.cpu} went wrong."]
+    if lazies:
+        e = lazies[0]
+        out.append(f"{call.name}() freed {e.start:#x}-{e.end:#x} through free_unmap_vmap_area(): the "
+                   "area is only marked VM_LAZY_FREE; it stays in the tree and its PTEs stay "
+                   "mapped until a purge.")
+    if not _flushed(by_kind):
+        out.append(f"{_no_flush_reason()}. {_lazy_numbers(snap)}.")
+    return out
+
+
+def _vm_unmap_aliases(snap, call, ret, by_kind):
+    runs = by_kind.get("alias", [])
+    blocks = {e.block for e in runs}
+    if runs:
+        first = (f"vm_unmap_aliases() cleared the PTEs of {len(runs)} dirty run{'s' * (len(runs) != 1)} "
+                 f"in {len(blocks)} free-listed block{'s' * (len(blocks) != 1)} and forced a flush, as "
+                 "Xen and PAT need before changing a page's attributes.")
+    else:
+        first = ("vm_unmap_aliases() found no dirty run in any free-listed block"
+                 + (" and nothing lazy, so it flushed nothing." if not _flushed(by_kind) else "."))
+    return [first, "The dirty bits stay set, so the next call unmaps and flushes the same runs "
+                   "again; full blocks (off the free list) are skipped and keep their stale aliases."]
+
+
+def _purge(snap, call, ret, by_kind):
+    if "purge" not in by_kind:
+        return ["purge_vmap_area_lazy() found no lazily freed areas: nothing to purge, no flush."]
+    return []
+
+
+def _touch(snap, call, ret, by_kind):
+    addr, n = call.args[0], call.args[1]
+    if ret is not None and ret.result == "ok":
+        return [f"cpu{call.cpu} touched {n} page{'s' * (n != 1)} at {addr:#x}: the accesses went "
+                f"through cpu{call.cpu}'s TLB, which now caches those translations. Each cached "
+                "translation is what a TLB flush must drop once the page is freed."]
+    return [f"cpu{call.cpu} touched {n} page{'s' * (n != 1)} at {addr:#x}."]
+
+
+def _vmalloc_to_page(snap, call, ret, by_kind):
+    return [f"vmalloc_to_page({call.args[0]:#x}) walked the kernel page table: "
+            f"{'page frame ' + str(ret.result) if ret is not None and ret.result is not None else 'no PTE'}."]
+
+
+def _find_vm_area(snap, call, ret, by_kind):
+    return [f"find_vm_area({call.args[0]:#x}) looked the address up in the tree."]
+
+
+_HANDLERS = {
+    "vm_map_ram": _vm_map_ram,
+    "vm_unmap_ram": _vm_unmap_ram,
+    "vmalloc": _vmalloc,
+    "vmalloc_align": _vmalloc,
+    "vmap": _vmalloc,
+    "get_vm_area": _get_vm_area,
+    "vfree": _free_lazy,
+    "vunmap": _free_lazy,
+    "remove_vm_area": _free_lazy,
+    "vm_unmap_aliases": _vm_unmap_aliases,
+    "purge_vmap_area_lazy": _purge,
+    "touch": _touch,
+    "vmalloc_to_page": _vmalloc_to_page,
+    "find_vm_area": _find_vm_area,
+}

@@ -1,0 +1,135 @@
+"""The inspector: what lies in the map cell under the cursor.
+
+The areas in the cell with range, size, flags, kind and state; for a vmap block its id,
+CPU and counts; and which CPUs' TLBs still hold stale entries for pages in the cell.
+Found by bisecting into the snapshot's areas, at most a few listed.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from operator import attrgetter
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import Static
+
+from ..snapshot import Snapshot
+from . import palette as P
+from .units import human_bytes
+
+START = attrgetter("va_start")
+DIM = Style(color="#9A9A9A")
+MAX_LISTED = 4
+FLAG_NAMES = ((0x01, "VM_LAZY_FREE"), (0x02, "VM_LAZY_FREEING"), (0x04, "VM_VM_AREA"))
+
+
+def areas_in(snap: Snapshot, start: int, end: int) -> tuple[int, int]:
+    """Index range [i, j) of the areas that may overlap [start, end)."""
+    areas = snap.areas
+    i = max(0, bisect_right(areas, start, key=START) - 1)
+    if i < len(areas) and areas[i].va_end <= start:
+        i += 1
+    j = bisect_left(areas, end, i, key=START)
+    return i, j
+
+
+def flag_text(flags: int) -> str:
+    names = [n for bit, n in FLAG_NAMES if flags & bit]
+    return "|".join(names) if names else "0"
+
+
+def stale_cpus(snap: Snapshot, start: int, end: int) -> list[tuple[int, int]]:
+    """(cpu, count) of CPUs whose TLB holds stale entries for pages in [start, end)."""
+    shift = snap.config.page_shift
+    lo, hi = start >> shift, end >> shift
+    out = []
+    for cpu, vpns in enumerate(snap.stale):
+        if not vpns:
+            continue
+        if hi - lo <= len(vpns):
+            n = sum(1 for v in range(lo, hi) if v in vpns)
+        else:
+            n = sum(1 for v in vpns if lo <= v < hi)
+        if n:
+            out.append((cpu, n))
+    return out
+
+
+def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
+    """The inspector's text for the cell [addr, addr + cell_bytes)."""
+    end = addr + cell_bytes
+    t = Text(no_wrap=False)
+    t.append("cell ", style=DIM)
+    t.append(f"{addr:#x}", style="bold")
+    t.append(f" +{human_bytes(cell_bytes)}\n", style=DIM)
+    i, j = areas_in(snap, addr, end)
+    areas = [va for va in snap.areas[i:j] if va.va_end > addr]
+    if not areas:
+        t.append("free: no vmap area here\n", style=DIM)
+    blocks = {b.start: b for b in snap.blocks} if areas else {}
+    for va in areas[:MAX_LISTED]:
+        size = va.va_end - va.va_start
+        state_style = P.LOG_STYLES["flush"] if va.lazy else Style(bold=True)
+        t.append(f"{va.va_start:#x}-{va.va_end:#x}\n")
+        t.append(f"  {human_bytes(size)} ", style="bold")
+        t.append(f"{va.kind} ")
+        t.append(f" {va.state} ", style=state_style)
+        t.append(f"\n  flags {flag_text(va.flags)}", style=DIM)
+        t.append(" by ", style=DIM)
+        t.append(f"cpu{va.cpu}", style=P.cpu_style(va.cpu))
+        t.append(f" at op {va.op:,}\n", style=DIM)
+        vb = blocks.get(va.va_start) if va.kind == "vmap_block" else None
+        if vb is not None:
+            t.append("  block ", style=DIM)
+            t.append(f"#{vb.id}", style=P.cpu_style(vb.cpu, bold=True))
+            t.append(f" of cpu{vb.cpu}", style=P.cpu_style(vb.cpu))
+            t.append(f": free {vb.free} dirty {vb.dirty}"
+                     f"{' · free list' if vb.on_free_list else ''}"
+                     f"{' · dirty list' if vb.on_dirty_list else ''}\n")
+            shift = snap.config.page_shift
+            b0 = (max(addr, vb.start) - vb.start) >> shift
+            b1 = (min(end, vb.end) - vb.start) >> shift
+            if b1 - b0 <= 8:
+                states = [("free", "allocated", "dirty")[
+                    2 if vb.dirty_map >> b & 1 else 1 if vb.alloc_map >> b & 1 else 0]
+                    for b in range(b0, b1)]
+                t.append(f"  bits {b0}-{b1 - 1}: {', '.join(states)}\n", style=DIM)
+    if len(areas) > MAX_LISTED:
+        t.append(f"… and {len(areas) - MAX_LISTED:,} more areas\n", style=DIM)
+    stale = stale_cpus(snap, addr, end)
+    if stale:
+        t.append("stale TLB entries: ", style=P.LOG_STYLES["warn"])
+        for cpu, n in stale:
+            t.append(f" cpu{cpu}", style=P.cpu_style(cpu))
+            t.append(f" {n}")
+        t.append("\n")
+    elif areas:
+        t.append("no stale TLB entries\n", style=DIM)
+    return t
+
+
+class Inspector(Static):
+    """The inspector panel: updated when the cursor moves or a snapshot arrives."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes)
+        self.snap: Snapshot | None = None
+        self.addr = 0
+        self.cell_bytes = 4096
+        self._plain = ""
+
+    def show(self, snap: Snapshot | None = None, addr: int | None = None,
+             cell_bytes: int | None = None) -> None:
+        if snap is not None:
+            self.snap = snap
+        if addr is not None:
+            self.addr = addr
+        if cell_bytes is not None:
+            self.cell_bytes = cell_bytes
+        if self.snap is None:
+            return
+        text = inspect(self.snap, self.addr, self.cell_bytes)
+        if text.plain != self._plain or addr is not None:
+            self._plain = text.plain
+            self.update(text)

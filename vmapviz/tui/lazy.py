@@ -1,0 +1,155 @@
+"""Lazy TLB flushing at a glance: vmap_lazy_nr against lazy_max_pages, the counters,
+and a sparkline of flushes over the last ops.
+
+The one number to watch climbs towards the threshold and drops to zero with one flush
+and nr_cpus - 1 IPIs: the gauge shows it, the panel flashes when a flush happens, and
+the sparkline marks every flush by op number.  Rendered as a handful of short lines,
+and only when something it shows has changed.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from ..snapshot import Snapshot
+from . import palette as P
+
+SPARK = "▁▂▃▄▅▆▇█"
+DIM = Style(color="#9A9A9A")
+FLUSH_MARK = Style(color="#000000", bgcolor="#F0E442", bold=True)
+
+
+def gauge(value: int, limit: int, width: int) -> tuple[str, str]:
+    """(filled, empty) parts of a bar of `width` cells for value/limit (capped)."""
+    width = max(1, width)
+    filled = 0 if limit <= 0 else min(width, round(width * value / limit))
+    return "█" * filled, "░" * (width - filled)
+
+
+def flush_sparkline(flush_ops: tuple[int, ...], op: int, width: int) -> tuple[str, int]:
+    """(sparkline, ops per column): TLB flushes per column over the last width*per ops,
+    the newest at the right.  `per` is a power of two wide enough to reach back to the
+    oldest flush remembered (at least 1).  Columns without a flush show '▁' dimmed by
+    the caller, so a flush column always shows at least '▂'."""
+    width = max(1, width)
+    per = 1
+    if flush_ops:
+        span = op - min(flush_ops) + 1
+        while per * width < span:
+            per *= 2
+    counts = [0] * width
+    first = op - per * width  # ops (first, op] are shown
+    for f in flush_ops:
+        if f > first:
+            col = min(width - 1, (f - first - 1) // per)
+            counts[col] += 1
+    top = max(counts) or 1
+    chars = []
+    for c in counts:
+        chars.append(" " if not c else SPARK[max(1, round((len(SPARK) - 1) * c / top))])
+    return "".join(chars), per
+
+
+class LazyPanel(Widget):
+    """The lazy-flushing panel.  See the module docstring."""
+
+    DEFAULT_CSS = """
+    LazyPanel { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.snap: Snapshot | None = None
+        self._key: tuple | None = None
+        self._flushes = 0
+        self.flash_seconds = 0.8
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        old = self.snap
+        self.snap = snap
+        s = snap.stats
+        flushes = s.get("tlb_flushes", 0)
+        if old is not None and old.config == snap.config and snap.op >= old.op and flushes > self._flushes:
+            self.flash()
+        self._flushes = flushes
+        key = (snap.op, snap.running, snap.config,
+               tuple(v for v in s.values() if not isinstance(v, list)), snap.stale_counts, round(snap.ops_per_s), snap.flush_ops[-1:] if snap.flush_ops else ())
+        if key != self._key:
+            self._key = key
+            self.refresh()
+
+    def flash(self) -> None:
+        """Make the flush moment visible: the panel inverts for a moment."""
+        if self.flash_seconds <= 0:
+            return
+        self.add_class("-flash")
+        self.set_timer(self.flash_seconds, lambda: self.remove_class("-flash"))
+
+    def on_resize(self) -> None:
+        self.refresh()
+
+    def render(self) -> Text:
+        snap = self.snap
+        if snap is None:
+            return Text("waiting for the first snapshot…", style=DIM)
+        s = snap.stats
+        width = max(20, self.content_size.width)
+        lazy, limit = s.get("lazy_pages", 0), s.get("lazy_max_pages", 0)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        fill, empty = gauge(lazy, limit, width - 15)
+        t.append("vmap_lazy_nr ", style="bold")
+        t.append("▕", style=DIM)
+        over = lazy > limit
+        t.append(fill, style=Style(color="#F0E442" if not over else "#FF5F5F"))
+        t.append(empty, style=Style(color="#4A4A4A"))
+        t.append("▏\n", style=DIM)
+        frac = f"{100 * lazy / limit:.0f}%" if limit else "-"
+        t.append(f"  {lazy:,} of lazy_max_pages {limit:,} ({frac})\n")
+        t.append("TLB flushes ", style=DIM)
+        t.append(f"{s.get('tlb_flushes', 0):,}", style="bold")
+        t.append("  IPIs ", style=DIM)
+        t.append(f"{s.get('ipis', 0):,}")
+        t.append("  purges ", style=DIM)
+        t.append(f"{s.get('purges', 0):,}\n")
+        t.append("vm_unmap_aliases ", style=DIM)
+        t.append(f"{s.get('vm_unmap_aliases_calls', 0):,}")
+        t.append("  failures ", style=DIM)
+        t.append(f"{s.get('alloc_failures', 0):,}\n")
+        warn, bug = s.get("warnings", 0), s.get("bugs", 0)
+        t.append("WARN ", style=DIM)
+        t.append(f"{warn:,}", style=P.LOG_STYLES["warn"] if warn else Style())
+        t.append("  BUG ", style=DIM)
+        t.append(f"{bug:,}", style=P.LOG_STYLES["bug"] if bug else Style())
+        t.append("  faults ", style=DIM)
+        t.append(f"{s.get('faults', 0):,}")
+        t.append("  UAF ", style=DIM)
+        uaf = s.get("use_after_free", 0)
+        t.append(f"{uaf:,}\n", style=P.LOG_STYLES["uaf"] if uaf else Style())
+        t.append("ops/s ", style=DIM)
+        t.append(f"{snap.ops_per_s:,.0f}" if snap.running else "-")
+        t.append("  areas ", style=DIM)
+        t.append(f"{s.get('live_areas', 0):,}+{s.get('lazy_areas', 0):,} lazy")
+        t.append("  blocks ", style=DIM)
+        t.append(f"{s.get('vmap_blocks', 0):,}\n")
+        spark, per = flush_sparkline(snap.flush_ops, snap.op, width - 8)
+        t.append("flushes ", style=DIM)
+        for ch in spark:
+            t.append("▁" if ch == " " else ch, style=Style(color="#4A4A4A") if ch == " " else FLUSH_MARK)
+        t.append(f"\n        {per * (width - 8):,} ops to op {snap.op:,}, {per} a column\n", style=DIM)
+        t.append("stale TLB entries ", style=DIM)
+        counts = snap.stale_counts
+        if len(counts) <= 8:
+            for cpu, n in enumerate(counts):
+                t.append(f"cpu{cpu}", style=P.cpu_style(cpu))
+                t.append(f" {n} ")
+        else:
+            busy = [(n, cpu) for cpu, n in enumerate(counts) if n]
+            t.append(f"{sum(counts):,} on {len(busy)} of {len(counts)} CPUs")
+            if busy:
+                n, cpu = max(busy)
+                t.append("  most ")
+                t.append(f"cpu{cpu}", style=P.cpu_style(cpu))
+                t.append(f" {n}")
+        return t
