@@ -75,8 +75,8 @@ def _progress(total: int) -> Progress:
                     transient=True)
 
 
-def print_json(result: dict, out: IO[str] = sys.stdout) -> None:
-    out.write(json.dumps(result) + "\n")
+def print_json(result: dict, out: IO[str] | None = None) -> None:
+    (out or sys.stdout).write(json.dumps(result) + "\n")
 
 
 def print_report(result: dict, console: Console | None = None) -> None:
