@@ -169,7 +169,7 @@ class Kernel:
 
     def vfree(self, addr: int, cpu: int = 0) -> None:
         """vfree(addr): free lazily: the PTEs stay until the next purge."""
-        return self._run("vfree", (addr,), cpu, lambda: (old.vunmap_common(self, addr, True), ""), void=True)
+        return self._run("vfree", (addr,), cpu, lambda: (old.vunmap_common(self, addr), ""), void=True)
 
     def vmap(self, nr_pages: int, cpu: int = 0, flags: int = old.VM_MAP) -> int | None:
         """vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL) of nr_pages pages lent by the simulator."""
@@ -177,7 +177,7 @@ class Kernel:
 
     def vunmap(self, addr: int, cpu: int = 0) -> None:
         """vunmap(addr)."""
-        return self._run("vunmap", (addr,), cpu, lambda: (old.vunmap_common(self, addr, False), ""), void=True)
+        return self._run("vunmap", (addr,), cpu, lambda: (old.vunmap_common(self, addr), ""), void=True)
 
     def get_vm_area(self, size: int, flags: int = 0, start: int | None = None,
                     end: int | None = None, cpu: int = 0) -> int | None:

@@ -1,5 +1,6 @@
 """/*** Old vmalloc interfaces ***/ on top of the rewritten allocator: vm_struct,
-__get_vm_area_node(), remove_vm_area(), vunmap_common(), vmalloc_node(), vmap().
+__get_vm_area_node(), remove_vm_area(), __vunmap(), __vmalloc_node(), vmap().
+Each function's docstring names the kernel function it mirrors.
 
 Simplification: the pages a caller hands to vmap() are allocated by the simulator
 for it, and freed when it vunmaps them (a caller frees its pages after vunmap()).
@@ -104,23 +105,22 @@ def remove_vm_area(k: "Kernel", addr: int) -> VmStruct | None:
     return vm
 
 
-def vunmap_common(k: "Kernel", addr: int, deallocate_pages: bool) -> bool:
-    """__vunmap(): the body of vfree() and vunmap(); WARNs on a bad or unknown address."""
+def vunmap_common(k: "Kernel", addr: int) -> None:
+    """__vunmap(): the body of vfree() and vunmap(); WARNs on a bad or unknown address.
+    Both free the pages here: vfree()'s own, or those the simulator lent to vmap()."""
     if not addr:
-        return True
+        return
     if addr & (k.config.page_size - 1):
         k.warn("__vunmap", f"Trying to vfree() bad address ({addr:#x})")
-        return False
+        return
     vm = remove_vm_area(k, addr)
     if vm is None:
         k.warn("__vunmap", f"Trying to vfree() nonexistent vm area ({addr:#x})")
-        return False
-    # vmalloc's pages, or the pages the simulator lent to a vmap() caller.
+        return
     for pfn in vm.pages:
         k.pages.free(pfn)
     if vm.pages_area is not None:
-        vunmap_common(k, vm.pages_area, True)
-    return True
+        vunmap_common(k, vm.pages_area)
 
 
 def map_vm_area(k: "Kernel", vm: VmStruct) -> int:
@@ -154,9 +154,15 @@ def vmalloc_area_node(k: "Kernel", vm: VmStruct) -> int | None:
         if vm.pages_area is None:
             remove_vm_area(k, vm.addr)
             return None
-    vm.pages = [k.pages.alloc() for _ in range(nr_pages)]
+    return map_new_pages(k, vm, nr_pages)
+
+
+def map_new_pages(k: "Kernel", vm: VmStruct, count: int) -> int | None:
+    """Give the area `count` fresh pages and map_vm_area() them; on failure free it,
+    as __vmalloc_area_node() (vfree) and vmap() (vunmap) do."""
+    vm.pages = [k.pages.alloc() for _ in range(count)]
     if map_vm_area(k, vm):
-        vunmap_common(k, vm.addr, True)
+        vunmap_common(k, vm.addr)
         return None
     return vm.addr
 
@@ -167,9 +173,5 @@ def vmap(k: "Kernel", count: int, flags: int) -> int | None:
                             k.config.vmalloc_start, k.config.vmalloc_end)
     if vm is None:
         return None
-    vm.pages = [k.pages.alloc() for _ in range(count)]
-    if map_vm_area(k, vm):
-        vunmap_common(k, vm.addr, False)
-        return None
-    return vm.addr
+    return map_new_pages(k, vm, count)
 
