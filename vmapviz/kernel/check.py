@@ -68,13 +68,29 @@ def _lazy(k: "Kernel") -> list[str]:
     return out
 
 
+def _owners(areas: list, vpns, shift: int):
+    """(vpn, the area holding it or None) for sorted vpns: a merge of two address-ordered
+    walks (areas sorted by start, as the tree keeps them)."""
+    i = 0
+    for vpn in vpns:
+        addr = vpn << shift
+        while i < len(areas) and areas[i].va_end <= addr:
+            i += 1
+        yield vpn, (areas[i] if i < len(areas) and areas[i].va_start <= addr else None)
+
+
 def _pages(k: "Kernel") -> list[str]:
     out = []
     shift = k.config.page_shift
-    ptes = k.pgtable.ptes
-    for vpn in ptes:
-        if k.tree.containing(vpn << shift) is None:
+    ptes, dead = k.pgtable.ptes, k.pgtable.dead
+    areas = list(k.tree.list)
+    for vpn, va in _owners(areas, sorted(ptes), shift):
+        if va is None:
             out.append(f"PTE at {vpn << shift:#x} lies outside every area")
+            break
+    for vpn, va in _owners(areas, sorted(dead), shift):
+        if vpn not in ptes or not _freed(k, va, vpn << shift):
+            out.append(f"page {vpn << shift:#x} is counted dead but is unmapped or in use")
             break
     for cpu, tlb in enumerate(k.pgtable.tlbs):
         for vpn, pfn in tlb.items():
@@ -82,16 +98,22 @@ def _pages(k: "Kernel") -> list[str]:
                 out.append(f"cpu{cpu}'s TLB maps {vpn << shift:#x} to a page the page table "
                            "no longer maps there, and no flush is pending")
                 break
-    for vpn in k.pgtable.dead:
-        if vpn not in ptes or k.is_live_page(vpn << shift):
-            out.append(f"page {vpn << shift:#x} is counted dead but is unmapped or in use")
-            break
     for addr, frames in k.ram_maps.items():
         for i, pfn in enumerate(frames):
             if ptes.get((addr >> shift) + i) != pfn:
                 out.append(f"vm_map_ram mapping {addr:#x} lost its PTE for page {i}")
                 break
     return out
+
+
+def _freed(k: "Kernel", va, addr: int) -> bool:
+    """Is addr in a lazily freed area, or a dirty page of a live vmap block?"""
+    if va is None or va.lazy:
+        return va is not None
+    if va.kind != "vmap_block":
+        return False
+    vb = k.vmap_block_tree[addr_to_vb_idx(k, addr)]
+    return bool(vb.dirty_map >> ((addr - vb.va_start) >> k.config.page_shift) & 1)
 
 
 def _blocks(k: "Kernel") -> list[str]:

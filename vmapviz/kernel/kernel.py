@@ -325,26 +325,11 @@ class Kernel:
             return "fault"
         return "ok"
 
-    def is_live_page(self, addr: int) -> bool:
-        """Is addr inside a busy area and, for a vmap block, in a region handed out and
-        not yet freed?"""
-        va = self.tree.containing(addr)
-        if va is None or va.lazy:
-            return False
-        if va.kind != "vmap_block":
-            return True
-        vb = self.vmap_block_tree[addr_to_vb_idx(self, addr)]
-        bit = 1 << ((addr - vb.va_start) >> self.config.page_shift)
-        return bool(vb.alloc_map & bit) and not vb.dirty_map & bit
-
     # -- views ---------------------------------------------------------------------------
 
     def areas(self) -> list[VmapArea]:
         """Every area in address order (busy and lazily freed), as immutable records."""
         return list(self.tree.list)
-
-    def block_of(self, addr: int) -> VmapBlock | None:
-        return self.vmap_block_tree.get(addr_to_vb_idx(self, addr))
 
     def queue_view(self, cpu: int) -> QueueView:
         return self.vbq[cpu].view()
