@@ -62,7 +62,8 @@ def test_replay_reports_a_changed_result_with_its_line(tmp_path):
     ('{"cpu": 0, "call": "vmalloc", "args": [4096]\n', "bad JSON: Expecting ',' delimiter"),
     ('{"cpu": 0, "call": "vmaloc", "args": [4096]}\n', "unknown call 'vmaloc'"),
     ('{"cpu": 0, "call": "vm_unmap_ram", "args": [4096]}\n', "vm_unmap_ram is missing argument 'count'"),
-    ('{"cpu": 0, "call": "vmalloc", "args": ["4096"]}\n', "argument 'size' of vmalloc must be an integer"),
+    ('{"cpu": 0, "call": "vmalloc", "args": ["4096"]}\n', "argument 'size' of vmalloc must be a non-negative integer"),
+    ('{"cpu": 0, "call": "vfree", "args": [-4096]}\n', "argument 'addr' of vfree must be a non-negative integer"),
     ('{"cpu": -1, "call": "purge", "args": []}\n', "cpu must be a non-negative integer"),
     ('{"cpu": 0, "call": "purge", "args": [], "result": [1]}\n', "result must be an integer"),
 ])

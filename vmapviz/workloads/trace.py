@@ -149,8 +149,9 @@ def _parse_op(path: str, n: int, text: str) -> TraceOp:
     if len(args) > len(names) + len(optional):
         raise TraceError(f"{where}: {call} takes {len(names) + len(optional)} arguments, got {len(args)}")
     for name, value in zip(names + optional, args):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TraceError(f"{where}: argument '{name}' of {call} must be an integer, not {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise TraceError(f"{where}: argument '{name}' of {call} must be a non-negative "
+                             f"integer, not {value!r}")
     result = rec.get("result")
     if result is not None and not isinstance(result, (int, str)):
         raise TraceError(f"{where}: result must be an integer, a string or null, not {result!r}")
