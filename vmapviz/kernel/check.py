@@ -89,8 +89,11 @@ def _pages(k: "Kernel") -> list[str]:
             out.append(f"PTE at {vpn << shift:#x} lies outside every area")
             break
     for vpn, va in _owners(areas, sorted(dead), shift):
-        if vpn not in ptes or not _freed(k, va, vpn << shift):
-            out.append(f"page {vpn << shift:#x} is counted dead but is unmapped or in use")
+        addr = vpn << shift
+        # Under a posted overlap a page may lie in two areas: any freed one will do.
+        owners = k.tree.overlapping(addr, addr + 1) if k.tree.overlaps else [va]
+        if vpn not in ptes or not any(_freed(k, o, addr) for o in owners):
+            out.append(f"page {addr:#x} is counted dead but is unmapped or in use")
             break
     for cpu, tlb in enumerate(k.pgtable.tlbs):
         for vpn, pfn in tlb.items():
@@ -98,7 +101,9 @@ def _pages(k: "Kernel") -> list[str]:
                 out.append(f"cpu{cpu}'s TLB maps {vpn << shift:#x} to a page the page table "
                            "no longer maps there, and no flush is pending")
                 break
-    for addr, frames in k.ram_maps.items():
+    # After a posted overlap, the purge of the area placed over a live mapping clears
+    # the live one's PTEs: the bug's second act, not an inconsistency of the simulator.
+    for addr, frames in ({} if k.overlaps else k.ram_maps).items():
         for i, pfn in enumerate(frames):
             if ptes.get((addr >> shift) + i) != pfn:
                 out.append(f"vm_map_ram mapping {addr:#x} lost its PTE for page {i}")

@@ -110,6 +110,12 @@ class Config:
         return self.page_size.bit_length() - 1
 
     @property
+    def VMALLOC_END(self) -> int:
+        """The kernel's own VMALLOC_END, as alloc_vmap_area() and vm_unmap_ram() see it:
+        x86_64's is the last byte (inclusive), i386's the first byte past the range."""
+        return self.vmalloc_end - 1 if self.bits == 64 else self.vmalloc_end
+
+    @property
     def vmalloc_size(self) -> int:
         return self.vmalloc_end - self.vmalloc_start
 

@@ -183,7 +183,7 @@ class Kernel:
                     end: int | None = None, cpu: int = 0) -> int | None:
         """__get_vm_area(size, flags, start, end): an unmapped area; its address."""
         start = self.config.vmalloc_start if start is None else start
-        end = self.config.vmalloc_end if end is None else end
+        end = self.config.VMALLOC_END if end is None else end
 
         def body():
             vm = old.get_vm_area_node(self, size, flags, start, end)
@@ -227,7 +227,7 @@ class Kernel:
             detail = f"block #{vb.id}, bits {bit}-{bit + nbits - 1}"
         else:
             va = alloc_vmap_area(self, size, cfg.page_size, cfg.vmalloc_start,
-                                 cfg.vmalloc_end, "vm_map_ram")
+                                 cfg.VMALLOC_END, "vm_map_ram")
             if va is None:
                 return None, ""
             addr, detail = va.va_start, "global allocator"
@@ -253,7 +253,7 @@ class Kernel:
     def _vm_unmap_ram(self, addr: int, count: int) -> str:
         cfg = self.config
         checks = (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.vmalloc_start),
-                  ("addr > VMALLOC_END", addr >= cfg.vmalloc_end),
+                  ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
                   ("addr & (PAGE_SIZE-1)", bool(addr & (cfg.page_size - 1))))
         failed = [c for c, bad in checks if bad]
         if failed:

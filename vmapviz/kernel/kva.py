@@ -54,9 +54,8 @@ def alloc_vmap_area(k: "Kernel", size: int, align: int, vstart: int, vend: int,
         purge_vmap_area_lazy(k)
         purged = True
     va = VmapArea(found.addr, found.addr + size, flags, kind, k.cpu, k.op)
-    if k.tree.overlapping(va.va_start, va.va_end):
+    if k.tree.insert(va):
         k.overlaps.add(va.va_start)  # the posted descent's bug: see VmapAreaTree.search()
-    k.tree.insert(va)
     k.emit(AreaAlloc(k.op, k.cpu, va.va_start, va.va_end, kind, found.walk))
     return va
 

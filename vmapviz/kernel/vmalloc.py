@@ -135,7 +135,7 @@ def vmalloc_node(k: "Kernel", size: int, kind: str = "vmalloc", align: int = 1) 
     size = -(-size // page) * page
     if not size:
         return None
-    vm = get_vm_area_node(k, size, VM_ALLOC, k.config.vmalloc_start, k.config.vmalloc_end,
+    vm = get_vm_area_node(k, size, VM_ALLOC, k.config.vmalloc_start, k.config.VMALLOC_END,
                           kind, align)
     if vm is None:
         return None
@@ -170,7 +170,7 @@ def map_new_pages(k: "Kernel", vm: VmStruct, count: int) -> int | None:
 def vmap(k: "Kernel", count: int, flags: int) -> int | None:
     """vmap(): map `count` pages (lent by the simulator) into a new area."""
     vm = get_vm_area_node(k, count * k.config.page_size, flags,
-                            k.config.vmalloc_start, k.config.vmalloc_end)
+                            k.config.vmalloc_start, k.config.VMALLOC_END)
     if vm is None:
         return None
     return map_new_pages(k, vm, count)

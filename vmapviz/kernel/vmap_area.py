@@ -83,6 +83,9 @@ class VmapAreaTree:
         # area above the hole; the value is where the walk would put addr
         # (prev.va_end + PAGE_SIZE) before alignment.
         self.holes: SortedDict = SortedDict()
+        # Starts of areas placed over another (posted only); while any is in the tree
+        # the sorted order no longer implies sorted ends, and search() walks literally.
+        self.overlaps: set[int] = set()
         self.generation = 0
 
     def __len__(self) -> int:
@@ -96,17 +99,22 @@ class VmapAreaTree:
         else:
             self.holes.pop(nxt.va_start, None)
 
-    def insert(self, va: VmapArea) -> None:
-        """__insert_vmap_area()."""
+    def insert(self, va: VmapArea) -> bool:
+        """__insert_vmap_area(); True when the area overlaps a neighbour."""
         lst = self.list
         lst.add(va)
         self.by_start[va.va_start] = va
         i = lst.index(va)
         prev = lst[i - 1] if i else None
+        nxt = lst[i + 1] if i + 1 < len(lst) else None
         self._gap_between(prev, va)
-        if i + 1 < len(lst):
-            self._gap_between(va, lst[i + 1])
+        if nxt is not None:
+            self._gap_between(va, nxt)
         self.generation += 1
+        if (prev is not None and prev.va_end > va.va_start) or (nxt is not None and nxt.va_start < va.va_end):
+            self.overlaps.add(va.va_start)
+            return True
+        return False
 
     def erase(self, va: VmapArea) -> None:
         """__free_vmap_area(): the area leaves the tree and the list."""
@@ -115,6 +123,7 @@ class VmapAreaTree:
         lst.pop(i)
         del self.by_start[va.va_start]
         self.holes.pop(va.va_start, None)
+        self.overlaps.discard(va.va_start)
         if i < len(lst):
             self._gap_between(lst[i - 1] if i else None, lst[i])
         self.generation += 1
@@ -167,10 +176,15 @@ class VmapAreaTree:
         """
         lst = self.list
         n = len(lst)
-        # L: the lowest area ending at or after addr.  Every area before L ends below
-        # addr, so the descent's P (the last such area) exists iff L > 0.
-        i = lst.bisect_right((addr, 1 << 65)) - 1
-        low = i if i >= 0 and lst[i].va_end >= addr else i + 1
+        # L: the lowest area ending at or after addr: where the descent's `first` lands.
+        # Every area before it ends below addr, so the descent's P exists iff L > 0.
+        if self.overlaps:
+            low = next((j for j, a in enumerate(lst) if a.va_end >= addr), n)
+        else:
+            i = lst.bisect_right((addr, 1 << 65)) - 1   # the last area starting <= addr
+            low = i if i >= 0 and lst[i].va_end >= addr else i + 1
+            if 0 < low < n and lst[low - 1].va_end == addr:
+                low -= 1                                # one ending exactly at addr
         if low == n:
             return Found(addr, addr + size <= vend, 0)
         first = lst[low]
@@ -182,6 +196,8 @@ class VmapAreaTree:
         def blocked(a: int, start: int) -> bool:
             return a + size > start if exact_fit else a + size >= start
 
+        if self.overlaps:
+            return self._walk(low, addr, size, align, vend, blocked)
         if addr + size > vend:
             return Found(addr, False, 0)
         if not blocked(addr, first.va_start):
@@ -209,3 +225,15 @@ class VmapAreaTree:
             else:
                 lo = mid + 1
         return Found(ALIGN(lst[lo].va_end + self.page, align), False, lo - low + 1)
+
+    def _walk(self, i: int, addr: int, size: int, align: int, vend: int, blocked) -> Found:
+        """The walk as the patch writes it, area by area: used while overlapping areas
+        make the hole index's shortcut unsound."""
+        lst, walk = self.list, 0
+        while blocked(addr, lst[i].va_start) and addr + size <= vend:
+            addr = ALIGN(lst[i].va_end + self.page, align)
+            walk += 1
+            i += 1
+            if i == len(lst):
+                break
+        return Found(addr, addr + size <= vend, walk)

@@ -127,7 +127,7 @@ def new_vmap_block(k: "Kernel") -> VmapBlock | None:
     CPU's free list and in the radix tree."""
     cfg = k.config
     va = alloc_vmap_area(k, cfg.vmap_block_size, cfg.vmap_block_size,
-                         cfg.vmalloc_start, cfg.vmalloc_end, "vmap_block")
+                         cfg.vmalloc_start, cfg.VMALLOC_END, "vmap_block")
     if va is None:
         return None
     k.block_ids += 1
