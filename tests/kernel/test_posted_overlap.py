@@ -91,3 +91,38 @@ def test_posted_second_act_unmaps_a_live_vm_map_ram_mapping():
 def test_posted_second_act_on_a_vm_map_ram_mapping_is_consistent():
     k, S, R = second_act_on_a_vm_map_ram_mapping()
     assert k.check() == []
+
+
+def block_over_a_live_area():
+    """32-bit, 64 CPUs (64-page blocks).  A = vmap(1) = [S, S+2P), B = vmap(1) =
+    [S+3P, S+5P); vunmap(A); purge.  vm_map_ram(1): the block's alloc_vmap_area() from S
+    finds no `first` (B starts above S), so the block [S, S+64P) covers the live B; bit 0
+    = S.  vm_map_ram(2): order 1, bits 2-3 = [S+2P, S+4P): vmap_page_range() sets S+2P,
+    meets B's PTE at S+3P: WARN, -EBUSY; vm_map_ram() calls vm_unmap_ram(), and vb_free()
+    only sets dirty bits 2-3.  B is live and its PTE untouched: the kernel reads B fine."""
+    k = Kernel(Config(nr_cpus=64, bits=32, variant="posted"))
+    S = k.config.vmalloc_start
+    a, b = k.vmap(1), k.vmap(1)
+    assert (a, b) == (S, S + 3 * P)
+    k.vunmap(a)
+    k.purge()
+    assert k.vm_map_ram(1) == S
+    k.drain_events()
+    assert k.vm_map_ram(2) is None
+    (w,) = [e for e in k.drain_events() if e.kind == "warn"]
+    assert f"{S + 3 * P:#x}" in w.line() and "EBUSY" in w.line()
+    (blk,) = k.block_views()
+    assert (blk.alloc_map, blk.dirty_map) == (0b1101, 0b1100)
+    return k, S, b
+
+
+def test_posted_block_over_a_live_area_keeps_its_pte():
+    k, S, b = block_over_a_live_area()
+    assert k.vmalloc_to_page(b) is not None
+    assert [(x.start, x.kind, x.state) for x in k.areas()] == [(S, "vmap_block", "busy"), (b, "vmap", "busy")]
+
+
+def test_posted_block_over_a_live_area_leaves_it_live():
+    k, S, b = block_over_a_live_area()
+    assert k.touch(b, 1, cpu=1) == "ok"
+    assert k.check() == []

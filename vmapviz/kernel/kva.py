@@ -66,15 +66,7 @@ def free_unmap_vmap_area(k: "Kernel", va: VmapArea) -> None:
     lazy = va._replace(flags=va.flags | VM_LAZY_FREE)
     k.tree.replace(va, lazy)
     k.lazy[va.va_start] = lazy
-    if va.va_start in k.overlaps:
-        # Posted only: pages of the live area this one was placed over stay live
-        # (until this area's purge clears their PTEs: the bug's second act).
-        page = k.config.page_size
-        for addr in range(va.va_start, va.va_end, page):
-            if k.tree.containing(addr) is lazy:
-                k.pgtable.mark_dead(addr, addr + page)
-    else:
-        k.pgtable.mark_dead(va.va_start, va.va_end)
+    mark_freed(k, va.va_start, va.va_start, va.va_end)
     k.vmap_lazy_nr += (va.va_end - va.va_start) // k.config.page_size
     k.emit(AreaLazyFree(k.op, k.cpu, va.va_start, va.va_end, k.vmap_lazy_nr))
     if k.vmap_lazy_nr > k.config.lazy_max_pages:
@@ -82,6 +74,34 @@ def free_unmap_vmap_area(k: "Kernel", va: VmapArea) -> None:
         # are __purge_vmap_area_lazy(sync=0): a trylock that always succeeds here,
         # since the simulated CPUs never run two calls at once.
         __purge_vmap_area_lazy(k, k.config.ulong_max, 0, sync=False, force_flush=False)
+
+
+def mark_freed(k: "Kernel", owner: int, start: int, end: int) -> None:
+    """The area starting at `owner` freed [start, end): its mapped pages become dead
+    (stale aliases until a purge).  Posted only: while areas overlap, a page another
+    area still uses stays live, until the purge of the freed area clears its PTE
+    anyway (the overlap bug's second act)."""
+    if not k.tree.overlaps:
+        k.pgtable.mark_dead(start, end)
+        return
+    page = k.config.page_size
+    for addr in range(start, end, page):
+        if not any(o.va_start != owner and _in_use(k, o, addr)
+                   for o in k.tree.overlapping(addr, addr + page)):
+            k.pgtable.mark_dead(addr, addr + page)
+
+
+def _in_use(k: "Kernel", va: VmapArea, addr: int) -> bool:
+    """Does the busy area `va` use the page at addr (for a vmap block: handed out
+    and not freed)?"""
+    if va.lazy:
+        return False
+    if va.kind != "vmap_block":
+        return True
+    from .vmap_block import addr_to_vb_idx  # the block layer is built on this one
+    vb = k.vmap_block_tree[addr_to_vb_idx(k, addr)]
+    bit = 1 << ((addr - vb.va_start) // k.config.page_size)
+    return bool(vb.alloc_map & bit and not vb.dirty_map & bit)
 
 
 def purge_vmap_area_lazy(k: "Kernel") -> None:

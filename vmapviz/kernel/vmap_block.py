@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .config import get_order
 from .events import AliasUnmap, BlockFree, BlockNew
-from .kva import __purge_vmap_area_lazy, alloc_vmap_area, free_unmap_vmap_area
+from .kva import __purge_vmap_area_lazy, alloc_vmap_area, free_unmap_vmap_area, mark_freed
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -201,7 +201,7 @@ def vb_free(k: "Kernel", addr: int, size: int) -> None:
         k.bug("vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
               f"block #{vb.id} are already dirty; the kernel would count them twice")
     vb.dirty_map |= region
-    k.pgtable.mark_dead(addr, addr + nbits * cfg.page_size)
+    mark_freed(k, vb.va_start, addr, addr + nbits * cfg.page_size)
     if not vb.dirty:
         k.vbq[vb.cpu].dirty.insert(0, vb)  # list_add()
         vb.on_dirty_list = True
