@@ -22,6 +22,7 @@ from .workloads import CALLS, Recorder, Workload, get
 from .workloads.trace import TraceSource
 
 RECENT_EVENTS = 400
+BURST_S = 0.005  # at full speed, commands are looked at this often
 UNTIL_KINDS = {
     "purge": ("purge",),
     "flush": ("flush",),
@@ -148,6 +149,11 @@ class Driver:
     def set_speed(self, ops_per_s: float | None) -> None:
         self._send(lambda: setattr(self, "speed", ops_per_s))
 
+    def set_snapshot_hz(self, hz: float) -> None:
+        """Publish at most `hz` snapshots a second: a view that paints less often
+        asks for fewer, so none is built for nothing."""
+        self.snapshot_period = 1.0 / max(hz, 0.1)
+
     def reset(self) -> None:
         """Start the same workload with the same options from op 0."""
         self._send(self._reset)
@@ -193,7 +199,7 @@ class Driver:
             now = time.monotonic()
             if self.running and not self._run.done:
                 if self.speed is None:
-                    self._guard(lambda: self._burst(now + 0.02))
+                    self._guard(lambda: self._burst(now + BURST_S))
                     next_op = time.monotonic()
                 elif now >= next_op:
                     self._op()
@@ -261,11 +267,12 @@ class Driver:
             self.running = False
 
     def _remember(self, events: list) -> None:
-        self._last_op = tuple(events)
+        self._last_op = events           # a fresh list per op, never changed afterwards
         self._recent.extend(events)
-        for e in events:
-            if e.kind == "flush":
-                self._flush_ops.append(e.op)
+        flushes = self._run.kernel.stats.tlb_flushes
+        if flushes != self._flushes_seen:
+            self._flushes_seen = flushes
+            self._flush_ops.extend(e.op for e in events if e.kind == "flush")
 
     def _set_running(self, on: bool) -> None:
         self.running = on and not self._run.done
@@ -305,7 +312,8 @@ class Driver:
     def _reset_view_state(self) -> None:
         self._recent: deque = deque(maxlen=RECENT_EVENTS)
         self._flush_ops: deque = deque(maxlen=256)
-        self._last_op: tuple = ()
+        self._last_op: list = []
+        self._flushes_seen = 0
         self._ops_done = 0
         self._rate_mark = (time.monotonic(), 0)
         self._error: str | None = None
@@ -321,7 +329,7 @@ class Driver:
         return take(run.kernel, self.latest, workload=run.workload.name, op=run.kernel.op,
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=rate,
-                    events=tuple(self._recent), last_op=self._last_op,
+                    events=tuple(self._recent), last_op=tuple(self._last_op),
                     flush_ops=tuple(self._flush_ops), error=self._error)
 
     def _publish(self) -> None:

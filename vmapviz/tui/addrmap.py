@@ -29,7 +29,9 @@ from .units import human_bytes
 START = attrgetter("va_start")
 VM_LAZY = 0x03       # VM_LAZY_FREE | VM_LAZY_FREEING
 VM_VM_AREA = 0x04
-SAMPLES = 8          # areas examined per cell at most: the cost bound of a cell
+SAMPLES = 8          # a cell with more areas than this is judged from a few of them
+DENSE_SAMPLES = 3    # areas sampled in such a dense cell: the cost bound of a cell
+_BIG = 1 << 80
 EVENT_RANGE_KINDS = ("area", "lazy", "purge", "block")
 
 
@@ -80,16 +82,23 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
     out = [P.FREE] * cols
     if not n:
         return out
-    i = max(0, bisect_right(areas, row_start, key=START) - 1)
+    # Areas are tuples starting with va_start: compare them with (addr,) directly, in C.
+    i = max(0, bisect_right(areas, (row_start, _BIG)) - 1)
     a = row_start
+    last = 0   # areas in the previous cell: the next cell likely holds as many
     for c in range(cols):
         if a >= end:
             break
         b = a + cell_bytes
-        hi = min(n, i + SAMPLES)
-        j = bisect_left(areas, b, i, hi, key=START)
-        if j == hi and j < n and areas[j].va_start < b:
-            j = bisect_left(areas, b, j, n, key=START)
+        key = (b,)
+        guess = i + SAMPLES + 2 * last
+        if guess >= n:
+            j = bisect_left(areas, key, i, n)
+        elif areas[guess].va_start >= b:
+            j = bisect_left(areas, key, i, guess)
+        else:
+            j = bisect_left(areas, key, guess + 1, n)
+        last = j - i
         if j > i:
             out[c] = _classify_cell(areas, blocks_by_start, i, j, a, b, page, shift)
             i = j - 1
@@ -99,13 +108,26 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
     return out
 
 
+def _dense_cell(areas, i: int, j: int) -> int:
+    """A cell of many areas (each smaller than the cell on average): judged from the
+    first, middle and last of them; one lazy sample makes it lazy."""
+    votes: dict[int, int] = {}
+    for idx in (i, (i + j) >> 1, j - 1):
+        va = areas[idx]
+        if va[2] & VM_LAZY:
+            return P.LAZY
+        kind = va[3]
+        cls = P.block_class(va[4], P.BLOCK_ALLOC) if kind == "vmap_block" else P.KIND_CLASS.get(kind, P.VMAP)
+        votes[cls] = votes.get(cls, 0) + 1
+    return max(votes, key=votes.__getitem__)
+
+
 def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, page: int,
                    shift: int) -> int:
     count = j - i
     if count > SAMPLES:
-        idxs = [i + (count - 1) * t // (SAMPLES - 1) for t in range(SAMPLES)]
-    else:
-        idxs = range(i, j)
+        return _dense_cell(areas, i, j)
+    idxs = range(i, j)
     n = len(areas)
     cover: dict[int, int] = {}
     guard = 0
@@ -129,8 +151,12 @@ def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, page:
                 mask = ((1 << (b1 - b0)) - 1) << b0
                 dirty = (vb.dirty_map & mask).bit_count()
                 alloc = (vb.alloc_map & ~vb.dirty_map & mask).bit_count()
+                # Pages in use outrank the block's unused pages: a block with any
+                # page handed out in this cell shows that, the larger of allocated
+                # and dirty (as the bitmap overview does).
+                free = (b1 - b0) - alloc - dirty if not alloc and not dirty else 0
                 for state, pages in ((P.BLOCK_ALLOC, alloc), (P.BLOCK_DIRTY, dirty),
-                                     (P.BLOCK_FREE, (b1 - b0) - alloc - dirty)):
+                                     (P.BLOCK_FREE, free)):
                     if pages:
                         cls = P.block_class(vb.cpu, state)
                         cover[cls] = cover.get(cls, 0) + (pages << shift)
@@ -152,10 +178,27 @@ def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, page:
         lazy = cover.get(P.LAZY, 0)
         if lazy * 4 >= total:
             return P.LAZY  # the state a class watches: it wins from a quarter up
-        return max(cover, key=lambda k: (cover[k], -k))
+        # Ties: a block's dirty pages first (as in the bitmaps: they need a flush),
+        # then the lower class.
+        return max(cover, key=lambda k: (cover[k], k >= P.BLOCK_BASE and (k - P.BLOCK_BASE) % 3 == P.BLOCK_DIRTY, -k))
     if guard * 2 >= b - a:
         return P.GUARD
     return P.FREE
+
+
+_STYLED: dict = {}
+
+
+def _styled(cls: int, base: Style) -> tuple[str, Style]:
+    """The glyph of a class and its style on `base`, made once per (class, base)."""
+    key = (cls, base)
+    got = _STYLED.get(key)
+    if got is None:
+        if len(_STYLED) > 8192:
+            _STYLED.clear()
+        glyph, style = P.class_glyph(cls)
+        got = _STYLED[key] = (glyph, base + style)
+    return got
 
 
 def row_segments(classes: list[int], base: Style) -> list[Segment]:
@@ -166,41 +209,52 @@ def row_segments(classes: list[int], base: Style) -> list[Segment]:
         if cls == run_cls:
             run += 1
             continue
-        glyph, style = P.class_glyph(run_cls)
-        segs.append(Segment(glyph * run, base + style))
+        glyph, style = _styled(run_cls, base)
+        segs.append(Segment(glyph * run, style))
         run_cls, run = cls, 1
-    glyph, style = P.class_glyph(run_cls)
-    segs.append(Segment(glyph * run, base + style))
+    glyph, style = _styled(run_cls, base)
+    segs.append(Segment(glyph * run, style))
     return segs
 
 
-def legend_items(nr_cpus: int) -> list[tuple[str, Style, str]]:
-    """(glyph, style, text) for the legend."""
+SHORT_LEGEND = {P.VMALLOC: "vmalloc", P.VMAP: "vmap", P.IOREMAP: "ioremap", P.VM_AREA: "vm_area",
+                P.LAZY: "lazy", P.GUARD: "guard"}
+
+
+def legend_items(nr_cpus: int, compact: bool = False) -> list[tuple[list[Segment], int]]:
+    """Legend entries: (segments without the base style, cell length)."""
     items = []
-    if nr_cpus <= 8:
-        for cpu in range(nr_cpus):
-            items.append(("█", P.cpu_style(cpu), f"cpu{cpu} block"))
-    else:
-        items.append(("█", P.cpu_style(0), f"vmap block (hue per CPU, 0-{nr_cpus - 1})"))
-    items.append(("▄", Style(color="#C0C0C0"), "dirty"))
-    items.append(("▁", Style(color="#C0C0C0"), "unused"))
+    hues = [Segment("█", P.cpu_style(cpu)) for cpu in range(min(nr_cpus, 8))]
+    if nr_cpus > 8:
+        hues.append(Segment("…", Style(color="#B0B0B0")))
+    cpus = "cpu0" if nr_cpus == 1 else f"cpu0-{nr_cpus - 1}"
+    text = f" {cpus}" if compact else f" {cpus} blocks (hue per CPU)"
+    items.append(hues + [Segment(text)])
+    grey = Style(color="#C0C0C0")
+    items.append([Segment("▄", grey), Segment(" dirty")])
+    items.append([Segment("▁", grey), Segment(" unused" if compact else " not handed out")])
     for cls in (P.VMALLOC, P.VMAP, P.IOREMAP, P.VM_AREA, P.LAZY, P.GUARD):
         glyph, style, text = P.BASE_CLASSES[cls]
-        items.append((glyph, style, text))
-    return items
+        items.append([Segment(glyph, style), Segment(" " + (SHORT_LEGEND[cls] if compact else text))])
+    return [(segs, sum(s.cell_length for s in segs)) for segs in items]
 
 
-def legend_lines(nr_cpus: int, width: int, base: Style) -> list[Strip]:
+def legend_lines(nr_cpus: int, width: int, base: Style, compact: bool | None = None) -> list[Strip]:
+    """The legend wrapped to `width`; compact words below 100 columns."""
+    if compact is None:
+        compact = width < 100
     lines: list[list[Segment]] = [[]]
     used = 0
     dim = base + Style(color="#B0B0B0")
-    for glyph, style, text in legend_items(nr_cpus):
-        need = len(text) + 3
+    for segs, length in legend_items(nr_cpus, compact):
+        need = length + 2
         if used and used + need > width:
             lines.append([])
             used = 0
-        lines[-1].append(Segment(glyph, base + style))
-        lines[-1].append(Segment(f" {text}  ", dim))
+        for i, seg in enumerate(segs):
+            style = base + seg.style if seg.style else dim
+            lines[-1].append(Segment(seg.text, style))
+        lines[-1].append(Segment("  ", base))
         used += need
     return [Strip(segs).adjust_cell_length(width, base) for segs in lines]
 
@@ -242,9 +296,11 @@ class AddressMap(Widget, can_focus=True):
         self.top = 0               # first row shown
         self.cursor = 0            # address of the cursor (a cell start)
         self._rows: dict[int, Strip] = {}   # row -> strip (no cursor)
+        self._row_classes: dict[int, list[int]] = {}  # row -> the cell classes it was drawn from
         self._legend: list[Strip] = []
         self._w = self._h = 0
         self._base_style = Style()
+        self._style_cached: Style | None = None
         self._last_event_op = -1
 
     # -- geometry ---------------------------------------------------------------------
@@ -273,8 +329,8 @@ class AddressMap(Widget, can_focus=True):
         if snap is None or self._w <= 0:
             return
         self._legend = legend_lines(snap.config.nr_cpus, self._w, self._base_style)
-        if self._h - len(self._legend) < 2:
-            self._legend = []
+        if self._h - len(self._legend) < 3:
+            self._legend = self._legend[:max(0, self._h - 3)]
         cfg = snap.config
         cols = self._cols()
         if shift is None:
@@ -289,8 +345,10 @@ class AddressMap(Widget, can_focus=True):
         self.cursor -= (self.cursor - cfg.vmalloc_start) % self.view.cell_bytes
         self._keep_cursor_visible()
         self._rows.clear()
+        self._row_classes.clear()
         self.refresh()
         self._update_title()
+        self._post_cursor()   # the inspector follows the cell size and the cursor
 
     def used_end(self) -> int:
         areas = self.snap.areas
@@ -334,9 +392,10 @@ class AddressMap(Widget, can_focus=True):
         cfg = self.snap.config
         first = v.addr_of(self.top, 0)
         shown = min(v.row_bytes * self.map_rows, cfg.vmalloc_end - first)
-        mode = "fit to used" if self.fit else "zoom"
-        return (f"vmalloc space {first:#x} … +{human_bytes(shown)} of {human_bytes(cfg.vmalloc_size)}"
-                f" shown · 1 cell = {human_bytes(v.cell_bytes)} ({mode})")
+        mode = " · fit to used" if self.fit else ""
+        # The cell size first: a narrow border cuts the end of a title, never that.
+        return (f"vmalloc · 1 cell = {human_bytes(v.cell_bytes)} · {first:#x} +{human_bytes(shown)}"
+                f" of {human_bytes(cfg.vmalloc_size)}{mode}")
 
     def _update_title(self) -> None:
         self.border_title = self.title()
@@ -368,8 +427,7 @@ class AddressMap(Widget, can_focus=True):
             self._post_cursor()
             return
         if ranges is None:
-            self._rows.clear()
-            self.refresh()
+            self._refresh_changed_rows()
         else:
             self._invalidate(ranges)
         self._update_title()
@@ -399,6 +457,20 @@ class AddressMap(Widget, can_focus=True):
                 ranges.append((vb.start, vb.end))
         return ranges
 
+    def _refresh_changed_rows(self) -> None:
+        """Without events to go by: classify every visible row again (cheap) and
+        repaint only the rows whose cells changed (painting is what costs)."""
+        v = self.view
+        for row in range(self.top, self.top + self.map_rows):
+            start = v.addr_of(row, 0)
+            if start >= v.end:
+                break
+            classes = classify_row(self.snap, self.blocks_by_start, start, v.cell_bytes, v.cols, v.end)
+            if self._row_classes.get(row) != classes:
+                self._row_classes[row] = classes
+                self._rows.pop(row, None)
+                self.refresh(Region(0, row - self.top, self._w, 1))
+
     def _invalidate(self, ranges) -> None:
         v = self.view
         for s, e in ranges:
@@ -406,6 +478,7 @@ class AddressMap(Widget, can_focus=True):
             r1 = min(self.top + self.map_rows - 1, v.row_of(max(s, e - 1)))
             for row in range(r0, r1 + 1):
                 self._rows.pop(row, None)
+                self._row_classes.pop(row, None)
                 self.refresh(Region(0, row - self.top, self._w, 1))
 
     # -- rendering --------------------------------------------------------------------
@@ -424,17 +497,25 @@ class AddressMap(Widget, can_focus=True):
             digits = lw - 1
             label = f"{start:0{self.snap.config.bits // 4}x}"[-digits:] if start < v.end else ""
             segs.append(Segment(f"{label:<{digits}} ", base + Style(color="#8A8A8A")))
+        used = lw
         if start < v.end:
-            classes = classify_row(self.snap, self.blocks_by_start, start, v.cell_bytes, v.cols, v.end)
+            classes = self._row_classes.get(row)
+            if classes is None:
+                classes = classify_row(self.snap, self.blocks_by_start, start, v.cell_bytes, v.cols, v.end)
+                self._row_classes[row] = classes
             segs.extend(row_segments(classes, base))
-        strip = Strip(segs).adjust_cell_length(self._w, base)
+            used += v.cols
+        if used < self._w:
+            segs.append(Segment(" " * (self._w - used), base))
+        # Every glyph is one cell wide: the length is known, no need to measure it.
+        strip = Strip(segs, max(used, self._w)) if used <= self._w else Strip(segs).crop(0, self._w)
         self._rows[row] = strip
         return strip
 
     def render_line(self, y: int) -> Strip:
         if self.view is None or self.snap is None:
             return Strip.blank(self._w, self._base_style)
-        style = self.rich_style
+        style = self._style_now()
         if style != self._base_style:
             self._base_style = style
             self._rows.clear()
@@ -452,6 +533,18 @@ class AddressMap(Widget, can_focus=True):
             text = cell.text or " "
             strip = Strip.join([before, Strip([Segment(text, P.CURSOR)], 1), after])
         return strip
+
+    def _style_now(self) -> Style:
+        """The widget's base style, looked up once per style change (not per line)."""
+        if self._style_cached is None:
+            if not self.is_mounted:
+                return self._base_style
+            self._style_cached = self.rich_style
+        return self._style_cached
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cached = None
 
     # -- events -------------------------------------------------------------------------
 
@@ -482,7 +575,7 @@ class AddressMap(Widget, can_focus=True):
         self._post_cursor()
 
     def _post_cursor(self) -> None:
-        if self.view is not None:
+        if self.view is not None and self.is_mounted:
             self.post_message(self.CursorMoved(self.cursor, self.view.cell_bytes))
 
     def action_cursor(self, dx: int, dy: int) -> None:

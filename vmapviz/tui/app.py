@@ -25,7 +25,6 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 
 from ..snapshot import Snapshot
-from . import palette as P
 from .addrmap import AddressMap
 from .blocks import BlockList
 from .commands import VmapvizCommands
@@ -39,6 +38,9 @@ DEFAULT_WORKLOAD = "map-touch-unmap"
 DEFAULT_SPEED = 20.0
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
 CPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
+UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
+EXPLAIN_MAX_SPEED = 50  # above this many ops/s the explanation waits for a pause
 
 
 class SnapshotReady(Message):
@@ -73,40 +75,68 @@ def speed_text(speed: float | None) -> str:
 class Header(Static):
     """One line: the run's parameters on the left, its state on the right."""
 
+    asked: str | None = None   # a state asked for by a key, until the driver shows it
+
+    asked_at = 0.0
+
     def show(self, snap: Snapshot | None) -> None:
         self._snap = snap
+        if self.asked is not None and snap is not None and (
+                (self.asked == "RUNNING") == snap.running or snap.finished
+                or time.perf_counter() - self.asked_at > 1.0):
+            self.asked = None
         self.refresh_text()
+
+    def ask(self, state: str) -> None:
+        """Answer a play/pause key at once; the driver's snapshot confirms it (or,
+        after a second, whatever the driver shows wins)."""
+        self.asked, self.asked_at = state, time.perf_counter()
+        self.refresh_text()
+
+    def expected_running(self) -> bool | None:
+        snap = getattr(self, "_snap", None)
+        if self.asked is not None:
+            return self.asked == "RUNNING"
+        return None if snap is None else snap.running
 
     def refresh_text(self) -> None:
         snap = getattr(self, "_snap", None)
         if snap is None:
-            self.update(" vmapviz")
+            self.update(" vmapviz", layout=False)
             return
         cfg = snap.config
         from ..kernel.config import VARIANT_TITLES
-        left = Text()
-        left.append(" vmapviz ", style="bold reverse")
-        left.append(f" {snap.workload}", style="bold")
-        left.append(f" · {VARIANT_TITLES.get(cfg.variant, cfg.variant)} · {cfg.nr_cpus} CPU"
-                    f"{'s' * (cfg.nr_cpus != 1)} · {cfg.bits}-bit · seed {cfg.seed}")
-        right = Text()
-        if snap.finished:
-            right.append(" ■ finished ", style="bold reverse")
-        elif snap.running:
-            right.append(" ▶ running ", style="bold black on #009E73")
-        else:
-            right.append(" ⏸ paused ", style="bold black on #E69F00")
-        right.append(f"  speed {speed_text(snap.speed)} ops/s")
-        if snap.running:
-            right.append(f" ({snap.ops_per_s:,.0f} measured)")
-        total = f" / {snap.total_ops:,}" if snap.total_ops else ""
-        right.append(f"   op {snap.op:,}{total} ", style="bold")
         width = self.size.width or 120
+        right = Text()
+        if self.asked is not None:
+            right.append(f" {self.asked}… ", style="bold reverse")
+        elif snap.finished:
+            right.append(" FINISHED ", style="bold reverse")
+        elif snap.running:
+            right.append(" RUNNING ", style="bold black on #56B4E9")
+        else:
+            right.append(" PAUSED ", style="bold black on #E69F00")
+        right.append(f" {speed_text(snap.speed)} ops/s")
+        if snap.running and width >= 110:
+            right.append(f" ({snap.ops_per_s:,.0f} measured)")
+        total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
+        right.append(f"  op {snap.op:,}{total} ", style="bold")
+        cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
+        for variant, tag in ((VARIANT_TITLES.get(cfg.variant, cfg.variant), True),
+                             (VARIANT_TITLES.get(cfg.variant, cfg.variant), False),
+                             (cfg.variant, False)):
+            left = Text()
+            if tag:
+                left.append(" vmapviz ", style="bold reverse")
+            left.append(f" {snap.workload}", style="bold")
+            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit · seed {cfg.seed}")
+            if left.cell_len + right.cell_len < width:
+                break
         gap = width - left.cell_len - right.cell_len
         if gap < 1:
             left.truncate(max(10, width - right.cell_len - 1), overflow="ellipsis")
             gap = max(1, width - left.cell_len - right.cell_len)
-        self.update(Text.assemble(left, " " * gap, right))
+        self.update(Text.assemble(left, " " * gap, right), layout=False)
 
     def on_resize(self) -> None:
         self.refresh_text()
@@ -115,7 +145,7 @@ class Header(Static):
 class VmapvizApp(App):
     """vmapviz's interactive view.  See the module docstring."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "vmapviz"
     COMMANDS = App.COMMANDS | {VmapvizCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -165,6 +195,13 @@ class VmapvizApp(App):
         self._explained_op = -2
         self._started = False
         self._speed = driver.speed
+        self._pending: Snapshot | None = None
+        self._next_frame = 0.0
+        self._eager_until = 0.0
+        self._eager_frames = 0
+        self.frame_cost = self.apply_cost = 0.0   # UI CPU seconds: last frame, last apply
+        self._frame_timer = False
+        self._cpu_mark = time.thread_time()
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -193,6 +230,12 @@ class VmapvizApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        # References to the main screen's panels: a modal screen on top (help, a
+        # picker, the palette) must not hide them from the snapshots.
+        q = self.query_one
+        self.header, self.amap, self.blocks = q(Header), q(AddressMap), q(BlockList)
+        self.lazy, self.log_panel, self.inspector = q(LazyPanel), q(EventLog), q(Inspector)
+        self.explain_box, self.explain_text = q("#explain"), q("#explain-text", Static)
         self.driver.on_snapshot = self._deliver
         self.driver.start()
         self._started = True
@@ -222,26 +265,70 @@ class VmapvizApp(App):
         self.post_message(SnapshotReady(snap))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        self.apply_snapshot(message.snapshot)
+        self._pending = message.snapshot
+        self._apply_pending()
+
+    def _apply_pending(self) -> None:
+        """Apply the newest snapshot, unless the last frames cost so much that showing
+        one now would take more than UI_DUTY of a CPU from the simulation: then wait,
+        and show whatever is newest when the time comes (the frame rate drops, the
+        kernel does not slow down)."""
+        if self._pending is None:
+            return
+        now = time.perf_counter()
+        if now < self._next_frame:
+            if not self._frame_timer:
+                self._frame_timer = True
+                self.set_timer(self._next_frame - now, self._frame_due)
+            return
+        snap, self._pending = self._pending, None
+        cpu = time.thread_time()
+        cost, self._cpu_mark = cpu - self._cpu_mark, cpu  # the UI's CPU since the last frame
+        self.frame_cost = cost
+        t0 = time.thread_time()
+        self.apply_snapshot(snap)
+        self.apply_cost = time.thread_time() - t0
+        interval = max(FRAME_MIN, min(1.0, cost / UI_DUTY))
+        if now < self._eager_until and self._eager_frames > 0:
+            self._eager_frames -= 1   # the answer to a key: the next snapshot or two at once
+            interval = 0.0
+        self._next_frame = now + interval
+        # Ask the driver for no more snapshots than are shown: each one costs it time.
+        self.driver.set_snapshot_hz(1.0 / min(max(interval, FRAME_MIN), 0.25))
+
+    def user_acted(self) -> None:
+        """A key was pressed: show the snapshots of the next moments at once, so the
+        answer to the key is on screen without waiting for the frame pacing."""
+        self._next_frame = 0.0
+        self._eager_until = time.perf_counter() + 0.4
+        self._eager_frames = 2
+        self.driver.set_snapshot_hz(1.0 / FRAME_MIN)
+
+    def _frame_due(self) -> None:
+        self._frame_timer = False
+        self._apply_pending()
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         """Show `snap`: every panel takes what it needs and refreshes what changed."""
-        if snap is self.snap:
+        if snap is self.snap or not self.amap.is_attached:
             return
         self.snap = snap
         self.snapshots_applied += 1
-        q = self.query_one
         with self.batch_update():
-            q(Header).show(snap)
-            amap = q(AddressMap)
-            amap.update_snapshot(snap)
-            q(BlockList).update_snapshot(snap)
-            q(LazyPanel).update_snapshot(snap)
-            log = q(EventLog)
+            self.header.show(snap)
+            self.amap.update_snapshot(snap)
+            self.blocks.update_snapshot(snap)
+            self.lazy.update_snapshot(snap)
+            log = self.log_panel
             log.update_snapshot(snap)
-            q(Inspector).show(snap)
+            self.inspector.show(snap)
             last = snap.last_op[-1].op if snap.last_op else -1
-            if last != self._explained_op or snap.op == 0:
+            fast = snap.running and (snap.speed is None or snap.speed > EXPLAIN_MAX_SPEED)
+            if fast:
+                if self._explained_op != -3:
+                    self._explained_op = -3
+                    self._show_fast_hint(snap)
+            elif last != self._explained_op or snap.op == 0:
                 self._explained_op = last
                 self._show_explanation(snap)
             if snap.error and snap.error != self._last_error:
@@ -251,10 +338,16 @@ class VmapvizApp(App):
 
     def _show_explanation(self, snap: Snapshot) -> None:
         sentences = explain(snap)
-        box = self.query_one("#explain")
-        box.border_title = (f"what just happened · op {snap.last_op[-1].op:,}" if snap.last_op
-                            else "what just happened")
-        self.query_one("#explain-text", Static).update(" ".join(sentences))
+        self.explain_box.border_title = (f"what just happened · op {snap.last_op[-1].op:,}"
+                                         if snap.last_op else "what just happened")
+        self.explain_text.update(" ".join(sentences))
+
+    def _show_fast_hint(self, snap: Snapshot) -> None:
+        self.explain_box.border_title = "what just happened"
+        self.explain_text.update(
+            "Running too fast to explain every op. "
+            "Press space to pause, n to step one op, f to run to the next TLB flush, "
+            "or - to slow down below 50 ops/s; the explanation of each op comes back.")
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -263,7 +356,7 @@ class VmapvizApp(App):
         self.notify(message, title="vmapviz", severity="error", timeout=6)
 
     def on_address_map_cursor_moved(self, message: AddressMap.CursorMoved) -> None:
-        self.query_one(Inspector).show(addr=message.addr, cell_bytes=message.cell_bytes)
+        self.inspector.show(addr=message.addr, cell_bytes=message.cell_bytes)
 
     def on_address_map_block_chosen(self, message: AddressMap.BlockChosen) -> None:
         self.action_select_block()
@@ -279,24 +372,32 @@ class VmapvizApp(App):
     @guarded
     def restart_with(self, **changes) -> None:
         """Start over with another workload, variant, CPU count or width."""
+        self.user_acted()
         self.driver.restart(**changes)
         what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {v}" for k, v in changes.items())
         self.notify(f"Restarted with {what}.", timeout=3)
-        if self.autoplay or (self.snap is not None and self.snap.running):
-            self.driver.play()
+        if self.snap is not None and self.snap.running:
+            self.driver.play()   # a run that was playing goes on playing; a paused one waits
 
     # -- actions --------------------------------------------------------------------------
 
     @guarded
     def action_toggle(self) -> None:
+        self.user_acted()
         self.driver.toggle()
+        if self.snap is not None and not self.snap.finished:
+            self.header.ask("PAUSED" if self.header.expected_running() else "RUNNING")
 
     @guarded
     def action_step(self) -> None:
+        self.user_acted()
         self.driver.step(1)
+        if self.header.expected_running():
+            self.header.ask("PAUSED")   # a step pauses the run
 
     @guarded
     def action_next_flush(self) -> None:
+        self.user_acted()
         self.driver.step_until("flush")
 
     @guarded
@@ -312,17 +413,18 @@ class VmapvizApp(App):
             direction = 0 if direction > 0 else -1
         i = max(0, min(len(SPEEDS) - 1, i + direction))
         self._speed = SPEEDS[i]
+        self.user_acted()
         self.driver.set_speed(SPEEDS[i])
         self.notify(f"Speed {speed_text(SPEEDS[i])} ops/s"
                     + (" (as fast as possible)" if SPEEDS[i] is None else ""), timeout=1.5)
 
     @guarded
     def action_zoom(self, steps: int) -> None:
-        self.query_one(AddressMap).zoom(steps)
+        self.amap.zoom(steps)
 
     @guarded
     def action_select_block(self) -> None:
-        amap = self.query_one(AddressMap)
+        amap = self.amap
         vb = self.block_at(amap.cursor)
         if vb is None and amap.view is not None:
             end = amap.cursor + amap.view.cell_bytes
@@ -333,12 +435,12 @@ class VmapvizApp(App):
                         "hue), or tab to the blocks panel and press enter there.",
                         severity="warning", timeout=4)
             return
-        blocks = self.query_one(BlockList)
+        blocks = self.blocks
         blocks.select(None if blocks.selected == vb.id else vb.id)
 
     @guarded
     def action_deselect(self) -> None:
-        self.query_one(BlockList).select(None)
+        self.blocks.select(None)
 
     @guarded
     def action_pick_workload(self) -> None:
@@ -376,30 +478,33 @@ class VmapvizApp(App):
 
     @guarded
     def action_unmap_aliases(self) -> None:
+        self.user_acted()
         self.driver.call("vm_unmap_aliases")
         self.notify("vm_unmap_aliases() called.", timeout=2)
 
     @guarded
     def action_purge(self) -> None:
+        self.user_acted()
         self.driver.call("purge")
         self.notify("purge_vmap_area_lazy() called.", timeout=2)
 
     @guarded
     def action_reset(self) -> None:
+        self.user_acted()
         self.driver.reset()
-        self.query_one(EventLog).clear()
+        self.log_panel.clear()
         self.notify("Reset to op 0.", timeout=2)
 
     @guarded
     def action_toggle_explain(self) -> None:
-        box = self.query_one("#explain")
+        box = self.explain_box
         box.display = not box.display
         self.notify("Explanations " + ("shown." if box.display else "hidden (e shows them)."),
                     timeout=2)
 
     @guarded
     def action_filter_log(self) -> None:
-        log = self.query_one(EventLog)
+        log = self.log_panel
 
         def chosen(text: str | None) -> None:
             if text is None:
@@ -442,7 +547,7 @@ class VmapvizApp(App):
             ("as fast as possible", "", lambda: self._set_speed(None)),
             ("zoom in", "z", lambda: self.action_zoom(-1)),
             ("zoom out", "Z", lambda: self.action_zoom(1)),
-            ("fit the map to the used range", "0", lambda: self.query_one(AddressMap).action_fit()),
+            ("fit the map to the used range", "0", lambda: self.amap.action_fit()),
             ("call vm_unmap_aliases()", "a", self.action_unmap_aliases),
             ("purge lazy areas now", "p", self.action_purge),
             ("reset", "r", self.action_reset),
@@ -463,6 +568,7 @@ class VmapvizApp(App):
 
     @guarded
     def _until(self, kind: str) -> None:
+        self.user_acted()
         self.driver.step_until(kind)
 
     @guarded
@@ -472,7 +578,7 @@ class VmapvizApp(App):
 
     def _filter(self, text: str) -> None:
         try:
-            self.query_one(EventLog).set_filter(text, self.driver.config.nr_cpus)
+            self.log_panel.set_filter(text, self.driver.config.nr_cpus)
         except ValueError as e:
             self.report_error(e)
 

@@ -50,10 +50,18 @@ def bitmap_glyphs(alloc_map: int, dirty_map: int, first: int, nbits: int, per_ce
     return "".join(out)
 
 
+def bitmap_segment(alloc_map: int, dirty_map: int, cpu: int, first: int, nbits: int,
+                   per_cell: int = 2, base: Style = Style()) -> Segment:
+    """One Segment (a run of one style): the bitmap glyphs in the CPU's hue on the
+    slot background."""
+    return Segment(bitmap_glyphs(alloc_map, dirty_map, first, nbits, per_cell),
+                   base + P.bitmap_style(cpu))
+
+
 def bitmap_strip(vb, first: int, nbits: int, per_cell: int = 2, base: Style = Style()) -> Strip:
-    """One Segment: the bitmap glyphs in the block's CPU hue on the slot background."""
-    text = bitmap_glyphs(vb.alloc_map, vb.dirty_map, first, nbits, per_cell)
-    return Strip([Segment(text, base + P.bitmap_style(vb.cpu))], len(text))
+    """Bits [first, first + nbits) of block `vb` as a Strip."""
+    seg = bitmap_segment(vb.alloc_map, vb.dirty_map, vb.cpu, first, nbits, per_cell, base)
+    return Strip([seg], seg.cell_length)
 
 
 def overview_per_cell(bits: int, avail: int) -> int:
@@ -96,6 +104,7 @@ class BlockList(ScrollView, can_focus=True):
         self._blocks: dict[int, object] = {}    # id -> BlockView
         self._cache: dict[tuple, Strip] = {}
         self._base = Style()
+        self._style_cached: Style | None = None
 
     # -- model --------------------------------------------------------------------------
 
@@ -141,7 +150,7 @@ class BlockList(ScrollView, can_focus=True):
         idle: list[int] = []
 
         def flush_idle() -> None:
-            if idle:
+            if idle and snap.blocks:
                 keys.append(("idle", idle[0], idle[-1]))
                 idle.clear()
 
@@ -151,15 +160,16 @@ class BlockList(ScrollView, can_focus=True):
                 idle.append(q.cpu)
                 continue
             flush_idle()
+            idle.clear()
             keys.append(("cpu", q.cpu, q.free, q.dirty, len(blocks or ())))
             order = {bid: i for i, bid in enumerate(q.free)}
             for b in sorted(blocks or (), key=lambda b: (order.get(b.id, len(order)), b.id)):
                 keys.append(("block", b.id, b, b.id == self.selected, b.id == self.highlight))
                 if b.id == self.selected:
-                    per = bits_per_row(bits, self._content_width() - 14)
+                    per = bits_per_row(bits, self._content_width() - 5)
+                    keys.append(("bitlegend",))
                     for first in range(0, bits, per):
                         keys.append(("bits", b.id, b.alloc_map, b.dirty_map, b.cpu, first, per))
-                    keys.append(("bitlegend",))
         flush_idle()
         return keys
 
@@ -168,10 +178,20 @@ class BlockList(ScrollView, can_focus=True):
 
     # -- rendering ------------------------------------------------------------------------
 
+    def _style_now(self) -> Style:
+        """The widget's base style, looked up once per style change (not per line)."""
+        if self._style_cached is None:
+            self._style_cached = self.rich_style
+        return self._style_cached
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cached = None
+
     def render_line(self, y: int) -> Strip:
         idx = y + self.scroll_offset.y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style_now()
         if base != self._base:
             self._base = base
             self._cache.clear()
@@ -189,7 +209,6 @@ class BlockList(ScrollView, can_focus=True):
 
     def _render_key(self, key: tuple, width: int, base: Style) -> Strip:
         kind = key[0]
-        snap = self.snap
         if kind == "note":
             return Strip([Segment(key[1], base + DIM)])
         if kind == "idle":
@@ -198,24 +217,22 @@ class BlockList(ScrollView, can_focus=True):
             return Strip([Segment(f"{cpus}: no vmap blocks", base + DIM)])
         if kind == "cpu":
             _, cpu, free, dirty, n = key
+            wide = width >= 60
             segs = [Segment(f"cpu{cpu}", base + P.cpu_style(cpu, bold=True)),
-                    Segment(f" {n} block{'s' * (n != 1)} · free list → ", base + DIM),
+                    Segment(f" {n} block{'s' * (n != 1)} · free list → " if wide else " free→",
+                            base + DIM),
                     Segment(" ".join(f"#{i}" for i in free) or "empty", base),
-                    Segment(" · dirty list → ", base + DIM),
+                    Segment(" · dirty list → " if wide else " dirty→", base + DIM),
                     Segment(" ".join(f"#{i}" for i in dirty) or "empty", base)]
             return Strip(segs)
         if kind == "block":
             return self._block_line(key[2], key[3], key[4], width, base)
         if kind == "bits":
-            _, bid, alloc, dirty, cpu, first, per = key
-            vb = self._blocks.get(bid)
-            label = Segment(f"{first:>5} ", base + DIM)
-            text = bitmap_glyphs(alloc, dirty, first, per, 2)
-            return Strip([Segment("  ", base), label,
-                          Segment(text, base + P.bitmap_style(cpu)),
-                          Segment(f" {first + per - 1}", base + DIM)])
+            _, _bid, alloc, dirty, cpu, first, per = key
+            label = Segment(f"{first:>4} ", base + DIM)
+            return Strip([label, bitmap_segment(alloc, dirty, cpu, first, per, 2, base)])
         if kind == "bitlegend":
-            return Strip([Segment("        ", base),
+            return Strip([Segment("     ", base),
                           Segment("█", base + Style(color="#E0E0E0")), Segment(" allocated  ", base + DIM),
                           Segment("▄", base + Style(color="#E0E0E0")), Segment(" dirty (freed, still mapped)  ", base + DIM),
                           Segment(" ", base + Style(bgcolor=P.SLOT_BG)), Segment(" free  · 2 pages a cell, left first", base + DIM)])
@@ -231,26 +248,19 @@ class BlockList(ScrollView, can_focus=True):
         addr = f" {vb.start:0{cfg.bits // 4}x}" if width >= 70 else ""
         full = " full" if vb.free == 0 else ""
         lists = ("F" if vb.on_free_list else "-") + ("D" if vb.on_dirty_list else "-")
-        tail = f" free {vb.free:>4} dirty {vb.dirty:>4} {lists}{full}"
+        if width >= 60:
+            tail = f" free {vb.free:>4} dirty {vb.dirty:>4} {lists}{full}"
+        else:
+            tail = f" {vb.free:>4}f {vb.dirty:>4}d {lists}"
         avail = width - len(ident) - len(addr) - len(tail) - 3
         segs = [Segment(ident, base + P.cpu_style(vb.cpu, bold=True)), Segment(addr, base + DIM),
                 Segment(" ▕", base + DIM)]
         if avail >= 4:
             per = overview_per_cell(bits, avail)
-            text = bitmap_glyphs(vb.alloc_map, vb.dirty_map, 0, bits, per)
-            segs.append(Segment(text, base + P.bitmap_style(vb.cpu)))
+            segs.append(bitmap_segment(vb.alloc_map, vb.dirty_map, vb.cpu, 0, bits, per, base))
         segs.append(Segment("▏", base + DIM))
         segs.append(Segment(tail, base))
         return Strip(segs)
-
-    def overview_scale(self) -> int:
-        """Pages per cell in the block lines' overview bars at the current width."""
-        if self.snap is None:
-            return 2
-        cfg = self.snap.config
-        width = self.scrollable_content_region.width
-        addr = cfg.bits // 4 + 1 if width >= 70 else 0
-        return overview_per_cell(cfg.vmap_bbmap_bits, width - 5 - addr - 27 - 3)
 
     # -- interaction ----------------------------------------------------------------------
 

@@ -24,19 +24,24 @@ FILTER_KINDS = ("return", "area", "lazy", "purge", "flush", "block", "alias", "w
 
 
 class Entry(tuple):
-    """(seq, op, cpu, kind, text, indent): one log line."""
+    """(seq, op, cpu, kind, source, indent): one log line.  `source` is the kernel
+    event (its text is made only when the line is drawn) or a plain string."""
 
     __slots__ = ()
 
-    def __new__(cls, seq: int, op: int, cpu: int, kind: str, text: str, indent: bool = False):
-        return tuple.__new__(cls, (seq, op, cpu, kind, text, indent))
+    def __new__(cls, seq: int, op: int, cpu: int, kind: str, source, indent: bool = False):
+        return tuple.__new__(cls, (seq, op, cpu, kind, source, indent))
 
     seq = property(lambda self: self[0])
     op = property(lambda self: self[1])
     cpu = property(lambda self: self[2])
     kind = property(lambda self: self[3])
-    text = property(lambda self: self[4])
     indent = property(lambda self: self[5])
+
+    @property
+    def text(self) -> str:
+        src = self[4]
+        return src if isinstance(src, str) else src.line()
 
 
 def op_entries(events, seq: int) -> list[Entry]:
@@ -45,9 +50,9 @@ def op_entries(events, seq: int) -> list[Entry]:
     inner = [e for e in events if e.kind not in ("return", "call")]
     out = []
     for e in ret:
-        out.append(Entry(seq + len(out), e.op, e.cpu, "return", e.line()))
+        out.append(Entry(seq + len(out), e.op, e.cpu, "return", e))
     for e in inner:
-        out.append(Entry(seq + len(out), e.op, e.cpu, e.kind, e.line(), bool(ret)))
+        out.append(Entry(seq + len(out), e.op, e.cpu, e.kind, e, bool(ret)))
     return out
 
 
@@ -95,6 +100,8 @@ class EventLog(ScrollView, can_focus=True):
         self._snap: Snapshot | None = None
         self._cache: dict[tuple, Strip] = {}
         self._base = Style()
+        self._style_cached: Style | None = None
+        self.follow = True   # keep the newest line in view; scrolling up stops it
 
     # -- model ------------------------------------------------------------------------------
 
@@ -143,7 +150,7 @@ class EventLog(ScrollView, can_focus=True):
         return seq
 
     def _append(self, batch: list[Entry]) -> None:
-        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        follow = self.follow
         self.entries.extend(batch)
         self.shown.extend(e for e in batch if self._passes(e))
         if len(self.entries) > MAX_ENTRIES * 1.2:
@@ -174,16 +181,38 @@ class EventLog(ScrollView, can_focus=True):
     def _sync(self, follow: bool) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.shown))
         if follow:
-            self.scroll_to(y=max(0, len(self.shown) - self.scrollable_content_region.height),
-                           animate=False, immediate=True)
+            self.follow = True
+            self._scroll_bottom()
+            self.call_after_refresh(self._scroll_bottom)
         self.refresh()
 
+    def _scroll_bottom(self) -> None:
+        if self.follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value - 0.5:
+            self.follow = False        # the reader scrolled up: stop following
+        elif new_value >= self.max_scroll_y:
+            self.follow = True
+
     # -- rendering --------------------------------------------------------------------------
+
+    def _style_now(self) -> Style:
+        """The widget's base style, looked up once per style change (not per line)."""
+        if self._style_cached is None:
+            self._style_cached = self.rich_style
+        return self._style_cached
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cached = None
 
     def render_line(self, y: int) -> Strip:
         idx = y + self.scroll_offset.y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._style_now()
         if base != self._base:
             self._base = base
             self._cache.clear()
@@ -219,4 +248,4 @@ class EventLog(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._cache.clear()
-        self._sync(follow=self.is_vertical_scroll_end)
+        self._sync(follow=self.follow)

@@ -67,7 +67,7 @@ def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     why = {
         "vm_unmap_aliases": "forced by vm_unmap_aliases()",
         "purge_vmap_area_lazy": "asked for directly",
-    }.get(name, "because vmap_lazy_nr went over lazy_max_pages"
+    }.get(name, f"because vmap_lazy_nr went over lazy_max_pages ({snap.stats.get('lazy_max_pages', 0):,})"
           if not p.sync else "because the allocation found no hole (purge and retry)")
     if p.nr_areas:
         what = (f"__purge_vmap_area_lazy() ran {why}: it cleared the PTEs of {p.nr_areas} "
@@ -150,8 +150,8 @@ def _vm_map_ram(snap, call, ret, by_kind):
                        "and the whole block is freed.")
         elif vb is not None:
             out.append(f"Block #{vb.id} has {vb.free} of {cfg.vmap_bbmap_bits} pages free and "
-                       f"{vb.dirty} dirty. No TLB flush is needed to map: the address was never "
-                       "handed out since its last flush.")
+                       f"{vb.dirty} dirty. Mapping needs no TLB flush: a block hands out each page "
+                       "once, and its area was flushed before alloc_vmap_area() could hand it out.")
     else:
         out.append(f"vm_map_ram({count}) is larger than VMAP_MAX_ALLOC ({cfg.vmap_max_alloc} pages), "
                    "so it went to alloc_vmap_area(), the global first-fit allocator, like vmap().")
@@ -182,7 +182,8 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
             b = freed[0]
             out.append(f"Every page of block #{b.block} is now dirty, so free_vmap_block() took it off "
                        "the lists and freed its whole area lazily: "
-                       f"{cfg.vmap_bbmap_bits} pages added to vmap_lazy_nr at once. {_lazy_numbers(snap)}.")
+                       f"{cfg.vmap_bbmap_bits} pages added to vmap_lazy_nr at once."
+                       + ("" if _flushed(by_kind) else f" {_lazy_numbers(snap)}."))
         else:
             vb = _block_from_detail(snap, ret.detail)
             extra = (f" Block #{vb.id} is {vb.dirty} of {cfg.vmap_bbmap_bits} pages dirty; freed space "

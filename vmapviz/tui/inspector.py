@@ -71,7 +71,7 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
     for va in areas[:MAX_LISTED]:
         size = va.va_end - va.va_start
         state_style = P.LOG_STYLES["flush"] if va.lazy else Style(bold=True)
-        t.append(f"{va.va_start:#x}-{va.va_end:#x}\n")
+        t.append(f"{va.va_start:x}-{va.va_end:x}\n")
         t.append(f"  {human_bytes(size)} ", style="bold")
         t.append(f"{va.kind} ")
         t.append(f" {va.state} ", style=state_style)
@@ -109,6 +109,28 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
     return t
 
 
+def summary(snap: Snapshot, addr: int, cell_bytes: int) -> str:
+    """One line about the cell, for the map's border when the inspector is folded away."""
+    end = addr + cell_bytes
+    i, j = areas_in(snap, addr, end)
+    areas = [va for va in snap.areas[i:j] if va.va_end > addr]
+    head = f"cursor {addr:x}"
+    if not areas:
+        return f"{head}: free"
+    va = areas[0]
+    text = f"{head}: {va.kind} {human_bytes(va.va_end - va.va_start)} {va.state}"
+    if va.kind == "vmap_block":
+        vb = next((b for b in snap.blocks if b.start == va.va_start), None)
+        if vb is not None:
+            text += f" #{vb.id} cpu{vb.cpu}"
+    if len(areas) > 1:
+        text += f" +{len(areas) - 1} more"
+    stale = stale_cpus(snap, addr, end)
+    if stale:
+        text += " · stale on " + " ".join(f"cpu{c}" for c, _ in stale)
+    return text
+
+
 class Inspector(Static):
     """The inspector panel: updated when the cursor moves or a snapshot arrives."""
 
@@ -129,7 +151,16 @@ class Inspector(Static):
             self.cell_bytes = cell_bytes
         if self.snap is None:
             return
+        if not self.display:
+            # Folded away (narrow screens): a one-line summary on the map's border.
+            line = summary(self.snap, self.addr, self.cell_bytes)
+            if line != self._plain:
+                self._plain = line
+                self.app.amap.border_subtitle = line
+            return
         text = inspect(self.snap, self.addr, self.cell_bytes)
         if text.plain != self._plain or addr is not None:
+            if not self._plain.startswith("cell"):
+                self.app.amap.border_subtitle = ""
             self._plain = text.plain
-            self.update(text)
+            self.update(text, layout=False)

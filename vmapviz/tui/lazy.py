@@ -71,8 +71,10 @@ class LazyPanel(Widget):
         self.snap = snap
         s = snap.stats
         flushes = s.get("tlb_flushes", 0)
-        if old is not None and old.config == snap.config and snap.op >= old.op and flushes > self._flushes:
-            self.flash()
+        slow = not snap.running or (snap.speed is not None and snap.speed <= 200)
+        if (slow and old is not None and old.config == snap.config and snap.op >= old.op
+                and flushes > self._flushes):
+            self.flash()   # at full speed a flush comes every frame: no flashing then
         self._flushes = flushes
         key = (snap.op, snap.running, snap.config,
                tuple(v for v in s.values() if not isinstance(v, list)), snap.stale_counts, round(snap.ops_per_s), snap.flush_ops[-1:] if snap.flush_ops else ())
@@ -113,6 +115,11 @@ class LazyPanel(Widget):
         t.append(f"{s.get('ipis', 0):,}")
         t.append("  purges ", style=DIM)
         t.append(f"{s.get('purges', 0):,}\n")
+        spark, per = flush_sparkline(snap.flush_ops, snap.op, width - 8)
+        t.append("flushes ", style=DIM)
+        for ch in spark:
+            t.append("▁" if ch == " " else ch, style=Style(color="#4A4A4A") if ch == " " else FLUSH_MARK)
+        t.append(f"\n        last {per * (width - 8):,} ops, {per} a column\n", style=DIM)
         t.append("vm_unmap_aliases ", style=DIM)
         t.append(f"{s.get('vm_unmap_aliases_calls', 0):,}")
         t.append("  failures ", style=DIM)
@@ -133,12 +140,7 @@ class LazyPanel(Widget):
         t.append(f"{s.get('live_areas', 0):,}+{s.get('lazy_areas', 0):,} lazy")
         t.append("  blocks ", style=DIM)
         t.append(f"{s.get('vmap_blocks', 0):,}\n")
-        spark, per = flush_sparkline(snap.flush_ops, snap.op, width - 8)
-        t.append("flushes ", style=DIM)
-        for ch in spark:
-            t.append("▁" if ch == " " else ch, style=Style(color="#4A4A4A") if ch == " " else FLUSH_MARK)
-        t.append(f"\n        {per * (width - 8):,} ops to op {snap.op:,}, {per} a column\n", style=DIM)
-        t.append("stale TLB entries ", style=DIM)
+        t.append("stale TLB entries\n", style=DIM)
         counts = snap.stale_counts
         if len(counts) <= 8:
             for cpu, n in enumerate(counts):

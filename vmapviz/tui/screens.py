@@ -61,6 +61,7 @@ GLYPHS = [
 
 
 class HelpScreen(ModalScreen[None]):
+    AUTO_FOCUS = "#help-box"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
     def compose(self) -> ComposeResult:
@@ -89,6 +90,7 @@ class HelpScreen(ModalScreen[None]):
 class PickScreen(ModalScreen[str | None]):
     """A list of choices (and, optionally, an input for a free answer such as a path)."""
 
+    AUTO_FOCUS = "OptionList"
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, title: str, options: list[tuple[str, str]], current: str | None = None,
@@ -134,6 +136,7 @@ class PickScreen(ModalScreen[str | None]):
 
 
 class FilterScreen(ModalScreen[str | None]):
+    AUTO_FOCUS = "Input"
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, current: str) -> None:

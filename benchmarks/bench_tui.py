@@ -1,0 +1,294 @@
+"""Benchmarks of the TUI (measured and printed, never asserted).
+
+    python benchmarks/bench_tui.py            # all four
+    python benchmarks/bench_tui.py frame      # or: ops, latency, startup
+
+1. frame:   one full frame of the map and the blocks panel (every line rendered from
+            cold caches) at 200x60, with 100 and with 100,000 areas.  Goal: within 1.5x.
+2. ops:     driver ops/s with the TUI attached (headless app via run_test, playing as
+            fast as possible) against the headless loop the CLI runs.  Goal: >= 80%.
+3. latency: key press to painted screen while the driver runs at full speed.
+            Goal: < 100 ms.
+4. startup: from process start to the first painted frame of the app (headless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+
+from vmapviz.kernel import Config
+from vmapviz.kernel.vmap_area import VmapArea
+from vmapviz.kernel.vmap_block import BlockView
+from vmapviz.snapshot import Snapshot
+
+SIZE = (200, 60)
+
+
+# -- 1. frame cost against the number of areas ------------------------------------------------
+
+def synthetic(n_areas: int, nr_cpus: int = 4) -> Snapshot:
+    """n vmalloc areas of 1-4 pages packed from VMALLOC_START (each with its free page
+    after it), some lazy, then one vmap block per CPU with a mixed bitmap."""
+    cfg = Config(nr_cpus=nr_cpus, bits=64)
+    pg = cfg.page_size
+    areas, addr = [], cfg.vmalloc_start
+    for i in range(n_areas):
+        pages = 1 + i % 4
+        areas.append(VmapArea(addr, addr + pages * pg, 0x04 | (0x01 if i % 7 == 0 else 0),
+                              "vmalloc", i % nr_cpus, i))
+        addr += (pages + 1) * pg
+    blocks = []
+    bs = cfg.vmap_block_size
+    addr = (addr + bs - 1) & ~(bs - 1)
+    for cpu in range(nr_cpus):
+        areas.append(VmapArea(addr, addr + bs, 0, "vmap_block", cpu, n_areas + cpu))
+        alloc = (1 << 700) - 1
+        dirty = int("0110" * 100, 2)
+        blocks.append(BlockView(cpu + 1, cpu, addr, addr + bs, 1024 - 700, bin(dirty).count("1"),
+                                alloc, dirty, True, True))
+        addr += 2 * bs
+    from vmapviz.kernel.vmap_block import QueueView
+    queues = tuple(QueueView(c, (c + 1,), (c + 1,), 0) for c in range(nr_cpus))
+    return Snapshot(config=cfg, workload="synthetic", op=n_areas, areas=tuple(areas),
+                    area_generation=n_areas, queues=queues, blocks=tuple(blocks),
+                    stats={"lazy_pages": 0, "lazy_max_pages": cfg.lazy_max_pages},
+                    stale=tuple(frozenset() for _ in range(nr_cpus)))
+
+
+class FakeDriver:
+    """Enough of the driver for an app that only shows given snapshots."""
+
+    speed = 20.0
+    running = False
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.latest = snap
+        self.on_snapshot = None
+        self.config = snap.config
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def play(self) -> None: ...
+
+
+def bench_frame(repeats: int = 40) -> dict:
+    from vmapviz.tui.addrmap import AddressMap
+    from vmapviz.tui.app import VmapvizApp
+    from vmapviz.tui.blocks import BlockList
+
+    results = {}
+
+    async def one(n: int) -> tuple[float, float]:
+        snap = synthetic(n)
+        app = VmapvizApp(driver=FakeDriver(snap), autoplay=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            amap, blocks = app.query_one(AddressMap), app.query_one(BlockList)
+            blocks.select(blocks.block_ids()[0])   # every bit of one block, too
+            await pilot.pause()
+            times, full = [], []
+            for _ in range(repeats):
+                amap._rows.clear()
+                amap._row_classes.clear()
+                blocks._cache.clear()
+                t0 = time.perf_counter()
+                for y in range(amap.content_size.height):
+                    amap.render_line(y)
+                for y in range(blocks.size.height):
+                    blocks.render_line(y)
+                times.append(time.perf_counter() - t0)
+                # the whole screen composed, as Textual paints a full refresh
+                amap._rows.clear()
+                amap._row_classes.clear()
+                blocks._cache.clear()
+                app.screen.refresh()
+                for w in app.screen.walk_children():
+                    w.refresh()
+                t0 = time.perf_counter()
+                app.screen._compositor.render_update(full=True)
+                full.append(time.perf_counter() - t0)
+            # the minimum: the machine's noise only ever adds time
+            return min(times), min(full)
+
+    for _ in range(3):                   # interleaved, best of three rounds
+        for n in (100, 100_000):
+            m, f = asyncio.run(one(n))
+            old = results.get(n, (m, f))
+            results[n] = (min(m, old[0]), min(f, old[1]))
+    return results
+
+
+# -- 2. ops/s with and without the TUI ------------------------------------------------------------
+
+def headless_ops_per_s(seconds: float, workload: str = "map-touch-unmap") -> float:
+    """The CLI's loop: Run.step() as fast as possible."""
+    from vmapviz.driver import Run
+    from vmapviz.workloads import get
+    wl = get(workload)
+    run = Run(wl, wl.config(seed=1))
+    n, t0 = 0, time.perf_counter()
+    deadline = t0 + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(256):
+            run.step()
+        n += 256
+    return n / (time.perf_counter() - t0)
+
+
+def driver_ops_per_s(seconds: float, workload: str = "map-touch-unmap") -> float:
+    """The driver thread at full speed, snapshots published to nobody."""
+    from vmapviz.driver import Driver
+    d = Driver(workload, seed=1, speed=None, on_snapshot=lambda s: None)
+    d.start()
+    d.play()
+    time.sleep(0.3)
+    op0, t0 = d.latest.op, time.perf_counter()
+    time.sleep(seconds)
+    op1, t1 = d.latest.op, time.perf_counter()
+    d.stop()
+    return (op1 - op0) / (t1 - t0)
+
+
+def tui_ops_per_s(seconds: float, workload: str = "map-touch-unmap") -> tuple[float, int]:
+    from vmapviz.tui.app import VmapvizApp
+
+    async def main() -> tuple[float, int]:
+        app = VmapvizApp(workload, seed=1, speed=None, autoplay=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.3)
+            op0, n0, t0 = app.driver.latest.op, app.snapshots_applied, time.perf_counter()
+            await pilot.pause(seconds)
+            op1, n1, t1 = app.driver.latest.op, app.snapshots_applied, time.perf_counter()
+            app.stop_driver()
+        return (op1 - op0) / (t1 - t0), round((n1 - n0) / (t1 - t0))
+
+    return asyncio.run(main())
+
+
+# -- 3. key-to-screen latency ------------------------------------------------------------------------
+
+def key_latency(presses: int = 30, key_name: str = "e") -> list[float]:
+    from textual import events
+
+    from vmapviz.tui.app import VmapvizApp
+
+    lat: list[float] = []
+
+    async def main() -> None:
+        app = VmapvizApp("map-touch-unmap", seed=1, speed=None, autoplay=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(0.5)
+            box = app.query_one("#explain")
+            amap = app.query_one("AddressMap")
+            for i in range(presses):
+                # what the key changes: e hides/shows a panel (a layout), z/Z zoom the
+                # map (every row redrawn), space goes through the driver and back
+                if key_name == "e":
+                    before = box.display
+                    changed = lambda: box.display != before  # noqa: E731
+                elif key_name in ("z", "Z"):
+                    before = amap.view.shift
+                    changed = lambda: amap.view.shift != before  # noqa: E731
+                elif key_name == "space-ack":
+                    before = app.header.asked
+                    changed = lambda: app.header.asked not in (None, before)  # noqa: E731
+                else:
+                    before = app.snap.running
+                    changed = lambda: app.snap.running != before  # noqa: E731
+                done = asyncio.Event()
+                name = key_name if key_name != "Z" or i % 2 else "z"
+                if key_name == "z":
+                    name = "z" if i % 2 == 0 else "Z"
+                if name == "space-ack":
+                    name = "space"
+                    app.header.asked = None
+                    await pilot.pause(0.3)   # let the last answer arrive first
+                    before = None
+                key = events.Key(name, name if len(name) == 1 else " ")
+                key.set_sender(app)
+                t0 = time.perf_counter()
+                app._driver.send_message(key)
+                while not changed():
+                    await asyncio.sleep(0.0005)
+
+                def painted(t0=t0, done=done) -> None:
+                    lat.append(time.perf_counter() - t0)
+                    done.set()
+
+                app.call_after_refresh(painted)
+                await asyncio.wait_for(done.wait(), 5)
+                await pilot.pause(0.05)
+            app.stop_driver()
+
+    asyncio.run(main())
+    return lat
+
+
+# -- 4. start-up ---------------------------------------------------------------------------------------
+
+STARTUP = r"""
+import asyncio, time
+from vmapviz.tui.app import VmapvizApp
+async def main():
+    app = VmapvizApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.first_paint is None:
+            await pilot.pause(0.001)
+        print(app.first_paint - T0)
+        app.stop_driver()
+asyncio.run(main())
+"""
+
+
+def startup(runs: int = 5) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", "import time; T0 = time.perf_counter()\n" + STARTUP],
+                             capture_output=True, text=True, check=True)
+        in_process = float(res.stdout.strip().splitlines()[-1])
+        out.append((time.perf_counter() - t0, in_process))
+    return out
+
+
+def main(argv: list[str]) -> None:
+    which = set(argv) or {"frame", "ops", "latency", "startup"}
+    if "frame" in which:
+        r = bench_frame()
+        (m100, f100), (m100k, f100k) = r[100], r[100_000]
+        print(f"frame (map + blocks, {SIZE[0]}x{SIZE[1]}, cold caches, best of 3 x 40):")
+        print(f"  100 areas      {m100 * 1e3:6.2f} ms   whole screen composed {f100 * 1e3:6.2f} ms")
+        print(f"  100,000 areas  {m100k * 1e3:6.2f} ms   whole screen composed {f100k * 1e3:6.2f} ms")
+        print(f"  ratio          {m100k / m100:6.2f}x (goal <= 1.5x)")
+    if "ops" in which:
+        secs = 5.0
+        h = headless_ops_per_s(secs)
+        d = driver_ops_per_s(secs)
+        t, hz = tui_ops_per_s(secs)
+        print(f"ops/s, map-touch-unmap, {secs:.0f} s each:")
+        print(f"  headless loop (the CLI's)        {h:10,.0f}")
+        print(f"  driver thread, no view           {d:10,.0f}")
+        print(f"  driver + TUI (run_test {SIZE[0]}x{SIZE[1]}) {t:10,.0f}  ({t / h:.0%} of headless, "
+              f"{t / d:.0%} of the bare driver; {hz} snapshots/s applied)")
+    if "latency" in which:
+        print("key to painted screen, driver at full speed, 30 presses each (goal < 100 ms):")
+        for key, what in (("z", "z/Z zoom (whole map redrawn)"), ("e", "e explanations (layout)"),
+                          ("space-ack", "space play/pause, header answers"),
+                          ("space", "space play/pause, the driver's state shown")):
+            lat = sorted(key_latency(30, key))
+            print(f"  {what:<38} median {statistics.median(lat) * 1e3:5.1f} ms  "
+                  f"p90 {lat[int(len(lat) * 0.9)] * 1e3:5.1f} ms  max {lat[-1] * 1e3:5.1f} ms")
+    if "startup" in which:
+        s = startup()
+        wall = statistics.median(w for w, _ in s)
+        inner = statistics.median(i for _, i in s)
+        print(f"start-up to first painted frame (headless, 120x40, median of {len(s)}):")
+        print(f"  from interpreter start {inner * 1e3:.0f} ms; whole process incl. exit {wall * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

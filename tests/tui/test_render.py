@@ -1,0 +1,320 @@
+"""Unit tests of the TUI's rendering, without an app.
+
+Every expected glyph and class is worked out by hand from the rules in palette.py
+(two pages a cell, left page in the left half: full height = allocated, lower
+quadrant = dirty, empty = free) and from the kernel's layout rules (guard page at
+the end of a vm_area, one free page after every area), never copied from the output.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+
+from vmapviz.kernel import Config, Kernel
+from vmapviz.kernel.vmap_area import VmapArea
+from vmapviz.kernel.vmap_block import BlockView
+from vmapviz.snapshot import Snapshot, take
+from vmapviz.tui import palette as P
+from vmapviz.tui.addrmap import AddressMap, classify_row, legend_items, row_segments
+from vmapviz.tui.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_state,
+                                overview_per_cell)
+from vmapviz.tui.eventlog import EventLog, Entry, parse_filter
+from vmapviz.tui.explain import explain
+from vmapviz.tui.inspector import inspect, stale_cpus, summary
+from vmapviz.tui.lazy import flush_sparkline, gauge
+from vmapviz.tui.units import human_bytes
+
+CFG = Config(nr_cpus=4, bits=64)
+B = CFG.vmalloc_start
+PG = CFG.page_size
+VM_VM_AREA, VM_LAZY_FREE = 0x04, 0x01
+
+
+def snap_of(areas, blocks=(), **kw) -> Snapshot:
+    return Snapshot(config=CFG, areas=tuple(sorted(areas)), blocks=tuple(blocks), **kw)
+
+
+# -- bitmaps ------------------------------------------------------------------------------
+
+def test_bits_0_to_3_allocated_0_to_1_dirty():
+    # GIVEN alloc_map bits 0-3 and dirty_map bits 0-1 (two 2-page regions handed out,
+    # the first one freed again)
+    # WHEN the first 8 bits are drawn two pages a cell
+    # THEN cell 0 = pages 0,1 both dirty = lower half '▄'; cell 1 = pages 2,3 both
+    # allocated = full block '█'; cells 2 and 3 = free pages = blank.
+    assert bitmap_glyphs(0b1111, 0b0011, 0, 8) == "▄█  "
+
+
+def test_every_pair_of_states_has_its_own_glyph():
+    # pages: 0 A, 1 F | 2 F, 3 A | 4 D, 5 F | 6 F, 7 D | 8 A, 9 D | 10 D, 11 A
+    # (a dirty page is also allocated: vb_free() never clears alloc_map)
+    states = "AFFADFFDADDA"
+    alloc = sum(1 << i for i, s in enumerate(states) if s in "AD")
+    dirty = sum(1 << i for i, s in enumerate(states) if s == "D")
+    assert bitmap_glyphs(alloc, dirty, 0, 12) == "▌▐▖▗▙▟"
+    # and the two all-same cells
+    assert bitmap_glyphs(0b11, 0b11, 0, 2) == "▄"
+    assert bitmap_glyphs(0b11, 0, 0, 2) == "█"
+
+
+def test_selected_block_1024_bits_fit_8_rows_of_64_cells():
+    # 128 bits a row at full width = 64 cells; 1024 / 128 = 8 rows
+    assert bits_per_row(1024, 80) == 128
+    assert 1024 // bits_per_row(1024, 80) == 8
+    assert len(bitmap_glyphs(0, 0, 0, 128)) == 64
+    # narrow panels halve the row until it fits
+    assert bits_per_row(1024, 40) == 64
+
+
+def test_bitmap_strip_colours_are_cpu_hue_on_slot_background():
+    vb = BlockView(7, 2, B, B + 1024 * PG, 1020, 2, 0b1111, 0b0011, True, True)
+    strip = bitmap_strip(vb, 0, 8)
+    segs = list(strip)
+    assert len(segs) == 1, "one run of one style is one Segment"
+    assert segs[0].text == "▄█  "
+    assert segs[0].style.color.name == P.cpu_hue(2).lower()
+    assert segs[0].style.bgcolor.name == P.SLOT_BG.lower()
+
+
+def test_overview_half_cells_take_the_majority_and_dirty_wins_ties():
+    # 4 pages a half cell: 2 dirty + 2 allocated -> tie -> dirty
+    assert half_state(0b1111, 0b0011, 0, 4) == "D"
+    # 1 dirty, 3 allocated -> allocated
+    assert half_state(0b1111, 0b0001, 0, 4) == "A"
+    assert half_state(0, 0, 0, 4) == "F"
+    # 1024 bits in at most 32 cells -> 32 pages a cell
+    assert overview_per_cell(1024, 32) == 32
+    assert overview_per_cell(64, 100) == 2
+
+
+# -- the map ------------------------------------------------------------------------------
+
+def test_classify_row_one_page_per_cell_shows_guard_and_gap_pages():
+    # GIVEN a vmalloc area of 3 pages at B (2 mapped + __get_vm_area_node's guard page),
+    # and a lazily freed vmap area of 2 pages at B + 5 pages
+    areas = [VmapArea(B, B + 3 * PG, VM_VM_AREA, "vmalloc", 0, 1),
+             VmapArea(B + 5 * PG, B + 7 * PG, VM_VM_AREA | VM_LAZY_FREE, "vmap", 1, 2)]
+    snap = snap_of(areas)
+    # WHEN one row of 9 one-page cells is classified
+    row = classify_row(snap, {}, B, PG, 9, CFG.vmalloc_end)
+    # THEN pages 0-1 busy vmalloc, page 2 the guard page, page 3 the page the search
+    # leaves after the area, page 4 free, pages 5-6 lazy, page 7 the page after the
+    # lazy area, page 8 free.
+    assert row == [P.VMALLOC, P.VMALLOC, P.GUARD, P.GUARD, P.FREE, P.LAZY, P.LAZY, P.GUARD, P.FREE]
+
+
+def test_classify_row_block_pages_follow_the_bitmaps_in_the_cpu_hue():
+    vb = BlockView(1, 2, B, B + 1024 * PG, 1020, 2, 0b1111, 0b0011, True, True)
+    area = VmapArea(B, B + 1024 * PG, 0, "vmap_block", 2, 1)
+    snap = snap_of([area], [vb])
+    row = classify_row(snap, {B: vb}, B, PG, 6, CFG.vmalloc_end)
+    dirty, alloc, free = (P.block_class(2, s) for s in (P.BLOCK_DIRTY, P.BLOCK_ALLOC, P.BLOCK_FREE))
+    assert row == [dirty, dirty, alloc, alloc, free, free]
+    # 4 pages a cell: pages 0-3 are 2 dirty + 2 allocated: a tie, and dirty wins
+    # ties as in the bitmaps; pages 4-7 are unused
+    row4 = classify_row(snap, {B: vb}, B, 4 * PG, 2, CFG.vmalloc_end)
+    assert row4 == [dirty, free]
+    # 8 pages a cell: 2 dirty, 2 allocated, 4 unused: pages in use outrank unused ones
+    assert classify_row(snap, {B: vb}, B, 8 * PG, 1, CFG.vmalloc_end) == [dirty]
+
+
+def test_lazy_wins_a_cell_from_a_quarter_up():
+    # a 4-page cell: 1 lazy page, 3 busy vmap pages -> lazy (1 * 4 >= 4)
+    areas = [VmapArea(B, B + PG, VM_LAZY_FREE, "vmap", 0, 1),
+             VmapArea(B + PG, B + 4 * PG, 0, "vmap", 0, 2)]
+    assert classify_row(snap_of(areas), {}, B, 4 * PG, 1, CFG.vmalloc_end) == [P.LAZY]
+    # an 8-page cell with 1 lazy page and 7 busy ones -> busy (4 < 8)
+    areas = [VmapArea(B, B + PG, VM_LAZY_FREE, "vmap", 0, 1),
+             VmapArea(B + PG, B + 8 * PG, 0, "vmap", 0, 2)]
+    assert classify_row(snap_of(areas), {}, B, 8 * PG, 1, CFG.vmalloc_end) == [P.VMAP]
+
+
+def test_row_segments_merge_runs_of_one_class():
+    segs = row_segments([P.VMALLOC, P.VMALLOC, P.GUARD, P.GUARD, P.FREE], Style())
+    assert [s.text for s in segs] == ["▓▓", "··", " "]
+
+
+class CountingTuple(tuple):
+    """A tuple that counts item accesses, to bound the work of a row."""
+
+    reads = 0
+
+    def __getitem__(self, i):
+        CountingTuple.reads += 1
+        return tuple.__getitem__(self, i)
+
+
+def _dense(n: int) -> tuple:
+    # n one-page areas, each followed by its free page, packed from B
+    return tuple(VmapArea(B + 2 * i * PG, B + (2 * i + 1) * PG, 0, "vmap", 0, i) for i in range(n))
+
+
+def test_row_cost_does_not_grow_with_the_number_of_areas():
+    cols = 64
+    reads = {}
+    for n in (100, 100_000):
+        areas = CountingTuple(_dense(n))
+        snap = Snapshot(config=CFG, areas=areas)
+        cell = max(PG, (2 * n * PG) // cols)  # the whole used range in one row
+        CountingTuple.reads = 0
+        row = classify_row(snap, {}, B, cell, cols, CFG.vmalloc_end)
+        reads[n] = CountingTuple.reads
+        assert P.VMAP in row
+    # at most SAMPLES areas plus a bisect per cell, whatever the total
+    assert reads[100_000] < cols * 40
+    assert reads[100_000] < 3 * reads[100] + cols * 20
+
+
+def test_address_map_render_line_without_an_app():
+    k = Kernel(CFG)
+    a = k.vmalloc(2 * PG)            # [B, B + 3 pages): 2 mapped + guard
+    k.vfree(a)                        # lazy
+    b = k.vmalloc(PG)                 # after a's guard and the search's free page
+    assert b == B + 4 * PG
+    snap = take(k)
+    amap = AddressMap()
+    amap.update_snapshot(snap)
+    amap.set_size(80, 6)
+    amap.fit = False
+    amap._relayout(0)                 # one page a cell
+    line = amap.render_line(0).text
+    label = f"{B:016x} "
+    assert line.startswith(label)
+    cells = line[len(label):]
+    # cursor on cell 0 (drawn as the glyph under it), pages 0-2 lazy, page 3 gap,
+    # pages 4 mapped, 5 guard, 6 gap, then free
+    assert cells[:8] == "╳╳╳·▓··" + " "
+    assert "1 cell = 4 KiB" in amap.title()
+
+
+def test_legend_names_every_state():
+    texts = " ".join(seg.text for segs, _ in legend_items(4) for seg in segs)
+    for word in ("cpu0-3", "dirty", "vmalloc", "vmap", "ioremap", "lazily freed", "guard"):
+        assert word in texts
+
+
+# -- panels' text ---------------------------------------------------------------------------
+
+def test_gauge_and_flush_sparkline():
+    assert gauge(12, 24, 10) == ("█" * 5, "░" * 5)
+    assert gauge(50, 24, 10) == ("█" * 10, "")
+    # flushes at ops 10 and 20, now op 40, 10 columns: the span back to op 10 is 31
+    # ops, so 4 ops a column (40 >= 31); columns hold ops 1-4, 5-8, ... -> op 10 is in
+    # column 2, op 20 in column 4.
+    line, per = flush_sparkline((10, 20), 40, 10)
+    assert per == 4
+    assert line == "  █ █     "
+
+
+def test_parse_filter():
+    assert parse_filter("flush cpu2", 4) == (frozenset({"flush"}), frozenset({2}))
+    kinds, cpus = parse_filter("warn", 4)
+    assert {"warn", "bug", "fault", "uaf"} <= kinds and cpus is None
+    assert parse_filter("", 4) == (None, None)
+    for bad in ("cpu9", "bogus", "cpux"):
+        try:
+            parse_filter(bad, 4)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_log_line_tags_flushes_in_reverse_video():
+    e = Entry(0, 12, 1, "flush", "flush_tlb_kernel_range(0x1, 0x2): 3 IPIs")
+    strip = EventLog.entry_strip(e, 80)
+    assert strip.text.startswith("     12 cpu1  ")
+    assert " TLB FLUSH " in strip.text
+    tag = next(s for s in strip if s.text == " TLB FLUSH ")
+    assert tag.style.bgcolor is not None
+
+
+def test_inspector_names_block_cpu_and_stale_tlbs():
+    k = Kernel(CFG)
+    addr = k.vm_map_ram(4, cpu=1)
+    k.touch(addr, 4, cpu=1)
+    k.vm_unmap_ram(addr, 4, cpu=1)
+    snap = take(k)
+    text = inspect(snap, addr, PG).plain
+    assert "vmap_block" in text and "#1" in text and "cpu1" in text
+    assert "bits 0-0: dirty" in text
+    # cpu1 touched the 4 pages, then vb_free left them mapped: 4 stale entries
+    assert stale_cpus(snap, addr, addr + 4 * PG) == [(1, 4)]
+    assert "stale on cpu1" in summary(snap, addr, 4 * PG)
+
+
+def test_human_bytes():
+    assert human_bytes(4096) == "4 KiB"
+    assert human_bytes(208 << 20) == "208 MiB"
+    assert human_bytes(32 << 40) == "32 TiB"
+    assert human_bytes(3 << 19) == "1.5 MiB"
+
+
+# -- explanations ----------------------------------------------------------------------------
+
+def _last(k: Kernel, call) -> Snapshot:
+    k.drain_events()
+    call()
+    return take(k, last_op=tuple(k.drain_events()), op=k.op)
+
+
+def test_explain_first_vm_map_ram_names_new_vmap_block():
+    k = Kernel(CFG)
+    text = " ".join(explain(_last(k, lambda: k.vm_map_ram(3, cpu=2))))
+    assert "vb_alloc()" in text and "new_vmap_block()" in text
+    assert "4 pages" in text and "3 asked" in text   # 3 pages take a region of 4
+    assert "4 MiB" in text
+
+
+def test_explain_vfree_says_why_no_flush_and_the_numbers():
+    k = Kernel(CFG)
+    a = k.vmalloc(2 * PG)
+    text = " ".join(explain(_last(k, lambda: k.vfree(a))))
+    # 2 pages + the guard page = 3 pages lazily freed; 4 CPUs: fls(4) = 3 -> 3 * 8192
+    assert "No TLB flush" in text
+    assert "vmap_lazy_nr is 3 of lazy_max_pages 24,576" in text
+    assert "free_unmap_vmap_area()" in text
+
+
+def test_explain_vm_unmap_aliases_flushes_dirty_runs():
+    k = Kernel(CFG)
+    addr = k.vm_map_ram(4, cpu=0)
+    k.vm_unmap_ram(addr, 4, cpu=0)
+    text = " ".join(explain(_last(k, lambda: k.vm_unmap_aliases(cpu=0))))
+    assert "1 dirty run" in text and "flush_tlb_kernel_range" in text
+    assert "3 IPIs" in text                      # nr_cpus - 1
+
+
+def test_explain_warn_of_the_posted_descent():
+    k = Kernel(Config(nr_cpus=1, bits=32, variant="posted"))
+    a = k.vmalloc(PG)
+    b = k.vmalloc(PG)
+    k.touch(b, 1)
+    k.vfree(a)
+    k.purge()
+    text = " ".join(explain(_last(k, lambda: k.vmalloc(4 * PG))))
+    assert "WARNING: at mm/vmalloc.c vmap_page_range" in text
+    assert "overlaps a live one" in text
+
+
+def test_explain_before_the_first_op():
+    assert "space" in explain(take(Kernel(CFG)))[0]
+
+
+def test_explain_the_flush_moment():
+    # 1 CPU: lazy_max_pages = fls(1) * 32 MiB / 4 KiB = 8,192 pages.  A vmalloc of
+    # 4 MiB is 1,024 pages + 1 guard page; its page array (1,024 * 8 bytes = 2 pages,
+    # over a page, so VM_VPAGES) is a second area of 2 + 1 guard = 3 pages: a vfree
+    # frees 1,028 pages lazily.  After 7 vfrees vmap_lazy_nr = 7,196; the 8th frees
+    # the 1,025-page area first: 8,221 > 8,192, so free_unmap_vmap_area() purges the
+    # 15 lazy areas (8,221 pages) with one flush (0 IPIs: no other CPU); then the page
+    # array is freed lazily and vmap_lazy_nr ends the op at 3.
+    k = Kernel(Config(nr_cpus=1, bits=64))
+    addrs = [k.vmalloc(4 << 20) for _ in range(8)]
+    for a in addrs[:7]:
+        k.vfree(a)
+    assert k.vmap_lazy_nr == 7_196
+    snap = _last(k, lambda: k.vfree(addrs[7]))
+    text = " ".join(explain(snap))
+    assert "went over lazy_max_pages (8,192)" in text
+    assert "15 lazily freed areas (8,221 pages)" in text
+    assert "0 IPIs" in text and "vmap_lazy_nr is now 3" in text

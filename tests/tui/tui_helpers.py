@@ -1,0 +1,32 @@
+"""Helpers for the TUI tests: a paused app on the real driver, and the screen as text."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from vmapviz.tui.app import VmapvizApp, settle
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text."""
+    console = Console(width=app.size.width, height=app.size.height, file=io.StringIO(),
+                      record=True, color_system=None, legacy_windows=False, force_terminal=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def paused_app(tmp_path=None, **kw) -> VmapvizApp:
+    """An app on the real driver, not playing: every op comes from a key or a step."""
+    kw.setdefault("seed", 1)
+    app = VmapvizApp(kw.pop("workload", "map-touch-unmap"), autoplay=False,
+                     screenshot_dir=tmp_path, **kw)
+    return app
+
+
+async def step_to(app, pilot, ops: int) -> None:
+    """Run `ops` more ops in one driver command and wait until they are on screen."""
+    target = (app.driver.latest.op if app.driver.latest else 0) + ops
+    app.driver.step(ops)
+    await settle(app, pilot, target)
