@@ -249,30 +249,40 @@ class Driver:
 
     def _burst(self, deadline: float) -> None:
         """As fast as possible until the deadline: _op() without its per-op checks."""
-        step, clock, remember = self._run.step, time.monotonic, self._remember
+        step, clock, keep = self._run.step, time.monotonic, self._recent.extend
+        stats = self._run.kernel.stats
         left = None if self.max_ops is None else self.max_ops - self._run.kernel.op
-        n = 0
+        n, events = 0, None
         while clock() < deadline and (left is None or n < left):
             for _ in range(64 if left is None else min(64, left - n)):
-                events = step()
-                if events is None:
+                ran = step()
+                if ran is None:
                     self.running = False
-                    self._ops_done += n
-                    return
-                remember(events)
+                    break
+                events = ran
+                keep(events)
+                if stats.tlb_flushes != self._flushes_seen:
+                    self._note_flushes(events)
                 n += 1
+            else:
+                continue
+            break
+        if events is not None:
+            self._last_op = events
         self._ops_done += n
         if left is not None and n >= left:
             self._run.done = True
             self.running = False
 
+    def _note_flushes(self, events: list) -> None:
+        self._flushes_seen = self._run.kernel.stats.tlb_flushes
+        self._flush_ops.extend(e.op for e in events if e.kind == "flush")
+
     def _remember(self, events: list) -> None:
         self._last_op = events           # a fresh list per op, never changed afterwards
         self._recent.extend(events)
-        flushes = self._run.kernel.stats.tlb_flushes
-        if flushes != self._flushes_seen:
-            self._flushes_seen = flushes
-            self._flush_ops.extend(e.op for e in events if e.kind == "flush")
+        if self._run.kernel.stats.tlb_flushes != self._flushes_seen:
+            self._note_flushes(events)
 
     def _set_running(self, on: bool) -> None:
         self.running = on and not self._run.done
