@@ -346,3 +346,17 @@ def test_failed_calls_count_null_returns(variant):
     assert k.vmalloc(P) is None
     assert k.vm_map_ram(40) is None                # > VMAP_MAX_ALLOC: global, no room
     assert (k.stats.failed_calls, k.stats.alloc_failures) == (2, 2)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("bits,third", [(32, 6), (64, None)])
+def test_the_last_page_of_the_range(variant, bits, third):
+    # alloc_vmap_area() fails when addr + size > vend, and vend is VMALLOC_END: on i386
+    # the first byte past the range, on x86_64 its last byte (0xffffe1ffffffffff).  In
+    # an 8-page range the third vmalloc(1 page) = [6, 8) ends at the range's end: it
+    # fits on 32-bit, but 8 pages > 8 pages - 1 byte on 64-bit.
+    k = kernel(variant, bits, pages=8)
+    S = k.config.vmalloc_start
+    assert k.vmalloc(P) == S and k.vmalloc(P) == S + 3 * P
+    got = k.vmalloc(P)
+    assert got == (None if third is None else S + third * P)

@@ -191,9 +191,21 @@ def test_double_vm_unmap_ram_of_a_global_mapping_is_refused(variant):
 
 
 def test_vm_unmap_ram_at_32bit_vmalloc_end_is_the_no_block_bug():
+    # i386's VMALLOC_END (PKMAP_BASE - 2 pages) is the first byte past the range, so
+    # addr == VMALLOC_END passes BUG_ON(addr > VMALLOC_END) and vb_free() finds no block.
     k = Kernel(Config(nr_cpus=1, bits=32, variant="merged"))
     assert k.config.vmalloc_end == 0xFF7FE000
     k.drain_events()
     k.vm_unmap_ram(0xFF7FE000, 4)        # !addr, < START, > END, unaligned: all false
     (b,) = of_kind(k, "bug")
     assert "BUG_ON(!vb)" in b.line()
+
+
+def test_vm_unmap_ram_at_64bit_range_end_is_above_vmalloc_end():
+    # x86_64's VMALLOC_END is 0xffffe1ffffffffff, the range's last byte: the first byte
+    # past it is above VMALLOC_END.
+    k = Kernel(Config(nr_cpus=4, bits=64, variant="merged"))
+    k.drain_events()
+    k.vm_unmap_ram(0xFFFFE20000000000, 4)
+    (b,) = of_kind(k, "bug")
+    assert "BUG_ON(addr > VMALLOC_END)" in b.line()

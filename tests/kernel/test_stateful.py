@@ -1,20 +1,20 @@
 """A hypothesis state machine over the whole public API, for both variants, 32/64-bit
 and 1, 2, 4 and 64 CPUs, some on a vmalloc range of three block sizes so that
-purge-and-retry and allocation failures happen.  After every step: no exception escaped, check() == [], and
-what the model knows (the live allocations) agrees with the kernel's views.
+purge-and-retry and allocation failures happen.  After every step: no exception
+escaped, check() == [], and what the model knows (the live allocations) agrees with the
+kernel's views.
 
 The posted variant's NULL `first` places areas over others (the AGP report), and the
-purge of such an area clears the PTEs of the areas under it: the kernel's state is then
-corrupt, and some of check()'s page invariants report it.  For posted, once
-Kernel.overlaps is non-empty the page-level findings listed in OVERLAP_FINDINGS are
-allowed (they are pinned as strict xfails in test_posted_overlap.py, and reported);
-every other invariant is still checked.
+purge of such an area clears the PTEs of the areas under it (the bug's second act).
+That is the kernel's behaviour, so once Kernel.overlaps is non-empty the model no
+longer expects a live mapping to keep its PTEs; check() must still be [], except for the
+finding of a reported bug, KNOWN_POSTED_FINDINGS, pinned by a strict xfail.
 """
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
+from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
                                  rule, run_state_machine_as_test)
 
 from vmapviz.kernel import VM_IOREMAP, Config, Kernel
@@ -22,10 +22,10 @@ from vmapviz.kernel import VM_IOREMAP, Config, Kernel
 P = 4096
 MiB = 1 << 20
 
-OVERLAP_FINDINGS = (
-    "is counted dead but is unmapped or in use",   # test_posted_block_over_a_lazy_area_is_consistent
-    "lost its PTE for page",                       # test_posted_second_act_on_a_vm_map_ram_mapping_is_consistent
-)
+# VmapAreaTree.overlapping() misses an area covering a page when a smaller area inside
+# it starts later, so check() finds no freed owner for a dead page: pinned by
+# test_posted_overlap.py::test_posted_big_vmalloc_over_a_small_area_is_consistent (xfail).
+KNOWN_POSTED_FINDINGS = ("is counted dead but is unmapped or in use",)
 
 KIND_OF = {"vmalloc": {"vmalloc"}, "vmap": {"vmap"}, "gva": {"vm_area", "ioremap"},
            "ram": {"vm_map_ram", "vmap_block"}}
@@ -69,7 +69,7 @@ def machine(variant, bits, cpus, small):
             self.keep("vmalloc", self.call("vmalloc", pages * P, cpu=cpu), pages)
 
         @precondition(lambda self: not small)
-        @rule(pages=st.integers(500, 1100))
+        @rule(pages=st.sampled_from([513, 600] if bits == 64 else [1025, 1100]))
         def vmalloc_big(self, pages):
             # Over 512 (64-bit) / 1024 (32-bit) pages the page array is vmalloc'ed too.
             self.keep("vmalloc", self.call("vmalloc", pages * P), pages)
@@ -91,7 +91,7 @@ def machine(variant, bits, cpus, small):
         def vm_map_ram_small(self, count, cpu):
             self.keep("ram", self.call("vm_map_ram", count, cpu=cpu), count)
 
-        @rule(count=st.integers(1, bits // 2), times=st.integers(1, 64),
+        @rule(count=st.integers(1, 8), times=st.integers(1, 64),
               cpu=st.integers(0, min(cpus, 2) - 1), other=cpu)
         def map_touch_unmap(self, count, times, cpu, other):
             """The seed's loop: fills blocks quickly, so they get freed lazily."""
@@ -100,9 +100,9 @@ def machine(variant, bits, cpus, small):
                 if addr is None:
                     return
                 self.call("touch", addr, count, cpu=cpu)
-                self.call("vm_unmap_ram", addr, count, cpu=other)
                 self.freed.append(("ram", addr, count))
-                self.recent.append(("ram", addr, count))
+                self.recent.append(("ram", addr, count))     # before: the call may purge
+                self.call("vm_unmap_ram", addr, count, cpu=other)
 
         @rule(cpu=cpu)
         def vm_unmap_aliases(self, cpu):
@@ -113,6 +113,8 @@ def machine(variant, bits, cpus, small):
         @rule(i=st.integers(0, 1 << 16), cpu=cpu)
         def free(self, i, cpu):
             kind, addr, count = entry = self.live.pop(i % len(self.live))
+            self.freed.append(entry)
+            self.recent.append(entry)       # before the call: a purge in it clears `recent`
             if kind == "vmalloc":
                 self.call("vfree", addr, cpu=cpu)
             elif kind == "vmap":
@@ -121,8 +123,6 @@ def machine(variant, bits, cpus, small):
                 assert self.call("remove_vm_area", addr, cpu=cpu) == addr
             else:
                 self.call("vm_unmap_ram", addr, count, cpu=cpu)
-            self.freed.append(entry)
-            self.recent.append(entry)
 
         @rule(cpu=cpu)
         def purge(self, cpu):
@@ -185,7 +185,7 @@ def machine(variant, bits, cpus, small):
         def consistent(self):
             found = self.k.check()
             if variant == "posted" and self.k.overlaps:
-                found = [f for f in found if not any(s in f for s in OVERLAP_FINDINGS)]
+                found = [f for f in found if not any(s in f for s in KNOWN_POSTED_FINDINGS)]
             assert found == []
 
         @invariant()

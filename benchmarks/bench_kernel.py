@@ -1,0 +1,149 @@
+"""Benchmarks of the simulated kernel (not a test): run `python benchmarks/bench_kernel.py`.
+
+(a) vmalloc(1 page) + vfree pairs with 100, 10,000 and 100,000 live areas packed at the
+    start of the range: time per pair, and how many areas the kernel's own walk passes
+    per vmalloc (k.stats.last_walk).  Goal: time at 100,000 within 2x of time at 100.
+(b) Memory per live area (tracemalloc around filling 100,000 areas).
+(c) vm_map_ram(4) + touch(4) + vm_unmap_ram triples on 1 CPU and on 8 CPUs round-robin,
+    beside the thread's 2.9 us per triple (2008 Opteron, 1 thread, the real kernel).
+(d) Memory for 64 CPUs x 16 vmap blocks each.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+import tracemalloc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from vmapviz.kernel import Config, Kernel  # noqa: E402
+
+P = 4096
+
+
+def timed(fn, min_seconds=0.5, min_reps=2000):
+    """Run fn() in batches until min_seconds and min_reps are both reached; return the
+    mean seconds per call."""
+    reps, elapsed = 0, 0.0
+    batch = 500
+    while elapsed < min_seconds or reps < min_reps:
+        t0 = time.perf_counter()
+        for _ in range(batch):
+            fn()
+        elapsed += time.perf_counter() - t0
+        reps += batch
+    return elapsed / reps
+
+
+def bench_vmalloc_pairs():
+    rows = []
+    for live in (100, 10_000, 100_000):
+        k = Kernel(Config(nr_cpus=4, bits=64))
+        for _ in range(live):
+            k.vmalloc(P)
+        walks = []
+
+        def pair():
+            a = k.vmalloc(P)
+            walks.append(k.stats.last_walk)
+            k.vfree(a)
+            k.drain_events()
+
+        per = timed(pair)
+        rows.append((live, per * 1e6, walks[0], sum(walks) / len(walks), len(walks), k.stats.purges))
+    base = rows[0][1]
+    print("(a) vmalloc(1 page) + vfree pairs, live areas packed at the start (64-bit, 4 CPUs)")
+    print("    walk = areas the kernel's rb_next() walk passes per vmalloc: the first one passes")
+    print("    the packed areas; later ones also pass the lazily freed areas piling up before")
+    print("    the threshold purge (24576 lazy pages = 12288 pairs on 4 CPUs).")
+    print(f"    {'live areas':>10} {'us/pair':>9} {'pairs/s':>10} {'walk first':>11} {'walk mean':>10} {'pairs':>7} {'purges':>7} {'vs 100':>7}")
+    for live, us, first, mean, n, purges in rows:
+        print(f"    {live:>10,} {us:>9.2f} {1e6 / us:>10,.0f} {first:>11,} {mean:>10,.0f} {n:>7,} {purges:>7} {us / base:>6.2f}x")
+    print()
+    return rows
+
+
+def bench_area_memory(n=100_000):
+    gc.collect()
+    tracemalloc.start()
+    k = Kernel(Config(nr_cpus=4, bits=64))
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(n):
+        k.vmalloc(P)
+    k.drain_events()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per = (after - before) / n
+    print(f"(b) memory per live area: {per:,.0f} bytes ({n:,} vmalloc(1 page) areas: "
+          f"{(after - before) / 2**20:.1f} MiB; area record, tree entry, vm_struct, "
+          f"page frame, PTE)")
+    print()
+    return per
+
+
+def bench_triples():
+    rows = []
+    for cpus in (1, 8):
+        k = Kernel(Config(nr_cpus=cpus, bits=64))
+        state = {"i": 0}
+
+        def triple():
+            cpu = state["i"] % cpus
+            state["i"] += 1
+            a = k.vm_map_ram(4, cpu=cpu)
+            k.touch(a, 4, cpu=cpu)
+            k.vm_unmap_ram(a, 4, cpu=cpu)
+            k.drain_events()
+
+        per = timed(triple, min_seconds=1.0, min_reps=20_000)
+        rows.append((cpus, per * 1e6, state["i"], k.stats.purges, k.stats.ipis))
+    print("(c) vm_map_ram(4) + touch(4 pages) + vm_unmap_ram, 64-bit")
+    print(f"    {'CPUs':>5} {'us/triple':>10} {'triples/s':>10} {'thread (real kernel)':>21} {'triples':>8} {'purges':>7} {'IPIs':>6}")
+    for cpus, us, n, purges, ipis in rows:
+        label = "round-robin" if cpus > 1 else "one CPU"
+        print(f"    {cpus:>5} {us:>10.2f} {1e6 / us:>10,.0f} {'2.9 us (1 thread)':>21} {n:>8,} {purges:>7} {ipis:>6}   {label}")
+    print()
+    return rows
+
+
+def bench_block_memory(cpus=64, blocks=16):
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    k = Kernel(Config(nr_cpus=cpus, bits=64))
+    per_block = k.config.vmap_bbmap_bits // k.config.vmap_max_alloc   # 16 x vm_map_ram(64)
+    for cpu in range(cpus):
+        for _ in range(blocks * per_block):
+            k.vm_map_ram(k.config.vmap_max_alloc, cpu=cpu)
+        k.drain_events()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert k.stats.vmap_blocks == cpus * blocks
+    total = after - before
+    pages = cpus * blocks * k.config.vmap_bbmap_bits
+    print(f"(d) {cpus} CPUs x {blocks} blocks ({cpus * blocks:,} full 4 MiB blocks, {pages:,} pages mapped): "
+          f"{total / 2**20:.1f} MiB, {total / (cpus * blocks) / 1024:.1f} KiB per block "
+          f"({total / pages:.0f} bytes per mapped page)")
+    print()
+    return total
+
+
+def main():
+    print(f"vmapviz kernel benchmarks (Python {sys.version.split()[0]})")
+    print()
+    rows = bench_vmalloc_pairs()
+    bench_area_memory()
+    bench_triples()
+    bench_block_memory()
+    ratio = rows[-1][1] / rows[0][1]
+    print(f"goal (a): time per pair at 100,000 live areas within 2x of 100: {ratio:.2f}x "
+          f"-> {'met' if ratio <= 2 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
