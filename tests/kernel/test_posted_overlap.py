@@ -167,22 +167,11 @@ def test_posted_big_vmalloc_over_a_small_area():
     assert k.check() == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel bug: VmapAreaTree.overlapping(start, end) starts its scan at the last area "
-    "starting at or below `start`, which under a posted overlap can be a small area "
-    "inside a bigger one that starts lower (V = [S, S+514P) over G2 = [S+3P, S+5P)); "
-    "it misses V, so check._pages() finds no freed owner for V's dead page S+5P and "
-    "reports 'counted dead but is unmapped or in use' (mark_freed() uses it too)"))
 def test_posted_big_vmalloc_over_a_small_area_is_consistent():
     k, S = big_vmalloc_over_a_small_area()
     assert k.check() == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel bug: mark_freed() keeps a freed area's page live when any busy non-block area "
-    "covers it (_in_use() is True for every page of such an area), even one that maps "
-    "nothing there: V's PTE at S+3P, under the unmapped get_vm_area G2, points at a page "
-    "vfree() already freed, yet touch() says 'ok' instead of 'use-after-free'"))
 def test_posted_freed_page_under_an_unmapped_area_is_use_after_free():
     k, S = big_vmalloc_over_a_small_area()
     assert k.vmalloc_to_page(S + 3 * P) is not None      # V's PTE, left for the purge

@@ -7,8 +7,7 @@ kernel's views.
 The posted variant's NULL `first` places areas over others (the AGP report), and the
 purge of such an area clears the PTEs of the areas under it (the bug's second act).
 That is the kernel's behaviour, so once Kernel.overlaps is non-empty the model no
-longer expects a live mapping to keep its PTEs; check() must still be [], except for the
-finding of a reported bug, KNOWN_POSTED_FINDINGS, pinned by a strict xfail.
+longer expects a live mapping to keep its PTEs; check() must still be [].
 """
 
 import pytest
@@ -21,11 +20,6 @@ from vmapviz.kernel import VM_IOREMAP, Config, Kernel
 
 P = 4096
 MiB = 1 << 20
-
-# VmapAreaTree.overlapping() misses an area covering a page when a smaller area inside
-# it starts later, so check() finds no freed owner for a dead page: pinned by
-# test_posted_overlap.py::test_posted_big_vmalloc_over_a_small_area_is_consistent (xfail).
-KNOWN_POSTED_FINDINGS = ("is counted dead but is unmapped or in use",)
 
 KIND_OF = {"vmalloc": {"vmalloc"}, "vmap": {"vmap"}, "gva": {"vm_area", "ioremap"},
            "ram": {"vm_map_ram", "vmap_block"}}
@@ -183,10 +177,7 @@ def machine(variant, bits, cpus, small):
         # -- invariants --------------------------------------------------------------------
         @invariant()
         def consistent(self):
-            found = self.k.check()
-            if variant == "posted" and self.k.overlaps:
-                found = [f for f in found if not any(s in f for s in KNOWN_POSTED_FINDINGS)]
-            assert found == []
+            assert self.k.check() == []
 
         @invariant()
         def model_agrees(self):

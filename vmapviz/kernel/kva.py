@@ -92,16 +92,20 @@ def mark_freed(k: "Kernel", owner: int, start: int, end: int) -> None:
 
 
 def _in_use(k: "Kernel", va: VmapArea, addr: int) -> bool:
-    """Does the busy area `va` use the page at addr (for a vmap block: handed out
-    and not freed)?"""
+    """Does the busy area `va` still map the page at addr: a page of its own (for a
+    vmap block, one handed out and not freed)?"""
     if va.lazy:
         return False
-    if va.kind != "vmap_block":
-        return True
-    from .vmap_block import addr_to_vb_idx  # the block layer is built on this one
-    vb = k.vmap_block_tree[addr_to_vb_idx(k, addr)]
-    bit = 1 << ((addr - vb.va_start) // k.config.page_size)
-    return bool(vb.alloc_map & bit and not vb.dirty_map & bit)
+    page = k.config.page_size
+    if va.kind == "vmap_block":
+        from .vmap_block import addr_to_vb_idx  # the block layer is built on this one
+        vb = k.vmap_block_tree[addr_to_vb_idx(k, addr)]
+        bit = 1 << ((addr - vb.va_start) // page)
+        return bool(vb.alloc_map & bit and not vb.dirty_map & bit)
+    vm = k.vmlist.get(va.va_start)
+    frames = vm.pages if vm is not None else k.ram_maps.get(va.va_start, ())
+    i = (addr - va.va_start) // page
+    return i < len(frames) and k.pgtable.ptes.get(addr // page) == frames[i]
 
 
 def purge_vmap_area_lazy(k: "Kernel") -> None:

@@ -159,7 +159,13 @@ class VmapAreaTree:
                 break
             if va.va_end > start:
                 out.append(va)
-        return out
+        # Posted overlaps: an area placed over others may start lower and reach past
+        # the area found by the bisection.
+        for s in self.overlaps:
+            va = self.by_start[s]
+            if va.va_start < lst[i].va_start and va.va_end > start:
+                out.append(va)
+        return sorted(out) if self.overlaps else out
 
     # -- alloc_vmap_area()'s descent and walk ---------------------------------------
 
