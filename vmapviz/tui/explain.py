@@ -64,11 +64,13 @@ def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
         return []
     p = by_kind["purge"][-1]
     fl = by_kind.get("flush", [None])[-1]
+    limit = snap.stats.get("lazy_max_pages", 0)
+    over = any(e.lazy_nr > limit for e in by_kind.get("lazy", ()))
     why = {
         "vm_unmap_aliases": "forced by vm_unmap_aliases()",
         "purge_vmap_area_lazy": "asked for directly",
-    }.get(name, f"because vmap_lazy_nr went over lazy_max_pages ({snap.stats.get('lazy_max_pages', 0):,})"
-          if not p.sync else "because the allocation found no hole (purge and retry)")
+    }.get(name, f"because vmap_lazy_nr went over lazy_max_pages ({limit:,})" if over
+          else "because alloc_vmap_area() found no hole: it purges once and retries")
     if p.nr_areas:
         what = (f"__purge_vmap_area_lazy() ran {why}: it cleared the PTEs of {p.nr_areas} "
                 f"lazily freed area{'s' * (p.nr_areas != 1)} ({p.nr_pages:,} pages) and removed them "
