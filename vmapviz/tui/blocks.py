@@ -16,11 +16,11 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..snapshot import Snapshot
 from . import palette as P
+from .lines import CachedLines
 
 DIM = Style(color="#9A9A9A")
 HILITE = Style(bgcolor="#3A3A5A")
@@ -80,7 +80,7 @@ def bits_per_row(bits: int, width: int) -> int:
     return min(per, bits)
 
 
-class BlockList(ScrollView, can_focus=True):
+class BlockList(CachedLines, can_focus=True):
     """The per-CPU vmap blocks panel.  See the module docstring."""
 
     BINDINGS = [
@@ -102,9 +102,6 @@ class BlockList(ScrollView, can_focus=True):
         self.highlight: int | None = None       # block id under the list cursor
         self._keys: list[tuple] = []            # one hashable key per line
         self._blocks: dict[int, object] = {}    # id -> BlockView
-        self._cache: dict[tuple, Strip] = {}
-        self._base = Style()
-        self._style_cached: Style | None = None
 
     # -- model --------------------------------------------------------------------------
 
@@ -178,36 +175,10 @@ class BlockList(ScrollView, can_focus=True):
 
     # -- rendering ------------------------------------------------------------------------
 
-    def _style_now(self) -> Style:
-        """The widget's base style, looked up once per style change (not per line)."""
-        if self._style_cached is None:
-            self._style_cached = self.rich_style
-        return self._style_cached
+    def lines(self) -> list:
+        return self._keys
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._style_cached = None
-
-    def render_line(self, y: int) -> Strip:
-        idx = y + self.scroll_offset.y
-        width = self.scrollable_content_region.width
-        base = self._style_now()
-        if base != self._base:
-            self._base = base
-            self._cache.clear()
-        if idx >= len(self._keys):
-            return Strip.blank(width, base)
-        key = self._keys[idx]
-        ck = (key, width)
-        strip = self._cache.get(ck)
-        if strip is None:
-            if len(self._cache) > 4000:
-                self._cache.clear()
-            strip = self._render_key(key, width, base).adjust_cell_length(width, base)
-            self._cache[ck] = strip
-        return strip
-
-    def _render_key(self, key: tuple, width: int, base: Style) -> Strip:
+    def render_key(self, key: tuple, width: int, base: Style) -> Strip:
         kind = key[0]
         if kind == "note":
             return Strip([Segment(key[1], base + DIM)])

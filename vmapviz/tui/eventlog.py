@@ -11,11 +11,11 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..snapshot import Snapshot
 from . import palette as P
+from .lines import CachedLines
 
 MAX_ENTRIES = 5000
 DIM = Style(color="#8A8A8A")
@@ -85,8 +85,10 @@ def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset |
     return (frozenset(kinds) or None, frozenset(cpus) or None)
 
 
-class EventLog(ScrollView, can_focus=True):
+class EventLog(CachedLines, can_focus=True):
     """The event log panel.  See the module docstring."""
+
+    CACHE_LIMIT = 2000
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -98,9 +100,6 @@ class EventLog(ScrollView, can_focus=True):
         self._seq = 0
         self._last_op = -1
         self._snap: Snapshot | None = None
-        self._cache: dict[tuple, Strip] = {}
-        self._base = Style()
-        self._style_cached: Style | None = None
         self.follow = True   # keep the newest line in view; scrolling up stops it
 
     # -- model ------------------------------------------------------------------------------
@@ -199,34 +198,11 @@ class EventLog(ScrollView, can_focus=True):
 
     # -- rendering --------------------------------------------------------------------------
 
-    def _style_now(self) -> Style:
-        """The widget's base style, looked up once per style change (not per line)."""
-        if self._style_cached is None:
-            self._style_cached = self.rich_style
-        return self._style_cached
+    def lines(self) -> list:
+        return self.shown
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._style_cached = None
-
-    def render_line(self, y: int) -> Strip:
-        idx = y + self.scroll_offset.y
-        width = self.scrollable_content_region.width
-        base = self._style_now()
-        if base != self._base:
-            self._base = base
-            self._cache.clear()
-        if idx >= len(self.shown):
-            return Strip.blank(width, base)
-        e = self.shown[idx]
-        key = (e, width)
-        strip = self._cache.get(key)
-        if strip is None:
-            if len(self._cache) > 2000:
-                self._cache.clear()
-            strip = self.entry_strip(e, width, base)
-            self._cache[key] = strip
-        return strip
+    def render_key(self, e: "Entry", width: int, base: Style) -> Strip:
+        return self.entry_strip(e, width, base)
 
     @staticmethod
     def entry_strip(e: Entry, width: int, base: Style = Style()) -> Strip:
