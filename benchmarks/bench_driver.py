@@ -18,25 +18,28 @@ SECONDS = 3.0
 ROUNDS = 3   # this machine's speed drifts: alternate the two and keep each one's best
 
 
-def direct(workload: str, cpus: int) -> float:
+def direct(workload: str, cpus: int | None = None, seconds: float = SECONDS) -> float:
+    """The headless loop (the CLI's): Run.step() as fast as possible."""
     w = get(workload)
     run = Run(w, w.config(nr_cpus=cpus))
     n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < SECONDS:
+    while time.perf_counter() - t0 < seconds:
         for _ in range(1000):
             run.step()
         n += 1000
     return n / (time.perf_counter() - t0)
 
 
-def through_driver(workload: str, cpus: int) -> tuple[float, int]:
+def through_driver(workload: str, cpus: int | None = None,
+                   seconds: float = SECONDS) -> tuple[float, int]:
+    """The Driver thread at full speed; ops/s and the snapshots it delivered."""
     snaps = []
     d = Driver(workload, nr_cpus=cpus, speed=None, on_snapshot=lambda s: snaps.append(1))
     d.start()
     d.play()
     time.sleep(0.3)
     op0, t0 = d.latest.op, time.perf_counter()
-    time.sleep(SECONDS)
+    time.sleep(seconds)
     op1, t1 = d.latest.op, time.perf_counter()
     d.stop()
     return (op1 - op0) / (t1 - t0), len(snaps)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from bench_driver import direct, through_driver  # the same loops, measured the same way
 from vmapviz.kernel import Config
 from vmapviz.kernel.vmap_area import VmapArea
 from vmapviz.kernel.vmap_block import BlockView
@@ -123,35 +124,6 @@ def bench_frame(repeats: int = 40) -> dict:
 
 
 # -- 2. ops/s with and without the TUI ------------------------------------------------------------
-
-def headless_ops_per_s(seconds: float, workload: str = "map-touch-unmap") -> float:
-    """The CLI's loop: Run.step() as fast as possible."""
-    from vmapviz.driver import Run
-    from vmapviz.workloads import get
-    wl = get(workload)
-    run = Run(wl, wl.config(seed=1))
-    n, t0 = 0, time.perf_counter()
-    deadline = t0 + seconds
-    while time.perf_counter() < deadline:
-        for _ in range(256):
-            run.step()
-        n += 256
-    return n / (time.perf_counter() - t0)
-
-
-def driver_ops_per_s(seconds: float, workload: str = "map-touch-unmap") -> float:
-    """The driver thread at full speed, snapshots published to nobody."""
-    from vmapviz.driver import Driver
-    d = Driver(workload, seed=1, speed=None, on_snapshot=lambda s: None)
-    d.start()
-    d.play()
-    time.sleep(0.3)
-    op0, t0 = d.latest.op, time.perf_counter()
-    time.sleep(seconds)
-    op1, t1 = d.latest.op, time.perf_counter()
-    d.stop()
-    return (op1 - op0) / (t1 - t0)
-
 
 def tui_ops_per_s(seconds: float, workload: str = "map-touch-unmap") -> tuple[float, int]:
     from vmapviz.tui.app import VmapvizApp
@@ -266,8 +238,8 @@ def main(argv: list[str]) -> None:
         print(f"  ratio          {m100k / m100:6.2f}x (goal <= 1.5x)")
     if "ops" in which:
         secs = 5.0
-        h = headless_ops_per_s(secs)
-        d = driver_ops_per_s(secs)
+        h = direct("map-touch-unmap", seconds=secs)
+        d = through_driver("map-touch-unmap", seconds=secs)[0]
         t, hz = tui_ops_per_s(secs)
         print(f"ops/s, map-touch-unmap, {secs:.0f} s each:")
         print(f"  headless loop (the CLI's)        {h:10,.0f}")
