@@ -77,7 +77,7 @@ def main() -> None:
             for _ in range(15):
                 k.vm_map_ram(64, cpu=cpu)
     k.drain_events()
-    print(f"snapshot with 64 CPUs x {k.stats.vmap_blocks // 64} blocks: {snapshot_cost(k) * 1e3:.2f} ms")
+    print(f"snapshot with 64 CPUs x {k.stats_view().vmap_blocks // 64} blocks: {snapshot_cost(k) * 1e3:.2f} ms")
 
 
 if __name__ == "__main__":

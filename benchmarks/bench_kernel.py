@@ -123,7 +123,7 @@ def bench_block_memory(cpus=64, blocks=16):
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    assert k.stats.vmap_blocks == cpus * blocks
+    assert k.stats_view().vmap_blocks == cpus * blocks
     total = after - before
     pages = cpus * blocks * k.config.vmap_bbmap_bits
     print(f"(d) {cpus} CPUs x {blocks} blocks ({cpus * blocks:,} full 4 MiB blocks, {pages:,} pages mapped): "

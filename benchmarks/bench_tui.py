@@ -22,8 +22,8 @@ import time
 
 from bench_driver import direct, through_driver  # the same loops, measured the same way
 from vmapviz.kernel import Config
-from vmapviz.kernel.vmap_area import VmapArea
-from vmapviz.kernel.vmap_block import BlockView
+from vmapviz.kernel import VmapArea
+from vmapviz.kernel import BlockView
 from vmapviz.snapshot import Snapshot
 
 SIZE = (200, 60)
@@ -52,7 +52,7 @@ def synthetic(n_areas: int, nr_cpus: int = 4) -> Snapshot:
         blocks.append(BlockView(cpu + 1, cpu, addr, addr + bs, 1024 - 700, bin(dirty).count("1"),
                                 alloc, dirty, True, True))
         addr += 2 * bs
-    from vmapviz.kernel.vmap_block import QueueView
+    from vmapviz.kernel import QueueView
     queues = tuple(QueueView(c, (c + 1,), (c + 1,), 0) for c in range(nr_cpus))
     return Snapshot(config=cfg, workload="synthetic", op=n_areas, areas=tuple(areas),
                     area_generation=n_areas, queues=queues, blocks=tuple(blocks),

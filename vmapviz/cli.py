@@ -8,7 +8,8 @@ import sys
 
 from . import __version__
 from .kernel import ConfigError
-from .kernel.config import MAX_CPUS, VARIANTS
+from .kernel.config import FLUSH_MODELS, MAX_CPUS
+from .kernel.generations import GENERATIONS, NAMES
 from .workloads import TraceError, UnknownWorkload, catalog, get
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
@@ -51,8 +52,17 @@ def _size(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def _generations_text() -> str:
+    return "; ".join(f"{g.name} ({g.version})" for g in GENERATIONS.values())
+
+
 def _machine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variant", choices=VARIANTS, help="merged (v2.6.28, default) or posted (2008-08-18)")
+    p.add_argument("--variant", choices=NAMES, metavar="NAME",
+                   help=f"the kernel generation: {_generations_text()} (default: the workload's; "
+                   "`vmapviz variants` describes them)")
+    p.add_argument("--flush", choices=FLUSH_MODELS,
+                   help="flush_tlb_kernel_range(): all (x86: every CPU's whole TLB, the default) "
+                   "or range (only the range, as on ARM)")
     p.add_argument("--cpus", type=_cpus, metavar="N", help="simulated CPUs (default: the workload's)")
     p.add_argument("--bits", type=int, choices=(32, 64), help="32- or 64-bit machine (default: the workload's)")
     p.add_argument("--seed", type=int, default=1, help="seed of the CPU interleaving and the workload (default 1)")
@@ -61,7 +71,8 @@ def _machine_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> Parser:
     p = Parser(prog="vmapviz", description="Interactive visualiser of the Linux vmalloc address space: "
                "a faithful simulation of Nick Piggin's 2008 vmap rewrite (rbtree of vmap areas, lazy "
-               "TLB flushing, per-CPU vmap blocks). With no command, opens the TUI on map-touch-unmap.")
+               "TLB flushing, per-CPU vmap blocks) and of the vmap layer it replaced. With no command, "
+               f"opens the TUI on map-touch-unmap. Kernel generations (--variant): {_generations_text()}.")
     p.add_argument("--version", action="version", version=f"vmapviz {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
 
@@ -83,6 +94,9 @@ def build_parser() -> Parser:
 
     w = sub.add_parser("workloads", help="list the built-in workloads")
     w.add_argument("--json", action="store_true", help="print JSON")
+
+    g = sub.add_parser("variants", help="list the kernel generations (--variant NAME)")
+    g.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("screenshot", help="run N ops headless and save the TUI screen as SVG")
     s.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
@@ -110,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 def _workload_and_config(name: str, args):
     workload = get(name)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
-                                     seed=args.seed)
+                                     seed=args.seed, flush=args.flush)
 
 
 def cmd_tui(args) -> int:
@@ -118,7 +132,7 @@ def cmd_tui(args) -> int:
         args = build_parser().parse_args(["tui"])
     _workload_and_config(args.workload, args)  # refuse bad options before the screen opens
     from .tui.app import run_tui
-    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed)
+    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush)
     return 0
 
 
@@ -154,14 +168,35 @@ def cmd_workloads(args) -> int:
     return 0
 
 
+def cmd_variants(args) -> int:
+    gens = list(GENERATIONS.values())
+    if args.json:
+        import json
+        print(json.dumps([{"name": g.name, "version": g.version, "description": g.description,
+                           "calls": list(g.calls), "lazy_flush": g.features.lazy_flush,
+                           "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks)}
+                          for g in gens]))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(box=None, show_header=True, header_style="bold", padding=(0, 2))
+    for col in ("name", "version", "what it is", "lazy flush", "vmap blocks"):
+        table.add_column(col)
+    for g in gens:
+        table.add_row(f"[bold]{g.name}[/]", g.version, g.description,
+                      "yes" if g.features.lazy_flush else "no", "yes" if g.features.vmap_blocks else "no")
+    Console().print(table)
+    return 0
+
+
 def cmd_screenshot(args) -> int:
     _workload_and_config(args.workload, args)
     from .tui.app import save_screenshot
     path = save_screenshot(args.out, args.workload, args.variant, args.cpus, args.bits, args.seed,
-                           args.ops, size=args.size)
+                           args.ops, size=args.size, flush=args.flush)
     print(path)
     return 0
 
 
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
-            "screenshot": cmd_screenshot}
+            "variants": cmd_variants, "screenshot": cmd_screenshot}

@@ -16,19 +16,13 @@ from collections import deque
 from typing import IO, Callable, NamedTuple
 
 from .kernel import Config, Kernel
-from .kernel.events import VOID
+from .kernel.events import UNTIL, VOID
 from .snapshot import Snapshot, take
 from .workloads import CALLS, Recorder, Workload, get
 from .workloads.trace import TraceSource
 
 RECENT_EVENTS = 400
 BURST_S = 0.005  # at full speed, commands are looked at this often
-UNTIL_KINDS = {
-    "purge": ("purge",),
-    "flush": ("flush",),
-    "block": ("block",),
-    "warn": ("warn", "bug"),
-}
 
 
 class DriverError(NamedTuple):
@@ -89,9 +83,9 @@ class Driver:
 
     def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
-                 speed: float | None = 20.0, on_snapshot: Callable[[Snapshot], None] | None = None,
+                 flush: str | None = None, speed: float | None = 20.0, on_snapshot: Callable[[Snapshot], None] | None = None,
                  snapshot_hz: float = 30.0, max_ops: int | None = None) -> None:
-        self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed)
+        self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush)
         self._workload = get(workload) if isinstance(workload, str) else workload
         self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
         self.speed = speed
@@ -142,8 +136,8 @@ class Driver:
     def step_until(self, kind: str) -> None:
         """Pause, then run until an op emits an event of `kind`: purge, flush, block,
         or warn (a WARN or a BUG)."""
-        if kind not in UNTIL_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL_KINDS)}")
+        if kind not in UNTIL:
+            raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL)}")
         self._send(lambda: self._until(kind))
 
     def set_speed(self, ops_per_s: float | None) -> None:
@@ -159,13 +153,14 @@ class Driver:
         self._send(self._reset)
 
     def restart(self, workload: str | Workload | None = None, variant: str | None = None,
-                nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None) -> None:
-        """Start over with another workload, variant, CPU count, width or seed.  Bad
+                nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
+                flush: str | None = None) -> None:
+        """Start over with another workload, variant, CPU count, width, seed or flush model.  Bad
         values raise here, in the caller's thread, and change nothing."""
         wl = self._workload if workload is None else get(workload) if isinstance(workload, str) else workload
         opts = dict(self._options)
         opts.update({k: v for k, v in dict(variant=variant, nr_cpus=nr_cpus, bits=bits,
-                                            seed=seed).items() if v is not None})
+                                            seed=seed, flush=flush).items() if v is not None})
         if workload is not None and nr_cpus is None and bits is None and variant is None:
             opts.update(variant=None, nr_cpus=None, bits=None)  # the new workload's defaults
         wl.config(**opts)  # validate now
@@ -296,7 +291,7 @@ class Driver:
 
     def _until(self, kind: str, limit: int = 1_000_000) -> None:
         self.running = False
-        wanted = UNTIL_KINDS[kind]
+        wanted = UNTIL[kind]
         for _ in range(limit):
             if not self._op():
                 return
@@ -336,7 +331,8 @@ class Driver:
         elapsed = time.monotonic() - t0
         rate = (self._ops_done - n0) / elapsed if self.running and elapsed > 0.2 else 0.0
         run = self._run
-        return take(run.kernel, self.latest, workload=run.workload.name, op=run.kernel.op,
+        return take(run.kernel, self.latest, workload=run.workload.name,
+                    translation=run.workload.translation_note(run.config), op=run.kernel.op,
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=rate,
                     events=tuple(self._recent), last_op=tuple(self._last_op),

@@ -3,6 +3,7 @@ Rich table, or as one JSON object for scripts and benchmarks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -15,17 +16,18 @@ from rich.table import Table
 
 from .driver import Run
 from .kernel import Config
-from .kernel.config import VARIANT_TITLES
+from .kernel.events import KINDS
+from .snapshot import take
 from .workloads import Workload
 
 PROGRESS_FROM = 20_000  # runs at least this long get a progress bar
-NOTABLE = ("warn", "bug", "fault", "uaf", "error")
 
 
 def run_headless(workload: Workload, config: Config, ops: int | None = None,
                  record: IO[str] | None = None, progress: bool = False) -> dict:
-    """Run `ops` ops (None: the workload's default length, or to its end) and return
-    the result object that --json prints."""
+    """Run `ops` ops (None: the workload's default length, or to its end) on the
+    driver's Run, and return the result object that --json prints, read from the final
+    snapshot."""
     run = Run(workload, config, record)
     limit = ops if ops is not None else run.source.total or workload.default_ops
     stats = run.kernel.stats
@@ -41,19 +43,23 @@ def run_headless(workload: Workload, config: Config, ops: int | None = None,
             if events is None:
                 break
             n += 1
-            count = stats.warnings + stats.bugs + stats.faults + stats.use_after_free
+            count = stats.warnings + stats.bugs + stats.faults + stats.use_after_free + stats.refused_calls
             if count != seen:
                 seen = count
                 if len(notable) < 20:
-                    notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in events if e.kind in NOTABLE)
+                    notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in events
+                                   if KINDS[e.kind].notable)
             if bar and not n % 4096:
                 bar.update(task, completed=n)
         if bar:
             bar.update(task, completed=n)
     wall = time.perf_counter() - t0
+    snap = take(run.kernel, workload=workload.name, op=n, finished=run.done)
     return {
         "workload": workload.name,
         "variant": config.variant,
+        "version": config.generation.version,
+        "translation": workload.translation_note(config),
         "cpus": config.nr_cpus,
         "bits": config.bits,
         "ops": n,
@@ -61,7 +67,7 @@ def run_headless(workload: Workload, config: Config, ops: int | None = None,
         "finished": run.done,
         "wall_s": round(wall, 4),
         "ops_per_s": round(n / wall, 1) if wall > 0 else None,
-        "stats": stats.as_dict(),
+        "stats": dataclasses.asdict(snap.stats),
         "expected_failures": workload.expect_failures,
         "notable": notable[:20],
         "mismatches": run.mismatches,
@@ -83,10 +89,14 @@ def print_report(result: dict, console: Console | None = None) -> None:
     """The human summary: what ran, how fast, and the kernel's counters."""
     console = console or Console()
     s = result["stats"]
-    head = (f"[bold]{result['workload']}[/] · {VARIANT_TITLES[result['variant']]} · "
+    from .kernel.generations import GENERATIONS
+    gen = GENERATIONS[result["variant"]]
+    head = (f"[bold]{result['workload']}[/] · {gen.title} · "
             f"{result['cpus']} CPU{'s' if result['cpus'] > 1 else ''} · {result['bits']}-bit · "
             f"seed {result['seed']}")
     console.print(head)
+    if result["translation"]:
+        console.print(f"[dim]{result['translation']}[/]")
     ops_s = f"{result['ops_per_s']:,.0f}" if result["ops_per_s"] else "-"
     console.print(f"{result['ops']:,} ops in {result['wall_s']:.2f} s ({ops_s} ops/s)"
                   f"{'' if result['finished'] else ', stopped at the op limit'}")
@@ -94,25 +104,30 @@ def print_report(result: dict, console: Console | None = None) -> None:
     table.add_column("counter")
     table.add_column("value", justify="right")
     table.add_column("meaning", style="dim", no_wrap=True, overflow="ellipsis")
+    lazy, blocks = gen.features.lazy_flush, gen.features.vmap_blocks
     rows = [
-        ("tlb_flushes", s["tlb_flushes"], "flush_tlb_kernel_range() calls"),
-        ("ipis", s["ipis"], "IPIs they cost: nr_cpus - 1 each"),
-        ("purges", s["purges"], "__purge_vmap_area_lazy() runs with work"),
-        ("lazy_pages", f"{s['lazy_pages']:,} / {s['lazy_max_pages']:,}", "vmap_lazy_nr / lazy_max_pages()"),
-        ("live_areas", s["live_areas"], "busy vmap areas"),
-        ("lazy_areas", s["lazy_areas"], "areas freed lazily, awaiting a purge"),
-        ("vmap_blocks", s["vmap_blocks"], "live per-CPU vmap blocks"),
-        ("vm_unmap_aliases_calls", s["vm_unmap_aliases_calls"], ""),
-        ("alloc_failures", s["alloc_failures"], "alloc_vmap_area() gave up"),
-        ("failed_calls", s["failed_calls"], "calls that returned NULL"),
-        ("warnings", s["warnings"], "WARN_ON()s and warning printks"),
-        ("bugs", s["bugs"], "BUG_ON()s and oopses"),
-        ("faults", s["faults"], "touches of unmapped pages"),
-        ("use_after_free", s["use_after_free"], "touches of freed pages via stale mappings"),
-        ("walk_total", f"{s['walk_total']:,}", "areas the rb_next() walks passed"),
+        ("tlb_flushes", s["tlb_flushes"], "flush_tlb_kernel_range() calls", True),
+        ("ipis", s["ipis"], "IPIs they cost: nr_cpus - 1 each", True),
+        ("purges", s["purges"], "__purge_vmap_area_lazy() runs with work", lazy),
+        ("lazy_pages", f"{s['lazy_pages']:,} / {s['lazy_max_pages']:,}", "vmap_lazy_nr / lazy_max_pages()", lazy),
+        ("live_areas", s["live_areas"], "busy areas", True),
+        ("lazy_areas", s["lazy_areas"], "areas freed lazily, awaiting a purge", lazy),
+        ("vmap_blocks", s["vmap_blocks"], "live per-CPU vmap blocks", blocks),
+        ("vm_unmap_aliases_calls", s["vm_unmap_aliases_calls"], "", blocks),
+        ("alloc_failures", s["alloc_failures"], "allocations that found no hole", True),
+        ("failed_calls", s["failed_calls"], "calls that returned NULL", True),
+        ("refused_calls", s["refused_calls"], f"calls {gen.version} does not have", not blocks),
+        ("warnings", s["warnings"], "WARN_ON()s and warning printks", True),
+        ("bugs", s["bugs"], "BUG_ON()s and oopses", True),
+        ("faults", s["faults"], "touches of unmapped pages", True),
+        ("use_after_free", s["use_after_free"], "touches of freed pages via stale mappings", True),
+        ("walk_total", f"{s['walk_total']:,}", "nodes the first-fit walks examined", True),
+        ("vmlist_lock_write", f"{s['vmlist_lock_write']:,}", "write_lock(&vmlist_lock)", True),
+        ("vmap_area_lock", f"{s['vmap_area_lock']:,}", "spin_lock(&vmap_area_lock)", lazy),
     ]
-    for name, value, meaning in rows:
-        table.add_row(name, str(value), meaning)
+    for name, value, meaning, shown in rows:
+        if shown:
+            table.add_row(name, str(value), meaning)
     console.print(table)
     if result["expected_failures"] and (s["alloc_failures"] or s["warnings"]):
         console.print(f"[yellow]failures expected:[/] {result['expected_failures']}")

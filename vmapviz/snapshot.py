@@ -1,24 +1,25 @@
-"""The immutable view of a kernel that every view renders: built by the driver in its
-thread, handed to views, never changed afterwards.
+"""The immutable view of a kernel that every view renders: the one contract between the
+simulator and whatever shows it.  Built by the driver in its thread through the
+kernel's public views only, handed to views, never changed afterwards.
 
 Cheap to build: areas are immutable records, so the address-ordered list is copied as
-references (and reused while the tree's generation is unchanged); blocks and queues
-are small NamedTuples.
+references (and reused while the kernel's area generation is unchanged); blocks and
+queues are small NamedTuples; stats is one frozen record.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .kernel import Config, Kernel
-from .kernel.vmap_area import VmapArea
-from .kernel.vmap_block import BlockView, QueueView
+from .kernel import BlockView, Config, Generation, Kernel, QueueView, StatsView, VmapArea
 
 
 @dataclass(frozen=True)
 class Snapshot:
     config: Config
+    stats: StatsView
     workload: str = ""
+    translation: str = ""            # how the workload runs on this generation, if translated
     op: int = 0                      # ops done so far
     total_ops: int | None = None     # ops the workload has, None when endless
     running: bool = False
@@ -29,12 +30,16 @@ class Snapshot:
     area_generation: int = -1
     queues: tuple[QueueView, ...] = ()
     blocks: tuple[BlockView, ...] = ()   # every live block, by id
-    stats: dict = field(default_factory=dict)
     stale: tuple[frozenset[int], ...] = ()  # per CPU: vpns its TLB maps though freed
     events: tuple = ()               # the most recent events, oldest first
     last_op: tuple = ()              # every event of the last op
     flush_ops: tuple[int, ...] = ()  # op numbers of recent TLB flushes (sparkline)
     error: str | None = None         # the last error from the driver, if any
+
+    @property
+    def generation(self) -> Generation:
+        """The kernel generation, with the features the views pick panels by."""
+        return self.config.generation
 
     @property
     def stale_counts(self) -> tuple[int, ...]:
@@ -49,24 +54,19 @@ class Snapshot:
 
 def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot:
     """A snapshot of `kernel` now; `fields` fill the driver's part (workload, op...).
-    The area tuple of `previous` is reused when the tree has not changed."""
-    gen = kernel.tree.generation
+    The area tuple of `previous` is reused when the areas have not changed."""
+    gen = kernel.area_generation
     if previous is not None and previous.area_generation == gen and previous.config is kernel.config:
         areas = previous.areas
     else:
-        areas = tuple(kernel.tree.list)
-    pt = kernel.pgtable
+        areas = tuple(kernel.areas())
     return Snapshot(
         config=kernel.config,
+        stats=kernel.stats_view(),
         areas=areas,
         area_generation=gen,
-        queues=tuple(q.view() for q in kernel.vbq),
-        blocks=tuple(b.view() for b in sorted(kernel.vmap_block_tree.values(), key=_block_id)),
-        stats=kernel.stats.as_dict(),
-        stale=tuple(frozenset(pt.stale(c)) for c in range(kernel.config.nr_cpus)),
+        queues=tuple(kernel.queue_views()),
+        blocks=tuple(kernel.block_views()),
+        stale=tuple(kernel.stale_pages(c) for c in range(kernel.config.nr_cpus)),
         **fields,
     )
-
-
-def _block_id(b) -> int:
-    return b.id

@@ -53,7 +53,7 @@ def test_posted_places_the_area_over_b_and_vmap_page_range_warns():
     assert k.stats.warnings == 1
     assert k.stats.alloc_failures == 0            # the allocator itself did not fail
     assert k.stats.failed_calls == 1              # but vmalloc() returned NULL
-    assert k.stats.lazy_pages == 5
+    assert k.stats_view().lazy_pages == 5
     assert [(x.start, x.end, x.state) for x in k.areas()] == \
         [(S, S + 5 * P, "lazy"), (S + 3 * P, S + 5 * P, "busy")]
     # The pages mapped before the conflict (S .. S+2P) are left for the lazy purge.

@@ -226,7 +226,7 @@ def _compare(variant, bits, npages, ops):
         assert [(a.start, a.end, a.state == "lazy") for a in k.areas()] == \
             [tuple(a) for a in o.areas], ctx
         assert set(k.pgtable.ptes) == o.ptes, ctx
-        assert k.stats.lazy_pages == o.lazy_nr, ctx
+        assert k.stats_view().lazy_pages == o.lazy_nr, ctx
         assert k.stats.purges == o.purges, ctx
         assert k.stats.warnings == o.warnings, ctx
 

@@ -235,7 +235,8 @@ def test_posted_retries_from_where_it_stopped_and_fails_having_purged():
 
 
 @pytest.mark.parametrize("variant,message", [
-    ("merged", "vmap allocation for size 8192 failed: use vmalloc=<size> to increase size."),
+    # v2.6.28's alloc_vmap_area() prints no size; "for size %lu" came in 2.6.29.
+    ("merged", "vmap allocation failed: use vmalloc=<size> to increase size."),
     ("posted", "vmap allocation failed: use vmalloc=<size> to increase size."),
 ])
 def test_failure_warning_text(variant, message):
@@ -304,7 +305,7 @@ def test_big_vmalloc_vmallocs_its_page_array(variant, bits, pages, array_pages):
     assert k.vmalloc(P) == S + (arr_end + 1) * P
     # vfree frees both, lazily: main (pages + 1) + array (array_pages + 1) pages.
     k.vfree(a)
-    assert k.stats.lazy_pages == (pages + 1) + (array_pages + 1)
+    assert k.stats_view().lazy_pages == (pages + 1) + (array_pages + 1)
     assert [x.state for x in k.areas()] == ["lazy", "lazy", "busy"]
     assert k.check() == []
 
@@ -331,8 +332,11 @@ def test_vmalloc_align_extension(variant):
     k.drain_events()
     assert k.vmalloc_align(P, 3 * P) is None       # not a power of two: WARN, NULL
     assert [e.kind for e in k.drain_events() if e.kind == "warn"] == ["warn"]
-    # An alignment past the top of the range fails (ALIGN does not wrap here).
-    assert k.vmalloc_align(P, 1 << 40) is None
+    # An alignment past the top of the range fails (ALIGN does not wrap here); one an
+    # unsigned long cannot hold is not a call the API can express.
+    assert k.vmalloc_align(P, 1 << 31) is None
+    with pytest.raises(ValueError):
+        k.vmalloc_align(P, 1 << 40)
     assert k.stats.failed_calls == 2
     assert k.check() == []
 

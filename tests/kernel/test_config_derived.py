@@ -80,7 +80,7 @@ def test_lazy_max_pages_is_a_log_scale(cpus, lazy):
     # 64-bit: every CPU count here has a power-of-two VMAP_BBMAP_BITS (1024).
     cfg = Config(nr_cpus=cpus, bits=64)
     assert cfg.lazy_max_pages == lazy
-    assert Kernel(cfg).stats.lazy_max_pages == lazy
+    assert Kernel(cfg).stats_view().lazy_max_pages == lazy
 
 
 def test_lazy_max_pages_does_not_depend_on_width():
@@ -110,7 +110,7 @@ def test_custom_range_does_not_change_the_guessed_vmalloc_space():
     dict(nr_cpus=-1),
     dict(bits=48),
     dict(bits=16),
-    dict(variant="vanilla"),
+    dict(variant="v2.6.99"),
     dict(bits=64, vmalloc_start=0xFFFFC20000000001),   # not page aligned
     dict(bits=64, vmalloc_end=0xFFFFE20000000800),     # not page aligned
     dict(bits=32, nr_cpus=1, vmalloc_start=0xC0000000, vmalloc_end=0xC0000000),  # empty

@@ -32,15 +32,15 @@ def test_vfree_leaves_a_lazy_area_with_its_ptes(variant):
     (area,) = k.areas()
     assert (area.start, area.end, area.state) == (a, a + 5 * P, "lazy")
     # 4 pages + the guard page go into vmap_lazy_nr.
-    assert k.stats.lazy_pages == 5
-    assert k.stats.live_areas == 0
+    assert k.stats_view().lazy_pages == 5
+    assert k.stats_view().live_areas == 0
     # The PTEs stay until the purge: the page table still maps the old frames.
     assert [k.vmalloc_to_page(a + i * P) for i in range(4)] == frames
     assert k.stats.purges == 0 and k.stats.tlb_flushes == 0
     assert k.check() == []
     k.purge()
     assert k.areas() == []
-    assert k.stats.lazy_pages == 0
+    assert k.stats_view().lazy_pages == 0
     assert all(k.vmalloc_to_page(a + i * P) is None for i in range(4))
     assert k.check() == []
 
@@ -76,14 +76,14 @@ def test_purge_exactly_when_lazy_pages_exceed_lazy_max(variant, bits, cpus):
     assert addrs == [S + i * 1025 * P for i in range(n)]
     for a in addrs[:-1]:
         k.vunmap(a)
-    assert k.stats.lazy_pages == lazy_max       # == lazy_max: not over it, no purge
+    assert k.stats_view().lazy_pages == lazy_max       # == lazy_max: not over it, no purge
     assert k.stats.purges == 0 and k.stats.tlb_flushes == 0
     k.drain_events()
     k.vunmap(addrs[-1])                         # lazy_max + 1024 > lazy_max: purge
     assert k.stats.purges == 1
     assert k.stats.tlb_flushes == 1
     assert k.stats.ipis == cpus - 1             # one broadcast: every other CPU
-    assert k.stats.lazy_pages == 0
+    assert k.stats_view().lazy_pages == 0
     assert k.areas() == []
     evs = k.drain_events()
     (purge,) = of_kind(evs, "purge")
@@ -105,7 +105,7 @@ def test_explicit_purge_flush_range_and_one_flush(variant):
     assert a == [S, S + 4 * P, S + 8 * P, S + 12 * P]
     k.vfree(a[1])
     k.vfree(a[3])
-    assert k.stats.lazy_pages == 6
+    assert k.stats_view().lazy_pages == 6
     k.drain_events()
     k.purge()
     evs = k.drain_events()
@@ -141,7 +141,7 @@ def test_lazy_counts_every_kind_of_area(variant):
     k.vunmap(v)
     k.remove_vm_area(g)
     k.vm_unmap_ram(r, 40)
-    assert k.stats.lazy_pages == 4 + 6 + 40
+    assert k.stats_view().lazy_pages == 4 + 6 + 40
     assert [x.state for x in k.areas()] == ["lazy"] * 3
     assert k.check() == []
 

@@ -157,7 +157,7 @@ def test_posted_big_vmalloc_over_a_small_area():
     k, S = big_vmalloc_over_a_small_area()
     assert [(x.start, x.end, x.state) for x in k.areas()] == \
         [(S, S + 514 * P, "lazy"), (S + 3 * P, S + 5 * P, "busy"), (S + 6 * P, S + 9 * P, "lazy")]
-    assert k.stats.lazy_pages == 514 + 3
+    assert k.stats_view().lazy_pages == 514 + 3
     # V's page S+5P (mapped before the conflict) is freed but still mapped.
     assert k.vmalloc_to_page(S + 5 * P) is not None
     assert k.touch(S + 5 * P, 1) == "use-after-free"

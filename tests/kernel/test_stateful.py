@@ -182,7 +182,7 @@ def machine(variant, bits, cpus, small):
         @invariant()
         def model_agrees(self):
             k = self.k
-            assert k.stats.lazy_pages <= k.stats.lazy_max_pages
+            assert k.stats_view().lazy_pages <= k.stats_view().lazy_max_pages
             areas = k.areas()
             by_start = {a.start: a for a in areas}
             blocks = k.block_views()

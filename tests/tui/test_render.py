@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from rich.style import Style
 
-from vmapviz.kernel import Config, Kernel
-from vmapviz.kernel.vmap_area import VmapArea
-from vmapviz.kernel.vmap_block import BlockView
+from vmapviz.kernel import BlockView, Config, Kernel, VmapArea
 from vmapviz.snapshot import Snapshot, take
 from vmapviz.tui import palette as P
 from vmapviz.tui.addrmap import AddressMap, classify_row, legend_items, row_segments
@@ -28,10 +26,18 @@ CFG = Config(nr_cpus=4, bits=64)
 B = CFG.vmalloc_start
 PG = CFG.page_size
 VM_VM_AREA, VM_LAZY_FREE = 0x04, 0x01
+STATS = Kernel(CFG).stats_view()   # a machine with nothing done yet
+
+
+def mk_area(start, end, flags, kind, cpu, op) -> VmapArea:
+    """An area record as the rewrite makes one: a vm_struct area (VM_VM_AREA) ends in
+    its guard page; VM_LAZY_FREE means freed, awaiting a purge."""
+    return VmapArea(start, end, kind, "lazy" if flags & VM_LAZY_FREE else "busy",
+                    PG if flags & VM_VM_AREA else 0, cpu, op, flags)
 
 
 def snap_of(areas, blocks=(), **kw) -> Snapshot:
-    return Snapshot(config=CFG, areas=tuple(sorted(areas)), blocks=tuple(blocks), **kw)
+    return Snapshot(config=CFG, stats=STATS, areas=tuple(sorted(areas)), blocks=tuple(blocks), **kw)
 
 
 # -- bitmaps ------------------------------------------------------------------------------
@@ -92,8 +98,8 @@ def test_overview_half_cells_take_the_majority_and_dirty_wins_ties():
 def test_classify_row_one_page_per_cell_shows_guard_and_gap_pages():
     # GIVEN a vmalloc area of 3 pages at B (2 mapped + __get_vm_area_node's guard page),
     # and a lazily freed vmap area of 2 pages at B + 5 pages
-    areas = [VmapArea(B, B + 3 * PG, VM_VM_AREA, "vmalloc", 0, 1),
-             VmapArea(B + 5 * PG, B + 7 * PG, VM_VM_AREA | VM_LAZY_FREE, "vmap", 1, 2)]
+    areas = [mk_area(B, B + 3 * PG, VM_VM_AREA, "vmalloc", 0, 1),
+             mk_area(B + 5 * PG, B + 7 * PG, VM_VM_AREA | VM_LAZY_FREE, "vmap", 1, 2)]
     snap = snap_of(areas)
     # WHEN one row of 9 one-page cells is classified
     row = classify_row(snap, {}, B, PG, 9, CFG.vmalloc_end)
@@ -105,7 +111,7 @@ def test_classify_row_one_page_per_cell_shows_guard_and_gap_pages():
 
 def test_classify_row_block_pages_follow_the_bitmaps_in_the_cpu_hue():
     vb = BlockView(1, 2, B, B + 1024 * PG, 1020, 2, 0b1111, 0b0011, True, True)
-    area = VmapArea(B, B + 1024 * PG, 0, "vmap_block", 2, 1)
+    area = mk_area(B, B + 1024 * PG, 0, "vmap_block", 2, 1)
     snap = snap_of([area], [vb])
     row = classify_row(snap, {B: vb}, B, PG, 6, CFG.vmalloc_end)
     dirty, alloc, free = (P.block_class(2, s) for s in (P.BLOCK_DIRTY, P.BLOCK_ALLOC, P.BLOCK_FREE))
@@ -120,12 +126,12 @@ def test_classify_row_block_pages_follow_the_bitmaps_in_the_cpu_hue():
 
 def test_lazy_wins_a_cell_from_a_quarter_up():
     # a 4-page cell: 1 lazy page, 3 busy vmap pages -> lazy (1 * 4 >= 4)
-    areas = [VmapArea(B, B + PG, VM_LAZY_FREE, "vmap", 0, 1),
-             VmapArea(B + PG, B + 4 * PG, 0, "vmap", 0, 2)]
+    areas = [mk_area(B, B + PG, VM_LAZY_FREE, "vmap", 0, 1),
+             mk_area(B + PG, B + 4 * PG, 0, "vmap", 0, 2)]
     assert classify_row(snap_of(areas), {}, B, 4 * PG, 1, CFG.vmalloc_end) == [P.LAZY]
     # an 8-page cell with 1 lazy page and 7 busy ones -> busy (4 < 8)
-    areas = [VmapArea(B, B + PG, VM_LAZY_FREE, "vmap", 0, 1),
-             VmapArea(B + PG, B + 8 * PG, 0, "vmap", 0, 2)]
+    areas = [mk_area(B, B + PG, VM_LAZY_FREE, "vmap", 0, 1),
+             mk_area(B + PG, B + 8 * PG, 0, "vmap", 0, 2)]
     assert classify_row(snap_of(areas), {}, B, 8 * PG, 1, CFG.vmalloc_end) == [P.VMAP]
 
 
@@ -146,7 +152,7 @@ class CountingTuple(tuple):
 
 def _dense(n: int) -> tuple:
     # n one-page areas, each followed by its free page, packed from B
-    return tuple(VmapArea(B + 2 * i * PG, B + (2 * i + 1) * PG, 0, "vmap", 0, i) for i in range(n))
+    return tuple(mk_area(B + 2 * i * PG, B + (2 * i + 1) * PG, 0, "vmap", 0, i) for i in range(n))
 
 
 def test_row_cost_does_not_grow_with_the_number_of_areas():
@@ -154,7 +160,7 @@ def test_row_cost_does_not_grow_with_the_number_of_areas():
     reads = {}
     for n in (100, 100_000):
         areas = CountingTuple(_dense(n))
-        snap = Snapshot(config=CFG, areas=areas)
+        snap = Snapshot(config=CFG, stats=STATS, areas=areas)
         cell = max(PG, (2 * n * PG) // cols)  # the whole used range in one row
         CountingTuple.reads = 0
         row = classify_row(snap, {}, B, cell, cols, CFG.vmalloc_end)

@@ -57,7 +57,7 @@ def test_map_touch_unmap_on_one_cpu_frees_a_block_every_256_triples():
     # lazy (9 * 1024 = 9216 > 8192): one TLB flush, no IPI (no other CPU).
     triples = 256 * 9 * 3 + 100
     run, _ = run_all("map-touch-unmap", ops=3 * triples, nr_cpus=1)
-    s = run.kernel.stats
+    s = run.kernel.stats_view()
     blocks_freed = triples // 256
     assert s.purges == s.tlb_flushes == blocks_freed // 9 == 3
     assert s.ipis == 0
@@ -86,7 +86,6 @@ def test_agp_bug_reproduces_the_report_on_posted_and_not_on_merged():
 def test_exhaust_32bit_fills_fails_and_recovers_through_purge_and_retry():
     run, events = run_all("exhaust-32bit")
     stride = 1026 * PAGE    # 4 MiB = 1024 pages + guard = 1025, and the page the walk leaves
-    size4 = 1025 * PAGE
     # (END - START) / PAGE = 28670 pages: k * 1026 + 1025 <= 28670 for k = 0..26
     allocs = returns(events, "vmalloc")
     assert allocs[:28] == [START32 + k * stride for k in range(27)] + [None]
@@ -99,8 +98,8 @@ def test_exhaust_32bit_fills_fails_and_recovers_through_purge_and_retry():
     # the first hole that takes 4097 pages opens after slot 5: 5 * 1026 + 1025 + 1 pages
     assert allocs[32] == START32 + (5 * 1026 + 1026) * PAGE
     fails = [e.message for e in events if e.kind == "warn"]
-    assert fails == [f"vmap allocation for size {size4} failed: use vmalloc=<size> to increase size.",
-                     f"vmap allocation for size {4097 * PAGE} failed: use vmalloc=<size> to increase size."]
+    # v2.6.28's message names no size ("for size %lu" came in 2.6.29)
+    assert fails == ["vmap allocation failed: use vmalloc=<size> to increase size."] * 2
     assert run.kernel.stats.alloc_failures == 2
     assert run.kernel.check() == []
 

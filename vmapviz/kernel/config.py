@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-VARIANTS = ("merged", "posted")
-VARIANT_TITLES = {
-    "merged": "merged v2.6.28",
-    "posted": "posted 2008-08-18",
-}
+from .generations import GENERATIONS, NAMES, Generation
+
+# flush_tlb_kernel_range(): x86 (2.6.27 and 2.6.28) flushes every CPU's whole TLB,
+# whatever the range; architectures such as ARM drop only the range.
+FLUSH_MODELS = ("all", "range")
 
 # x86_64, 2.6.28 include/asm-x86/pgtable_64.h: VMALLOC_START 0xffffc20000000000,
 # VMALLOC_END 0xffffe1ffffffffff (inclusive).  We keep ends exclusive and page
@@ -43,7 +43,8 @@ def get_order(size: int, page_size: int) -> int:
 
 @dataclass(frozen=True)
 class Config:
-    """One simulated machine: width, CPUs, the vmalloc range and the patch variant.
+    """One simulated machine: width, CPUs, the vmalloc range, the kernel generation
+    (`variant`, a name from the registry) and the TLB flush model.
 
     `nr_cpus` plays both NR_CPUS (compile time, sizes the blocks) and
     num_online_cpus() (run time, scales the lazy threshold): all CPUs are online.
@@ -56,6 +57,8 @@ class Config:
     vmalloc_start: int | None = None
     vmalloc_end: int | None = None
     seed: int = 1
+    flush: str = "all"
+    ram_size: int = 1 << 30          # physical memory: num_physpages = ram_size / page_size
     # Derived (filled in __post_init__), named as the kernel names them.
     vmap_max_alloc: int = field(init=False)
     vmap_bbmap_bits: int = field(init=False)
@@ -66,13 +69,24 @@ class Config:
         set_ = object.__setattr__
         if self.bits not in (32, 64):
             raise ConfigError(f"bits must be 32 or 64, not {self.bits!r}")
-        if self.variant not in VARIANTS:
-            raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        if self.variant not in GENERATIONS:
+            raise ConfigError(f"variant must be one of {', '.join(NAMES)}, not {self.variant!r}")
+        if self.flush not in FLUSH_MODELS:
+            raise ConfigError(f"flush must be one of {', '.join(FLUSH_MODELS)}, not {self.flush!r}")
         if not isinstance(self.nr_cpus, int) or not 1 <= self.nr_cpus <= MAX_CPUS:
             raise ConfigError(f"nr_cpus must be between 1 and {MAX_CPUS}, not {self.nr_cpus!r}")
+        for name in ("nr_cpus", "bits", "page_size", "seed", "ram_size"):
+            if type(getattr(self, name)) is not int:
+                raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
+        for name in ("vmalloc_start", "vmalloc_end"):
+            if getattr(self, name) is not None and type(getattr(self, name)) is not int:
+                raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
         ps = self.page_size
-        if ps <= 0 or ps & (ps - 1):
-            raise ConfigError(f"page_size must be a power of two, not {ps!r}")
+        if ps < 4096 or ps & (ps - 1):
+            raise ConfigError(f"page_size must be a power of two of at least 4096, not {ps!r}")
+        if not ps <= self.ram_size <= 1 << self.bits or self.ram_size % ps:
+            raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
+                              f"address space, not {self.ram_size!r}")
         default = VMALLOC_64 if self.bits == 64 else VMALLOC_32
         start = default[0] if self.vmalloc_start is None else self.vmalloc_start
         end = default[1] if self.vmalloc_end is None else self.vmalloc_end
@@ -89,7 +103,7 @@ class Config:
         vmalloc_space = (128 << 20) if self.bits == 32 else (128 << 30)
         vmalloc_pages = vmalloc_space // ps
         bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // self.nr_cpus // 16))
-        if bbmap_bits & (bbmap_bits - 1):
+        if bbmap_bits & (bbmap_bits - 1) and self.generation.features.vmap_blocks:
             # The patch aligns blocks with ALIGN() and finds offsets with
             # addr & (VMAP_BLOCK_SIZE - 1): both need a power of two.  A later
             # kernel rounds NR_CPUS up to a power of two; the 2008 code does not.
@@ -104,6 +118,18 @@ class Config:
         # lazy_max_pages(): fls(num_online_cpus()) * 32 MiB worth of pages, a log
         # scale so huge machines do not gather a huge latency.
         set_(self, "lazy_max_pages", fls(self.nr_cpus) * ((32 << 20) // ps))
+
+    @property
+    def generation(self) -> Generation:
+        return GENERATIONS[self.variant]
+
+    def offers(self, call: str) -> bool:
+        """Does this generation's kernel have `call`?"""
+        return call in GENERATIONS[self.variant].calls
+
+    @property
+    def num_physpages(self) -> int:
+        return self.ram_size // self.page_size
 
     @property
     def page_shift(self) -> int:
@@ -125,9 +151,7 @@ class Config:
 
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed, derived values recomputed."""
-        fields = dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
-                      page_size=self.page_size, vmalloc_start=self.vmalloc_start,
-                      vmalloc_end=self.vmalloc_end, seed=self.seed)
+        fields = self.as_dict()
         if "bits" in changes and "vmalloc_start" not in changes:
             fields["vmalloc_start"] = fields["vmalloc_end"] = None
         fields.update(changes)
@@ -136,4 +160,5 @@ class Config:
     def as_dict(self) -> dict:
         return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
                     page_size=self.page_size, vmalloc_start=self.vmalloc_start,
-                    vmalloc_end=self.vmalloc_end, seed=self.seed)
+                    vmalloc_end=self.vmalloc_end, seed=self.seed, flush=self.flush,
+                    ram_size=self.ram_size)

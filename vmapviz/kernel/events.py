@@ -1,13 +1,50 @@
 """Typed events: what the simulated kernel did, in order, for any view to consume.
 
 Events are NamedTuples: immutable and cheap to make.  Every event carries the op
-number (one public API call is one op) and the CPU that ran it; `kind` groups them
-for filters; `line()` gives the kernel-style text a log shows.
+number (one public API call is one op) and the CPU that ran it, plus structured fields
+a view reads (never the text); `kind` groups them, from the one vocabulary KINDS;
+`line()` gives the kernel-style text a log shows.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+
+class Kind(NamedTuple):
+    """One kind of event: how filters name it, whether a summary lists it, and the word
+    a log puts in front of it so that it stands out even in monochrome."""
+
+    title: str
+    notable: bool = False
+    tag: str = ""
+
+
+KINDS: dict[str, Kind] = {
+    "call": Kind("calls"),
+    "return": Kind("results"),
+    "area": Kind("areas allocated and removed"),
+    "lazy": Kind("areas freed lazily"),
+    "purge": Kind("purges of the lazy areas"),
+    "flush": Kind("TLB flushes", tag="TLB FLUSH"),
+    "block": Kind("vmap blocks made and freed"),
+    "bits": Kind("vmap block regions taken and dirtied"),
+    "alias": Kind("dirty runs unmapped by vm_unmap_aliases"),
+    "warn": Kind("WARNs and allocation failures", True, "WARN"),
+    "bug": Kind("BUGs", True, "BUG"),
+    "fault": Kind("oopses on unmapped pages", True, "OOPS"),
+    "uaf": Kind("use-after-free accesses", True, "USE-AFTER-FREE"),
+    "refused": Kind("calls this kernel does not have", True, "NO SUCH CALL"),
+    "error": Kind("driver errors", True, "ERROR"),
+}
+
+# What "run until the next ..." stops at: a name and the kinds that end the run.
+UNTIL: dict[str, tuple[str, ...]] = {
+    "purge": ("purge",),
+    "flush": ("flush",),
+    "block": ("block",),
+    "warn": ("warn", "bug"),
+}
 
 
 class Call(NamedTuple):
@@ -51,18 +88,35 @@ def _fmt(v: object) -> str:
 
 
 class AreaAlloc(NamedTuple):
-    """alloc_vmap_area() inserted [start, end) after its walk passed `walk` areas."""
+    """`fn` (alloc_vmap_area(), or __get_vm_area_node() before the rewrite) placed
+    [start, end) after its walk passed `walk` areas."""
     op: int
     cpu: int
     start: int
     end: int
     area_kind: str
     walk: int
+    fn: str = "alloc_vmap_area"
     kind = "area"
 
     def line(self) -> str:
-        return (f"alloc_vmap_area: {self.area_kind} {self.start:#x}-{self.end:#x} "
+        return (f"{self.fn}: {self.area_kind} {self.start:#x}-{self.end:#x} "
                 f"({(self.end - self.start) // 1024} KiB, walk passed {self.walk})")
+
+
+class AreaRemove(NamedTuple):
+    """remove_vm_area() before the rewrite: the vm_struct left vmlist at once, after a
+    walk that examined `walk` nodes."""
+    op: int
+    cpu: int
+    start: int
+    end: int
+    walk: int
+    kind = "area"
+
+    def line(self) -> str:
+        return (f"remove_vm_area: unlink {self.start:#x}-{self.end:#x} from vmlist "
+                f"(examined {self.walk} nodes)")
 
 
 class AreaLazyFree(NamedTuple):
@@ -97,18 +151,23 @@ class Purge(NamedTuple):
 
 
 class TlbFlush(NamedTuple):
-    """flush_tlb_kernel_range(start, end): every CPU's TLB, `ipis` IPIs sent."""
+    """flush_tlb_kernel_range(start, end) on every CPU, `ipis` IPIs sent; `whole`: each
+    CPU's whole TLB was emptied (x86's flush_tlb_all()), else only the range; `entries`
+    TLB entries were dropped in all, `stale` of them for pages already freed."""
     op: int
     cpu: int
     start: int
     end: int
     ipis: int
     entries: int
+    stale: int
+    whole: bool
     kind = "flush"
 
     def line(self) -> str:
-        return (f"flush_tlb_kernel_range({self.start:#x}, {self.end:#x}): "
-                f"{self.ipis} IPIs, {self.entries} TLB entries dropped")
+        how = "flush_tlb_all" if self.whole else "range"
+        return (f"flush_tlb_kernel_range({self.start:#x}, {self.end:#x}) [{how}]: "
+                f"{self.ipis} IPIs, {self.entries} TLB entries dropped ({self.stale} stale)")
 
 
 class BlockNew(NamedTuple):
@@ -137,6 +196,34 @@ class BlockFree(NamedTuple):
         return f"free_vmap_block: #{self.block} {self.start:#x} fully dirty, its area freed lazily"
 
 
+class BlockAlloc(NamedTuple):
+    """vb_alloc() took bits [bit, bit + nbits) of block `block`: the pages at addr."""
+    op: int
+    cpu: int
+    block: int
+    bit: int
+    nbits: int
+    addr: int
+    kind = "bits"
+
+    def line(self) -> str:
+        return f"vb_alloc: #{self.block} bits {self.bit}-{self.bit + self.nbits - 1} at {self.addr:#x}"
+
+
+class BlockDirty(NamedTuple):
+    """vb_free() set bits [bit, bit + nbits) of block `block` in its dirty map."""
+    op: int
+    cpu: int
+    block: int
+    bit: int
+    nbits: int
+    dirty: int      # the block's dirty count after it
+    kind = "bits"
+
+    def line(self) -> str:
+        return f"vb_free: #{self.block} bits {self.bit}-{self.bit + self.nbits - 1} dirty ({self.dirty} in all)"
+
+
 class AliasUnmap(NamedTuple):
     """vm_unmap_aliases() cleared the PTEs of a dirty run [start, end) of a block."""
     op: int
@@ -148,6 +235,18 @@ class AliasUnmap(NamedTuple):
 
     def line(self) -> str:
         return f"vm_unmap_aliases: unmap dirty run {self.start:#x}-{self.end:#x} of #{self.block}"
+
+
+class Refused(NamedTuple):
+    """A call the running generation does not have: it returns NULL and changes nothing."""
+    op: int
+    cpu: int
+    call: str
+    version: str
+    kind = "refused"
+
+    def line(self) -> str:
+        return f"{self.call}() does not exist in {self.version}"
 
 
 class Warn(NamedTuple):
@@ -191,12 +290,10 @@ class Fault(NamedTuple):
     op: int
     cpu: int
     addr: int
-    pages: int
     kind = "fault"
 
     def line(self) -> str:
-        more = f" (+{self.pages - 1} more pages)" if self.pages > 1 else ""
-        return f"BUG: unable to handle kernel paging request at {self.addr:#x}{more}"
+        return f"BUG: unable to handle kernel paging request at {self.addr:#x}"
 
 
 class UseAfterFree(NamedTuple):
@@ -214,5 +311,3 @@ class UseAfterFree(NamedTuple):
 
 
 VOID = _VOID
-KINDS = ("call", "return", "area", "lazy", "purge", "flush", "block", "alias",
-         "warn", "bug", "fault", "uaf")

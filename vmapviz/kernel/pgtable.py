@@ -15,17 +15,26 @@ from __future__ import annotations
 
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
-    last-in first-out (like the per-CPU hot lists)."""
+    last-in first-out (like the per-CPU hot lists); None once all `nr_pages` frames
+    of the machine's memory are in use."""
 
-    def __init__(self) -> None:
+    def __init__(self, nr_pages: int) -> None:
+        self.nr_pages = nr_pages
         self.next_pfn = 1
         self.free_list: list[int] = []
         self.allocated: set[int] = set()
 
-    def alloc(self) -> int:
+    def alloc(self) -> int | None:
+        if len(self.allocated) >= self.nr_pages:
+            return None
         pfn = self.free_list.pop() if self.free_list else self._fresh()
         self.allocated.add(pfn)
         return pfn
+
+    def alloc_pages(self, count: int) -> list[int]:
+        """Up to `count` frames: fewer when memory runs out first."""
+        count = min(count, self.nr_pages - len(self.allocated))
+        return [self.alloc() for _ in range(count)]
 
     def _fresh(self) -> int:
         pfn = self.next_pfn
@@ -70,13 +79,32 @@ class PageTable:
     def mark_dead(self, start: int, end: int) -> None:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
         ptes = self.ptes
-        self.dead.update(v for v in range(start >> self.shift, end >> self.shift) if v in ptes)
-
-    def flush_tlb_kernel_range(self, start: int, end: int) -> int:
-        """flush_tlb_kernel_range(): drop [start, end) from every CPU's TLB; returns the
-        number of entries dropped."""
         lo, hi = start >> self.shift, end >> self.shift
-        return sum(_drop_range(tlb, lo, hi) for tlb in self.tlbs)
+        keys = range(lo, hi) if hi - lo <= len(ptes) else ptes
+        self.dead.update(v for v in keys if lo <= v < hi and v in ptes)
+
+    def flush_range(self, start: int, end: int) -> tuple[int, int]:
+        """Drop [start, end) from every CPU's TLB (a range flush, as ARM's
+        flush_tlb_kernel_range()); returns (entries dropped, how many were stale)."""
+        lo, hi = start >> self.shift, end >> self.shift
+        stale = sum(self._stale_in(tlb, lo, hi) for tlb in self.tlbs)
+        return sum(_drop_range(tlb, lo, hi) for tlb in self.tlbs), stale
+
+    def flush_all(self) -> tuple[int, int]:
+        """Empty every CPU's TLB (x86's flush_tlb_all()); returns (entries dropped, how
+        many were stale)."""
+        entries = sum(len(tlb) for tlb in self.tlbs)
+        stale = sum(self._stale_in(tlb, 0, None) for tlb in self.tlbs)
+        for tlb in self.tlbs:
+            tlb.clear()
+        return entries, stale
+
+    def _stale_in(self, tlb: dict[int, int], lo: int, hi: int | None) -> int:
+        """Entries of `tlb` in [lo, hi) that map what the page table no longer maps
+        there, or a page its user freed."""
+        ptes, dead = self.ptes, self.dead
+        return sum(1 for vpn, pfn in tlb.items()
+                   if (hi is None or lo <= vpn < hi) and (ptes.get(vpn) != pfn or vpn in dead))
 
     def stale(self, cpu: int) -> set[int]:
         """The pages this CPU's TLB still maps although their user freed them."""

@@ -26,9 +26,7 @@ from ..snapshot import Snapshot
 from . import palette as P
 from .units import human_bytes
 
-START = attrgetter("va_start")
-VM_LAZY = 0x03       # VM_LAZY_FREE | VM_LAZY_FREEING
-VM_VM_AREA = 0x04
+START = attrgetter("start")
 SAMPLES = 8          # a cell with more areas than this is judged from a few of them
 DENSE_SAMPLES = 3    # areas sampled in such a dense cell: the cost bound of a cell
 _BIG = 1 << 80
@@ -94,7 +92,7 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
         guess = i + SAMPLES + 2 * last
         if guess >= n:
             j = bisect_left(areas, key, i, n)
-        elif areas[guess].va_start >= b:
+        elif areas[guess].start >= b:
             j = bisect_left(areas, key, i, guess)
         else:
             j = bisect_left(areas, key, guess + 1, n)
@@ -102,7 +100,7 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
         if j > i:
             out[c] = _classify_cell(areas, blocks_by_start, i, j, a, b, page, shift)
             i = j - 1
-        elif i < n and areas[i].va_end + page > a and areas[i].va_end <= a and page * 2 >= cell_bytes:
+        elif i < n and areas[i].end + page > a and areas[i].end <= a and page * 2 >= cell_bytes:
             out[c] = P.GUARD
         a = b
     return out
@@ -114,10 +112,10 @@ def _dense_cell(areas, i: int, j: int) -> int:
     votes: dict[int, int] = {}
     for idx in (i, (i + j) >> 1, j - 1):
         va = areas[idx]
-        if va[2] & VM_LAZY:
+        if va.lazy:
             return P.LAZY
-        kind = va[3]
-        cls = P.block_class(va[4], P.BLOCK_ALLOC) if kind == "vmap_block" else P.KIND_CLASS.get(kind, P.VMAP)
+        kind = va.kind
+        cls = P.block_class(va.cpu, P.BLOCK_ALLOC) if kind == "vmap_block" else P.KIND_CLASS.get(kind, P.VMAP)
         votes[cls] = votes.get(cls, 0) + 1
     return max(votes, key=votes.__getitem__)
 
@@ -133,15 +131,14 @@ def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, page:
     guard = 0
     for idx in idxs:
         va = areas[idx]
-        s, e = va.va_start, va.va_end
+        s, e = va.start, va.end
         # The page alloc_vmap_area() leaves after every area, when nothing took it.
-        if e < b and e + page > a and (idx + 1 >= n or areas[idx + 1].va_start >= e + page):
+        if e < b and e + page > a and (idx + 1 >= n or areas[idx + 1].start >= e + page):
             guard += min(b, e + page) - max(a, e)
         lo, hi = max(a, s), min(b, e)
         if hi <= lo:
             continue
-        flags = va.flags
-        if flags & VM_LAZY:
+        if va.lazy:
             cover[P.LAZY] = cover.get(P.LAZY, 0) + hi - lo
             continue
         if va.kind == "vmap_block":
@@ -164,9 +161,9 @@ def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, page:
             cls = P.block_class(va.cpu, P.BLOCK_ALLOC)
         else:
             cls = P.KIND_CLASS.get(va.kind, P.VMAP)
-            if flags & VM_VM_AREA:
+            if va.guard:
                 # __get_vm_area_node()'s guard page: the last page of the area.
-                g = min(hi, e) - max(lo, e - page)
+                g = min(hi, e) - max(lo, e - va.guard)
                 if g > 0:
                     guard += g
                     hi -= g
@@ -354,7 +351,7 @@ class AddressMap(Widget, can_focus=True):
         areas = self.snap.areas
         if not areas:
             return self.snap.config.vmalloc_start
-        return max(va.va_end for va in areas[-SAMPLES:])
+        return max(va.end for va in areas[-SAMPLES:])
 
     def fit_shift(self, cols: int) -> int:
         """The smallest zoom that shows the used part of the range in 90% of the rows."""

@@ -105,7 +105,6 @@ class Header(Static):
             self.update(" vmapviz", layout=False)
             return
         cfg = snap.config
-        from ..kernel.config import VARIANT_TITLES
         width = self.size.width or 120
         right = Text()
         if self.asked is not None:
@@ -122,8 +121,7 @@ class Header(Static):
         total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
         right.append(f"  op {snap.op:,}{total} ", style="bold")
         cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
-        for variant, tag in ((VARIANT_TITLES.get(cfg.variant, cfg.variant), True),
-                             (VARIANT_TITLES.get(cfg.variant, cfg.variant), False),
+        for variant, tag in ((cfg.generation.title, True), (cfg.generation.title, False),
                              (cfg.variant, False)):
             left = Text()
             if tag:
@@ -178,13 +176,13 @@ class VmapvizApp(App):
 
     def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
-                 *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
+                 flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None) -> None:
         super().__init__()
         if driver is None:
             from ..driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
-                            bits=bits, seed=seed, speed=speed)
+                            bits=bits, seed=seed, flush=flush, speed=speed)
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -456,9 +454,19 @@ class VmapvizApp(App):
 
     @guarded
     def action_variant(self) -> None:
+        """Cycle through every registered generation that can run the workload."""
+        from ..kernel.generations import NAMES
+        from ..workloads import UnsupportedWorkload
         cfg = self.driver.config
-        other = "posted" if cfg.variant == "merged" else "merged"
-        self.restart_with(variant=other)
+        i = NAMES.index(cfg.variant)
+        for name in NAMES[i + 1:] + NAMES[:i]:
+            try:
+                self.driver.workload.config(variant=name, nr_cpus=cfg.nr_cpus, bits=cfg.bits)
+            except UnsupportedWorkload:
+                continue
+            self.restart_with(variant=name)
+            return
+        self.notify(f"No other generation can run {self.driver.workload.name}.", timeout=3)
 
     @guarded
     def action_cpus(self) -> None:
@@ -586,9 +594,9 @@ class VmapvizApp(App):
 # -- entry points for the CLI ---------------------------------------------------------------
 
 def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: int | None = None,
-            bits: int | None = None, seed: int | None = 1) -> None:
+            bits: int | None = None, seed: int | None = 1, flush: str | None = None) -> None:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow."""
-    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed)
+    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush)
     try:
         app.run()
     finally:
@@ -613,13 +621,14 @@ async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float =
 
 def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
                     nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
-                    ops: int | None = None, size: tuple[int, int] = (120, 40)) -> str:
+                    ops: int | None = None, size: tuple[int, int] = (120, 40),
+                    flush: str | None = None) -> str:
     """`vmapviz screenshot --out FILE.svg`: run `ops` ops headless (paused, stepped, so
     the picture is reproducible), write the screen as SVG, return the path."""
     ops = 300 if ops is None else ops
 
     async def run() -> str:
-        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, autoplay=False)
+        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False)
         async with app.run_test(size=tuple(size)) as pilot:
             for flash in app.query(LazyPanel):
                 flash.flash_seconds = 0

@@ -44,7 +44,7 @@ def explain(snap: Snapshot) -> list[str]:
 
 def _lazy_numbers(snap: Snapshot) -> str:
     s = snap.stats
-    lazy, limit = s.get("lazy_pages", 0), s.get("lazy_max_pages", 0)
+    lazy, limit = s.lazy_pages, s.lazy_max_pages
     return (f"vmap_lazy_nr is {lazy:,} of lazy_max_pages {limit:,} pages "
             f"({pct(lazy, limit)}); a purge comes only above it")
 
@@ -64,11 +64,11 @@ def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
         return []
     p = by_kind["purge"][-1]
     fl = by_kind.get("flush", [None])[-1]
-    limit = snap.stats.get("lazy_max_pages", 0)
+    limit = snap.stats.lazy_max_pages
     over = any(e.lazy_nr > limit for e in by_kind.get("lazy", ()))
     why = {
         "vm_unmap_aliases": "forced by vm_unmap_aliases()",
-        "purge_vmap_area_lazy": "asked for directly",
+        "purge": "asked for directly",
     }.get(name, f"because vmap_lazy_nr went over lazy_max_pages ({limit:,})" if over
           else "because alloc_vmap_area() found no hole: it purges once and retries")
     if p.nr_areas:
@@ -81,9 +81,9 @@ def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     out = [what]
     if fl is not None:
         out.append(f"One flush_tlb_kernel_range({fl.start:#x}, {fl.end:#x}) covered all of it: "
-                   f"{fl.ipis} IPI{'s' * (fl.ipis != 1)} (every other CPU), {fl.entries} stale TLB "
-                   f"entr{'ies' if fl.entries != 1 else 'y'} dropped. "
-                   f"vmap_lazy_nr is now {snap.stats.get('lazy_pages', 0):,}.")
+                   f"{fl.ipis} IPI{'s' * (fl.ipis != 1)} (every other CPU), {fl.stale} stale TLB "
+                   f"entr{'ies' if fl.stale != 1 else 'y'} dropped. "
+                   f"vmap_lazy_nr is now {snap.stats.lazy_pages:,}.")
     return out
 
 
@@ -145,7 +145,7 @@ def _vm_map_ram(snap, call, ret, by_kind):
         else:
             out.append(f"vb_alloc() on cpu{call.cpu} took {region} from the first block on its free "
                        f"list that had one [{ret.detail}], without touching the global tree or its lock.")
-        vb = _block_from_detail(snap, ret.detail)
+        vb = _block_of(snap, by_kind)
         if vb is not None and not vb.on_free_list and vb.free == 0:
             out.append(f"Block #{vb.id} has no free pages left, so it left the free list; its "
                        "alloc_map bits are never cleared, so it stays off until every page is dirty "
@@ -161,14 +161,11 @@ def _vm_map_ram(snap, call, ret, by_kind):
     return out
 
 
-def _block_from_detail(snap, detail: str):
-    if not detail or "#" not in detail:
-        return None
-    try:
-        bid = int(detail.split("#", 1)[1].split(",", 1)[0].split()[0])
-    except ValueError:
-        return None
-    return snap.block(bid)
+def _block_of(snap, by_kind):
+    """The block a vb_alloc() or vb_free() of this op worked on (its BlockAlloc or
+    BlockDirty event), as the snapshot has it."""
+    bits = by_kind.get("bits")
+    return snap.block(bits[-1].block) if bits else None
 
 
 def _vm_unmap_ram(snap, call, ret, by_kind):
@@ -187,7 +184,7 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
                        f"{cfg.vmap_bbmap_bits} pages added to vmap_lazy_nr at once."
                        + ("" if _flushed(by_kind) else f" {_lazy_numbers(snap)}."))
         else:
-            vb = _block_from_detail(snap, ret.detail)
+            vb = _block_of(snap, by_kind)
             extra = (f" Block #{vb.id} is {vb.dirty} of {cfg.vmap_bbmap_bits} pages dirty; freed space "
                      "in a block is never reused, so the address cannot be handed out again "
                      "before the whole block is purged.") if vb is not None else ""
@@ -305,7 +302,7 @@ _HANDLERS = {
     "vunmap": _free_lazy,
     "remove_vm_area": _free_lazy,
     "vm_unmap_aliases": _vm_unmap_aliases,
-    "purge_vmap_area_lazy": _purge,
+    "purge": _purge,
     "touch": _touch,
     "vmalloc_to_page": _vmalloc_to_page,
     "find_vm_area": _find_vm_area,

@@ -14,21 +14,21 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from ..kernel.views import FLAG_NAMES
 from ..snapshot import Snapshot
 from . import palette as P
 from .units import human_bytes
 
-START = attrgetter("va_start")
+START = attrgetter("start")
 DIM = Style(color="#9A9A9A")
 MAX_LISTED = 4
-FLAG_NAMES = ((0x01, "VM_LAZY_FREE"), (0x02, "VM_LAZY_FREEING"), (0x04, "VM_VM_AREA"))
 
 
 def areas_in(snap: Snapshot, start: int, end: int) -> tuple[int, int]:
     """Index range [i, j) of the areas that may overlap [start, end)."""
     areas = snap.areas
     i = max(0, bisect_right(areas, start, key=START) - 1)
-    if i < len(areas) and areas[i].va_end <= start:
+    if i < len(areas) and areas[i].end <= start:
         i += 1
     j = bisect_left(areas, end, i, key=START)
     return i, j
@@ -64,14 +64,14 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
     t.append(f"{addr:#x}", style="bold")
     t.append(f" +{human_bytes(cell_bytes)}\n", style=DIM)
     i, j = areas_in(snap, addr, end)
-    areas = [va for va in snap.areas[i:j] if va.va_end > addr]
+    areas = [va for va in snap.areas[i:j] if va.end > addr]
     if not areas:
         t.append("free: no vmap area here\n", style=DIM)
     blocks = {b.start: b for b in snap.blocks} if areas else {}
     for va in areas[:MAX_LISTED]:
-        size = va.va_end - va.va_start
+        size = va.end - va.start
         state_style = P.LOG_STYLES["flush"] if va.lazy else Style(bold=True)
-        t.append(f"{va.va_start:x}-{va.va_end:x}\n")
+        t.append(f"{va.start:x}-{va.end:x}\n")
         t.append(f"  {human_bytes(size)} ", style="bold")
         t.append(f"{va.kind} ")
         t.append(f" {va.state} ", style=state_style)
@@ -79,7 +79,7 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
         t.append(" by ", style=DIM)
         t.append(f"cpu{va.cpu}", style=P.cpu_style(va.cpu))
         t.append(f" at op {va.op:,}\n", style=DIM)
-        vb = blocks.get(va.va_start) if va.kind == "vmap_block" else None
+        vb = blocks.get(va.start) if va.kind == "vmap_block" else None
         if vb is not None:
             t.append("  block ", style=DIM)
             t.append(f"#{vb.id}", style=P.cpu_style(vb.cpu, bold=True))
@@ -113,14 +113,14 @@ def summary(snap: Snapshot, addr: int, cell_bytes: int) -> str:
     """One line about the cell, for the map's border when the inspector is folded away."""
     end = addr + cell_bytes
     i, j = areas_in(snap, addr, end)
-    areas = [va for va in snap.areas[i:j] if va.va_end > addr]
+    areas = [va for va in snap.areas[i:j] if va.end > addr]
     head = f"cursor {addr:x}"
     if not areas:
         return f"{head}: free"
     va = areas[0]
-    text = f"{head}: {va.kind} {human_bytes(va.va_end - va.va_start)} {va.state}"
+    text = f"{head}: {va.kind} {human_bytes(va.end - va.start)} {va.state}"
     if va.kind == "vmap_block":
-        vb = next((b for b in snap.blocks if b.start == va.va_start), None)
+        vb = next((b for b in snap.blocks if b.start == va.start), None)
         if vb is not None:
             text += f" #{vb.id} cpu{vb.cpu}"
     if len(areas) > 1:

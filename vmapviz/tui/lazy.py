@@ -70,14 +70,14 @@ class LazyPanel(Widget):
         old = self.snap
         self.snap = snap
         s = snap.stats
-        flushes = s.get("tlb_flushes", 0)
+        flushes = s.tlb_flushes
         slow = not snap.running or (snap.speed is not None and snap.speed <= 200)
         if (slow and old is not None and old.config == snap.config and snap.op >= old.op
                 and flushes > self._flushes):
             self.flash()   # at full speed a flush comes every frame: no flashing then
         self._flushes = flushes
         key = (snap.op, snap.running, snap.config,
-               tuple(v for v in s.values() if not isinstance(v, list)), snap.stale_counts, round(snap.ops_per_s), snap.flush_ops[-1:] if snap.flush_ops else ())
+               s, snap.stale_counts, round(snap.ops_per_s), snap.flush_ops[-1:] if snap.flush_ops else ())
         if key != self._key:
             self._key = key
             self.refresh()
@@ -98,7 +98,7 @@ class LazyPanel(Widget):
             return Text("waiting for the first snapshot…", style=DIM)
         s = snap.stats
         width = max(20, self.content_size.width)
-        lazy, limit = s.get("lazy_pages", 0), s.get("lazy_max_pages", 0)
+        lazy, limit = s.lazy_pages, s.lazy_max_pages
         t = Text(no_wrap=True, overflow="ellipsis")
         fill, empty = gauge(lazy, limit, width - 15)
         t.append("vmap_lazy_nr ", style="bold")
@@ -110,36 +110,36 @@ class LazyPanel(Widget):
         frac = f"{100 * lazy / limit:.0f}%" if limit else "-"
         t.append(f"  {lazy:,} of lazy_max_pages {limit:,} ({frac})\n")
         t.append("TLB flushes ", style=DIM)
-        t.append(f"{s.get('tlb_flushes', 0):,}", style="bold")
+        t.append(f"{s.tlb_flushes:,}", style="bold")
         t.append("  IPIs ", style=DIM)
-        t.append(f"{s.get('ipis', 0):,}")
+        t.append(f"{s.ipis:,}")
         t.append("  purges ", style=DIM)
-        t.append(f"{s.get('purges', 0):,}\n")
+        t.append(f"{s.purges:,}\n")
         spark, per = flush_sparkline(snap.flush_ops, snap.op, width - 8)
         t.append("flushes ", style=DIM)
         for ch in spark:
             t.append("▁" if ch == " " else ch, style=Style(color="#4A4A4A") if ch == " " else FLUSH_MARK)
         t.append(f"\n        last {per * (width - 8):,} ops, {per} a column\n", style=DIM)
         t.append("vm_unmap_aliases ", style=DIM)
-        t.append(f"{s.get('vm_unmap_aliases_calls', 0):,}")
+        t.append(f"{s.vm_unmap_aliases_calls:,}")
         t.append("  failures ", style=DIM)
-        t.append(f"{s.get('alloc_failures', 0):,}\n")
-        warn, bug = s.get("warnings", 0), s.get("bugs", 0)
+        t.append(f"{s.alloc_failures:,}\n")
+        warn, bug = s.warnings, s.bugs
         t.append("WARN ", style=DIM)
         t.append(f"{warn:,}", style=P.LOG_STYLES["warn"] if warn else Style())
         t.append("  BUG ", style=DIM)
         t.append(f"{bug:,}", style=P.LOG_STYLES["bug"] if bug else Style())
         t.append("  faults ", style=DIM)
-        t.append(f"{s.get('faults', 0):,}")
+        t.append(f"{s.faults:,}")
         t.append("  UAF ", style=DIM)
-        uaf = s.get("use_after_free", 0)
+        uaf = s.use_after_free
         t.append(f"{uaf:,}\n", style=P.LOG_STYLES["uaf"] if uaf else Style())
         t.append("ops/s ", style=DIM)
         t.append(f"{snap.ops_per_s:,.0f}" if snap.running else "-")
         t.append("  areas ", style=DIM)
-        t.append(f"{s.get('live_areas', 0):,}+{s.get('lazy_areas', 0):,} lazy")
+        t.append(f"{s.live_areas:,}+{s.lazy_areas:,} lazy")
         t.append("  blocks ", style=DIM)
-        t.append(f"{s.get('vmap_blocks', 0):,}\n")
+        t.append(f"{s.vmap_blocks:,}\n")
         t.append("stale TLB entries\n", style=DIM)
         counts = snap.stale_counts
         if len(counts) <= 8:

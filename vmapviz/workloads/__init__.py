@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .base import CALLS, Op, OpSource, Workload
+from .base import CALLS, Op, OpSource, UnsupportedWorkload, Workload
 from .builtin import BUILTINS
 from .lib_test_vmalloc import PORTS
 from .trace import Recorder, TraceError, TraceWorkload, load
@@ -31,5 +31,5 @@ def get(name: str) -> Workload:
                           "(or give the path of a trace file)")
 
 
-__all__ = ["CALLS", "Op", "OpSource", "Workload", "WORKLOADS", "UnknownWorkload", "catalog",
+__all__ = ["CALLS", "Op", "OpSource", "UnsupportedWorkload", "Workload", "WORKLOADS", "UnknownWorkload", "catalog",
            "get", "Recorder", "TraceError", "TraceWorkload", "load"]

@@ -13,28 +13,18 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Generator, Iterator, NamedTuple
 
-from ..kernel import Config
+from ..kernel import Config, ConfigError
+from ..kernel.calls import CALLS, OPTIONAL_ARGS
 
 Stream = Generator[tuple[str, tuple], object, None]
+Streams = Callable[[Config, Callable[[int], random.Random]], dict[int, Stream]]
 
-# Every call a workload or a trace may make: its argument names, all ints.  (get_vm_area
-# takes optional start and end after size and flags.)
-CALLS: dict[str, tuple[str, ...]] = {
-    "vmalloc": ("size",),
-    "vmalloc_align": ("size", "align"),
-    "vfree": ("addr",),
-    "vmap": ("nr_pages",),
-    "vunmap": ("addr",),
-    "get_vm_area": ("size", "flags"),
-    "remove_vm_area": ("addr",),
-    "vmalloc_to_page": ("addr",),
-    "vm_map_ram": ("count",),
-    "vm_unmap_ram": ("addr", "count"),
-    "vm_unmap_aliases": (),
-    "touch": ("addr", "nr_pages"),
-    "purge": (),
-}
-OPTIONAL_ARGS = {"get_vm_area": ("start", "end")}
+__all__ = ["CALLS", "OPTIONAL_ARGS", "Op", "OpSource", "Translation", "UnsupportedWorkload",
+           "Workload", "each_cpu", "on_cpu0"]
+
+
+class UnsupportedWorkload(ConfigError):
+    """A workload that calls what the chosen kernel generation does not have."""
 
 
 class Op(NamedTuple):
@@ -94,29 +84,60 @@ def _advance(stream: Stream, result: object, prime: bool = False):
 
 
 @dataclass(frozen=True)
+class Translation:
+    """What a workload calls on a generation that lacks some of its calls, and why
+    that is an honest stand-in."""
+
+    streams: Streams
+    needs: frozenset[str]
+    note: str
+
+
+@dataclass(frozen=True)
 class Workload:
-    """A named workload: its streams, the machine it wants (overridable) and what a
-    class should watch for."""
+    """A named workload: its streams, the calls they cannot do without (`needs`; a
+    stream may also make calls only when the kernel offers them), its translations for
+    generations that lack some of those calls, the machine it wants (overridable) and
+    what a class should watch for."""
 
     name: str
     summary: str
     watch: str
-    streams: Callable[[Config, Callable[[int], random.Random]], dict[int, Stream]]
+    streams: Streams
     defaults: dict = field(default_factory=dict)  # nr_cpus, bits, variant
     default_ops: int | None = None   # for endless workloads: a headless run's length
     expect_failures: str = ""        # why allocation failures are the expected outcome
+    needs: frozenset[str] = frozenset()
+    translations: dict[str, Translation] = field(default_factory=dict)  # by generation name
 
     def config(self, **overrides) -> Config:
         """The Config to run with: the workload's defaults, then the overrides that are
-        not None."""
+        not None.  Refused (UnsupportedWorkload) when the generation lacks a call the
+        workload needs and there is no translation for it."""
         opts = dict(self.defaults)
         opts.update({k: v for k, v in overrides.items() if v is not None})
-        return Config(**opts)
+        cfg = Config(**opts)
+        gen = cfg.generation
+        missing = sorted(self._program(cfg)[1] - set(gen.calls))
+        if missing:
+            raise UnsupportedWorkload(
+                f"workload {self.name!r} calls {', '.join(m + '()' for m in missing)}, which "
+                f"{gen.title} does not have; choose another variant or workload")
+        return cfg
+
+    def _program(self, config: Config) -> tuple[Streams, frozenset[str]]:
+        t = self.translations.get(config.variant)
+        return (t.streams, t.needs) if t is not None else (self.streams, self.needs)
+
+    def translation_note(self, config: Config) -> str:
+        """How this workload runs on the config's generation, when it is translated."""
+        t = self.translations.get(config.variant)
+        return t.note if t is not None else ""
 
     def source(self, config: Config) -> OpSource:
         def rng_for(cpu: int) -> random.Random:
             return random.Random(f"vmapviz-{self.name}:{config.seed}:{cpu}")
-        return Interleaver(self.streams(config, rng_for), config.seed)
+        return Interleaver(self._program(config)[0](config, rng_for), config.seed)
 
 
 def each_cpu(stream: Callable[[int, Config, random.Random], Iterator]):

@@ -4,7 +4,7 @@ old API under churn and fragmentation, the 32-bit squeeze and the AGP report."""
 from __future__ import annotations
 
 from ..kernel import VM_IOREMAP
-from .base import Workload, each_cpu, on_cpu0
+from .base import Translation, Workload, each_cpu, on_cpu0
 
 KiB, MiB = 1 << 10, 1 << 20
 
@@ -18,13 +18,27 @@ def map_touch_unmap(cpu, cfg, rng):
             yield "vm_unmap_ram", (addr, 4)
 
 
+def vmap_touch_vunmap(cpu, cfg, rng):
+    """The thread's benchmark before the rewrite, which had no vm_map_ram: vmap(4),
+    touch, vunmap, as the thread's vanilla column ran."""
+    while True:
+        addr = yield "vmap", (4,)
+        if addr is not None:
+            yield "touch", (addr, 4)
+            yield "vunmap", (addr,)
+
+
+def _buffer_size(rng):
+    return rng.choice((1, 1, 2, 4, 4, 8, 16))
+
+
 def xfs_dir(cpu, cfg, rng):
     """Directory buffers of 4 to 64 KiB, a few held at a time per CPU, mapped with
     vm_map_ram() as Nick's XFS experiment did."""
     held = []
     while True:
         if len(held) < 4 and (not held or rng.random() < 0.55):
-            pages = rng.choice((1, 1, 2, 4, 4, 8, 16))
+            pages = _buffer_size(rng)
             addr = yield "vm_map_ram", (pages,)
             if addr is not None:
                 yield "touch", (addr, pages)
@@ -32,6 +46,37 @@ def xfs_dir(cpu, cfg, rng):
         else:
             addr, pages = held.pop(rng.randrange(len(held)))
             yield "vm_unmap_ram", (addr, pages)
+
+
+XFS_AS_LIST_MAX = 64  # _xfs_buf_map_pages() purges the deferred list above this
+
+
+def xfs_dir_vanilla(cfg, rng_for):
+    """xfs-dir on v2.6.27: the buffers are vmap()ed, and XFS defers their vunmap()s on
+    one global list (free_address() under as_lock); when it holds more than 64 entries,
+    the next mapping (_xfs_buf_map_pages()) first purges it with one vunmap() per entry,
+    a TLB flush each: the "not-very-good vunmap batching code" of the thread.
+    Simplified: xfsbufd's own periodic purge of the list is left out."""
+    deferred: list[int] = []   # as_free_head, shared by every CPU
+
+    def stream(cpu, rng):
+        held = []
+        while True:
+            if len(held) < 4 and (not held or rng.random() < 0.55):
+                if len(deferred) > XFS_AS_LIST_MAX:
+                    batch = deferred[:]
+                    deferred.clear()
+                    for addr in batch:          # purge_addresses()
+                        yield "vunmap", (addr,)
+                pages = _buffer_size(rng)
+                addr = yield "vmap", (pages,)
+                if addr is not None:
+                    yield "touch", (addr, pages)
+                    held.append(addr)
+            else:
+                deferred.append(held.pop(rng.randrange(len(held))))   # free_address()
+
+    return {cpu: stream(cpu, rng_for(cpu)) for cpu in range(cfg.nr_cpus)}
 
 
 def vmalloc_churn(cpu, cfg, rng):
@@ -57,7 +102,8 @@ def fragmentation(cfg, rng):
             (long_lived if i % 2 else short_lived).append(addr)
     for addr in short_lived:
         yield "vfree", (addr,)
-    yield "purge", ()
+    if cfg.offers("purge"):             # before the rewrite the holes are free at once
+        yield "purge", ()
     held = []
     while True:
         if len(held) < 24 and rng.random() < 0.6:
@@ -80,6 +126,17 @@ def ioremap(cfg, rng):
                 held.append(addr)
             if len(held) > 6:
                 yield "remove_vm_area", (held.pop(rng.randrange(len(held))),)
+
+
+def xen_pat_vanilla(cpu, cfg, rng):
+    """xen-pat on v2.6.27: no vm_map_ram and nothing lazy, so no vm_unmap_aliases():
+    every mapping is vmap()ed and unmapped at once, a TLB flush each."""
+    while True:
+        pages = rng.randint(1, 8)
+        addr = yield "vmap", (pages,)
+        if addr is not None:
+            yield "touch", (addr, pages)
+            yield "vunmap", (addr,)
 
 
 def xen_pat(cpu, cfg, rng):
@@ -124,12 +181,14 @@ def agp_bug(cfg, rng):
     b = yield "vmalloc", (page,)        # START + 3 pages
     yield "touch", (b, 1)
     yield "vfree", (a,)
-    yield "purge", ()
+    if cfg.offers("purge"):
+        yield "purge", ()
     c = yield "vmalloc", (4 * page,)    # posted: START, over b: WARN, NULL
     yield "touch", (b, 1)
     if c is not None:
         yield "touch", (c, 4)
-    yield "purge", ()                   # posted: the failed area's purge clears b's PTE
+    if cfg.offers("purge"):
+        yield "purge", ()               # posted: the failed area's purge clears b's PTE
     yield "touch", (b, 1)
 
 
@@ -138,12 +197,21 @@ BUILTINS = [
              "Watch one block per CPU fill its alloc_map, go dirty page run by page run, leave the "
              "free list when full and be freed lazily when every bit is dirty; vmap_lazy_nr climbs "
              "1024 pages at a time and one TLB flush (nr_cpus - 1 IPIs) covers 25 blocks' worth of unmaps.",
-             each_cpu(map_touch_unmap), dict(nr_cpus=4, bits=64, variant="merged"), 100_000),
+             each_cpu(map_touch_unmap), dict(nr_cpus=4, bits=64, variant="merged"), 100_000,
+             needs=frozenset({"vm_map_ram", "touch", "vm_unmap_ram"}),
+             translations={"vanilla": Translation(
+                 each_cpu(vmap_touch_vunmap), frozenset({"vmap", "touch", "vunmap"}),
+                 "v2.6.27 has no vm_map_ram: vmap(4), touch, vunmap, as the thread's vanilla column ran")}),
     Workload("xfs-dir", "many CPUs map and unmap directory buffers of 4-64 KiB with vm_map_ram",
              "Mixed sizes take naturally aligned power-of-two regions (3 pages take 4); freed "
              "regions are never reused inside a block, so blocks turn over and flushes stay rare "
              "even with 16 CPUs.",
-             each_cpu(xfs_dir), dict(nr_cpus=16, bits=64, variant="merged"), 100_000),
+             each_cpu(xfs_dir), dict(nr_cpus=16, bits=64, variant="merged"), 100_000,
+             needs=frozenset({"vm_map_ram", "touch", "vm_unmap_ram"}),
+             translations={"vanilla": Translation(
+                 xfs_dir_vanilla, frozenset({"vmap", "touch", "vunmap"}),
+                 "v2.6.27's XFS: vmap, and vunmap deferred on a list of 64, then one vunmap "
+                 "(one flush) per entry")}),
     Workload("vmalloc-churn", "random vmalloc/vfree of 1 to 100 pages",
              "The old API goes through the global rbtree allocator: every area has a guard page and "
              "the search leaves one more page after it; vfree only marks the area lazy, so its "
@@ -162,7 +230,11 @@ BUILTINS = [
     Workload("xen-pat", "vm_map_ram churn with periodic vm_unmap_aliases, as Xen and PAT call it",
              "Each vm_unmap_aliases() unmaps every dirty run of every free-listed block and forces a "
              "flush even with nothing lazy; full blocks are skipped and keep their stale aliases.",
-             each_cpu(xen_pat), dict(nr_cpus=4, bits=64, variant="merged"), 50_000),
+             each_cpu(xen_pat), dict(nr_cpus=4, bits=64, variant="merged"), 50_000,
+             needs=frozenset({"vm_map_ram", "touch", "vm_unmap_ram", "vm_unmap_aliases"}),
+             translations={"vanilla": Translation(
+                 each_cpu(xen_pat_vanilla), frozenset({"vmap", "touch", "vunmap"}),
+                 "v2.6.27 has no vm_map_ram and nothing lazy: vmap, touch, and vunmap at once")}),
     Workload("exhaust-32bit", "a 32-bit vmalloc space fills up and recovers through purge-and-retry",
              "111 MiB holds 27 areas of 4 MiB; the 28th fails with the kernel's warning. Freed areas "
              "stay lazy (under the threshold), so the next request fails once, purges, and succeeds "

@@ -122,9 +122,9 @@ def vm_map_ram_test(cpu, cfg, rng):
 _DEFAULTS = dict(nr_cpus=4, bits=64, variant="merged")
 
 
-def _port(name, fn, summary, watch, expect=""):
+def _port(name, fn, summary, watch, expect="", needs=frozenset({"vmalloc", "vfree", "touch"})):
     return Workload(name, summary + " (lib/test_vmalloc.c)", watch, each_cpu(fn), _DEFAULTS,
-                    None, expect)
+                    None, expect, needs)
 
 
 PORTS = [
@@ -148,5 +148,6 @@ PORTS = [
           "large ones to fail and stops at the first failure.",
           expect="align_shift_alloc_test expects the large alignments to fail"),
     _port("vm-map-ram-test", vm_map_ram_test, "vm_map_ram / vm_unmap_ram of one page in a loop",
-          "One bit per call from the CPU's block; a block is freed after 1024 calls."),
+          "One bit per call from the CPU's block; a block is freed after 1024 calls.",
+          needs=frozenset({"vm_map_ram", "touch", "vm_unmap_ram"})),
 ]

@@ -105,7 +105,7 @@ def load(path: str | Path) -> TraceWorkload:
     if not isinstance(conf, dict):
         raise TraceError(f'{path}:1: the header has no "config" object')
     try:
-        defaults = {k: conf[k] for k in ("nr_cpus", "bits", "variant", "page_size",
+        defaults = {k: conf[k] for k in ("nr_cpus", "bits", "variant", "page_size", "flush", "ram_size",
                                          "vmalloc_start", "vmalloc_end", "seed") if k in conf}
         Config(**defaults)
     except (ConfigError, TypeError) as e:
@@ -118,7 +118,8 @@ def load(path: str | Path) -> TraceWorkload:
     return TraceWorkload(
         name=Path(path).name, summary=f"trace of {name}, {len(ops)} ops",
         watch=f"A replay of {path}, recorded from {name}; any result that differs is reported.",
-        streams=None, defaults=defaults, ops=tuple(ops), path=path)
+        streams=None, defaults=defaults, needs=frozenset(t.op.call for t in ops),
+        ops=tuple(ops), path=path)
 
 
 def _json(path: str, n: int, text: str):

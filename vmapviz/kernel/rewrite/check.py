@@ -3,41 +3,40 @@ violation; an empty list means the simulated kernel is consistent."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VM_VM_AREA
-from .vmap_block import addr_to_vb_idx
-
-if TYPE_CHECKING:
-    from .kernel import Kernel
+from ..vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VM_VM_AREA
+from .state import RewriteState, addr_to_vb_idx
 
 
-def check(k: "Kernel") -> list[str]:
+def check(k: RewriteState) -> list[str]:
     return _areas(k) + _lazy(k) + _pages(k) + _blocks(k)
 
 
-def _areas(k: "Kernel") -> list[str]:
+def _areas(k: RewriteState) -> list[str]:
     out = []
     cfg, tree = k.config, k.tree
     areas = list(tree.list)
-    if set(tree.by_start) != {a.va_start for a in areas} or len(tree.by_start) != len(areas):
+    if set(tree.by_start) != {a.start for a in areas} or len(tree.by_start) != len(areas):
         out.append("the start index and the address-ordered list disagree")
     prev = None
     holes = {}
     for a in areas:
-        if a.va_start % cfg.page_size or a.va_end % cfg.page_size or a.va_start >= a.va_end:
-            out.append(f"area {a.va_start:#x}-{a.va_end:#x} is empty or not page aligned")
-        if a.va_end > 1 << cfg.bits:
-            out.append(f"area {a.va_start:#x}-{a.va_end:#x} is outside the address space")
+        if (type(a.start) is not int or type(a.end) is not int or a.start % cfg.page_size
+                or a.end % cfg.page_size or not 0 < a.start < a.end):
+            out.append(f"area {a.start!r}-{a.end!r} is empty, negative or not page aligned")
+        elif a.state != ("busy" if not a.flags & (VM_LAZY_FREE | VM_LAZY_FREEING) else
+                       "lazy" if a.flags & VM_LAZY_FREE else "freeing"):
+            out.append(f"area {a.start:#x}-{a.end:#x} is {a.state} but its flags say otherwise")
+        if a.end > 1 << cfg.bits:
+            out.append(f"area {a.start:#x}-{a.end:#x} is outside the address space")
         if prev is not None:
-            overlap = prev.va_end > a.va_start
-            if overlap and not {prev.va_start, a.va_start} & k.overlaps:
-                out.append(f"areas {prev.va_start:#x}-{prev.va_end:#x} and "
-                           f"{a.va_start:#x}-{a.va_end:#x} overlap")
-            if a.va_start > prev.va_end + cfg.page_size:
-                holes[a.va_start] = prev.va_end + cfg.page_size
+            overlap = prev.end > a.start
+            if overlap and not {prev.start, a.start} & k.overlaps:
+                out.append(f"areas {prev.start:#x}-{prev.end:#x} and "
+                           f"{a.start:#x}-{a.end:#x} overlap")
+            if a.start > prev.end + cfg.page_size:
+                holes[a.start] = prev.end + cfg.page_size
         prev = a
-    if k.overlaps and cfg.variant != "posted":
+    if k.overlaps and not k.policy.first_contains_addr:
         out.append("an overlapping area was handed out by the merged allocator")
     if holes != dict(tree.holes):
         out.append("the hole index does not match the gaps between areas")
@@ -45,22 +44,22 @@ def _areas(k: "Kernel") -> list[str]:
         va = tree.find(vm_addr)
         if va is None or not va.flags & VM_VM_AREA or va.lazy:
             out.append(f"vm_struct {vm_addr:#x} on vmlist has no busy VM_VM_AREA area")
-        elif vm.size != va.va_end - va.va_start:
+        elif vm.size != va.end - va.start:
             out.append(f"vm_struct {vm_addr:#x} size {vm.size} != its area's")
-    busy_vm = {a.va_start for a in areas if a.flags & VM_VM_AREA and not a.lazy}
-    if busy_vm != set(k.vmlist):
+    busy_vm = {a.start for a in areas if a.flags & VM_VM_AREA and not a.lazy}
+    if busy_vm != set(k.vmlist) or list(k.vmlist_order) != sorted(k.vmlist):
         out.append("busy VM_VM_AREA areas and vmlist disagree")
     return out
 
 
-def _lazy(k: "Kernel") -> list[str]:
+def _lazy(k: RewriteState) -> list[str]:
     out = []
     lazy = [a for a in k.tree.list if a.flags & VM_LAZY_FREE]
     if any(a.flags & VM_LAZY_FREEING for a in k.tree.list):
         out.append("a VM_LAZY_FREEING area is still in the tree after its purge")
-    if {a.va_start for a in lazy} != set(k.lazy):
+    if {a.start for a in lazy} != set(k.lazy):
         out.append("the lazy list and the VM_LAZY_FREE areas disagree")
-    pages = sum(a.va_end - a.va_start for a in lazy) // k.config.page_size
+    pages = sum(a.end - a.start for a in lazy) // k.config.page_size
     if pages != k.vmap_lazy_nr:
         out.append(f"vmap_lazy_nr is {k.vmap_lazy_nr} but lazily freed areas hold {pages} pages")
     if k.vmap_lazy_nr > k.config.lazy_max_pages:
@@ -74,12 +73,12 @@ def _owners(areas: list, vpns, shift: int):
     i = 0
     for vpn in vpns:
         addr = vpn << shift
-        while i < len(areas) and areas[i].va_end <= addr:
+        while i < len(areas) and areas[i].end <= addr:
             i += 1
-        yield vpn, (areas[i] if i < len(areas) and areas[i].va_start <= addr else None)
+        yield vpn, (areas[i] if i < len(areas) and areas[i].start <= addr else None)
 
 
-def _pages(k: "Kernel") -> list[str]:
+def _pages(k: RewriteState) -> list[str]:
     out = []
     shift = k.config.page_shift
     ptes, dead = k.pgtable.ptes, k.pgtable.dead
@@ -111,17 +110,17 @@ def _pages(k: "Kernel") -> list[str]:
     return out
 
 
-def _freed(k: "Kernel", va, addr: int) -> bool:
+def _freed(k: RewriteState, va, addr: int) -> bool:
     """Is addr in a lazily freed area, or a dirty page of a live vmap block?"""
     if va is None or va.lazy:
         return va is not None
     if va.kind != "vmap_block":
         return False
-    vb = k.vmap_block_tree[addr_to_vb_idx(k, addr)]
-    return bool(vb.dirty_map >> ((addr - vb.va_start) >> k.config.page_shift) & 1)
+    vb = k.block_at(addr)
+    return bool(vb.dirty_map >> ((addr - vb.start) >> k.config.page_shift) & 1)
 
 
-def _blocks(k: "Kernel") -> list[str]:
+def _blocks(k: RewriteState) -> list[str]:
     out = []
     cfg = k.config
     bits = cfg.vmap_bbmap_bits
@@ -133,18 +132,18 @@ def _blocks(k: "Kernel") -> list[str]:
                 flag = vb.on_free_list if name == "free" else vb.on_dirty_list
                 if vb.cpu != vbq.cpu or not flag:
                     out.append(f"block #{vb.id} is on cpu{vbq.cpu}'s {name} list by mistake")
-                if k.vmap_block_tree.get(addr_to_vb_idx(k, vb.va_start)) is not vb:
+                if k.vmap_block_tree.get(addr_to_vb_idx(cfg, vb.start)) is not vb:
                     out.append(f"block #{vb.id} on a list is not in the radix tree")
             seen.update(id(vb) for vb in lst)
     for idx, vb in k.vmap_block_tree.items():
         tag = f"block #{vb.id}"
-        if addr_to_vb_idx(k, vb.va_start) != idx:
-            out.append(f"{tag} is indexed at {idx}, not addr_to_vb_idx({vb.va_start:#x})")
-        va = k.tree.find(vb.va_start)
-        if va is None or va.lazy or va.kind != "vmap_block" or va.va_end != vb.va_end:
+        if addr_to_vb_idx(cfg, vb.start) != idx:
+            out.append(f"{tag} is indexed at {idx}, not addr_to_vb_idx({vb.start:#x})")
+        va = k.tree.find(vb.start)
+        if va is None or va.lazy or va.kind != "vmap_block" or va.end != vb.end:
             out.append(f"{tag}'s area is not a busy vmap_block area of the tree")
-        if vb.va_start % cfg.vmap_block_size:
-            out.append(f"{tag} at {vb.va_start:#x} is not VMAP_BLOCK_SIZE aligned")
+        if vb.start % cfg.vmap_block_size:
+            out.append(f"{tag} at {vb.start:#x} is not VMAP_BLOCK_SIZE aligned")
         if vb.alloc_map & ~full or vb.dirty_map & ~full:
             out.append(f"{tag} has bits beyond VMAP_BBMAP_BITS")
         if vb.free != bits - vb.alloc_map.bit_count():
@@ -160,6 +159,6 @@ def _blocks(k: "Kernel") -> list[str]:
         if vb.on_dirty_list != (vb.dirty > 0) or vb.on_dirty_list != (vb in k.vbq[vb.cpu].dirty):
             out.append(f"{tag}: dirty {vb.dirty} but on_dirty_list is {vb.on_dirty_list}")
     for a in k.tree.list:
-        if a.kind == "vmap_block" and not a.lazy and k.vmap_block_tree.get(addr_to_vb_idx(k, a.va_start)) is None:
-            out.append(f"vmap_block area {a.va_start:#x} has no block")
+        if a.kind == "vmap_block" and not a.lazy and k.vmap_block_tree.get(addr_to_vb_idx(cfg, a.start)) is None:
+            out.append(f"vmap_block area {a.start:#x} has no block")
     return out

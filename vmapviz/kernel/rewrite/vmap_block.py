@@ -10,27 +10,25 @@ is freed lazily.  Bitmaps are Python ints, bit N for page N of the block.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
 
-from .config import get_order
-from .events import AliasUnmap, BlockFree, BlockNew
+from ..config import get_order
+from ..events import AliasUnmap, BlockAlloc, BlockDirty, BlockFree, BlockNew
+from ..views import BlockView, QueueView
 from .kva import __purge_vmap_area_lazy, alloc_vmap_area, free_unmap_vmap_area, mark_freed
-
-if TYPE_CHECKING:
-    from .kernel import Kernel
+from .state import RewriteState, addr_to_vb_idx
 
 
 class VmapBlock:
     """struct vmap_block; `id` numbers blocks in creation order for the views."""
 
-    __slots__ = ("id", "cpu", "va_start", "va_end", "free", "dirty", "alloc_map",
+    __slots__ = ("id", "cpu", "start", "end", "free", "dirty", "alloc_map",
                  "dirty_map", "on_free_list", "on_dirty_list")
 
-    def __init__(self, id: int, cpu: int, va_start: int, va_end: int, bits: int) -> None:
+    def __init__(self, id: int, cpu: int, start: int, end: int, bits: int) -> None:
         self.id = id
         self.cpu = cpu          # vb->vbq: the queue of the CPU that made it
-        self.va_start = va_start
-        self.va_end = va_end
+        self.start = start
+        self.end = end
         self.free = bits
         self.dirty = 0
         self.alloc_map = 0
@@ -38,24 +36,9 @@ class VmapBlock:
         self.on_free_list = False
         self.on_dirty_list = False
 
-    def view(self) -> "BlockView":
-        return BlockView(self.id, self.cpu, self.va_start, self.va_end, self.free, self.dirty,
+    def view(self) -> BlockView:
+        return BlockView(self.id, self.cpu, self.start, self.end, self.free, self.dirty,
                          self.alloc_map, self.dirty_map, self.on_free_list, self.on_dirty_list)
-
-
-class BlockView(NamedTuple):
-    """An immutable copy of one vmap_block."""
-
-    id: int
-    cpu: int
-    start: int
-    end: int
-    free: int
-    dirty: int
-    alloc_map: int
-    dirty_map: int
-    on_free_list: bool
-    on_dirty_list: bool
 
 
 class VmapBlockQueue:
@@ -69,25 +52,9 @@ class VmapBlockQueue:
         self.dirty: list[VmapBlock] = []
         self.nr_dirty = 0  # declared by the patch, never updated by it
 
-    def view(self) -> "QueueView":
+    def view(self) -> QueueView:
         return QueueView(self.cpu, tuple(b.id for b in self.free),
                          tuple(b.id for b in self.dirty), self.nr_dirty)
-
-
-class QueueView(NamedTuple):
-    """An immutable copy of one CPU's vmap_block_queue: block ids in list order."""
-
-    cpu: int
-    free: tuple[int, ...]
-    dirty: tuple[int, ...]
-    nr_dirty: int
-
-
-def addr_to_vb_idx(k: "Kernel", addr: int) -> int:
-    """addr_to_vb_idx(): the radix tree index of the block holding addr, counted from
-    VMALLOC_START rounded down to a block boundary."""
-    bs = k.config.vmap_block_size
-    return (addr - (k.config.vmalloc_start & ~(bs - 1))) // bs
 
 
 @lru_cache(maxsize=None)
@@ -122,65 +89,77 @@ def dirty_runs(bitmap: int):
         pos += length
 
 
-def new_vmap_block(k: "Kernel") -> VmapBlock | None:
-    """new_vmap_block(): a block-sized, block-aligned area, put at the head of this
-    CPU's free list and in the radix tree."""
+def new_vmap_block(k: RewriteState, cpu: int) -> VmapBlock | None:
+    """new_vmap_block(): a block-sized, block-aligned area, put in the radix tree
+    (under vmap_block_tree_lock) and at the head of this CPU's free list (under its
+    vbq->lock)."""
     cfg = k.config
-    va = alloc_vmap_area(k, cfg.vmap_block_size, cfg.vmap_block_size,
+    va = alloc_vmap_area(k, cpu, cfg.vmap_block_size, cfg.vmap_block_size,
                          cfg.vmalloc_start, cfg.VMALLOC_END, "vmap_block")
     if va is None:
         return None
     k.block_ids += 1
-    vb = VmapBlock(k.block_ids, k.cpu, va.va_start, va.va_end, cfg.vmap_bbmap_bits)
-    idx = addr_to_vb_idx(k, va.va_start)
+    vb = VmapBlock(k.block_ids, cpu, va.start, va.end, cfg.vmap_bbmap_bits)
+    idx = addr_to_vb_idx(cfg, va.start)
     assert idx not in k.vmap_block_tree, "BUG_ON(radix_tree_insert() == -EEXIST)"
+    k.stats.vmap_block_tree_lock += 1
     k.vmap_block_tree[idx] = vb
-    k.vbq[k.cpu].free.insert(0, vb)  # list_add(): the head
+    k.stats.vbq_lock += 1
+    k.vbq[cpu].free.insert(0, vb)  # list_add(): the head
     vb.on_free_list = True
-    k.emit(BlockNew(k.op, k.cpu, vb.id, vb.va_start, vb.va_end))
+    k.emit(BlockNew(k.op, cpu, vb.id, vb.start, vb.end))
     return vb
 
 
-def free_vmap_block(k: "Kernel", vb: VmapBlock) -> None:
+def free_vmap_block(k: RewriteState, cpu: int, vb: VmapBlock) -> None:
     """free_vmap_block(): off both lists and the radix tree; its area is freed lazily."""
     vbq = k.vbq[vb.cpu]
+    k.stats.vbq_lock += 1
     if vb.on_free_list:
         vbq.free.remove(vb)
         vb.on_free_list = False
     if vb.on_dirty_list:
         vbq.dirty.remove(vb)
         vb.on_dirty_list = False
-    del k.vmap_block_tree[addr_to_vb_idx(k, vb.va_start)]
-    k.emit(BlockFree(k.op, k.cpu, vb.id, vb.va_start, vb.va_end))
-    free_unmap_vmap_area(k, k.tree.by_start[vb.va_start])
+    k.stats.vmap_block_tree_lock += 1
+    del k.vmap_block_tree[addr_to_vb_idx(k.config, vb.start)]
+    k.emit(BlockFree(k.op, cpu, vb.id, vb.start, vb.end))
+    free_unmap_vmap_area(k, cpu, k.tree.by_start[vb.start])
 
 
-def vb_alloc(k: "Kernel", size: int) -> tuple[int, VmapBlock, int, int] | None:
+def vb_alloc(k: RewriteState, cpu: int, size: int) -> tuple[int, VmapBlock] | None:
     """vb_alloc(): the first block on this CPU's free list with a free, naturally
-    aligned region of 2^order pages (3 pages take 4); a block whose `free` reaches 0
-    leaves the free list; none fits: a new block.  Other CPUs' blocks are never used.
-    Returns (addr, block, first bit, nbits), or None when no block could be made."""
+    aligned region of 2^order pages (3 pages take 4), each block looked at under its
+    vb->lock; a block whose `free` reaches 0 leaves the free list (under vbq->lock);
+    none fits: a new block.  Other CPUs' blocks are never used.  Returns (addr, block),
+    or None when no block could be made."""
     cfg = k.config
     order = get_order(size, cfg.page_size)
     nbits = 1 << order
-    vbq = k.vbq[k.cpu]
+    vbq = k.vbq[cpu]
+    stats = k.stats
     while True:
         for vb in vbq.free:
+            stats.vb_lock += 1
             i = bitmap_find_free_region(vb.alloc_map, cfg.vmap_bbmap_bits, order)
             if i >= 0:
                 vb.alloc_map |= ((1 << nbits) - 1) << i
                 vb.free -= nbits
                 if vb.free == 0:
+                    stats.vbq_lock += 1
                     vbq.free.remove(vb)  # list_del_init()
                     vb.on_free_list = False
-                return vb.va_start + i * cfg.page_size, vb, i, nbits
-        if new_vmap_block(k) is None:
+                addr = vb.start + i * cfg.page_size
+                k.emit(BlockAlloc(k.op, cpu, vb.id, i, nbits, addr))
+                return addr, vb
+        if new_vmap_block(k, cpu) is None:
             return None
 
 
-def vb_free(k: "Kernel", addr: int, size: int) -> None:
-    """vb_free(): mark the region dirty, count it, put the block on its queue's dirty
-    list the first time; all bits dirty: free the block.  PTEs are left in place.
+def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
+    """vb_free(): under vb->lock, mark the region dirty, count it, put the block on its
+    queue's dirty list the first time; all bits dirty: free the block.  PTEs are left
+    in place.
 
     The kernel checks none of the following; where it would silently miscount
     (bitmap_allocate_region()'s -EBUSY is ignored) the simulator reports a BUG and
@@ -188,45 +167,50 @@ def vb_free(k: "Kernel", addr: int, size: int) -> None:
     cfg = k.config
     order = get_order(size, cfg.page_size)
     nbits = 1 << order
-    offset = addr & (cfg.vmap_block_size - 1)
-    vb = k.vmap_block_tree.get(addr_to_vb_idx(k, addr))
+    vb = k.block_at(addr)
     if vb is None:
-        k.bug("vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
-    pos = offset // cfg.page_size
+        k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
+    pos = (addr & (cfg.vmap_block_size - 1)) // cfg.page_size
     region = ((1 << nbits) - 1) << pos
     if vb.alloc_map & region != region:
-        k.bug("vb_free", f"{addr:#x} (bits {pos}-{pos + nbits - 1} of block #{vb.id}) "
+        k.bug(cpu, "vb_free", f"{addr:#x} (bits {pos}-{pos + nbits - 1} of block #{vb.id}) "
               "was never handed out by vb_alloc()")
     if vb.dirty_map & region:
-        k.bug("vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
+        k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
               f"block #{vb.id} are already dirty; the kernel would count them twice")
+    k.stats.vb_lock += 1
     vb.dirty_map |= region
-    mark_freed(k, vb.va_start, addr, addr + nbits * cfg.page_size)
+    mark_freed(k, vb.start, addr, addr + nbits * cfg.page_size)
     if not vb.dirty:
+        k.stats.vbq_lock += 1
         k.vbq[vb.cpu].dirty.insert(0, vb)  # list_add()
         vb.on_dirty_list = True
     vb.dirty += nbits
+    k.emit(BlockDirty(k.op, cpu, vb.id, pos, nbits, vb.dirty))
     if vb.dirty == cfg.vmap_bbmap_bits:
         assert not vb.free and not vb.on_free_list, "BUG_ON(vb->free || !list_empty(&vb->free_list))"
-        free_vmap_block(k, vb)
+        free_vmap_block(k, cpu, vb)
+    return vb
 
 
-def vm_unmap_aliases(k: "Kernel") -> None:
-    """vm_unmap_aliases(): for every CPU, for every block on its free list, clear the
-    PTEs of each run of dirty pages; then one synchronous purge, forced to flush if a
-    run was unmapped.  The dirty bits stay set, so a later call unmaps and flushes the
-    same runs again; blocks that left the free list (full ones) are skipped, so their
-    dirty aliases survive: the stale-TLB bug a later kernel fixed."""
+def vm_unmap_aliases(k: RewriteState, cpu: int) -> None:
+    """vm_unmap_aliases(): for every CPU, for every block on its free list (under its
+    vb->lock), clear the PTEs of each run of dirty pages; then one synchronous purge,
+    forced to flush if a run was unmapped.  The dirty bits stay set, so a later call
+    unmaps and flushes the same runs again; blocks that left the free list (full ones)
+    are skipped, so their dirty aliases survive: the stale-TLB bug a later kernel
+    fixed."""
     cfg = k.config
     start, end, flush = cfg.ulong_max, 0, False
     for vbq in k.vbq:
         for vb in vbq.free:
+            k.stats.vb_lock += 1
             for i, j in dirty_runs(vb.dirty_map):
-                s = vb.va_start + i * cfg.page_size
-                e = vb.va_start + j * cfg.page_size
+                s = vb.start + i * cfg.page_size
+                e = vb.start + j * cfg.page_size
                 k.pgtable.vunmap_page_range(s, e)
-                k.emit(AliasUnmap(k.op, k.cpu, vb.id, s, e))
+                k.emit(AliasUnmap(k.op, cpu, vb.id, s, e))
                 flush = True
                 start, end = min(start, s), max(end, e)
     k.stats.vm_unmap_aliases_calls += 1
-    __purge_vmap_area_lazy(k, start, end, sync=True, force_flush=flush)
+    __purge_vmap_area_lazy(k, cpu, start, end, sync=True, force_flush=flush)

@@ -1,0 +1,77 @@
+"""The registry of kernel generations: every version of mm/vmalloc.c the simulator runs.
+
+A generation is a name, a version tag, a one-line description, the calls it offers
+and the features it has; its code lives in its own module under `vmapviz.kernel`,
+named here and imported only when a kernel of that generation boots.  Adding a
+generation is a module and an entry in GENERATIONS.  Views decide what to draw from
+`features`, never from the name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+# The old API every generation has (vmalloc_align is the simulator's one extension:
+# see Kernel.vmalloc_align).
+OLD_API = ("vmalloc", "vmalloc_align", "vfree", "vmap", "vunmap", "get_vm_area",
+           "remove_vm_area", "find_vm_area", "vmalloc_to_page", "touch")
+# What the 2008 rewrite added.
+PER_CPU_API = ("vm_map_ram", "vm_unmap_ram", "vm_unmap_aliases", "purge")
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a generation has, for views and workloads to adapt to."""
+
+    lazy_flush: bool         # vunmap defers the TLB flush (vmap_lazy_nr, purges)
+    vmap_blocks: bool        # per-CPU vmap blocks behind vm_map_ram
+    gap_page: bool           # the search leaves a free page after every area
+    locks: tuple[str, ...]   # the locks its fast paths take
+
+
+@dataclass(frozen=True)
+class Generation:
+    name: str
+    version: str             # the kernel version tag it follows
+    title: str               # how a header names it
+    description: str
+    calls: tuple[str, ...]
+    features: Features
+    module: str              # the module under vmapviz.kernel with its Kernel class
+
+    def kernel_class(self) -> type:
+        return importlib.import_module(f"vmapviz.kernel.{self.module}").KERNEL_CLASS
+
+    def offers(self, call: str) -> bool:
+        return call in self.calls
+
+
+_REWRITE = Features(lazy_flush=True, vmap_blocks=True, gap_page=True,
+                    locks=("vmap_area_lock", "vmlist_lock", "vbq->lock", "vb->lock",
+                           "vmap_block_tree_lock", "purge_lock"))
+
+GENERATIONS: dict[str, Generation] = {g.name: g for g in (
+    Generation("vanilla", "v2.6.27", "vanilla v2.6.27",
+               "before the rewrite: vmlist, a sorted list under vmlist_lock; every vunmap "
+               "flushes every CPU's TLB at once",
+               OLD_API, Features(lazy_flush=False, vmap_blocks=False, gap_page=False,
+                                 locks=("vmlist_lock",)), "vanilla"),
+    Generation("posted", "2008-08-18", "posted 2008-08-18",
+               "the rewrite as posted to linux-mm, with its early bugs (the AGP WARN, "
+               "bug 11903's exact-fit skip and dead retry)",
+               OLD_API + PER_CPU_API, _REWRITE, "rewrite"),
+    Generation("merged", "v2.6.28", "merged v2.6.28",
+               "the rewrite as merged: rbtree of vmap areas, lazy TLB flushing, "
+               "per-CPU vmap blocks",
+               OLD_API + PER_CPU_API, _REWRITE, "rewrite"),
+)}
+
+NAMES = tuple(GENERATIONS)
+
+
+def get(name: str) -> Generation:
+    try:
+        return GENERATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown kernel generation {name!r}; one of {', '.join(NAMES)}") from None

@@ -1,0 +1,142 @@
+"""What every generation of the vmap layer runs on: the machine's page tables, page
+frames, TLBs and IPIs, the event stream, and the counters.
+
+Generations differ in how they place and free areas; they share how a page is mapped,
+how a CPU's access goes through its TLB, and what a TLB flush costs.  Nothing here
+knows a generation.
+"""
+
+from __future__ import annotations
+
+from .config import Config
+from .events import Bug, Fault, TlbFlush, UseAfterFree, Warn
+from .pgtable import EBUSY, PageAllocator, PageTable
+from .views import COUNTERS
+
+
+class KernelBug(Exception):
+    """Raised by Machine.bug(): the call stops where the real kernel would oops."""
+
+
+class Stats:
+    """Counters of what the kernel did, exactly as its C code does it: these raw counts
+    are what a cost model turns into time."""
+
+    COUNTERS = COUNTERS
+    __slots__ = COUNTERS + ("full_flushes_per_cpu",)
+
+    def __init__(self, nr_cpus: int) -> None:
+        for name in self.COUNTERS:
+            setattr(self, name, 0)
+        self.full_flushes_per_cpu = [0] * nr_cpus   # whole-TLB flushes each CPU received
+
+    def counters(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.COUNTERS}
+
+
+class Machine:
+    """The shared state and the primitives every generation calls."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.pgtable = PageTable(config.nr_cpus, config.page_shift)
+        self.pages = PageAllocator(config.num_physpages)
+        self.stats = Stats(config.nr_cpus)
+        self.events: list = []
+        self.op = 0
+
+    # -- events ----------------------------------------------------------------------
+
+    def emit(self, event) -> None:
+        self.events.append(event)
+
+    def drain_events(self) -> list:
+        """The events since the last drain, oldest first."""
+        out, self.events = self.events, []
+        return out
+
+    def warn(self, cpu: int, where: str, message: str) -> None:
+        self.stats.warnings += 1
+        self.emit(Warn(self.op, cpu, where, message))
+
+    def bug(self, cpu: int, where: str, message: str) -> None:
+        """BUG(): report it and end the current call."""
+        self.stats.bugs += 1
+        self.emit(Bug(self.op, cpu, where, message))
+        raise KernelBug(message)
+
+    # -- page tables and TLBs -----------------------------------------------------------
+
+    def vmap_page_range(self, cpu: int, start: int, end: int, frames: list) -> int:
+        """vmap_page_range() with its WARN_ON()s; returns 0 or the error."""
+        err, nr = self.pgtable.vmap_page_range(start, end, frames)
+        if err:
+            addr = start + nr * self.config.page_size
+            if err == -EBUSY:
+                self.warn(cpu, "vmap_page_range",
+                          f"WARN_ON(!pte_none(*pte)): PTE already present at {addr:#x}, -EBUSY")
+            else:
+                self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}, -ENOMEM")
+        return err
+
+    def flush_tlb_kernel_range(self, cpu: int, start: int, end: int) -> None:
+        """flush_tlb_kernel_range(): on_each_cpu(), one IPI to every other online CPU,
+        the caller waiting for all of them.  On x86 (Config.flush "all") each CPU
+        empties its whole TLB, whatever the range (flush_tlb_all()); on the "range"
+        model, as on ARM, only [start, end) is dropped."""
+        whole = self.config.flush == "all"
+        pt = self.pgtable
+        entries, stale = pt.flush_all() if whole else pt.flush_range(start, end) if end > start else (0, 0)
+        nr_cpus = self.config.nr_cpus
+        s = self.stats
+        s.tlb_flushes += 1
+        s.ipis += nr_cpus - 1
+        if whole:
+            s.tlb_full_flushes += nr_cpus
+            per_cpu = s.full_flushes_per_cpu
+            for c in range(nr_cpus):
+                per_cpu[c] += 1
+        self.emit(TlbFlush(self.op, cpu, start, end, nr_cpus - 1, entries, stale, whole))
+
+    def touch_pages(self, cpu: int, addr: int, nr_pages: int) -> str:
+        """A kernel access from `cpu` to nr_pages pages from addr, page by page through
+        that CPU's TLB, filled from the page table.  The first unmapped page oopses, so
+        the access stops there.  Returns "ok", "fault", or "use-after-free" (a stale TLB
+        entry, or a PTE left for a page its user already freed)."""
+        shift = self.config.page_shift
+        ptes, tlb, dead = self.pgtable.ptes, self.pgtable.tlbs[cpu], self.pgtable.dead
+        stale, freed, fault = [], [], None
+        first = addr >> shift
+        for vpn in range(first, first + nr_pages):
+            pte = ptes.get(vpn)
+            cached = tlb.get(vpn)
+            if cached is not None and cached != pte:
+                stale.append(vpn)
+            elif pte is None:
+                fault = vpn
+                break
+            else:
+                if cached is None:
+                    tlb[vpn] = pte
+                if vpn in dead:
+                    freed.append(vpn)
+        if stale or freed:
+            self.stats.use_after_free += 1
+            how = "a stale TLB entry" if stale else "a PTE left for lazy flushing"
+            pages = stale or freed
+            self.emit(UseAfterFree(self.op, cpu, pages[0] << shift, len(pages), how))
+            return "use-after-free"
+        if fault is not None:
+            self.stats.faults += 1
+            self.emit(Fault(self.op, cpu, fault << shift))
+            return "fault"
+        return "ok"
+
+    def stale_pages(self, cpu: int) -> frozenset[int]:
+        """The virtual page numbers this CPU's TLB still maps although their user freed
+        them."""
+        return frozenset(self.pgtable.stale(cpu))
+
+    def stale_tlb_entries(self) -> list[int]:
+        """Per CPU: how many TLB entries still map pages their user freed."""
+        return [len(self.pgtable.stale(c)) for c in range(self.config.nr_cpus)]

@@ -1,0 +1,165 @@
+"""The 2008 rewrite of the vmap layer (Nick Piggin), as posted and as merged in v2.6.28:
+vmap areas in an rbtree, lazy TLB flushing, per-CPU vmap blocks.
+
+One generation with two versions: their differences are the Policy of `state`.
+"""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..kernel import Kernel
+from ..views import BlockView, QueueView, VmapArea
+from ..vm_struct import VM_MAP
+from . import vmalloc as old
+from .check import check
+from .kva import alloc_vmap_area, free_unmap_vmap_area, purge_vmap_area_lazy
+from .state import RewriteState
+from .vmap_block import VmapBlockQueue, vb_alloc, vb_free, vm_unmap_aliases
+
+
+class RewriteKernel(RewriteState, Kernel):
+    """The rewrite's calls: `_<call>(cpu, *args)` -> (result, detail)."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config or Config())
+        self.vbq = [VmapBlockQueue(c) for c in range(self.config.nr_cpus)]
+
+    # -- the old vmalloc API ------------------------------------------------------------
+
+    def _vmalloc(self, cpu: int, size: int):
+        return old.vmalloc_node(self, cpu, size), ""
+
+    def _vmalloc_align(self, cpu: int, size: int, align: int):
+        if self.bad_align(cpu, align):
+            return None, ""
+        return old.vmalloc_node(self, cpu, size, "vmalloc", align), ""
+
+    def _vfree(self, cpu: int, addr: int):
+        """vfree(): free lazily: the PTEs stay until the next purge."""
+        return old.vunmap_common(self, cpu, addr), ""
+
+    _vunmap = _vfree
+
+    def _vmap(self, cpu: int, nr_pages: int):
+        return old.vmap(self, cpu, nr_pages, VM_MAP), ""
+
+    def _get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int):
+        vm = old.get_vm_area_node(self, cpu, size, flags, start, end)
+        return (None if vm is None else vm.addr), ""
+
+    def _find_vm_area(self, cpu: int, addr: int):
+        return old.find_vm_area(self, addr), ""
+
+    def _remove_vm_area(self, cpu: int, addr: int):
+        vm = old.remove_vm_area(self, cpu, addr)
+        return (None if vm is None else vm.addr), ""
+
+    # -- the per-CPU API -------------------------------------------------------------------
+
+    def _vm_map_ram(self, cpu: int, count: int):
+        """vm_map_ram(): up to VMAP_MAX_ALLOC pages from this CPU's vmap blocks, more
+        from the global allocator; mapped to `count` fresh pages."""
+        cfg = self.config
+        if count < 1:
+            self.warn(cpu, "vm_map_ram", f"vm_map_ram({count}): nothing to map")
+            return None, ""
+        size = count * cfg.page_size
+        if count <= cfg.vmap_max_alloc:
+            got = vb_alloc(self, cpu, size)
+            if got is None:
+                return None, ""
+            addr, vb = got
+            bit = (addr - vb.start) // cfg.page_size
+            detail = f"block #{vb.id}, bits {bit}-{bit + (1 << (count - 1).bit_length()) - 1}"
+        else:
+            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.vmalloc_start,
+                                 cfg.VMALLOC_END, "vm_map_ram")
+            if va is None:
+                return None, ""
+            addr, detail = va.start, "global allocator"
+        frames = self.pages.alloc_pages(count)
+        # Memory ran out: the caller has a NULL page, which vmap_page_range() refuses.
+        if self.vmap_page_range(cpu, addr, addr + size, frames + [None] * (len(frames) < count)):
+            self._unmap_ram(cpu, addr, count)
+            for pfn in frames:
+                self.pages.free(pfn)
+            return None, detail
+        self.ram_maps[addr] = frames
+        return addr, detail
+
+    def _vm_unmap_ram(self, cpu: int, addr: int, count: int):
+        """vm_unmap_ram(): the PTEs stay (lazily); the simulator frees the pages it lent."""
+        detail = self._unmap_ram(cpu, addr, count)
+        for pfn in self.ram_maps.pop(addr, ()):
+            self.pages.free(pfn)
+        return None, detail
+
+    def _unmap_ram(self, cpu: int, addr: int, count: int) -> str:
+        cfg = self.config
+        checks = (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.vmalloc_start),
+                  ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
+                  ("addr & (PAGE_SIZE-1)", bool(addr & (cfg.page_size - 1))))
+        failed = [c for c, bad in checks if bad]
+        if failed:
+            cond = " || ".join(c for c, _ in checks) if self.policy.one_bug_on else failed[0]
+            self.bug(cpu, "vm_unmap_ram", f"BUG_ON({cond}) for {addr:#x}")
+        if count <= cfg.vmap_max_alloc:
+            vb = vb_free(self, cpu, addr, count * cfg.page_size)
+            bit = (addr - vb.start) // cfg.page_size
+            return f"block #{vb.id}, bits {bit}-{bit + (1 << (count - 1).bit_length()) - 1} dirty"
+        # free_unmap_vmap_area_addr(): find_vmap_area() under vmap_area_lock
+        self.stats.vmap_area_lock += 1
+        va = self.tree.find(addr)
+        if va is None:
+            self.bug(cpu, "free_unmap_vmap_area_addr", f"BUG_ON(!va): no vmap area at {addr:#x}")
+        if va.lazy:
+            self.bug(cpu, "free_unmap_vmap_area_addr", f"double vm_unmap_ram of {addr:#x}: the "
+                     "kernel would add it to vmap_lazy_nr twice")
+        free_unmap_vmap_area(self, cpu, va)
+        return "lazily freed"
+
+    def _vm_unmap_aliases(self, cpu: int):
+        return vm_unmap_aliases(self, cpu), ""
+
+    def _purge(self, cpu: int):
+        return purge_vmap_area_lazy(self, cpu), ""
+
+    # -- views -------------------------------------------------------------------------------
+
+    @property
+    def area_generation(self) -> int:
+        return self.tree.generation
+
+    def areas(self) -> list[VmapArea]:
+        return list(self.tree.list)
+
+    def nr_areas(self) -> int:
+        return len(self.tree)
+
+    def lazy_pages(self) -> int:
+        return self.vmap_lazy_nr
+
+    def lazy_areas(self) -> int:
+        return len(self.lazy)
+
+    def queue_views(self) -> list[QueueView]:
+        return [q.view() for q in self.vbq]
+
+    def block_views(self, cpu: int | None = None) -> list[BlockView]:
+        blocks = sorted(self.vmap_block_tree.values(), key=lambda b: b.id)
+        return [b.view() for b in blocks if cpu is None or b.cpu == cpu]
+
+    def blocks_per_cpu(self) -> list[int]:
+        counts = [0] * self.config.nr_cpus
+        for vb in self.vmap_block_tree.values():
+            counts[vb.cpu] += 1
+        return counts
+
+    def _state(self) -> tuple:
+        return (tuple(self.tree.list), self.block_views(), self.queue_views(), self.vmap_lazy_nr)
+
+    def check(self) -> list[str]:
+        return check(self)
+
+
+KERNEL_CLASS = RewriteKernel

@@ -1,0 +1,141 @@
+"""/*** Global kva allocator ***/: alloc_vmap_area(), lazy freeing and
+__purge_vmap_area_lazy(), for both versions of the rewrite.
+
+The lazy-flush idea, in the patch's words: vmap addresses need not be flushed from
+the TLBs when they are vunmapped, because the kernel will not use them again until
+they are reallocated; so an area is only marked VM_LAZY_FREE, keeps its addresses out
+of reach, and one TLB flush later covers many of them.
+"""
+
+from __future__ import annotations
+
+from ..events import AllocFail, AreaAlloc, AreaLazyFree, Purge
+from ..vmap_area import ALIGN, VM_LAZY_FREE, VM_LAZY_FREEING, VmapArea
+from .state import RewriteState
+
+FAIL_MESSAGE = "vmap allocation failed: use vmalloc=<size> to increase size."
+
+
+def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: int, vend: int,
+                    kind: str, guard: int = 0, flags: int = 0) -> VmapArea | None:
+    """alloc_vmap_area(): first fit in [vstart, vend), purge once and retry, then fail
+    with the kernel's warning.  Returns the inserted area, or None for ERR_PTR(-EBUSY).
+    Each pass takes vmap_area_lock.  See Policy for where posted and merged differ."""
+    assert size and not size % k.config.page_size
+    policy = k.policy
+    purged = False
+    addr = ALIGN(vstart, align)
+    stats = k.stats
+    while True:
+        if policy.retry_restarts:
+            addr = ALIGN(vstart, align)
+        stats.vmap_area_lock += 1
+        found = k.tree.search(addr, size, align, vend, exact_fit=policy.exact_fit,
+                              first_contains_addr=policy.first_contains_addr)
+        stats.walk_total += found.walk
+        stats.last_walk = found.walk
+        if found.ok:
+            break
+        addr = found.addr
+        if purged:
+            stats.alloc_failures += 1
+            stats.warnings += 1
+            k.emit(AllocFail(k.op, cpu, size, FAIL_MESSAGE))
+            return None
+        purge_vmap_area_lazy(k, cpu)
+        purged = True
+    va = VmapArea(found.addr, found.addr + size, kind, "busy", guard, cpu, k.op, flags)
+    if k.tree.insert(va):
+        k.overlaps.add(va.start)  # the posted descent's bug: see VmapAreaTree.search()
+    k.emit(AreaAlloc(k.op, cpu, va.start, va.end, kind, found.walk))
+    return va
+
+
+def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea) -> None:
+    """free_unmap_vmap_area(): mark the area VM_LAZY_FREE and count its pages in
+    vmap_lazy_nr; over lazy_max_pages(), purge.  Its PTEs stay until the purge."""
+    lazy = va._replace(flags=va.flags | VM_LAZY_FREE, state="lazy")
+    k.tree.replace(va, lazy)
+    k.lazy[va.start] = lazy
+    mark_freed(k, va.start, va.start, va.end)
+    k.vmap_lazy_nr += (va.end - va.start) // k.config.page_size
+    k.emit(AreaLazyFree(k.op, cpu, va.start, va.end, k.vmap_lazy_nr))
+    if k.vmap_lazy_nr > k.config.lazy_max_pages:
+        # posted: purge_vmap_area_lazy(); merged: try_purge_vmap_area_lazy().  Both
+        # are __purge_vmap_area_lazy(sync=0): a trylock that always succeeds here,
+        # since the simulated CPUs never run two calls at once.
+        __purge_vmap_area_lazy(k, cpu, k.config.ulong_max, 0, sync=False, force_flush=False)
+
+
+def mark_freed(k: RewriteState, owner: int, start: int, end: int) -> None:
+    """The area starting at `owner` freed [start, end): its mapped pages become dead
+    (stale aliases until a purge).  Posted only: while areas overlap, a page another
+    area still uses stays live, until the purge of the freed area clears its PTE
+    anyway (the overlap bug's second act)."""
+    if not k.tree.overlaps:
+        k.pgtable.mark_dead(start, end)
+        return
+    page = k.config.page_size
+    for addr in range(start, end, page):
+        if not any(o.start != owner and _in_use(k, o, addr)
+                   for o in k.tree.overlapping(addr, addr + page)):
+            k.pgtable.mark_dead(addr, addr + page)
+
+
+def _in_use(k: RewriteState, va: VmapArea, addr: int) -> bool:
+    """Does the busy area `va` still map the page at addr: a page of its own (for a
+    vmap block, one handed out and not freed)?"""
+    if va.lazy:
+        return False
+    page = k.config.page_size
+    if va.kind == "vmap_block":
+        vb = k.block_at(addr)
+        bit = 1 << ((addr - vb.start) // page)
+        return bool(vb.alloc_map & bit and not vb.dirty_map & bit)
+    vm = k.vmlist.get(va.start)
+    frames = vm.pages if vm is not None else k.ram_maps.get(va.start, ())
+    i = (addr - va.start) // page
+    return i < len(frames) and k.pgtable.ptes.get(addr // page) == frames[i]
+
+
+def purge_vmap_area_lazy(k: RewriteState, cpu: int) -> None:
+    """purge_vmap_area_lazy(): purge all lazily freed areas (merged: sync=1; posted:
+    sync=0, which only differs when another purge holds the lock)."""
+    __purge_vmap_area_lazy(k, cpu, k.config.ulong_max, 0, sync=k.policy.sync_purge, force_flush=False)
+
+
+def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync: bool,
+                           force_flush: bool) -> tuple[int, int]:
+    """__purge_vmap_area_lazy(&start, &end, sync, force_flush).
+
+    Its four modes: sync=0 gives up when another purge runs (never here); sync=1
+    waits; force_flush=1 flushes [start, end) even when no lazy area was found (what
+    vm_unmap_aliases() needs after unmapping dirty block runs); otherwise the flush
+    happens only when areas were found.  Under purge_lock, for each VM_LAZY_FREE area
+    in address order: widen [start, end), clear its PTEs, mark it VM_LAZY_FREEING; then
+    one flush_tlb_kernel_range() for the whole range; then the areas leave the tree,
+    under vmap_area_lock.  Returns the widened (start, end).
+    """
+    k.stats.purge_lock += 1
+    valist = [k.lazy[s] for s in sorted(k.lazy)]
+    nr = 0
+    for va in valist:
+        start = min(start, va.start)
+        end = max(end, va.end)
+        nr += (va.end - va.start) // k.config.page_size
+        k.pgtable.vunmap_page_range(va.start, va.end)
+        freeing = va._replace(flags=(va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE, state="freeing")
+        k.tree.replace(va, freeing)
+    k.lazy.clear()
+    if nr:
+        assert nr <= k.vmap_lazy_nr, "BUG_ON(nr > atomic_read(&vmap_lazy_nr))"
+        k.vmap_lazy_nr -= nr
+    if nr or force_flush:
+        k.stats.purges += 1
+        k.emit(Purge(k.op, cpu, start if end else 0, end, len(valist), nr, sync, force_flush))
+        k.flush_tlb_kernel_range(cpu, start, end)
+    if nr:
+        k.stats.vmap_area_lock += 1
+        for va in valist:
+            k.tree.erase(k.tree.by_start[va.start])
+    return start, end

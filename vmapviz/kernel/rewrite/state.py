@@ -1,0 +1,74 @@
+"""The state of the 2008 rewrite's mm/vmalloc.c, and where its two versions differ.
+
+The rewrite's modules (kva, vmap_block, vmalloc, check) work on a RewriteState and
+take the CPU a call runs on as an argument; none of them knows the public Kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sortedcontainers import SortedList
+
+from ..config import Config
+from ..machine import Machine
+from ..vm_struct import VmStruct
+from ..vmap_area import VmapArea, VmapAreaTree
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the patch as posted (2008-08-18) does differently from v2.6.28, as data
+    (KERNEL-NOTES: "The posted version against the merged one")."""
+
+    # alloc_vmap_area()'s descent picks `first` only from an area containing addr
+    # (posted `tmp->va_start <= addr`) rather than one starting below addr + size.
+    first_contains_addr: bool
+    # The walk takes a hole of exactly `size` (merged `>`; posted `>=` skips it).
+    exact_fit: bool
+    # After the purge, the search restarts from ALIGN(vstart, align) (merged), rather
+    # than going on from where the first search stopped (posted: the dead retry).
+    retry_restarts: bool
+    # purge_vmap_area_lazy() waits for a running purge (merged sync=1; posted sync=0).
+    sync_purge: bool
+    # vm_unmap_ram() checks its address with one BUG_ON of four conditions (posted)
+    # or four BUG_ON()s (merged).
+    one_bug_on: bool
+
+
+POLICIES = {
+    "posted": Policy(first_contains_addr=True, exact_fit=False, retry_restarts=False,
+                     sync_purge=False, one_bug_on=True),
+    "merged": Policy(first_contains_addr=False, exact_fit=True, retry_restarts=True,
+                     sync_purge=True, one_bug_on=False),
+}
+
+
+class RewriteState(Machine):
+    """The globals of the rewrite's mm/vmalloc.c."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.policy = POLICIES[config.variant]
+        self.tree = VmapAreaTree(gap=config.page_size)   # vmap_area_root + vmap_area_list
+        self.lazy: dict[int, VmapArea] = {}              # VM_LAZY_FREE areas by start
+        self.vmap_lazy_nr = 0
+        self.vmlist: dict[int, VmStruct] = {}            # va->private, by address
+        self.vmlist_order = SortedList()                 # vmlist's order, for its walks
+        self.vmap_block_tree: dict = {}                  # the radix tree: index -> VmapBlock
+        self.vbq: list = []                              # per-CPU vmap_block_queue
+        self.block_ids = 0
+        self.ram_maps: dict[int, list[int]] = {}         # vm_map_ram address -> lent pages
+        self.overlaps: set[int] = set()  # posted only: starts of areas placed over a live one
+
+    def block_at(self, addr: int):
+        """radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): the block holding
+        addr, or None."""
+        return self.vmap_block_tree.get(addr_to_vb_idx(self.config, addr))
+
+
+def addr_to_vb_idx(config: Config, addr: int) -> int:
+    """addr_to_vb_idx(): the radix tree index of the block holding addr, counted from
+    VMALLOC_START rounded down to a block boundary."""
+    bs = config.vmap_block_size
+    return (addr - (config.vmalloc_start & ~(bs - 1))) // bs

@@ -1,0 +1,55 @@
+"""struct vm_struct and its flags (include/linux/vmalloc.h), shared by the generations
+that keep them: the area behind vmalloc(), vmap(), ioremap() and get_vm_area()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VM_IOREMAP = 0x01
+VM_ALLOC = 0x02
+VM_MAP = 0x04
+VM_USERMAP = 0x08
+VM_VPAGES = 0x10
+IOREMAP_MAX_ORDER_PAGES = 7  # IOREMAP_MAX_ORDER = 7 + PAGE_SHIFT: 128 pages
+
+
+@dataclass
+class VmStruct:
+    """struct vm_struct: `size` includes the guard page while the area is mapped;
+    `pages` are the page frames it maps; `pages_area` is the vmalloc'ed page array of a
+    VM_VPAGES area."""
+
+    addr: int
+    size: int
+    flags: int
+    kind: str
+    pages: list[int] = field(default_factory=list)
+    pages_area: int | None = None
+
+    @property
+    def nr_pages(self) -> int:
+        return len(self.pages)
+
+
+def area_kind(flags: int) -> str:
+    """The kind of user a vm_struct's flags tell."""
+    if flags & VM_IOREMAP:
+        return "ioremap"
+    if flags & VM_ALLOC:
+        return "vmalloc"
+    if flags & VM_MAP:
+        return "vmap"
+    return "vm_area"
+
+
+def ioremap_align(size: int, page_shift: int) -> int:
+    """__get_vm_area_node()'s VM_IOREMAP rule (2.6.27 and 2.6.28): align to
+    1 << fls(size), clamped to [PAGE_SHIFT, IOREMAP_MAX_ORDER]; fls() is taken of the
+    size as the caller gave it, before PAGE_ALIGN."""
+    bit = min(max(size.bit_length(), page_shift), IOREMAP_MAX_ORDER_PAGES + page_shift)
+    return 1 << bit
+
+
+def page_align(size: int, page_size: int) -> int:
+    """PAGE_ALIGN(size)."""
+    return -(-size // page_size) * page_size
