@@ -1,0 +1,465 @@
+"""/proc/vmallocinfo of any kernel since 2.6.26: parse it, summarise it, watch it change.
+
+The kernel's `s_show()` (2.6.26 to 6.8) and `vmalloc_info_show()` (6.9+) print one line
+per area:
+
+    0x<start>-0x<end> <size> [<caller>] [pages=N] [phys=P] [ioremap] [sparse] [vmalloc]
+                             [vmap] [user] [dma-coherent] [vpages] [N<node>=<pages>...]
+    0x<start>-0x<end> <size> vm_map_ram          a vmap area with no vm_struct (3.10; 4.13+)
+    0x<start>-0x<end> <size> unpurged vm_area    lazily freed, awaiting a purge (4.13+)
+
+`size` is `end - start` and includes the guard page.  What changed between generations:
+
+- 2.6.26-3.9: `vmlist` in address order, `0x%p` (real addresses), the caller by
+  `sprint_symbol`/`%pS` (`func+0xoff/0xlen [module]`), `phys=%lx` without `0x`.
+- 3.10: the walk moves to `vmap_area_list` (still address order) and prints `%pK`.
+  Later 3.x/4.x print `phys=%pa` (`0x`, zero-padded).
+- 4.13 (78c72746f56b): `vm_map_ram` and `unpurged vm_area` lines, interleaved in address
+  order; 4.15: `%pK` hashes pointers when kernel.kptr_restrict is 0.
+- ~5.4 (not verified): unpurged areas are printed after all the busy ones, unsorted.
+- 6.9: one busy list per vmap node, each in address order, printed node by node: the
+  busy part of the file is made of ascending runs.  `dma-coherent` and `sparse` are
+  newer flags; the caller may carry a build id (`[module <build-id>]`).
+
+Tokens this reader does not know are kept (`Area.extra`) and counted, never fatal: newer
+kernels add fields.  A line it cannot read at all is skipped and reported with its number.
+
+Addresses are real, hashed or zeroed (`%pK` under kernel.kptr_restrict): a real dump has
+page-aligned starts and `end - start == size` on every line; a zeroed one has 0 everywhere;
+anything else is hashed.  Only real addresses say where areas lie (the layout).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, TextIO
+
+PAGE_SIZE = 4096
+PROC_PATH = "/proc/vmallocinfo"
+FLAGS = ("ioremap", "sparse", "vmalloc", "vmap", "user", "dma-coherent", "vpages")
+_FLAG_SET = frozenset(FLAGS)
+# The kind of an area with a vm_struct, from its flags, first match wins.
+_KIND_FLAGS = ("ioremap", "sparse", "vmalloc", "vmap")
+VM_MAP_RAM, UNPURGED, VM_AREA = "vm_map_ram", "unpurged", "vm_area"
+KINDS = ("vmalloc", "vmap", "ioremap", "sparse", VM_AREA, VM_MAP_RAM, UNPURGED)
+REAL, HASHED, ZEROED = "real", "hashed", "zeroed"
+
+ADDRESS_ADVICE = {
+    HASHED: "addresses are hashed (%pK with kernel.kptr_restrict=0): they say nothing about "
+            "where areas lie; as root with `sysctl kernel.kptr_restrict=1` the file shows real ones",
+    ZEROED: "addresses are zeroed (kernel.kptr_restrict=2, or 1 without CAP_SYSLOG): as root "
+            "with `sysctl kernel.kptr_restrict=1` the file shows real ones",
+}
+
+
+class VmallocinfoError(Exception):
+    """A file that cannot be read or holds no valid line: one line, for exit status 2."""
+
+
+class Malformed(ValueError):
+    """One line that is not a vmallocinfo line; the message names the problem."""
+
+
+@dataclass(slots=True, eq=False)
+class Area:
+    """One line of the file."""
+
+    line: int            # 1-based line number
+    raw: str             # the line as printed, without its newline
+    start: int
+    end: int
+    size: int            # bytes, guard page included
+    kind: str            # one of KINDS
+    caller: str | None = None        # "func+0x1a/0x30", or a bare address
+    module: str | None = None        # "ext4" (a build id after it is dropped)
+    pages: int | None = None         # pages=
+    phys: int | None = None          # phys=
+    flags: tuple[str, ...] = ()
+    nodes: tuple[tuple[int, int], ...] = ()   # (node, pages) from N<node>=<pages>
+    extra: tuple[str, ...] = ()      # tokens this reader does not know
+
+    @property
+    def who(self) -> str:
+        """The caller as the summary groups it: the function without offset, and module."""
+        if self.kind in (VM_MAP_RAM, UNPURGED):
+            return "(vm_map_ram)" if self.kind == VM_MAP_RAM else "(unpurged vm_area)"
+        if self.caller is None:
+            return "(no caller)"
+        name = self.caller.partition("+")[0]
+        return f"{name} [{self.module}]" if self.module else name
+
+
+def _hex(text: str, what: str) -> int:
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise Malformed(f"{what} {text!r} is not a hexadecimal number") from None
+
+
+def _is_caller(tok: str) -> bool:
+    """`%pS`: func+0xoff/0xlen, or a bare 0x address when kallsyms has no name for it."""
+    if "+0x" in tok and "/0x" in tok:
+        return True
+    return tok.startswith("0x") and len(tok) > 2
+
+
+def parse_line(text: str, line: int = 0) -> Area:
+    """One line of /proc/vmallocinfo (raises Malformed)."""
+    toks = text.split()
+    if len(toks) < 2:
+        raise Malformed("expected `0x<start>-0x<end> <size> ...`" if toks else "empty line")
+    rng = toks[0]
+    a, dash, b = rng.partition("-")
+    if not (dash and a.startswith("0x") and b.startswith("0x")):
+        raise Malformed(f"{rng!r} is not an address range 0x<start>-0x<end>")
+    start, end = _hex(a, "start"), _hex(b, "end")
+    size_tok = toks[1]
+    if not size_tok.isdigit():
+        raise Malformed(f"size {size_tok!r} is not a number of bytes")
+    size = int(size_tok)
+    rest = toks[2:]
+    if rest == ["vm_map_ram"]:
+        return Area(line, text, start, end, size, VM_MAP_RAM)
+    if rest == ["unpurged", "vm_area"]:
+        return Area(line, text, start, end, size, UNPURGED)
+    caller = module = pages = phys = None
+    flags: list[str] = []
+    nodes: list[tuple[int, int]] = []
+    extra: list[str] = []
+    i, n = 0, len(rest)
+    if n and rest[0] not in _FLAG_SET and _is_caller(rest[0]):
+        caller, i = rest[0], 1
+        if i < n and rest[i].startswith("["):        # [module] or [module build-id]
+            j = i
+            while j < n and not rest[j].endswith("]"):
+                j += 1
+            if j == n:
+                raise Malformed(f"unclosed module name {rest[i]!r}")
+            module = " ".join(rest[i:j + 1])[1:-1].split(" ")[0]
+            i = j + 1
+    while i < n:
+        tok = rest[i]
+        i += 1
+        if tok in _FLAG_SET:
+            flags.append(tok)
+        elif tok.startswith("pages="):
+            if not tok[6:].isdigit():
+                raise Malformed(f"{tok!r}: pages= takes a number")
+            pages = int(tok[6:])
+        elif tok.startswith("phys="):
+            phys = _hex(tok[5:], "phys=")
+        elif tok[0] == "N" and "=" in tok and tok[1].isdigit():
+            node, _, count = tok[1:].partition("=")
+            if not (node.isdigit() and count.isdigit()):
+                raise Malformed(f"{tok!r}: expected N<node>=<pages>")
+            nodes.append((int(node), int(count)))
+        else:
+            extra.append(tok)
+    kind = next((f for f in _KIND_FLAGS if f in flags), VM_AREA)
+    return Area(line, text, start, end, size, kind, caller, module, pages, phys,
+                tuple(flags), tuple(nodes), tuple(extra))
+
+
+@dataclass
+class Dump:
+    """A whole file: its valid areas in file order, the lines skipped, the address kind."""
+
+    name: str
+    lines: int
+    areas: list[Area]
+    skipped: list[tuple[int, str]]     # (line, problem)
+    addresses: str = REAL
+    evidence: str = ""                 # why the addresses were judged hashed
+
+    def problems(self) -> list[str]:
+        return [f"{self.name}:{line}: {problem}" for line, problem in self.skipped]
+
+
+def address_kind(areas: Iterable[Area], page_size: int = PAGE_SIZE) -> tuple[str, str]:
+    """REAL, HASHED or ZEROED, and the first line that gave hashing away."""
+    zero = True
+    evidence = ""
+    mask = page_size - 1
+    for a in areas:
+        if a.start or a.end:
+            zero = False
+        if evidence:
+            continue
+        if a.start > a.end:
+            evidence = f"line {a.line}: start {a.start:#x} is above end {a.end:#x}"
+        elif a.start & mask:
+            evidence = f"line {a.line}: start {a.start:#x} is not page-aligned"
+        elif a.end - a.start != a.size:
+            evidence = f"line {a.line}: end - start = {a.end - a.start} but size = {a.size}"
+        if evidence and not zero:
+            break
+    if zero:
+        return ZEROED, "every address is 0"
+    return (HASHED, evidence) if evidence else (REAL, "")
+
+
+def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZE) -> Dump:
+    """Every line of a file; blank lines are ignored, malformed ones skipped and listed.
+    Raises VmallocinfoError when no line is valid."""
+    areas: list[Area] = []
+    skipped: list[tuple[int, str]] = []
+    n = 0
+    for n, text in enumerate(lines, 1):
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            areas.append(parse_line(text, n))
+        except Malformed as e:
+            skipped.append((n, str(e)))
+    if not areas:
+        first = f", line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise VmallocinfoError(f"{name}: no valid vmallocinfo line ({n} lines{first})")
+    kind, evidence = address_kind(areas, page_size)
+    return Dump(name, n, areas, skipped, kind, evidence)
+
+
+def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
+    """Read and parse a file (`-` is standard input).  Unreadable files raise
+    VmallocinfoError with what to do about it."""
+    if path == "-":
+        return parse(sys.stdin, "<stdin>", page_size)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return parse(f, path, page_size)
+    except PermissionError:
+        raise VmallocinfoError(
+            f"{path}: permission denied: /proc/vmallocinfo is mode 0400 (root only) on current "
+            f"kernels; run this as root (sudo), or save a copy as root "
+            f"(`sudo cat /proc/vmallocinfo > vmallocinfo.txt`) and read that; for real addresses "
+            f"also `sysctl kernel.kptr_restrict=1`") from None
+    except FileNotFoundError:
+        hint = " (not Linux, or no CONFIG_PROC_FS)" if path == PROC_PATH else ""
+        raise VmallocinfoError(f"{path}: no such file{hint}") from None
+    except IsADirectoryError:
+        raise VmallocinfoError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise VmallocinfoError(f"{path}: {e.strerror or e}") from None
+
+
+# -- the summary ----------------------------------------------------------------------
+
+def online_cpus() -> int:
+    """This machine's online CPUs, as num_online_cpus() counts them (sysconf)."""
+    return os.cpu_count() or 1
+
+
+def lazy_max_pages(cpus: int, page_size: int = PAGE_SIZE) -> int:
+    """lazy_max_pages(): fls(num_online_cpus()) * 32 MiB of pages (2.6.28 to 6.x)."""
+    return cpus.bit_length() * (32 * 1024 * 1024 // page_size)
+
+
+@dataclass
+class Layout:
+    """Where the areas lie, from real addresses only.  The span is [lowest start, highest
+    end) of every area, busy or unpurged (an unpurged area still holds its addresses);
+    VMALLOC_START/END are not in the file (and KASLR moves them), so free space outside
+    the span is not counted.  fragmentation = 1 - largest gap / free bytes in the span:
+    0 when the free space is one hole, towards 1 when it is scattered in small ones."""
+
+    start: int
+    end: int
+    used: int
+    gaps: int
+    largest_gap: tuple[int, int]
+
+    @property
+    def free(self) -> int:
+        return self.end - self.start - self.used
+
+    @property
+    def fragmentation(self) -> float:
+        largest = self.largest_gap[1] - self.largest_gap[0]
+        return 1 - largest / self.free if self.free else 0.0
+
+
+def layout(areas: list[Area]) -> Layout:
+    """The span, bytes in use, and the holes between areas (overlaps merged)."""
+    ordered = sorted(areas, key=lambda a: a.start)
+    lo, hi = ordered[0].start, ordered[0].end
+    used, gaps, best = 0, 0, (lo, lo)
+    for a in ordered[1:]:
+        if a.start > hi:
+            used += hi - lo
+            gaps += 1
+            if a.start - hi > best[1] - best[0]:
+                best = (hi, a.start)
+            lo, hi = a.start, a.end
+        elif a.end > hi:
+            hi = a.end
+    used += hi - lo
+    return Layout(ordered[0].start, hi, used, gaps, best)
+
+
+def file_order(areas: list[Area]) -> dict:
+    """How the file is ordered: ascending runs of busy areas (one per vmap node on 6.9+,
+    one on older kernels), and whether the unpurged areas all come after the busy ones."""
+    runs, prev = 0, None
+    last_busy = first_unpurged = None
+    for i, a in enumerate(areas):
+        if a.kind == UNPURGED:
+            if first_unpurged is None:
+                first_unpurged = i
+            continue
+        last_busy = i
+        if prev is None or a.start < prev:
+            runs += 1
+        prev = a.start
+    tail = (first_unpurged is not None and last_busy is not None and first_unpurged > last_busy)
+    sorted_ = all(x.start <= y.start for x, y in zip(areas, areas[1:]))
+    return {"sorted": sorted_, "busy_runs": runs, "unpurged_tail": tail}
+
+
+def summarize(dump: Dump, cpus: int | None = None, page_size: int = PAGE_SIZE,
+              top: int = 10) -> dict:
+    """The summary, as --json prints it."""
+    cpus = cpus or online_cpus()
+    kinds: Counter[str] = Counter()
+    by_who: dict[str, list[int]] = {}
+    pages = unp_areas = unp_pages = 0
+    unknown: Counter[str] = Counter()
+    for a in dump.areas:
+        kinds[a.kind] += 1
+        if a.kind == UNPURGED:
+            unp_areas += 1
+            unp_pages += a.size // page_size    # vmap_lazy_nr counts va_end - va_start
+        p = a.pages or 0
+        pages += p
+        row = by_who.get(a.who)
+        if row is None:
+            row = by_who[a.who] = [0, 0, 0]
+        row[0] += 1
+        row[1] += p
+        row[2] += a.size
+        if a.extra:
+            unknown.update(a.extra)
+    callers = sorted(by_who.items(), key=lambda kv: (-kv[1][1], -kv[1][2], kv[0]))
+    lazy_max = lazy_max_pages(cpus, page_size)
+    out = {
+        "file": dump.name,
+        "lines": dump.lines,
+        "areas": len(dump.areas),
+        "kinds": {k: kinds[k] for k in KINDS if kinds[k]},
+        "callers": [{"caller": who, "areas": n, "pages": p, "bytes": b}
+                    for who, (n, p, b) in callers[:top]],
+        "pages": pages,
+        "unpurged": {"areas": unp_areas, "pages": unp_pages},
+        "lazy_max_pages": lazy_max,
+        "cpus": cpus,
+        "page_size": page_size,
+        "addresses": dump.addresses,
+        "evidence": dump.evidence,
+        "unknown_tokens": dict(unknown.most_common()),
+        "layout": None,
+        "order": None,
+        "skipped": [{"line": line, "problem": problem} for line, problem in dump.skipped],
+    }
+    if dump.addresses == REAL:
+        lay = layout(dump.areas)
+        out["layout"] = {"span": [lay.start, lay.end], "span_bytes": lay.end - lay.start,
+                         "used_bytes": lay.used, "free_bytes": lay.free, "gaps": lay.gaps,
+                         "largest_gap": list(lay.largest_gap),
+                         "largest_gap_bytes": lay.largest_gap[1] - lay.largest_gap[0],
+                         "fragmentation": round(lay.fragmentation, 4)}
+        out["order"] = file_order(dump.areas)
+    return out
+
+
+# -- watching -------------------------------------------------------------------------
+
+@dataclass
+class Change:
+    """What differs between two reads.  An area is its line: a busy area whose line is
+    gone was freed (vfree/vunmap/iounmap), a new one was born; unpurged lines come when
+    an area is freed lazily and go when a purge returns its addresses."""
+
+    born: list[Area] = field(default_factory=list)
+    freed: list[Area] = field(default_factory=list)
+    queued: list[Area] = field(default_factory=list)   # new unpurged lines
+    purged: list[Area] = field(default_factory=list)   # unpurged lines gone
+
+    def __bool__(self) -> bool:
+        return bool(self.born or self.freed or self.queued or self.purged)
+
+
+def diff(old: Dump, new: Dump) -> Change:
+    """Areas born and freed between two reads, matched by their lines (a multiset, so
+    zeroed dumps with identical lines are counted right)."""
+    before = Counter(a.raw for a in old.areas)
+    after = Counter(a.raw for a in new.areas)
+    gone, came = before - after, after - before
+    ch = Change()
+    for dump, counts, busy, lazy in ((new, came, ch.born, ch.queued), (old, gone, ch.freed, ch.purged)):
+        if not counts:
+            continue
+        for a in dump.areas:
+            if counts[a.raw] > 0:
+                counts[a.raw] -= 1
+                (lazy if a.kind == UNPURGED else busy).append(a)
+    return ch
+
+
+def _callers(areas: list[Area], most: int = 3) -> str:
+    common = Counter(a.who for a in areas).most_common()
+    text = ", ".join(f"{who} x{n}" for who, n in common[:most])
+    return text + (f", +{len(common) - most} more" if len(common) > most else "")
+
+
+def status_line(dump: Dump, cpus: int, page_size: int = PAGE_SIZE) -> str:
+    """Busy areas and the unpurged count against lazy_max_pages()."""
+    unp = [a for a in dump.areas if a.kind == UNPURGED]
+    unp_pages = sum(a.size for a in unp) // page_size
+    lazy_max = lazy_max_pages(cpus, page_size)
+    return (f"busy {len(dump.areas) - len(unp):,}  unpurged {len(unp):,} areas "
+            f"{unp_pages:,}/{lazy_max:,} pages ({100 * unp_pages / lazy_max:.0f}% of lazy_max_pages)")
+
+
+def change_line(ch: Change, dump: Dump, cpus: int, page_size: int = PAGE_SIZE) -> str:
+    """One line for a change: counts, then who was born and freed."""
+    parts = [f"+{len(ch.born)} born -{len(ch.freed)} freed", status_line(dump, cpus, page_size)]
+    if ch.queued or ch.purged:
+        parts.append(f"lazy +{len(ch.queued)} -{len(ch.purged)}" + (" (purge)" if ch.purged else ""))
+    if ch.born:
+        parts.append(f"born: {_callers(ch.born)}")
+    if ch.freed:
+        parts.append(f"freed: {_callers(ch.freed)}")
+    return " | ".join(parts)
+
+
+def watch(path: str, interval: float = 1.0, cpus: int | None = None, page_size: int = PAGE_SIZE,
+          out: TextIO | None = None, err: TextIO | None = None, iterations: int | None = None,
+          sleep: Callable[[float], None] = time.sleep,
+          stamp: Callable[[], str] = lambda: time.strftime("%H:%M:%S")) -> int:
+    """Re-read `path` every `interval` seconds and print one line per change, for
+    `iterations` re-reads (None: until interrupted).  The first read must succeed (it
+    raises VmallocinfoError); a later failed read is reported on `err` and retried."""
+    out, err = out or sys.stdout, err or sys.stderr
+    cpus = cpus or online_cpus()
+    prev = read(path, page_size)
+    for problem in prev.problems():
+        print(problem, file=err)
+    print(f"{stamp()} {path}: {len(prev.areas):,} areas, addresses {prev.addresses} | "
+          f"{status_line(prev, cpus, page_size)}", file=out, flush=True)
+    done = 0
+    while iterations is None or done < iterations:
+        sleep(interval)
+        done += 1
+        try:
+            cur = read(path, page_size)
+        except VmallocinfoError as e:
+            print(f"{stamp()} {e}", file=err, flush=True)
+            continue
+        ch = diff(prev, cur)
+        if ch:
+            print(f"{stamp()} {change_line(ch, cur, cpus, page_size)}", file=out, flush=True)
+        prev = cur
+    return 0
