@@ -16,10 +16,13 @@ per area:
   Later 3.x/4.x print `phys=%pa` (`0x`, zero-padded).
 - 4.13 (78c72746f56b): `vm_map_ram` and `unpurged vm_area` lines, interleaved in address
   order; 4.15: `%pK` hashes pointers when kernel.kptr_restrict is 0.
-- ~5.4 (not verified): unpurged areas are printed after all the busy ones, unsorted.
-- 6.9: one busy list per vmap node, each in address order, printed node by node: the
-  busy part of the file is made of ascending runs.  `dma-coherent` and `sparse` are
-  newer flags; the caller may carry a build id (`[module <build-id>]`).
+- 5.x (versions not verified): unpurged areas are printed after all the busy ones, first
+  from an unsorted list, later from the purge tree (sorted, adjacent areas merged into
+  one line).
+- 6.9: one busy list and one lazy tree per vmap node, each in address order, printed
+  node by node: the busy part of the file is made of ascending runs, and so is the
+  unpurged tail.  `dma-coherent` and `sparse` are newer flags; the caller may carry a
+  build id (`[module <build-id>]`).
 
 Tokens this reader does not know are kept (`Area.extra`) and counted, never fatal: newer
 kernels add fields.  A line it cannot read at all is skipped and reported with its number.
@@ -42,8 +45,8 @@ PAGE_SIZE = 4096
 PROC_PATH = "/proc/vmallocinfo"
 FLAGS = ("ioremap", "sparse", "vmalloc", "vmap", "user", "dma-coherent", "vpages")
 _FLAG_SET = frozenset(FLAGS)
-# The kind of an area with a vm_struct, from its flags, first match wins.
-_KIND_FLAGS = ("ioremap", "sparse", "vmalloc", "vmap")
+# The kind of an area with a vm_struct, from its flags: the first of these it has.
+_KIND_RANK = {"ioremap": 0, "sparse": 1, "vmalloc": 2, "vmap": 3}
 VM_MAP_RAM, UNPURGED, VM_AREA = "vm_map_ram", "unpurged", "vm_area"
 KINDS = ("vmalloc", "vmap", "ioremap", "sparse", VM_AREA, VM_MAP_RAM, UNPURGED)
 REAL, HASHED, ZEROED = "real", "hashed", "zeroed"
@@ -93,18 +96,9 @@ class Area:
         return f"{name} [{self.module}]" if self.module else name
 
 
-def _hex(text: str, what: str) -> int:
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise Malformed(f"{what} {text!r} is not a hexadecimal number") from None
-
-
 def _is_caller(tok: str) -> bool:
     """`%pS`: func+0xoff/0xlen, or a bare 0x address when kallsyms has no name for it."""
-    if "+0x" in tok and "/0x" in tok:
-        return True
-    return tok.startswith("0x") and len(tok) > 2
+    return ("+0x" in tok and "/0x" in tok) or (tok[:2] == "0x" and len(tok) > 2)
 
 
 def parse_line(text: str, line: int = 0) -> Area:
@@ -112,54 +106,60 @@ def parse_line(text: str, line: int = 0) -> Area:
     toks = text.split()
     if len(toks) < 2:
         raise Malformed("expected `0x<start>-0x<end> <size> ...`" if toks else "empty line")
-    rng = toks[0]
-    a, dash, b = rng.partition("-")
-    if not (dash and a.startswith("0x") and b.startswith("0x")):
-        raise Malformed(f"{rng!r} is not an address range 0x<start>-0x<end>")
-    start, end = _hex(a, "start"), _hex(b, "end")
-    size_tok = toks[1]
+    rng, size_tok = toks[0], toks[1]
+    a, _, b = rng.partition("-")
+    try:
+        if a[:2] != "0x" or b[:2] != "0x":
+            raise ValueError
+        start, end = int(a, 16), int(b, 16)
+    except ValueError:
+        raise Malformed(f"{rng!r} is not an address range 0x<start>-0x<end>") from None
     if not size_tok.isdigit():
         raise Malformed(f"size {size_tok!r} is not a number of bytes")
     size = int(size_tok)
-    rest = toks[2:]
-    if rest == ["vm_map_ram"]:
+    n = len(toks)
+    if n == 3 and toks[2] == "vm_map_ram":
         return Area(line, text, start, end, size, VM_MAP_RAM)
-    if rest == ["unpurged", "vm_area"]:
+    if n == 4 and toks[2] == "unpurged" and toks[3] == "vm_area":
         return Area(line, text, start, end, size, UNPURGED)
     caller = module = pages = phys = None
+    kind, rank = VM_AREA, len(_KIND_RANK)
     flags: list[str] = []
     nodes: list[tuple[int, int]] = []
     extra: list[str] = []
-    i, n = 0, len(rest)
-    if n and rest[0] not in _FLAG_SET and _is_caller(rest[0]):
-        caller, i = rest[0], 1
-        if i < n and rest[i].startswith("["):        # [module] or [module build-id]
+    i = 2
+    if n > 2 and toks[2] not in _FLAG_SET and _is_caller(toks[2]):
+        caller, i = toks[2], 3
+        if i < n and toks[i][0] == "[":        # [module] or [module build-id]
             j = i
-            while j < n and not rest[j].endswith("]"):
+            while not toks[j].endswith("]"):
                 j += 1
-            if j == n:
-                raise Malformed(f"unclosed module name {rest[i]!r}")
-            module = " ".join(rest[i:j + 1])[1:-1].split(" ")[0]
+                if j == n:
+                    raise Malformed(f"unclosed module name {toks[i]!r}")
+            module = toks[i][1:] if j > i else toks[i][1:-1]
             i = j + 1
-    while i < n:
-        tok = rest[i]
-        i += 1
+    for tok in toks[i:]:
         if tok in _FLAG_SET:
             flags.append(tok)
-        elif tok.startswith("pages="):
+            r = _KIND_RANK.get(tok, rank)
+            if r < rank:
+                kind, rank = tok, r
+        elif tok[:6] == "pages=":
             if not tok[6:].isdigit():
                 raise Malformed(f"{tok!r}: pages= takes a number")
             pages = int(tok[6:])
-        elif tok.startswith("phys="):
-            phys = _hex(tok[5:], "phys=")
-        elif tok[0] == "N" and "=" in tok and tok[1].isdigit():
+        elif tok[:5] == "phys=":
+            try:
+                phys = int(tok[5:], 16)
+            except ValueError:
+                raise Malformed(f"{tok!r}: phys= takes a hexadecimal address") from None
+        elif tok[0] == "N" and tok[1:2].isdigit():
             node, _, count = tok[1:].partition("=")
             if not (node.isdigit() and count.isdigit()):
                 raise Malformed(f"{tok!r}: expected N<node>=<pages>")
             nodes.append((int(node), int(count)))
         else:
             extra.append(tok)
-    kind = next((f for f in _KIND_FLAGS if f in flags), VM_AREA)
     return Area(line, text, start, end, size, kind, caller, module, pages, phys,
                 tuple(flags), tuple(nodes), tuple(extra))
 
@@ -437,13 +437,13 @@ def change_line(ch: Change, dump: Dump, cpus: int, page_size: int = PAGE_SIZE) -
 
 def watch(path: str, interval: float = 1.0, cpus: int | None = None, page_size: int = PAGE_SIZE,
           out: TextIO | None = None, err: TextIO | None = None, iterations: int | None = None,
-          sleep: Callable[[float], None] = time.sleep,
+          sleep: Callable[[float], None] | None = None,
           stamp: Callable[[], str] = lambda: time.strftime("%H:%M:%S")) -> int:
     """Re-read `path` every `interval` seconds and print one line per change, for
     `iterations` re-reads (None: until interrupted).  The first read must succeed (it
     raises VmallocinfoError); a later failed read is reported on `err` and retried."""
     out, err = out or sys.stdout, err or sys.stderr
-    cpus = cpus or online_cpus()
+    cpus, sleep = cpus or online_cpus(), sleep or time.sleep
     prev = read(path, page_size)
     for problem in prev.problems():
         print(problem, file=err)
