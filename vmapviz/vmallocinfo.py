@@ -218,7 +218,7 @@ def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZ
             skipped.append((n, str(e)))
     if not areas:
         first = f", line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-        raise VmallocinfoError(f"{name}: no valid vmallocinfo line ({n} lines{first})")
+        raise VmallocinfoError(f"{name}: no valid vmallocinfo line ({n} line{'s' * (n != 1)}{first})")
     kind, evidence = address_kind(areas, page_size)
     return Dump(name, n, areas, skipped, kind, evidence)
 
@@ -226,11 +226,12 @@ def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZ
 def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
     """Read and parse a file (`-` is standard input).  Unreadable files raise
     VmallocinfoError with what to do about it."""
-    if path == "-":
-        return parse(sys.stdin, "<stdin>", page_size)
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return parse(f, path, page_size)
+        if path == "-":
+            name, text = "<stdin>", sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                name, text = path, f.read()
     except PermissionError:
         raise VmallocinfoError(
             f"{path}: permission denied: /proc/vmallocinfo is mode 0400 (root only) on current "
@@ -244,6 +245,10 @@ def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
         raise VmallocinfoError(f"{path}: is a directory") from None
     except OSError as e:
         raise VmallocinfoError(f"{path}: {e.strerror or e}") from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return parse(lines, name, page_size)
 
 
 # -- the summary ----------------------------------------------------------------------
