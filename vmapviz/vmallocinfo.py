@@ -52,10 +52,10 @@ KINDS = ("vmalloc", "vmap", "ioremap", "sparse", VM_AREA, VM_MAP_RAM, UNPURGED)
 REAL, HASHED, ZEROED = "real", "hashed", "zeroed"
 
 ADDRESS_ADVICE = {
-    HASHED: "addresses are hashed (%pK with kernel.kptr_restrict=0): they say nothing about "
-            "where areas lie; as root with `sysctl kernel.kptr_restrict=1` the file shows real ones",
-    ZEROED: "addresses are zeroed (kernel.kptr_restrict=2, or 1 without CAP_SYSLOG): as root "
-            "with `sysctl kernel.kptr_restrict=1` the file shows real ones",
+    HASHED: "the addresses are hashed (%pK, kernel.kptr_restrict=0) and do not say where areas "
+            "lie; as root with kernel.kptr_restrict=1 the file has real ones",
+    ZEROED: "the addresses are zeroed (kernel.kptr_restrict=2, or 1 without CAP_SYSLOG); as root "
+            "with kernel.kptr_restrict=1 the file has real ones",
 }
 
 
