@@ -359,18 +359,17 @@ class VmallocinfoApp(App):
                         severity="warning")
             return
         ch = vi.diff(self.dump, new)
-        self.dump = new
-        if ch:
-            self.last_change = ch
-            self.query_one("#change", Static).update(Text(f"read {self.reads}: " + vi.change_line(
-                ch, new, self.cpus, self.page), style="#c0c0c0"))
+        if not ch:          # the same lines: keep the previous read and its highlights
+            self._header()
+            return
+        self.dump, self.last_change = new, ch
+        self.query_one("#change", Static).update(Text(f"read {self.reads}: " + vi.change_line(
+            ch, new, self.cpus, self.page), style="#c0c0c0"))
         self._show(ch)
 
     def _show(self, ch: vi.Change) -> None:
         d = self.dump
-        mode = f" · every {self.watch:g} s, read {self.reads}" if self.watch else ""
-        self.query_one("#header", Static).update(Text(
-            f" vmapviz · {self.path} · {len(d.areas):,} areas · {d.addresses} addresses{mode}"))
+        self._header()
         self.query_one("#summary", Static).update(self._summary())
         if self.real:
             self.query_one(SpanMap).show(d.areas, ch.born + ch.queued, ch.freed + ch.purged)
@@ -379,6 +378,12 @@ class VmallocinfoApp(App):
             self.query_one("#nolayout", Static).update(Text(
                 f"No layout to draw: {vi.ADDRESS_ADVICE[d.addresses]}."))
             self._fill_table(ch)
+
+    def _header(self) -> None:
+        d = self.dump
+        mode = f" · every {self.watch:g} s, read {self.reads}" if self.watch else ""
+        self.query_one("#header", Static).update(Text(
+            f" vmapviz · {self.path} · {len(d.areas):,} areas · {d.addresses} addresses{mode}"))
 
     def _summary(self) -> Text:
         s = vi.summarize(self.dump, self.cpus, self.page, top=0)
