@@ -15,9 +15,9 @@ KIND_MEANING = {
     "vmap": "vmap(): a caller's pages mapped",
     "ioremap": "ioremap(): device memory",
     "sparse": "VM_SPARSE: mapped piecemeal (BPF arena)",
-    "vm_area": "get_vm_area() with none of the above flags",
-    "vm_map_ram": "vm_map_ram(): vmap blocks and large mappings",
-    "unpurged": "freed lazily: PTEs gone, addresses and TLB entries await a purge",
+    "vm_area": "get_vm_area() without those flags",
+    "vm_map_ram": "vm_map_ram(): vmap blocks, large mappings",
+    "unpurged": "lazily freed: awaiting a purge and TLB flush",
 }
 
 
