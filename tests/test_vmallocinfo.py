@@ -351,11 +351,22 @@ def test_cli_exit_status_2_with_one_line(capsys, tmp_path):
                       "`0x<start>-0x<end> <size> ...`)"),
         ([str(tmp_path / "missing")], f"vmapviz: {tmp_path / 'missing'}: no such file"),
         ([str(tmp_path)], f"vmapviz: {tmp_path}: is a directory"),
+        ([os.devnull], f"vmapviz: {os.devnull}: no valid vmallocinfo line (0 lines)"),
+        (["-", "--watch"], "vmapviz: --watch re-reads a file, not standard input"),
         ([str(junk), "--watch", "0"], "vmapviz: argument --watch: --watch takes 0.05 to 3600 seconds, "
                                       "not 0 (see `vmapviz vmallocinfo --help`)"),
     ):
         code, out, err = cli(capsys, "vmallocinfo", *argv)
         assert (code, out, err) == (2, "", message + "\n")
+
+
+def test_cli_tui_options_are_checked_before_the_screen_opens(capsys, tmp_path):
+    for argv, message in (
+        (["--watch"], "vmapviz: --watch needs --vmallocinfo FILE"),
+        (["--vmallocinfo", "-"], "vmapviz: --vmallocinfo takes a file: the TUI needs standard input for the keys"),
+        (["--vmallocinfo", str(tmp_path / "missing")], f"vmapviz: {tmp_path / 'missing'}: no such file"),
+    ):
+        assert cli(capsys, "tui", *argv) == (2, "", message + "\n")
 
 
 def test_cli_permission_denied_says_what_to_do(monkeypatch, capsys):

@@ -146,8 +146,10 @@ def cmd_tui(args) -> int:
     if not hasattr(args, "workload"):  # bare `vmapviz`
         args = build_parser().parse_args(["tui"])
     if args.vmallocinfo:
+        if args.vmallocinfo == "-":
+            raise UsageError("--vmallocinfo takes a file: the TUI needs standard input for the keys")
         from .tui.vmallocinfo import run_vmallocinfo_tui
-        return run_vmallocinfo_tui(args.vmallocinfo, args.watch)
+        return run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus)
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
     _workload_and_config(args.workload, args)  # refuse bad options before the screen opens
@@ -200,6 +202,8 @@ def cmd_screenshot(args) -> int:
 def cmd_vmallocinfo(args) -> int:
     from . import vmallocinfo as vi
     if args.watch is not None:
+        if args.file == "-":
+            raise UsageError("--watch re-reads a file, not standard input")
         return vi.watch(args.file, args.watch, args.cpus, args.page_size)
     dump = vi.read(args.file, args.page_size)
     summary = vi.summarize(dump, args.cpus, args.page_size, args.top)
