@@ -81,6 +81,12 @@ def test_the_cursor_walks_cells_and_jumps_over_folded_rows():
         m.action_move(1, 0)
         await pilot.pause()
         assert "free: no area here" in inspector(app)
+        # Z doubles the cell, z halves it, never below a page; the cursor stays put
+        await pilot.press("Z")
+        assert m.cell == 8192 and m.cursor_range() == (0xFFFFC20000208000, 0xFFFFC2000020A000)
+        assert "one cell = 8 KiB" in screen_text(app)
+        await pilot.press("z", "z")
+        assert m.cell == 4096 and m.cursor_range()[0] == 0xFFFFC20000208000
 
     run(DATA / "v2.6.28-real.txt", scenario)
 

@@ -109,7 +109,7 @@ class SpanMap(Widget, can_focus=True):
         self.born: set[int] = set()        # id() of areas born at the last change
         self.freed: set[int] = set()       # id() of areas freed at the last change (ghosts)
         self.cell = 0
-        self.zoom = 1                      # cell = chosen cell * zoom (a power of two)
+        self.zoomed: int | None = None     # a cell size chosen with z/Z, else the fitted one
         self.cols = 0
         self.rows: list[Row] = []
         self.row, self.col, self.top = 0, 0, 0
@@ -127,7 +127,7 @@ class SpanMap(Widget, can_focus=True):
 
     def _layout(self, addr: int | None = None) -> None:
         self.cols = cols = self._cols()
-        self.cell = choose_cell(self.areas, cols, self.page) * self.zoom if self.areas else self.page
+        self.cell = self.zoomed or (choose_cell(self.areas, cols, self.page) if self.areas else self.page)
         self.rows = map_rows(self.areas, self.cell, cols) if self.areas else [Row(0)]
         self._strips.clear()
         self._place(self.areas[0].start if addr is None and self.areas else addr or 0)
@@ -257,9 +257,11 @@ class SpanMap(Widget, can_focus=True):
             self.refresh()
 
     def action_zoom(self, factor: float) -> None:
-        zoom = max(1, int(self.zoom * factor))
-        if zoom != self.zoom and len(map_rows(self.areas, self.cell // self.zoom * zoom, self.cols)) <= 4 * MAX_ROWS:
-            self.zoom = zoom
+        """Halve or double the cell, down to a page, up to as long as the map stays
+        within 4 * MAX_ROWS lines."""
+        cell = int(self.cell * factor)
+        if self.areas and cell >= self.page and len(map_rows(self.areas, cell, self.cols)) <= 4 * MAX_ROWS:
+            self.zoomed = cell
             self._layout(self.cursor_range()[0])
 
     def on_click(self, event) -> None:
