@@ -12,7 +12,8 @@ import pytest
 from tui_helpers import screen_text
 
 from vmapviz import vmallocinfo as vi
-from vmapviz.tui.vmallocinfo import BORN, FREED, Row, SpanMap, VmallocinfoApp, map_rows
+from vmapviz.tui.vmallocinfo import (BORN, FREED, MAX_ROWS, Row, SpanMap, VmallocinfoApp, choose_cell,
+                                     count_rows, map_rows)
 
 DATA = Path(__file__).parent.parent / "data" / "vmallocinfo"
 
@@ -40,6 +41,14 @@ def test_rows_fold_long_free_stretches():
     assert map_rows(areas, 4096, 16) == [Row(0), Row(0x2000, 0x100000, folded=True), Row(0x100000)]
     # at 64 KiB cells a row is 1 MiB: the hole is within 2 rows, nothing folds
     assert map_rows(areas, 0x10000, 16) == [Row(0), Row(0x100000)]
+    assert count_rows(areas, 4096, 16) == 3 and count_rows(areas, 0x10000, 16) == 2
+
+
+def test_a_huge_area_gets_a_coarse_cell_not_millions_of_rows():
+    areas = [vi.parse_line(f"0xffff800000000000-0xffffa00000000000 {32 << 40} f+0x1/0x2 vmalloc")]
+    cell = choose_cell(areas, 96, 4096)
+    # 32 TiB in at most MAX_ROWS rows of 96 cells: the first power of two >= 32 TiB / 192,000
+    assert cell == 1 << 28 and len(map_rows(areas, cell, 96)) == -(-(32 << 40) // (cell * 96)) <= MAX_ROWS
 
 
 @pytest.mark.parametrize("size, cols", [((80, 24), 48), ((120, 40), 96)])

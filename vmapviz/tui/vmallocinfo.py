@@ -52,28 +52,45 @@ class Row:
     folded: bool = False
 
 
-def map_rows(areas: list[vi.Area], cell: int, cols: int) -> list[Row]:
-    """The map's lines for areas sorted by start: each stretch of areas closer than
-    FOLD_ROWS rows drawn cell by cell from a 16-cell boundary, the holes between folded."""
-    row_bytes = cell * cols
-    rows: list[Row] = []
+def stretches(areas: list[vi.Area], cell: int, cols: int) -> list[tuple[int, int]]:
+    """[lo, hi) of each run of areas (sorted by start) closer than FOLD_ROWS rows, lo
+    rounded down to a 16-cell boundary."""
+    fold = FOLD_ROWS * cell * cols
+    out: list[tuple[int, int]] = []
     lo = hi = None
     for a in areas:
-        if hi is not None and a.start - hi <= FOLD_ROWS * row_bytes:
+        if hi is not None and a.start - hi <= fold:
             hi = max(hi, a.end)
             continue
         if hi is not None:
-            rows.extend(Row(r) for r in range(lo, hi, row_bytes))
-            rows.append(Row(hi, a.start, folded=True))
+            out.append((lo, hi))
         lo, hi = a.start - a.start % (ALIGN_CELLS * cell), a.end
-    rows.extend(Row(r) for r in range(lo, hi, row_bytes))
+    out.append((lo, hi))
+    return out
+
+
+def map_rows(areas: list[vi.Area], cell: int, cols: int) -> list[Row]:
+    """The map's lines: each stretch of areas cell by cell, the holes between folded."""
+    rows: list[Row] = []
+    row_bytes = cell * cols
+    runs = stretches(areas, cell, cols)
+    for (lo, hi), nxt in zip(runs, [*runs[1:], None]):
+        rows.extend(Row(r) for r in range(lo, hi, row_bytes))
+        if nxt:
+            rows.append(Row(hi, nxt[0], folded=True))
     return rows
+
+
+def count_rows(areas: list[vi.Area], cell: int, cols: int) -> int:
+    """len(map_rows(...)), counted, not built: one huge area must not make millions of rows."""
+    runs = stretches(areas, cell, cols)
+    return sum(-(-(hi - lo) // (cell * cols)) for lo, hi in runs) + len(runs) - 1
 
 
 def choose_cell(areas: list[vi.Area], cols: int, page: int) -> int:
     """The smallest power-of-two multiple of a page that lays the span out in MAX_ROWS."""
     cell = page
-    while len(map_rows(areas, cell, cols)) > MAX_ROWS:
+    while count_rows(areas, cell, cols) > MAX_ROWS:
         cell *= 2
     return cell
 
@@ -257,10 +274,9 @@ class SpanMap(Widget, can_focus=True):
             self.refresh()
 
     def action_zoom(self, factor: float) -> None:
-        """Halve or double the cell, down to a page, up to as long as the map stays
-        within 4 * MAX_ROWS lines."""
+        """Halve or double the cell: at least a page, at most 4 * MAX_ROWS lines."""
         cell = int(self.cell * factor)
-        if self.areas and cell >= self.page and len(map_rows(self.areas, cell, self.cols)) <= 4 * MAX_ROWS:
+        if self.page <= cell < 1 << 64 and count_rows(self.areas, cell, self.cols) <= 4 * MAX_ROWS:
             self.zoomed = cell
             self._layout(self.cursor_range()[0])
 
