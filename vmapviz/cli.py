@@ -10,6 +10,7 @@ from . import __version__
 from .kernel import ConfigError
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
+from .vmallocinfo import VmallocinfoError
 from .workloads import TraceError, UnknownWorkload, catalog, get
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
@@ -56,6 +57,21 @@ def _generations_text() -> str:
     return "; ".join(f"{g.name} ({g.version})" for g in GENERATIONS.values())
 
 
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--watch takes seconds, not {text!r}") from None
+    if not 0.05 <= s <= 3600:
+        raise argparse.ArgumentTypeError(f"--watch takes 0.05 to 3600 seconds, not {text}")
+    return s
+
+
+def _watch_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--watch", type=_seconds, nargs="?", const=1.0, metavar="SECONDS",
+                   help="re-read the file every SECONDS (default 1) and show what changed")
+
+
 def _machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=NAMES, metavar="NAME",
                    help=f"the kernel generation: {_generations_text()} (default: the workload's; "
@@ -79,6 +95,8 @@ def build_parser() -> Parser:
     t = sub.add_parser("tui", help="open the interactive TUI (the default)")
     t.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     _machine_options(t)
+    t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
+    _watch_option(t)
 
     r = sub.add_parser("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
@@ -104,6 +122,17 @@ def build_parser() -> Parser:
     s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
     s.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     _machine_options(s)
+
+    v = sub.add_parser("vmallocinfo", help="summarise /proc/vmallocinfo (or a copy of it)")
+    v.add_argument("file", nargs="?", default="/proc/vmallocinfo", metavar="FILE|-",
+                   help="a vmallocinfo dump, - for standard input (default /proc/vmallocinfo)")
+    v.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+    _watch_option(v)
+    v.add_argument("--cpus", type=_cpus, metavar="N",
+                   help="online CPUs of the machine, for lazy_max_pages() (default: this machine's)")
+    v.add_argument("--page-size", type=int, choices=(4096, 16384, 65536), default=4096,
+                   help="the machine's page size (default 4096)")
+    v.add_argument("--top", type=int, default=10, metavar="N", help="callers listed (default 10)")
     return p
 
 
@@ -111,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError) as e:
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return 2
     except OSError as e:
@@ -130,6 +159,13 @@ def _workload_and_config(name: str, args):
 def cmd_tui(args) -> int:
     if not hasattr(args, "workload"):  # bare `vmapviz`
         args = build_parser().parse_args(["tui"])
+    if args.vmallocinfo:
+        if args.vmallocinfo == "-":
+            raise UsageError("--vmallocinfo takes a file: the TUI needs standard input for the keys")
+        from .tui.vmallocinfo import run_vmallocinfo_tui
+        return run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus)
+    if args.watch is not None:
+        raise UsageError("--watch needs --vmallocinfo FILE")
     _workload_and_config(args.workload, args)  # refuse bad options before the screen opens
     from .tui.app import run_tui
     run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush)
@@ -198,5 +234,24 @@ def cmd_screenshot(args) -> int:
     return 0
 
 
+def cmd_vmallocinfo(args) -> int:
+    from . import vmallocinfo as vi
+    if args.watch is not None:
+        if args.file == "-":
+            raise UsageError("--watch re-reads a file, not standard input")
+        return vi.watch(args.file, args.watch, args.cpus, args.page_size)
+    dump = vi.read(args.file, args.page_size)
+    summary = vi.summarize(dump, args.cpus, args.page_size, args.top)
+    if args.json:
+        import json
+        print(json.dumps(summary))
+        for line in dump.problems():
+            print(line, file=sys.stderr)
+        return 0
+    from .vmallocinfo_report import print_summary
+    print_summary(summary, dump.problems())
+    return 0
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
-            "variants": cmd_variants, "screenshot": cmd_screenshot}
+            "variants": cmd_variants, "screenshot": cmd_screenshot, "vmallocinfo": cmd_vmallocinfo}

@@ -1,0 +1,470 @@
+"""/proc/vmallocinfo of any kernel since 2.6.26: parse it, summarise it, watch it change.
+
+The kernel's `s_show()` (2.6.26 to 6.8) and `vmalloc_info_show()` (6.9+) print one line
+per area:
+
+    0x<start>-0x<end> <size> [<caller>] [pages=N] [phys=P] [ioremap] [sparse] [vmalloc]
+                             [vmap] [user] [dma-coherent] [vpages] [N<node>=<pages>...]
+    0x<start>-0x<end> <size> vm_map_ram          a vmap area with no vm_struct (3.10; 4.13+)
+    0x<start>-0x<end> <size> unpurged vm_area    lazily freed, awaiting a purge (4.13+)
+
+`size` is `end - start` and includes the guard page.  What changed between generations:
+
+- 2.6.26-3.9: `vmlist` in address order, `0x%p` (real addresses), the caller by
+  `sprint_symbol`/`%pS` (`func+0xoff/0xlen [module]`), `phys=%lx` without `0x`.
+- 3.10: the walk moves to `vmap_area_list` (still address order) and prints `%pK`.
+  Later 3.x/4.x print `phys=%pa` (`0x`, zero-padded).
+- 4.13 (78c72746f56b): `vm_map_ram` and `unpurged vm_area` lines, interleaved in address
+  order; 4.15: `%pK` hashes pointers when kernel.kptr_restrict is 0.
+- 5.x (versions not verified): unpurged areas are printed after all the busy ones, first
+  from an unsorted list, later from the purge tree (sorted, adjacent areas merged into
+  one line).
+- 6.9: one busy list and one lazy tree per vmap node, each in address order, printed
+  node by node: the busy part of the file is made of ascending runs, and so is the
+  unpurged tail.  `dma-coherent` and `sparse` are newer flags; the caller may carry a
+  build id (`[module <build-id>]`).
+
+Tokens this reader does not know are kept (`Area.extra`) and counted, never fatal: newer
+kernels add fields.  A line it cannot read at all is skipped and reported with its number.
+
+Addresses are real, hashed or zeroed (`%pK` under kernel.kptr_restrict): a real dump has
+page-aligned starts and `end - start == size` on every line; a zeroed one has 0 everywhere;
+anything else is hashed.  Only real addresses say where areas lie (the layout).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, TextIO
+
+PAGE_SIZE = 4096
+PROC_PATH = "/proc/vmallocinfo"
+FLAGS = ("ioremap", "sparse", "vmalloc", "vmap", "user", "dma-coherent", "vpages")
+_FLAG_SET = frozenset(FLAGS)
+# The kind of an area with a vm_struct, from its flags: the first of these it has.
+_KIND_RANK = {"ioremap": 0, "sparse": 1, "vmalloc": 2, "vmap": 3}
+VM_MAP_RAM, UNPURGED, VM_AREA = "vm_map_ram", "unpurged", "vm_area"
+KINDS = ("vmalloc", "vmap", "ioremap", "sparse", VM_AREA, VM_MAP_RAM, UNPURGED)
+REAL, HASHED, ZEROED = "real", "hashed", "zeroed"
+
+ADDRESS_ADVICE = {
+    HASHED: "the addresses are hashed (%pK, kernel.kptr_restrict=0) and do not say where areas "
+            "lie; as root with kernel.kptr_restrict=1 the file has real ones",
+    ZEROED: "the addresses are zeroed (kernel.kptr_restrict=2, or 1 without CAP_SYSLOG); as root "
+            "with kernel.kptr_restrict=1 the file has real ones",
+}
+
+
+class VmallocinfoError(Exception):
+    """A file that cannot be read or holds no valid line: one line, for exit status 2."""
+
+
+class Malformed(ValueError):
+    """One line that is not a vmallocinfo line; the message names the problem."""
+
+
+@dataclass(slots=True, eq=False)
+class Area:
+    """One line of the file."""
+
+    line: int            # 1-based line number
+    raw: str             # the line as printed, without its newline
+    start: int
+    end: int
+    size: int            # bytes, guard page included
+    kind: str            # one of KINDS
+    caller: str | None = None        # "func+0x1a/0x30", or a bare address
+    module: str | None = None        # "ext4" (a build id after it is dropped)
+    pages: int | None = None         # pages=
+    phys: int | None = None          # phys=
+    flags: tuple[str, ...] = ()
+    nodes: tuple[tuple[int, int], ...] = ()   # (node, pages) from N<node>=<pages>
+    extra: tuple[str, ...] = ()      # tokens this reader does not know
+
+    @property
+    def who(self) -> str:
+        """The caller as the summary groups it: the function without offset, and module."""
+        if self.kind in (VM_MAP_RAM, UNPURGED):
+            return "(vm_map_ram)" if self.kind == VM_MAP_RAM else "(unpurged vm_area)"
+        if self.caller is None:
+            return "(no caller)"
+        name = self.caller.partition("+")[0]
+        return f"{name} [{self.module}]" if self.module else name
+
+
+def _is_caller(tok: str) -> bool:
+    """`%pS`: func+0xoff/0xlen, or a bare 0x address when kallsyms has no name for it."""
+    return ("+0x" in tok and "/0x" in tok) or (tok[:2] == "0x" and len(tok) > 2)
+
+
+def parse_line(text: str, line: int = 0) -> Area:
+    """One line of /proc/vmallocinfo (raises Malformed)."""
+    toks = text.split()
+    if len(toks) < 2:
+        raise Malformed("expected `0x<start>-0x<end> <size> ...`" if toks else "empty line")
+    rng, size_tok = toks[0], toks[1]
+    a, _, b = rng.partition("-")
+    try:
+        if a[:2] != "0x" or b[:2] != "0x":
+            raise ValueError
+        start, end = int(a, 16), int(b, 16)
+    except ValueError:
+        raise Malformed(f"{rng!r} is not an address range 0x<start>-0x<end>") from None
+    if not size_tok.isdigit():
+        raise Malformed(f"size {size_tok!r} is not a number of bytes")
+    size = int(size_tok)
+    n = len(toks)
+    if n == 3 and toks[2] == "vm_map_ram":
+        return Area(line, text, start, end, size, VM_MAP_RAM)
+    if n == 4 and toks[2] == "unpurged" and toks[3] == "vm_area":
+        return Area(line, text, start, end, size, UNPURGED)
+    caller = module = pages = phys = None
+    kind, rank = VM_AREA, len(_KIND_RANK)
+    flags: list[str] = []
+    nodes: list[tuple[int, int]] = []
+    extra: list[str] = []
+    i = 2
+    if n > 2 and toks[2] not in _FLAG_SET and _is_caller(toks[2]):
+        caller, i = toks[2], 3
+        if i < n and toks[i][0] == "[":        # [module] or [module build-id]
+            j = i
+            while not toks[j].endswith("]"):
+                j += 1
+                if j == n:
+                    raise Malformed(f"unclosed module name {toks[i]!r}")
+            module = toks[i][1:] if j > i else toks[i][1:-1]
+            i = j + 1
+    for tok in toks[i:]:
+        if tok in _FLAG_SET:
+            flags.append(tok)
+            r = _KIND_RANK.get(tok, rank)
+            if r < rank:
+                kind, rank = tok, r
+        elif tok[:6] == "pages=":
+            if not tok[6:].isdigit():
+                raise Malformed(f"{tok!r}: pages= takes a number")
+            pages = int(tok[6:])
+        elif tok[:5] == "phys=":
+            try:
+                phys = int(tok[5:], 16)
+            except ValueError:
+                raise Malformed(f"{tok!r}: phys= takes a hexadecimal address") from None
+        elif tok[0] == "N" and tok[1:2].isdigit():
+            node, _, count = tok[1:].partition("=")
+            if not (node.isdigit() and count.isdigit()):
+                raise Malformed(f"{tok!r}: expected N<node>=<pages>")
+            nodes.append((int(node), int(count)))
+        else:
+            extra.append(tok)
+    return Area(line, text, start, end, size, kind, caller, module, pages, phys,
+                tuple(flags), tuple(nodes), tuple(extra))
+
+
+@dataclass
+class Dump:
+    """A whole file: its valid areas in file order, the lines skipped, the address kind."""
+
+    name: str
+    lines: int
+    areas: list[Area]
+    skipped: list[tuple[int, str]]     # (line, problem)
+    addresses: str = REAL
+    evidence: str = ""                 # why the addresses were judged hashed
+
+    def problems(self) -> list[str]:
+        return [f"{self.name}:{line}: {problem}" for line, problem in self.skipped]
+
+
+def address_kind(areas: Iterable[Area], page_size: int = PAGE_SIZE) -> tuple[str, str]:
+    """REAL, HASHED or ZEROED, and the first line that gave hashing away."""
+    zero = True
+    evidence = ""
+    mask = page_size - 1
+    for a in areas:
+        if a.start or a.end:
+            zero = False
+        if evidence:
+            continue
+        if a.start > a.end:
+            evidence = f"line {a.line}: start {a.start:#x} is above end {a.end:#x}"
+        elif a.start & mask:
+            evidence = f"line {a.line}: start {a.start:#x} is not page-aligned"
+        elif a.end - a.start != a.size:
+            evidence = f"line {a.line}: end - start = {a.end - a.start} but size = {a.size}"
+        if evidence and not zero:
+            break
+    if zero:
+        return ZEROED, "every address is 0"
+    return (HASHED, evidence) if evidence else (REAL, "")
+
+
+def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZE) -> Dump:
+    """Every line of a file; blank lines are ignored, malformed ones skipped and listed.
+    Raises VmallocinfoError when no line is valid."""
+    areas: list[Area] = []
+    skipped: list[tuple[int, str]] = []
+    n = 0
+    for n, text in enumerate(lines, 1):
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            areas.append(parse_line(text, n))
+        except Malformed as e:
+            skipped.append((n, str(e)))
+    if not areas:
+        first = f", line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise VmallocinfoError(f"{name}: no valid vmallocinfo line ({n} line{'s' * (n != 1)}{first})")
+    kind, evidence = address_kind(areas, page_size)
+    return Dump(name, n, areas, skipped, kind, evidence)
+
+
+def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
+    """Read and parse a file (`-` is standard input).  Unreadable files raise
+    VmallocinfoError with what to do about it."""
+    try:
+        if path == "-":
+            name, text = "<stdin>", sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                name, text = path, f.read()
+    except PermissionError:
+        raise VmallocinfoError(
+            f"{path}: permission denied: /proc/vmallocinfo is mode 0400 (root only) on current "
+            f"kernels; run this as root (sudo), or save a copy as root "
+            f"(`sudo cat /proc/vmallocinfo > vmallocinfo.txt`) and read that; for real addresses "
+            f"also `sysctl kernel.kptr_restrict=1`") from None
+    except FileNotFoundError:
+        hint = " (not Linux, or no CONFIG_PROC_FS)" if path == PROC_PATH else ""
+        raise VmallocinfoError(f"{path}: no such file{hint}") from None
+    except IsADirectoryError:
+        raise VmallocinfoError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise VmallocinfoError(f"{path}: {e.strerror or e}") from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return parse(lines, name, page_size)
+
+
+# -- the summary ----------------------------------------------------------------------
+
+def online_cpus() -> int:
+    """This machine's online CPUs, as num_online_cpus() counts them (sysconf)."""
+    return os.cpu_count() or 1
+
+
+def lazy_max_pages(cpus: int, page_size: int = PAGE_SIZE) -> int:
+    """lazy_max_pages(): fls(num_online_cpus()) * 32 MiB of pages (2.6.28 to 6.x)."""
+    return cpus.bit_length() * (32 * 1024 * 1024 // page_size)
+
+
+@dataclass
+class Layout:
+    """Where the areas lie, from real addresses only.  The span is [lowest start, highest
+    end) of every area, busy or unpurged (an unpurged area still holds its addresses);
+    VMALLOC_START/END are not in the file (and KASLR moves them), so free space outside
+    the span is not counted.  fragmentation = 1 - largest gap / free bytes in the span:
+    0 when the free space is one hole, towards 1 when it is scattered in small ones."""
+
+    start: int
+    end: int
+    used: int
+    gaps: int
+    largest_gap: tuple[int, int]
+
+    @property
+    def free(self) -> int:
+        return self.end - self.start - self.used
+
+    @property
+    def fragmentation(self) -> float:
+        largest = self.largest_gap[1] - self.largest_gap[0]
+        return 1 - largest / self.free if self.free else 0.0
+
+
+def layout(areas: list[Area]) -> Layout:
+    """The span, bytes in use, and the holes between areas (overlaps merged)."""
+    ordered = sorted(areas, key=lambda a: a.start)
+    lo, hi = ordered[0].start, ordered[0].end
+    used, gaps, best = 0, 0, (lo, lo)
+    for a in ordered[1:]:
+        if a.start > hi:
+            used += hi - lo
+            gaps += 1
+            if a.start - hi > best[1] - best[0]:
+                best = (hi, a.start)
+            lo, hi = a.start, a.end
+        elif a.end > hi:
+            hi = a.end
+    used += hi - lo
+    return Layout(ordered[0].start, hi, used, gaps, best)
+
+
+def file_order(areas: list[Area]) -> dict:
+    """How the file is ordered: ascending runs of busy areas (one per vmap node on 6.9+,
+    one on older kernels), and whether the unpurged areas all come after the busy ones."""
+    runs, prev = 0, None
+    last_busy = first_unpurged = None
+    for i, a in enumerate(areas):
+        if a.kind == UNPURGED:
+            if first_unpurged is None:
+                first_unpurged = i
+            continue
+        last_busy = i
+        if prev is None or a.start < prev:
+            runs += 1
+        prev = a.start
+    tail = (first_unpurged is not None and last_busy is not None and first_unpurged > last_busy)
+    sorted_ = all(x.start <= y.start for x, y in zip(areas, areas[1:]))
+    return {"sorted": sorted_, "busy_runs": runs, "unpurged_tail": tail}
+
+
+def summarize(dump: Dump, cpus: int | None = None, page_size: int = PAGE_SIZE,
+              top: int = 10) -> dict:
+    """The summary, as --json prints it."""
+    cpus = cpus or online_cpus()
+    kinds: Counter[str] = Counter()
+    by_who: dict[str, list[int]] = {}
+    pages = unp_areas = unp_pages = 0
+    unknown: Counter[str] = Counter()
+    for a in dump.areas:
+        kinds[a.kind] += 1
+        if a.kind == UNPURGED:
+            unp_areas += 1
+            unp_pages += a.size // page_size    # vmap_lazy_nr counts va_end - va_start
+        p = a.pages or 0
+        pages += p
+        row = by_who.get(a.who)
+        if row is None:
+            row = by_who[a.who] = [0, 0, 0]
+        row[0] += 1
+        row[1] += p
+        row[2] += a.size
+        if a.extra:
+            unknown.update(a.extra)
+    callers = sorted(by_who.items(), key=lambda kv: (-kv[1][1], -kv[1][2], kv[0]))
+    lazy_max = lazy_max_pages(cpus, page_size)
+    out = {
+        "file": dump.name,
+        "lines": dump.lines,
+        "areas": len(dump.areas),
+        "kinds": {k: kinds[k] for k in KINDS if kinds[k]},
+        "callers": [{"caller": who, "areas": n, "pages": p, "bytes": b}
+                    for who, (n, p, b) in callers[:top]],
+        "pages": pages,
+        "unpurged": {"areas": unp_areas, "pages": unp_pages},
+        "lazy_max_pages": lazy_max,
+        "cpus": cpus,
+        "page_size": page_size,
+        "addresses": dump.addresses,
+        "evidence": dump.evidence,
+        "unknown_tokens": dict(unknown.most_common()),
+        "layout": None,
+        "order": None,
+        "skipped": [{"line": line, "problem": problem} for line, problem in dump.skipped],
+    }
+    if dump.addresses == REAL:
+        lay = layout(dump.areas)
+        out["layout"] = {"span": [lay.start, lay.end], "span_bytes": lay.end - lay.start,
+                         "used_bytes": lay.used, "free_bytes": lay.free, "gaps": lay.gaps,
+                         "largest_gap": list(lay.largest_gap),
+                         "largest_gap_bytes": lay.largest_gap[1] - lay.largest_gap[0],
+                         "fragmentation": round(lay.fragmentation, 4)}
+        out["order"] = file_order(dump.areas)
+    return out
+
+
+# -- watching -------------------------------------------------------------------------
+
+@dataclass
+class Change:
+    """What differs between two reads.  An area is its line: a busy area whose line is
+    gone was freed (vfree/vunmap/iounmap), a new one was born; unpurged lines come when
+    an area is freed lazily and go when a purge returns its addresses."""
+
+    born: list[Area] = field(default_factory=list)
+    freed: list[Area] = field(default_factory=list)
+    queued: list[Area] = field(default_factory=list)   # new unpurged lines
+    purged: list[Area] = field(default_factory=list)   # unpurged lines gone
+
+    def __bool__(self) -> bool:
+        return bool(self.born or self.freed or self.queued or self.purged)
+
+
+def diff(old: Dump, new: Dump) -> Change:
+    """Areas born and freed between two reads, matched by their lines (a multiset, so
+    zeroed dumps with identical lines are counted right)."""
+    before = Counter(a.raw for a in old.areas)
+    after = Counter(a.raw for a in new.areas)
+    gone, came = before - after, after - before
+    ch = Change()
+    for dump, counts, busy, lazy in ((new, came, ch.born, ch.queued), (old, gone, ch.freed, ch.purged)):
+        if not counts:
+            continue
+        for a in dump.areas:
+            if counts[a.raw] > 0:
+                counts[a.raw] -= 1
+                (lazy if a.kind == UNPURGED else busy).append(a)
+    return ch
+
+
+def _callers(areas: list[Area], most: int = 3) -> str:
+    common = Counter(a.who for a in areas).most_common()
+    text = ", ".join(f"{who} x{n}" for who, n in common[:most])
+    return text + (f", +{len(common) - most} more" if len(common) > most else "")
+
+
+def status_line(dump: Dump, cpus: int, page_size: int = PAGE_SIZE) -> str:
+    """Busy areas and the unpurged count against lazy_max_pages()."""
+    unp = [a for a in dump.areas if a.kind == UNPURGED]
+    unp_pages = sum(a.size for a in unp) // page_size
+    lazy_max = lazy_max_pages(cpus, page_size)
+    return (f"busy {len(dump.areas) - len(unp):,}  unpurged {len(unp):,} areas "
+            f"{unp_pages:,}/{lazy_max:,} pages ({100 * unp_pages / lazy_max:.0f}% of lazy_max_pages)")
+
+
+def change_line(ch: Change, dump: Dump, cpus: int, page_size: int = PAGE_SIZE) -> str:
+    """One line for a change: counts, then who was born and freed."""
+    parts = [f"+{len(ch.born)} born -{len(ch.freed)} freed", status_line(dump, cpus, page_size)]
+    if ch.queued or ch.purged:
+        parts.append(f"lazy +{len(ch.queued)} -{len(ch.purged)}" + (" (purge)" if ch.purged else ""))
+    if ch.born:
+        parts.append(f"born: {_callers(ch.born)}")
+    if ch.freed:
+        parts.append(f"freed: {_callers(ch.freed)}")
+    return " | ".join(parts)
+
+
+def watch(path: str, interval: float = 1.0, cpus: int | None = None, page_size: int = PAGE_SIZE,
+          out: TextIO | None = None, err: TextIO | None = None, iterations: int | None = None,
+          sleep: Callable[[float], None] | None = None,
+          stamp: Callable[[], str] = lambda: time.strftime("%H:%M:%S")) -> int:
+    """Re-read `path` every `interval` seconds and print one line per change, for
+    `iterations` re-reads (None: until interrupted).  The first read must succeed (it
+    raises VmallocinfoError); a later failed read is reported on `err` and retried."""
+    out, err = out or sys.stdout, err or sys.stderr
+    cpus, sleep = cpus or online_cpus(), sleep or time.sleep
+    prev = read(path, page_size)
+    for problem in prev.problems():
+        print(problem, file=err)
+    print(f"{stamp()} {path}: {len(prev.areas):,} areas, addresses {prev.addresses} | "
+          f"{status_line(prev, cpus, page_size)}", file=out, flush=True)
+    done = 0
+    while iterations is None or done < iterations:
+        sleep(interval)
+        done += 1
+        try:
+            cur = read(path, page_size)
+        except VmallocinfoError as e:
+            print(f"{stamp()} {e}", file=err, flush=True)
+            continue
+        ch = diff(prev, cur)
+        if ch:
+            print(f"{stamp()} {change_line(ch, cur, cpus, page_size)}", file=out, flush=True)
+        prev = cur
+    return 0
