@@ -51,6 +51,16 @@ def _size(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def _threads(text: str) -> list[int]:
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads takes numbers separated by commas, not {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
+    return counts
+
+
 def _machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=VARIANTS, help="merged (v2.6.28, default) or posted (2008-08-18)")
     p.add_argument("--cpus", type=_cpus, metavar="N", help="simulated CPUs (default: the workload's)")
@@ -90,6 +100,14 @@ def build_parser() -> Parser:
     s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
     s.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     _machine_options(s)
+
+    sc = sub.add_parser("scaling", help="the cost model's ns per iteration at each thread count, vanilla "
+                        "against the rewrite")
+    sc.add_argument("--workload", default=DEFAULT_WORKLOAD, help="workload to model (default map-touch-unmap)")
+    sc.add_argument("--threads", type=_threads, default=[1, 2, 4, 8], metavar="N,N,...",
+                    help="thread counts (default 1,2,4,8)")
+    sc.add_argument("--cpus", type=_cpus, default=8, metavar="N", help="CPUs of the modelled machine (default 8)")
+    sc.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return p
 
 
@@ -163,5 +181,20 @@ def cmd_screenshot(args) -> int:
     return 0
 
 
+def cmd_scaling(args) -> int:
+    from . import costmodel
+    try:
+        table = costmodel.scaling(args.threads, args.cpus, args.workload)
+    except costmodel.ModelError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        import json
+        print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))
+        return 0
+    from .scaling_view import print_scaling
+    print_scaling(table)
+    return 0
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
-            "screenshot": cmd_screenshot}
+            "screenshot": cmd_screenshot, "scaling": cmd_scaling}
