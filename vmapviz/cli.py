@@ -72,6 +72,16 @@ def _watch_option(p: argparse.ArgumentParser) -> None:
                    help="re-read the file every SECONDS (default 1) and show what changed")
 
 
+def _threads(text: str) -> list[int]:
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads takes numbers separated by commas, not {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
+    return counts
+
+
 def _machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=NAMES, metavar="NAME",
                    help=f"the kernel generation: {_generations_text()} (default: the workload's; "
@@ -133,6 +143,14 @@ def build_parser() -> Parser:
     v.add_argument("--page-size", type=int, choices=(4096, 16384, 65536), default=4096,
                    help="the machine's page size (default 4096)")
     v.add_argument("--top", type=int, default=10, metavar="N", help="callers listed (default 10)")
+
+    sc = sub.add_parser("scaling", help="the cost model's ns per iteration at each thread count, vanilla "
+                        "against the rewrite")
+    sc.add_argument("--workload", default=DEFAULT_WORKLOAD, help="workload to model (default map-touch-unmap)")
+    sc.add_argument("--threads", type=_threads, default=[1, 2, 4, 8], metavar="N,N,...",
+                    help="thread counts (default 1,2,4,8)")
+    sc.add_argument("--cpus", type=_cpus, default=8, metavar="N", help="CPUs of the modelled machine (default 8)")
+    sc.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return p
 
 
@@ -253,5 +271,21 @@ def cmd_vmallocinfo(args) -> int:
     return 0
 
 
+def cmd_scaling(args) -> int:
+    from . import costmodel
+    try:
+        table = costmodel.scaling(args.threads, args.cpus, args.workload)
+    except costmodel.ModelError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        import json
+        print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))
+        return 0
+    from .scaling_view import print_scaling
+    print_scaling(table)
+    return 0
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
-            "variants": cmd_variants, "screenshot": cmd_screenshot, "vmallocinfo": cmd_vmallocinfo}
+            "variants": cmd_variants, "screenshot": cmd_screenshot, "vmallocinfo": cmd_vmallocinfo,
+            "scaling": cmd_scaling}

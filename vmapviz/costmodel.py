@@ -1,0 +1,522 @@
+"""The cost model: from each op's raw kernel counts to simulated time on a modelled machine.
+
+t threads each loop a workload on their own CPU of a c-CPU machine.  Every op's counts
+(`OpCounts`) become steps: local work, critical sections under a global lock, and
+TLB flushes.  A deterministic discrete-event simulation plays the threads' steps
+against the contended resources:
+
+- the global locks (`vmlist_lock`, a reader-writer lock whose write side serialises;
+  `vmap_area_lock`), FIFO; a lock handed to another CPU moves its lock word and the list
+  head it guards between caches (a remote atomic plus a line transfer);
+- the flush of 2.6.27's `smp_call_function_mask()` (KERNEL-HISTORY A.5): the initiator
+  sends one IPI to the c-1 other CPUs and waits; each target enters its handler, reads
+  the global queue and the call data (two lines from the initiator), flushes its whole
+  TLB, then the c-1 acknowledgements serialise on `data->lock`, one line that moves from
+  acknowledger to acknowledger; the last one also takes `call_function_lock` and clears
+  the flag the initiator spins on.  A handler steals its time from the thread on the
+  target CPU, and the flushed thread refills its kernel TLB entries afterwards.
+
+Per-CPU locks (vb->lock, vbq->lock) are never shared in these workloads: each costs a
+local atomic.  The constants are published measurements (`PARAMS`, `SOURCES`); the only
+calibrated numbers are one residual per generation, the uncounted work of an
+iteration, set so that one thread reproduces the thread's 1-thread row exactly.
+Everything here reads counts and never touches a kernel.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, fields, replace
+
+GENERATIONS = ("vanilla", "merged", "posted")
+
+
+@dataclass(frozen=True)
+class OpCounts:
+    """What one op did, as the kernel counts it (the interface the kernel generations report)."""
+
+    walk: int = 0             # list/tree nodes examined
+    vmlist_write: int = 0     # vmlist_lock write acquisitions
+    vmlist_read: int = 0      # vmlist_lock read acquisitions
+    vmap_area_lock: int = 0   # vmap_area_lock acquisitions
+    vb_lock: int = 0          # per-CPU vbq/vb lock acquisitions
+    tlb_flushes: int = 0      # TLB flush calls (each a flush_tlb_all on x86)
+    ipis: int = 0             # IPIs sent
+    full_flushes: int = 0     # whole-TLB flushes received per CPU
+    ptes_set: int = 0
+    ptes_cleared: int = 0
+    pages_touched: int = 0    # TLB misses taken touching the mapping
+
+    def __add__(self, other: "OpCounts") -> "OpCounts":
+        return OpCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class Locking:
+    """Which global lock a generation's walk sits under, and whether its flush runs inside it."""
+
+    walk_lock: str            # the lock an op's walk runs under, when the op takes that lock
+    flush_under_lock: bool    # vanilla: remove_vm_area() flushes holding vmlist_lock
+
+
+LOCKING = {
+    "vanilla": Locking("vmlist_lock", True),
+    # The rewrite's purge flushes under purge_lock only (one purger at a time, never on
+    # the allocation path): no other thread waits for it.
+    "merged": Locking("vmap_area_lock", False),
+    "posted": Locking("vmap_area_lock", False),
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    """Machine constants in ns, each from a published measurement (see SOURCES)."""
+
+    l2_hit_ns: float = 6.5
+    line_socket_ns: float = 45.0
+    line_remote_ns: float = 100.0
+    atomic_ns: float = 9.0
+    ipi_ns: float = 1000.0
+    full_flush_ns: float = 100.0
+    tlb_refill_ns: float = 25.0
+    kernel_refills_after_flush: int = 4
+
+
+PARAMS = Params()
+
+SOURCES = {
+    "l2_hit_ns": "a pointer chase or PTE store hitting L2: ~15 cycles at 2.3 GHz. AMD, Software "
+                 "Optimization Guide for AMD Family 10h Processors (pub. 40546), 2008; Hackenberg, Molka, "
+                 "Nagel, 'Comparing Cache Architectures and Coherency Protocols on x86-64 Multicore SMP "
+                 "Systems', MICRO-42, 2009 (Opteron 2384)",
+    "line_socket_ns": "a modified line fetched from another core of the same Opteron die. Hackenberg, "
+                      "Molka, Nagel, MICRO-42, 2009 (approximate reading, not re-checked here)",
+    "line_remote_ns": "a modified line fetched from the other socket over HyperTransport. Hackenberg, "
+                      "Molka, Nagel, MICRO-42, 2009 (approximate reading); floor: J. D. McCalpin, 'AMD "
+                      "Opteron Local Memory Latency Chart', 2010: 85 ns on 2-socket Family 10h rev B3, "
+                      "bounded by the other chip's snoop response",
+    "atomic_ns": "a LOCK-prefixed read-modify-write once the line is here, ~20 cycles on K10. A. Fog, "
+                 "'Instruction tables' (AMD K10), 2008-2009 (approximate)",
+    "ipi_ns": "IPI from the ICR write to the target's handler running, on 2008-09 AMD Opteron systems. "
+              "Baumann et al., 'The Multikernel: a new OS architecture for scalable multicore systems', "
+              "SOSP 2009, IPI-based TLB shootdown measurements (approximate, read from memory of the "
+              "figure; not re-checked here)",
+    "full_flush_ns": "the CR4.PGE toggle of __flush_tlb_all, refills excluded: a few hundred cycles. "
+                     "AMD64 Architecture Programmer's Manual vol. 2 (global pages, CR4.PGE); cost "
+                     "approximate",
+    "tlb_refill_ns": "a TLB miss walked with the page-walk cache warm and the PTE in L2. Bhargava, "
+                     "Serebrin, Spadini, Manne, 'Accelerating Two-Dimensional Page Walks for Virtualized "
+                     "Systems', ASPLOS 2008 (AMD Barcelona page-walk caches; approximate)",
+    "kernel_refills_after_flush": "model assumption, counted from the x86_64 layout: after a full flush "
+                                  "the loop misses again on kernel text, its stack, the slab object and "
+                                  "the page-table page, each one large or small page",
+}
+
+# The thread's 1-thread row: ns per map+touch+unmap on the 4-core 2-socket Opteron, 8 CPUs.
+CALIBRATION = {"vanilla": 14_700.0, "merged": 2_900.0, "posted": 2_900.0}
+CALIBRATION_CPUS = 8
+CORES_PER_SOCKET = 4
+
+
+class ModelError(ValueError):
+    """A machine or workload the model cannot take."""
+
+
+# -- the hand-derived counts (until the kernel reports its own) ---------------------------
+
+VMAP_BLOCK_PAGES = 1024
+
+
+def lazy_max_pages(cpus: int) -> int:
+    """lazy_max_pages() with 4 KiB pages: fls(num_online_cpus()) * 32 MiB."""
+    return cpus.bit_length() * 32 * 1024 * 1024 // 4096
+
+
+def map_touch_unmap(generation: str, threads: int, cpus: int, thread: int) -> tuple[list[list[OpCounts]], int]:
+    """One thread's cycle of map-touch-unmap, as ops grouped by iteration, and the cycle's
+    iteration count.
+
+    vanilla (KERNEL-HISTORY A.6, p areas below the slot; here p = the other threads' areas,
+    the upper bound): vmap walks p+1 nodes and takes vmlist_lock for write, maps 4 PTEs;
+    touch misses 4 pages; vunmap walks p+1, clears 5 PTEs (guard included) and flushes:
+    c-1 IPIs, c full flushes, under the lock.
+
+    The rewrite (vm_map_ram(4) / vm_unmap_ram(4), the patch's vb_alloc and vb_free): 256
+    order-2 regions per 1024-page block.  Every map takes vb->lock, every unmap vb->lock;
+    the map that fills a block takes vbq->lock, the unmap that dirties a block first takes
+    vbq->lock, the unmap that frees it vbq->lock once more.  A new block costs
+    alloc_vmap_area() under vmap_area_lock (its first-fit walk passes on average half of
+    the lazily freed blocks plus the live ones) and vbq->lock.  The freed block goes on the
+    lazy list; the free that takes vmap_lazy_nr past lazy_max_pages purges: it walks
+    every area, clears all the lazy blocks' PTEs, flushes (c-1 IPIs, c full flushes) and
+    frees the areas under vmap_area_lock.  Blocks are freed round-robin across threads,
+    so thread k purges at its block b when (b*t + k) counts the threshold-crossing block.
+    """
+    p = threads - 1
+    if generation == "vanilla":
+        vmap = OpCounts(walk=p + 1, vmlist_write=1, ptes_set=4)
+        touch = OpCounts(pages_touched=4)
+        vunmap = OpCounts(walk=p + 1, vmlist_write=1, ptes_cleared=5, tlb_flushes=1,
+                          ipis=cpus - 1, full_flushes=cpus)
+        return [[vmap, touch, vunmap]], 1
+    per_block = VMAP_BLOCK_PAGES // 4
+    blocks_per_purge = lazy_max_pages(cpus) // VMAP_BLOCK_PAGES + 1
+    lazy_blocks = blocks_per_purge
+    iterations = []
+    for b in range(blocks_per_purge):
+        purge = (b * threads + thread) % blocks_per_purge == blocks_per_purge - 1
+        for i in range(per_block):
+            vmap = OpCounts(vb_lock=1 + (i == per_block - 1), ptes_set=4)
+            if i == 0:
+                vmap += OpCounts(walk=lazy_blocks // 2 + threads, vmap_area_lock=1, vb_lock=1)
+            unmap = OpCounts(vb_lock=1 + (i == 0) + (i == per_block - 1))
+            if purge and i == per_block - 1:
+                areas = lazy_blocks + threads
+                unmap += OpCounts(walk=areas + lazy_blocks, vmap_area_lock=1,
+                                  ptes_cleared=lazy_blocks * VMAP_BLOCK_PAGES, tlb_flushes=1,
+                                  ipis=cpus - 1, full_flushes=cpus)
+            iterations.append([vmap, OpCounts(pages_touched=4), unmap])
+    return iterations, len(iterations)
+
+
+WORKLOADS = {"map-touch-unmap": map_touch_unmap}
+
+
+# -- from counts to steps -------------------------------------------------------------------
+
+def steps_for(generation: str, iterations: list[list[OpCounts]], residual_ns: float, p: Params) -> list[tuple]:
+    """A thread's cycle as steps: ("work", ns, kind), ("lock", name, write), ("unlock", name),
+    ("flush",).  Runs of local work merge into one step.  `kind` names what the time is
+    spent on ("walk" or "work") for the breakdown."""
+    locking = LOCKING[generation]
+    out: list[tuple] = []
+
+    def work(ns: float, kind: str = "work") -> None:
+        if ns <= 0:
+            return
+        if out and out[-1][0] == "work" and out[-1][2] == kind:
+            out[-1] = ("work", out[-1][1] + ns, kind)
+        else:
+            out.append(("work", ns, kind))
+
+    for ops in iterations:
+        work(residual_ns)
+        for op in ops:
+            work(op.vb_lock * p.atomic_ns + op.ptes_set * p.l2_hit_ns + op.pages_touched * p.tlb_refill_ns)
+            sections = [(name, write) for name, n, write in
+                        (("vmlist_lock", op.vmlist_write, True), ("vmlist_lock", op.vmlist_read, False),
+                         ("vmap_area_lock", op.vmap_area_lock, True)) for _ in range(n)]
+            walked = [s for s in sections if s[0] == locking.walk_lock]
+            walk_each = op.walk * p.l2_hit_ns / len(walked) if walked else 0.0
+            if not walked:
+                work(op.walk * p.l2_hit_ns, "walk")
+            flush_inside = locking.flush_under_lock and walked
+            clear_ns = op.ptes_cleared * p.l2_hit_ns
+            if not flush_inside:
+                work(clear_ns)
+                for _ in range(op.tlb_flushes):
+                    out.append(("flush",))
+            for i, (name, write) in enumerate(sections):
+                out.append(("lock", name, write))
+                work(p.atomic_ns)
+                if (name, write) in walked:
+                    work(walk_each, "walk")
+                if flush_inside and i == len(sections) - 1:
+                    work(clear_ns)
+                    for _ in range(op.tlb_flushes):
+                        out.append(("flush",))
+                out.append(("unlock", name))
+    return out
+
+
+# -- the discrete-event simulation ----------------------------------------------------------
+
+class _Lock:
+    """A FIFO reader-writer lock (spinlocks use only the write side)."""
+
+    def __init__(self) -> None:
+        self.writer = False
+        self.readers = 0
+        self.queue: deque = deque()
+        self.last_cpu: int | None = None
+
+
+class _Thread:
+    def __init__(self, tid: int, cpu: int, steps: list[tuple]) -> None:
+        self.tid, self.cpu, self.steps = tid, cpu, steps
+        self.pc = 0
+        self.cycles = 0
+        self.end = 0.0            # when the current work step ends
+        self.version = 0          # invalidates a rescheduled work-end event
+        self.running = False      # in a work step (vs waiting for a lock or a flush)
+        self.frozen_until = 0.0   # a handler holds this CPU until then
+        self.debt: dict[str, float] = {}   # time owed to the next work step, by cause
+        self.kind = "work"
+        self.acc = {"lock_wait": 0.0, "flush": 0.0, "irq": 0.0, "walk": 0.0, "work": 0.0}
+        self.wait_since = 0.0
+        self.cycle_end: list[float] = []
+        self.cycle_acc: list[dict] = []
+
+
+class Simulation:
+    """Threads running step programs on one machine; `run()` returns ns per iteration."""
+
+    def __init__(self, programs: list[list[tuple]], cpus: int, p: Params = PARAMS,
+                 cores_per_socket: int = CORES_PER_SOCKET) -> None:
+        if len(programs) > cpus:
+            raise ModelError(f"{len(programs)} threads need at least as many CPUs, not {cpus}")
+        self.p, self.cpus, self.cps = p, cpus, cores_per_socket
+        order = placement(cpus, cores_per_socket)
+        self.threads = [_Thread(i, order[i], prog) for i, prog in enumerate(programs)]
+        self.on_cpu = {t.cpu: t for t in self.threads}
+        self.irq_free = [0.0] * cpus
+        self.locks: dict[str, _Lock] = {}
+        self.heap: list = []
+        self.seq = 0
+        self.now = 0.0
+        self.cfl_last = 0                 # CPU that last held call_function_lock
+
+    # distances
+    def line(self, a: int, b: int) -> float:
+        if a == b:
+            return 0.0
+        return self.p.line_socket_ns if a // self.cps == b // self.cps else self.p.line_remote_ns
+
+    def atomic(self, a: int, b: int) -> float:
+        return self.p.atomic_ns + self.line(a, b)
+
+    def at(self, time: float, fn, *args) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (time, self.seq, fn, args))
+
+    def run(self, cycles: int) -> None:
+        for t in self.threads:
+            self.at(0.0, self.advance, t)
+        self.target = cycles
+        while self.heap:
+            self.now, _, fn, args = heapq.heappop(self.heap)
+            fn(*args)
+
+    # a thread's program
+    def resume(self, t: _Thread, when: float) -> None:
+        """Continue t at `when`, or after the handler holding its CPU."""
+        self.at(when, self.advance, t)
+
+    def owe(self, t: _Thread, cause: str, ns: float) -> None:
+        t.debt[cause] = t.debt.get(cause, 0.0) + ns
+
+    def advance(self, t: _Thread) -> None:
+        if self.now < t.frozen_until:     # a handler took the CPU meanwhile
+            t.acc["irq"] += t.frozen_until - self.now
+            self.at(t.frozen_until, self.advance, t)
+            return
+        while True:
+            if t.pc == len(t.steps):
+                t.pc = 0
+                t.cycles += 1
+                t.cycle_end.append(self.now)
+                t.cycle_acc.append(dict(t.acc))
+                if t.cycles == self.target:
+                    return
+            step = t.steps[t.pc]
+            t.pc += 1
+            kind = step[0]
+            if kind == "work":
+                ns = step[1] + sum(t.debt.values())
+                for cause, owed in t.debt.items():
+                    t.acc[cause] += owed
+                t.debt.clear()
+                t.acc[step[2]] += step[1]
+                t.running, t.kind = True, step[2]
+                t.end = self.now + ns
+                t.version += 1
+                self.at(t.end, self.work_done, t, t.version)
+                return
+            if kind == "lock":
+                if not self.acquire(t, step[1], step[2]):
+                    t.running, t.wait_since = False, self.now
+                    return
+                continue
+            if kind == "unlock":
+                self.release(t, step[1])
+                continue
+            self.flush(t)
+            return
+
+    def work_done(self, t: _Thread, version: int) -> None:
+        if version == t.version:
+            t.running = False
+            self.advance(t)
+
+    def lock(self, name: str) -> _Lock:
+        return self.locks.setdefault(name, _Lock())
+
+    def acquire(self, t: _Thread, name: str, write: bool) -> bool:
+        lk = self.lock(name)
+        free = not lk.writer and (lk.readers == 0 if write else True) and not lk.queue
+        if free:
+            self.take(t, lk, write)
+            return True
+        lk.queue.append((t, write))
+        return False
+
+    def take(self, t: _Thread, lk: _Lock, write: bool) -> float:
+        """Grant lk to t; the lock word and the list head it guards come from the last holder."""
+        if write:
+            lk.writer = True
+        else:
+            lk.readers += 1
+        handover = 0.0
+        if lk.last_cpu is not None and lk.last_cpu != t.cpu:
+            handover = self.atomic(lk.last_cpu, t.cpu) + self.line(lk.last_cpu, t.cpu)
+        lk.last_cpu = t.cpu
+        self.owe(t, "lock_wait", handover)
+        return handover
+
+    def release(self, t: _Thread, name: str) -> None:
+        lk = self.locks[name]
+        if lk.writer:
+            lk.writer = False
+        else:
+            lk.readers -= 1
+        while lk.queue and not lk.writer:
+            nxt, write = lk.queue[0]
+            if write and lk.readers:
+                break
+            lk.queue.popleft()
+            self.take(nxt, lk, write)
+            nxt.acc["lock_wait"] += self.now - nxt.wait_since
+            self.resume(nxt, self.now)
+            if write:
+                break
+
+    # the 2.6.27 flush: smp_call_function_mask(all others, wait=1), then the local flush
+    def flush(self, t: _Thread) -> None:
+        p = self.p
+        start = self.now
+        me = t.cpu
+        # call_function_lock around list_add_tail_rcu onto the global queue
+        send = start + self.atomic(self.cfl_last, me)
+        self.cfl_last = me
+        arrive = send + p.ipi_ns
+        ready = []
+        for cpu in range(self.cpus):
+            if cpu == me:
+                continue
+            begin = max(arrive, self.irq_free[cpu])
+            ready.append((begin + 2 * self.line(me, cpu) + p.full_flush_ns, cpu, begin))
+        ready.sort()
+        holder, free_at = me, send         # data->lock, last written by the initiator
+        handlers = []
+        for r, cpu, begin in ready:
+            free_at = max(r, free_at) + self.atomic(holder, cpu)
+            holder = cpu
+            handlers.append([cpu, begin, free_at])
+        if handlers:                       # the last acknowledger unlinks the call data
+            free_at += self.atomic(self.cfl_last, holder)
+            self.cfl_last = holder
+            handlers[-1][2] = free_at
+        for cpu, begin, end in handlers:
+            self.irq_free[cpu] = end
+            self.at(begin, self.handler, cpu, end)
+        back = free_at + self.line(holder, me) + p.full_flush_ns
+        self.owe(t, "flush", p.kernel_refills_after_flush * p.tlb_refill_ns)
+        t.acc["flush"] += back - start
+        t.running = False
+        self.resume(t, back)
+
+    def handler(self, cpu: int, end: float) -> None:
+        """A flush handler holds `cpu` until `end`; the thread on it, if any, pays."""
+        t = self.on_cpu.get(cpu)
+        if t is None:
+            return
+        self.owe(t, "irq", self.p.kernel_refills_after_flush * self.p.tlb_refill_ns)
+        if t.running:                      # the work step ends later by the handler's length
+            t.acc["irq"] += end - self.now
+            t.end += end - self.now
+            t.version += 1
+            self.at(t.end, self.work_done, t, t.version)
+        else:                              # waiting: it loses only what outlasts the wait
+            t.frozen_until = max(t.frozen_until, end)
+
+    def per_iteration(self, iterations_per_cycle: int, warmup: int = 1) -> tuple[float, dict]:
+        """Mean ns per iteration over the threads, cycles after `warmup`, and its breakdown."""
+        totals, parts = [], {k: 0.0 for k in self.threads[0].acc}
+        for t in self.threads:
+            n = (len(t.cycle_end) - warmup) * iterations_per_cycle
+            totals.append((t.cycle_end[-1] - t.cycle_end[warmup - 1]) / n)
+            for k in parts:
+                parts[k] += (t.cycle_acc[-1][k] - t.cycle_acc[warmup - 1][k]) / n / len(self.threads)
+        return sum(totals) / len(totals), parts
+
+
+def placement(cpus: int, cores_per_socket: int = CORES_PER_SOCKET) -> list[int]:
+    """CPU of thread k: sockets in turn (the 2.6.27 scheduler spreads busy tasks over
+    packages), then cores: 0, 4, 1, 5, ... on two 4-core sockets."""
+    sockets = math.ceil(cpus / cores_per_socket)
+    order = [s * cores_per_socket + c for c in range(cores_per_socket) for s in range(sockets)]
+    return [cpu for cpu in order if cpu < cpus]
+
+
+# -- the public API ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Result:
+    ns: float                   # per iteration, mean over threads
+    parts: dict                 # lock_wait, flush, irq, walk, work: ns per iteration
+
+
+def simulate(generation: str, threads: int, cpus: int, residual_ns: float, p: Params = PARAMS,
+             workload: str = "map-touch-unmap") -> Result:
+    """ns per iteration of `workload` with `threads` threads on `cpus` CPUs."""
+    if generation not in LOCKING:
+        raise ModelError(f"unknown generation {generation!r} (known: {', '.join(GENERATIONS)})")
+    if workload not in WORKLOADS:
+        raise ModelError(f"the cost model has no counts for workload {workload!r} "
+                         f"(known: {', '.join(WORKLOADS)})")
+    if not 1 <= threads <= cpus:
+        raise ModelError(f"threads must be between 1 and the CPU count {cpus}, not {threads}")
+    programs, per_cycle = [], 1
+    for k in range(threads):
+        iterations, per_cycle = WORKLOADS[workload](generation, threads, cpus, k)
+        programs.append(steps_for(generation, iterations, residual_ns, p))
+    cycles = max(3, math.ceil(600 / per_cycle))
+    sim = Simulation(programs, cpus, p)
+    sim.run(cycles + 1)
+    ns, parts = sim.per_iteration(per_cycle)
+    return Result(ns, parts)
+
+
+def residual(generation: str, p: Params = PARAMS, workload: str = "map-touch-unmap") -> float:
+    """The uncounted work per iteration that makes one thread on the calibration machine take
+    the thread's 1-thread time.  One thread's time is linear in the residual (nothing
+    contends), so one simulation at residual 0 solves it exactly."""
+    base = simulate(generation, 1, CALIBRATION_CPUS, 0.0, p, workload).ns
+    return CALIBRATION[generation] - base
+
+
+def scaling(threads: list[int], cpus: int = CALIBRATION_CPUS, workload: str = "map-touch-unmap",
+            generations: tuple[str, ...] = ("vanilla", "merged"), p: Params = PARAMS) -> dict:
+    """The scaling table: ns per iteration per generation at each thread count, the speed-up
+    (vanilla over the rewrite), the breakdowns and the parameters."""
+    table = {"threads": list(threads), "ns": {}, "parts": {}}
+    residuals = {}
+    for gen in generations:
+        residuals[gen] = residual(gen, p, workload)
+        results = [simulate(gen, t, cpus, residuals[gen], p, workload) for t in threads]
+        table["ns"][gen] = [round(r.ns, 1) for r in results]
+        table["parts"][gen] = [{k: round(v, 1) for k, v in r.parts.items()} for r in results]
+    a, b = generations[0], generations[-1]
+    table["speedup"] = [round(x / y, 2) for x, y in zip(table["ns"][a], table["ns"][b])]
+    table["params"] = {**asdict(p), "cpus": cpus, "cores_per_socket": CORES_PER_SOCKET,
+                       "calibration_ns": {g: CALIBRATION[g] for g in generations},
+                       "residual_ns": {g: round(r, 1) for g, r in residuals.items()},
+                       "sources": SOURCES}
+    return table
+
+
+def with_params(**changes) -> Params:
+    """PARAMS with some constants replaced (for what-if runs and tests)."""
+    return replace(PARAMS, **changes)
