@@ -1,4 +1,5 @@
-"""A hypothesis state machine over the whole public API, for both variants, 32/64-bit
+"""A hypothesis state machine over the whole public API, for every generation (calls a
+generation lacks are refused and change nothing), 32/64-bit
 and 1, 2, 4 and 64 CPUs, some on a vmalloc range of three block sizes so that
 purge-and-retry and allocation failures happen.  After every step: no exception
 escaped, check() == [], and what the model knows (the live allocations) agrees with the
@@ -137,8 +138,11 @@ def machine(variant, bits, cpus, small):
         def misuse(self, what, i, addr, count):
             k, c = self.k, self.cfg
             warnings, bugs = k.stats.warnings, k.stats.bugs
+            lazy = k.generation.features.lazy_flush
             if what == "double_free":
-                if not self.recent:
+                # Before the rewrite a freed address is reused at once: a second free
+                # could hit someone else's area, which the model cannot follow.
+                if not self.recent or not lazy:
                     return
                 kind, addr, count = self.recent[i % len(self.recent)]
                 if kind == "ram":
@@ -160,6 +164,8 @@ def machine(variant, bits, cpus, small):
                 _, base, _ = self.live[i % len(self.live)]
                 self.call("vfree", base + 1 + i % (P - 1))
                 assert k.stats.warnings == warnings + 1
+            elif not k.generation.offers("vm_map_ram"):
+                return
             elif what == "no_block":
                 used = {b.start for b in k.block_views()}
                 slots = (c.vmalloc_start + j * c.vmap_block_size for j in range(2 * len(used) + 2))
@@ -207,7 +213,7 @@ def machine(variant, bits, cpus, small):
 
 
 CONFIGS = [(variant, bits, cpus, small)
-           for variant in ("merged", "posted")
+           for variant in ("merged", "posted", "vanilla")
            for bits in (32, 64)
            for cpus in (1, 2, 4, 64)
            for small in (False, True)

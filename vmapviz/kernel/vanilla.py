@@ -74,7 +74,7 @@ class VanillaKernel(Kernel):
         self.emit(AreaAlloc(self.op, cpu, va.start, va.end, kind, examined, "__get_vm_area_node"))
         return vm
 
-    def remove_vm_area(self, cpu: int, addr: int) -> VmStruct | None:
+    def unmap_and_unlink(self, cpu: int, addr: int) -> VmStruct | None:
         """remove_vm_area(): under write_lock(&vmlist_lock), walk from the head to the
         area starting at addr; unmap_vm_area() clears its PTEs (guard page included) and
         flush_tlb_kernel_range() flushes them at once, the lock still held; unlink it;
@@ -105,7 +105,7 @@ class VanillaKernel(Kernel):
         if addr & (self.config.page_size - 1):
             self.warn(cpu, "__vunmap", f"Trying to vfree() bad address ({addr:#x})")
             return
-        vm = self.remove_vm_area(cpu, addr)
+        vm = self.unmap_and_unlink(cpu, addr)
         if vm is None:
             self.warn(cpu, "__vunmap", f"Trying to vfree() nonexistent vm area ({addr:#x})")
             return
@@ -145,7 +145,7 @@ class VanillaKernel(Kernel):
             vm.pages_area = self.vmalloc_node(cpu, array_size, "vpages")
             vm.flags |= VM_VPAGES
             if vm.pages_area is None:
-                self.remove_vm_area(cpu, vm.addr)
+                self.unmap_and_unlink(cpu, vm.addr)
                 return None
         return self.map_new_pages(cpu, vm, nr_pages)
 
@@ -184,7 +184,7 @@ class VanillaKernel(Kernel):
         return self.vm.get(addr), ""
 
     def _remove_vm_area(self, cpu: int, addr: int):
-        vm = self.remove_vm_area(cpu, addr)
+        vm = self.unmap_and_unlink(cpu, addr)
         return (None if vm is None else vm.addr), ""
 
     # -- views ------------------------------------------------------------------------------------
