@@ -131,30 +131,42 @@ class CellPainter:
 def screen_lines(app) -> list[list[Segment]]:
     """The app's screen as lines of segments (what Textual puts in its SVG)."""
     update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    return [list(strip) for strip in update.strips]
+    return [[seg for strip in line for seg in strip] for line in update.strips]
 
 
-def gif_palette(frames) -> "object":
-    """A palette image holding every colour of `frames` (at most 256, else the most
-    common 256)."""
+TRANSPARENT = 255   # the palette index of "as in the frame before"
+
+
+def gif_palette(frames):
+    """A palette image holding every colour of `frames` (the 255 commonest, if there
+    are more), index 255 kept for transparency."""
     from PIL import Image
     counts: dict = {}
     for frame in frames:
         for n, colour in frame.getcolors(1 << 16) or []:
             counts[colour] = counts.get(colour, 0) + n
-    colours = sorted(counts, key=counts.get, reverse=True)[:256]
+    colours = sorted(counts, key=counts.get, reverse=True)[:TRANSPARENT]
     pal = Image.new("P", (1, 1))
     flat = [c for colour in colours for c in colour]
-    pal.putpalette(flat + flat[:3] * (256 - len(colours)))
+    pal.putpalette(flat + [0, 0, 0] * (256 - len(colours)))
     return pal
 
 
 def save_gif(path: str | Path, frames, fps: float) -> None:
-    from PIL import Image
+    """Frames after the first keep only their changed pixels; the rest are transparent
+    and show the frame before (disposal 1), which LZW packs to almost nothing."""
+    from PIL import Image, ImageChops
     pal = gif_palette(frames)
     indexed = [f.quantize(palette=pal, dither=Image.Dither.NONE) for f in frames]
-    indexed[0].save(path, save_all=True, append_images=indexed[1:], loop=0,
-                    duration=round(1000 / fps), optimize=False, disposal=1)
+    out = [indexed[0]]
+    for before, frame in zip(indexed, indexed[1:]):
+        planes = [Image.frombytes("L", frame.size, im.tobytes()) for im in (before, frame)]
+        unchanged = ImageChops.difference(*planes).point(lambda v: 255 if v == 0 else 0)
+        delta = frame.copy()
+        delta.paste(TRANSPARENT, mask=unchanged)
+        out.append(delta)
+    out[0].save(path, save_all=True, append_images=out[1:], loop=0, duration=round(1000 / fps),
+                optimize=False, disposal=1, transparency=TRANSPARENT)
 
 
 def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: int | None,
@@ -163,6 +175,7 @@ def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: in
                progress: bool = True) -> int:
     """`vmapviz export --gif`: run `ops` ops, a frame every `every` ops, write the GIF;
     return the number of frames."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from .tui.app import VmapvizApp, settle
@@ -177,9 +190,10 @@ def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: in
             for panel in app.query(LazyPanel):
                 panel.flash_seconds = 0
             painter = CellPainter(app.ansi_theme)
-            with Progress(disable=not progress, transient=True) as bar:
+            with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
                 task = bar.add_task("frames", total=count)
                 for i in range(1, count + 1):
+                    app.user_acted()   # show the answer at once, as after a key
                     app.driver.step(every)
                     await settle(app, pilot, i * every)
                     frames.append(painter.paint(screen_lines(app), app.size.width))
