@@ -1,5 +1,6 @@
-"""The command line: the TUI by default, headless runs, replays, the workload list and
-SVG screenshots.  Every user error is one line on stderr and exit status 2."""
+"""The command line: the TUI by default, headless runs, replays, the workload list,
+screenshots (SVG, PNG), GIF animations and the TUI served to browsers.  Every user
+error is one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 
 from . import __version__
 from .kernel import ConfigError
+from .export import ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .vmallocinfo import VmallocinfoError
@@ -82,6 +84,35 @@ def _threads(text: str) -> list[int]:
     return counts
 
 
+def _positive(text: str) -> int:
+    n = _count(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {n}")
+    return n
+
+
+def _fps(text: str) -> float:
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--fps takes a number, not {text!r}") from None
+    if not 0.1 <= fps <= 50:
+        raise argparse.ArgumentTypeError(f"--fps must be between 0.1 and 50, not {text}")
+    return fps
+
+
+def _theme(text: str) -> str:
+    from .tui.themes import names
+    if text not in names():
+        raise argparse.ArgumentTypeError(f"no theme {text!r}; the themes are: {', '.join(names())}")
+    return text
+
+
+def _theme_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--theme", type=_theme, metavar="NAME",
+                   help="a Textual theme or vmapviz-light / vmapviz-projector (default textual-dark)")
+
+
 def _machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=NAMES, metavar="NAME",
                    help=f"the kernel generation: {_generations_text()} (default: the workload's; "
@@ -107,6 +138,7 @@ def build_parser() -> Parser:
     _machine_options(t)
     t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
     _watch_option(t)
+    _theme_option(t)
 
     r = sub.add_parser("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
@@ -126,12 +158,31 @@ def build_parser() -> Parser:
     g = sub.add_parser("variants", help="list the kernel generations (--variant NAME)")
     g.add_argument("--json", action="store_true", help="print JSON")
 
-    s = sub.add_parser("screenshot", help="run N ops headless and save the TUI screen as SVG")
+    s = sub.add_parser("screenshot", help="run N ops headless and save the TUI screen as SVG or PNG")
     s.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    s.add_argument("--out", required=True, metavar="FILE.svg", help="where to write the SVG")
+    s.add_argument("--out", required=True, metavar="FILE.svg|FILE.png", help="where to write the picture")
     s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
     s.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     _machine_options(s)
+    _theme_option(s)
+
+    g = sub.add_parser("export", help="render a run as an animated GIF, a frame every K ops")
+    g.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    g.add_argument("--gif", required=True, metavar="FILE.gif", help="where to write the animation")
+    g.add_argument("--ops", type=_positive, required=True, metavar="N", help="ops to run")
+    g.add_argument("--every", type=_positive, required=True, metavar="K", help="a frame every K ops")
+    g.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
+    g.add_argument("--fps", type=_fps, default=10.0, metavar="F", help="frames a second (default 10)")
+    _machine_options(g)
+    _theme_option(g)
+
+    w = sub.add_parser("serve", help="serve the TUI to web browsers, one app per tab")
+    w.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--fontsize", type=_positive, default=16, metavar="N", help="the page's type size in pixels (default 16)")
+    _machine_options(w)
+    _theme_option(w)
 
     v = sub.add_parser("vmallocinfo", help="summarise /proc/vmallocinfo (or a copy of it)")
     v.add_argument("file", nargs="?", default="/proc/vmallocinfo", metavar="FILE|-",
@@ -158,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError) as e:
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return 2
     except OSError as e:
@@ -186,7 +237,7 @@ def cmd_tui(args) -> int:
         raise UsageError("--watch needs --vmallocinfo FILE")
     _workload_and_config(args.workload, args)  # refuse bad options before the screen opens
     from .tui.app import run_tui
-    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush)
+    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme)
     return 0
 
 
@@ -245,9 +296,10 @@ def cmd_variants(args) -> int:
 
 def cmd_screenshot(args) -> int:
     _workload_and_config(args.workload, args)
+    check_image_path(args.out)
     from .tui.app import save_screenshot
     path = save_screenshot(args.out, args.workload, args.variant, args.cpus, args.bits, args.seed,
-                           args.ops, size=args.size, flush=args.flush)
+                           args.ops, size=args.size, flush=args.flush, theme=args.theme)
     print(path)
     return 0
 
@@ -286,6 +338,24 @@ def cmd_scaling(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    _workload_and_config(args.workload, args)
+    check_image_path(args.gif, (".gif",))
+    from .export import export_gif
+    frames = export_gif(args.gif, args.workload, args.variant, args.cpus, args.bits, args.seed,
+                        args.ops, args.every, size=args.size, fps=args.fps, theme=args.theme,
+                        flush=args.flush)
+    print(f"{args.gif}: {frames} frames")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    _workload_and_config(args.workload, args)
+    from .serve import serve, session_args
+    serve(args.host, args.port, args.fontsize, session_args(args))
+    return 0
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
-            "variants": cmd_variants, "screenshot": cmd_screenshot, "vmallocinfo": cmd_vmallocinfo,
-            "scaling": cmd_scaling}
+            "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
+            "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling}

@@ -73,13 +73,18 @@ def test_selected_block_1024_bits_fit_8_rows_of_64_cells():
 
 
 def test_bitmap_strip_colours_are_cpu_hue_on_slot_background():
+    P.activate(P.DEFAULT)
     vb = BlockView(7, 2, B, B + 1024 * PG, 1020, 2, 0b1111, 0b0011, True, True)
     strip = bitmap_strip(vb, 0, 8)
     segs = list(strip)
     assert len(segs) == 1, "one run of one style is one Segment"
     assert segs[0].text == "▄█  "
-    assert segs[0].style.color.name == P.cpu_hue(2).lower()
-    assert segs[0].style.bgcolor.name == P.SLOT_BG.lower()
+    # The default palette (textual-dark: surface #1E1E1E, foreground #E0E0E0): CPU 2's
+    # Okabe-Ito green #009E73 already has 4.9:1 on the surface and 3.4:1 on a free slot,
+    # above the 3:1 a glyph needs, so it stays; a free slot is the surface 14% of the
+    # way to the foreground: 0x1E + 0.14 * (0xE0 - 0x1E) = 57.2 -> #393939.
+    assert segs[0].style.color.name == "#009e73"
+    assert segs[0].style.bgcolor.name == "#393939"
 
 
 def test_overview_half_cells_take_the_majority_and_dirty_wins_ties():

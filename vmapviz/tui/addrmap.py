@@ -221,17 +221,17 @@ SHORT_LEGEND = {P.VMALLOC: "vmalloc", P.VMAP: "vmap", P.IOREMAP: "ioremap", P.VM
 def legend_items(nr_cpus: int, compact: bool = False) -> list[tuple[list[Segment], int]]:
     """Legend entries: (segments without the base style, cell length)."""
     items = []
-    hues = [Segment("█", P.cpu_style(cpu)) for cpu in range(min(nr_cpus, 8))]
+    hues = [Segment("█", P.cpu_tint(cpu)) for cpu in range(min(nr_cpus, 8))]
     if nr_cpus > 8:
-        hues.append(Segment("…", Style(color="#B0B0B0")))
+        hues.append(Segment("…", P.active().muted))
     cpus = "cpu0" if nr_cpus == 1 else f"cpu0-{nr_cpus - 1}"
     text = f" {cpus}" if compact else f" {cpus} blocks (hue per CPU)"
     items.append(hues + [Segment(text)])
-    grey = Style(color="#C0C0C0")
+    grey = P.active().classes[P.VMALLOC][1]
     items.append([Segment("▄", grey), Segment(" dirty")])
     items.append([Segment("▁", grey), Segment(" unused" if compact else " not handed out")])
     for cls in (P.VMALLOC, P.VMAP, P.IOREMAP, P.VM_AREA, P.LAZY, P.GUARD):
-        glyph, style, text = P.BASE_CLASSES[cls]
+        glyph, style, text = P.active().classes[cls]
         items.append([Segment(glyph, style), Segment(" " + (SHORT_LEGEND[cls] if compact else text))])
     return [(segs, sum(s.cell_length for s in segs)) for segs in items]
 
@@ -242,7 +242,7 @@ def legend_lines(nr_cpus: int, width: int, base: Style, compact: bool | None = N
         compact = width < 100
     lines: list[list[Segment]] = [[]]
     used = 0
-    dim = base + Style(color="#B0B0B0")
+    dim = base + P.active().muted
     for segs, length in legend_items(nr_cpus, compact):
         need = length + 2
         if used and used + need > width:
@@ -298,6 +298,7 @@ class AddressMap(Widget, can_focus=True):
         self._w = self._h = 0
         self._base_style = Style()
         self._style_cached: Style | None = None
+        self._palette = P.active()
         self._last_event_op = -1
 
     # -- geometry ---------------------------------------------------------------------
@@ -493,7 +494,7 @@ class AddressMap(Widget, can_focus=True):
         if lw:
             digits = lw - 1
             label = f"{start:0{self.snap.config.bits // 4}x}"[-digits:] if start < v.end else ""
-            segs.append(Segment(f"{label:<{digits}} ", base + Style(color="#8A8A8A")))
+            segs.append(Segment(f"{label:<{digits}} ", base + P.active().muted))
         used = lw
         if start < v.end:
             classes = self._row_classes.get(row)
@@ -513,8 +514,9 @@ class AddressMap(Widget, can_focus=True):
         if self.view is None or self.snap is None:
             return Strip.blank(self._w, self._base_style)
         style = self._style_now()
-        if style != self._base_style:
-            self._base_style = style
+        if style != self._base_style or self._palette is not P.active():
+            self._base_style, self._palette = style, P.active()
+            _STYLED.clear()
             self._rows.clear()
             self._legend = legend_lines(self.snap.config.nr_cpus, self._w, style)
         rows = self.map_rows
@@ -528,7 +530,7 @@ class AddressMap(Widget, can_focus=True):
             x = self.label_width + ccol
             before, cell, after = strip.divide([x, x + 1, strip.cell_length])
             text = cell.text or " "
-            strip = Strip.join([before, Strip([Segment(text, P.CURSOR)], 1), after])
+            strip = Strip.join([before, Strip([Segment(text, P.active().cursor)], 1), after])
         return strip
 
     def _style_now(self) -> Style:

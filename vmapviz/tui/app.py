@@ -22,14 +22,17 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ..snapshot import Snapshot
+from . import palette as P
+from . import themes
 from .addrmap import AddressMap
 from .blocks import BlockList
 from .commands import VmapvizCommands
 from .eventlog import EventLog
 from .explain import explain
+from .footer import FitFooter
 from .inspector import Inspector
 from .lazy import LazyPanel
 from .screens import FilterScreen, HelpScreen, PickScreen
@@ -112,9 +115,9 @@ class Header(Static):
         elif snap.finished:
             right.append(" FINISHED ", style="bold reverse")
         elif snap.running:
-            right.append(" RUNNING ", style="bold black on #56B4E9")
+            right.append(" RUNNING ", style=P.BADGES["running"])
         else:
-            right.append(" PAUSED ", style="bold black on #E69F00")
+            right.append(" PAUSED ", style=P.BADGES["paused"])
         right.append(f" {speed_text(snap.speed)} ops/s")
         if snap.running and width >= 110:
             right.append(f" ({snap.ops_per_s:,.0f} measured)")
@@ -170,6 +173,7 @@ class VmapvizApp(App):
         Binding("e", "toggle_explain", "explain"),
         Binding("slash", "filter_log", "filter log", show=False),
         Binding("s", "screenshot", "screenshot"),
+        Binding("l", "presenter", "presenter layout", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
     ]
@@ -177,8 +181,12 @@ class VmapvizApp(App):
     def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
-                 driver=None, screenshot_dir: str | os.PathLike | None = None) -> None:
+                 driver=None, screenshot_dir: str | os.PathLike | None = None,
+                 theme: str | None = None) -> None:
         super().__init__()
+        themes.register(self)
+        if theme:
+            self.theme = theme
         if driver is None:
             from ..driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
@@ -225,7 +233,7 @@ class VmapvizApp(App):
                 ex.border_title = "what just happened"
                 ex.can_focus = False
                 yield Static("", id="explain-text")
-        yield Footer()
+        yield FitFooter()
 
     def on_mount(self) -> None:
         # References to the main screen's panels: a modal screen on top (help, a
@@ -234,6 +242,8 @@ class VmapvizApp(App):
         self.header, self.amap, self.blocks = q(Header), q(AddressMap), q(BlockList)
         self.lazy, self.log_panel, self.inspector = q(LazyPanel), q(EventLog), q(Inspector)
         self.explain_box, self.explain_text = q("#explain"), q("#explain-text", Static)
+        P.activate(themes.palette_for(self.theme_variables))
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.driver.on_snapshot = self._deliver
         self.driver.start()
         self._started = True
@@ -246,6 +256,18 @@ class VmapvizApp(App):
     def _painted(self) -> None:
         if self.first_paint is None:
             self.first_paint = time.perf_counter()
+
+    def get_css_variables(self) -> dict[str, str]:
+        self.theme_variables = themes.readable_variables(super().get_css_variables(), self.ansi_theme)
+        return self.theme_variables
+
+    def _theme_changed(self, _theme) -> None:
+        """Draw every panel again in the palette of the new theme."""
+        P.activate(themes.palette_for(self.theme_variables))
+        for panel in (self.amap, self.blocks, self.lazy, self.log_panel):
+            panel.refresh()
+        self.header.refresh_text()
+        self.inspector.show(addr=self.inspector.addr)
 
     async def on_unmount(self) -> None:
         self.stop_driver()
@@ -531,8 +553,20 @@ class VmapvizApp(App):
         snap = self.snap
         name = f"vmapviz-{snap.workload if snap else 'run'}-op{snap.op if snap else 0}.svg"
         name = name.replace(os.sep, "_")
+        if self.is_web:   # in a browser: the browser gets the file, the server keeps nothing
+            self.deliver_screenshot(name)
+            self.notify(f"Screenshot sent to the browser: {name}", timeout=6)
+            return
         path = self.save_screenshot(name, str(self.screenshot_dir))
         self.notify(f"Screenshot saved: {path}", timeout=6)
+
+    @guarded
+    def action_presenter(self) -> None:
+        """The presenter layout: a large map over the explanation, for a projector."""
+        on = not self.screen_stack[0].has_class("-presenter")
+        self.screen_stack[0].set_class(on, "-presenter")
+        self.explain_box.display = True
+        self.notify("Presenter layout: l goes back." if on else "All panels.", timeout=2)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -567,6 +601,7 @@ class VmapvizApp(App):
             ("log: flushes and purges only", "", lambda: self._filter("flush purge")),
             ("log: WARN and BUG only", "", lambda: self._filter("warn")),
             ("save an SVG screenshot", "s", self.action_screenshot),
+            ("presenter layout: large map and explanation", "l", self.action_presenter),
             ("help", "?", self.action_help),
         ]
         for title, key, cb in acts:
@@ -594,9 +629,10 @@ class VmapvizApp(App):
 # -- entry points for the CLI ---------------------------------------------------------------
 
 def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: int | None = None,
-            bits: int | None = None, seed: int | None = 1, flush: str | None = None) -> None:
+            bits: int | None = None, seed: int | None = 1, flush: str | None = None,
+            theme: str | None = None) -> None:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow."""
-    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush)
+    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme)
     try:
         app.run()
     finally:
@@ -622,13 +658,15 @@ async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float =
 def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
                     nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                     ops: int | None = None, size: tuple[int, int] = (120, 40),
-                    flush: str | None = None) -> str:
-    """`vmapviz screenshot --out FILE.svg`: run `ops` ops headless (paused, stepped, so
-    the picture is reproducible), write the screen as SVG, return the path."""
+                    flush: str | None = None, theme: str | None = None) -> str:
+    """`vmapviz screenshot --out FILE.svg|FILE.png`: run `ops` ops headless (paused,
+    stepped, so the picture is reproducible), write the screen, return the path."""
+    from ..export import write_image
     ops = 300 if ops is None else ops
 
     async def run() -> str:
-        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False)
+        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False,
+                         theme=theme)
         async with app.run_test(size=tuple(size)) as pilot:
             for flash in app.query(LazyPanel):
                 flash.flash_seconds = 0
@@ -637,7 +675,7 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
             await settle(app, pilot, ops)
             svg = app.export_screenshot(title=f"vmapviz {app.snap.workload if app.snap else ''}")
             app.stop_driver()
-        Path(path).write_text(svg, encoding="utf-8")
+        write_image(path, svg)
         return str(path)
 
     return asyncio.run(run())

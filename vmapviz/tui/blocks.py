@@ -22,8 +22,6 @@ from ..snapshot import Snapshot
 from . import palette as P
 from .lines import CachedLines
 
-DIM = Style(color="#9A9A9A")
-HILITE = Style(bgcolor="#3A3A5A")
 
 
 def half_state(alloc_map: int, dirty_map: int, lo: int, hi: int) -> str:
@@ -181,39 +179,39 @@ class BlockList(CachedLines, can_focus=True):
     def render_key(self, key: tuple, width: int, base: Style) -> Strip:
         kind = key[0]
         if kind == "note":
-            return Strip([Segment(key[1], base + DIM)])
+            return Strip([Segment(key[1], base + P.active().muted)])
         if kind == "idle":
             a, b = key[1], key[2]
             cpus = f"cpu{a}" if a == b else f"cpu{a}-{b}"
-            return Strip([Segment(f"{cpus}: no vmap blocks", base + DIM)])
+            return Strip([Segment(f"{cpus}: no vmap blocks", base + P.active().muted)])
         if kind == "cpu":
             _, cpu, free, dirty, n = key
             wide = width >= 60
             segs = [Segment(f"cpu{cpu}", base + P.cpu_style(cpu, bold=True)),
                     Segment(f" {n} block{'s' * (n != 1)} · free list → " if wide else " free→",
-                            base + DIM),
+                            base + P.active().muted),
                     Segment(" ".join(f"#{i}" for i in free) or "empty", base),
-                    Segment(" · dirty list → " if wide else " dirty→", base + DIM),
+                    Segment(" · dirty list → " if wide else " dirty→", base + P.active().muted),
                     Segment(" ".join(f"#{i}" for i in dirty) or "empty", base)]
             return Strip(segs)
         if kind == "block":
             return self._block_line(key[2], key[3], key[4], width, base)
         if kind == "bits":
             _, _bid, alloc, dirty, cpu, first, per = key
-            label = Segment(f"{first:>4} ", base + DIM)
+            label = Segment(f"{first:>4} ", base + P.active().muted)
             return Strip([label, bitmap_segment(alloc, dirty, cpu, first, per, 2, base)])
         if kind == "bitlegend":
             return Strip([Segment("     ", base),
-                          Segment("█", base + Style(color="#E0E0E0")), Segment(" allocated  ", base + DIM),
-                          Segment("▄", base + Style(color="#E0E0E0")), Segment(" dirty (freed, still mapped)  ", base + DIM),
-                          Segment(" ", base + Style(bgcolor=P.SLOT_BG)), Segment(" free  · 2 pages a cell, left first", base + DIM)])
+                          Segment("█", base + P.active().classes[P.VMALLOC][1]), Segment(" allocated  ", base + P.active().muted),
+                          Segment("▄", base + P.active().classes[P.VMALLOC][1]), Segment(" dirty (freed, still mapped)  ", base + P.active().muted),
+                          Segment(" ", base + Style(bgcolor=P.active().slot)), Segment(" free  · 2 pages a cell, left first", base + P.active().muted)])
         return Strip([])
 
     def _block_line(self, vb, selected: bool, highlighted: bool, width: int, base: Style) -> Strip:
         cfg = self.snap.config
         bits = cfg.vmap_bbmap_bits
         if highlighted and self.has_focus:
-            base = base + HILITE
+            base = base + Style(bgcolor=P.active().hilite)
         mark = "▼" if selected else "▶" if highlighted else " "
         ident = f"{mark}#{vb.id:<3}"
         addr = f" {vb.start:0{cfg.bits // 4}x}" if width >= 70 else ""
@@ -224,12 +222,12 @@ class BlockList(CachedLines, can_focus=True):
         else:
             tail = f" {vb.free:>4}f {vb.dirty:>4}d {lists}"
         avail = width - len(ident) - len(addr) - len(tail) - 3
-        segs = [Segment(ident, base + P.cpu_style(vb.cpu, bold=True)), Segment(addr, base + DIM),
-                Segment(" ▕", base + DIM)]
+        segs = [Segment(ident, base + P.cpu_style(vb.cpu, bold=True)), Segment(addr, base + P.active().muted),
+                Segment(" ▕", base + P.active().muted)]
         if avail >= 4:
             per = overview_per_cell(bits, avail)
             segs.append(bitmap_segment(vb.alloc_map, vb.dirty_map, vb.cpu, 0, bits, per, base))
-        segs.append(Segment("▏", base + DIM))
+        segs.append(Segment("▏", base + P.active().muted))
         segs.append(Segment(tail, base))
         return Strip(segs)
 

@@ -18,7 +18,6 @@ from . import palette as P
 from .lines import CachedLines
 
 MAX_ENTRIES = 5000
-DIM = Style(color="#8A8A8A")
 FILTER_KINDS = ("return", "area", "lazy", "purge", "flush", "block", "alias", "warn", "bug",
                 "fault", "uaf", "error")
 
@@ -206,7 +205,7 @@ class EventLog(CachedLines, can_focus=True):
 
     @staticmethod
     def entry_strip(e: Entry, width: int, base: Style = Style()) -> Strip:
-        segs = [Segment(f"{e.op:>7} " if e.kind != "gap" else "        ", base + DIM)]
+        segs = [Segment(f"{e.op:>7} " if e.kind != "gap" else "        ", base + P.active().muted)]
         if e.cpu >= 0:
             segs.append(Segment(f"cpu{e.cpu:<2} ", base + P.cpu_style(e.cpu)))
         else:
@@ -214,7 +213,7 @@ class EventLog(CachedLines, can_focus=True):
         if e.indent:
             segs.append(Segment("  ", base))
         tag = P.LOG_TAGS.get(e.kind)
-        style = base + P.LOG_STYLES.get(e.kind, Style())
+        style = base + P.active().log.get(e.kind, Style())
         if tag:
             segs.append(Segment(tag, style))
             segs.append(Segment(" " + e.text, base + Style(bold=True)))

@@ -20,7 +20,6 @@ from . import palette as P
 from .units import human_bytes
 
 START = attrgetter("start")
-DIM = Style(color="#9A9A9A")
 MAX_LISTED = 4
 
 
@@ -60,28 +59,28 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
     """The inspector's text for the cell [addr, addr + cell_bytes)."""
     end = addr + cell_bytes
     t = Text(no_wrap=False)
-    t.append("cell ", style=DIM)
+    t.append("cell ", style=P.active().muted)
     t.append(f"{addr:#x}", style="bold")
-    t.append(f" +{human_bytes(cell_bytes)}\n", style=DIM)
+    t.append(f" +{human_bytes(cell_bytes)}\n", style=P.active().muted)
     i, j = areas_in(snap, addr, end)
     areas = [va for va in snap.areas[i:j] if va.end > addr]
     if not areas:
-        t.append("free: no vmap area here\n", style=DIM)
+        t.append("free: no vmap area here\n", style=P.active().muted)
     blocks = {b.start: b for b in snap.blocks} if areas else {}
     for va in areas[:MAX_LISTED]:
         size = va.end - va.start
-        state_style = P.LOG_STYLES["flush"] if va.lazy else Style(bold=True)
+        state_style = P.BADGES["flush"] if va.lazy else Style(bold=True)
         t.append(f"{va.start:x}-{va.end:x}\n")
         t.append(f"  {human_bytes(size)} ", style="bold")
         t.append(f"{va.kind} ")
         t.append(f" {va.state} ", style=state_style)
-        t.append(f"\n  flags {flag_text(va.flags)}", style=DIM)
-        t.append(" by ", style=DIM)
+        t.append(f"\n  flags {flag_text(va.flags)}", style=P.active().muted)
+        t.append(" by ", style=P.active().muted)
         t.append(f"cpu{va.cpu}", style=P.cpu_style(va.cpu))
-        t.append(f" at op {va.op:,}\n", style=DIM)
+        t.append(f" at op {va.op:,}\n", style=P.active().muted)
         vb = blocks.get(va.start) if va.kind == "vmap_block" else None
         if vb is not None:
-            t.append("  block ", style=DIM)
+            t.append("  block ", style=P.active().muted)
             t.append(f"#{vb.id}", style=P.cpu_style(vb.cpu, bold=True))
             t.append(f" of cpu{vb.cpu}", style=P.cpu_style(vb.cpu))
             t.append(f": free {vb.free} dirty {vb.dirty}"
@@ -94,18 +93,18 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
                 states = [("free", "allocated", "dirty")[
                     2 if vb.dirty_map >> b & 1 else 1 if vb.alloc_map >> b & 1 else 0]
                     for b in range(b0, b1)]
-                t.append(f"  bits {b0}-{b1 - 1}: {', '.join(states)}\n", style=DIM)
+                t.append(f"  bits {b0}-{b1 - 1}: {', '.join(states)}\n", style=P.active().muted)
     if len(areas) > MAX_LISTED:
-        t.append(f"… and {len(areas) - MAX_LISTED:,} more areas\n", style=DIM)
+        t.append(f"… and {len(areas) - MAX_LISTED:,} more areas\n", style=P.active().muted)
     stale = stale_cpus(snap, addr, end)
     if stale:
-        t.append("stale TLB entries: ", style=P.LOG_STYLES["warn"])
+        t.append("stale TLB entries: ", style=P.BADGES["warn"])
         for cpu, n in stale:
             t.append(f" cpu{cpu}", style=P.cpu_style(cpu))
             t.append(f" {n}")
         t.append("\n")
     elif areas:
-        t.append("no stale TLB entries\n", style=DIM)
+        t.append("no stale TLB entries\n", style=P.active().muted)
     return t
 
 

@@ -17,8 +17,6 @@ from ..snapshot import Snapshot
 from . import palette as P
 
 SPARK = "▁▂▃▄▅▆▇█"
-DIM = Style(color="#9A9A9A")
-FLUSH_MARK = Style(color="#000000", bgcolor="#F0E442", bold=True)
 
 
 def gauge(value: int, limit: int, width: int) -> tuple[str, str]:
@@ -95,52 +93,52 @@ class LazyPanel(Widget):
     def render(self) -> Text:
         snap = self.snap
         if snap is None:
-            return Text("waiting for the first snapshot…", style=DIM)
+            return Text("waiting for the first snapshot…", style=P.active().muted)
         s = snap.stats
         width = max(20, self.content_size.width)
         lazy, limit = s.lazy_pages, s.lazy_max_pages
         t = Text(no_wrap=True, overflow="ellipsis")
         fill, empty = gauge(lazy, limit, width - 15)
         t.append("vmap_lazy_nr ", style="bold")
-        t.append("▕", style=DIM)
+        t.append("▕", style=P.active().muted)
         over = lazy > limit
-        t.append(fill, style=Style(color="#F0E442" if not over else "#FF5F5F"))
-        t.append(empty, style=Style(color="#4A4A4A"))
-        t.append("▏\n", style=DIM)
+        t.append(fill, style=P.active().gauge_over if over else P.active().gauge)
+        t.append(empty, style=P.active().faint)
+        t.append("▏\n", style=P.active().muted)
         frac = f"{100 * lazy / limit:.0f}%" if limit else "-"
         t.append(f"  {lazy:,} of lazy_max_pages {limit:,} ({frac})\n")
-        t.append("TLB flushes ", style=DIM)
+        t.append("TLB flushes ", style=P.active().muted)
         t.append(f"{s.tlb_flushes:,}", style="bold")
-        t.append("  IPIs ", style=DIM)
+        t.append("  IPIs ", style=P.active().muted)
         t.append(f"{s.ipis:,}")
-        t.append("  purges ", style=DIM)
+        t.append("  purges ", style=P.active().muted)
         t.append(f"{s.purges:,}\n")
         spark, per = flush_sparkline(snap.flush_ops, snap.op, width - 8)
-        t.append("flushes ", style=DIM)
+        t.append("flushes ", style=P.active().muted)
         for ch in spark:
-            t.append("▁" if ch == " " else ch, style=Style(color="#4A4A4A") if ch == " " else FLUSH_MARK)
-        t.append(f"\n        last {per * (width - 8):,} ops, {per} a column\n", style=DIM)
-        t.append("vm_unmap_aliases ", style=DIM)
+            t.append("▁" if ch == " " else ch, style=P.active().faint if ch == " " else P.BADGES["flush"])
+        t.append(f"\n        last {per * (width - 8):,} ops, {per} a column\n", style=P.active().muted)
+        t.append("vm_unmap_aliases ", style=P.active().muted)
         t.append(f"{s.vm_unmap_aliases_calls:,}")
-        t.append("  failures ", style=DIM)
+        t.append("  failures ", style=P.active().muted)
         t.append(f"{s.alloc_failures:,}\n")
         warn, bug = s.warnings, s.bugs
-        t.append("WARN ", style=DIM)
-        t.append(f"{warn:,}", style=P.LOG_STYLES["warn"] if warn else Style())
-        t.append("  BUG ", style=DIM)
-        t.append(f"{bug:,}", style=P.LOG_STYLES["bug"] if bug else Style())
-        t.append("  faults ", style=DIM)
+        t.append("WARN ", style=P.active().muted)
+        t.append(f"{warn:,}", style=P.BADGES["warn"] if warn else Style())
+        t.append("  BUG ", style=P.active().muted)
+        t.append(f"{bug:,}", style=P.BADGES["bug"] if bug else Style())
+        t.append("  faults ", style=P.active().muted)
         t.append(f"{s.faults:,}")
-        t.append("  UAF ", style=DIM)
+        t.append("  UAF ", style=P.active().muted)
         uaf = s.use_after_free
-        t.append(f"{uaf:,}\n", style=P.LOG_STYLES["uaf"] if uaf else Style())
-        t.append("ops/s ", style=DIM)
+        t.append(f"{uaf:,}\n", style=P.BADGES["bug"] if uaf else Style())
+        t.append("ops/s ", style=P.active().muted)
         t.append(f"{snap.ops_per_s:,.0f}" if snap.running else "-")
-        t.append("  areas ", style=DIM)
+        t.append("  areas ", style=P.active().muted)
         t.append(f"{s.live_areas:,}+{s.lazy_areas:,} lazy")
-        t.append("  blocks ", style=DIM)
+        t.append("  blocks ", style=P.active().muted)
         t.append(f"{s.vmap_blocks:,}\n")
-        t.append("stale TLB entries\n", style=DIM)
+        t.append("stale TLB entries\n", style=P.active().muted)
         counts = snap.stale_counts
         if len(counts) <= 8:
             for cpu, n in enumerate(counts):

@@ -1,5 +1,5 @@
 """A scrolling list of lines drawn through the Line API: one Strip per line, cached by
-the line's key and the width, dropped when the widget's style changes."""
+the line's key and the width, dropped when the widget's style or the palette changes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Sequence
 from rich.style import Style
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from . import palette as P
 
 
 class CachedLines(ScrollView):
@@ -21,6 +23,7 @@ class CachedLines(ScrollView):
         self._cache: dict[tuple, Strip] = {}
         self._base = Style()
         self._style_cached: Style | None = None
+        self._palette = P.active()
 
     def lines(self) -> Sequence:  # pragma: no cover - interface
         raise NotImplementedError
@@ -42,8 +45,8 @@ class CachedLines(ScrollView):
         idx = y + self.scroll_offset.y
         width = self.scrollable_content_region.width
         base = self._style_now()
-        if base != self._base:
-            self._base = base
+        if base != self._base or self._palette is not P.active():
+            self._base, self._palette = base, P.active()
             self._cache.clear()
         keys = self.lines()
         if idx >= len(keys):

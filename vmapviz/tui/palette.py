@@ -1,4 +1,4 @@
-"""Colours and glyphs, one place for every panel.
+"""Colours and glyphs, one place for every panel, derived from the active Textual theme.
 
 Rules the palette follows:
 - One hue per CPU (Okabe-Ito, then Paul Tol's muted set; colour-blind safe), used the
@@ -8,11 +8,19 @@ Rules the palette follows:
   by colour second: busy kinds use different shade/quadrant glyphs, lazily freed
   areas a cross-hatch, guard/gap pages a dot; in the bitmaps an allocated page is a
   full-height half cell and a dirty page a half-height one.
+- No colour is fixed: `Palette.derive()` takes the theme's panel background and
+  foreground and moves every hue and grey, keeping its hue, towards black or white
+  until it reads on that background (WCAG contrast `ratio`, 4.5:1 unless the theme
+  asks for more; glyphs, being graphics, 3:1, WCAG 1.4.11).  Only the alert badges (flush, WARN, BUG) bring their own
+  background, so they look the same in every theme.
+
+The app activates the palette of its theme (`activate()`); the panels read it through
+the functions below whenever they draw.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 from rich.style import Style
 
@@ -22,18 +30,57 @@ CPU_HUES = (
     "#88CCEE", "#44AA99", "#DDCC77", "#AA4499", "#117733", "#999933", "#CC6677", "#882255",
 )
 
-PANEL_BG = "#121212"
-SLOT_BG = "#303030"        # a free page inside a block bitmap: an empty slot
-CURSOR = Style(color="#000000", bgcolor="#FFFFFF", bold=True)
+
+def graphic_ratio(text_ratio: float) -> float:
+    """The contrast glyphs (graphics, not text) get: WCAG 1.4.11's 3:1 beside text at
+    4.5:1, and 4.5:1 beside text at more."""
+    return 3.0 if text_ratio <= 4.5 else 4.5
 
 
-def cpu_hue(cpu: int) -> str:
-    return CPU_HUES[cpu % len(CPU_HUES)]
+# -- contrast ----------------------------------------------------------------------------
+
+def rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
-@lru_cache(maxsize=None)
-def cpu_style(cpu: int, bold: bool = False) -> Style:
-    return Style(color=cpu_hue(cpu), bold=bold)
+def hex_of(r: float, g: float, b: float) -> str:
+    return "#{:02X}{:02X}{:02X}".format(*(max(0, min(255, round(v))) for v in (r, g, b)))
+
+
+def luminance(color: str) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+    def lin(v: int) -> float:
+        s = v / 255
+        return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
+    r, g, b = rgb(color)
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+
+
+def contrast(a: str, b: str) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def mix(a: str, b: str, t: float) -> str:
+    """`a` moved a fraction `t` of the way to `b`."""
+    return hex_of(*(x + (y - x) * t for x, y in zip(rgb(a), rgb(b))))
+
+
+def readable(color: str, backgrounds: tuple[str, ...], ratio: float) -> str:
+    """`color`, moved towards white (on dark backgrounds) or black (on light ones) just
+    far enough to reach `ratio` against every one of `backgrounds`."""
+    def worst(c: str) -> float:
+        return min(contrast(c, bg) for bg in backgrounds)
+    if worst(color) >= ratio:
+        return color
+    darkest = min(luminance(bg) for bg in backgrounds)
+    target = "#FFFFFF" if darkest < 0.18 else "#000000"
+    for step in range(1, 21):
+        c = mix(color, target, step / 20)
+        if worst(c) >= ratio:
+            return c
+    return target
 
 
 # -- map cell classes ---------------------------------------------------------------
@@ -52,32 +99,140 @@ KIND_CLASS = {
     "vm_area": VM_AREA,
 }
 
-#            class: (glyph, style, legend text)
-BASE_CLASSES = {
-    FREE: (" ", Style(), "free"),
-    GUARD: ("·", Style(color="#8A8A8A"), "guard/gap page"),
-    VMALLOC: ("▓", Style(color="#D7D7D7"), "vmalloc"),
-    VMAP: ("▚", Style(color="#B8C7E0"), "vmap / vm_map_ram"),
-    IOREMAP: ("░", Style(color="#E0B8E0"), "ioremap"),
-    VM_AREA: ("▞", Style(color="#A8A8A8"), "vm_area (unmapped)"),
-    LAZY: ("╳", Style(color="#FFFFFF", bgcolor="#7A1F1F", bold=True), "lazily freed, awaiting flush"),
+#   class: (glyph, legend text)
+CLASS_GLYPHS = {
+    FREE: (" ", "free"),
+    GUARD: ("·", "guard/gap page"),
+    VMALLOC: ("▓", "vmalloc"),
+    VMAP: ("▚", "vmap / vm_map_ram"),
+    IOREMAP: ("░", "ioremap"),
+    VM_AREA: ("▞", "vm_area (unmapped)"),
+    LAZY: ("╳", "lazily freed, awaiting flush"),
 }
-
 BLOCK_GLYPHS = {BLOCK_ALLOC: "█", BLOCK_DIRTY: "▄", BLOCK_FREE: "▁"}
+
+# Alert badges: their own background, the same in every theme (all above 7:1).
+BADGES = {
+    "flush": Style(color="#000000", bgcolor="#F0E442", bold=True),
+    "warn": Style(color="#000000", bgcolor="#E69F00", bold=True),
+    "bug": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
+    "error": Style(color="#FFFFFF", bgcolor="#5F005F", bold=True),
+    "lazy": Style(color="#FFFFFF", bgcolor="#7A1F1F", bold=True),
+    "running": Style(color="#000000", bgcolor="#56B4E9", bold=True),
+    "paused": Style(color="#000000", bgcolor="#E69F00", bold=True),
+}
 
 
 def block_class(cpu: int, state: int) -> int:
     return BLOCK_BASE + cpu * 3 + state
 
 
-@lru_cache(maxsize=4096)
+@dataclass(frozen=True, eq=False)
+class Palette:
+    """Every colour the panels draw with, for one background."""
+
+    background: str
+    foreground: str
+    ratio: float = 4.5
+    muted: Style = field(init=False)
+    faint: Style = field(init=False)       # graphics that may recede (empty gauge, sparkline gaps)
+    slot: str = field(init=False)          # a free page inside a bitmap: an empty slot
+    hilite: str = field(init=False)        # the highlighted block line
+    hues: tuple[str, ...] = field(init=False)     # CPU hues for text
+    tints: tuple[str, ...] = field(init=False)    # the same hues for glyphs (graphics)
+    gauge: Style = field(init=False)
+    gauge_over: Style = field(init=False)
+    cursor: Style = field(init=False)
+    classes: dict = field(init=False)      # class -> (glyph, style, legend text)
+    log: dict = field(init=False)          # event kind -> style
+
+    def __post_init__(self) -> None:
+        bg, fg, ratio = self.background, self.foreground, self.ratio
+        dark = luminance(bg) < 0.18
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        slot = mix(bg, fg, 0.14)
+        hilite = mix(bg, "#6A6AC8" if dark else "#3A3AA0", 0.3)
+        grounds = (bg, slot, hilite)
+        text = lambda c: readable(c, grounds, ratio)  # noqa: E731
+        graphic = graphic_ratio(ratio)
+        fg = text(fg)
+        muted = text(mix(fg, bg, 0.4))
+        put("slot", slot)
+        put("hilite", hilite)
+        put("hues", tuple(text(h) for h in CPU_HUES))
+        put("tints", tuple(readable(h, grounds, graphic) for h in CPU_HUES))
+        put("muted", Style(color=muted))
+        put("faint", Style(color=readable(mix(fg, bg, 0.7), (bg,), graphic)))
+        put("gauge", Style(color=text("#F0E442")))
+        put("gauge_over", Style(color=text("#FF5F5F")))
+        put("cursor", Style(color=bg, bgcolor=fg, bold=True))
+        tint = {GUARD: muted, VMALLOC: mix(fg, bg, 0.15), VMAP: mix(fg, "#56B4E9", 0.4),
+                IOREMAP: mix(fg, "#CC79A7", 0.4), VM_AREA: muted}
+        classes = {cls: (glyph, Style(color=text(tint[cls])) if cls in tint else Style(), legend)
+                   for cls, (glyph, legend) in CLASS_GLYPHS.items()}
+        classes[LAZY] = (CLASS_GLYPHS[LAZY][0], BADGES["lazy"], CLASS_GLYPHS[LAZY][1])
+        put("classes", classes)
+        quiet = Style(color=text(mix(fg, bg, 0.2)))
+        put("log", {
+            "return": Style(), "call": Style(color=muted), "area": Style(color=muted),
+            "lazy": quiet + Style(italic=True), "block": quiet, "alias": quiet,
+            "purge": Style(bold=True), "gap": Style(color=muted, italic=True),
+            "flush": BADGES["flush"], "warn": BADGES["warn"], "bug": BADGES["bug"],
+            "fault": BADGES["bug"], "uaf": BADGES["bug"], "error": BADGES["error"],
+        })
+        put("_cpu", (tuple(Style(color=h) for h in self.hues),
+                     tuple(Style(color=h, bold=True) for h in self.hues)))
+        put("_bitmap", tuple(Style(color=h, bgcolor=slot) for h in self.tints))
+        blocks = {}
+        for cpu, hue in enumerate(self.tints):
+            for state, glyph in BLOCK_GLYPHS.items():
+                blocks[state + 3 * cpu] = (glyph, Style(color=hue))
+        put("_blocks", blocks)
+
+    def class_glyph(self, cls: int) -> tuple[str, Style]:
+        if cls < BLOCK_BASE:
+            glyph, style, _ = self.classes[cls]
+            return glyph, style
+        cpu, state = divmod(cls - BLOCK_BASE, 3)
+        return self._blocks[state + 3 * (cpu % len(CPU_HUES))]
+
+
+DEFAULT = Palette("#1E1E1E", "#E0E0E0")   # textual-dark's surface and foreground
+_active = DEFAULT
+
+
+def active() -> Palette:
+    return _active
+
+
+def activate(palette: Palette) -> None:
+    """Draw with `palette` from now on (the app calls this when its theme changes)."""
+    global _active
+    _active = palette
+
+
+def cpu_hue(cpu: int) -> str:
+    return _active.hues[cpu % len(CPU_HUES)]
+
+
+def cpu_style(cpu: int, bold: bool = False) -> Style:
+    """The CPU's hue for text."""
+    return _active._cpu[bold][cpu % len(CPU_HUES)]
+
+
+def cpu_tint(cpu: int) -> Style:
+    """The CPU's hue for glyphs: a graphic needs less contrast than text, so on light
+    themes the tint keeps more of the hue."""
+    return _active._blocks[3 * (cpu % len(CPU_HUES))][1]
+
+
 def class_glyph(cls: int) -> tuple[str, Style]:
     """The glyph and style of a map class."""
-    if cls < BLOCK_BASE:
-        glyph, style, _ = BASE_CLASSES[cls]
-        return glyph, style
-    cpu, state = divmod(cls - BLOCK_BASE, 3)
-    return BLOCK_GLYPHS[state], Style(color=cpu_hue(cpu))
+    return _active.class_glyph(cls)
+
+
+def bitmap_style(cpu: int) -> Style:
+    return _active._bitmap[cpu % len(CPU_HUES)]
 
 
 # -- bitmap cells ---------------------------------------------------------------------
@@ -99,28 +254,6 @@ def page_state(alloc_map: int, dirty_map: int, bit: int) -> str:
     return "F"
 
 
-@lru_cache(maxsize=64)
-def bitmap_style(cpu: int) -> Style:
-    return Style(color=cpu_hue(cpu), bgcolor=SLOT_BG)
-
-
-# -- event log ------------------------------------------------------------------------
-LOG_STYLES = {
-    "return": Style(),
-    "call": Style(dim=True),
-    "area": Style(color="#9E9E9E"),
-    "lazy": Style(color="#C0C0C0", italic=True),
-    "block": Style(color="#C0C0C0"),
-    "alias": Style(color="#C0C0C0"),
-    "purge": Style(bold=True),
-    "flush": Style(color="#000000", bgcolor="#F0E442", bold=True),
-    "warn": Style(color="#000000", bgcolor="#E69F00", bold=True),
-    "bug": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
-    "fault": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
-    "uaf": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
-    "error": Style(color="#FFFFFF", bgcolor="#5F005F", bold=True),
-    "gap": Style(dim=True, italic=True),
-}
 # A word in front of the lines that must stand out even in monochrome.
 LOG_TAGS = {"flush": " TLB FLUSH ", "warn": " WARN ", "bug": " BUG ", "fault": " OOPS ",
             "uaf": " USE-AFTER-FREE ", "error": " ERROR "}

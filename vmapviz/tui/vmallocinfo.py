@@ -227,7 +227,7 @@ class SpanMap(Widget, can_focus=True):
         if i == self.row:
             x = LABEL_W + self.col
             glyph = strip.crop(x, x + 1).text or " "
-            strip = Strip.join([strip.crop(0, x), Strip([Segment(glyph, P.CURSOR)]),
+            strip = Strip.join([strip.crop(0, x), Strip([Segment(glyph, P.active().cursor)]),
                                 strip.crop(x + 1, self.cols + LABEL_W)])
         return strip.adjust_cell_length(self.size.width)
 
