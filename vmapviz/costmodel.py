@@ -29,6 +29,10 @@ import heapq
 import math
 from collections import deque
 from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+from operator import attrgetter
+
+from .kernel.views import COUNTERS
 
 GENERATIONS = ("vanilla", "merged", "posted")
 
@@ -124,64 +128,75 @@ class ModelError(ValueError):
     """A machine or workload the model cannot take."""
 
 
-# -- the hand-derived counts (until the kernel reports its own) ---------------------------
+# -- the kernel's own counts ---------------------------------------------------------------
 
-VMAP_BLOCK_PAGES = 1024
-
-
-def lazy_max_pages(cpus: int) -> int:
-    """lazy_max_pages() with 4 KiB pages: fls(num_online_cpus()) * 32 MiB."""
-    return cpus.bit_length() * 32 * 1024 * 1024 // 4096
+OPS_PER_ITERATION = {"map-touch-unmap": 3}     # map, touch, unmap
 
 
-def map_touch_unmap(generation: str, threads: int, cpus: int, thread: int) -> tuple[list[list[OpCounts]], int]:
-    """One thread's cycle of map-touch-unmap, as ops grouped by iteration, and the cycle's
-    iteration count.
-
-    vanilla (KERNEL-HISTORY A.6, p areas below the slot; here p = the other threads' areas,
-    the upper bound): vmap walks p+1 nodes and takes vmlist_lock for write, maps 4 PTEs;
-    touch misses 4 pages; vunmap walks p+1, clears 5 PTEs (guard included) and flushes:
-    c-1 IPIs, c full flushes, under the lock.
-
-    The rewrite (vm_map_ram(4) / vm_unmap_ram(4), the patch's vb_alloc and vb_free): 256
-    order-2 regions per 1024-page block.  Every map takes vb->lock, every unmap vb->lock;
-    the map that fills a block takes vbq->lock, the unmap that dirties a block first takes
-    vbq->lock, the unmap that frees it vbq->lock once more.  A new block costs
-    alloc_vmap_area() under vmap_area_lock (its first-fit walk passes on average half of
-    the lazily freed blocks plus the live ones) and vbq->lock.  The freed block goes on the
-    lazy list; the free that takes vmap_lazy_nr past lazy_max_pages purges: it walks
-    every area, clears all the lazy blocks' PTEs, flushes (c-1 IPIs, c full flushes) and
-    frees the areas under vmap_area_lock.  Blocks are freed round-robin across threads,
-    so thread k purges at its block b when (b*t + k) counts the threshold-crossing block.
-    """
-    p = threads - 1
-    if generation == "vanilla":
-        vmap = OpCounts(walk=p + 1, vmlist_write=1, ptes_set=4)
-        touch = OpCounts(pages_touched=4)
-        vunmap = OpCounts(walk=p + 1, vmlist_write=1, ptes_cleared=5, tlb_flushes=1,
-                          ipis=cpus - 1, full_flushes=cpus)
-        return [[vmap, touch, vunmap]], 1
-    per_block = VMAP_BLOCK_PAGES // 4
-    blocks_per_purge = lazy_max_pages(cpus) // VMAP_BLOCK_PAGES + 1
-    lazy_blocks = blocks_per_purge
-    iterations = []
-    for b in range(blocks_per_purge):
-        purge = (b * threads + thread) % blocks_per_purge == blocks_per_purge - 1
-        for i in range(per_block):
-            vmap = OpCounts(vb_lock=1 + (i == per_block - 1), ptes_set=4)
-            if i == 0:
-                vmap += OpCounts(walk=lazy_blocks // 2 + threads, vmap_area_lock=1, vb_lock=1)
-            unmap = OpCounts(vb_lock=1 + (i == 0) + (i == per_block - 1))
-            if purge and i == per_block - 1:
-                areas = lazy_blocks + threads
-                unmap += OpCounts(walk=areas + lazy_blocks, vmap_area_lock=1,
-                                  ptes_cleared=lazy_blocks * VMAP_BLOCK_PAGES, tlb_flushes=1,
-                                  ipis=cpus - 1, full_flushes=cpus)
-            iterations.append([vmap, OpCounts(pages_touched=4), unmap])
-    return iterations, len(iterations)
+def measured(generation: str, threads: int, cpus: int, thread: int,
+             workload: str = "map-touch-unmap") -> tuple[list[list[OpCounts]], int]:
+    """One thread's iterations of `workload` as the simulated kernel counted them, and
+    their number (the cycle the simulation repeats).  See `_measure`."""
+    runs = _measure(generation, threads, cpus, workload)
+    return runs[thread], len(runs[thread])
 
 
-WORKLOADS = {"map-touch-unmap": map_touch_unmap}
+def op_counts(before: tuple, after: tuple) -> OpCounts:
+    """One op's OpCounts: the differences of the kernel's counters (Kernel.stats, in the
+    order of views.COUNTERS) across it."""
+    d = dict(zip(COUNTERS, (y - x for x, y in zip(before, after))))
+    return OpCounts(
+        walk=d["walk_total"] + d["link_walk_total"] + d["remove_walk_total"] + d["purge_walk_total"],
+        vmlist_write=d["vmlist_lock_write"], vmlist_read=d["vmlist_lock_read"],
+        vmap_area_lock=d["vmap_area_lock"],
+        # per-CPU locks, and the radix tree's lock (once per block made or freed)
+        vb_lock=d["vb_lock"] + d["vbq_lock"] + d["vmap_block_tree_lock"],
+        tlb_flushes=d["tlb_flushes"], ipis=d["ipis"], full_flushes=d["tlb_full_flushes"],
+        ptes_set=d["ptes_set"], ptes_cleared=d["ptes_cleared"], pages_touched=d["tlb_misses"])
+
+
+@lru_cache(maxsize=None)
+def _measure(generation: str, threads: int, cpus: int, workload: str) -> tuple[tuple[tuple[OpCounts, ...], ...], ...]:
+    """Run `workload` on a kernel of `generation` with `cpus` CPUs, its streams on CPUs
+    0..threads-1 taking turns op by op (so every thread's mapping is live while the
+    others map theirs, as when they run at once), and return each thread's iterations as
+    tuples of per-op counts.  Enough iterations are recorded to hold one purge cycle of
+    the machine (after as many again to warm up), so purges come at their natural rate;
+    a generation without lazy flushing needs only a few hundred."""
+    from .kernel import Kernel
+    from .workloads import get
+
+    try:
+        wl = get(workload)
+        cfg = wl.config(variant=generation, nr_cpus=cpus, bits=64)
+    except Exception as e:   # an unknown workload, or one this generation cannot run
+        raise ModelError(str(e)) from None
+    k = Kernel(cfg)
+    streams = wl.streams_for(cfg)
+    calls = {cpu: streams[cpu] for cpu in range(threads)}
+    per_it = OPS_PER_ITERATION[workload]
+    if cfg.generation.features.lazy_flush:
+        period = (cfg.lazy_max_pages // cfg.vmap_bbmap_bits + 1) * (cfg.vmap_bbmap_bits // 4)
+        iterations = math.ceil(period / threads)
+    else:
+        iterations = 200
+    read = attrgetter(*COUNTERS)
+    pending = {cpu: next(gen) for cpu, gen in calls.items()}
+    runs: dict[int, list] = {cpu: [] for cpu in calls}
+    for rnd in range(2 * iterations * per_it):
+        for cpu, gen in calls.items():
+            call, args = pending[cpu]
+            before = read(k.stats)
+            result = getattr(k, call)(*args, cpu=cpu)
+            if rnd >= iterations * per_it:          # past the warm-up
+                runs[cpu].append(op_counts(before, read(k.stats)))
+            pending[cpu] = gen.send(result)
+        k.drain_events()
+    return tuple(tuple(tuple(ops[i:i + per_it]) for i in range(0, len(ops), per_it))
+                 for ops in runs.values())
+
+
+WORKLOADS = {"map-touch-unmap": measured}
 
 
 # -- from counts to steps -------------------------------------------------------------------

@@ -39,9 +39,9 @@ class Machine:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.pgtable = PageTable(config.nr_cpus, config.page_shift)
-        self.pages = PageAllocator(config.num_physpages)
         self.stats = Stats(config.nr_cpus)
+        self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats)
+        self.pages = PageAllocator(config.num_physpages)
         self.events: list = []
         self.op = 0
 
@@ -118,6 +118,7 @@ class Machine:
             else:
                 if cached is None:
                     tlb[vpn] = pte
+                    self.stats.tlb_misses += 1
                 if vpn in dead:
                     freed.append(vpn)
         if stale or freed:

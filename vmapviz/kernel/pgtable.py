@@ -49,7 +49,8 @@ class PageAllocator:
 class PageTable:
     """init_mm's kernel page table and every CPU's TLB."""
 
-    def __init__(self, nr_cpus: int, page_shift: int) -> None:
+    def __init__(self, nr_cpus: int, page_shift: int, stats) -> None:
+        self.stats = stats          # counts PTEs set and cleared
         self.shift = page_shift
         self.ptes: dict[int, int] = {}
         self.tlbs: list[dict[int, int]] = [{} for _ in range(nr_cpus)]
@@ -68,13 +69,16 @@ class PageTable:
             if frame is None:
                 return -ENOMEM, nr
             ptes[vpn + nr] = frame
+            self.stats.ptes_set += 1
         return 0, (end - start) >> self.shift
 
     def vunmap_page_range(self, start: int, end: int) -> int:
         """vunmap_page_range(): clear the PTEs of [start, end); returns how many were set."""
         lo, hi = start >> self.shift, end >> self.shift
         _drop_range(self.dead, lo, hi)
-        return _drop_range(self.ptes, lo, hi)
+        cleared = _drop_range(self.ptes, lo, hi)
+        self.stats.ptes_cleared += cleared
+        return cleared
 
     def mark_dead(self, start: int, end: int) -> None:
         """The user of [start, end) freed it; its PTEs stay until a purge."""

@@ -21,6 +21,10 @@ COUNTERS = (
     # one alone: `last_walk`), by the rewrite's walks of vmlist to link a vm_struct in
     # (`link_walk_total`), and by the walks that unlink one (`remove_walk_total`)
     "walk_total", "last_walk", "link_walk_total", "remove_walk_total",
+    # the rewrite's purge walks every area of vmap_area_list
+    "purge_walk_total",
+    # page-table work: PTEs set and cleared, TLB misses taken by accesses
+    "ptes_set", "ptes_cleared", "tlb_misses",
     # lock acquisitions
     "vmlist_lock_write", "vmlist_lock_read", "vmap_area_lock", "purge_lock",
     "vbq_lock", "vb_lock", "vmap_block_tree_lock",

@@ -118,16 +118,23 @@ class Workload:
         opts.update({k: v for k, v in overrides.items() if v is not None})
         cfg = Config(**opts)
         gen = cfg.generation
-        missing = sorted(self._program(cfg)[1] - set(gen.calls))
+        missing = sorted(self.program(cfg)[1] - set(gen.calls))
         if missing:
             raise UnsupportedWorkload(
                 f"workload {self.name!r} calls {', '.join(m + '()' for m in missing)}, which "
                 f"{gen.title} does not have; choose another variant or workload")
         return cfg
 
-    def _program(self, config: Config) -> tuple[Streams, frozenset[str]]:
+    def program(self, config: Config) -> tuple[Streams, frozenset[str]]:
+        """The streams and the calls they need on the config's generation."""
         t = self.translations.get(config.variant)
         return (t.streams, t.needs) if t is not None else (self.streams, self.needs)
+
+    def streams_for(self, config: Config) -> dict[int, Stream]:
+        """Each CPU's stream of calls for a run on `config`."""
+        def rng_for(cpu: int) -> random.Random:
+            return random.Random(f"vmapviz-{self.name}:{config.seed}:{cpu}")
+        return self.program(config)[0](config, rng_for)
 
     def translation_note(self, config: Config) -> str:
         """How this workload runs on the config's generation, when it is translated."""
@@ -135,9 +142,7 @@ class Workload:
         return t.note if t is not None else ""
 
     def source(self, config: Config) -> OpSource:
-        def rng_for(cpu: int) -> random.Random:
-            return random.Random(f"vmapviz-{self.name}:{config.seed}:{cpu}")
-        return Interleaver(self._program(config)[0](config, rng_for), config.seed)
+        return Interleaver(self.streams_for(config), config.seed)
 
 
 def each_cpu(stream: Callable[[int, Config, random.Random], Iterator]):

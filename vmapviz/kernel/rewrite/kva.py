@@ -117,6 +117,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
     under vmap_area_lock.  Returns the widened (start, end).
     """
     k.stats.purge_lock += 1
+    k.stats.purge_walk_total += len(k.tree)     # list_for_each_entry_rcu(vmap_area_list)
     valist = [k.lazy[s] for s in sorted(k.lazy)]
     nr = 0
     for va in valist:
