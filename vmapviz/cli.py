@@ -146,6 +146,9 @@ def build_parser() -> Parser:
     r.add_argument("--ops", type=_count, metavar="N", help="stop after N ops (default: the workload's length)")
     r.add_argument("--record", metavar="FILE", help="record the run as a JSON Lines trace")
     r.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    r.add_argument("--vmallocinfo", action="store_true",
+                   help="print the simulated kernel's /proc/vmallocinfo at the end, in its generation's "
+                   "format, instead of the table (with --json: as a key)")
 
     rp = sub.add_parser("replay", help="replay a trace and report results that differ")
     rp.add_argument("trace", help="a trace file written by --record")
@@ -242,15 +245,21 @@ def cmd_tui(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .report import print_json, print_report, run_headless
+    from .report import print_json, print_report, print_vmallocinfo, run_headless
     workload, config = _workload_and_config(args.workload, args)
     record = open(args.record, "w") if args.record else None
     try:
-        result = run_headless(workload, config, args.ops, record, progress=not args.json)
+        result = run_headless(workload, config, args.ops, record, progress=not args.json,
+                              vmallocinfo=getattr(args, "vmallocinfo", False))
     finally:
         if record:
             record.close()
-    print_json(result) if args.json else print_report(result)
+    if args.json:
+        print_json(result)
+    elif getattr(args, "vmallocinfo", False):
+        print_vmallocinfo(result)
+    else:
+        print_report(result)
     return 1 if result["mismatches"] else 0
 
 

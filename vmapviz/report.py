@@ -24,7 +24,8 @@ PROGRESS_FROM = 20_000  # runs at least this long get a progress bar
 
 
 def run_headless(workload: Workload, config: Config, ops: int | None = None,
-                 record: IO[str] | None = None, progress: bool = False) -> dict:
+                 record: IO[str] | None = None, progress: bool = False,
+                 vmallocinfo: bool = False) -> dict:
     """Run `ops` ops (None: the workload's default length, or to its end) on the
     driver's Run, and return the result object that --json prints, read from the final
     snapshot."""
@@ -55,7 +56,11 @@ def run_headless(workload: Workload, config: Config, ops: int | None = None,
             bar.update(task, completed=n)
     wall = time.perf_counter() - t0
     snap = take(run.kernel, workload=workload.name, op=n, finished=run.done)
-    return {
+    extra = {}
+    if vmallocinfo:
+        lines, hidden = run.kernel.vmallocinfo()
+        extra["vmallocinfo"] = {"lines": lines, "hidden": hidden}
+    return extra | {
         "workload": workload.name,
         "variant": config.variant,
         "version": config.generation.version,
@@ -83,6 +88,16 @@ def _progress(total: int) -> Progress:
 
 def print_json(result: dict, out: IO[str] | None = None) -> None:
     (out or sys.stdout).write(json.dumps(result) + "\n")
+
+
+def print_vmallocinfo(result: dict) -> None:
+    """The simulated /proc/vmallocinfo on stdout (so it can be piped into `vmapviz
+    vmallocinfo -`); what the file hides, on stderr."""
+    info = result["vmallocinfo"]
+    for line in info["lines"]:
+        print(line)
+    if info["hidden"]:
+        Console(stderr=True).print(f"[dim]{info['hidden']}[/]", highlight=False)
 
 
 def print_report(result: dict, console: Console | None = None) -> None:

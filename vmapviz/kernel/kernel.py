@@ -186,6 +186,11 @@ class Kernel(Machine):
                          blocks_per_cpu=tuple(self.blocks_per_cpu()),
                          full_flushes_per_cpu=tuple(s.full_flushes_per_cpu))
 
+    def vmallocinfo(self) -> tuple[list[str], str]:
+        """/proc/vmallocinfo as this generation's s_show() would print it now, and a
+        sentence on what the file does not show (empty when it shows everything)."""
+        raise NotImplementedError
+
     def _state(self) -> tuple:
         """The generation's own state, for digest()."""
         raise NotImplementedError

@@ -20,7 +20,7 @@ from .events import AllocFail, AreaAlloc, AreaRemove
 from .kernel import Kernel
 from .views import VmapArea
 from .vm_struct import (VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind,
-                        ioremap_align, page_align)
+                        ioremap_align, page_align, vmallocinfo_line)
 from .vmap_area import ALIGN, VmapAreaTree
 
 FAIL_MESSAGE = "allocation failed: out of vmalloc space - use vmalloc=<size> to increase size."
@@ -198,6 +198,10 @@ class VanillaKernel(Kernel):
 
     def nr_areas(self) -> int:
         return len(self.vmlist)
+
+    def vmallocinfo(self) -> tuple[list[str], str]:
+        """s_show() walks vmlist, which holds every area before the rewrite."""
+        return [vmallocinfo_line(self.vm[a.start], self.config.bits) for a in self.vmlist.list], ""
 
     def _state(self) -> tuple:
         return (tuple(self.vmlist.list),)

@@ -50,6 +50,22 @@ def ioremap_align(size: int, page_shift: int) -> int:
     return 1 << bit
 
 
+def vmallocinfo_line(vm: VmStruct, bits: int) -> str:
+    """s_show() of v2.6.26-2.6.28: one vm_struct as /proc/vmallocinfo prints it: the range
+    (%p: zero-padded to the width), the size with its guard page, then ` pages=`, the
+    flags.  The caller (%pS of __builtin_return_address) is left out: the simulator's
+    areas have none.  Non-NUMA: no `N<node>=` fields."""
+    width = bits // 4
+    line = f"0x{vm.addr:0{width}x}-0x{vm.addr + vm.size:0{width}x} {vm.size:7d}"
+    if vm.nr_pages:
+        line += f" pages={vm.nr_pages}"
+    for flag, name in ((VM_IOREMAP, "ioremap"), (VM_ALLOC, "vmalloc"), (VM_MAP, "vmap"),
+                       (VM_USERMAP, "user"), (VM_VPAGES, "vpages")):
+        if vm.flags & flag:
+            line += " " + name
+    return line
+
+
 def page_align(size: int, page_size: int) -> int:
     """PAGE_ALIGN(size)."""
     return -(-size // page_size) * page_size

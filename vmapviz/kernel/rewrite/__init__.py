@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..config import Config
 from ..kernel import Kernel
 from ..views import BlockView, QueueView, VmapArea
-from ..vm_struct import VM_MAP
+from ..vm_struct import VM_MAP, vmallocinfo_line
 from . import vmalloc as old
 from .check import check
 from .kva import alloc_vmap_area, free_unmap_vmap_area, purge_vmap_area_lazy
@@ -154,6 +154,23 @@ class RewriteKernel(RewriteState, Kernel):
         for vb in self.vmap_block_tree.values():
             counts[vb.cpu] += 1
         return counts
+
+    def vmallocinfo(self) -> tuple[list[str], str]:
+        """v2.6.28's s_show() still walks vmlist: the vm_structs of busy areas only.  The
+        vmap blocks behind vm_map_ram(), large vm_map_ram() areas and lazily freed areas
+        are vmap_areas without a vm_struct on vmlist, so the file does not show them."""
+        lines = [vmallocinfo_line(self.vmlist[addr], self.config.bits) for addr in self.vmlist_order]
+        hidden = [a for a in self.tree.list if a.lazy or a.start not in self.vmlist]
+        if not hidden:
+            return lines, ""
+        lazy = [a for a in hidden if a.lazy]
+        ram = [a for a in hidden if not a.lazy]
+        pages = sum(a.end - a.start for a in hidden) // self.config.page_size
+        note = (f"{self.generation.title}'s /proc/vmallocinfo walks vmlist only: it does not show "
+                f"{len(ram)} vm_map_ram area{'s' * (len(ram) != 1)} (vmap blocks included) and "
+                f"{len(lazy)} lazily freed area{'s' * (len(lazy) != 1)} awaiting a purge, "
+                f"{pages:,} pages of address space in all.")
+        return lines, note
 
     def _state(self) -> tuple:
         return (tuple(self.tree.list), self.block_views(), self.queue_views(), self.vmap_lazy_nr)

@@ -1,0 +1,48 @@
+"""/proc/vmallocinfo as each generation prints it (s_show() of v2.6.26-2.6.28): one line
+per vm_struct on vmlist, `0x%p-0x%p %7ld` (the size includes the guard page), then
+` pages=%d` when it has pages, then the flags.  Expected lines are written by hand."""
+
+from vmapviz.cli import main
+from vmapviz.kernel import VM_IOREMAP, Config, Kernel
+
+P = 4096
+
+
+def test_vanilla_prints_every_area_of_vmlist():
+    k = Kernel(Config(variant="vanilla"))
+    a = k.vmalloc(2 * P)            # [S, S+3P): 2 pages + guard
+    k.vmap(1)                       # [S+3P, S+5P)
+    k.get_vm_area(P, VM_IOREMAP)    # 8 KiB aligned: [S+6P, S+8P), no pages
+    assert a == 0xFFFFC20000000000
+    assert k.vmallocinfo() == ([
+        "0xffffc20000000000-0xffffc20000003000   12288 pages=2 vmalloc",
+        "0xffffc20000003000-0xffffc20000005000    8192 pages=1 vmap",
+        "0xffffc20000006000-0xffffc20000008000    8192 ioremap",
+    ], "")
+
+
+def test_the_rewrite_hides_vm_map_ram_and_lazy_areas():
+    k = Kernel(Config(variant="merged", bits=32))
+    a = k.vmalloc(P)                # [S, S+2P), then the gap page
+    k.vm_map_ram(4)                 # a vmap block: a vmap_area with no vm_struct
+    b = k.vmalloc(P)
+    k.vfree(a)                      # lazy: still in the tree, off vmlist
+    lines, hidden = k.vmallocinfo()
+    assert lines == [f"0x{b:08x}-0x{b + 2 * P:08x}    8192 pages=1 vmalloc"]
+    blocks = k.config.vmap_bbmap_bits
+    assert hidden == ("merged v2.6.28's /proc/vmallocinfo walks vmlist only: it does not show "
+                      "1 vm_map_ram area (vmap blocks included) and 1 lazily freed area awaiting "
+                      f"a purge, {blocks + 2:,} pages of address space in all.")
+
+
+def test_run_prints_it_for_the_pipe(capsys):
+    assert main(["run", "agp-bug", "--variant", "vanilla", "--vmallocinfo"]) == 0
+    out, err = capsys.readouterr()
+    # agp-bug on vanilla: a = [S, S+2P) is freed at once; b = [S+2P, S+4P) (no gap
+    # page); c, 4 pages + guard, does not fit a's 2-page hole and goes right after b.
+    S = Config(bits=32).vmalloc_start
+    assert out.splitlines() == [
+        f"0x{S + 2 * P:08x}-0x{S + 4 * P:08x}    8192 pages=1 vmalloc",
+        f"0x{S + 4 * P:08x}-0x{S + 9 * P:08x}   20480 pages=4 vmalloc",
+    ]
+    assert err == ""
