@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from operator import attrgetter
 
 from rich.segment import Segment
 from rich.style import Style
@@ -26,9 +25,7 @@ from ..snapshot import Snapshot
 from . import palette as P
 from .units import human_bytes
 
-START = attrgetter("start")
 SAMPLES = 8          # a cell with more areas than this is judged from a few of them
-DENSE_SAMPLES = 3    # areas sampled in such a dense cell: the cost bound of a cell
 _BIG = 1 << 80
 EVENT_RANGE_KINDS = ("area", "lazy", "purge", "block")
 

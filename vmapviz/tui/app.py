@@ -197,7 +197,6 @@ class VmapvizApp(App):
         self._next_frame = 0.0
         self._eager_until = 0.0
         self._eager_frames = 0
-        self.frame_cost = self.apply_cost = 0.0   # UI CPU seconds: last frame, last apply
         self._frame_timer = False
         self._cpu_mark = time.thread_time()
 
@@ -282,10 +281,7 @@ class VmapvizApp(App):
         snap, self._pending = self._pending, None
         cpu = time.thread_time()
         cost, self._cpu_mark = cpu - self._cpu_mark, cpu  # the UI's CPU since the last frame
-        self.frame_cost = cost
-        t0 = time.thread_time()
         self.apply_snapshot(snap)
-        self.apply_cost = time.thread_time() - t0
         interval = max(FRAME_MIN, min(1.0, cost / UI_DUTY))
         if now < self._eager_until and self._eager_frames > 0:
             self._eager_frames -= 1   # the answer to a key: the next snapshot or two at once
@@ -603,22 +599,6 @@ def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: in
         app.stop_driver()
 
 
-async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float = 30.0) -> None:
-    """Wait until the app shows the driver's newest snapshot (at op `op` or later, or the
-    end of the workload) and has repainted."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.02)
-        latest = app.driver.latest
-        if latest is None:
-            continue
-        reached = op is None or latest.op >= op or latest.finished or latest.error
-        if reached and app.snap is latest and not latest.running:
-            await pilot.pause()
-            return
-    raise TimeoutError(f"the app did not reach op {op} within {timeout:.0f} s")
-
-
 def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
                     nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                     ops: int | None = None, size: tuple[int, int] = (120, 40),
@@ -626,6 +606,8 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
     """`vmapviz screenshot --out FILE.svg`: run `ops` ops headless (paused, stepped, so
     the picture is reproducible), write the screen as SVG, return the path."""
     ops = 300 if ops is None else ops
+
+    from .headless import settle
 
     async def run() -> str:
         app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False)
