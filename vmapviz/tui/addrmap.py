@@ -27,7 +27,6 @@ from .units import human_bytes
 
 SAMPLES = 8          # a cell with more areas than this is judged from a few of them
 _BIG = 1 << 80
-EVENT_RANGE_KINDS = ("area", "lazy", "purge", "block")
 
 
 @dataclass(frozen=True)
@@ -267,7 +266,6 @@ class AddressMap(Widget, can_focus=True):
         Binding("pageup", "pan(-1)", "page up", show=False),
         Binding("pagedown", "pan(1)", "page down", show=False),
         Binding("home", "cursor_home", "start", show=False),
-        Binding("0", "fit", "fit", show=False),
     ]
 
     class CursorMoved(Message):
@@ -439,8 +437,8 @@ class AddressMap(Widget, can_focus=True):
             if not evs and last >= 0:
                 return None
             page = snap.config.page_size
-            for ev in evs:
-                if ev.op >= last and ev.kind in EVENT_RANGE_KINDS and getattr(ev, "end", 0):
+            for ev in evs:   # every event with a range may have changed it
+                if ev.op >= last and getattr(ev, "end", 0):
                     ranges.append((ev.start, ev.end + page))
         old_blocks = self.blocks_by_start
         for start, vb in new_blocks.items():

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
 from ..snapshot import Snapshot
+from .actions import ACTIONS, CPU_CHOICES, bindings
 from .addrmap import AddressMap
 from .blocks import BlockList
 from .commands import VmapvizCommands
@@ -37,7 +37,6 @@ from .screens import FilterScreen, HelpScreen, PickScreen
 DEFAULT_WORKLOAD = "map-touch-unmap"
 DEFAULT_SPEED = 20.0
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
-CPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
 EXPLAIN_MAX_SPEED = 50  # above this many ops/s the explanation waits for a pause
@@ -149,30 +148,7 @@ class VmapvizApp(App):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     AUTO_FOCUS = "#map"
-    BINDINGS = [
-        Binding("space", "toggle", "play/pause"),
-        Binding("n", "step", "step"),
-        Binding("right", "step", "step", show=False),
-        Binding("f", "next_flush", "next flush"),
-        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+"),
-        Binding("minus", "speed(-1)", "slower", key_display="-"),
-        Binding("z", "zoom(-1)", "zoom in"),
-        Binding("Z", "zoom(1)", "zoom out", key_display="Z"),
-        Binding("enter", "select_block", "select block", show=False),
-        Binding("escape", "deselect", "deselect", show=False),
-        Binding("w", "pick_workload", "workload"),
-        Binding("v", "variant", "variant"),
-        Binding("c", "cpus", "CPUs"),
-        Binding("b", "bits", "32/64-bit", show=False),
-        Binding("a", "unmap_aliases", "unmap aliases"),
-        Binding("p", "purge", "purge"),
-        Binding("r", "reset", "reset"),
-        Binding("e", "toggle_explain", "explain"),
-        Binding("slash", "filter_log", "filter log", show=False),
-        Binding("s", "screenshot", "screenshot"),
-        Binding("question_mark", "help", "help", key_display="?"),
-        Binding("q", "quit", "quit"),
-    ]
+    BINDINGS = bindings()   # from the one action table (actions.py)
 
     def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
@@ -390,9 +366,10 @@ class VmapvizApp(App):
             self.header.ask("PAUSED")   # a step pauses the run
 
     @guarded
-    def action_next_flush(self) -> None:
+    def action_until(self, kind: str) -> None:
+        """Run to the next op with an event of `kind` (events.UNTIL)."""
         self.user_acted()
-        self.driver.step_until("flush")
+        self.driver.step_until(kind)
 
     @guarded
     def action_speed(self, direction: int) -> None:
@@ -537,54 +514,29 @@ class VmapvizApp(App):
         self.stop_driver()
         self.exit()
 
-    def palette_actions(self):
-        """(title, help, callback) of every action, for the command palette."""
-        acts = [
-            ("play / pause", "space", self.action_toggle),
-            ("step one op", "n", self.action_step),
-            ("run to the next TLB flush", "f", self.action_next_flush),
-            ("run to the next purge", "", lambda: self._until("purge")),
-            ("run to the next vmap block event", "", lambda: self._until("block")),
-            ("run to the next WARN or BUG", "", lambda: self._until("warn")),
-            ("faster", "+", lambda: self.action_speed(1)),
-            ("slower", "-", lambda: self.action_speed(-1)),
-            ("as fast as possible", "", lambda: self._set_speed(None)),
-            ("zoom in", "z", lambda: self.action_zoom(-1)),
-            ("zoom out", "Z", lambda: self.action_zoom(1)),
-            ("fit the map to the used range", "0", lambda: self.amap.action_fit()),
-            ("call vm_unmap_aliases()", "a", self.action_unmap_aliases),
-            ("purge lazy areas now", "p", self.action_purge),
-            ("reset", "r", self.action_reset),
-            ("switch variant (merged / posted)", "v", self.action_variant),
-            ("switch width (64-bit / 32-bit)", "b", self.action_bits),
-            ("toggle explanations", "e", self.action_toggle_explain),
-            ("filter the event log", "/", self.action_filter_log),
-            ("log: everything", "", lambda: self._filter("")),
-            ("log: flushes and purges only", "", lambda: self._filter("flush purge")),
-            ("log: WARN and BUG only", "", lambda: self._filter("warn")),
-            ("save an SVG screenshot", "s", self.action_screenshot),
-            ("help", "?", self.action_help),
-        ]
-        for title, key, cb in acts:
-            yield title, f"key {key}" if key else "", cb
-        for n in CPU_CHOICES:
-            yield f"CPUs: {n}", "restart with this CPU count", functools.partial(self.restart_with, nr_cpus=n)
-
     @guarded
-    def _until(self, kind: str) -> None:
-        self.user_acted()
-        self.driver.step_until(kind)
-
-    @guarded
-    def _set_speed(self, speed: float | None) -> None:
+    def action_set_speed(self, speed: float | None) -> None:
         self._speed = speed
+        self.user_acted()
         self.driver.set_speed(speed)
 
-    def _filter(self, text: str) -> None:
-        try:
-            self.log_panel.set_filter(text, self.driver.config.nr_cpus)
-        except ValueError as e:
-            self.report_error(e)
+    @guarded
+    def action_log_filter(self, text: str) -> None:
+        self.log_panel.set_filter(text, self.driver.config.nr_cpus)
+
+    @guarded
+    def action_fit(self) -> None:
+        self.amap.action_fit()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """An action that needs a feature the running generation lacks is disabled."""
+        needs = NEEDS.get((action, parameters))
+        if needs and not getattr(self.driver.config.generation.features, needs):
+            return False
+        return True
+
+
+NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 
 # -- entry points for the CLI ---------------------------------------------------------------

@@ -16,6 +16,8 @@ from functools import lru_cache
 
 from rich.style import Style
 
+from ..kernel.events import KINDS
+
 # Okabe & Ito (2008), then Paul Tol's "muted" scheme: 15 hues before repeating.
 CPU_HUES = (
     "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -105,22 +107,26 @@ def bitmap_style(cpu: int) -> Style:
 
 
 # -- event log ------------------------------------------------------------------------
+# A style for every kind of the kernel's vocabulary (events.KINDS), and "gap", the log's
+# own line for ops it did not keep.
+_ALARM = Style(color="#FFFFFF", bgcolor="#A00000", bold=True)
 LOG_STYLES = {
-    "return": Style(),
     "call": Style(dim=True),
+    "return": Style(),
     "area": Style(color="#9E9E9E"),
     "lazy": Style(color="#C0C0C0", italic=True),
-    "block": Style(color="#C0C0C0"),
-    "alias": Style(color="#C0C0C0"),
     "purge": Style(bold=True),
     "flush": Style(color="#000000", bgcolor="#F0E442", bold=True),
+    "block": Style(color="#C0C0C0"),
+    "bits": Style(color="#9E9E9E"),
+    "alias": Style(color="#C0C0C0"),
     "warn": Style(color="#000000", bgcolor="#E69F00", bold=True),
-    "bug": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
-    "fault": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
-    "uaf": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
+    "bug": _ALARM,
+    "fault": _ALARM,
+    "uaf": _ALARM,
+    "refused": Style(color="#000000", bgcolor="#8FB8DE", bold=True),
     "error": Style(color="#FFFFFF", bgcolor="#5F005F", bold=True),
     "gap": Style(dim=True, italic=True),
 }
-# A word in front of the lines that must stand out even in monochrome.
-LOG_TAGS = {"flush": " TLB FLUSH ", "warn": " WARN ", "bug": " BUG ", "fault": " OOPS ",
-            "uaf": " USE-AFTER-FREE ", "error": " ERROR "}
+# The word in front of the lines that must stand out even in monochrome.
+LOG_TAGS = {k: f" {kind.tag} " for k, kind in KINDS.items() if kind.tag}
