@@ -28,6 +28,7 @@ from .actions import ACTIONS, CPU_CHOICES, bindings
 from .addrmap import AddressMap
 from .blocks import BlockList
 from .commands import VmapvizCommands
+from .costs import CostPanel
 from .eventlog import EventLog
 from .explain import explain
 from .inspector import Inspector
@@ -120,13 +121,14 @@ class Header(Static):
         total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
         right.append(f"  op {snap.op:,}{total} ", style="bold")
         cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
+        flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
         for variant, tag in ((cfg.generation.title, True), (cfg.generation.title, False),
                              (cfg.variant, False)):
             left = Text()
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit · seed {cfg.seed}")
+            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit · seed {cfg.seed}{flush}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len
@@ -167,6 +169,7 @@ class VmapvizApp(App):
         self.first_paint: float | None = None
         self._last_error: str | None = None
         self._explained_op = -2
+        self._features = None      # the generation features the panels were picked for
         self._started = False
         self._speed = driver.speed
         self._pending: Snapshot | None = None
@@ -192,6 +195,9 @@ class VmapvizApp(App):
             lazy = LazyPanel(id="lazy")
             lazy.border_title = "lazy TLB flushing"
             yield lazy
+            costs = CostPanel(id="costs")
+            costs.border_title = "what a free costs"
+            yield costs
         with Horizontal(id="bottom"):
             log = EventLog(id="log")
             log.border_title = "events"
@@ -208,6 +214,7 @@ class VmapvizApp(App):
         q = self.query_one
         self.header, self.amap, self.blocks = q(Header), q(AddressMap), q(BlockList)
         self.lazy, self.log_panel, self.inspector = q(LazyPanel), q(EventLog), q(Inspector)
+        self.costs = q(CostPanel)
         self.explain_box, self.explain_text = q("#explain"), q("#explain-text", Static)
         self.driver.on_snapshot = self._deliver
         self.driver.start()
@@ -285,10 +292,12 @@ class VmapvizApp(App):
         self.snap = snap
         self.snapshots_applied += 1
         with self.batch_update():
+            self._pick_panels(snap.generation.features)
             self.header.show(snap)
             self.amap.update_snapshot(snap)
-            self.blocks.update_snapshot(snap)
-            self.lazy.update_snapshot(snap)
+            for panel in (self.blocks, self.lazy, self.costs):
+                if panel.display:
+                    panel.update_snapshot(snap)
             log = self.log_panel
             log.update_snapshot(snap)
             self.inspector.show(snap)
@@ -305,6 +314,19 @@ class VmapvizApp(App):
                 log.add_error(snap.op, snap.error)
                 self.notify(snap.error, title="driver error", severity="error", timeout=8)
             self._last_error = snap.error
+
+    def _pick_panels(self, features) -> None:
+        """Show the panels the generation's features call for (never its name): the
+        per-CPU blocks only with vmap blocks, the lazy gauge with lazy flushing, else
+        what each free costs.  Without blocks the middle row shrinks to its panel."""
+        if features == self._features:
+            return
+        self._features = features
+        self.blocks.display = features.vmap_blocks
+        self.lazy.display = features.lazy_flush
+        self.costs.display = not features.lazy_flush
+        self.query_one("#middle").set_class(not features.vmap_blocks, "-no-blocks")
+        self.refresh_bindings()
 
     def _show_explanation(self, snap: Snapshot) -> None:
         sentences = explain(snap)
