@@ -417,6 +417,10 @@ class VmapvizApp(App):
 
     @guarded
     def action_select_block(self) -> None:
+        gen = self.driver.config.generation
+        if not gen.features.vmap_blocks:
+            self.notify(f"{gen.title} has no vmap blocks.", severity="warning", timeout=3)
+            return
         amap = self.amap
         vb = self.block_at(amap.cursor)
         if vb is None and amap.view is not None:
@@ -481,15 +485,23 @@ class VmapvizApp(App):
 
     @guarded
     def action_unmap_aliases(self) -> None:
-        self.user_acted()
-        self.driver.call("vm_unmap_aliases")
-        self.notify("vm_unmap_aliases() called.", timeout=2)
+        self._extra_call("vm_unmap_aliases", "vm_unmap_aliases()")
 
     @guarded
     def action_purge(self) -> None:
+        self._extra_call("purge", "purge_vmap_area_lazy()")
+
+    def _extra_call(self, call: str, name: str) -> None:
+        """Run `call` now, outside the workload; a generation without it refuses it
+        (an op with a Refused event, which the explanation tells about)."""
         self.user_acted()
-        self.driver.call("purge")
-        self.notify("purge_vmap_area_lazy() called.", timeout=2)
+        self.driver.call(call)
+        cfg = self.driver.config
+        if cfg.offers(call):
+            self.notify(f"{name} called.", timeout=2)
+        else:
+            self.notify(f"{name} does not exist in {cfg.generation.version}: refused.",
+                        severity="warning", timeout=3)
 
     @guarded
     def action_reset(self) -> None:
