@@ -17,7 +17,7 @@ from vmapviz.tui import palette as P
 from vmapviz.tui.addrmap import AddressMap, classify_row, legend_items, row_segments
 from vmapviz.tui.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_state,
                                 overview_per_cell)
-from vmapviz.tui.costs import free_bill, lock_counters, sparkline
+from vmapviz.tui.costs import CostPanel, free_bill, lock_counters, sparkline
 from vmapviz.tui.eventlog import EventLog, Entry, parse_filter
 from vmapviz.tui.explain import explain
 from vmapviz.tui.inspector import inspect, stale_cpus, summary
@@ -378,3 +378,23 @@ def test_log_styles_and_tags_follow_the_event_vocabulary():
     kinds, _ = parse_filter("warn", 4)
     assert kinds == {"warn", "bug", "fault", "uaf", "refused", "error"}
     assert parse_filter("bits refused", 4)[0] == {"bits", "refused"}
+
+
+def test_cost_panel_text_without_an_app():
+    # GIVEN v2.6.27 on 2 CPUs: vmap(1) twice (walks of 0 and 1 nodes), then vunmap of
+    # the second, the 2nd node of vmlist: one flush_tlb_all, 1 IPI, 2 TLBs emptied
+    k = Kernel(Config(variant="vanilla", nr_cpus=2, bits=64))
+    k.vmap(1)
+    addr = k.vmap(1)
+    k.vunmap(addr, cpu=1)
+    snap = take(k, events=tuple(k.drain_events()), op=k.op)
+    panel = CostPanel()
+    panel.update_snapshot(snap)
+    # WHEN it renders unmounted (no width yet: the narrowest layout)
+    text = panel.render().plain
+    # THEN the bill, the totals, and both walks with their last and largest values
+    assert "last free op 3 cpu1 vunmap():  1 TLB flush (flush_tlb_all)  1 IPI, 2 TLBs emptied, unlink walk 2" in text
+    assert "TLB flushes 1  IPIs 1  whole-TLB flushes 2  vmlist_lock write 3 read 0" in text
+    assert "whole TLB flushed cpu0 1  cpu1 1" in text
+    assert "alloc walk ▁█       last 1 max 1" in text
+    assert "free walk  █        last 2 max 2" in text

@@ -129,13 +129,13 @@ class CostPanel(Widget):
         else:
             t.append(f"{min(per_cpu):,} to {max(per_cpu):,} times on each of {len(per_cpu)} CPUs")
         t.append("\n")
-        spark = width - 32
+        spark = max(8, width - 32)
         for label, walks in (("alloc walk ", self.alloc_walks), ("free walk  ", self.remove_walks)):
+            shown = list(walks)[-spark:]
             t.append(label, style=DIM)
-            line = sparkline(walks, spark)
-            t.append(line.ljust(spark, " "), style=Style(color="#56B4E9"))
-            if walks:
-                t.append(f" last {walks[-1]:,} max {max(list(walks)[-spark:]):,}", style=DIM)
+            t.append(sparkline(shown, spark).ljust(spark), style=Style(color="#56B4E9"))
+            if shown:
+                t.append(f" last {shown[-1]:,} max {max(shown):,}", style=DIM)
             t.append("\n")
         t.append("WARN ", style=DIM)
         t.append(f"{s.warnings:,}", style=P.LOG_STYLES["warn"] if s.warnings else Style())
