@@ -393,8 +393,8 @@ def test_cost_panel_text_without_an_app():
     # WHEN it renders unmounted (no width yet: the narrowest layout)
     text = panel.render().plain
     # THEN the bill, the totals, and both walks with their last and largest values
-    assert "last free op 3 cpu1 vunmap():  1 TLB flush (flush_tlb_all)  1 IPI, 2 TLBs emptied, unlink walk 2" in text
-    assert "TLB flushes 1  IPIs 1  whole-TLB flushes 2  vmlist_lock write 3 read 0" in text
-    assert "whole TLB flushed cpu0 1  cpu1 1" in text
+    assert "last free cpu1 vunmap()  1 flush_tlb_all  1 IPI · 2 TLBs emptied · walk 2 · op 3" in text
+    assert "TLB flushes 1  IPIs 1  whole-TLB flushes cpu0 1 cpu1 1" in text
+    assert "vmlist_lock write 3  vmlist_lock read 0  stale TLB entries 0" in text
     assert "alloc walk ▁█       last 1 max 1" in text
     assert "free walk  █        last 2 max 2" in text

@@ -63,7 +63,7 @@ class CostPanel(Widget):
     """The cost-of-a-free panel.  See the module docstring."""
 
     DEFAULT_CSS = """
-    CostPanel { height: 1fr; }
+    CostPanel { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -109,26 +109,22 @@ class CostPanel(Widget):
         t.append("  IPIs ", style=DIM)
         t.append(f"{s.ipis:,}", style="bold")
         t.append("  whole-TLB flushes ", style=DIM)
-        t.append(f"{s.tlb_full_flushes:,}")
-        for lock in snap.generation.features.locks:
-            counters = lock_counters(lock)
-            if not counters:
-                continue
-            t.append(f"  {lock}", style=DIM)
-            for c in counters:
-                mode = c[len(lock.replace('->', '_')) + 1:]
-                t.append(f" {mode}" if mode else "", style=DIM)
-                t.append(f" {getattr(s, c):,}")
-        t.append("\n")
-        t.append("whole TLB flushed ", style=DIM)
         per_cpu = s.full_flushes_per_cpu
         if len(per_cpu) <= 8:
             for cpu, n in enumerate(per_cpu):
                 t.append(f"cpu{cpu}", style=P.cpu_style(cpu))
-                t.append(f" {n:,}  ")
+                t.append(f" {n:,} ")
         else:
-            t.append(f"{min(per_cpu):,} to {max(per_cpu):,} times on each of {len(per_cpu)} CPUs")
+            low, high = min(per_cpu), max(per_cpu)
+            t.append(f"{low:,}{f' to {high:,}' * (high != low)} on each of {len(per_cpu)} CPUs")
         t.append("\n")
+        for lock in snap.generation.features.locks:
+            for c in lock_counters(lock):
+                mode = c[len(lock.replace("->", "_")) + 1:]
+                t.append(f"{lock}{' ' * bool(mode)}{mode} ", style=DIM)
+                t.append(f"{getattr(s, c):,}  ")
+        t.append("stale TLB entries ", style=DIM)
+        t.append(f"{sum(snap.stale_counts):,}\n")
         spark = max(8, width - 32)
         for label, walks in (("alloc walk ", self.alloc_walks), ("free walk  ", self.remove_walks)):
             shown = list(walks)[-spark:]
@@ -147,8 +143,6 @@ class CostPanel(Widget):
         t.append(f"{s.refused_calls:,}")
         t.append("  areas ", style=DIM)
         t.append(f"{s.live_areas:,}")
-        t.append("  stale TLB entries ", style=DIM)
-        t.append(f"{sum(snap.stale_counts):,}")
         t.append("  ops/s ", style=DIM)
         t.append(f"{snap.ops_per_s:,.0f}" if snap.running else "-")
         if cfg.flush == "range":
@@ -161,11 +155,11 @@ class CostPanel(Widget):
         if b is None:
             t.append("none yet: the bill of the next vfree/vunmap shows here\n", style=DIM)
             return
-        t.append(f"op {b['op']:,} ", style=DIM)
         t.append(f"cpu{b['cpu']}", style=P.cpu_style(b["cpu"]))
-        t.append(f" {b['call']}(): ")
+        t.append(f" {b['call']}() ")
         n = b["flushes"]
-        how = "flush_tlb_all" if b["whole"] == n else "range only"
-        t.append(f" {n} TLB flush{'es' * (n != 1)} ({how}) ", style=FLUSH)
-        t.append(f" {b['ipis']:,} IPI{'s' * (b['ipis'] != 1)}, {b['emptied']:,} TLBs emptied, "
-                 f"unlink walk {'+'.join(map(str, b['walks']))}\n")
+        how = "flush_tlb_all" if b["whole"] == n else "range flush"
+        t.append(f" {n} {how} ", style=FLUSH)
+        t.append(f" {b['ipis']:,} IPI{'s' * (b['ipis'] != 1)} · {b['emptied']:,} TLBs emptied · "
+                 f"walk {'+'.join(map(str, b['walks']))}")
+        t.append(f" · op {b['op']:,}\n", style=DIM)
