@@ -170,3 +170,40 @@ def test_rewrite_large_vm_map_ram_goes_to_alloc_vmap_area():
     text = last(k, lambda: k.vm_map_ram(65))
     assert "larger than VMAP_MAX_ALLOC (64 pages)" in text
     assert "placed the vm_map_ram area at 0xffffc20000000000 (260 KiB)" in text
+
+
+def test_rewrite_a_block_fills_leaves_the_free_list_and_is_freed_whole():
+    # 4 CPUs, 64-bit: a block is 1,024 pages (4 MiB); 16 vm_map_ram(64) fill it
+    k = Kernel(Config(nr_cpus=4, bits=64))
+    addrs = [k.vm_map_ram(64) for _ in range(15)]
+    text = last(k, lambda: addrs.append(k.vm_map_ram(64)))
+    assert "Block #1 has no free pages left, so it left the free list" in text
+    for a in addrs[:15]:
+        k.vm_unmap_ram(a, 64)
+    # the 16th unmap dirties the last 64 pages: all 1,024 dirty, the block is freed
+    # lazily at once; lazy_max_pages = fls(4) * 8,192 = 24,576
+    text = last(k, lambda: k.vm_unmap_ram(addrs[15], 64))
+    assert "Every page of block #1 is now dirty, so free_vmap_block()" in text
+    assert "1024 pages added to vmap_lazy_nr at once" in text
+    assert "vmap_lazy_nr is 1,024 of lazy_max_pages 24,576 pages (4%)" in text
+
+
+def test_rewrite_large_vm_unmap_ram_is_freed_lazily_and_a_double_one_is_a_bug():
+    k = Kernel(Config(nr_cpus=4, bits=64))
+    addr = k.vm_map_ram(65)
+    # 65 pages, no guard page for vm_map_ram: 65 pages lazily freed
+    text = last(k, lambda: k.vm_unmap_ram(addr, 65))
+    assert "vm_unmap_ram() of 65 pages went to free_unmap_vmap_area()" in text
+    assert "vmap_lazy_nr is 65 of lazy_max_pages 24,576" in text
+    small = k.vm_map_ram(4, cpu=1)
+    k.vm_unmap_ram(small, 4, cpu=1)
+    text = last(k, lambda: k.vm_unmap_ram(small, 4, cpu=1))
+    assert f"vm_unmap_ram({small:#x}, 4) on cpu1 hit a BUG_ON and was refused" in text
+
+
+def test_a_bad_vfree_prints_the_kernel_warning_on_either_generation():
+    for variant in ("merged", "vanilla"):
+        k = Kernel(Config(variant=variant, nr_cpus=4, bits=64))
+        text = last(k, lambda: k.vfree(S + 12))
+        assert f"Trying to vfree() bad address ({S + 12:#x})" in text
+        assert "The address was not one vmalloc handed out" in text
