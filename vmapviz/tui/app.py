@@ -128,7 +128,7 @@ class Header(Static):
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit · seed {cfg.seed}{flush}")
+            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit{flush} · seed {cfg.seed}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len

@@ -146,13 +146,13 @@ def _vm_map_ram(snap, call, ret, by_kind):
     out = []
     if count <= cfg.vmap_max_alloc:
         new = by_kind.get("block", [])
-        order_pages = 1 << max(0, (count - 1).bit_length())
-        region = (f"a naturally aligned region of {order_pages} pages"
-                  + (f" ({count} asked, rounded up to a power of two)" if order_pages != count else ""))
-        if addr is None:
+        if addr is None or "bits" not in by_kind:
             out.append(f"vm_map_ram({count}) on cpu{call.cpu} failed: vb_alloc() found no room and "
                        "new_vmap_block() could not get an area.")
             return out
+        taken = by_kind["bits"][-1].nbits      # the region vb_alloc() took, as the event says
+        region = (f"a naturally aligned region of {taken} pages"
+                  + (f" ({count} asked, rounded up to a power of two)" if taken != count else ""))
         if new:
             b = new[0]
             out.append(f"vb_alloc() found no block on cpu{call.cpu}'s free list with {region}, so "
