@@ -21,9 +21,8 @@ import sys
 import time
 
 from bench_driver import direct, through_driver  # the same loops, measured the same way
-from vmapviz.kernel import Config
-from vmapviz.kernel import VmapArea
-from vmapviz.kernel import BlockView
+from vmapviz.kernel import BlockView, Config, Kernel, QueueView, VmapArea
+from vmapviz.kernel.views import FLAG_NAMES
 from vmapviz.snapshot import Snapshot
 
 SIZE = (200, 60)
@@ -32,32 +31,33 @@ SIZE = (200, 60)
 # -- 1. frame cost against the number of areas ------------------------------------------------
 
 def synthetic(n_areas: int, nr_cpus: int = 4) -> Snapshot:
-    """n vmalloc areas of 1-4 pages packed from VMALLOC_START (each with its free page
-    after it), some lazy, then one vmap block per CPU with a mixed bitmap."""
+    """n vmalloc areas of 1-4 pages (the last one the guard page) packed from
+    VMALLOC_START, each with its free page after it, every 7th lazy, then one vmap
+    block per CPU with a mixed bitmap."""
     cfg = Config(nr_cpus=nr_cpus, bits=64)
     pg = cfg.page_size
+    flag = {name: bit for bit, name in FLAG_NAMES}
     areas, addr = [], cfg.vmalloc_start
     for i in range(n_areas):
         pages = 1 + i % 4
-        areas.append(VmapArea(addr, addr + pages * pg, 0x04 | (0x01 if i % 7 == 0 else 0),
-                              "vmalloc", i % nr_cpus, i))
+        lazy = i % 7 == 0
+        areas.append(VmapArea(addr, addr + pages * pg, "vmalloc", "lazy" if lazy else "busy", pg,
+                              i % nr_cpus, i, flag["VM_VM_AREA"] | lazy * flag["VM_LAZY_FREE"]))
         addr += (pages + 1) * pg
     blocks = []
     bs = cfg.vmap_block_size
     addr = (addr + bs - 1) & ~(bs - 1)
     for cpu in range(nr_cpus):
-        areas.append(VmapArea(addr, addr + bs, 0, "vmap_block", cpu, n_areas + cpu))
+        areas.append(VmapArea(addr, addr + bs, "vmap_block", "busy", 0, cpu, n_areas + cpu))
         alloc = (1 << 700) - 1
         dirty = int("0110" * 100, 2)
         blocks.append(BlockView(cpu + 1, cpu, addr, addr + bs, 1024 - 700, bin(dirty).count("1"),
                                 alloc, dirty, True, True))
         addr += 2 * bs
-    from vmapviz.kernel import QueueView
     queues = tuple(QueueView(c, (c + 1,), (c + 1,), 0) for c in range(nr_cpus))
-    return Snapshot(config=cfg, workload="synthetic", op=n_areas, areas=tuple(areas),
-                    area_generation=n_areas, queues=queues, blocks=tuple(blocks),
-                    stats={"lazy_pages": 0, "lazy_max_pages": cfg.lazy_max_pages},
-                    stale=tuple(frozenset() for _ in range(nr_cpus)))
+    return Snapshot(config=cfg, stats=Kernel(cfg).stats_view(), workload="synthetic", op=n_areas,
+                    areas=tuple(areas), area_generation=n_areas, queues=queues,
+                    blocks=tuple(blocks), stale=tuple(frozenset() for _ in range(nr_cpus)))
 
 
 class FakeDriver:

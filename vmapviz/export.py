@@ -178,7 +178,8 @@ def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: in
     from rich.console import Console
     from rich.progress import Progress
 
-    from .tui.app import VmapvizApp, settle
+    from .tui.app import VmapvizApp
+    from .tui.headless import settle
     from .tui.lazy import LazyPanel
 
     count = ops // every

@@ -11,11 +11,13 @@ from __future__ import annotations
 from rich.style import Style
 
 from vmapviz.kernel import BlockView, Config, Kernel, VmapArea
+from vmapviz.kernel.events import KINDS
 from vmapviz.snapshot import Snapshot, take
 from vmapviz.tui import palette as P
 from vmapviz.tui.addrmap import AddressMap, classify_row, legend_items, row_segments
 from vmapviz.tui.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_state,
                                 overview_per_cell)
+from vmapviz.tui.costs import CostPanel, free_bill, lock_counters, sparkline
 from vmapviz.tui.eventlog import EventLog, Entry, parse_filter
 from vmapviz.tui.explain import explain
 from vmapviz.tui.inspector import inspect, stale_cpus, summary
@@ -199,7 +201,7 @@ def test_address_map_render_line_without_an_app():
 
 
 def test_legend_names_every_state():
-    texts = " ".join(seg.text for segs, _ in legend_items(4) for seg in segs)
+    texts = " ".join(seg.text for segs, _ in legend_items(CFG.generation.features, 4) for seg in segs)
     for word in ("cpu0-3", "dirty", "vmalloc", "vmap", "ioremap", "lazily freed", "guard"):
         assert word in texts
 
@@ -329,3 +331,75 @@ def test_explain_the_flush_moment():
     assert "went over lazy_max_pages (8,192)" in text
     assert "15 lazily freed areas (8,221 pages)" in text
     assert "0 IPIs" in text and "vmap_lazy_nr is now 3" in text
+
+
+# -- before the rewrite: no gap page, no blocks, no lazy areas ------------------------------
+
+def test_vanilla_map_has_guard_pages_and_no_gap_page():
+    # GIVEN v2.6.27: vmalloc(8 KiB) at B (2 pages + guard), then vmap(1) right after the
+    # guard page, at B + 3 pages (2 pages with its guard)
+    k = Kernel(Config(variant="vanilla", nr_cpus=4, bits=64))
+    a, b = k.vmalloc(2 * PG), k.vmap(1)
+    assert (a, b) == (B, B + 3 * PG)
+    # WHEN one row of 6 one-page cells is classified
+    row = classify_row(take(k), {}, B, PG, 6, CFG.vmalloc_end)
+    # THEN pages 0-1 vmalloc, 2 its guard, 3 vmap, 4 its guard, 5 free: no page left by
+    # the search after either area (the rewrite's row would show page 5 as a gap)
+    assert row == [P.VMALLOC, P.VMALLOC, P.GUARD, P.VMAP, P.GUARD, P.FREE]
+
+
+def test_vanilla_legend_has_no_blocks_and_no_lazy_areas():
+    feats = Config(variant="vanilla").generation.features
+    texts = " ".join(seg.text for segs, _ in legend_items(feats, 4) for seg in segs)
+    assert "guard page" in texts and "vmalloc" in texts
+    assert "blocks" not in texts and "lazily" not in texts and "gap" not in texts
+
+
+def test_cost_panel_helpers():
+    # 0 is the lowest bar; 1, 2 and 4 of a top of 4 are round(7/4) = 2, round(3.5) = 4
+    # and 7 eighths up: ▃ ▅ █
+    assert sparkline([0, 1, 2, 4], 4) == "▁▃▅█"
+    assert sparkline([5, 0, 1, 2, 4], 4) == "▁▃▅█"          # only the last `width`
+    assert lock_counters("vmlist_lock") == ("vmlist_lock_write", "vmlist_lock_read")
+    assert lock_counters("vb->lock") == ("vb_lock",)
+    assert lock_counters("vbq->lock") == ("vbq_lock",)
+    # a vunmap on 4 CPUs: one flush_tlb_all, 3 IPIs, 4 TLBs emptied; the area was the
+    # 2nd node of vmlist
+    k = Kernel(Config(variant="vanilla", nr_cpus=4, bits=64))
+    k.vmap(1)
+    addr = k.vmap(1)
+    k.drain_events()
+    k.vunmap(addr, cpu=2)
+    bill = free_bill(k.drain_events(), 4)
+    assert bill == {"op": 3, "cpu": 2, "call": "vunmap", "flushes": 1, "whole": 1, "ipis": 3,
+                    "emptied": 4, "walks": [2]}
+
+
+def test_log_styles_and_tags_follow_the_event_vocabulary():
+    assert set(P.active().log) == set(KINDS) | {"gap"}
+    assert P.LOG_TAGS["flush"] == " TLB FLUSH " and P.LOG_TAGS["refused"] == " NO SUCH CALL "
+    assert set(P.LOG_TAGS) == {k for k, kind in KINDS.items() if kind.tag}
+    # the filter knows every kind but the call lines; 'warn' takes in every notable one
+    kinds, _ = parse_filter("warn", 4)
+    assert kinds == {"warn", "bug", "fault", "uaf", "refused", "error"}
+    assert parse_filter("bits refused", 4)[0] == {"bits", "refused"}
+
+
+def test_cost_panel_text_without_an_app():
+    # GIVEN v2.6.27 on 2 CPUs: vmap(1) twice (walks of 0 and 1 nodes), then vunmap of
+    # the second, the 2nd node of vmlist: one flush_tlb_all, 1 IPI, 2 TLBs emptied
+    k = Kernel(Config(variant="vanilla", nr_cpus=2, bits=64))
+    k.vmap(1)
+    addr = k.vmap(1)
+    k.vunmap(addr, cpu=1)
+    snap = take(k, events=tuple(k.drain_events()), op=k.op)
+    panel = CostPanel()
+    panel.update_snapshot(snap)
+    # WHEN it renders unmounted (no width yet: the narrowest layout)
+    text = panel.render().plain
+    # THEN the bill, the totals, and both walks with their last and largest values
+    assert "last free cpu1 vunmap()  1 flush_tlb_all  1 IPI · 2 TLBs emptied · walk 2 · op 3" in text
+    assert "TLB flushes 1  IPIs 1  whole-TLB flushes cpu0 1 cpu1 1" in text
+    assert "vmlist_lock write 3  vmlist_lock read 0  stale TLB entries 0" in text
+    assert "alloc walk ▁█       last 1 max 1" in text
+    assert "free walk  █        last 2 max 2" in text

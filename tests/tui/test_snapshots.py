@@ -54,3 +54,8 @@ def test_xfs_dir_16_cpus_after_a_flush(snap_compare):
         await settle(app, pilot, 1)
         await pilot.pause()
     assert snap_compare(paused_app(workload="xfs-dir"), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_vanilla_120x40_after_300_ops(snap_compare):
+    # v2.6.27: no block panel; what a free costs where the lazy gauge was
+    assert snap_compare(paused_app(variant="vanilla"), terminal_size=(120, 40), run_before=stepped(300))

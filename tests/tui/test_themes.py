@@ -18,7 +18,8 @@ import re
 import pytest
 from textual.theme import BUILTIN_THEMES
 
-from vmapviz.tui.app import VmapvizApp, settle
+from vmapviz.tui.app import VmapvizApp
+from vmapviz.tui.headless import settle
 from vmapviz.tui.lazy import LazyPanel
 
 OURS = ("vmapviz-light", "vmapviz-projector")

@@ -6,7 +6,8 @@ import io
 
 from rich.console import Console
 
-from vmapviz.tui.app import VmapvizApp, settle
+from vmapviz.tui.app import VmapvizApp
+from vmapviz.tui.headless import settle
 
 
 def screen_text(app) -> str:

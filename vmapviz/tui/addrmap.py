@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from operator import attrgetter
 
 from rich.segment import Segment
 from rich.style import Style
@@ -26,11 +25,8 @@ from ..snapshot import Snapshot
 from . import palette as P
 from .units import human_bytes
 
-START = attrgetter("start")
 SAMPLES = 8          # a cell with more areas than this is judged from a few of them
-DENSE_SAMPLES = 3    # areas sampled in such a dense cell: the cost bound of a cell
 _BIG = 1 << 80
-EVENT_RANGE_KINDS = ("area", "lazy", "purge", "block")
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,9 @@ class MapView:
 def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_bytes: int,
                  cols: int, end: int) -> list[int]:
     """The class (palette.FREE, VMALLOC, ... block_class()) of each of `cols` cells of
-    `cell_bytes` from `row_start`.  Cells at or past `end` are FREE.
+    `cell_bytes` from `row_start`.  Cells at or past `end` are FREE.  A generation whose
+    search leaves a page after every area (features.gap_page) shows that page as a
+    guard page when nothing took it; before the rewrite only an area's own guard page is.
 
     Cost per cell: one short bisect plus at most SAMPLES areas, whatever the total.
     """
@@ -77,6 +75,7 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
     n = len(areas)
     page = snap.config.page_size
     shift = snap.config.page_shift
+    gap = page if snap.generation.features.gap_page else 0
     out = [P.FREE] * cols
     if not n:
         return out
@@ -98,9 +97,9 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
             j = bisect_left(areas, key, guess + 1, n)
         last = j - i
         if j > i:
-            out[c] = _classify_cell(areas, blocks_by_start, i, j, a, b, page, shift)
+            out[c] = _classify_cell(areas, blocks_by_start, i, j, a, b, gap, shift)
             i = j - 1
-        elif i < n and areas[i].end + page > a and areas[i].end <= a and page * 2 >= cell_bytes:
+        elif i < n and areas[i].end + gap > a and areas[i].end <= a and page * 2 >= cell_bytes:
             out[c] = P.GUARD
         a = b
     return out
@@ -120,7 +119,7 @@ def _dense_cell(areas, i: int, j: int) -> int:
     return max(votes, key=votes.__getitem__)
 
 
-def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, page: int,
+def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, gap: int,
                    shift: int) -> int:
     count = j - i
     if count > SAMPLES:
@@ -133,8 +132,8 @@ def _classify_cell(areas, blocks_by_start, i: int, j: int, a: int, b: int, page:
         va = areas[idx]
         s, e = va.start, va.end
         # The page alloc_vmap_area() leaves after every area, when nothing took it.
-        if e < b and e + page > a and (idx + 1 >= n or areas[idx + 1].start >= e + page):
-            guard += min(b, e + page) - max(a, e)
+        if gap and e < b and e + gap > a and (idx + 1 >= n or areas[idx + 1].start >= e + gap):
+            guard += min(b, e + gap) - max(a, e)
         lo, hi = max(a, s), min(b, e)
         if hi <= lo:
             continue
@@ -218,32 +217,39 @@ SHORT_LEGEND = {P.VMALLOC: "vmalloc", P.VMAP: "vmap", P.IOREMAP: "ioremap", P.VM
                 P.LAZY: "lazy", P.GUARD: "guard"}
 
 
-def legend_items(nr_cpus: int, compact: bool = False) -> list[tuple[list[Segment], int]]:
-    """Legend entries: (segments without the base style, cell length)."""
+def legend_items(features, nr_cpus: int, compact: bool = False) -> list[tuple[list[Segment], int]]:
+    """Legend entries for a generation's features: (segments without the base style,
+    cell length).  Blocks and lazy areas only where the generation has them."""
     items = []
-    hues = [Segment("█", P.cpu_tint(cpu)) for cpu in range(min(nr_cpus, 8))]
-    if nr_cpus > 8:
-        hues.append(Segment("…", P.active().muted))
-    cpus = "cpu0" if nr_cpus == 1 else f"cpu0-{nr_cpus - 1}"
-    text = f" {cpus}" if compact else f" {cpus} blocks (hue per CPU)"
-    items.append(hues + [Segment(text)])
-    grey = P.active().classes[P.VMALLOC][1]
-    items.append([Segment("▄", grey), Segment(" dirty")])
-    items.append([Segment("▁", grey), Segment(" unused" if compact else " not handed out")])
+    if features.vmap_blocks:
+        hues = [Segment("█", P.cpu_tint(cpu)) for cpu in range(min(nr_cpus, 8))]
+        if nr_cpus > 8:
+            hues.append(Segment("…", P.active().muted))
+        cpus = "cpu0" if nr_cpus == 1 else f"cpu0-{nr_cpus - 1}"
+        text = f" {cpus}" if compact else f" {cpus} blocks (hue per CPU)"
+        items.append(hues + [Segment(text)])
+        grey = P.active().classes[P.VMALLOC][1]
+        items.append([Segment("▄", grey), Segment(" dirty")])
+        items.append([Segment("▁", grey), Segment(" unused" if compact else " not handed out")])
     for cls in (P.VMALLOC, P.VMAP, P.IOREMAP, P.VM_AREA, P.LAZY, P.GUARD):
+        if cls == P.LAZY and not features.lazy_flush:
+            continue
         glyph, style, text = P.active().classes[cls]
+        if cls == P.GUARD and not features.gap_page:
+            text = "guard page"
         items.append([Segment(glyph, style), Segment(" " + (SHORT_LEGEND[cls] if compact else text))])
     return [(segs, sum(s.cell_length for s in segs)) for segs in items]
 
 
-def legend_lines(nr_cpus: int, width: int, base: Style, compact: bool | None = None) -> list[Strip]:
+def legend_lines(features, nr_cpus: int, width: int, base: Style,
+                 compact: bool | None = None) -> list[Strip]:
     """The legend wrapped to `width`; compact words below 100 columns."""
     if compact is None:
         compact = width < 100
     lines: list[list[Segment]] = [[]]
     used = 0
     dim = base + P.active().muted
-    for segs, length in legend_items(nr_cpus, compact):
+    for segs, length in legend_items(features, nr_cpus, compact):
         need = length + 2
         if used and used + need > width:
             lines.append([])
@@ -270,7 +276,6 @@ class AddressMap(Widget, can_focus=True):
         Binding("pageup", "pan(-1)", "page up", show=False),
         Binding("pagedown", "pan(1)", "page down", show=False),
         Binding("home", "cursor_home", "start", show=False),
-        Binding("0", "fit", "fit", show=False),
     ]
 
     class CursorMoved(Message):
@@ -326,7 +331,8 @@ class AddressMap(Widget, can_focus=True):
         snap = self.snap
         if snap is None or self._w <= 0:
             return
-        self._legend = legend_lines(snap.config.nr_cpus, self._w, self._base_style)
+        self._legend = legend_lines(snap.generation.features, snap.config.nr_cpus, self._w,
+                                    self._base_style)
         if self._h - len(self._legend) < 3:
             self._legend = self._legend[:max(0, self._h - 3)]
         cfg = snap.config
@@ -443,8 +449,8 @@ class AddressMap(Widget, can_focus=True):
             if not evs and last >= 0:
                 return None
             page = snap.config.page_size
-            for ev in evs:
-                if ev.op >= last and ev.kind in EVENT_RANGE_KINDS and getattr(ev, "end", 0):
+            for ev in evs:   # every event with a range may have changed it
+                if ev.op >= last and getattr(ev, "end", 0):
                     ranges.append((ev.start, ev.end + page))
         old_blocks = self.blocks_by_start
         for start, vb in new_blocks.items():
@@ -518,7 +524,8 @@ class AddressMap(Widget, can_focus=True):
             self._base_style, self._palette = style, P.active()
             _STYLED.clear()
             self._rows.clear()
-            self._legend = legend_lines(self.snap.config.nr_cpus, self._w, style)
+            self._legend = legend_lines(self.snap.generation.features, self.snap.config.nr_cpus,
+                                        self._w, style)
         rows = self.map_rows
         if y >= rows:
             i = y - rows

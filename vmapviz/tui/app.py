@@ -19,7 +19,6 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
@@ -27,9 +26,11 @@ from textual.widgets import Static
 from ..snapshot import Snapshot
 from . import palette as P
 from . import themes
+from .actions import ACTIONS, CPU_CHOICES, bindings
 from .addrmap import AddressMap
 from .blocks import BlockList
 from .commands import VmapvizCommands
+from .costs import CostPanel
 from .eventlog import EventLog
 from .explain import explain
 from .footer import FitFooter
@@ -40,7 +41,6 @@ from .screens import FilterScreen, HelpScreen, PickScreen
 DEFAULT_WORKLOAD = "map-touch-unmap"
 DEFAULT_SPEED = 20.0
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
-CPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
 EXPLAIN_MAX_SPEED = 50  # above this many ops/s the explanation waits for a pause
@@ -124,13 +124,14 @@ class Header(Static):
         total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
         right.append(f"  op {snap.op:,}{total} ", style="bold")
         cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
+        flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
         for variant, tag in ((cfg.generation.title, True), (cfg.generation.title, False),
                              (cfg.variant, False)):
             left = Text()
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit · seed {cfg.seed}")
+            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit{flush} · seed {cfg.seed}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len
@@ -152,31 +153,7 @@ class VmapvizApp(App):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     AUTO_FOCUS = "#map"
-    BINDINGS = [
-        Binding("space", "toggle", "play/pause"),
-        Binding("n", "step", "step"),
-        Binding("right", "step", "step", show=False),
-        Binding("f", "next_flush", "next flush"),
-        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+"),
-        Binding("minus", "speed(-1)", "slower", key_display="-"),
-        Binding("z", "zoom(-1)", "zoom in"),
-        Binding("Z", "zoom(1)", "zoom out", key_display="Z"),
-        Binding("enter", "select_block", "select block", show=False),
-        Binding("escape", "deselect", "deselect", show=False),
-        Binding("w", "pick_workload", "workload"),
-        Binding("v", "variant", "variant"),
-        Binding("c", "cpus", "CPUs"),
-        Binding("b", "bits", "32/64-bit", show=False),
-        Binding("a", "unmap_aliases", "unmap aliases"),
-        Binding("p", "purge", "purge"),
-        Binding("r", "reset", "reset"),
-        Binding("e", "toggle_explain", "explain"),
-        Binding("slash", "filter_log", "filter log", show=False),
-        Binding("s", "screenshot", "screenshot"),
-        Binding("l", "presenter", "presenter layout", show=False),
-        Binding("question_mark", "help", "help", key_display="?"),
-        Binding("q", "quit", "quit"),
-    ]
+    BINDINGS = bindings()   # from the one action table (actions.py)
 
     def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
@@ -199,13 +176,13 @@ class VmapvizApp(App):
         self.first_paint: float | None = None
         self._last_error: str | None = None
         self._explained_op = -2
+        self._features = None      # the generation features the panels were picked for
         self._started = False
         self._speed = driver.speed
         self._pending: Snapshot | None = None
         self._next_frame = 0.0
         self._eager_until = 0.0
         self._eager_frames = 0
-        self.frame_cost = self.apply_cost = 0.0   # UI CPU seconds: last frame, last apply
         self._frame_timer = False
         self._cpu_mark = time.thread_time()
 
@@ -225,6 +202,9 @@ class VmapvizApp(App):
             lazy = LazyPanel(id="lazy")
             lazy.border_title = "lazy TLB flushing"
             yield lazy
+            costs = CostPanel(id="costs")
+            costs.border_title = "what a free costs"
+            yield costs
         with Horizontal(id="bottom"):
             log = EventLog(id="log")
             log.border_title = "events"
@@ -241,6 +221,7 @@ class VmapvizApp(App):
         q = self.query_one
         self.header, self.amap, self.blocks = q(Header), q(AddressMap), q(BlockList)
         self.lazy, self.log_panel, self.inspector = q(LazyPanel), q(EventLog), q(Inspector)
+        self.costs = q(CostPanel)
         self.explain_box, self.explain_text = q("#explain"), q("#explain-text", Static)
         P.activate(themes.palette_for(self.theme_variables))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -304,10 +285,7 @@ class VmapvizApp(App):
         snap, self._pending = self._pending, None
         cpu = time.thread_time()
         cost, self._cpu_mark = cpu - self._cpu_mark, cpu  # the UI's CPU since the last frame
-        self.frame_cost = cost
-        t0 = time.thread_time()
         self.apply_snapshot(snap)
-        self.apply_cost = time.thread_time() - t0
         interval = max(FRAME_MIN, min(1.0, cost / UI_DUTY))
         if now < self._eager_until and self._eager_frames > 0:
             self._eager_frames -= 1   # the answer to a key: the next snapshot or two at once
@@ -335,10 +313,12 @@ class VmapvizApp(App):
         self.snap = snap
         self.snapshots_applied += 1
         with self.batch_update():
+            self._pick_panels(snap.generation.features)
             self.header.show(snap)
             self.amap.update_snapshot(snap)
-            self.blocks.update_snapshot(snap)
-            self.lazy.update_snapshot(snap)
+            for panel in (self.blocks, self.lazy, self.costs):
+                if panel.display:
+                    panel.update_snapshot(snap)
             log = self.log_panel
             log.update_snapshot(snap)
             self.inspector.show(snap)
@@ -355,6 +335,19 @@ class VmapvizApp(App):
                 log.add_error(snap.op, snap.error)
                 self.notify(snap.error, title="driver error", severity="error", timeout=8)
             self._last_error = snap.error
+
+    def _pick_panels(self, features) -> None:
+        """Show the panels the generation's features call for (never its name): the
+        per-CPU blocks only with vmap blocks, the lazy gauge with lazy flushing, else
+        what each free costs.  Without blocks the middle row shrinks to its panel."""
+        if features == self._features:
+            return
+        self._features = features
+        self.blocks.display = features.vmap_blocks
+        self.lazy.display = features.lazy_flush
+        self.costs.display = not features.lazy_flush
+        self.query_one("#middle").set_class(not features.vmap_blocks, "-no-blocks")
+        self.refresh_bindings()
 
     def _show_explanation(self, snap: Snapshot) -> None:
         sentences = explain(snap)
@@ -416,9 +409,10 @@ class VmapvizApp(App):
             self.header.ask("PAUSED")   # a step pauses the run
 
     @guarded
-    def action_next_flush(self) -> None:
+    def action_until(self, kind: str) -> None:
+        """Run to the next op with an event of `kind` (events.UNTIL)."""
         self.user_acted()
-        self.driver.step_until("flush")
+        self.driver.step_until(kind)
 
     @guarded
     def action_speed(self, direction: int) -> None:
@@ -444,6 +438,10 @@ class VmapvizApp(App):
 
     @guarded
     def action_select_block(self) -> None:
+        gen = self.driver.config.generation
+        if not gen.features.vmap_blocks:
+            self.notify(f"{gen.title} has no vmap blocks.", severity="warning", timeout=3)
+            return
         amap = self.amap
         vb = self.block_at(amap.cursor)
         if vb is None and amap.view is not None:
@@ -508,15 +506,23 @@ class VmapvizApp(App):
 
     @guarded
     def action_unmap_aliases(self) -> None:
-        self.user_acted()
-        self.driver.call("vm_unmap_aliases")
-        self.notify("vm_unmap_aliases() called.", timeout=2)
+        self._extra_call("vm_unmap_aliases", "vm_unmap_aliases()")
 
     @guarded
     def action_purge(self) -> None:
+        self._extra_call("purge", "purge_vmap_area_lazy()")
+
+    def _extra_call(self, call: str, name: str) -> None:
+        """Run `call` now, outside the workload; a generation without it refuses it
+        (an op with a Refused event, which the explanation tells about)."""
         self.user_acted()
-        self.driver.call("purge")
-        self.notify("purge_vmap_area_lazy() called.", timeout=2)
+        self.driver.call(call)
+        cfg = self.driver.config
+        if cfg.offers(call):
+            self.notify(f"{name} called.", timeout=2)
+        else:
+            self.notify(f"{name} does not exist in {cfg.generation.version}: refused.",
+                        severity="warning", timeout=3)
 
     @guarded
     def action_reset(self) -> None:
@@ -575,55 +581,29 @@ class VmapvizApp(App):
         self.stop_driver()
         self.exit()
 
-    def palette_actions(self):
-        """(title, help, callback) of every action, for the command palette."""
-        acts = [
-            ("play / pause", "space", self.action_toggle),
-            ("step one op", "n", self.action_step),
-            ("run to the next TLB flush", "f", self.action_next_flush),
-            ("run to the next purge", "", lambda: self._until("purge")),
-            ("run to the next vmap block event", "", lambda: self._until("block")),
-            ("run to the next WARN or BUG", "", lambda: self._until("warn")),
-            ("faster", "+", lambda: self.action_speed(1)),
-            ("slower", "-", lambda: self.action_speed(-1)),
-            ("as fast as possible", "", lambda: self._set_speed(None)),
-            ("zoom in", "z", lambda: self.action_zoom(-1)),
-            ("zoom out", "Z", lambda: self.action_zoom(1)),
-            ("fit the map to the used range", "0", lambda: self.amap.action_fit()),
-            ("call vm_unmap_aliases()", "a", self.action_unmap_aliases),
-            ("purge lazy areas now", "p", self.action_purge),
-            ("reset", "r", self.action_reset),
-            ("switch variant (merged / posted)", "v", self.action_variant),
-            ("switch width (64-bit / 32-bit)", "b", self.action_bits),
-            ("toggle explanations", "e", self.action_toggle_explain),
-            ("filter the event log", "/", self.action_filter_log),
-            ("log: everything", "", lambda: self._filter("")),
-            ("log: flushes and purges only", "", lambda: self._filter("flush purge")),
-            ("log: WARN and BUG only", "", lambda: self._filter("warn")),
-            ("save an SVG screenshot", "s", self.action_screenshot),
-            ("presenter layout: large map and explanation", "l", self.action_presenter),
-            ("help", "?", self.action_help),
-        ]
-        for title, key, cb in acts:
-            yield title, f"key {key}" if key else "", cb
-        for n in CPU_CHOICES:
-            yield f"CPUs: {n}", "restart with this CPU count", functools.partial(self.restart_with, nr_cpus=n)
-
     @guarded
-    def _until(self, kind: str) -> None:
-        self.user_acted()
-        self.driver.step_until(kind)
-
-    @guarded
-    def _set_speed(self, speed: float | None) -> None:
+    def action_set_speed(self, speed: float | None) -> None:
         self._speed = speed
+        self.user_acted()
         self.driver.set_speed(speed)
 
-    def _filter(self, text: str) -> None:
-        try:
-            self.log_panel.set_filter(text, self.driver.config.nr_cpus)
-        except ValueError as e:
-            self.report_error(e)
+    @guarded
+    def action_log_filter(self, text: str) -> None:
+        self.log_panel.set_filter(text, self.driver.config.nr_cpus)
+
+    @guarded
+    def action_fit(self) -> None:
+        self.amap.action_fit()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """An action that needs a feature the running generation lacks is disabled."""
+        needs = NEEDS.get((action, parameters))
+        if needs and not getattr(self.driver.config.generation.features, needs):
+            return False
+        return True
+
+
+NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 
 # -- entry points for the CLI ---------------------------------------------------------------
@@ -639,22 +619,6 @@ def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: in
         app.stop_driver()
 
 
-async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float = 30.0) -> None:
-    """Wait until the app shows the driver's newest snapshot (at op `op` or later, or the
-    end of the workload) and has repainted."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.02)
-        latest = app.driver.latest
-        if latest is None:
-            continue
-        reached = op is None or latest.op >= op or latest.finished or latest.error
-        if reached and app.snap is latest and not latest.running:
-            await pilot.pause()
-            return
-    raise TimeoutError(f"the app did not reach op {op} within {timeout:.0f} s")
-
-
 def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
                     nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                     ops: int | None = None, size: tuple[int, int] = (120, 40),
@@ -663,6 +627,8 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
     stepped, so the picture is reproducible), write the screen, return the path."""
     from ..export import write_image
     ops = 300 if ops is None else ops
+
+    from .headless import settle
 
     async def run() -> str:
         app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False,

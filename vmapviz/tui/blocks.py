@@ -15,7 +15,6 @@ from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.strip import Strip
 
 from ..snapshot import Snapshot
@@ -87,11 +86,6 @@ class BlockList(CachedLines, can_focus=True):
         Binding("enter", "toggle_select", "select block", show=False),
         Binding("escape", "deselect", "deselect", show=False),
     ]
-
-    class Selected(Message):
-        def __init__(self, block_id: int | None) -> None:
-            super().__init__()
-            self.block_id = block_id
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -254,7 +248,6 @@ class BlockList(CachedLines, can_focus=True):
                     if i + rows >= self.scroll_offset.y + self.size.height:
                         self.scroll_to(y=i, animate=False)
                     break
-        self.post_message(self.Selected(block_id))
 
     def action_move(self, step: int) -> None:
         ids = self.block_ids()

@@ -1,4 +1,5 @@
-"""The command palette: every workload and every action of the app."""
+"""The command palette: every action of the table (actions.py), then every workload,
+kernel generation, CPU count and flush model to restart with."""
 
 from __future__ import annotations
 
@@ -6,31 +7,44 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ..kernel.config import FLUSH_MODELS
+from ..kernel.generations import GENERATIONS
+from .actions import ACTIONS, CPU_CHOICES
 
-def _workloads() -> list[tuple[str, str]]:
-    try:
-        from ..workloads import catalog
-    except ImportError:
-        return []
-    return catalog()
+FLUSH_HELP = {
+    "all": "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)",
+    "range": "ARM and others: only the range is dropped from each CPU's TLB",
+}
+
+
+def palette_entries(app):
+    """(title, help, callback) of every palette entry the running generation allows."""
+    for a in ACTIONS:
+        if app.check_action(a.handler, a.args):
+            keys = f"key {a.key_text} · " if a.keys else ""
+            yield a.title, keys + a.help, partial(getattr(app, f"action_{a.handler}"), *a.args)
+    from ..workloads import catalog
+    for name, summary in catalog():
+        yield f"workload: {name}", summary, partial(app.restart_with, workload=name)
+    for gen in GENERATIONS.values():
+        yield (f"variant: {gen.name}", f"{gen.title}: {gen.description}",
+               partial(app.restart_with, variant=gen.name))
+    for n in CPU_CHOICES:
+        yield f"CPUs: {n}", "restart with this CPU count", partial(app.restart_with, nr_cpus=n)
+    for model in FLUSH_MODELS:
+        yield f"flush model: {model}", FLUSH_HELP.get(model, ""), partial(app.restart_with, flush=model)
 
 
 class VmapvizCommands(Provider):
-    """Hits: 'workload NAME' for each built-in, then the app's actions."""
-
-    def _commands(self):
-        app = self.app
-        for name, summary in _workloads():
-            yield f"workload {name}", summary, partial(app.restart_with, workload=name)
-        yield from app.palette_actions()
+    """Hits: the palette entries whose title matches the query."""
 
     async def discover(self) -> Hits:
-        for title, help_text, callback in self._commands():
+        for title, help_text, callback in palette_entries(self.app):
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, callback in self._commands():
+        for title, help_text, callback in palette_entries(self.app):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -13,13 +13,15 @@ from rich.style import Style
 from textual.geometry import Size
 from textual.strip import Strip
 
+from ..kernel.events import KINDS
 from ..snapshot import Snapshot
 from . import palette as P
 from .lines import CachedLines
 
 MAX_ENTRIES = 5000
-FILTER_KINDS = ("return", "area", "lazy", "purge", "flush", "block", "alias", "warn", "bug",
-                "fault", "uaf", "error")
+# Every kind of the vocabulary but the call lines (an op is logged by its return line).
+FILTER_KINDS = tuple(k for k in KINDS if k != "call")
+TROUBLE = frozenset(k for k, kind in KINDS.items() if kind.notable)
 
 
 class Entry(tuple):
@@ -56,8 +58,9 @@ def op_entries(events, seq: int) -> list[Entry]:
 
 
 def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset | None]:
-    """'flush warn cpu2' -> (kinds, cpus); empty parts mean all.  'warn' also takes in
-    BUGs, faults and use-after-free; 'ops' means return lines.  Raises ValueError."""
+    """'flush warn cpu2' -> (kinds, cpus); empty parts mean all.  'warn' takes in every
+    notable kind (BUGs, faults, use-after-free, refused calls, errors); 'ops' means
+    return lines.  Raises ValueError."""
     kinds, cpus = set(), set()
     aliases = {"ops": "return", "op": "return", "calls": "return", "flushes": "flush",
                "purges": "purge", "blocks": "block", "warnings": "warn", "bugs": "bug",
@@ -80,7 +83,7 @@ def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset |
             raise ValueError(f"{word!r} is not a kind; kinds: {', '.join(FILTER_KINDS)}, cpuN")
         kinds.add(w)
         if w == "warn":
-            kinds.update(("bug", "fault", "uaf", "error"))
+            kinds.update(TROUBLE)
     return (frozenset(kinds) or None, frozenset(cpus) or None)
 
 

@@ -3,11 +3,16 @@
 `explain(snapshot)` reads only `snapshot.last_op` (every event of the last op), the
 stats and the config, and names the kernel function that ran, what changed, whether a
 TLB flush happened and, if not, why skipping it was safe, and where the numbers stand
-against their thresholds.  Pure functions: no Textual, so they are tested on their own.
+against their thresholds.  The generation's features pick the words: with lazy
+flushing they are the 2008 rewrite's (alloc_vmap_area(), vmap_lazy_nr, purges),
+without it v2.6.27's (vmlist under vmlist_lock, a flush at every free).  Pure
+functions: no Textual, so they are tested on their own.
 """
 
 from __future__ import annotations
 
+from ..kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
+from ..kernel.vm_struct import VM_IOREMAP, ioremap_align
 from ..snapshot import Snapshot
 from .units import human_bytes, pct
 
@@ -17,8 +22,12 @@ def explain(snap: Snapshot) -> list[str]:
     evs = snap.last_op
     if not evs:
         if snap.op == 0:
-            return ["Nothing has run yet. Press space to play, n to step one op, "
-                    "f to run to the next TLB flush."]
+            out = ["Nothing has run yet. Press space to play, n to step one op, "
+                   "f to run to the next TLB flush."]
+            if snap.translation:
+                out.append(f"{snap.workload} runs translated on {snap.generation.title}: "
+                           f"{snap.translation}.")
+            return out
         return []
     by_kind: dict[str, list] = {}
     for e in evs:
@@ -27,8 +36,11 @@ def explain(snap: Snapshot) -> list[str]:
     ret = by_kind.get("return", [None])[-1]
     name = call.name if call is not None else ""
     out: list[str] = []
-    handler = _HANDLERS.get(name)
-    if handler is not None:
+    handlers = _HANDLERS if snap.generation.features.lazy_flush else _VMLIST_HANDLERS
+    handler = handlers.get(name)
+    if "refused" in by_kind:
+        out.append(_refused(by_kind["refused"][0]))
+    elif handler is not None:
         out.extend(handler(snap, call, ret, by_kind))
     elif call is not None:
         out.append(f"cpu{call.cpu} called {call.line()}.")
@@ -36,7 +48,7 @@ def explain(snap: Snapshot) -> list[str]:
         out.append(f"The driver reported an error: {by_kind['error'][-1].message}. "
                    "The run is paused; the app keeps going.")
     out.extend(_purge_sentences(snap, by_kind, name))
-    out.extend(_trouble_sentences(by_kind))
+    out.extend(_trouble_sentences(snap, by_kind))
     return out
 
 
@@ -87,12 +99,17 @@ def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     return out
 
 
-def _trouble_sentences(by_kind) -> list[str]:
+def _trouble_sentences(snap: Snapshot, by_kind) -> list[str]:
     out = []
     for e in by_kind.get("warn", []):
-        if type(e).__name__ == "AllocFail":
+        if isinstance(e, AllocFail) and snap.generation.features.lazy_flush:
             out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was left "
                        "even after purging the lazy areas, so the caller gets NULL.")
+        elif isinstance(e, AllocFail):
+            out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} (guard "
+                       "page included) was left between the areas of vmlist. Nothing is freed "
+                       "lazily before the rewrite, so there is nothing to purge and no retry: the "
+                       "caller gets NULL.")
         else:
             out.append(f"The kernel printed \"{e.line()}\". "
                        + _WARN_MEANING.get(e.where, "Something the kernel did not expect happened; "
@@ -129,13 +146,13 @@ def _vm_map_ram(snap, call, ret, by_kind):
     out = []
     if count <= cfg.vmap_max_alloc:
         new = by_kind.get("block", [])
-        order_pages = 1 << max(0, (count - 1).bit_length())
-        region = (f"a naturally aligned region of {order_pages} pages"
-                  + (f" ({count} asked, rounded up to a power of two)" if order_pages != count else ""))
-        if addr is None:
+        if addr is None or "bits" not in by_kind:
             out.append(f"vm_map_ram({count}) on cpu{call.cpu} failed: vb_alloc() found no room and "
                        "new_vmap_block() could not get an area.")
             return out
+        taken = by_kind["bits"][-1].nbits      # the region vb_alloc() took, as the event says
+        region = (f"a naturally aligned region of {taken} pages"
+                  + (f" ({count} asked, rounded up to a power of two)" if taken != count else ""))
         if new:
             b = new[0]
             out.append(f"vb_alloc() found no block on cpu{call.cpu}'s free list with {region}, so "
@@ -176,7 +193,7 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
     if count <= cfg.vmap_max_alloc:
         out = [f"vb_free() marked the pages dirty in the block's dirty_map [{ret.detail}] and left "
                "their PTEs in place."]
-        freed = [e for e in by_kind.get("block", []) if type(e).__name__ == "BlockFree"]
+        freed = [e for e in by_kind.get("block", []) if isinstance(e, BlockFree)]
         if freed:
             b = freed[0]
             out.append(f"Every page of block #{b.block} is now dirty, so free_vmap_block() took it off "
@@ -199,12 +216,13 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
 
 def _area_sentences(snap, by_kind):
     out = []
+    gap = (" The search leaves a free page after every area it steps past."
+           if snap.generation.features.gap_page else "")
     for e in by_kind.get("area", []):
         walk = (f"its walk passed {e.walk} area{'s' * (e.walk != 1)} before the hole fit"
                 if e.walk else "the first candidate fit")
-        out.append(f"alloc_vmap_area() placed the {e.area_kind} area at {e.start:#x} "
-                   f"({human_bytes(e.end - e.start)}): first fit from VMALLOC_START; {walk}. "
-                   "The search leaves a free page after every area it steps past.")
+        out.append(f"{e.fn}() placed the {e.area_kind} area at {e.start:#x} "
+                   f"({human_bytes(e.end - e.start)}): first fit from VMALLOC_START; {walk}.{gap}")
     return out
 
 
@@ -225,8 +243,8 @@ def _vmalloc(snap, call, ret, by_kind):
 def _get_vm_area(snap, call, ret, by_kind):
     size, flags = call.args[0], call.args[1]
     out = []
-    if flags & 0x01:
-        align = 1 << min(max(size.bit_length(), snap.config.page_shift), 7 + snap.config.page_shift)
+    if flags & VM_IOREMAP:
+        align = ioremap_align(size, snap.config.page_shift)
         out.append(f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: ioremap areas are aligned to "
                    f"1 << fls(size), here {human_bytes(align)} (at most 512 KiB), plus a guard page.")
     else:
@@ -307,3 +325,124 @@ _HANDLERS = {
     "vmalloc_to_page": _vmalloc_to_page,
     "find_vm_area": _find_vm_area,
 }
+
+
+# -- before the rewrite: vmlist under vmlist_lock, a flush at every free ---------------------
+
+def _nodes(n: int) -> str:
+    return f"{n} node{'s' * (n != 1)}"
+
+
+def _vmlist_area_sentences(snap, by_kind) -> list[str]:
+    """__get_vm_area_node()'s walk and placement, per area the op linked in."""
+    out = []
+    for i, e in enumerate(e for e in by_kind.get("area", []) if isinstance(e, AreaAlloc)):
+        what = (f"It linked the {e.area_kind} area at {e.start:#x}" if i == 0 else
+                f"Its page array, over a page, was vmalloc'ed too (VM_VPAGES): a second walk "
+                f"examined {_nodes(e.walk)} and linked it at {e.start:#x}")
+        walk = f" after examining {_nodes(e.walk)} from the head of vmlist" if i == 0 else ""
+        out.append(f"{what} ({human_bytes(e.end - e.start)} with its guard page){walk}.")
+    if out:
+        out.append("No gap page: the next area may start right after the guard page, and an "
+                   "exact fit is taken.")
+    return out
+
+
+def _vmlist_alloc(snap, call, ret, by_kind):
+    cfg = snap.config
+    size = call.args[0] * cfg.page_size if call.name == "vmap" else call.args[0]
+    addr = ret.result if ret is not None else None
+    if addr is None and "area" not in by_kind:
+        return [f"{call.name}({human_bytes(size)}) on cpu{call.cpu} returned NULL."]
+    out = [f"{call.name}() asked __get_vm_area_node() for {human_bytes(size)}: rounded up to "
+           "pages plus one guard page, then, under write_lock(&vmlist_lock), a first-fit walk "
+           "of the address-sorted vmlist from its head."]
+    out.extend(_vmlist_area_sentences(snap, by_kind))
+    if addr is None:
+        out.append(f"{call.name}() returned NULL.")
+    return out
+
+
+def _vmlist_get_vm_area(snap, call, ret, by_kind):
+    size, flags = call.args[0], call.args[1]
+    if flags & VM_IOREMAP:
+        align = ioremap_align(size, snap.config.page_shift)
+        out = [f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: __get_vm_area_node() aligns "
+               f"ioremap areas to 1 << fls(size), here {human_bytes(align)} (at most 512 KiB), "
+               "and adds a guard page; it walks vmlist under write_lock(&vmlist_lock)."]
+    else:
+        out = [f"get_vm_area() of {human_bytes(size)}: __get_vm_area_node() adds a guard page "
+               "and walks vmlist under write_lock(&vmlist_lock); no pages are mapped yet."]
+    out.extend(_vmlist_area_sentences(snap, by_kind))
+    if ret is not None and ret.result is None:
+        out.append("It returned NULL.")
+    return out
+
+
+def _vmlist_free(snap, call, ret, by_kind):
+    """remove_vm_area(): unlink, clear the PTEs, flush at once, the lock still held."""
+    if "warn" in by_kind or "bug" in by_kind:
+        return [f"{call.line()} on cpu{call.cpu} went wrong."]
+    removes = [e for e in by_kind.get("area", []) if isinstance(e, AreaRemove)]
+    flushes = by_kind.get("flush", [])
+    if not removes:
+        return [f"{call.line()} on cpu{call.cpu} removed nothing."]
+    out = []
+    for i, (rm, fl) in enumerate(zip(removes, flushes)):
+        ipis = f"{fl.ipis} IPI{'s' * (fl.ipis != 1)}" + (" (no other CPU)" if not fl.ipis else "")
+        if fl.whole:
+            flush = f"flushed every CPU's TLB (flush_tlb_all() on x86): {ipis}"
+        else:
+            flush = f"flushed that range from every CPU's TLB (the range flush model): {ipis}"
+        stale = f", {fl.stale} stale TLB entr{'ies' if fl.stale != 1 else 'y'} dropped"
+        if i == 0:
+            out.append(f"{call.name}() unlinked the area {rm.start:#x}-{rm.end:#x} from vmlist under "
+                       f"vmlist_lock (the walk examined {_nodes(rm.walk)}), cleared its PTEs and, "
+                       f"still holding the lock, {flush}{stale}.")
+        else:
+            out.append(f"Its page array was vmalloc'ed (VM_VPAGES), so {call.name}() removed that "
+                       f"area too: a second walk of {_nodes(rm.walk)} and a second flush, "
+                       f"{ipis}{stale}.")
+    out.append("The address can be handed out again at once. The rewrite defers this flush "
+               "and batches it: one flush for up to lazy_max_pages freed pages.")
+    return out
+
+
+def _vmlist_find_vm_area(snap, call, ret, by_kind):
+    found = ret is not None and ret.result is not None
+    return [f"find_vm_area({call.args[0]:#x}) walked vmlist from its head under "
+            "read_lock(&vmlist_lock), as remap_vmalloc_range() does, and "
+            f"{'found the area' if found else 'found no area starting there'}."]
+
+
+_VMLIST_HANDLERS = _HANDLERS | {
+    "vmalloc": _vmlist_alloc,
+    "vmalloc_align": _vmlist_alloc,
+    "vmap": _vmlist_alloc,
+    "get_vm_area": _vmlist_get_vm_area,
+    "vfree": _vmlist_free,
+    "vunmap": _vmlist_free,
+    "remove_vm_area": _vmlist_free,
+    "find_vm_area": _vmlist_find_vm_area,
+}
+
+
+# -- calls a generation does not have -----------------------------------------------------------
+
+WHY_ADDED = {
+    "vm_map_ram": ("for short-lived mappings such as XFS's buffers: per-CPU vmap blocks hand out "
+                   "pages without a global lock, and an unmap waits to be flushed in a batch"),
+    "vm_unmap_ram": ("to free what vm_map_ram() mapped: the pages are only marked dirty in their "
+                     "block, and the TLB flush waits for a batch"),
+    "vm_unmap_aliases": ("for Xen and PAT, which must flush every lazily kept alias of a page "
+                         "before changing it; with a flush at every free there are none"),
+    "purge": ("as purge_vmap_area_lazy(), which flushes the lazily freed areas in one batch; "
+              "nothing is freed lazily before it, so there is nothing to purge"),
+}
+
+
+def _refused(e) -> str:
+    why = WHY_ADDED.get(e.call)
+    added = f" The 2008 rewrite (v2.6.28) added it {why}." if why else ""
+    return (f"{e.call}() does not exist in {e.version}: the call was refused and changed "
+            f"nothing.{added}")

@@ -74,8 +74,8 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
         t.append(f"  {human_bytes(size)} ", style="bold")
         t.append(f"{va.kind} ")
         t.append(f" {va.state} ", style=state_style)
-        t.append(f"\n  flags {flag_text(va.flags)}", style=P.active().muted)
-        t.append(" by ", style=P.active().muted)
+        t.append(f"\n  flags {flag_text(va.flags)} by" if va.flags else "\n  by", style=P.active().muted)
+        t.append(" ", style=P.active().muted)
         t.append(f"cpu{va.cpu}", style=P.cpu_style(va.cpu))
         t.append(f" at op {va.op:,}\n", style=P.active().muted)
         vb = blocks.get(va.start) if va.kind == "vmap_block" else None

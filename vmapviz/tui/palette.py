@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from rich.style import Style
 
+from ..kernel.events import KINDS
+
 # Okabe & Ito (2008), then Paul Tol's "muted" scheme: 15 hues before repeating.
 CPU_HUES = (
     "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -117,6 +119,7 @@ BADGES = {
     "warn": Style(color="#000000", bgcolor="#E69F00", bold=True),
     "bug": Style(color="#FFFFFF", bgcolor="#A00000", bold=True),
     "error": Style(color="#FFFFFF", bgcolor="#5F005F", bold=True),
+    "refused": Style(color="#000000", bgcolor="#8FB8DE", bold=True),
     "lazy": Style(color="#FFFFFF", bgcolor="#7A1F1F", bold=True),
     "running": Style(color="#000000", bgcolor="#56B4E9", bold=True),
     "paused": Style(color="#000000", bgcolor="#E69F00", bold=True),
@@ -176,9 +179,11 @@ class Palette:
         put("log", {
             "return": Style(), "call": Style(color=muted), "area": Style(color=muted),
             "lazy": quiet + Style(italic=True), "block": quiet, "alias": quiet,
-            "purge": Style(bold=True), "gap": Style(color=muted, italic=True),
+            "bits": Style(color=muted), "purge": Style(bold=True),
+            "gap": Style(color=muted, italic=True),
             "flush": BADGES["flush"], "warn": BADGES["warn"], "bug": BADGES["bug"],
             "fault": BADGES["bug"], "uaf": BADGES["bug"], "error": BADGES["error"],
+            "refused": BADGES["refused"],
         })
         put("_cpu", (tuple(Style(color=h) for h in self.hues),
                      tuple(Style(color=h, bold=True) for h in self.hues)))
@@ -254,6 +259,5 @@ def page_state(alloc_map: int, dirty_map: int, bit: int) -> str:
     return "F"
 
 
-# A word in front of the lines that must stand out even in monochrome.
-LOG_TAGS = {"flush": " TLB FLUSH ", "warn": " WARN ", "bug": " BUG ", "fault": " OOPS ",
-            "uaf": " USE-AFTER-FREE ", "error": " ERROR "}
+# The word in front of the lines that must stand out even in monochrome.
+LOG_TAGS = {k: f" {kind.tag} " for k, kind in KINDS.items() if kind.tag}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,32 +13,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-KEYS = [
-    ("space", "play / pause"),
-    ("n  or  →", "step one op (→ steps when the map does not have focus; on the map it moves the cursor)"),
-    ("f", "run to the next TLB flush"),
-    ("+  -", "speed up / slow down (up to as fast as possible)"),
-    ("z  Z", "zoom the map in / out (down to one page a cell, out to the whole range)"),
-    ("0", "fit the map to the used part of the range again"),
-    ("arrows, mouse", "move the map cursor (click a cell; wheel scrolls; PgUp/PgDn pan)"),
-    ("enter", "select the vmap block under the cursor: every bit of its bitmaps"),
-    ("escape", "deselect the block"),
-    ("w", "pick a workload (or a trace file)"),
-    ("v", "switch variant: merged v2.6.28 / posted 2008-08-18"),
-    ("c", "change the CPU count"),
-    ("b", "switch width: 64-bit / 32-bit"),
-    ("a", "call vm_unmap_aliases() now"),
-    ("p", "purge the lazy areas now (purge_vmap_area_lazy)"),
-    ("r", "reset: the same run from op 0"),
-    ("e", "show / hide the explanations"),
-    ("/", "filter the event log by kind and CPU"),
-    ("tab", "move focus: map, blocks, log (arrows then work in that panel)"),
-    ("s", "save an SVG screenshot (in a browser: the browser gets it)"),
-    ("l", "presenter layout: a large map and the explanation, for a projector"),
-    ("ctrl+p", "command palette: workloads and every action"),
-    ("?", "this help"),
-    ("q", "quit"),
-]
+from .actions import ACTIONS, OTHER_KEYS
+from .eventlog import FILTER_KINDS
+
+
+def keys() -> list[tuple[str, str]]:
+    """(keys, what they do) for the help: the action table, then the keys the panels
+    and Textual handle."""
+    return [(a.key_text, a.help) for a in ACTIONS if a.keys] + list(OTHER_KEYS)
+
 
 PANELS = [
     ("header", "workload, variant, CPUs, width, seed, running or paused, speed, op count"),
@@ -44,10 +30,14 @@ PANELS = [
                       "freed area wins from a quarter of the cell up."),
     ("under the cursor", "the areas in the cell: range, size, flags, kind, state, block and CPU, "
                          "and which CPUs' TLBs still hold stale entries for it"),
-    ("per-CPU vmap blocks", "each CPU's free and dirty lists in list order; each block's alloc_map "
+    ("per-CPU vmap blocks", "(generations with vmap blocks) each CPU's free and dirty lists in list order; each block's alloc_map "
                             "and dirty_map as a bar; every bit of the selected block"),
-    ("lazy TLB flushing", "vmap_lazy_nr against lazy_max_pages, flushes, IPIs, purges, failures, "
-                          "WARN and BUG counts, and a sparkline of flushes by op"),
+    ("lazy TLB flushing", "(generations that flush lazily) vmap_lazy_nr against lazy_max_pages, "
+                          "flushes, IPIs, purges, failures, WARN and BUG counts, and a sparkline "
+                          "of flushes by op"),
+    ("what a free costs", "(generations that flush at once) the last free's flush, IPIs and "
+                          "emptied TLBs, totals per CPU, lock acquisitions, and the walk lengths "
+                          "as sparklines"),
     ("events", "kernel-style lines of each op, WARN/BUG/flush tagged; filter with /"),
     ("what just happened", "two or three sentences on the last op, for the classroom (e hides it)"),
 ]
@@ -61,28 +51,28 @@ GLYPHS = [
 ]
 
 
+def _section(title: str, rows: list[tuple[str, str]]) -> Group:
+    """A heading and two columns; a long line wraps under its own column."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", width=max(len(name) for name, _ in rows), no_wrap=True)
+    grid.add_column()
+    for name, what in rows:
+        grid.add_row(name, what)
+    return Group(Text(title, style="bold underline"), Padding(grid, (0, 0, 0, 2)), Text(""))
+
+
 class HelpScreen(ModalScreen[None]):
     AUTO_FOCUS = "#help-box"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
     def compose(self) -> ComposeResult:
-        t = Text()
-        t.append("Keys\n", style="bold underline")
-        for k, what in KEYS:
-            t.append(f"  {k:<14}", style="bold")
-            t.append(f"{what}\n")
-        t.append("\nPanels\n", style="bold underline")
-        for k, what in PANELS:
-            t.append(f"  {k}: ", style="bold")
-            t.append(f"{what}\n")
-        t.append("\nGlyphs\n", style="bold underline")
-        for k, what in GLYPHS:
-            t.append(f"  {k:<14}", style="bold")
-            t.append(f"{what}\n")
-        t.append("\nescape closes this help", style="dim")
         with VerticalScroll(id="help-box") as box:
             box.border_title = "vmapviz help"
-            yield Static(t, id="help-text")
+            yield Static(Group(
+                _section("Keys", keys()),
+                _section("Panels", PANELS),
+                _section("Glyphs", GLYPHS),
+                Text("escape closes this help", style="dim")), id="help-text")
 
     def action_dismiss(self) -> None:
         self.dismiss(None)
@@ -148,7 +138,7 @@ class FilterScreen(ModalScreen[str | None]):
         with Vertical(id="filter-box") as box:
             box.border_title = "filter the event log"
             yield Label("kinds and CPUs, e.g. `flush warn cpu2`; empty shows everything.\n"
-                        "kinds: ops area lazy purge flush block alias warn bug fault uaf error")
+                        f"kinds: ops {' '.join(k for k in FILTER_KINDS if k != 'return')}")
             yield Input(value=self.current, id="filter-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
