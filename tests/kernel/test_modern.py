@@ -59,6 +59,19 @@ def test_the_history_table_addresses():
     assert k.check() == []
 
 
+@pytest.mark.parametrize("bits,cpus,want", [
+    (64, 4, 1024),     # min(1024, max(128, 2^25 / 4 / 16))
+    (64, 4096, 512),   # 2^25 / 4096 / 16 = 512
+    (32, 8, 256),      # 2^15 / 8 / 16 = 256
+    (32, 64, 64),      # max(2 * 32, 2^15 / 64 / 16 = 32)
+])
+def test_vmap_bbmap_bits_as_6_12_computes_it(bits, cpus, want):
+    # VMAP_BBMAP_BITS = min(1024, max(2 * VMAP_MAX_ALLOC, VMALLOC_PAGES /
+    # roundup_pow_of_two(NR_CPUS) / 16)), VMALLOC_PAGES = 128 GiB or 128 MiB of pages.
+    cfg = kernel(cpus=cpus, bits=bits).config
+    assert (cfg.vmap_bbmap_bits, cfg.vmap_block_size) == (want, want * P)
+
+
 def test_ioremap_alignment_is_the_size_rounded_up_to_a_power_of_two():
     k = kernel(cpus=1)
     S = k.config.vmalloc_start

@@ -30,6 +30,8 @@ def alloc_vmap_area(k: ModernState, cpu: int, size: int, align: int, vstart: int
     addr, vn_id, node, pooled = node_alloc(k, cpu, size, align, vstart, vend)
     purged = False
     steps = 0
+    if pooled:
+        k.stats.last_walk = 0
     while addr is None:
         k.counts["free_vmap_area_lock"] += 1
         addr, steps = alloc_from_tree(k, size, align, vstart, vend)
