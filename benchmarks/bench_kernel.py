@@ -1,4 +1,5 @@
-"""Benchmarks of the simulated kernel (not a test): run `python benchmarks/bench_kernel.py`.
+"""Benchmarks of the simulated kernel (not a test): run `python benchmarks/bench_kernel.py
+[--variant NAME ...]` (default: merged; several names run side by side in one run).
 
 (a) vmalloc(1 page) + vfree pairs with 100, 10,000 and 100,000 live areas packed at the
     start of the range: time per pair, and how many areas the kernel's own walk passes
@@ -7,10 +8,14 @@
 (c) vm_map_ram(4) + touch(4) + vm_unmap_ram triples on 1 CPU and on 8 CPUs round-robin,
     beside the thread's 2.9 us per triple (2008 Opteron, 1 thread, the real kernel).
 (d) Memory for 64 CPUs x 16 vmap blocks each.
+With several variants, (a) and (c) run for each (100 and 100,000 live areas for (a))
+and (b), (d) are skipped.  `walk` is the generation's own search cost: areas passed by
+the rewrite's walk, tree steps of modern's descent (0 for an area from a node's pool).
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import sys
@@ -38,10 +43,10 @@ def timed(fn, min_seconds=0.5, min_reps=2000):
     return elapsed / reps
 
 
-def bench_vmalloc_pairs():
+def bench_vmalloc_pairs(variant="merged", sizes=(100, 10_000, 100_000)):
     rows = []
-    for live in (100, 10_000, 100_000):
-        k = Kernel(Config(nr_cpus=4, bits=64))
+    for live in sizes:
+        k = Kernel(Config(nr_cpus=4, bits=64, variant=variant))
         for _ in range(live):
             k.vmalloc(P)
         walks = []
@@ -55,10 +60,13 @@ def bench_vmalloc_pairs():
         per = timed(pair)
         rows.append((live, per * 1e6, walks[0], sum(walks) / len(walks), len(walks), k.stats.purges))
     base = rows[0][1]
-    print("(a) vmalloc(1 page) + vfree pairs, live areas packed at the start (64-bit, 4 CPUs)")
-    print("    walk = areas the kernel's rb_next() walk passes per vmalloc: the first one passes")
-    print("    the packed areas; later ones also pass the lazily freed areas piling up before")
-    print("    the threshold purge (24576 lazy pages = 12288 pairs on 4 CPUs).")
+    print(f"(a) {variant}: vmalloc(1 page) + vfree pairs, live areas packed at the start (64-bit, 4 CPUs)")
+    if Config(variant=variant).generation.features.gap_page:
+        print("    walk = areas the kernel's rb_next() walk passes per vmalloc: the first one passes")
+        print("    the packed areas; later ones also pass the lazily freed areas piling up before")
+        print("    the threshold purge (24576 lazy pages = 12288 pairs on 4 CPUs).")
+    else:
+        print("    walk = nodes find_vmap_lowest_match() visits in the free tree (0: from a pool)")
     print(f"    {'live areas':>10} {'us/pair':>9} {'pairs/s':>10} {'walk first':>11} {'walk mean':>10} {'pairs':>7} {'purges':>7} {'vs 100':>7}")
     for live, us, first, mean, n, purges in rows:
         print(f"    {live:>10,} {us:>9.2f} {1e6 / us:>10,.0f} {first:>11,} {mean:>10,.0f} {n:>7,} {purges:>7} {us / base:>6.2f}x")
@@ -85,10 +93,10 @@ def bench_area_memory(n=100_000):
     return per
 
 
-def bench_triples():
+def bench_triples(variant="merged"):
     rows = []
     for cpus in (1, 8):
-        k = Kernel(Config(nr_cpus=cpus, bits=64))
+        k = Kernel(Config(nr_cpus=cpus, bits=64, variant=variant))
         state = {"i": 0}
 
         def triple():
@@ -101,7 +109,7 @@ def bench_triples():
 
         per = timed(triple, min_seconds=1.0, min_reps=20_000)
         rows.append((cpus, per * 1e6, state["i"], k.stats.purges, k.stats.ipis))
-    print("(c) vm_map_ram(4) + touch(4 pages) + vm_unmap_ram, 64-bit")
+    print(f"(c) {variant}: vm_map_ram(4) + touch(4 pages) + vm_unmap_ram, 64-bit")
     print(f"    {'CPUs':>5} {'us/triple':>10} {'triples/s':>10} {'thread (real kernel)':>21} {'triples':>8} {'purges':>7} {'IPIs':>6}")
     for cpus, us, n, purges, ipis in rows:
         label = "round-robin" if cpus > 1 else "one CPU"
@@ -134,11 +142,21 @@ def bench_block_memory(cpus=64, blocks=16):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", action="append", metavar="NAME",
+                        help="a kernel generation; repeat to compare in one run (default merged)")
+    variants = parser.parse_args().variant or ["merged"]
     print(f"vmapviz kernel benchmarks (Python {sys.version.split()[0]})")
     print()
-    rows = bench_vmalloc_pairs()
+    if len(variants) > 1:
+        for variant in variants:
+            bench_vmalloc_pairs(variant, (100, 100_000))
+        for variant in variants:
+            bench_triples(variant)
+        return
+    rows = bench_vmalloc_pairs(variants[0])
     bench_area_memory()
-    bench_triples()
+    bench_triples(variants[0])
     bench_block_memory()
     ratio = rows[-1][1] / rows[0][1]
     print(f"goal (a): time per pair at 100,000 live areas within 2x of 100: {ratio:.2f}x "

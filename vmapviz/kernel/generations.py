@@ -65,6 +65,15 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                "the rewrite as merged: rbtree of vmap areas, lazy TLB flushing, "
                "per-CPU vmap blocks",
                OLD_API + PER_CPU_API, _REWRITE, "rewrite"),
+    Generation("modern", "v6.12.33", "modern v6.12.33",
+               "today's kernel, Linux 6.12 LTS (read in 6.12.33): free blocks in an augmented "
+               "tree with lowest fit, one guard page, PTEs cleared at free and a kworker purge, "
+               "vmap nodes with per-size pools, bump-allocated vmap blocks with dirty ranges",
+               OLD_API + PER_CPU_API,
+               Features(lazy_flush=True, vmap_blocks=True, gap_page=False,
+                        locks=("free_vmap_area_lock", "vn->busy.lock", "vn->lazy.lock",
+                               "vn->pool_lock", "vbq->lock", "vb->lock", "xa_lock",
+                               "vmap_purge_lock")), "modern"),
 )}
 
 NAMES = tuple(GENERATIONS)
