@@ -22,7 +22,7 @@ import time
 
 from bench_driver import direct, through_driver  # the same loops, measured the same way
 from vmapviz.kernel import BlockView, Config, Kernel, QueueView, VmapArea
-from vmapviz.kernel.views import FLAG_NAMES
+from vmapviz.kernel.vmap_area import FLAG_NAMES
 from vmapviz.snapshot import Snapshot
 
 SIZE = (200, 60)

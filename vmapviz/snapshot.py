@@ -35,6 +35,7 @@ class Snapshot:
     last_op: tuple = ()              # every event of the last op
     flush_ops: tuple[int, ...] = ()  # op numbers of recent TLB flushes (sparkline)
     error: str | None = None         # the last error from the driver, if any
+    flag_names: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean
 
     @property
     def generation(self) -> Generation:
@@ -68,5 +69,6 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
         queues=tuple(kernel.queue_views()),
         blocks=tuple(kernel.block_views()),
         stale=tuple(kernel.stale_pages(c) for c in range(kernel.config.nr_cpus)),
+        flag_names=kernel.FLAG_NAMES,
         **fields,
     )

@@ -46,3 +46,29 @@ def test_run_prints_it_for_the_pipe(capsys):
         f"0x{S + 4 * P:08x}-0x{S + 9 * P:08x}   20480 pages=4 vmalloc",
     ]
     assert err == ""
+
+
+def test_modern_prints_node_by_node_then_the_unpurged_areas():
+    # 6.12's vmalloc_info_show(): 2 CPUs give 2 vmap nodes; an area belongs to the node
+    # of its start's 16-page zone, (addr / 64 KiB) % 2: zone 0 and 2 are node 0, zone 1
+    # node 1.  One guard page, no gap page.
+    k = Kernel(Config(variant="modern", nr_cpus=2))
+    S = k.config.vmalloc_start
+    a = k.vmalloc(2 * P)        # [S, S+0x3000)            zone 0: node 0
+    k.vmalloc(16 * P)           # [S+0x3000, S+0x14000)    zone 0: node 0
+    k.vmalloc(P)                # [S+0x14000, S+0x16000)   zone 1: node 1
+    k.vmalloc(P)                # [S+0x16000, S+0x18000)   zone 1: node 1
+    k.vmalloc(9 * P)            # [S+0x18000, S+0x22000)   zone 1: node 1
+    k.vmalloc(P)                # [S+0x22000, S+0x24000)   zone 2: node 0
+    k.vfree(a)                  # lazy: shown last, as an unpurged vm_area
+    lines, hidden = k.vmallocinfo()
+
+    def line(lo, hi, tail):
+        return f"0x{S + lo:016x}-0x{S + hi:016x} {hi - lo:7d} {tail}"
+    assert lines == [line(0x3000, 0x14000, "pages=16 vmalloc"),
+                     line(0x22000, 0x24000, "pages=1 vmalloc"),
+                     line(0x14000, 0x16000, "pages=1 vmalloc"),
+                     line(0x16000, 0x18000, "pages=1 vmalloc"),
+                     line(0x18000, 0x22000, "pages=9 vmalloc"),
+                     line(0x0, 0x3000, "unpurged vm_area")]
+    assert hidden == ""

@@ -209,22 +209,6 @@ def test_w_with_a_bad_trace_path_is_a_notification_not_a_traceback(tmp_path):
     run(scenario, tmp_path=tmp_path)
 
 
-def test_v_cycles_through_the_generations():
-    # The registry's order: vanilla (v2.6.27), posted (2008-08-18), merged (v2.6.28).
-    async def scenario(app, pilot):
-        for name, title in (("vanilla", "vanilla v2.6.27"), ("posted", "posted 2008-08-18")):
-            await press(app, pilot, "v")
-            for _ in range(200):
-                await pilot.pause(0.02)
-                if app.snap.config.variant == name:
-                    break
-            await settle(app, pilot)
-            assert app.snap.config.variant == name
-            assert title in screen_text(app)
-            assert not app.snap.running, "a paused run restarts paused"
-    run(scenario)
-
-
 def test_c_changes_the_cpu_count_and_b_the_width():
     async def scenario(app, pilot):
         await press(app, pilot, "c")

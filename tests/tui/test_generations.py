@@ -64,10 +64,11 @@ def test_vanilla_has_no_block_panel_and_a_free_costs_what_the_c_pays():
     run(scenario, variant="vanilla")
 
 
-def test_v_cycles_vanilla_posted_merged_and_the_panels_follow():
+def test_v_cycles_the_registry_and_the_panels_follow():
+    # The registry's order: vanilla, posted, merged, modern, and round again.
     async def scenario(app, pilot):
         assert app.snap.config.variant == "vanilla" and not app.blocks.display
-        for name in ("posted", "merged", "vanilla"):
+        for name in ("posted", "merged", "modern", "vanilla"):
             await press(app, pilot, "v")
             await until_variant(app, pilot, name)
             feats = GENERATIONS[name].features

@@ -30,6 +30,8 @@ class Kernel(Machine):
     A generation subclasses Kernel and implements `_<call>(cpu, *args)` returning
     (result, detail) for each call it offers, plus the view hooks below."""
 
+    FLAG_NAMES: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean here
+
     def __new__(cls, config: Config | None = None):
         if cls is Kernel:
             cls = (config or Config()).generation.kernel_class()

@@ -79,12 +79,14 @@ class Machine:
                 self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}, -ENOMEM")
         return err
 
-    def flush_tlb_kernel_range(self, cpu: int, start: int, end: int) -> None:
+    def flush_tlb_kernel_range(self, cpu: int, start: int, end: int, whole: bool | None = None) -> None:
         """flush_tlb_kernel_range(): on_each_cpu(), one IPI to every other online CPU,
         the caller waiting for all of them.  On x86 (Config.flush "all") each CPU
-        empties its whole TLB, whatever the range (flush_tlb_all()); on the "range"
-        model, as on ARM, only [start, end) is dropped."""
-        whole = self.config.flush == "all"
+        empties its whole TLB, whatever the range (flush_tlb_all() in 2.6.27/28); on the
+        "range" model, as on ARM, only [start, end) is dropped.  A generation whose x86
+        code chooses per call passes `whole`."""
+        if whole is None:
+            whole = self.config.flush == "all"
         pt = self.pgtable
         entries, stale = pt.flush_all() if whole else pt.flush_range(start, end) if end > start else (0, 0)
         nr_cpus = self.config.nr_cpus

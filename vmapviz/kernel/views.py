@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import make_dataclass
 from typing import NamedTuple
 
-from .vmap_area import FLAG_NAMES, VmapArea
+from .vmap_area import VmapArea
 
 # The raw counters every generation keeps (Stats), exactly as its C code would count.
 COUNTERS = (
@@ -69,4 +69,4 @@ class QueueView(NamedTuple):
     nr_dirty: int
 
 
-__all__ = ["COUNTERS", "FLAG_NAMES", "StatsView", "BlockView", "QueueView", "VmapArea"]
+__all__ = ["COUNTERS", "StatsView", "BlockView", "QueueView", "VmapArea"]

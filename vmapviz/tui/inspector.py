@@ -14,7 +14,6 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from ..kernel.views import FLAG_NAMES
 from ..snapshot import Snapshot
 from . import palette as P
 from .units import human_bytes
@@ -33,8 +32,8 @@ def areas_in(snap: Snapshot, start: int, end: int) -> tuple[int, int]:
     return i, j
 
 
-def flag_text(flags: int) -> str:
-    names = [n for bit, n in FLAG_NAMES if flags & bit]
+def flag_text(flags: int, flag_names) -> str:
+    names = [n for bit, n in flag_names if flags & bit]
     return "|".join(names) if names else "0"
 
 
@@ -74,7 +73,7 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
         t.append(f"  {human_bytes(size)} ", style="bold")
         t.append(f"{va.kind} ")
         t.append(f" {va.state} ", style=state_style)
-        t.append(f"\n  flags {flag_text(va.flags)} by" if va.flags else "\n  by", style=P.active().muted)
+        t.append(f"\n  flags {flag_text(va.flags, snap.flag_names)} by" if va.flags else "\n  by", style=P.active().muted)
         t.append(" ", style=P.active().muted)
         t.append(f"cpu{va.cpu}", style=P.cpu_style(va.cpu))
         t.append(f" at op {va.op:,}\n", style=P.active().muted)

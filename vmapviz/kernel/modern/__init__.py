@@ -25,12 +25,13 @@ from __future__ import annotations
 from ..config import Config
 from ..kernel import Kernel
 from ..views import BlockView, QueueView, VmapArea
-from ..vm_struct import VM_MAP
+from ..vm_struct import VM_MAP, vmallocinfo_line
 from . import vmalloc as vm
 from .check import check
 from .events import KWORKER
 from .kva import alloc_vmap_area, drain_vmap_area_work, free_unmap_vmap_area, purge_vmap_area_lazy
-from .state import (VMAP_RAM, FreeBlock, ModernBlockView, ModernState, NodeView, PoolView)
+from .state import (FLAG_NAMES, VMAP_RAM, FreeBlock, ModernBlockView, ModernState, NodeView,
+                    PoolView)
 from .vmap_block import queue_view, vb_alloc, vb_free, vm_unmap_aliases
 
 __all__ = ["ModernKernel", "KWORKER", "FreeBlock", "PoolView", "NodeView", "ModernBlockView"]
@@ -38,6 +39,8 @@ __all__ = ["ModernKernel", "KWORKER", "FreeBlock", "PoolView", "NodeView", "Mode
 
 class ModernKernel(ModernState, Kernel):
     """6.12's calls: `_<call>(cpu, *args)` -> (result, detail)."""
+
+    FLAG_NAMES = FLAG_NAMES
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
@@ -209,6 +212,29 @@ class ModernKernel(ModernState, Kernel):
         names = ("free_vmap_area_lock", "busy_lock", "lazy_lock", "pool_lock", "xa_lock",
                  "pool_hits", "pool_misses")
         return {n: self.counts[n] for n in names}
+
+    def vmallocinfo(self) -> tuple[list[str], str]:
+        """vmalloc_info_show() of 6.12: node by node, each node's busy areas in address
+        order (so the file is not sorted once there are several nodes): a vm_struct's
+        line, or `vm_map_ram` for a VMAP_RAM area without one (vmap blocks, large
+        vm_map_ram() areas); then show_purge_info(): every node's lazy areas as
+        `unpurged vm_area`.  %pK is printed as the real address (what root sees with
+        kptr_restrict=1)."""
+        width = self.config.bits // 4
+        lines = []
+        for vn in self.nodes:
+            for start in vn.busy:
+                vm = self.vms.get(start)
+                if vm is not None:
+                    lines.append(vmallocinfo_line(vm, self.config.bits))
+                elif self.va[start].flags & VMAP_RAM:
+                    end = self.va[start].end
+                    lines.append(f"0x{start:0{width}x}-0x{end:0{width}x} {end - start:7d} vm_map_ram")
+        for vn in self.nodes:
+            for start in vn.lazy:
+                end = self.va[start].end
+                lines.append(f"0x{start:0{width}x}-0x{end:0{width}x} {end - start:7d} unpurged vm_area")
+        return lines, ""
 
     def _state(self) -> tuple:
         return (tuple(self.va.values()), tuple(self.free.blocks()), self.node_pools(),

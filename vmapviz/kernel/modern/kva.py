@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..events import AllocFail, TlbFlush
+from ..events import AllocFail
 from ..vmap_area import VmapArea
 from .events import KWORKER, Purge, VaAlloc, VaLazyFree
 from .free_space import ALIGN
@@ -226,13 +226,4 @@ def flush_tlb_kernel_range(k: ModernState, cpu: int, start: int, end: int) -> No
     CPU.  The "range" model (ARM) drops only the range."""
     cfg = k.config
     whole = cfg.flush == "all" and end - start > TLB_SINGLE_PAGE_FLUSH_CEILING * cfg.page_size
-    pt = k.pgtable
-    entries, stale = pt.flush_all() if whole else pt.flush_range(start, end)
-    s = k.stats
-    s.tlb_flushes += 1
-    s.ipis += cfg.nr_cpus - 1
-    if whole:
-        s.tlb_full_flushes += cfg.nr_cpus
-        for c in range(cfg.nr_cpus):
-            s.full_flushes_per_cpu[c] += 1
-    k.emit(TlbFlush(k.op, cpu, start, end, cfg.nr_cpus - 1, entries, stale, whole))
+    k.flush_tlb_kernel_range(cpu, start, end, whole)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..config import Config
 from ..kernel import Kernel
 from ..views import BlockView, QueueView, VmapArea
+from ..vmap_area import FLAG_NAMES
 from ..vm_struct import VM_MAP, vmallocinfo_line
 from . import vmalloc as old
 from .check import check
@@ -19,6 +20,8 @@ from .vmap_block import VmapBlockQueue, vb_alloc, vb_free, vm_unmap_aliases
 
 class RewriteKernel(RewriteState, Kernel):
     """The rewrite's calls: `_<call>(cpu, *args)` -> (result, detail)."""
+
+    FLAG_NAMES = FLAG_NAMES
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
