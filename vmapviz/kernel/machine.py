@@ -59,10 +59,12 @@ class Machine:
         self.stats.warnings += 1
         self.emit(Warn(self.op, cpu, where, message))
 
-    def bug(self, cpu: int, where: str, message: str) -> None:
-        """BUG(): report it and end the current call."""
+    def bug(self, cpu: int, where: str, message: str, own: bool = False) -> None:
+        """BUG(): report it and end the current call.  `own`: the simulator's refusal of
+        a call the kernel would carry on with, corrupting its state (counted with the
+        BUGs: the call stops in both)."""
         self.stats.bugs += 1
-        self.emit(Bug(self.op, cpu, where, message))
+        self.emit(Bug(self.op, cpu, where, message, own))
         raise KernelBug(message)
 
     # -- page tables and TLBs -----------------------------------------------------------
