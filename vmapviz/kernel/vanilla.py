@@ -78,8 +78,9 @@ class VanillaKernel(Kernel):
         self.emit(AreaAlloc(self.op, cpu, va.start, va.end, kind, examined, "__get_vm_area_node"))
         return vm
 
-    def remove_vm_area(self, cpu: int, addr: int) -> VmStruct | None:
-        """remove_vm_area(): under write_lock(&vmlist_lock), walk from the head to the
+    def unlink_vm_area(self, cpu: int, addr: int) -> VmStruct | None:
+        """remove_vm_area() (not named so: that is the public call): under
+        write_lock(&vmlist_lock), walk from the head to the
         area starting at addr; unmap_vm_area() clears its PTEs (guard page included) and
         flush_tlb_kernel_range() flushes them at once, the lock still held; unlink it;
         its size loses the guard page."""
@@ -109,7 +110,7 @@ class VanillaKernel(Kernel):
         if addr & (self.config.page_size - 1):
             self.warn(cpu, "__vunmap", f"Trying to vfree() bad address ({addr:#x})")
             return
-        vm = self.remove_vm_area(cpu, addr)
+        vm = self.unlink_vm_area(cpu, addr)
         if vm is None:
             self.warn(cpu, "__vunmap", f"Trying to vfree() nonexistent vm area ({addr:#x})")
             return
@@ -149,7 +150,7 @@ class VanillaKernel(Kernel):
             vm.pages_area = self.vmalloc_node(cpu, array_size, "vpages")
             vm.flags |= VM_VPAGES
             if vm.pages_area is None:
-                self.remove_vm_area(cpu, vm.addr)
+                self.unlink_vm_area(cpu, vm.addr)
                 return None
         return self.map_new_pages(cpu, vm, nr_pages)
 
@@ -188,7 +189,7 @@ class VanillaKernel(Kernel):
         return self.vm.get(addr), ""
 
     def _remove_vm_area(self, cpu: int, addr: int):
-        vm = self.remove_vm_area(cpu, addr)
+        vm = self.unlink_vm_area(cpu, addr)
         return (None if vm is None else vm.addr), ""
 
     # -- views ------------------------------------------------------------------------------------
