@@ -121,13 +121,15 @@ class Header(Static):
         total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
         right.append(f"  op {snap.op:,}{total} ", style="bold")
         cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
-        for variant, tag in ((cfg.generation.title, True), (cfg.generation.title, False),
-                             (cfg.variant, False)):
+        # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
+        nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
+        for variant, tag, nr_cpus in ((cfg.generation.title, True, nr), (cfg.generation.title, False, nr),
+                                      (cfg.variant, False, nr), (cfg.variant, False, "")):
             left = Text()
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit · seed {cfg.seed}")
+            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit · seed {cfg.seed}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len
@@ -177,12 +179,14 @@ class VmapvizApp(App):
     def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
-                 driver=None, screenshot_dir: str | os.PathLike | None = None) -> None:
+                 driver=None, screenshot_dir: str | os.PathLike | None = None,
+                 config_nr_cpus: int | None = None) -> None:
         super().__init__()
         if driver is None:
             from ..driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
-                            bits=bits, seed=seed, flush=flush, speed=speed)
+                            bits=bits, seed=seed, flush=flush, speed=speed,
+                            config_nr_cpus=config_nr_cpus)
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -594,9 +598,11 @@ class VmapvizApp(App):
 # -- entry points for the CLI ---------------------------------------------------------------
 
 def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: int | None = None,
-            bits: int | None = None, seed: int | None = 1, flush: str | None = None) -> None:
+            bits: int | None = None, seed: int | None = 1, flush: str | None = None,
+            config_nr_cpus: int | None = None) -> None:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow."""
-    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush)
+    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush,
+                     config_nr_cpus=config_nr_cpus)
     try:
         app.run()
     finally:
@@ -622,13 +628,14 @@ async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float =
 def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
                     nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                     ops: int | None = None, size: tuple[int, int] = (120, 40),
-                    flush: str | None = None) -> str:
+                    flush: str | None = None, config_nr_cpus: int | None = None) -> str:
     """`vmapviz screenshot --out FILE.svg`: run `ops` ops headless (paused, stepped, so
     the picture is reproducible), write the screen as SVG, return the path."""
     ops = 300 if ops is None else ops
 
     async def run() -> str:
-        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False)
+        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False,
+                         config_nr_cpus=config_nr_cpus)
         async with app.run_test(size=tuple(size)) as pilot:
             for flash in app.query(LazyPanel):
                 flash.flash_seconds = 0
