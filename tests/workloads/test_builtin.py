@@ -72,7 +72,7 @@ def test_agp_bug_reproduces_the_report_on_posted_and_not_on_merged():
     assert returns(events, "vmalloc") == [START32, START32 + 3 * PAGE, None]
     warns = [e.line() for e in events if e.kind == "warn"]
     assert warns == ["WARNING: at mm/vmalloc.c vmap_page_range: WARN_ON(!pte_none(*pte)): "
-                     f"PTE already present at {START32 + 3 * PAGE:#x}, -EBUSY"]
+                     f"PTE already present at {START32 + 3 * PAGE:#x}; the caller gets -ENOMEM (-12)"]
     # purging the failed area [START, START + 5 pages) cleared b's PTE: the last touch faults
     assert returns(events, "touch") == ["ok", "ok", "fault"]
 

@@ -262,11 +262,14 @@ class Warn(NamedTuple):
 
 
 class AllocFail(NamedTuple):
-    """alloc_vmap_area() gave up after its purge and retry."""
+    """alloc_vmap_area() gave up after its purge and retry.  `restarted`: the retry
+    searched again from ALIGN(vstart, align) (merged); posted's went on from where the
+    first search stopped."""
     op: int
     cpu: int
     size: int
     message: str
+    restarted: bool = True
     kind = "warn"
 
     def line(self) -> str:

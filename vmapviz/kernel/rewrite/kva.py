@@ -45,7 +45,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
         if purged:
             stats.alloc_failures += 1
             stats.warnings += 1
-            k.emit(AllocFail(k.op, cpu, size, FAIL_MESSAGE))
+            k.emit(AllocFail(k.op, cpu, size, FAIL_MESSAGE, policy.retry_restarts))
             return None
         purge_vmap_area_lazy(k, cpu)
         purged = True
