@@ -153,3 +153,16 @@ def test_same_seed_same_events_other_seed_other_state():
         return [(e.op, e.cpu, e.line()) for e in ev]
     assert lines(7) == lines(7)
     assert lines(7) != lines(8)
+
+
+def test_descriptions_say_where_the_gap_page_goes_and_what_agp_bug_shows():
+    # vmalloc-churn: vmalloc(1 page) twice on merged: [S, S+2p) and [S+3p, S+5p): the
+    # free page S+2p lies after the previous area.
+    run, events = run_all("vmalloc-churn", ops=0)
+    k = run.kernel
+    assert (k.vmalloc(PAGE), k.vmalloc(PAGE)) == (START64, START64 + 3 * PAGE)
+    assert "free page after the previous area" in get("vmalloc-churn").watch
+    assert "flush against the next" in get("vmalloc-churn").watch
+    agp = get("agp-bug")
+    assert "-ENOMEM (-12)" in agp.watch and "never diagnoses" in agp.watch
+    assert "bug that Andrew Morton hit" not in agp.watch

@@ -189,8 +189,9 @@ def wrap_32bit(cfg, rng):
 
 
 def agp_bug(cfg, rng):
-    """Andrew Morton's 2.6.27-rc5-mm1 report, replayed: a freed and purged area at
-    VMALLOC_START, a live one just above, then agp_add_bridge()'s vmalloc of 4 pages."""
+    """A sequence that gives Andrew Morton's 2.6.27-rc5-mm1 WARN on the posted code (the
+    thread leaves that report's cause open): a freed and purged area at VMALLOC_START,
+    a live one just above, then a vmalloc of 4 pages, as agp_add_bridge() made."""
     page = cfg.page_size
     a = yield "vmalloc", (page,)        # VMALLOC_START
     b = yield "vmalloc", (page,)        # START + 3 pages
@@ -228,9 +229,10 @@ BUILTINS = [
                  "v2.6.27's XFS: vmap, and vunmap deferred on a list of 64, then one vunmap "
                  "(one flush) per entry")}),
     Workload("vmalloc-churn", "random vmalloc/vfree of 1 to 100 pages",
-             "The old API goes through the global rbtree allocator: every area has a guard page and "
-             "the search leaves one more page after it; vfree only marks the area lazy, so its "
-             "addresses stay out of reach until a purge.",
+             "The old API goes through the global rbtree allocator: every area has a guard page, "
+             "and the search leaves one more free page after the previous area (it moves to "
+             "first->va_end + PAGE_SIZE), while a merged exact fit can sit flush against the next "
+             "one; vfree only marks the area lazy, so its addresses stay out of reach until a purge.",
              each_cpu(vmalloc_churn), dict(nr_cpus=4, bits=64, variant="merged"), 50_000),
     Workload("fragmentation", "long-lived and short-lived areas interleaved, leaving holes",
              "After the short-lived areas are freed and purged, first fit drops new requests into "
@@ -268,11 +270,13 @@ BUILTINS = [
              "`(size + addr) < addr` check does (--variant vanilla).",
              on_cpu0(wrap_32bit), dict(nr_cpus=1, bits=32, variant="merged"), None,
              expect_failures="the workload drives v2.6.28 into the BUGs a wrapped addr + size reaches"),
-    Workload("agp-bug", "the WARNING at vmap_page_range from the thread, on the posted variant",
+    Workload("agp-bug", "a sequence that gives the thread's WARNING at vmap_page_range, on the posted variant",
              "The posted descent finds no area below VMALLOC_START and none containing it, so it "
              "hands out START although the live area at START + 3 pages overlaps: vmap_page_range "
-             "meets its PTE, WARNs, and vmalloc fails; the purge of the failed area then wipes the "
-             "live area's PTE. Run it with --variant merged to see the fix.",
+             "meets its PTE, WARNs, and vmalloc fails with -ENOMEM (-12); the purge of the failed area "
+             "then wipes the live area's PTE. On the posted code this sequence produces the same WARN "
+             "and return code as Andrew Morton's agp_add_bridge report; the thread itself never "
+             "diagnoses that report. Run it with --variant merged: the merged descent closes the hole.",
              on_cpu0(agp_bug), dict(nr_cpus=1, bits=32, variant="posted"), None,
              expect_failures="the posted variant's overlap makes agp's vmalloc fail, as in the report"),
 ]
