@@ -35,7 +35,7 @@ def test_module_entry_point():
 def test_workloads_lists_the_builtins(capsys):
     code, out, _ = run_cli(capsys, "workloads", "--json")
     names = [w["name"] for w in json.loads(out)]
-    assert code == 0 and "map-touch-unmap" in names and "agp-bug" in names and len(names) == 16
+    assert code == 0 and "map-touch-unmap" in names and "wrap-32bit" in names and len(names) == 17
     code, out, _ = run_cli(capsys, "workloads")
     assert "xen-pat" in out and "vm_unmap_aliases" in out
 
