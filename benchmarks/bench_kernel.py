@@ -122,7 +122,7 @@ def bench_block_memory(cpus=64, blocks=16):
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    k = Kernel(Config(nr_cpus=cpus, bits=64))
+    k = Kernel(Config(nr_cpus=cpus, bits=64, ram_size=8 << 30))   # RAM for 2^20 mapped pages
     per_block = k.config.vmap_bbmap_bits // k.config.vmap_max_alloc   # 16 x vm_map_ram(64)
     for cpu in range(cpus):
         for _ in range(blocks * per_block):

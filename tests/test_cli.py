@@ -35,7 +35,7 @@ def test_module_entry_point():
 def test_workloads_lists_the_builtins(capsys):
     code, out, _ = run_cli(capsys, "workloads", "--json")
     names = [w["name"] for w in json.loads(out)]
-    assert code == 0 and "map-touch-unmap" in names and "agp-bug" in names and len(names) == 16
+    assert code == 0 and "map-touch-unmap" in names and "wrap-32bit" in names and len(names) == 17
     code, out, _ = run_cli(capsys, "workloads")
     assert "xen-pat" in out and "vm_unmap_aliases" in out
 
@@ -90,7 +90,11 @@ def test_record_then_replay(capsys, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["run", "no-such"], "vmapviz: unknown workload 'no-such'"),
     (["run", "map-touch-unmap", "--cpus", "0"], "vmapviz: argument --cpus: --cpus must be between 1 and"),
-    (["run", "map-touch-unmap", "--cpus", "3", "--bits", "32"], "vmapviz: 3 CPUs on 32-bit give VMAP_BBMAP_BITS = 682"),
+    (["run", "map-touch-unmap", "--cpus", "3", "--bits", "32", "--config-nr-cpus", "3"],
+     "vmapviz: NR_CPUS 3 on 32-bit gives VMAP_BBMAP_BITS = 682"),   # 32768/3/16
+    (["run", "map-touch-unmap", "--cpus", "8", "--config-nr-cpus", "4"],
+     "vmapviz: config_nr_cpus (NR_CPUS) must be between the 8 online CPUs and 4096, not 4"),
+    (["run", "map-touch-unmap", "--config-nr-cpus", "0"], "vmapviz: argument --config-nr-cpus: --config-nr-cpus must be"),
     (["run", "map-touch-unmap", "--variant", "old"], "vmapviz: argument --variant: invalid choice"),
     (["run", "map-touch-unmap", "--ops", "lots"], "vmapviz: argument --ops: expected a number of ops"),
     (["replay", "/nonexistent/trace.jsonl"], "vmapviz: /nonexistent/trace.jsonl: cannot read"),
@@ -108,3 +112,17 @@ def test_no_traceback_from_a_bad_trace(tmp_path):
     out = subprocess.run([sys.executable, "-m", "vmapviz", "replay", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip() == f"vmapviz: {bad}:2: vmalloc is missing argument 'size'"
+
+
+def test_config_nr_cpus_sizes_the_blocks_and_cpus_the_threshold(capsys):
+    # 3 online CPUs on 32-bit boot with NR_CPUS 8: 32768/8/16 = 256-bit (1 MiB) blocks,
+    # lazy_max_pages = fls(3) * 8192 = 16384.  One vm_map_ram(4) makes one block.
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--bits", "32", "--cpus", "3",
+                           "--ops", "1", "--json")
+    got = json.loads(out)
+    assert code == 0 and (got["cpus"], got["config_nr_cpus"]) == (3, 8)
+    assert got["stats"]["lazy_max_pages"] == 16384 and got["stats"]["vmap_blocks"] == 1
+    # NR_CPUS 32: 32768/32/16 = 64 bits, the floor 2 * VMAP_MAX_ALLOC = 64.
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--bits", "32", "--cpus", "3",
+                           "--config-nr-cpus", "32", "--ops", "1", "--json")
+    assert json.loads(out)["config_nr_cpus"] == 32

@@ -90,8 +90,11 @@ def test_reset_restart_and_extra_calls(driver):
     d.call("purge")
     wait_for(lambda: d.latest.op == 1)
     assert d.latest.last_op[0].name == "purge"
-    with pytest.raises(ValueError):
-        d.restart(nr_cpus=3, bits=32)       # 682 bits: refused in the caller, nothing changes
+    with pytest.raises(ValueError):         # NR_CPUS 3: 32768/3/16 = 682 bits, not a power
+        d.restart(nr_cpus=3, bits=32, config_nr_cpus=3)   # of two: refused in the caller
+    d.restart(nr_cpus=3, bits=32)           # NR_CPUS 8: 256 bits
+    wait_for(lambda: d.latest.config.nr_cpus == 3)
+    assert d.latest.config.vmap_bbmap_bits == 256
     assert d.latest.workload == "agp-bug"
 
 

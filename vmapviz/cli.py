@@ -37,6 +37,13 @@ def _cpus(text: str) -> int:
     return n
 
 
+def _nr_cpus(text: str) -> int:
+    try:
+        return _cpus(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("--cpus", "--config-nr-cpus")) from None
+
+
 def _count(text: str) -> int:
     try:
         n = int(text.replace("_", "").replace(",", ""))
@@ -121,6 +128,9 @@ def _machine_options(p: argparse.ArgumentParser) -> None:
                    help="flush_tlb_kernel_range(): all (x86: every CPU's whole TLB, the default) "
                    "or range (only the range, as on ARM)")
     p.add_argument("--cpus", type=_cpus, metavar="N", help="simulated CPUs (default: the workload's)")
+    p.add_argument("--config-nr-cpus", type=_nr_cpus, metavar="N",
+                   help="CONFIG_NR_CPUS, which sizes the vmap blocks (default 8, or the next power of "
+                   "two above --cpus)")
     p.add_argument("--bits", type=int, choices=(32, 64), help="32- or 64-bit machine (default: the workload's)")
     p.add_argument("--seed", type=int, default=1, help="seed of the CPU interleaving and the workload (default 1)")
 
@@ -225,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
 def _workload_and_config(name: str, args):
     workload = get(name)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
-                                     seed=args.seed, flush=args.flush)
+                                     seed=args.seed, flush=args.flush,
+                                     config_nr_cpus=args.config_nr_cpus)
 
 
 def cmd_tui(args) -> int:
@@ -240,7 +251,8 @@ def cmd_tui(args) -> int:
         raise UsageError("--watch needs --vmallocinfo FILE")
     _workload_and_config(args.workload, args)  # refuse bad options before the screen opens
     from .tui.app import run_tui
-    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme)
+    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
+            config_nr_cpus=args.config_nr_cpus)
     return 0
 
 
@@ -308,7 +320,8 @@ def cmd_screenshot(args) -> int:
     check_image_path(args.out)
     from .tui.app import save_screenshot
     path = save_screenshot(args.out, args.workload, args.variant, args.cpus, args.bits, args.seed,
-                           args.ops, size=args.size, flush=args.flush, theme=args.theme)
+                           args.ops, size=args.size, flush=args.flush, theme=args.theme,
+                           config_nr_cpus=args.config_nr_cpus)
     print(path)
     return 0
 

@@ -16,6 +16,7 @@ from collections import deque
 from typing import IO, Callable, NamedTuple
 
 from .kernel import Config, Kernel
+from .kernel.config import keep_nr_cpus
 from .kernel.events import UNTIL, VOID
 from .snapshot import Snapshot, take
 from .workloads import CALLS, Recorder, Workload, get
@@ -84,8 +85,10 @@ class Driver:
     def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                  flush: str | None = None, speed: float | None = 20.0, on_snapshot: Callable[[Snapshot], None] | None = None,
-                 snapshot_hz: float = 30.0, max_ops: int | None = None) -> None:
-        self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush)
+                 snapshot_hz: float = 30.0, max_ops: int | None = None,
+                 config_nr_cpus: int | None = None) -> None:
+        self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
+                             config_nr_cpus=config_nr_cpus)
         self._workload = get(workload) if isinstance(workload, str) else workload
         self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
         self.speed = speed
@@ -154,15 +157,18 @@ class Driver:
 
     def restart(self, workload: str | Workload | None = None, variant: str | None = None,
                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                flush: str | None = None) -> None:
+                flush: str | None = None, config_nr_cpus: int | None = None) -> None:
         """Start over with another workload, variant, CPU count, width, seed or flush model.  Bad
         values raise here, in the caller's thread, and change nothing."""
         wl = self._workload if workload is None else get(workload) if isinstance(workload, str) else workload
         opts = dict(self._options)
         opts.update({k: v for k, v in dict(variant=variant, nr_cpus=nr_cpus, bits=bits,
-                                            seed=seed, flush=flush).items() if v is not None})
+                                            seed=seed, flush=flush, config_nr_cpus=config_nr_cpus
+                                            ).items() if v is not None})
         if workload is not None and nr_cpus is None and bits is None and variant is None:
             opts.update(variant=None, nr_cpus=None, bits=None)  # the new workload's defaults
+        if config_nr_cpus is None:
+            opts = keep_nr_cpus(opts)   # more CPUs than the NR_CPUS asked before: its default
         wl.config(**opts)  # validate now
         self._send(lambda: self._restart(wl, opts))
 

@@ -1,8 +1,11 @@
 """alloc_vmap_area() against a naive oracle that transcribes the patch's loops.
 
-The oracle keeps the areas in a plain sorted Python list and runs the patch's code
-literally over it, read as a tree whose root is the lowest area and whose right
-children are the next areas (no left children: the shape of the old vmlist):
+The oracle keeps the areas in a plain sorted Python list, and their tree as a red-black
+tree of its own written from Cormen, Leiserson, Rivest and Stein (Introduction to
+Algorithms, 3rd ed., RB-INSERT-FIXUP, RB-DELETE with TRANSPLANT and RB-DELETE-FIXUP:
+the same rules as lib/rbtree.c, written independently, with a NIL sentinel), keyed as
+__insert_vmap_area() keys it (left when va_start < tmp->va_end).  It runs the patch's
+code literally over that tree:
 
     n = root; first = NULL
     do {
@@ -10,10 +13,10 @@ children are the next areas (no left children: the shape of the old vmlist):
             if (!first && tmp->va_start <= addr)          posted
             if (!first && tmp->va_start < addr + size)    merged
                 first = tmp;
-            n = n->rb_left;                               (always NULL here)
+            n = n->rb_left;
         } else {
             first = tmp;
-            n = n->rb_right;                              (the next area)
+            n = n->rb_right;
         }
     } while (n);
     if (!first) goto found;
@@ -24,10 +27,8 @@ children are the next areas (no left children: the shape of the old vmlist):
   found:
     if (addr + size > vend) { purge once and goto retry (merged: addr = ALIGN(vstart)) }
 
-The walk count is the number of times the `while` body ran.  On the real rbtree the
-merged descent may pick a `first` higher than the lowest candidate when no area ends
-below addr; the address is the same, the rb_next count can be smaller.  The simulator
-counts from the lowest candidate, as this list-shaped tree does.
+The walk count is the number of times the `while` body ran: it depends on the tree's
+shape (the merged descent may pick a `first` above the lowest candidate).
 
 The oracle also models what decides success besides the tree: vmap_page_range() fails
 with -EBUSY on a PTE already present (the posted overlap), and a purge clears the PTEs
@@ -47,6 +48,154 @@ def ALIGN(x, a):
     return (x + a - 1) & ~(a - 1)
 
 
+class Node:
+    def __init__(self, start, end, red):
+        self.start, self.end, self.red = start, end, red
+        self.left = self.right = self.p = None
+
+
+class CLRSTree:
+    """A red-black tree as CLRS write it, with a black NIL sentinel."""
+
+    def __init__(self):
+        self.nil = Node(0, 0, False)
+        self.root = self.nil
+
+    def _rotate(self, x, left):
+        y = x.right if left else x.left
+        inner = y.left if left else y.right
+        if left:
+            x.right = inner
+        else:
+            x.left = inner
+        if inner is not self.nil:
+            inner.p = x
+        y.p = x.p
+        if x.p is self.nil:
+            self.root = y
+        elif x is x.p.left:
+            x.p.left = y
+        else:
+            x.p.right = y
+        if left:
+            y.left = x
+        else:
+            y.right = x
+        x.p = y
+
+    def insert(self, start, end):
+        z = Node(start, end, True)
+        y, x = self.nil, self.root
+        while x is not self.nil:
+            y = x
+            x = x.left if start < x.end else x.right
+        z.p = y
+        if y is self.nil:
+            self.root = z
+        elif start < y.end:
+            y.left = z
+        else:
+            y.right = z
+        z.left = z.right = self.nil
+        while z.p.red:
+            on_left = z.p is z.p.p.left
+            y = z.p.p.right if on_left else z.p.p.left
+            if y.red:
+                z.p.red = y.red = False
+                z.p.p.red = True
+                z = z.p.p
+            else:
+                if z is (z.p.right if on_left else z.p.left):
+                    z = z.p
+                    self._rotate(z, on_left)
+                z.p.red = False
+                z.p.p.red = True
+                self._rotate(z.p.p, not on_left)
+        self.root.red = False
+
+    def _transplant(self, u, v):
+        if u.p is self.nil:
+            self.root = v
+        elif u is u.p.left:
+            u.p.left = v
+        else:
+            u.p.right = v
+        v.p = u.p
+
+    def delete(self, z):
+        y, y_red = z, z.red
+        if z.left is self.nil:
+            x = z.right
+            self._transplant(z, z.right)
+        elif z.right is self.nil:
+            x = z.left
+            self._transplant(z, z.left)
+        else:
+            y = z.right
+            while y.left is not self.nil:
+                y = y.left
+            y_red, x = y.red, y.right
+            if y.p is z:
+                x.p = y
+            else:
+                self._transplant(y, y.right)
+                y.right = z.right
+                y.right.p = y
+            self._transplant(z, y)
+            y.left = z.left
+            y.left.p = y
+            y.red = z.red
+        if not y_red:
+            while x is not self.root and not x.red:
+                on_left = x is x.p.left
+                w = x.p.right if on_left else x.p.left
+                if w.red:
+                    w.red = False
+                    x.p.red = True
+                    self._rotate(x.p, on_left)
+                    w = x.p.right if on_left else x.p.left
+                near, far = (w.left, w.right) if on_left else (w.right, w.left)
+                if not near.red and not far.red:
+                    w.red = True
+                    x = x.p
+                else:
+                    if not far.red:
+                        near.red = False
+                        w.red = True
+                        self._rotate(w, not on_left)
+                        w = x.p.right if on_left else x.p.left
+                        far = w.right if on_left else w.left
+                    w.red = x.p.red
+                    x.p.red = False
+                    far.red = False
+                    self._rotate(x.p, on_left)
+                    x = self.root
+            x.red = False
+
+    def successor(self, x):
+        if x.right is not self.nil:
+            x = x.right
+            while x.left is not self.nil:
+                x = x.left
+            return x
+        y = x.p
+        while y is not self.nil and x is y.right:
+            x, y = y, y.p
+        return y
+
+    def find(self, start, end):
+        return next(n for n in self.nodes() if (n.start, n.end) == (start, end))
+
+    def nodes(self):
+        out, stack = [], [self.root]
+        while stack:
+            n = stack.pop()
+            if n is not self.nil:
+                out.append(n)
+                stack += [n.left, n.right]
+        return out
+
+
 class Oracle:
     def __init__(self, variant, bits, vstart, vend, lazy_max):
         self.posted = variant == "posted"
@@ -54,6 +203,7 @@ class Oracle:
         self.vstart, self.vend = vstart, vend
         self.lazy_max = lazy_max
         self.areas = []          # [va_start, va_end, lazy] sorted by va_start
+        self.tree = CLRSTree()   # the same areas as vmap_area_root
         self.ptes = set()        # virtual page numbers with a PTE
         self.lazy_nr = 0
         self.purges = 0
@@ -62,35 +212,32 @@ class Oracle:
 
     # -- alloc_vmap_area ------------------------------------------------------------
     def _search(self, addr, size, align, vend):
-        A = self.areas
+        T = self.tree
         walk = 0
-        if A:
-            first = None
-            n = 0
-            while n is not None:
-                start, end, _ = A[n]
-                if end >= addr:
-                    if first is None and (start <= addr if self.posted else start < addr + size):
-                        first = n
-                    n = None
-                else:
+        n, first = T.root, None
+        while n is not T.nil:
+            if n.end >= addr:
+                if first is None and (n.start <= addr if self.posted else n.start < addr + size):
                     first = n
-                    n = n + 1 if n + 1 < len(A) else None
-            if first is None:
+                n = n.left
+            else:
+                first = n
+                n = n.right
+        if first is None:
+            return addr, walk
+        if first.end < addr:
+            first = T.successor(first)
+            if first is T.nil:
                 return addr, walk
-            if A[first][1] < addr:
-                first += 1
-                if first == len(A):
-                    return addr, walk
-            while True:
-                blocked = (addr + size >= A[first][0]) if self.posted else (addr + size > A[first][0])
-                if not (blocked and addr + size <= vend):
-                    break
-                addr = ALIGN(A[first][1] + PAGE, align)
-                walk += 1
-                first += 1
-                if first == len(A):
-                    break
+        while True:
+            blocked = (addr + size >= first.start) if self.posted else (addr + size > first.start)
+            if not (blocked and addr + size <= vend):
+                break
+            addr = ALIGN(first.end + PAGE, align)
+            walk += 1
+            first = T.successor(first)
+            if first is T.nil:
+                break
         return addr, walk
 
     def alloc_vmap_area(self, size, align, vstart=None, vend=None):
@@ -113,6 +260,7 @@ class Oracle:
             purged = True
         self.areas.append([addr, addr + size, False])
         self.areas.sort(key=lambda a: (a[0], a[1]))
+        self.tree.insert(addr, addr + size)
         return addr
 
     # -- lazy freeing -----------------------------------------------------------------
@@ -129,6 +277,8 @@ class Oracle:
         for a in lazy:
             self.ptes.difference_update(range(a[0] // PAGE, a[1] // PAGE))
         self.lazy_nr -= sum((a[1] - a[0]) // PAGE for a in lazy)
+        for a in lazy:
+            self.tree.delete(self.tree.find(a[0], a[1]))
         self.areas = [a for a in self.areas if not a[2]]
         self.purges += 1
 

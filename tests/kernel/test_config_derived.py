@@ -11,7 +11,9 @@ From the patch (mm/vmalloc.c, "Per cpu kva allocator"):
     #define LAZY_MAX (fls(num_online_cpus())*32*1024*1024 / PAGE_SIZE)
 
 So VMALLOC_PAGES is 32768 on 32-bit and 33554432 on 64-bit.  Every expected value
-below is that arithmetic done by hand.
+below is that arithmetic done by hand.  NR_CPUS is the compile-time CONFIG_NR_CPUS
+(Config.config_nr_cpus: x86's default 8, or the next power of two above the online
+CPUs); LAZY_MAX uses the online CPUs (Config.nr_cpus).
 """
 
 import pytest
@@ -22,7 +24,7 @@ PAGE = 4096
 MiB = 1 << 20
 
 
-# (bits, nr_cpus, VMAP_BBMAP_BITS) with the arithmetic spelled out.
+# (bits, NR_CPUS, VMAP_BBMAP_BITS) with the arithmetic spelled out.
 BBMAP_CASES = [
     # 32-bit: VMALLOC_PAGES = 128 MiB / 4 KiB = 32768; the floor is 2*32 = 64.
     (32, 1, 1024),   # 32768/1/16 = 2048 -> min(1024, 2048) = 1024
@@ -45,7 +47,7 @@ BBMAP_CASES = [
 
 @pytest.mark.parametrize("bits,cpus,bbmap", BBMAP_CASES)
 def test_vmap_bbmap_bits_and_block_size(bits, cpus, bbmap):
-    cfg = Config(nr_cpus=cpus, bits=bits)
+    cfg = Config(nr_cpus=1, config_nr_cpus=cpus, bits=bits)
     assert cfg.vmap_max_alloc == bits            # VMAP_MAX_ALLOC = BITS_PER_LONG pages
     assert cfg.vmap_bbmap_bits == bbmap
     assert cfg.vmap_block_size == bbmap * PAGE   # VMAP_BLOCK_SIZE
@@ -55,6 +57,31 @@ def test_32bit_8_cpus_gives_1mib_blocks():
     cfg = Config(nr_cpus=8, bits=32)
     assert cfg.vmap_bbmap_bits == 256
     assert cfg.vmap_block_size == 1 * MiB
+
+
+@pytest.mark.parametrize("cpus,nr_cpus,bbmap,lazy", [
+    # NR_CPUS defaults to 8 up to 8 online CPUs: 32768/8/16 = 256 bits (1 MiB blocks);
+    # lazy_max_pages() = fls(online) * 8192.
+    (1, 8, 256, 8192), (2, 8, 256, 16384), (3, 8, 256, 16384), (4, 8, 256, 24576),
+    (5, 8, 256, 24576), (6, 8, 256, 24576), (7, 8, 256, 24576), (8, 8, 256, 32768),
+    # More online CPUs: NR_CPUS is the next power of two. 12 -> 16: 32768/16/16 = 128.
+    (12, 16, 128, 32768), (16, 16, 128, 40960), (33, 64, 64, 49152),
+])
+def test_nr_cpus_is_config_nr_cpus_not_the_online_count(cpus, nr_cpus, bbmap, lazy):
+    cfg = Config(nr_cpus=cpus, bits=32)
+    assert (cfg.config_nr_cpus, cfg.vmap_bbmap_bits, cfg.lazy_max_pages) == (nr_cpus, bbmap, lazy)
+    k = Kernel(cfg)           # 3, 5, 6 and 7 CPUs boot, as on a stock kernel
+    assert k.vm_map_ram(1, cpu=cpus - 1) == cfg.vmalloc_start   # 0xf8800000 is 1 MiB aligned
+    assert k.block_views()[0].end - k.block_views()[0].start == bbmap * PAGE
+
+
+def test_config_nr_cpus_can_be_set_and_copies_follow_the_cpu_count():
+    cfg = Config(nr_cpus=2, bits=32, config_nr_cpus=64)
+    assert (cfg.vmap_bbmap_bits, cfg.lazy_max_pages) == (64, 16384)   # 32768/64/16 = 32 -> 64
+    assert cfg.replace(nr_cpus=4).config_nr_cpus == 64                # still >= 4: kept
+    assert cfg.replace(nr_cpus=128).config_nr_cpus == 128             # below: the default
+    with pytest.raises(ConfigError, match="NR_CPUS"):
+        Config(nr_cpus=8, config_nr_cpus=4)                           # fewer than online
 
 
 def test_64bit_blocks_are_4mib_and_max_alloc_256k():
@@ -128,9 +155,10 @@ def test_refused_configs(kwargs):
 ])
 def test_non_power_of_two_bbmap_bits_is_refused_with_a_clear_message(cpus, bbmap):
     # The 2008 block arithmetic (ALIGN to VMAP_BLOCK_SIZE, addr & (VMAP_BLOCK_SIZE-1))
-    # needs a power of two; the simulator refuses rather than mis-index blocks.
+    # needs a power of two; the simulator refuses an NR_CPUS that breaks it rather than
+    # mis-index blocks.
     with pytest.raises(ConfigError) as exc:
-        Config(nr_cpus=cpus, bits=32)
+        Config(nr_cpus=1, config_nr_cpus=cpus, bits=32)
     msg = str(exc.value)
     assert str(bbmap) in msg
     assert "power of two" in msg

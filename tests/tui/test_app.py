@@ -377,7 +377,7 @@ def test_agp_bug_on_32_bit_shows_the_warn_and_the_oops():
         text = screen_text(app)
         # THEN the header, the inspector at VMALLOC_START (0xf8800000 on i386), the
         # WARN and the oops tagged in the log
-        assert "agp-bug · posted 2008-08-18 · 1 CPU · 32-bit" in text and "FINISHED" in text
+        assert "agp-bug · posted 2008-08-18 · 1 CPU (NR_CPUS 8) · 32-bit" in text and "FINISHED" in text
         assert "cell 0xf8800000" in text
         assert " WARN " in text and "WARNING: at mm/vmalloc.c vmap_page_ra" in text
         assert " OOPS " in text

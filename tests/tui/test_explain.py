@@ -198,7 +198,8 @@ def test_rewrite_large_vm_unmap_ram_is_freed_lazily_and_a_double_one_is_a_bug():
     small = k.vm_map_ram(4, cpu=1)
     k.vm_unmap_ram(small, 4, cpu=1)
     text = last(k, lambda: k.vm_unmap_ram(small, 4, cpu=1))
-    assert f"vm_unmap_ram({small:#x}, 4) on cpu1 hit a BUG_ON and was refused" in text
+    # The kernel's vb_free() does not check a double free: the refusal is the simulator's.
+    assert f"vm_unmap_ram({small:#x}, 4) on cpu1 was refused by the simulator" in text
 
 
 def test_a_bad_vfree_prints_the_kernel_warning_on_either_generation():

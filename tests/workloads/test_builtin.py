@@ -32,7 +32,7 @@ def returns(events, name):
 def test_catalog_lists_every_builtin_in_order():
     names = [n for n, _ in catalog()]
     assert names == ["map-touch-unmap", "xfs-dir", "vmalloc-churn", "fragmentation", "ioremap",
-                     "xen-pat", "exhaust-32bit", "agp-bug", "fix-size-alloc", "full-fit-alloc",
+                     "xen-pat", "exhaust-32bit", "wrap-32bit", "agp-bug", "fix-size-alloc", "full-fit-alloc",
                      "long-busy-list-alloc", "random-size-alloc", "fix-align-alloc",
                      "random-size-align-alloc", "align-shift-alloc", "vm-map-ram-test"]
     assert all(s for _, s in catalog())
@@ -72,7 +72,7 @@ def test_agp_bug_reproduces_the_report_on_posted_and_not_on_merged():
     assert returns(events, "vmalloc") == [START32, START32 + 3 * PAGE, None]
     warns = [e.line() for e in events if e.kind == "warn"]
     assert warns == ["WARNING: at mm/vmalloc.c vmap_page_range: WARN_ON(!pte_none(*pte)): "
-                     f"PTE already present at {START32 + 3 * PAGE:#x}, -EBUSY"]
+                     f"PTE already present at {START32 + 3 * PAGE:#x}; the caller gets -ENOMEM (-12)"]
     # purging the failed area [START, START + 5 pages) cleared b's PTE: the last touch faults
     assert returns(events, "touch") == ["ok", "ok", "fault"]
 
@@ -81,6 +81,23 @@ def test_agp_bug_reproduces_the_report_on_posted_and_not_on_merged():
     assert returns(events, "vmalloc") == [START32, START32 + 3 * PAGE, START32 + 6 * PAGE]
     assert run.kernel.stats.warnings == 0
     assert returns(events, "touch") == ["ok", "ok", "ok", "ok"]
+
+
+def test_wrap_32bit_reaches_both_bugs_on_2_6_28_and_fails_cleanly_on_2_6_27():
+    run, events = run_all("wrap-32bit")                  # merged, 32-bit, 1 CPU
+    # 0xf8800000 + 124 MiB + 1 page = 0x100401000: wraps; mapping end 0x400000.
+    # a = [START, START + 100 MiB + 1 page), b from a's end + 1 page = 0xfec02000 to END.
+    assert returns(events, "get_vm_area") == [START32, 0xFEC02000]
+    assert returns(events, "vmalloc") == [None, None]
+    bugs = [(e.where, e.own) for e in events if e.kind == "bug"]
+    assert bugs == [("vmap_page_range", False), ("__insert_vmap_area", False)]
+    assert run.kernel.stats.alloc_failures == 0 and run.kernel.check() == []
+    assert "addr + size - 1 < addr" in get("wrap-32bit").watch          # the v2.6.29 fix
+
+    run, events = run_all("wrap-32bit", variant="vanilla")
+    # v2.6.27 abuts areas: b from a's end, 0xfec01000; both vmallocs fail with its warning.
+    assert returns(events, "get_vm_area") == [START32, 0xFEC01000]
+    assert [e.kind for e in events if e.kind in ("warn", "bug")] == ["warn", "warn"]
 
 
 def test_exhaust_32bit_fills_fails_and_recovers_through_purge_and_retry():
@@ -136,3 +153,16 @@ def test_same_seed_same_events_other_seed_other_state():
         return [(e.op, e.cpu, e.line()) for e in ev]
     assert lines(7) == lines(7)
     assert lines(7) != lines(8)
+
+
+def test_descriptions_say_where_the_gap_page_goes_and_what_agp_bug_shows():
+    # vmalloc-churn: vmalloc(1 page) twice on merged: [S, S+2p) and [S+3p, S+5p): the
+    # free page S+2p lies after the previous area.
+    run, events = run_all("vmalloc-churn", ops=0)
+    k = run.kernel
+    assert (k.vmalloc(PAGE), k.vmalloc(PAGE)) == (START64, START64 + 3 * PAGE)
+    assert "free page after the previous area" in get("vmalloc-churn").watch
+    assert "flush against the next" in get("vmalloc-churn").watch
+    agp = get("agp-bug")
+    assert "-ENOMEM (-12)" in agp.watch and "never diagnoses" in agp.watch
+    assert "bug that Andrew Morton hit" not in agp.watch

@@ -24,6 +24,7 @@ VMALLOC_64 = (0xFFFFC20000000000, 0xFFFFE20000000000)
 VMALLOC_32 = (0xF8800000, 0xFF7FE000)
 
 MAX_CPUS = 4096
+DEFAULT_NR_CPUS = 8      # x86 Kconfig: NR_CPUS defaults to 8 for an SMP kernel
 
 
 class ConfigError(ValueError):
@@ -46,8 +47,12 @@ class Config:
     """One simulated machine: width, CPUs, the vmalloc range, the kernel generation
     (`variant`, a name from the registry) and the TLB flush model.
 
-    `nr_cpus` plays both NR_CPUS (compile time, sizes the blocks) and
-    num_online_cpus() (run time, scales the lazy threshold): all CPUs are online.
+    `nr_cpus` is num_online_cpus() (run time: the simulated CPUs, the lazy threshold);
+    `config_nr_cpus` is CONFIG_NR_CPUS, the compile-time NR_CPUS that sizes the vmap
+    blocks.  Left out, it is x86's Kconfig default for SMP, 8, or for a machine with
+    more CPUs the next power of two: NR_CPUS is never below the online count, and
+    the 2008 block arithmetic needs VMAP_BBMAP_BITS, a quotient by NR_CPUS, to be a
+    power of two (as the kernel's own choices, 8 to MAXSMP's 4096, give it).
     """
 
     nr_cpus: int = 4
@@ -59,6 +64,7 @@ class Config:
     seed: int = 1
     flush: str = "all"
     ram_size: int = 1 << 30          # physical memory: num_physpages = ram_size / page_size
+    config_nr_cpus: int | None = None  # NR_CPUS; None: DEFAULT_NR_CPUS or more (see above)
     # Derived (filled in __post_init__), named as the kernel names them.
     vmap_max_alloc: int = field(init=False)
     vmap_bbmap_bits: int = field(init=False)
@@ -78,6 +84,11 @@ class Config:
         for name in ("nr_cpus", "bits", "page_size", "seed", "ram_size"):
             if type(getattr(self, name)) is not int:
                 raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
+        if self.config_nr_cpus is None:
+            set_(self, "config_nr_cpus", max(DEFAULT_NR_CPUS, 1 << (self.nr_cpus - 1).bit_length()))
+        if type(self.config_nr_cpus) is not int or not self.nr_cpus <= self.config_nr_cpus <= MAX_CPUS:
+            raise ConfigError(f"config_nr_cpus (NR_CPUS) must be between the {self.nr_cpus} online "
+                              f"CPUs and {MAX_CPUS}, not {self.config_nr_cpus!r}")
         for name in ("vmalloc_start", "vmalloc_end"):
             if getattr(self, name) is not None and type(getattr(self, name)) is not int:
                 raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
@@ -102,15 +113,15 @@ class Config:
         max_alloc = self.bits
         vmalloc_space = (128 << 20) if self.bits == 32 else (128 << 30)
         vmalloc_pages = vmalloc_space // ps
-        bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // self.nr_cpus // 16))
+        bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // self.config_nr_cpus // 16))
         if bbmap_bits & (bbmap_bits - 1) and self.generation.features.vmap_blocks:
             # The patch aligns blocks with ALIGN() and finds offsets with
             # addr & (VMAP_BLOCK_SIZE - 1): both need a power of two.  A later
             # kernel rounds NR_CPUS up to a power of two; the 2008 code does not.
             raise ConfigError(
-                f"{self.nr_cpus} CPUs on {self.bits}-bit give VMAP_BBMAP_BITS = {bbmap_bits}, "
-                "not a power of two, which the 2008 block arithmetic cannot take; "
-                "use a power-of-two CPU count"
+                f"NR_CPUS {self.config_nr_cpus} on {self.bits}-bit gives VMAP_BBMAP_BITS = "
+                f"{bbmap_bits}, not a power of two, which the 2008 block arithmetic cannot "
+                "take; use a power-of-two NR_CPUS"
             )
         set_(self, "vmap_max_alloc", max_alloc)
         set_(self, "vmap_bbmap_bits", bbmap_bits)
@@ -155,10 +166,19 @@ class Config:
         if "bits" in changes and "vmalloc_start" not in changes:
             fields["vmalloc_start"] = fields["vmalloc_end"] = None
         fields.update(changes)
-        return Config(**fields)
+        return Config(**keep_nr_cpus(fields))
 
     def as_dict(self) -> dict:
         return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
                     page_size=self.page_size, vmalloc_start=self.vmalloc_start,
                     vmalloc_end=self.vmalloc_end, seed=self.seed, flush=self.flush,
-                    ram_size=self.ram_size)
+                    ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus)
+
+
+def keep_nr_cpus(fields: dict) -> dict:
+    """Config fields with NR_CPUS dropped (back to its default) when it is below the
+    online CPU count they ask for: for a copy or a trace run with more CPUs."""
+    nr, config_nr = fields.get("nr_cpus"), fields.get("config_nr_cpus")
+    if isinstance(nr, int) and isinstance(config_nr, int) and config_nr < nr:
+        fields = dict(fields, config_nr_cpus=None)
+    return fields

@@ -262,11 +262,14 @@ class Warn(NamedTuple):
 
 
 class AllocFail(NamedTuple):
-    """alloc_vmap_area() gave up after its purge and retry."""
+    """alloc_vmap_area() gave up after its purge and retry.  `restarted`: the retry
+    searched again from ALIGN(vstart, align) (merged); posted's went on from where the
+    first search stopped."""
     op: int
     cpu: int
     size: int
     message: str
+    restarted: bool = True
     kind = "warn"
 
     def line(self) -> str:
@@ -274,14 +277,19 @@ class AllocFail(NamedTuple):
 
 
 class Bug(NamedTuple):
-    """A BUG_ON() or oops: the real kernel would stop here; the simulator refuses the call."""
+    """A BUG_ON() or oops: the real kernel would stop here; the simulator stops the call.
+    `own`: not the kernel's BUG but the simulator's own refusal, where the C has no
+    check and would go on with a corrupted state (the message says which)."""
     op: int
     cpu: int
     where: str
     message: str
+    own: bool = False
     kind = "bug"
 
     def line(self) -> str:
+        if self.own:
+            return f"vmapviz refuses {self.where} (no check in the kernel): {self.message}"
         return f"kernel BUG at mm/vmalloc.c {self.where}: {self.message}"
 
 

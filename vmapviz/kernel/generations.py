@@ -58,8 +58,8 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                OLD_API, Features(lazy_flush=False, vmap_blocks=False, gap_page=False,
                                  locks=("vmlist_lock",)), "vanilla"),
     Generation("posted", "2008-08-18", "posted 2008-08-18",
-               "the rewrite as posted to linux-mm, with its early bugs (the AGP WARN, "
-               "bug 11903's exact-fit skip and dead retry)",
+               "the rewrite as posted to linux-mm, with its early bugs (a descent that can "
+               "place an area over a live one, bug 11903's exact-fit skip and dead retry)",
                OLD_API + PER_CPU_API, _REWRITE, "rewrite"),
     Generation("merged", "v2.6.28", "merged v2.6.28",
                "the rewrite as merged: rbtree of vmap areas, lazy TLB flushing, "

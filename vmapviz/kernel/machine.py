@@ -59,10 +59,12 @@ class Machine:
         self.stats.warnings += 1
         self.emit(Warn(self.op, cpu, where, message))
 
-    def bug(self, cpu: int, where: str, message: str) -> None:
-        """BUG(): report it and end the current call."""
+    def bug(self, cpu: int, where: str, message: str, own: bool = False) -> None:
+        """BUG(): report it and end the current call.  `own`: the simulator's refusal of
+        a call the kernel would carry on with, corrupting its state (counted with the
+        BUGs: the call stops in both)."""
         self.stats.bugs += 1
-        self.emit(Bug(self.op, cpu, where, message))
+        self.emit(Bug(self.op, cpu, where, message, own))
         raise KernelBug(message)
 
     # -- page tables and TLBs -----------------------------------------------------------
@@ -72,11 +74,14 @@ class Machine:
         err, nr = self.pgtable.vmap_page_range(start, end, frames)
         if err:
             addr = start + nr * self.config.page_size
+            # vmap_pte_range() returns -EBUSY or -ENOMEM; vmap_pmd_range() turns any error
+            # into -ENOMEM, which is what the caller sees.
             if err == -EBUSY:
-                self.warn(cpu, "vmap_page_range",
-                          f"WARN_ON(!pte_none(*pte)): PTE already present at {addr:#x}, -EBUSY")
+                self.warn(cpu, "vmap_page_range", f"WARN_ON(!pte_none(*pte)): PTE already present "
+                          f"at {addr:#x}; the caller gets -ENOMEM (-12)")
             else:
-                self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}, -ENOMEM")
+                self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}; the "
+                          "caller gets -ENOMEM (-12)")
         return err
 
     def flush_tlb_kernel_range(self, cpu: int, start: int, end: int, whole: bool | None = None) -> None:

@@ -31,7 +31,7 @@ class VanillaKernel(Kernel):
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config(variant="vanilla"))
-        self.vmlist = VmapAreaTree(gap=0)        # vmlist, in address order
+        self.vmlist = VmapAreaTree(gap=0, bits=self.config.bits)   # vmlist, in address order
         self.vm: dict[int, VmStruct] = {}        # its vm_structs, by address
 
     # -- __get_vm_area_node() and remove_vm_area() ----------------------------------------
@@ -40,15 +40,19 @@ class VanillaKernel(Kernel):
                          kind: str | None = None, align: int = 1) -> VmStruct | None:
         """__get_vm_area_node(): VM_IOREMAP alignment from the size as given, the size
         page-aligned plus one guard page, then under write_lock(&vmlist_lock) first fit
-        from ALIGN(start, align), failing when `addr > end - size`.  `align` is the
-        simulator's vmalloc_align() extension."""
+        from ALIGN(start, align), failing when `addr + size < addr` (the sum wrapped) or
+        `addr > end - size`: a request near the top fails cleanly here, unlike v2.6.28.
+        `align` is the simulator's vmalloc_align() extension."""
         cfg = self.config
         if flags & VM_IOREMAP:
             align = ioremap_align(size, cfg.page_shift)
         addr = ALIGN(start, align)
-        size = page_align(size, cfg.page_size)
+        size = page_align(size, cfg.page_size, cfg.ulong_max)
         if not size:
             return None
+        if size + cfg.page_size > cfg.ulong_max:
+            self.bug(cpu, "__get_vm_area_node", f"size {size:#x} plus the guard page wraps to 0; the "
+                     "kernel's walk would place an empty area", own=True)
         size += cfg.page_size               # the guard page
         s = self.stats
         s.vmlist_lock_write += 1
@@ -74,8 +78,9 @@ class VanillaKernel(Kernel):
         self.emit(AreaAlloc(self.op, cpu, va.start, va.end, kind, examined, "__get_vm_area_node"))
         return vm
 
-    def unmap_and_unlink(self, cpu: int, addr: int) -> VmStruct | None:
-        """remove_vm_area(): under write_lock(&vmlist_lock), walk from the head to the
+    def unlink_vm_area(self, cpu: int, addr: int) -> VmStruct | None:
+        """remove_vm_area() (not named so: that is the public call): under
+        write_lock(&vmlist_lock), walk from the head to the
         area starting at addr; unmap_vm_area() clears its PTEs (guard page included) and
         flush_tlb_kernel_range() flushes them at once, the lock still held; unlink it;
         its size loses the guard page."""
@@ -105,7 +110,7 @@ class VanillaKernel(Kernel):
         if addr & (self.config.page_size - 1):
             self.warn(cpu, "__vunmap", f"Trying to vfree() bad address ({addr:#x})")
             return
-        vm = self.unmap_and_unlink(cpu, addr)
+        vm = self.unlink_vm_area(cpu, addr)
         if vm is None:
             self.warn(cpu, "__vunmap", f"Trying to vfree() nonexistent vm area ({addr:#x})")
             return
@@ -133,7 +138,7 @@ class VanillaKernel(Kernel):
         num_physpages; a page array larger than a page is itself vmalloc'ed (VM_VPAGES,
         placed after the area), then the pages, then the mapping."""
         cfg = self.config
-        size = page_align(size, cfg.page_size)
+        size = page_align(size, cfg.page_size, cfg.ulong_max)
         if not size or size >> cfg.page_shift > cfg.num_physpages:
             return None
         vm = self.get_vm_area_node(cpu, size, VM_ALLOC, cfg.vmalloc_start, cfg.VMALLOC_END, kind, align)
@@ -145,7 +150,7 @@ class VanillaKernel(Kernel):
             vm.pages_area = self.vmalloc_node(cpu, array_size, "vpages")
             vm.flags |= VM_VPAGES
             if vm.pages_area is None:
-                self.unmap_and_unlink(cpu, vm.addr)
+                self.unlink_vm_area(cpu, vm.addr)
                 return None
         return self.map_new_pages(cpu, vm, nr_pages)
 
@@ -184,7 +189,7 @@ class VanillaKernel(Kernel):
         return self.vm.get(addr), ""
 
     def _remove_vm_area(self, cpu: int, addr: int):
-        vm = self.unmap_and_unlink(cpu, addr)
+        vm = self.unlink_vm_area(cpu, addr)
         return (None if vm is None else vm.addr), ""
 
     # -- views ------------------------------------------------------------------------------------

@@ -45,8 +45,10 @@ def area_kind(flags: int) -> str:
 def ioremap_align(size: int, page_shift: int) -> int:
     """__get_vm_area_node()'s VM_IOREMAP rule (2.6.27 and 2.6.28): align to
     1 << fls(size), clamped to [PAGE_SHIFT, IOREMAP_MAX_ORDER]; fls() is taken of the
-    size as the caller gave it, before PAGE_ALIGN."""
-    bit = min(max(size.bit_length(), page_shift), IOREMAP_MAX_ORDER_PAGES + page_shift)
+    size as the caller gave it, before PAGE_ALIGN.  x86's fls() takes an int: it sees
+    the low 32 bits only (bit 31 set counts as 32), so 4 GiB is fls(0) = 0, clamped
+    to PAGE_SHIFT: a page's alignment."""
+    bit = min(max((size & 0xFFFFFFFF).bit_length(), page_shift), IOREMAP_MAX_ORDER_PAGES + page_shift)
     return 1 << bit
 
 
@@ -66,6 +68,6 @@ def vmallocinfo_line(vm: VmStruct, bits: int) -> str:
     return line
 
 
-def page_align(size: int, page_size: int) -> int:
-    """PAGE_ALIGN(size)."""
-    return -(-size // page_size) * page_size
+def page_align(size: int, page_size: int, ulong_max: int) -> int:
+    """PAGE_ALIGN(size) in an unsigned long: within a page of the top it wraps to 0."""
+    return (size + page_size - 1) & ~(page_size - 1) & ulong_max

@@ -3,14 +3,21 @@ generations that place areas by walking them: the rewrite's alloc_vmap_area() (a
 rbtree plus an address-sorted list) and, before it, __get_vm_area_node()'s walk of
 vmlist.
 
-Here a SortedList plays the tree and the list.  The rewrite's descent's answer depends
-only on the set of areas, not on the tree's shape (KERNEL-NOTES: "Why a sorted list can
-stand in for the rbtree"), so the addresses are the kernel's own.
+A SortedList plays the address-ordered list.  For the rewrite, the red-black tree
+itself is kept too (`rbtree`, lib/rbtree.c node by node), because two answers depend
+on its shape: which `first` merged's descent picks when no area ends below addr (so
+how long the walk is), and everything the posted code does once its descent has
+placed one area over another.  Everything else depends only on the set of areas
+(KERNEL-NOTES: "Why a sorted list can stand in for the rbtree"), and takes the fast
+path below.
 
 The kernel's walk steps past every area until a hole fits: with 100,000 areas packed
 at the start it visits all of them.  The simulator keeps an index of the holes wider
 than the walk's gap, so it jumps from hole to hole and reports, from positions in the
 sorted order, how many areas the kernel's walk would have passed.
+
+Addresses are unsigned longs of the configured width: `addr + size` may wrap past
+the top (v2.6.28 has no check; see search()).
 
 Areas are immutable records; a state change replaces the record, so a snapshot can
 copy the list of records without copying areas.
@@ -21,6 +28,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sortedcontainers import SortedDict, SortedList
+
+from .rbtree import RbNode, RbTree
 
 # struct vmap_area's flags in the rewrite.
 VM_LAZY_FREE = 0x01
@@ -73,18 +82,24 @@ class Found(NamedTuple):
 class VmapAreaTree:
     """vmap_area_root and vmap_area_list (or, before the rewrite, vmlist): the areas in
     address order, found by start.  `gap` is what the first-fit walk leaves after each
-    area it passes: a page in the rewrite (`first->va_end + PAGE_SIZE`), none before."""
+    area it passes: a page in the rewrite (`first->va_end + PAGE_SIZE`), none before.
+    `bits` is the width of an unsigned long; `rbtree` keeps the kernel's red-black tree
+    beside the list (the rewrite)."""
 
-    def __init__(self, gap: int) -> None:
+    def __init__(self, gap: int, bits: int = 64, rbtree: bool = False) -> None:
         self.gap = gap
+        self.mask = (1 << bits) - 1            # ULONG_MAX
         self.list: SortedList = SortedList()   # records ordered by va_start
         self.by_start: dict[int, VmapArea] = {}
+        self.rbtree = RbTree() if rbtree else None
+        self.nodes: dict[int, RbNode] = {}     # rb_node of each area, by start
         # Holes wider than the gap between neighbours, keyed by the start of the area
         # above the hole; the value is where the walk would put addr (prev.end + gap)
         # before alignment.
         self.holes: SortedDict = SortedDict()
         # Starts of areas placed over another (posted only); while any is in the tree
-        # the sorted order no longer implies sorted ends, and search() walks literally.
+        # the sorted order no longer implies sorted ends, and search() follows the
+        # rbtree literally.
         self.overlaps: set[int] = set()
         self.generation = 0
 
@@ -99,11 +114,27 @@ class VmapAreaTree:
         else:
             self.holes.pop(nxt.start, None)
 
+    def insert_bugs(self, start: int, end: int) -> bool:
+        """Would __insert_vmap_area()'s descent for [start, end) reach its BUG()?  Only
+        an area whose end wrapped below its start can be neither left (start <
+        tmp->va_end) nor right (end > tmp->va_start) of an area it meets."""
+        n = self.rbtree.root if self.rbtree is not None else None
+        while n is not None:
+            if start < n.end:
+                n = n.left
+            elif end > n.start:
+                n = n.right
+            else:
+                return True
+        return False
+
     def insert(self, va: VmapArea) -> bool:
         """__insert_vmap_area(); True when the area overlaps a neighbour."""
         lst = self.list
         lst.add(va)
         self.by_start[va.start] = va
+        if self.rbtree is not None:
+            self._rb_insert(va)
         i = lst.index(va)
         prev = lst[i - 1] if i else None
         nxt = lst[i + 1] if i + 1 < len(lst) else None
@@ -116,12 +147,25 @@ class VmapAreaTree:
             return True
         return False
 
+    def _rb_insert(self, va: VmapArea) -> None:
+        """The descent of __insert_vmap_area(), rb_link_node(), rb_insert_color()."""
+        node = self.nodes[va.start] = RbNode(va.start, va.end, va)
+        parent, left, n = None, False, self.rbtree.root
+        while n is not None:
+            parent = n
+            left = va.start < n.end
+            n = n.left if left else n.right    # (the BUG() case: see insert_bugs())
+        self.rbtree.link(node, parent, left)
+        self.rbtree.insert_color(node)
+
     def erase(self, va: VmapArea) -> None:
         """__free_vmap_area(): the area leaves the tree and the list."""
         lst = self.list
         i = lst.index(va)
         lst.pop(i)
         del self.by_start[va.start]
+        if self.rbtree is not None:
+            self.rbtree.erase(self.nodes.pop(va.start))
         self.holes.pop(va.start, None)
         self.overlaps.discard(va.start)
         if i < len(lst):
@@ -135,11 +179,25 @@ class VmapAreaTree:
         del lst[i]
         lst.add(new)
         self.by_start[new.start] = new
+        if self.rbtree is not None:
+            self.nodes[new.start].va = new
         self.generation += 1
 
     def find(self, addr: int) -> VmapArea | None:
-        """__find_vmap_area(): the area that starts exactly at addr."""
-        return self.by_start.get(addr)
+        """__find_vmap_area(): the area that starts exactly at addr.  Once areas overlap
+        (posted), the tree's order by start can break, and the kernel's descent by start
+        may miss an area that is there: then the descent is followed literally."""
+        if not self.overlaps or self.rbtree is None:
+            return self.by_start.get(addr)
+        n = self.rbtree.root
+        while n is not None:
+            if addr < n.start:
+                n = n.left
+            elif addr > n.start:
+                n = n.right
+            else:
+                return n.va
+        return None
 
     def overlapping(self, start: int, end: int) -> list[VmapArea]:
         """Areas that intersect [start, end), in address order."""
@@ -162,7 +220,7 @@ class VmapAreaTree:
     # -- alloc_vmap_area()'s descent and walk ---------------------------------------
 
     def search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
-               first_contains_addr: bool) -> Found:
+               first_contains_addr: bool, wraps: bool = False) -> Found:
         """One pass of alloc_vmap_area() from `addr`: the descent to `first`, then the
         walk past every area in the way, each move setting
         addr = ALIGN(first->va_end + PAGE_SIZE, align).
@@ -171,22 +229,99 @@ class VmapAreaTree:
         `>=` skips it).  first_contains_addr: the posted descent, which picks `first`
         only from areas ending below addr or containing it, so with none below it may
         return addr over an area that starts inside [addr, addr + size).
+
+        wraps: `addr + size` is computed as the C computes it, in an unsigned long
+        (v2.6.28).  Near the top of the space it wraps to a small number, which passes
+        both the walk's test and the final `addr + size > vend`: the search "finds" a
+        place whose end lies below its start (`ok`, with addr + size > ULONG_MAX here);
+        the caller meets the consequence.  Without `wraps` such a place fails, as the
+        v2.6.29 check `addr + size - 1 < addr` (and v2.6.27's own) makes it fail.  An
+        ALIGN() that wraps to 0 fails in both modes (README: departures).
         """
+        if self.overlaps and self.rbtree is not None:
+            return self._tree_walk(addr, size, align, vend, exact_fit, first_contains_addr)
+        found = self._search(addr, size, align, vend, exact_fit, first_contains_addr)
+        if wraps and not found.ok and found.addr <= self.mask < found.addr + size:
+            # The unbounded walk stopped at its first candidate past vend; the kernel's
+            # wrapped sum goes on from the area it would compare next.
+            addr, walk = self._loop(self.list.islice(found.low + found.walk), found.addr, size,
+                                    align, vend, exact_fit, found.walk)
+            found = Found(addr, self._fits(addr, size, vend), walk, found.low)
+        return found
+
+    def _fits(self, addr: int, size: int, vend: int) -> bool:
+        """found: `addr + size > vend` fails, in unsigned long arithmetic."""
+        return addr <= self.mask and (addr + size) & self.mask <= vend
+
+    def _loop(self, areas, addr: int, size: int, align: int, vend: int, exact_fit: bool,
+              walk: int) -> tuple[int, int]:
+        """alloc_vmap_area()'s while loop, literally, in unsigned long arithmetic: move
+        addr past each area of `areas` (successive rb_next()s) while
+        `addr + size > first->va_start` (posted `>=`) and `addr + size <= vend`."""
+        mask = self.mask
+        for a in areas:
+            end = (addr + size) & mask
+            if not ((end > a.start if exact_fit else end >= a.start) and end <= vend):
+                break
+            addr = ALIGN(a.end + self.gap, align)
+            walk += 1
+            if addr > mask:        # ALIGN() wrapped to 0: fail (README: departures)
+                break
+        return addr, walk
+
+    def _tree_walk(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
+                   first_contains_addr: bool) -> Found:
+        """alloc_vmap_area() node by node on the rbtree: the descent, then rb_next().
+        Used while posted overlaps make the tree's shape decide the answer."""
+        limit = (addr + size) & self.mask
+        first, n = None, self.rbtree.root
+        while n is not None:
+            if n.end >= addr:
+                if first is None and (n.start <= addr if first_contains_addr else n.start < limit):
+                    first = n
+                n = n.left
+            else:
+                first = n
+                n = n.right
+        if first is not None and first.end < addr:
+            first = self.rbtree.next(first)
+        if first is None:
+            return Found(addr, self._fits(addr, size, vend), 0, len(self.list))
+
+        def successors(n):
+            while n is not None:
+                yield n
+                n = self.rbtree.next(n)
+
+        addr, walk = self._loop(successors(first), addr, size, align, vend, exact_fit, 0)
+        return Found(addr, self._fits(addr, size, vend), walk, self.list.index(first.va))
+
+    def _search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
+                first_contains_addr: bool) -> Found:
+        """The fast path of search(), in unbounded integers."""
         lst = self.list
         n = len(lst)
         # L: the lowest area ending at or after addr: where the descent's `first` lands.
         # Every area before it ends below addr, so the descent's P exists iff L > 0.
-        if self.overlaps:
-            low = next((j for j, a in enumerate(lst) if a.end >= addr), n)
-        else:
-            i = lst.bisect_right((addr, 1 << 65)) - 1   # the last area starting <= addr
-            low = i if i >= 0 and lst[i].end >= addr else i + 1
-            if 0 < low < n and lst[low - 1].end == addr:
-                low -= 1                                # one ending exactly at addr
+        i = lst.bisect_right((addr, 1 << 65)) - 1   # the last area starting <= addr
+        low = i if i >= 0 and lst[i].end >= addr else i + 1
+        if 0 < low < n and lst[low - 1].end == addr:
+            low -= 1                                # one ending exactly at addr
         if low == n:
             return Found(addr, addr + size <= vend, 0, n)
         first = lst[low]
-        if first_contains_addr and low == 0 and first.start > addr:
+        if low == 0 and self.rbtree is not None and not first_contains_addr:
+            # Merged, no area below addr: every node the descent meets ends at or after
+            # addr, so it goes left from the root, and `first` is the first node on that
+            # path starting below addr + size: the shape decides where the walk starts.
+            node = self.rbtree.root
+            while node is not None and node.start >= addr + size:
+                node = node.left
+            if node is None:
+                return Found(addr, addr + size <= vend, 0, 0)
+            first = node.va
+            low = lst.index(first)
+        elif first_contains_addr and low == 0 and first.start > addr:
             # Posted: no area ends below addr and none contains it, so first stays
             # NULL and addr is used without looking at the areas above it.
             return Found(addr, addr + size <= vend, 0, 0)
@@ -194,8 +329,6 @@ class VmapAreaTree:
         def blocked(a: int, start: int) -> bool:
             return a + size > start if exact_fit else a + size >= start
 
-        if self.overlaps:
-            return self._walk(low, addr, size, align, vend, blocked)
         if addr + size > vend:
             return Found(addr, False, 0, low)
         if not blocked(addr, first.start):
@@ -223,15 +356,3 @@ class VmapAreaTree:
             else:
                 lo = mid + 1
         return Found(ALIGN(lst[lo].end + self.gap, align), False, lo - low + 1, low)
-
-    def _walk(self, i: int, addr: int, size: int, align: int, vend: int, blocked) -> Found:
-        """The walk as the patch writes it, area by area: used while overlapping areas
-        make the hole index's shortcut unsound."""
-        lst, walk = self.list, 0
-        while blocked(addr, lst[i].start) and addr + size <= vend:
-            addr = ALIGN(lst[i].end + self.gap, align)
-            walk += 1
-            i += 1
-            if i == len(lst):
-                break
-        return Found(addr, addr + size <= vend, walk, i - walk)

@@ -125,13 +125,15 @@ class Header(Static):
         right.append(f"  op {snap.op:,}{total} ", style="bold")
         cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
         flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
-        for variant, tag in ((cfg.generation.title, True), (cfg.generation.title, False),
-                             (cfg.variant, False)):
+        # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
+        nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
+        for variant, tag, nr_cpus in ((cfg.generation.title, True, nr), (cfg.generation.title, False, nr),
+                                      (cfg.variant, False, nr), (cfg.variant, False, "")):
             left = Text()
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus} · {cfg.bits}-bit{flush} · seed {cfg.seed}")
+            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush} · seed {cfg.seed}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len
@@ -159,7 +161,7 @@ class VmapvizApp(App):
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
-                 theme: str | None = None) -> None:
+                 theme: str | None = None, config_nr_cpus: int | None = None) -> None:
         super().__init__()
         themes.register(self)
         if theme:
@@ -167,7 +169,8 @@ class VmapvizApp(App):
         if driver is None:
             from ..driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
-                            bits=bits, seed=seed, flush=flush, speed=speed)
+                            bits=bits, seed=seed, flush=flush, speed=speed,
+                            config_nr_cpus=config_nr_cpus)
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -610,9 +613,10 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: int | None = None,
             bits: int | None = None, seed: int | None = 1, flush: str | None = None,
-            theme: str | None = None) -> None:
+            theme: str | None = None, config_nr_cpus: int | None = None) -> None:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow."""
-    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme)
+    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
+                     config_nr_cpus=config_nr_cpus)
     try:
         app.run()
     finally:
@@ -622,7 +626,8 @@ def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: in
 def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
                     nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
                     ops: int | None = None, size: tuple[int, int] = (120, 40),
-                    flush: str | None = None, theme: str | None = None) -> str:
+                    flush: str | None = None, theme: str | None = None,
+                    config_nr_cpus: int | None = None) -> str:
     """`vmapviz screenshot --out FILE.svg|FILE.png`: run `ops` ops headless (paused,
     stepped, so the picture is reproducible), write the screen, return the path."""
     from ..export import write_image
@@ -632,7 +637,7 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
 
     async def run() -> str:
         app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False,
-                         theme=theme)
+                         theme=theme, config_nr_cpus=config_nr_cpus)
         async with app.run_test(size=tuple(size)) as pilot:
             for flash in app.query(LazyPanel):
                 flash.flash_seconds = 0

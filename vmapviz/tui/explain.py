@@ -58,7 +58,8 @@ def _lazy_numbers(snap: Snapshot) -> str:
     s = snap.stats
     lazy, limit = s.lazy_pages, s.lazy_max_pages
     return (f"vmap_lazy_nr is {lazy:,} of lazy_max_pages {limit:,} pages "
-            f"({pct(lazy, limit)}); a purge comes only above it")
+            f"({pct(lazy, limit)}); above it the free purges, and a purge also comes from an "
+            "allocation that finds no hole, from vm_unmap_aliases() and from an explicit call")
 
 
 def _no_flush_reason() -> str:
@@ -92,17 +93,34 @@ def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
                 f"{' but force_flush set' if p.force_flush else ''}.")
     out = [what]
     if fl is not None:
-        out.append(f"One flush_tlb_kernel_range({fl.start:#x}, {fl.end:#x}) covered all of it: "
-                   f"{fl.ipis} IPI{'s' * (fl.ipis != 1)} (every other CPU), {fl.stale} stale TLB "
-                   f"entr{'ies' if fl.stale != 1 else 'y'} dropped. "
+        out.append(f"One flush_tlb_kernel_range({fl.start:#x}, {fl.end:#x}) covered all of it, "
+                   f"{fl.ipis} IPI{'s' * (fl.ipis != 1)} (every other CPU): {_dropped(fl)} "
                    f"vmap_lazy_nr is now {snap.stats.lazy_pages:,}.")
     return out
 
 
+def _dropped(fl) -> str:
+    """What a flush dropped, and why that much."""
+    n = f"{fl.entries} TLB entr{'ies' if fl.entries != 1 else 'y'}, {fl.stale} of them stale"
+    if fl.whole:
+        return (f"on x86 it is flush_tlb_all(), so every CPU emptied its whole TLB: {n}, the "
+                "rest translations of live pages, refilled on their next use.")
+    return (f"only that range was dropped ({n}); it runs from the lowest to the highest lazy "
+            "area, so live areas between them lost their entries too, and stale entries outside "
+            "it survive.")
+
+
 def _trouble_sentences(snap: Snapshot, by_kind) -> list[str]:
     out = []
+    lazy = snap.generation.features.lazy_flush
     for e in by_kind.get("warn", []):
-        if isinstance(e, AllocFail) and snap.generation.features.lazy_flush:
+        if isinstance(e, AllocFail) and lazy and not e.restarted:
+            out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was "
+                       "found, and the retry after the purge went on from where the first search "
+                       "stopped (the posted code sets addr above retry:), so it could not succeed "
+                       "even if the purge opened a hole lower down; the same call succeeds on the "
+                       "next try. The caller gets NULL.")
+        elif isinstance(e, AllocFail) and lazy:
             out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was left "
                        "even after purging the lazy areas, so the caller gets NULL.")
         elif isinstance(e, AllocFail):
@@ -115,12 +133,19 @@ def _trouble_sentences(snap: Snapshot, by_kind) -> list[str]:
                        + _WARN_MEANING.get(e.where, "Something the kernel did not expect happened; "
                                                     "the call failed."))
     for e in by_kind.get("bug", []):
-        out.append(f"\"{e.line()}\": a real kernel would oops here and stop this task; the "
-                   "simulator refuses the call and keeps its state consistent.")
+        if getattr(e, "own", False):
+            out.append(f"\"{e.line()}\": the kernel has no check here and would carry on, "
+                       "corrupting its state as the message says; the simulator refuses the call "
+                       "on its own account and keeps its state as it was.")
+        else:
+            out.append(f"\"{e.line()}\": a real kernel would oops here and stop this task; the "
+                       "simulator ends the call and keeps its state as it was.")
     for e in by_kind.get("fault", []):
         out.append(f"\"{e.line()}\": the access hit a page with no mapping, which oopses a real "
                    "kernel.")
     for e in by_kind.get("uaf", []):
+        if e.how.startswith("find_vm_area"):
+            continue                    # a dangling vm_struct, not an access: _find_vm_area
         out.append(f"Use-after-free at {e.addr:#x} through {e.how}: the page was freed but a "
                    "translation survived, so the access reached memory that may belong to "
                    "someone else now. Lazy flushing is only safe while nobody touches freed "
@@ -130,10 +155,11 @@ def _trouble_sentences(snap: Snapshot, by_kind) -> list[str]:
 
 _WARN_MEANING = {
     "vmap_page_range": ("vmap_page_range() met a PTE that was already present: the new area overlaps "
-                        "a live one (the posted descent's bug that Andrew Morton hit in "
-                        "agp_add_bridge), so the mapping failed with -EBUSY."),
+                        "a live one. vmap_pte_range() returns -EBUSY, but vmap_pmd_range() turns "
+                        "any error into -ENOMEM, so the caller sees -12. On the posted code this "
+                        "sequence gives the same WARN and return code as Andrew Morton's "
+                        "agp_add_bridge report; the thread itself leaves that report's cause open."),
     "__vunmap": "The address was not one vmalloc handed out, so nothing was freed.",
-    "vm_map_ram": "Nothing was mapped.",
 }
 
 
@@ -146,7 +172,12 @@ def _vm_map_ram(snap, call, ret, by_kind):
     out = []
     if count <= cfg.vmap_max_alloc:
         new = by_kind.get("block", [])
-        if addr is None or "bits" not in by_kind:
+        if addr is None and "bits" in by_kind:
+            out.append(f"vm_map_ram({count}) on cpu{call.cpu} failed: vb_alloc() gave it "
+                       f"[{ret.detail}], but vmap_page_range() could not map the pages, so "
+                       "vm_map_ram() gave the region back with vm_unmap_ram() and returned NULL.")
+            return out
+        if addr is None:
             out.append(f"vm_map_ram({count}) on cpu{call.cpu} failed: vb_alloc() found no room and "
                        "new_vmap_block() could not get an area.")
             return out
@@ -189,7 +220,10 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
     addr, count = call.args[0], call.args[1]
     cfg = snap.config
     if "bug" in by_kind:
-        return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} hit a BUG_ON and was refused."]
+        own = getattr(by_kind["bug"][-1], "own", False)
+        return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} "
+                + ("was refused by the simulator: the kernel does not check this." if own
+                   else "hit a BUG_ON.")]
     if count <= cfg.vmap_max_alloc:
         out = [f"vb_free() marked the pages dirty in the block's dirty_map [{ret.detail}] and left "
                "their PTEs in place."]
@@ -214,15 +248,20 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
     return out
 
 
-def _area_sentences(snap, by_kind):
+def _area_sentences(snap, by_kind, call=None):
     out = []
+    cfg = snap.config
     gap = (" The search leaves a free page after every area it steps past."
            if snap.generation.features.gap_page else "")
     for e in by_kind.get("area", []):
         walk = (f"its walk passed {e.walk} area{'s' * (e.walk != 1)} before the hole fit"
                 if e.walk else "the first candidate fit")
+        if call is not None and call.name == "get_vm_area":
+            start = f"ALIGN(start, align), the caller's start being {call.args[2]:#x}"
+        else:
+            start = f"VMALLOC_START ({cfg.vmalloc_start:#x})"
         out.append(f"{e.fn}() placed the {e.area_kind} area at {e.start:#x} "
-                   f"({human_bytes(e.end - e.start)}): first fit from VMALLOC_START; {walk}.{gap}")
+                   f"({human_bytes(e.end - e.start)}): first fit from {start}; {walk}.{gap}")
     return out
 
 
@@ -246,11 +285,12 @@ def _get_vm_area(snap, call, ret, by_kind):
     if flags & VM_IOREMAP:
         align = ioremap_align(size, snap.config.page_shift)
         out.append(f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: ioremap areas are aligned to "
-                   f"1 << fls(size), here {human_bytes(align)} (at most 512 KiB), plus a guard page.")
+                   f"1 << fls(size), here {human_bytes(align)} (at most 512 KiB; x86's fls() takes "
+                   "an int, so 4 GiB gets one page), plus a guard page.")
     else:
         out.append(f"get_vm_area() of {human_bytes(size)}: an area with a guard page and no pages "
                    "mapped yet.")
-    out.extend(_area_sentences(snap, by_kind))
+    out.extend(_area_sentences(snap, by_kind, call))
     if ret is not None and ret.result is None:
         out.append("It returned NULL.")
     return out
@@ -306,6 +346,10 @@ def _vmalloc_to_page(snap, call, ret, by_kind):
 
 
 def _find_vm_area(snap, call, ret, by_kind):
+    if "uaf" in by_kind:
+        return [f"find_vm_area({call.args[0]:#x}) found the area lazily freed but still in the tree "
+                "with VM_VM_AREA, and returned its va->private: the vm_struct vfree() already "
+                "kfree()d, a dangling pointer."]
     return [f"find_vm_area({call.args[0]:#x}) looked the address up in the tree."]
 
 

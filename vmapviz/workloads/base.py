@@ -15,6 +15,7 @@ from typing import Callable, Generator, Iterator, NamedTuple
 
 from ..kernel import Config, ConfigError
 from ..kernel.calls import CALLS, OPTIONAL_ARGS
+from ..kernel.config import keep_nr_cpus
 
 Stream = Generator[tuple[str, tuple], object, None]
 Streams = Callable[[Config, Callable[[int], random.Random]], dict[int, Stream]]
@@ -104,7 +105,7 @@ class Workload:
     summary: str
     watch: str
     streams: Streams
-    defaults: dict = field(default_factory=dict)  # nr_cpus, bits, variant
+    defaults: dict = field(default_factory=dict)  # nr_cpus, bits, variant (config_nr_cpus...)
     default_ops: int | None = None   # for endless workloads: a headless run's length
     expect_failures: str = ""        # why allocation failures are the expected outcome
     needs: frozenset[str] = frozenset()
@@ -116,6 +117,8 @@ class Workload:
         workload needs and there is no translation for it."""
         opts = dict(self.defaults)
         opts.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("config_nr_cpus") is None:
+            opts = keep_nr_cpus(opts)
         cfg = Config(**opts)
         gen = cfg.generation
         missing = sorted(self.program(cfg)[1] - set(gen.calls))

@@ -173,9 +173,25 @@ def exhaust_32bit(cfg, rng):
     yield "vmalloc", (16 * MiB,)
 
 
+def wrap_32bit(cfg, rng):
+    """addr + size wrapping past the top of a 32-bit space, which v2.6.28 does not check:
+    a vmalloc() too big for the empty space, then a vmalloc() of 8 MiB once two areas
+    reach VMALLOC_END."""
+    page = cfg.page_size
+    yield "vmalloc", (124 * MiB,)       # START + 124 MiB + guard wraps: vmap_page_range BUG_ON
+    a = yield "get_vm_area", (100 * MiB, 0)
+    if a is None:
+        return
+    gap = page if cfg.generation.features.gap_page else 0
+    b_start = a + 100 * MiB + page + gap
+    yield "get_vm_area", (cfg.VMALLOC_END - b_start - page, 0)   # ends at VMALLOC_END
+    yield "vmalloc", (8 * MiB,)         # past both to END + 1 page: + 8 MiB + guard = 0
+
+
 def agp_bug(cfg, rng):
-    """Andrew Morton's 2.6.27-rc5-mm1 report, replayed: a freed and purged area at
-    VMALLOC_START, a live one just above, then agp_add_bridge()'s vmalloc of 4 pages."""
+    """A sequence that gives Andrew Morton's 2.6.27-rc5-mm1 WARN on the posted code (the
+    thread leaves that report's cause open): a freed and purged area at VMALLOC_START,
+    a live one just above, then a vmalloc of 4 pages, as agp_add_bridge() made."""
     page = cfg.page_size
     a = yield "vmalloc", (page,)        # VMALLOC_START
     b = yield "vmalloc", (page,)        # START + 3 pages
@@ -213,9 +229,10 @@ BUILTINS = [
                  "v2.6.27's XFS: vmap, and vunmap deferred on a list of 64, then one vunmap "
                  "(one flush) per entry")}),
     Workload("vmalloc-churn", "random vmalloc/vfree of 1 to 100 pages",
-             "The old API goes through the global rbtree allocator: every area has a guard page and "
-             "the search leaves one more page after it; vfree only marks the area lazy, so its "
-             "addresses stay out of reach until a purge.",
+             "The old API goes through the global rbtree allocator: every area has a guard page, "
+             "and the search leaves one more free page after the previous area (it moves to "
+             "first->va_end + PAGE_SIZE), while a merged exact fit can sit flush against the next "
+             "one; vfree only marks the area lazy, so its addresses stay out of reach until a purge.",
              each_cpu(vmalloc_churn), dict(nr_cpus=4, bits=64, variant="merged"), 50_000),
     Workload("fragmentation", "long-lived and short-lived areas interleaved, leaving holes",
              "After the short-lived areas are freed and purged, first fit drops new requests into "
@@ -241,11 +258,25 @@ BUILTINS = [
              "on the retry; a 16 MiB request finds no hole and fails for good.",
              on_cpu0(exhaust_32bit), dict(nr_cpus=1, bits=32, variant="merged"), None,
              expect_failures="the workload fills the 32-bit vmalloc space on purpose"),
-    Workload("agp-bug", "the WARNING at vmap_page_range from the thread, on the posted variant",
+    Workload("wrap-32bit", "requests near the top of a 32-bit space wrap addr + size: the BUGs v2.6.28 reaches",
+             "v2.6.28 computes addr + size in an unsigned long and never checks it. vmalloc(124 MiB) "
+             "on the empty space: 0xf8800000 + 124 MiB + a guard page is 0x100401000, which wraps to "
+             "0x401000 and passes `addr + size > vend`; the area goes in, and map_vm_area()'s "
+             "vmap_page_range(0xf8800000, 0x400000) hits BUG_ON(addr >= end). Then two areas fill the "
+             "space up to VMALLOC_END, 0xff7fe000; vmalloc(8 MiB) walks past both to 0xff7ff000, "
+             "where addr + size (8 MiB + a guard page) wraps to 0: __insert_vmap_area() finds the new "
+             "area neither left nor right of the one below it and BUG()s. v2.6.29 added "
+             "`if (addr + size - 1 < addr) goto overflow`, which fails both cleanly, as v2.6.27's own "
+             "`(size + addr) < addr` check does (--variant vanilla).",
+             on_cpu0(wrap_32bit), dict(nr_cpus=1, bits=32, variant="merged"), None,
+             expect_failures="the workload drives v2.6.28 into the BUGs a wrapped addr + size reaches"),
+    Workload("agp-bug", "a sequence that gives the thread's WARNING at vmap_page_range, on the posted variant",
              "The posted descent finds no area below VMALLOC_START and none containing it, so it "
              "hands out START although the live area at START + 3 pages overlaps: vmap_page_range "
-             "meets its PTE, WARNs, and vmalloc fails; the purge of the failed area then wipes the "
-             "live area's PTE. Run it with --variant merged to see the fix.",
+             "meets its PTE, WARNs, and vmalloc fails with -ENOMEM (-12); the purge of the failed area "
+             "then wipes the live area's PTE. On the posted code this sequence produces the same WARN "
+             "and return code as Andrew Morton's agp_add_bridge report; the thread itself never "
+             "diagnoses that report. Run it with --variant merged: the merged descent closes the hole.",
              on_cpu0(agp_bug), dict(nr_cpus=1, bits=32, variant="posted"), None,
              expect_failures="the posted variant's overlap makes agp's vmalloc fail, as in the report"),
 ]

@@ -1,8 +1,8 @@
 """Trace files: a run recorded as JSON Lines, and replayed as a workload.
 
 Line 1 is a header: {"vmapviz": "trace", "version": 1, "workload": NAME, "config":
-{nr_cpus, bits, variant, page_size, vmalloc_start, vmalloc_end, seed}}.  Every other
-line is one op: {"cpu": N, "call": NAME, "args": [INT, ...], "result": INT|null|STR}.
+{nr_cpus, bits, variant, page_size, vmalloc_start, vmalloc_end, seed, flush, ram_size,
+config_nr_cpus}}.  Every other line is one op: {"cpu": N, "call": NAME, "args": [INT, ...], "result": INT|null|STR}.
 A replay runs the ops in file order and reports every result that differs from the
 recorded one, with its line.  A malformed file is refused before anything runs.
 """
@@ -106,7 +106,8 @@ def load(path: str | Path) -> TraceWorkload:
         raise TraceError(f'{path}:1: the header has no "config" object')
     try:
         defaults = {k: conf[k] for k in ("nr_cpus", "bits", "variant", "page_size", "flush", "ram_size",
-                                         "vmalloc_start", "vmalloc_end", "seed") if k in conf}
+                                         "vmalloc_start", "vmalloc_end", "seed", "config_nr_cpus")
+                    if k in conf}
         Config(**defaults)
     except (ConfigError, TypeError) as e:
         raise TraceError(f"{path}:1: bad config: {e}") from None

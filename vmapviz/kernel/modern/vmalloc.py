@@ -31,7 +31,7 @@ def get_vm_area_node(k: ModernState, cpu: int, size: int, align: int, flags: int
     """__get_vm_area_node(): page-align the size, align VM_IOREMAP areas, add one guard
     page, take an area from alloc_vmap_area() and bind the vm_struct to it."""
     page = k.config.page_size
-    size = page_align(size, page)
+    size = page_align(size, page, k.config.ulong_max)
     if not size:
         return None
     if flags & VM_IOREMAP:

@@ -35,13 +35,14 @@ class RewriteKernel(RewriteState, Kernel):
     def _vmalloc_align(self, cpu: int, size: int, align: int):
         if self.bad_align(cpu, align):
             return None, ""
-        return old.vmalloc_node(self, cpu, size, "vmalloc", align), ""
+        return old.vmalloc_node(self, cpu, size, "vmalloc", align, checked=True), ""
 
     def _vfree(self, cpu: int, addr: int):
         """vfree(): free lazily: the PTEs stay until the next purge."""
-        return old.vunmap_common(self, cpu, addr), ""
+        return old.vunmap_common(self, cpu, addr, True), ""
 
-    _vunmap = _vfree
+    def _vunmap(self, cpu: int, addr: int):
+        return old.vunmap_common(self, cpu, addr, False), ""
 
     def _vmap(self, cpu: int, nr_pages: int):
         return old.vmap(self, cpu, nr_pages, VM_MAP), ""
@@ -51,7 +52,7 @@ class RewriteKernel(RewriteState, Kernel):
         return (None if vm is None else vm.addr), ""
 
     def _find_vm_area(self, cpu: int, addr: int):
-        return old.find_vm_area(self, addr), ""
+        return old.find_vm_area(self, cpu, addr), ""
 
     def _remove_vm_area(self, cpu: int, addr: int):
         vm = old.remove_vm_area(self, cpu, addr)
@@ -64,8 +65,8 @@ class RewriteKernel(RewriteState, Kernel):
         from the global allocator; mapped to `count` fresh pages."""
         cfg = self.config
         if count < 1:
-            self.warn(cpu, "vm_map_ram", f"vm_map_ram({count}): nothing to map")
-            return None, ""
+            self.bug(cpu, "vm_map_ram", "count 0: vm_map_ram() has no check; get_order(0) is "
+                     "undefined, so the kernel would take an arbitrary region size", own=True)
         size = count * cfg.page_size
         if count <= cfg.vmap_max_alloc:
             got = vb_alloc(self, cpu, size)
@@ -76,7 +77,7 @@ class RewriteKernel(RewriteState, Kernel):
             detail = f"block #{vb.id}, bits {bit}-{bit + (1 << (count - 1).bit_length()) - 1}"
         else:
             va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.vmalloc_start,
-                                 cfg.VMALLOC_END, "vm_map_ram")
+                                 cfg.VMALLOC_END, "vm_map_ram", maps=True)
             if va is None:
                 return None, ""
             addr, detail = va.start, "global allocator"
@@ -117,7 +118,8 @@ class RewriteKernel(RewriteState, Kernel):
             self.bug(cpu, "free_unmap_vmap_area_addr", f"BUG_ON(!va): no vmap area at {addr:#x}")
         if va.lazy:
             self.bug(cpu, "free_unmap_vmap_area_addr", f"double vm_unmap_ram of {addr:#x}: the "
-                     "kernel would add it to vmap_lazy_nr twice")
+                     f"kernel would add its {(va.end - va.start) // cfg.page_size} pages to "
+                     "vmap_lazy_nr a second time", own=True)
         free_unmap_vmap_area(self, cpu, va)
         return "lazily freed"
 

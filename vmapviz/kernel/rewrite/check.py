@@ -8,7 +8,23 @@ from .state import RewriteState, addr_to_vb_idx
 
 
 def check(k: RewriteState) -> list[str]:
-    return _areas(k) + _lazy(k) + _pages(k) + _blocks(k)
+    return _areas(k) + _rbtree(k) + _lazy(k) + _pages(k) + _blocks(k)
+
+
+def _rbtree(k: RewriteState) -> list[str]:
+    """vmap_area_root is a valid red-black tree holding exactly the listed areas, in
+    address order: an in-order walk gives the sorted list, except that after a posted
+    overlap an area that starts inside another sits left of it (__insert_vmap_area()
+    goes left when va_start < tmp->va_end)."""
+    tree = k.tree
+    out = tree.rbtree.violations()
+    nodes = list(tree.rbtree.inorder())
+    if any(tree.nodes.get(n.start) is not n or n.va is not tree.by_start.get(n.start)
+           or (n.start, n.end) != (n.va.start, n.va.end) for n in nodes) or len(nodes) != len(tree.list):
+        out.append("the rbtree's nodes and the listed areas disagree")
+    elif [n.va for n in nodes] != list(tree.list) and not tree.overlaps:
+        out.append("an in-order walk of the rbtree is not in address order")
+    return out
 
 
 def _areas(k: RewriteState) -> list[str]:

@@ -17,10 +17,15 @@ FAIL_MESSAGE = "vmap allocation failed: use vmalloc=<size> to increase size."
 
 
 def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: int, vend: int,
-                    kind: str, guard: int = 0, flags: int = 0) -> VmapArea | None:
+                    kind: str, guard: int = 0, flags: int = 0, maps: bool = False,
+                    checked: bool = False) -> VmapArea | None:
     """alloc_vmap_area(): first fit in [vstart, vend), purge once and retry, then fail
     with the kernel's warning.  Returns the inserted area, or None for ERR_PTR(-EBUSY).
-    Each pass takes vmap_area_lock.  See Policy for where posted and merged differ."""
+    Each pass takes vmap_area_lock.  See Policy for where posted and merged differ.
+
+    The address arithmetic is the C's, in unsigned long: without v2.6.29's overflow
+    check (`checked`, for the simulator's vmalloc_align() extension) a request near the
+    top can wrap (see wrapped()).  `maps`: the caller maps the area less its `guard`."""
     assert size and not size % k.config.page_size
     policy = k.policy
     purged = False
@@ -31,7 +36,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
             addr = ALIGN(vstart, align)
         stats.vmap_area_lock += 1
         found = k.tree.search(addr, size, align, vend, exact_fit=policy.exact_fit,
-                              first_contains_addr=policy.first_contains_addr)
+                              first_contains_addr=policy.first_contains_addr, wraps=not checked)
         stats.walk_total += found.walk
         stats.last_walk = found.walk
         if found.ok:
@@ -40,15 +45,42 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
         if purged:
             stats.alloc_failures += 1
             stats.warnings += 1
-            k.emit(AllocFail(k.op, cpu, size, FAIL_MESSAGE))
+            k.emit(AllocFail(k.op, cpu, size, FAIL_MESSAGE, policy.retry_restarts))
             return None
         purge_vmap_area_lazy(k, cpu)
         purged = True
+    if found.addr + size > k.config.ulong_max:
+        wrapped(k, cpu, found.addr, size, guard if maps else None)
     va = VmapArea(found.addr, found.addr + size, kind, "busy", guard, cpu, k.op, flags)
     if k.tree.insert(va):
         k.overlaps.add(va.start)  # the posted descent's bug: see VmapAreaTree.search()
     k.emit(AreaAlloc(k.op, cpu, va.start, va.end, kind, found.walk))
     return va
+
+
+def wrapped(k: RewriteState, cpu: int, addr: int, size: int, guard: int | None) -> None:
+    """The search "found" addr although addr + size wrapped past the top of the space
+    (v2.6.28 has no check; v2.6.29 added `if (addr + size - 1 < addr) goto overflow`).
+    Report the BUG the C reaches, the state left as it was: __insert_vmap_area()'s
+    BUG() when its descent meets an area below addr (nothing can be left or right of an
+    area whose end is below its start), else vmap_page_range()'s BUG_ON(addr >= end)
+    when the caller maps the area (`guard`: the unmapped tail; None for a caller that
+    does not map).  Otherwise the C would insert the wrapped area and carry on, and the
+    simulator refuses instead."""
+    mask = k.config.ulong_max
+    end = (addr + size) & mask
+    fix = "v2.6.29's check addr + size - 1 < addr would have failed the allocation"
+    if k.tree.insert_bugs(addr, end):
+        k.bug(cpu, "__insert_vmap_area", f"BUG(): va_start {addr:#x}, va_end {end:#x}: addr + size "
+              f"wrapped past the top, so the new area is neither left nor right of an area "
+              f"below it; {fix}")
+    if guard is not None and (addr + size - guard) & mask <= addr:
+        k.bug(cpu, "vmap_page_range", f"BUG_ON(addr >= end): addr {addr:#x}, end "
+              f"{(addr + size - guard) & mask:#x} wrapped past the top (the area was inserted "
+              f"first, with its end below its start); {fix}")
+    k.bug(cpu, "alloc_vmap_area", f"[{addr:#x}, {end:#x}) wraps past the top of the address "
+          "space; v2.6.28 would insert this area with its end below its start and hand it out, "
+          f"misplacing every later search; {fix}", own=True)
 
 
 def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea) -> None:
@@ -139,4 +171,5 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
         k.stats.vmap_area_lock += 1
         for va in valist:
             k.tree.erase(k.tree.by_start[va.start])
+            k.freed_vms.pop(va.start, None)
     return start, end

@@ -50,11 +50,13 @@ class RewriteState(Machine):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.policy = POLICIES[config.variant]
-        self.tree = VmapAreaTree(gap=config.page_size)   # vmap_area_root + vmap_area_list
+        # vmap_area_root (the rbtree itself) + vmap_area_list
+        self.tree = VmapAreaTree(gap=config.page_size, bits=config.bits, rbtree=True)
         self.lazy: dict[int, VmapArea] = {}              # VM_LAZY_FREE areas by start
         self.vmap_lazy_nr = 0
         self.vmlist: dict[int, VmStruct] = {}            # va->private, by address
         self.vmlist_order = SortedList()                 # vmlist's order, for its walks
+        self.freed_vms: dict[int, VmStruct] = {}         # va->private of lazily freed areas
         self.vmap_block_tree: dict = {}                  # the radix tree: index -> VmapBlock
         self.vbq: list = []                              # per-CPU vmap_block_queue
         self.block_ids = 0

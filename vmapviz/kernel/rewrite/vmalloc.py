@@ -9,30 +9,39 @@ it with another; both walks are counted (the rest of vmlist's bookkeeping is the
 
 Simplification: the pages a caller hands to vmap() are allocated by the simulator
 for it, and freed when it vunmaps them (a caller frees its pages after vunmap()).
+vunmap() of a vmalloc()ed area frees nothing but the area, as __vunmap(addr, 0) does.
 """
 
 from __future__ import annotations
 
-from ..vm_struct import VM_ALLOC, VM_IOREMAP, VM_VPAGES, VmStruct, area_kind, ioremap_align, page_align
+from ..events import UseAfterFree
+from ..vm_struct import VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind, ioremap_align, page_align
 from ..vmap_area import VM_VM_AREA
 from .kva import alloc_vmap_area, free_unmap_vmap_area
 from .state import RewriteState
 
 
 def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: int, end: int,
-                     kind: str | None = None, align: int = 1) -> VmStruct | None:
+                     kind: str | None = None, align: int = 1, maps: bool = False,
+                     checked: bool = False) -> VmStruct | None:
     """__get_vm_area_node(): page-align the size, add one guard page, take an area
     from alloc_vmap_area() (which leaves a further page free after it), and link the
-    vm_struct into vmlist.  `align` is the simulator's extension for vmalloc_align();
-    the 2008 code only aligns VM_IOREMAP areas."""
-    page = k.config.page_size
+    vm_struct into vmlist.  `align` and `checked` are for the simulator's
+    vmalloc_align() extension (the 2008 code only aligns VM_IOREMAP areas); `maps`:
+    the caller maps the area."""
+    cfg = k.config
+    page = cfg.page_size
     if flags & VM_IOREMAP:
-        align = ioremap_align(size, k.config.page_shift)
-    size = page_align(size, page)
+        align = ioremap_align(size, cfg.page_shift)
+    size = page_align(size, page, cfg.ulong_max)
     if not size:
         return None
+    if size + page > cfg.ulong_max:
+        k.bug(cpu, "__get_vm_area_node", f"size {size:#x} plus the guard page wraps to 0; the "
+              "kernel would call alloc_vmap_area(0) and insert an empty area", own=True)
     size += page  # "We always allocate a guard page."
-    va = alloc_vmap_area(k, cpu, size, align, start, end, kind or area_kind(flags), page, VM_VM_AREA)
+    va = alloc_vmap_area(k, cpu, size, align, start, end, kind or area_kind(flags), page,
+                         VM_VM_AREA, maps, checked)
     if va is None:
         return None
     vm = VmStruct(va.start, size, flags, va.kind)
@@ -45,15 +54,21 @@ def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: in
     return vm
 
 
-def find_vm_area(k: RewriteState, addr: int) -> VmStruct | None:
-    """find_vm_area(): find_vmap_area() under vmap_area_lock, then its vm_struct.  (For
-    an area already lazily freed the kernel would return a freed vm_struct; here,
-    None.)"""
+def find_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
+    """find_vm_area(): find_vmap_area() under vmap_area_lock, then va->private if the
+    area has VM_VM_AREA.  A lazily freed area keeps both until its purge, so for one
+    the kernel returns the vm_struct that vfree()/vunmap() already kfree()d: a
+    dangling pointer, shown as a use-after-free."""
     k.stats.vmap_area_lock += 1
     va = k.tree.find(addr)
-    if va is not None and va.flags & VM_VM_AREA:
-        return k.vmlist.get(addr)
-    return None
+    if va is None or not va.flags & VM_VM_AREA:
+        return None
+    if va.lazy:
+        k.stats.use_after_free += 1
+        k.emit(UseAfterFree(k.op, cpu, addr, 0, "find_vm_area(): va->private, the vm_struct "
+                            "kfree()d when the area was freed"))
+        return k.freed_vms[addr]
+    return k.vmlist[addr]
 
 
 def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
@@ -68,7 +83,7 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
         # off the end and dereferences NULL.  k.bug() ends the call here.
         k.bug(cpu, "remove_vm_area", f"double free of {addr:#x}: unable to handle kernel NULL "
               "pointer dereference walking vmlist")
-    vm = k.vmlist.pop(addr)
+    vm = k.freed_vms[addr] = k.vmlist.pop(addr)   # kfree()d by the caller; va->private stays
     free_unmap_vmap_area(k, cpu, va)
     vm.size -= k.config.page_size
     order = k.vmlist_order
@@ -78,9 +93,12 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
     return vm
 
 
-def vunmap_common(k: RewriteState, cpu: int, addr: int) -> None:
-    """__vunmap(): the body of vfree() and vunmap(); WARNs on a bad or unknown address.
-    Both free the pages here: vfree()'s own, or those the simulator lent to vmap()."""
+def vunmap_common(k: RewriteState, cpu: int, addr: int, deallocate_pages: bool) -> None:
+    """__vunmap(addr, deallocate_pages): WARN on a bad or unknown address; vfree()
+    (deallocate_pages) frees the pages and the page array, itself vfree()d when
+    VM_VPAGES.  vunmap() leaves a vmalloc'ed area's pages and page array alone: they
+    leak, the page array's area stays busy.  The pages the simulator lent to vmap() are
+    freed with it (their owner would free them)."""
     if not addr:
         return
     if addr & (k.config.page_size - 1):
@@ -90,10 +108,11 @@ def vunmap_common(k: RewriteState, cpu: int, addr: int) -> None:
     if vm is None:
         k.warn(cpu, "__vunmap", f"Trying to vfree() nonexistent vm area ({addr:#x})")
         return
-    for pfn in vm.pages:
-        k.pages.free(pfn)
-    if vm.pages_area is not None:
-        vunmap_common(k, cpu, vm.pages_area)
+    if deallocate_pages or vm.flags & VM_MAP:
+        for pfn in vm.pages:
+            k.pages.free(pfn)
+    if deallocate_pages and vm.pages_area is not None:
+        vunmap_common(k, cpu, vm.pages_area, True)
 
 
 def map_vm_area(k: RewriteState, cpu: int, vm: VmStruct, frames: list) -> int:
@@ -101,14 +120,16 @@ def map_vm_area(k: RewriteState, cpu: int, vm: VmStruct, frames: list) -> int:
     return k.vmap_page_range(cpu, vm.addr, vm.addr + vm.size - k.config.page_size, frames)
 
 
-def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", align: int = 1) -> int | None:
+def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", align: int = 1,
+                 checked: bool = False) -> int | None:
     """__vmalloc_node(): an area, its page array, its pages, and their mapping; NULL for
-    0 pages or more pages than the machine has (num_physpages)."""
-    size = page_align(size, k.config.page_size)
+    0 pages or more pages than the machine has (num_physpages).  `align`, `checked`:
+    the vmalloc_align() extension."""
+    size = page_align(size, k.config.page_size, k.config.ulong_max)
     if not size or size >> k.config.page_shift > k.config.num_physpages:
         return None
     vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.config.vmalloc_start, k.config.VMALLOC_END,
-                          kind, align)
+                          kind, align, maps=True, checked=checked)
     if vm is None:
         return None
     return vmalloc_area_node(k, cpu, vm)
@@ -137,7 +158,7 @@ def map_new_pages(k: RewriteState, cpu: int, vm: VmStruct, count: int) -> int | 
     vm.pages = k.pages.alloc_pages(count)
     short = len(vm.pages) < count
     if (short and vm.flags & VM_ALLOC) or map_vm_area(k, cpu, vm, vm.pages + [None] * short):
-        vunmap_common(k, cpu, vm.addr)
+        vunmap_common(k, cpu, vm.addr, bool(vm.flags & VM_ALLOC))
         return None
     return vm.addr
 
@@ -148,7 +169,7 @@ def vmap(k: RewriteState, cpu: int, count: int, flags: int) -> int | None:
     if count > k.config.num_physpages:
         return None
     vm = get_vm_area_node(k, cpu, count * k.config.page_size, flags,
-                          k.config.vmalloc_start, k.config.VMALLOC_END)
+                          k.config.vmalloc_start, k.config.VMALLOC_END, maps=True)
     if vm is None:
         return None
     return map_new_pages(k, cpu, vm, count)

@@ -162,8 +162,8 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
     in place.
 
     The kernel checks none of the following; where it would silently miscount
-    (bitmap_allocate_region()'s -EBUSY is ignored) the simulator reports a BUG and
-    refuses instead."""
+    (bitmap_allocate_region()'s -EBUSY is ignored) the simulator refuses the call, its
+    own refusal (Bug.own), saying what the kernel would have corrupted."""
     cfg = k.config
     order = get_order(size, cfg.page_size)
     nbits = 1 << order
@@ -174,10 +174,14 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
     region = ((1 << nbits) - 1) << pos
     if vb.alloc_map & region != region:
         k.bug(cpu, "vb_free", f"{addr:#x} (bits {pos}-{pos + nbits - 1} of block #{vb.id}) "
-              "was never handed out by vb_alloc()")
+              f"was never handed out by vb_alloc(); the kernel would mark them dirty and add "
+              f"{nbits} to vb->dirty anyway, so the block could be freed while pages of it are "
+              "still in use", own=True)
     if vb.dirty_map & region:
         k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
-              f"block #{vb.id} are already dirty; the kernel would count them twice")
+              f"block #{vb.id} are already dirty; the kernel ignores bitmap_allocate_region()'s "
+              f"-EBUSY and adds {nbits} to vb->dirty again, so the block is freed before all its "
+              "pages are", own=True)
     k.stats.vb_lock += 1
     vb.dirty_map |= region
     mark_freed(k, vb.start, addr, addr + nbits * cfg.page_size)
