@@ -51,6 +51,11 @@ class OpSource:
 
     total: int | None = None  # how many ops it has, when known
 
+    @property
+    def ended(self) -> bool:  # pragma: no cover - interface
+        """True once every op has run (asking does not change what runs next)."""
+        raise NotImplementedError
+
     def next(self) -> Op | None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -69,6 +74,10 @@ class Interleaver(OpSource):
             if first is not None:
                 self.ready.append((cpu, streams[cpu], first))
         self.current = -1
+
+    @property
+    def ended(self) -> bool:
+        return not self.ready
 
     def next(self) -> Op | None:
         if not self.ready:
@@ -108,8 +117,11 @@ class Workload:
 
     def config(self, **overrides) -> Config:
         """The Config to run with: the workload's defaults, then the overrides that are
-        not None."""
+        not None.  A new width without a range of its own gets that width's range."""
         opts = dict(self.defaults)
+        if overrides.get("bits") not in (None, opts.get("bits")) and overrides.get("vmalloc_start") is None:
+            opts.pop("vmalloc_start", None)
+            opts.pop("vmalloc_end", None)
         opts.update({k: v for k, v in overrides.items() if v is not None})
         return Config(**opts)
 
