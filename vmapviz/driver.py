@@ -16,6 +16,7 @@ from collections import deque
 from typing import IO, Callable, NamedTuple
 
 from .kernel import Config, Kernel
+from .flush_history import FlushHistory
 from .kernel.events import VOID
 from .snapshot import Snapshot, take
 from .workloads import CALLS, Recorder, Workload, get
@@ -41,6 +42,13 @@ class DriverError(NamedTuple):
 
     def line(self) -> str:
         return f"driver error: {self.message}"
+
+
+def describe(e: BaseException) -> str:
+    """An exception as one line: its type, then its message, or what the type means
+    when it has none (MemoryError: Out of memory.)."""
+    meaning = str(e) or (type(e).__doc__ or "").strip().split("\n")[0]
+    return f"{type(e).__name__}: {meaning}" if meaning else type(e).__name__
 
 
 class Run:
@@ -75,8 +83,13 @@ class Run:
 
     @property
     def mismatches(self) -> list[str]:
-        """For a trace replay: every result that differed from the recorded one."""
+        """For a trace replay: the first results that differed from the recorded ones."""
         return self.source.mismatches if isinstance(self.source, TraceSource) else []
+
+    @property
+    def mismatch_count(self) -> int:
+        """For a trace replay: how many results differed."""
+        return self.source.mismatch_count if isinstance(self.source, TraceSource) else 0
 
 
 class Driver:
@@ -88,12 +101,13 @@ class Driver:
     """
 
     def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
+                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
                  speed: float | None = 20.0, on_snapshot: Callable[[Snapshot], None] | None = None,
                  snapshot_hz: float = 30.0, max_ops: int | None = None) -> None:
         self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed)
         self._workload = get(workload) if isinstance(workload, str) else workload
         self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
+        self.requested: Config = self._run.config  # what the last restart asked for
         self.speed = speed
         self.max_ops = max_ops
         self.on_snapshot = on_snapshot
@@ -168,7 +182,7 @@ class Driver:
                                             seed=seed).items() if v is not None})
         if workload is not None and nr_cpus is None and bits is None and variant is None:
             opts.update(variant=None, nr_cpus=None, bits=None)  # the new workload's defaults
-        wl.config(**opts)  # validate now
+        self.requested = wl.config(**opts)  # validate now
         self._send(lambda: self._restart(wl, opts))
 
     def call(self, name: str, *args, cpu: int = 0) -> None:
@@ -231,7 +245,7 @@ class Driver:
             return fn()
         except Exception as e:  # noqa: BLE001 - any failure must reach the views
             self.running = False
-            self._error = f"{type(e).__name__}: {e}"
+            self._error = describe(e)
             self._remember([DriverError(self._run.kernel.op, 0, self._error)])
             return False
 
@@ -276,7 +290,9 @@ class Driver:
 
     def _note_flushes(self, events: list) -> None:
         self._flushes_seen = self._run.kernel.stats.tlb_flushes
-        self._flush_ops.extend(e.op for e in events if e.kind == "flush")
+        for e in events:
+            if e.kind == "flush":
+                self._flushes.add(e.op)
 
     def _remember(self, events: list) -> None:
         self._last_op = events           # a fresh list per op, never changed afterwards
@@ -321,7 +337,7 @@ class Driver:
 
     def _reset_view_state(self) -> None:
         self._recent: deque = deque(maxlen=RECENT_EVENTS)
-        self._flush_ops: deque = deque(maxlen=256)
+        self._flushes = FlushHistory()
         self._last_op: list = []
         self._flushes_seen = 0
         self._ops_done = 0
@@ -340,7 +356,8 @@ class Driver:
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=rate,
                     events=tuple(self._recent), last_op=tuple(self._last_op),
-                    flush_ops=tuple(self._flush_ops), error=self._error)
+                    flush_per=self._flushes.per, flush_counts=self._flushes.counts(),
+                    error=self._error)
 
     def _publish(self) -> None:
         snap = self._snapshot()

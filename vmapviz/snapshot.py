@@ -15,6 +15,12 @@ from .kernel.vmap_area import VmapArea
 from .kernel.vmap_block import BlockView, QueueView
 
 
+# Stale TLB entries a snapshot lists page by page.  Beyond, it keeps the counts only: at
+# 4096 CPUs the TLBs can hold millions (no flush until a whole vmap block is dirty), and
+# a copy in every snapshot would double the memory and the time of each.
+STALE_DETAIL = 1 << 16
+
+
 @dataclass(frozen=True)
 class Snapshot:
     config: Config
@@ -30,15 +36,13 @@ class Snapshot:
     queues: tuple[QueueView, ...] = ()
     blocks: tuple[BlockView, ...] = ()   # every live block, by id
     stats: dict = field(default_factory=dict)
-    stale: tuple[frozenset[int], ...] = ()  # per CPU: vpns its TLB maps though freed
+    stale_counts: tuple[int, ...] = ()  # per CPU: how many pages its TLB maps though freed
+    stale: tuple[frozenset[int], ...] = ()  # per CPU: those pages, () beyond STALE_DETAIL
     events: tuple = ()               # the most recent events, oldest first
     last_op: tuple = ()              # every event of the last op
-    flush_ops: tuple[int, ...] = ()  # op numbers of recent TLB flushes (sparkline)
+    flush_per: int = 1               # TLB flushes in ops [k * flush_per, (k + 1) * flush_per)
+    flush_counts: tuple[int, ...] = ()  # for each k (flush_history)
     error: str | None = None         # the last error from the driver, if any
-
-    @property
-    def stale_counts(self) -> tuple[int, ...]:
-        return tuple(len(s) for s in self.stale)
 
     def block(self, block_id: int) -> BlockView | None:
         for b in self.blocks:
@@ -56,6 +60,8 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
     else:
         areas = tuple(kernel.tree.list)
     pt = kernel.pgtable
+    stale = [pt.stale(c) for c in range(kernel.config.nr_cpus)]
+    counts = tuple(len(s) for s in stale)
     return Snapshot(
         config=kernel.config,
         areas=areas,
@@ -63,7 +69,8 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
         queues=tuple(q.view() for q in kernel.vbq),
         blocks=tuple(b.view() for b in sorted(kernel.vmap_block_tree.values(), key=_block_id)),
         stats=kernel.stats.as_dict(),
-        stale=tuple(frozenset(pt.stale(c)) for c in range(kernel.config.nr_cpus)),
+        stale_counts=counts,
+        stale=tuple(map(frozenset, stale)) if sum(counts) <= STALE_DETAIL else (),
         **fields,
     )
 

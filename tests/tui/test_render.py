@@ -20,6 +20,7 @@ from vmapviz.tui.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_
                                 overview_per_cell)
 from vmapviz.tui.eventlog import EventLog, Entry, parse_filter
 from vmapviz.tui.explain import explain
+from vmapviz.flush_history import FlushHistory, columns
 from vmapviz.tui.inspector import inspect, stale_cpus, summary
 from vmapviz.tui.lazy import flush_sparkline, gauge
 from vmapviz.tui.units import human_bytes
@@ -198,12 +199,29 @@ def test_legend_names_every_state():
 def test_gauge_and_flush_sparkline():
     assert gauge(12, 24, 10) == ("█" * 5, "░" * 5)
     assert gauge(50, 24, 10) == ("█" * 10, "")
-    # flushes at ops 10 and 20, now op 40, 10 columns: the span back to op 10 is 31
-    # ops, so 4 ops a column (40 >= 31); columns hold ops 1-4, 5-8, ... -> op 10 is in
-    # column 2, op 20 in column 4.
-    line, per = flush_sparkline((10, 20), 40, 10)
-    assert per == 4
-    assert line == "  █ █     "
+    # flushes at ops 10 and 20, now op 40, 10 columns: 8 ops a column is the smallest
+    # power of two with 10 columns past op 40; columns 0-7, 8-15, 16-23, ... 40-47: six of
+    # them, right-aligned, op 10 in the second and op 20 in the third.
+    h = FlushHistory()
+    h.add(10)
+    h.add(20)
+    line, per = flush_sparkline(h.per, h.counts(), 40, 10)
+    assert per == 8
+    assert line == "     ██   "
+
+
+def test_flush_history_counts_every_flush_in_bounded_memory():
+    # a flush at every op 0-999: buckets of 2 ops (999 // 2 < 512), 2 flushes each
+    h = FlushHistory()
+    for op in range(1000):
+        h.add(op)
+    assert h.per == 2 and h.counts() == (2,) * 500
+    # 10 columns: 128 ops each (64 * 10 <= 999 < 128 * 10); 8 columns, the last ops 896-999
+    cols, per = columns(h.per, h.counts(), 999, 10)
+    assert per == 128 and cols == [128] * 7 + [104]
+    # a million ops later, still at most 512 buckets, every flush counted
+    h.add(1_000_000)
+    assert h.per == 2048 and len(h.counts()) == 489 and sum(h.counts()) == 1001
 
 
 def test_parse_filter():

@@ -12,8 +12,10 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -24,14 +26,16 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
+from ..report import op_progress
 from ..snapshot import Snapshot
 from .addrmap import AddressMap
 from .blocks import BlockList
-from .commands import VmapvizCommands
+from .commands import CommandPalette, VmapvizCommands
 from .eventlog import EventLog
 from .explain import explain
 from .inspector import Inspector
 from .lazy import LazyPanel
+from .minsize import MESSAGE, fits
 from .screens import FilterScreen, HelpScreen, PickScreen
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
@@ -177,7 +181,7 @@ class VmapvizApp(App):
     ]
 
     def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
+                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
                  *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None) -> None:
         super().__init__()
@@ -206,6 +210,7 @@ class VmapvizApp(App):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield Static(MESSAGE, id="too-small")
         yield Header(id="header")
         with Horizontal(id="top"):
             yield AddressMap(id="map")
@@ -244,12 +249,34 @@ class VmapvizApp(App):
         if self.driver.latest is not None:
             self.apply_snapshot(self.driver.latest)
         self.call_after_refresh(self._painted)
+        self._catch_signals(True)
+
+    def _catch_signals(self, on: bool) -> None:
+        """SIGTERM and SIGHUP quit as q does, so Textual restores the terminal (main
+        screen, no mouse reporting, cursor shown); the exit status is then 130."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                if on:
+                    loop.add_signal_handler(sig, self._signalled)
+                else:
+                    loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass   # not the main thread, or no signals here
+
+    def _signalled(self) -> None:
+        self.stop_driver()
+        self.exit(return_code=130)
+
+    def on_resize(self, event) -> None:
+        self.screen_stack[0].set_class(not fits(*event.size), "-too-small")
 
     def _painted(self) -> None:
         if self.first_paint is None:
             self.first_paint = time.perf_counter()
 
     async def on_unmount(self) -> None:
+        self._catch_signals(False)
         self.stop_driver()
 
     def stop_driver(self) -> None:
@@ -456,13 +483,13 @@ class VmapvizApp(App):
 
     @guarded
     def action_variant(self) -> None:
-        cfg = self.driver.config
+        cfg = self.driver.requested   # v v toggles twice, even before the first restart lands
         other = "posted" if cfg.variant == "merged" else "merged"
         self.restart_with(variant=other)
 
     @guarded
     def action_cpus(self) -> None:
-        current = str(self.driver.config.nr_cpus)
+        current = str(self.driver.requested.nr_cpus)
 
         def chosen(value: str | None) -> None:
             if value:
@@ -473,7 +500,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_bits(self) -> None:
-        cfg = self.driver.config
+        cfg = self.driver.requested
         self.restart_with(bits=32 if cfg.bits == 64 else 64)
 
     @guarded
@@ -523,11 +550,19 @@ class VmapvizApp(App):
         snap = self.snap
         name = f"vmapviz-{snap.workload if snap else 'run'}-op{snap.op if snap else 0}.svg"
         name = name.replace(os.sep, "_")
+        stem, n = name.removesuffix(".svg"), 1
+        while (self.screenshot_dir / name).exists():   # s s s at one op: -2, -3
+            n += 1
+            name = f"{stem}-{n}.svg"
         path = self.save_screenshot(name, str(self.screenshot_dir))
         self.notify(f"Screenshot saved: {path}", timeout=6)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(id="--command-palette"))
 
     async def action_quit(self) -> None:
         self.stop_driver()
@@ -585,14 +620,16 @@ class VmapvizApp(App):
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: int | None = None,
-            bits: int | None = None, seed: int | None = 1) -> None:
-    """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow."""
+def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
+            bits: int | None = None, seed: int | None = None) -> int:
+    """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow.
+    Returns the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
     app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed)
     try:
         app.run()
     finally:
         app.stop_driver()
+    return app.return_code or 0
 
 
 async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float = 30.0) -> None:
@@ -611,11 +648,13 @@ async def settle(app: VmapvizApp, pilot, op: int | None = None, timeout: float =
     raise TimeoutError(f"the app did not reach op {op} within {timeout:.0f} s")
 
 
-def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
-                    nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
-                    ops: int | None = None, size: tuple[int, int] = (120, 40)) -> str:
+def save_screenshot(path: str | os.PathLike, workload=None, variant: str | None = None,
+                    nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
+                    ops: int | None = None, size: tuple[int, int] = (120, 40),
+                    progress: bool = False) -> str:
     """`vmapviz screenshot --out FILE.svg`: run `ops` ops headless (paused, stepped, so
-    the picture is reproducible), write the screen as SVG, return the path."""
+    the picture is reproducible), write the screen as SVG, return the path.  The ops
+    run in chunks, as long as they take, with a progress bar on stderr if asked."""
     ops = 300 if ops is None else ops
 
     async def run() -> str:
@@ -623,8 +662,19 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
         async with app.run_test(size=tuple(size)) as pilot:
             for flash in app.query(LazyPanel):
                 flash.flash_seconds = 0
-            if ops:
-                app.driver.step(ops)
+            bar = op_progress(ops) if progress and ops >= SCREENSHOT_CHUNK else None
+            with bar or contextlib.nullcontext():
+                task = bar.add_task("ops", total=ops) if bar else None
+                done = 0
+                while done < ops:
+                    n = min(SCREENSHOT_CHUNK, ops - done)
+                    app.driver.step(n)
+                    done += n
+                    latest = await _reached(app, pilot, done)
+                    if bar:
+                        bar.update(task, completed=latest.op)
+                    if latest.op < done:
+                        break   # the workload ended, or failed, first
             await settle(app, pilot, ops)
             svg = app.export_screenshot(title=f"vmapviz {app.snap.workload if app.snap else ''}")
             app.stop_driver()
@@ -632,3 +682,15 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
         return str(path)
 
     return asyncio.run(run())
+
+
+SCREENSHOT_CHUNK = 5000
+
+
+async def _reached(app: VmapvizApp, pilot, op: int) -> Snapshot:
+    """Wait, as long as it takes, until the driver has run to `op` (or stopped short)."""
+    while True:
+        await pilot.pause(0.02)
+        latest = app.driver.latest
+        if latest is not None and (latest.op >= op or latest.finished or latest.error):
+            return latest

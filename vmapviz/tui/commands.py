@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from functools import partial
 
+from textual import command
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class CommandPalette(command.CommandPalette):
+    """Textual's palette, working around a race in Textual 8.2.8: a PageUp or PageDown
+    that arrives before the palette's option list has laid out its lines (within about
+    20 ms of ctrl+p) raises KeyError in OptionList._move_page.  That key is dropped: the
+    list is not on screen yet."""
+
+    def _action_command_list(self, action: str) -> None:
+        try:
+            super()._action_command_list(action)
+        except KeyError:
+            pass
 
 
 def _workloads() -> list[tuple[str, str]]:

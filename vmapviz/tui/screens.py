@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -60,7 +61,21 @@ GLYPHS = [
 ]
 
 
-class HelpScreen(ModalScreen[None]):
+class Modal(ModalScreen):
+    """A modal screen that answers once.  Keys that arrive together (c, enter, enter)
+    would dismiss it twice: its callback would run twice and the second pop would take
+    the main screen, which Textual refuses with ScreenStackError."""
+
+    _answered = False
+
+    def dismiss(self, result=None) -> AwaitComplete:
+        if self._answered or self.app.screen is not self:
+            return AwaitComplete.nothing()
+        self._answered = True
+        return super().dismiss(result)
+
+
+class HelpScreen(Modal):
     AUTO_FOCUS = "#help-box"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
@@ -87,7 +102,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class PickScreen(ModalScreen[str | None]):
+class PickScreen(Modal):
     """A list of choices (and, optionally, an input for a free answer such as a path)."""
 
     AUTO_FOCUS = "OptionList"
@@ -135,7 +150,7 @@ class PickScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class FilterScreen(ModalScreen[str | None]):
+class FilterScreen(Modal):
     AUTO_FOCUS = "Input"
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 

@@ -160,6 +160,8 @@ def _lines(path: str, progress: Progress | None = None) -> Iterator[tuple[int, s
             except OSError as e:
                 raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
             if not raw:
+                if progress is not None:
+                    progress(done, size)
                 return
             n += 1
             done += len(raw)
