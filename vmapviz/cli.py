@@ -205,12 +205,13 @@ def cmd_workloads(args) -> int:
         import json
         print(json.dumps([{"name": n, "summary": s} for n, s in catalog()]))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from .report import Output
     table = Table(box=None, show_header=False, padding=(0, 2))
     for name, summary in catalog():
         table.add_row(f"[bold]{name}[/]", summary)
-    Console().print(table)
+    Output().print(table)
     return 0
 
 

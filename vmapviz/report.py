@@ -3,7 +3,9 @@ Rich table, or as one JSON object for scripts and benchmarks."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import signal
 import sys
 import threading
@@ -122,13 +124,21 @@ def op_progress(total: int) -> Progress:
                     transient=True)
 
 
+class Output(Console):
+    """The console of reports: a reader that went away (`| head -1`) raises
+    BrokenPipeError, the CLI's "output closed" status, where Rich would exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def print_json(result: dict, out: IO[str] | None = None) -> None:
     (out or sys.stdout).write(json.dumps(result) + "\n")
 
 
 def print_report(result: dict, console: Console | None = None) -> None:
     """The human summary: what ran, how fast, and the kernel's counters."""
-    console = console or Console()
+    console = console or Output()
     s = result["stats"]
     head = (f"[bold]{result['workload']}[/] · {VARIANT_TITLES[result['variant']]} · "
             f"{result['cpus']} CPU{'s' if result['cpus'] > 1 else ''} · {result['bits']}-bit · "
