@@ -15,8 +15,8 @@ import time
 from collections import deque
 from typing import IO, Callable, NamedTuple
 
-from .kernel import Config, Kernel
 from .flush_history import FlushHistory
+from .kernel import Config, Kernel
 from .kernel.events import VOID
 from .snapshot import Snapshot, take
 from .workloads import CALLS, Recorder, Workload, get

@@ -14,7 +14,6 @@ from .kernel import Config, Kernel
 from .kernel.vmap_area import VmapArea
 from .kernel.vmap_block import BlockView, QueueView
 
-
 # Stale TLB entries a snapshot lists page by page.  Beyond, it keeps the counts only: at
 # 4096 CPUs the TLBs can hold millions (no flush until a whole vmap block is dirty), and
 # a copy in every snapshot would double the memory and the time of each.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rich.style import Style
 
+from vmapviz.flush_history import FlushHistory, columns
 from vmapviz.kernel import Config, Kernel
 from vmapviz.kernel.vmap_area import VmapArea
 from vmapviz.kernel.vmap_block import BlockView
@@ -20,7 +21,6 @@ from vmapviz.tui.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_
                                 overview_per_cell)
 from vmapviz.tui.eventlog import EventLog, Entry, parse_filter
 from vmapviz.tui.explain import explain
-from vmapviz.flush_history import FlushHistory, columns
 from vmapviz.tui.inspector import inspect, stale_cpus, summary
 from vmapviz.tui.lazy import flush_sparkline, gauge
 from vmapviz.tui.units import human_bytes
