@@ -212,3 +212,24 @@ def test_screenshot_waits_for_every_op_in_chunks(tmp_path, capsys):
     # a workload that ends first: agp-bug has 7 ops; the picture is of its end
     save_screenshot(tmp_path / "a.svg", "agp-bug", ops=SCREENSHOT_CHUNK + 1)
     assert "FINISHED" in (tmp_path / "a.svg").read_text()
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00\xe8\x00\n", "1: not UTF-8 text (byte 11), not a vmapviz trace"),
+    (b'{"vmapviz": "trace", "version": 1, "config": {"vmalloc_start": 1.5}}\n',
+     "1: config vmalloc_start must be a non-negative integer below 2**64 or null, not 1.5"),
+    (b'{"vmapviz": "trace", "version": 1, "config": {}}\n{"cpu": 0, "call": [1]}\n', "2: unknown call [1]"),
+])
+def test_the_w_picker_names_a_bad_traces_line(tmp_path, body, problem):
+    trace = tmp_path / "t.jsonl"
+    trace.write_bytes(body)
+
+    async def scenario(app, pilot):
+        await pilot.press("w")
+        app.screen.query_one("#pick-input").focus()
+        await pilot.press(*str(trace), "enter")
+        await settle(app, pilot)
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and errors[0].startswith(f"{trace}:{problem}")
+        assert app.snap.workload == "map-touch-unmap"
+    run(scenario)
