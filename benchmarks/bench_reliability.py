@@ -57,7 +57,10 @@ def bench_keys(sequences: int = 10, keys: int = 500) -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as shots:
         for seed in range(sequences):
-            problem = asyncio.run(mash_once(seed, keys, shots))
+            try:
+                problem = asyncio.run(mash_once(seed, keys, shots))
+            except Exception as e:  # noqa: BLE001 - a crash is what is counted
+                problem = f"{type(e).__name__}: {e}"
             if problem:
                 crashes.append((seed, problem))
     print(f"keys: {sequences} sequences of {keys} keys (seeds 0-{sequences - 1}) in "

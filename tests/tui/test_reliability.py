@@ -43,7 +43,7 @@ async def idle(app, pilot, seconds=0.3):
 
 @pytest.mark.parametrize("keys", [("c", "enter", "enter"), ("w", "enter", "enter"),
                                   ("slash", "enter", "enter"), ("question_mark", "escape", "escape"),
-                                  ("c", "escape", "escape")])
+                                  ("c", "escape", "escape"), ("ctrl+p", "enter", "enter")])
 def test_a_modal_answers_once(keys):
     async def scenario(app, pilot):
         # the picker opens on the current choice: c enter is "4 CPUs", w enter the

@@ -7,9 +7,12 @@ from functools import partial
 from textual import command
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .screens import AnswersOnce
 
-class CommandPalette(command.CommandPalette):
-    """Textual's palette, working around a race in Textual 8.2.8: a PageUp or PageDown
+
+class CommandPalette(AnswersOnce, command.CommandPalette):
+    """Textual's palette, answering once (ctrl+p, enter, enter), and working around a
+    race in Textual 8.2.8: a PageUp or PageDown
     that arrives before the palette's option list has laid out its lines (within about
     20 ms of ctrl+p) raises KeyError in OptionList._move_page.  That key is dropped: the
     list is not on screen yet."""

@@ -61,10 +61,10 @@ GLYPHS = [
 ]
 
 
-class Modal(ModalScreen):
-    """A modal screen that answers once.  Keys that arrive together (c, enter, enter)
-    would dismiss it twice: its callback would run twice and the second pop would take
-    the main screen, which Textual refuses with ScreenStackError."""
+class AnswersOnce:
+    """For a screen that is dismissed: keys that arrive together (c, enter, enter, or
+    ctrl+p, enter, enter) would dismiss it twice: its callback would run twice and the
+    second pop would take the main screen, which Textual refuses with ScreenStackError."""
 
     _answered = False
 
@@ -73,6 +73,10 @@ class Modal(ModalScreen):
             return AwaitComplete.nothing()
         self._answered = True
         return super().dismiss(result)
+
+
+class Modal(AnswersOnce, ModalScreen):
+    """A modal screen that answers once."""
 
 
 class HelpScreen(Modal):
