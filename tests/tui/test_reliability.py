@@ -17,6 +17,7 @@ from textual.widgets import Footer
 from tui_helpers import burst, paused_app, screen_text, settle
 
 import vmapviz
+from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.commands import CommandPalette
 from vmapviz.tui.minsize import MIN_COLS, MIN_ROWS
 
@@ -233,3 +234,24 @@ def test_the_w_picker_names_a_bad_traces_line(tmp_path, body, problem):
         assert len(errors) == 1 and errors[0].startswith(f"{trace}:{problem}")
         assert app.snap.workload == "map-touch-unmap"
     run(scenario)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_palette_bursts_while_running_at_full_speed(seed):
+    # ctrl+p and what a hurried user types after it, at full speed: found by key mashing,
+    # a search started by a key behind the one that closed the palette (NoMatches), and
+    # ctrl+p again while the last palette was being removed (DuplicateIds)
+    rng = random.Random(seed)
+
+    async def main():
+        app = VmapvizApp("map-touch-unmap", speed=None)
+        async with app.run_test(size=SIZE) as pilot:
+            for _ in range(40):
+                burst(app, "ctrl+p", *(rng.choice(["x", "question_mark", "a", "escape", "enter", "backspace"])
+                                       for _ in range(rng.randint(1, 6))))
+                await pilot.pause(rng.choice([0, 0.01, 0.03]))
+                assert app._exception is None
+            await pilot.pause(0.5)
+            assert app.is_running and app._exception is None
+            app.stop_driver()
+    asyncio.run(main())

@@ -561,8 +561,10 @@ class VmapvizApp(App):
         self.push_screen(HelpScreen())
 
     def action_command_palette(self) -> None:
+        # No id (Textual gives it one): ctrl+p again while the last palette is still being
+        # removed would otherwise mount a second screen of the same id (DuplicateIds).
         if self.use_command_palette and not CommandPalette.is_open(self):
-            self.push_screen(CommandPalette(id="--command-palette"))
+            self.push_screen(CommandPalette())
 
     async def action_quit(self) -> None:
         self.stop_driver()

@@ -17,6 +17,14 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
     20 ms of ctrl+p) raises KeyError in OptionList._move_page.  That key is dropped: the
     list is not on screen yet."""
 
+    def _gather_commands(self, search_value: str):
+        # Keys queued behind the one that answered still reach the palette's input, and
+        # Textual 8.2.8 starts a search for each: one that runs while the palette is
+        # being removed fails with NoMatches('CommandList') and ends the app.
+        if not self._answered:
+            return super()._gather_commands(search_value)
+        return None
+
     def _action_command_list(self, action: str) -> None:
         try:
             super()._action_command_list(action)
