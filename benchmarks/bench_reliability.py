@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -97,22 +96,24 @@ def hostile() -> dict[str, bytes]:
     }
 
 
-def peak_mb(path: str, timeout: float = 60.0) -> tuple[str, float]:
-    """(outcome, peak RSS in MB) of `vmapviz replay path --json` in a fresh process,
-    limited to 1 GiB of address space so a runaway ends as a MemoryError."""
-    code = ("import resource, sys, runpy;"
+def vmapviz_peak(*argv: str, timeout: float = 600.0) -> tuple[str, float, str]:
+    """(outcome, peak RSS in MB, stdout) of `vmapviz ARGV` in a fresh process, which
+    reports its own peak (VmHWM: ru_maxrss would carry this process's over exec); limited to 1 GiB of address space, so a runaway ends as a
+    MemoryError."""
+    code = ("import atexit, resource, runpy, sys;"
             "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30));"
-            f"sys.argv = ['vmapviz', 'replay', {path!r}, '--json'];"
+            "hwm = lambda: next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'));"
+            "atexit.register(lambda: print(f'peak {hwm()}', file=sys.stderr));"
+            f"sys.argv = ['vmapviz', *{list(argv)!r}];"
             "runpy.run_module('vmapviz', run_name='__main__')")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     try:
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            timeout=timeout, env=dict(os.environ, PYTHONPATH=ROOT))
-        outcome = f"exit {p.returncode}: " + (p.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1][:90]
     except subprocess.TimeoutExpired:
-        outcome = f"still running after {timeout:.0f} s"
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return outcome, max(peak, before) / 1024   # ru_maxrss is in KiB; the max over children
+        return f"still running after {timeout:.0f} s", float("nan"), ""
+    lines = p.stderr.strip().splitlines()
+    peak = int(lines.pop().split()[1]) / 1024 if lines and lines[-1].startswith("peak ") else float("nan")
+    return f"exit {p.returncode}: " + (lines or ["(nothing on stderr)"])[-1][:90], peak, p.stdout
 
 
 def bench_hostile() -> None:
@@ -122,11 +123,8 @@ def bench_hostile() -> None:
             path = os.path.join(tmp, "t.jsonl")
             with open(path, "wb") as f:
                 f.write(body)
-            # each in its own grandchild, so ru_maxrss is that process's alone
-            runner = ("import sys; sys.path.insert(0, %r); from bench_reliability import peak_mb;"
-                      "o, mb = peak_mb(%r); print(f'{mb:7.1f} MB  {o}')") % (os.path.dirname(__file__), path)
-            out = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True)
-            print(f"  {name:40s} {out.stdout.strip() or out.stderr.strip()[-200:]}")
+            outcome, peak, _ = vmapviz_peak("replay", path, "--json", timeout=60)
+            print(f"  {name:40s} {peak:7.1f} MB  {outcome.replace(path, 'T')}")
 
 
 # -- 3. a long replay ---------------------------------------------------------------------------------
@@ -141,15 +139,13 @@ def bench_replay(ops: int = 1_000_000) -> None:
         size = os.path.getsize(trace)
         print(f"replay: recorded {ops:,} ops ({size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        p = subprocess.run([sys.executable, "-m", "vmapviz", "replay", trace, "--json"],
-                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+        outcome, peak, out = vmapviz_peak("replay", trace, "--json")
         wall = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        r = json.loads(p.stdout)
+        r = json.loads(out)
         print(f"replay: checked and replayed in {wall:.1f} s (replay loop {r['wall_s']:.1f} s), "
-              f"exit {p.returncode}, {r['mismatch_count']} mismatches, peak RSS {peak:.0f} MB"
-              f"{' (the recording run may set it: ' + str(before // 1024) + ' MB)' if before / 1024 >= peak else ''}")
+              f"{outcome}, {r['mismatch_count']} mismatches, peak RSS {peak:.0f} MB")
+        outcome, peak, out = vmapviz_peak("run", "map-touch-unmap", "--cpus", "1", "--ops", "10", "--json")
+        print(f"replay: for scale, a 10-op run peaks at {peak:.0f} MB")
 
 
 if __name__ == "__main__":
