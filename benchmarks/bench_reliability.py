@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "tui")]
@@ -33,7 +34,8 @@ from vmapviz.tui.app import VmapvizApp  # noqa: E402
 # -- 1. key mashing -----------------------------------------------------------------------------
 
 async def mash_once(seed: int, n: int, shots: str) -> str | None:
-    """n keys at full speed; None if the app survived, else what went wrong."""
+    """n keys at full speed; None if the app survived (or quit through the palette's
+    "Quit the application", status 0), else what went wrong."""
     rng = random.Random(seed)
     app = VmapvizApp("map-touch-unmap", speed=None, screenshot_dir=shots)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -46,7 +48,8 @@ async def mash_once(seed: int, n: int, shots: str) -> str | None:
             if app._exception is not None or not app.is_running:
                 break
         await pilot.pause(0.5)
-        problem = None if app._exception is None and app.is_running else repr(app._exception)
+        problem = None if app._exception is None and app.return_code in (None, 0) else \
+            f"{app._exception!r}, exit status {app.return_code}"
         app.stop_driver()
     return problem
 
@@ -59,7 +62,8 @@ def bench_keys(sequences: int = 10, keys: int = 500) -> None:
             try:
                 problem = asyncio.run(mash_once(seed, keys, shots))
             except Exception as e:  # noqa: BLE001 - a crash is what is counted
-                problem = f"{type(e).__name__}: {e}"
+                where = traceback.extract_tb(e.__traceback__)[-1]
+                problem = f"{type(e).__name__}: {e} at {where.filename}:{where.lineno} {where.name}"
             if problem:
                 crashes.append((seed, problem))
     print(f"keys: {sequences} sequences of {keys} keys (seeds 0-{sequences - 1}) in "

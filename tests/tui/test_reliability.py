@@ -255,3 +255,28 @@ def test_palette_bursts_while_running_at_full_speed(seed):
             assert app.is_running and app._exception is None
             app.stop_driver()
     asyncio.run(main())
+
+
+def test_a_pick_list_pages_only_once_laid_out():
+    # options added, and a page key, before the list has laid out its lines: nothing
+    # moves (Textual 8.2.8's OptionList raises KeyError 2 here); after the layout, a
+    # page down from option 2 of 8 (all in one page) lands on the last
+    from textual.app import App
+    from textual.widgets.option_list import Option
+
+    from vmapviz.tui.screens import PickList
+
+    async def main():
+        app = App()
+        async with app.run_test() as pilot:
+            pick = PickList()
+            await app.screen.mount(pick)
+            await pilot.pause()
+            pick.add_options([Option(str(i), id=str(i)) for i in range(8)])
+            pick.highlighted = 2
+            pick.action_page_down()
+            assert pick.highlighted == 2
+            await pilot.pause()
+            pick.action_page_down()
+            assert pick.highlighted == 7
+    asyncio.run(main())

@@ -154,8 +154,10 @@ def bad_op(draw):
         op["call"] = draw(st.text(max_size=8).filter(lambda c: c not in CALLS) | NOT_A_ULONG)
     elif how == "arg" and op["args"]:
         op["args"][draw(st.integers(0, len(op["args"]) - 1))] = draw(NOT_A_ULONG)
-    elif how == "args":
-        op["args"] = draw(st.sampled_from([op["args"] + [1, 2, 3], op["args"][:-1] if CALLS[op["call"]] else 1]))
+    elif how == "args":   # too many, or one short of the required ones
+        need, most = len(CALLS[op["call"]]), len(CALLS[op["call"]]) + len(OPTIONAL_ARGS.get(op["call"], ()))
+        short = op["args"][:need - 1] if need else 1
+        op["args"] = draw(st.sampled_from([op["args"] + [1] * (most + 1 - len(op["args"])), short]))
     elif how == "result":
         op["result"] = draw(st.booleans() | st.floats() | st.integers(max_value=-1) | st.lists(st.none(), max_size=1))
     elif how == "text":

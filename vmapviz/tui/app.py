@@ -45,6 +45,7 @@ CPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
 EXPLAIN_MAX_SPEED = 50  # above this many ops/s the explanation waits for a pause
+SCREENSHOT_CHUNK = 5000  # `screenshot --ops N` steps this many ops per driver command
 
 
 class SnapshotReady(Message):
@@ -684,9 +685,6 @@ def save_screenshot(path: str | os.PathLike, workload=None, variant: str | None 
         return str(path)
 
     return asyncio.run(run())
-
-
-SCREENSHOT_CHUNK = 5000
 
 
 async def _reached(app: VmapvizApp, pilot, op: int) -> Snapshot:

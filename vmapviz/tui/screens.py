@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
@@ -75,6 +77,20 @@ class AnswersOnce:
         return super().dismiss(result)
 
 
+class PickList(OptionList):
+    """An OptionList whose PageUp / PageDown before it has laid out its lines (a key
+    right behind the one that opened the picker) does nothing: in Textual 8.2.8 it
+    raises KeyError in OptionList._move_page."""
+
+    def action_page_up(self) -> None:
+        with contextlib.suppress(KeyError):
+            super().action_page_up()
+
+    def action_page_down(self) -> None:
+        with contextlib.suppress(KeyError):
+            super().action_page_down()
+
+
 class Modal(AnswersOnce, ModalScreen):
     """A modal screen that answers once."""
 
@@ -132,7 +148,7 @@ class PickScreen(Modal):
                 if desc:
                     label.append(f"  {desc}", style="dim")
                 opts.append(Option(label, id=value))
-            yield OptionList(*opts, id="pick-list")
+            yield PickList(*opts, id="pick-list")
             if self.free_text:
                 yield Label(self.free_text, classes="pick-label")
                 yield Input(placeholder="path/to/trace.jsonl", id="pick-input")
