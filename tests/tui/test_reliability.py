@@ -51,7 +51,9 @@ def test_a_modal_answers_once(keys):
         # current workload; the second key must not pop the main screen
         burst(app, *keys)
         await idle(app, pilot)
-        if CommandPalette.is_open(app):   # enter before its list was filled: nothing chosen
+        # a busy machine can deliver the enters before the modal's list or input has the
+        # focus (or the palette its list): nothing is chosen, the modal stays open
+        if len(app.screen_stack) == 2:
             await pilot.press("escape")
         assert len(app.screen_stack) == 1 and app.screen is app.screen_stack[0]
         await settle(app, pilot)
