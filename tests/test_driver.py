@@ -65,7 +65,9 @@ def test_step_until_a_flush_stops_on_the_flushing_op(driver):
     wait_for(lambda: d.latest.op == 6912)
     kinds = [e.kind for e in d.latest.last_op]
     assert "purge" in kinds and "flush" in kinds and not d.latest.running
-    assert list(d.latest.flush_ops) == [6912]
+    # counted in buckets of 16 ops (6912 // 16 = 432 of at most 512 buckets)
+    assert (d.latest.flush_per, len(d.latest.flush_counts), d.latest.flush_counts[432]) == (16, 433, 1)
+    assert sum(d.latest.flush_counts) == 1
 
 
 def test_step_until_a_warning(driver):
@@ -139,3 +141,30 @@ def test_stop_joins_the_threads():
     time.sleep(0.2)
     d.stop(timeout=1.0)
     assert not any(t.name.startswith("vmapviz-") and t.is_alive() for t in threading.enumerate())
+
+
+def test_an_error_without_a_message_says_what_its_type_means(driver):
+    def starved(cfg, rng):
+        yield "vmalloc", (4096,)
+        raise MemoryError
+    d = driver(Workload("starved", "raises", "", on_cpu0(starved), dict(nr_cpus=1)))
+    d.play()
+    wait_for(lambda: d.latest.error is not None)
+    assert d.latest.error == "MemoryError: Out of memory."
+
+
+def test_a_restart_toggles_from_the_requested_state(driver):
+    # two restarts sent before the driver thread has run either: the second one reads
+    # what the first asked for, not the config still running
+    d = driver("map-touch-unmap")
+    d.restart(variant="posted" if d.requested.variant == "merged" else "merged")
+    d.restart(variant="posted" if d.requested.variant == "merged" else "merged")
+    assert d.requested.variant == "merged"
+    wait_for(lambda: d._commands.empty() and d.config.variant == "merged")
+
+
+def test_a_header_seed_stands_unless_a_seed_is_given(driver, tmp_path):
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"vmapviz": "trace", "version": 1, "config": {"nr_cpus": 1, "seed": 9}}\n')
+    assert driver(str(trace)).config.seed == 9
+    assert driver(str(trace), seed=2).config.seed == 2

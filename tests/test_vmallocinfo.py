@@ -390,4 +390,4 @@ def test_cli_watch_ends_cleanly_on_ctrl_c(tmp_path):
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert f"{f}: 1 areas, addresses real" in first
-    assert p.returncode == 130 and err == ""
+    assert p.returncode == 130 and err == "vmapviz: interrupted\n"

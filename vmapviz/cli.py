@@ -1,10 +1,15 @@
-"""The command line: the TUI by default, headless runs, replays, the workload list,
-screenshots (SVG, PNG), GIF animations and the TUI served to browsers.  Every user
-error is one line on stderr and exit status 2."""
+"""The command line: the TUI by default, headless runs, replays, the workload and kernel
+lists, screenshots (SVG, PNG), GIF animations, the TUI served to browsers, real machines'
+/proc/vmallocinfo and the cost model.  Every user error is one line on stderr and exit
+status 2; each exit status means one thing (EPILOG)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import os
+import re
 import sys
 
 from . import __version__
@@ -17,6 +22,19 @@ from .workloads import TraceError, UnknownWorkload, catalog, get
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
 
+# Exit statuses.
+OK, DIFFER, BAD_INPUT, CRASHED, INTERRUPTED, OUTPUT_CLOSED = 0, 1, 2, 3, 130, 141
+EPILOG = """\
+numbers are ASCII digits, optionally grouped with _ (--ops 1_000_000).
+
+exit status:
+  0    ok
+  1    replay: results differ from the trace
+  2    bad input: options, workload, trace or configuration (one line on stderr)
+  3    vmapviz itself failed (a crash of the TUI, out of memory): please report it
+  130  interrupted (Ctrl+C, SIGTERM, SIGHUP); a run prints what it did so far
+  141  the output was closed early (e.g. `vmapviz replay t.jsonl | head -1`)"""
+
 
 class UsageError(Exception):
     """A bad command line, workload, trace or configuration."""
@@ -27,11 +45,15 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _number(text: str, what: str) -> int:
+    """A non-negative integer in ASCII digits, optionally grouped with _."""
+    if not re.fullmatch(r"[0-9]+(_[0-9]+)*", text):
+        raise argparse.ArgumentTypeError(f"expected {what} in digits 0-9, not {text!r}")
+    return int(text)
+
+
 def _cpus(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--cpus takes a number, not {text!r}") from None
+    n = _number(text, "a number of CPUs")
     if not 1 <= n <= MAX_CPUS:
         raise argparse.ArgumentTypeError(f"--cpus must be between 1 and {MAX_CPUS}, not {n}")
     return n
@@ -45,20 +67,18 @@ def _nr_cpus(text: str) -> int:
 
 
 def _count(text: str) -> int:
-    try:
-        n = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of ops, not {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of ops, not {n}")
-    return n
+    return _number(text, "a number of ops")
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        cols, rows = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size takes COLSxROWS, e.g. 120x40, not {text!r}") from None
+    from .tui.minsize import MIN_COLS, MIN_ROWS
+    cols, x, rows = text.lower().partition("x")
+    if not x:
+        raise argparse.ArgumentTypeError(f"--size takes COLSxROWS, e.g. 120x40, not {text!r}")
+    cols, rows = _number(cols, "COLS"), _number(rows, "ROWS")
+    if cols < MIN_COLS or rows < MIN_ROWS:
+        raise argparse.ArgumentTypeError(f"{cols}x{rows} is smaller than the TUI's minimum "
+                                         f"{MIN_COLS}x{MIN_ROWS}")
     return cols, rows
 
 
@@ -131,26 +151,31 @@ def _machine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config-nr-cpus", type=_nr_cpus, metavar="N",
                    help="CONFIG_NR_CPUS, which sizes the vmap blocks (default 8, or the next power of "
                    "two above --cpus)")
-    p.add_argument("--bits", type=int, choices=(32, 64), help="32- or 64-bit machine (default: the workload's)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the CPU interleaving and the workload (default 1)")
+    p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
+                   help="32- or 64-bit machine (default: the workload's)")
+    p.add_argument("--seed", type=lambda t: _number(t, "a seed"),
+                   help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
 
 def build_parser() -> Parser:
     p = Parser(prog="vmapviz", description="Interactive visualiser of the Linux vmalloc address space: "
                "a faithful simulation of Nick Piggin's 2008 vmap rewrite (rbtree of vmap areas, lazy "
                "TLB flushing, per-CPU vmap blocks) and of the vmap layer it replaced. With no command, "
-               f"opens the TUI on map-touch-unmap. Kernel generations (--variant): {_generations_text()}.")
+               f"opens the TUI on map-touch-unmap. Kernel generations (--variant): {_generations_text()}.",
+               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"vmapviz {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+    command = functools.partial(sub.add_parser, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    t = sub.add_parser("tui", help="open the interactive TUI (the default)")
+    t = command("tui", help="open the interactive TUI (the default)")
     t.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     _machine_options(t)
     t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
     _watch_option(t)
     _theme_option(t)
 
-    r = sub.add_parser("run", help="run a workload headless and print a summary")
+    r = command("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
     _machine_options(r)
     r.add_argument("--ops", type=_count, metavar="N", help="stop after N ops (default: the workload's length)")
@@ -160,18 +185,18 @@ def build_parser() -> Parser:
                    help="print the simulated kernel's /proc/vmallocinfo at the end, in its generation's "
                    "format, instead of the table (with --json: as a key)")
 
-    rp = sub.add_parser("replay", help="replay a trace and report results that differ")
+    rp = command("replay", help="replay a trace and report results that differ")
     rp.add_argument("trace", help="a trace file written by --record")
     _machine_options(rp)
     rp.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
-    w = sub.add_parser("workloads", help="list the built-in workloads")
+    w = command("workloads", help="list the built-in workloads")
     w.add_argument("--json", action="store_true", help="print JSON")
 
-    g = sub.add_parser("variants", help="list the kernel generations (--variant NAME)")
+    g = command("variants", help="list the kernel generations (--variant NAME)")
     g.add_argument("--json", action="store_true", help="print JSON")
 
-    s = sub.add_parser("screenshot", help="run N ops headless and save the TUI screen as SVG or PNG")
+    s = command("screenshot", help="run N ops headless and save the TUI screen as SVG or PNG")
     s.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     s.add_argument("--out", required=True, metavar="FILE.svg|FILE.png", help="where to write the picture")
     s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
@@ -179,7 +204,7 @@ def build_parser() -> Parser:
     _machine_options(s)
     _theme_option(s)
 
-    g = sub.add_parser("export", help="render a run as an animated GIF, a frame every K ops")
+    g = command("export", help="render a run as an animated GIF, a frame every K ops")
     g.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     g.add_argument("--gif", required=True, metavar="FILE.gif", help="where to write the animation")
     g.add_argument("--ops", type=_positive, required=True, metavar="N", help="ops to run")
@@ -189,7 +214,7 @@ def build_parser() -> Parser:
     _machine_options(g)
     _theme_option(g)
 
-    w = sub.add_parser("serve", help="serve the TUI to web browsers, one app per tab")
+    w = command("serve", help="serve the TUI to web browsers, one app per tab")
     w.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -197,7 +222,7 @@ def build_parser() -> Parser:
     _machine_options(w)
     _theme_option(w)
 
-    v = sub.add_parser("vmallocinfo", help="summarise /proc/vmallocinfo (or a copy of it)")
+    v = command("vmallocinfo", help="summarise /proc/vmallocinfo (or a copy of it)")
     v.add_argument("file", nargs="?", default="/proc/vmallocinfo", metavar="FILE|-",
                    help="a vmallocinfo dump, - for standard input (default /proc/vmallocinfo)")
     v.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
@@ -208,7 +233,7 @@ def build_parser() -> Parser:
                    help="the machine's page size (default 4096)")
     v.add_argument("--top", type=int, default=10, metavar="N", help="callers listed (default 10)")
 
-    sc = sub.add_parser("scaling", help="the cost model's ns per iteration at each thread count, vanilla "
+    sc = command("scaling", help="the cost model's ns per iteration at each thread count, vanilla "
                         "against the rewrite")
     sc.add_argument("--workload", default=DEFAULT_WORKLOAD, help="workload to model (default map-touch-unmap)")
     sc.add_argument("--threads", type=_threads, default=[1, 2, 4, 8], metavar="N,N,...",
@@ -224,19 +249,47 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command or "tui"](args)
     except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away: say nothing more, and keep Python from complaining when
+        # it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OUTPUT_CLOSED
     except OSError as e:
-        print(f"vmapviz: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        print(f"vmapviz: {file_error(e.filename, e)}", file=sys.stderr)
+        return BAD_INPUT
+    except MemoryError:
+        print("vmapviz: out of memory (MemoryError)", file=sys.stderr)
+        return CRASHED
     except KeyboardInterrupt:
-        return 130
+        print("vmapviz: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def file_error(path, e: OSError) -> str:
+    """'PATH: problem', the path absolute (never empty: '.' or '' say nothing)."""
+    where = os.path.abspath(path) if path not in (None, "") else "(unnamed file)"
+    return f"{where}: {e.strerror or e}"
 
 
 def _workload_and_config(name: str, args):
-    workload = get(name)
+    with _loading_progress(name) as progress:
+        workload = get(name, progress)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
                                      seed=args.seed, flush=args.flush,
                                      config_nr_cpus=args.config_nr_cpus)
+
+
+def _loading_progress(name: str):
+    """For a long trace (4 MiB or more), a progress bar on stderr while it is checked."""
+    try:
+        long = os.path.isfile(name) and os.path.getsize(name) >= 4 << 20
+    except OSError:
+        long = False
+    if not long:
+        return contextlib.nullcontext()
+    from .report import byte_progress
+    return byte_progress(f"checking {os.path.basename(name)}")
 
 
 def cmd_tui(args) -> int:
@@ -249,30 +302,36 @@ def cmd_tui(args) -> int:
         return run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus)
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
-    _workload_and_config(args.workload, args)  # refuse bad options before the screen opens
+    workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
-    run_tui(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
-            config_nr_cpus=args.config_nr_cpus)
-    return 0
+    code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
+                   config_nr_cpus=args.config_nr_cpus)
+    return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
 
 
 def cmd_run(args) -> int:
-    from .report import print_json, print_report, print_vmallocinfo, run_headless
+    from .report import print_json, print_report, print_vmallocinfo, run_headless, stop_on_signals
     workload, config = _workload_and_config(args.workload, args)
-    record = open(args.record, "w") if args.record else None
     try:
-        result = run_headless(workload, config, args.ops, record, progress=not args.json,
-                              vmallocinfo=getattr(args, "vmallocinfo", False))
-    finally:
-        if record:
-            record.close()
+        record = open(args.record, "w") if args.record else None
+        with stop_on_signals() as stop:
+            try:
+                result = run_headless(workload, config, args.ops, record, progress=not args.json,
+                                      vmallocinfo=getattr(args, "vmallocinfo", False), stop=stop)
+            finally:
+                if record:
+                    record.close()
+    except OSError as e:
+        raise UsageError(f"--record {file_error(args.record, e)}") from None
+    if result["interrupted"]:
+        print(f"vmapviz: interrupted at op {result['ops']:,}", file=sys.stderr)
     if args.json:
         print_json(result)
     elif getattr(args, "vmallocinfo", False):
         print_vmallocinfo(result)
     else:
         print_report(result)
-    return 1 if result["mismatches"] else 0
+    return INTERRUPTED if result["interrupted"] else DIFFER if result["mismatch_count"] else OK
 
 
 def cmd_replay(args) -> int:
@@ -285,12 +344,13 @@ def cmd_workloads(args) -> int:
         import json
         print(json.dumps([{"name": n, "summary": s} for n, s in catalog()]))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from .report import Output
     table = Table(box=None, show_header=False, padding=(0, 2))
     for name, summary in catalog():
         table.add_row(f"[bold]{name}[/]", summary)
-    Console().print(table)
+    Output().print(table)
     return 0
 
 
@@ -316,14 +376,17 @@ def cmd_variants(args) -> int:
 
 
 def cmd_screenshot(args) -> int:
-    _workload_and_config(args.workload, args)
+    workload, _ = _workload_and_config(args.workload, args)
     check_image_path(args.out)
     from .tui.app import save_screenshot
-    path = save_screenshot(args.out, args.workload, args.variant, args.cpus, args.bits, args.seed,
-                           args.ops, size=args.size, flush=args.flush, theme=args.theme,
-                           config_nr_cpus=args.config_nr_cpus)
+    try:
+        path = save_screenshot(args.out, workload, args.variant, args.cpus, args.bits, args.seed,
+                               args.ops, size=args.size, flush=args.flush, theme=args.theme,
+                               config_nr_cpus=args.config_nr_cpus, progress=True)
+    except OSError as e:
+        raise UsageError(f"--out {file_error(args.out, e)}") from None
     print(path)
-    return 0
+    return OK
 
 
 def cmd_vmallocinfo(args) -> int:
@@ -366,7 +429,7 @@ def cmd_export(args) -> int:
     from .export import export_gif
     frames = export_gif(args.gif, args.workload, args.variant, args.cpus, args.bits, args.seed,
                         args.ops, args.every, size=args.size, fps=args.fps, theme=args.theme,
-                        flush=args.flush)
+                        flush=args.flush, config_nr_cpus=args.config_nr_cpus)
     print(f"{args.gif}: {frames} frames")
     return 0
 

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import IO, Callable, NamedTuple
 
+from .flush_history import FlushHistory
 from .kernel import Config, Kernel
 from .kernel.config import keep_nr_cpus
 from .kernel.events import UNTIL, VOID
@@ -36,6 +37,13 @@ class DriverError(NamedTuple):
 
     def line(self) -> str:
         return f"driver error: {self.message}"
+
+
+def describe(e: BaseException) -> str:
+    """An exception as one line: its type, then its message, or what the type means
+    when it has none (MemoryError: Out of memory.)."""
+    meaning = str(e) or (type(e).__doc__ or "").strip().split("\n")[0]
+    return f"{type(e).__name__}: {meaning}" if meaning else type(e).__name__
 
 
 class Run:
@@ -70,8 +78,13 @@ class Run:
 
     @property
     def mismatches(self) -> list[str]:
-        """For a trace replay: every result that differed from the recorded one."""
+        """For a trace replay: the first results that differed from the recorded ones."""
         return self.source.mismatches if isinstance(self.source, TraceSource) else []
+
+    @property
+    def mismatch_count(self) -> int:
+        """For a trace replay: how many results differed."""
+        return self.source.mismatch_count if isinstance(self.source, TraceSource) else 0
 
 
 class Driver:
@@ -83,14 +96,16 @@ class Driver:
     """
 
     def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
-                 flush: str | None = None, speed: float | None = 20.0, on_snapshot: Callable[[Snapshot], None] | None = None,
+                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
+                 flush: str | None = None, speed: float | None = 20.0,
+                 on_snapshot: Callable[[Snapshot], None] | None = None,
                  snapshot_hz: float = 30.0, max_ops: int | None = None,
                  config_nr_cpus: int | None = None) -> None:
         self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
                              config_nr_cpus=config_nr_cpus)
         self._workload = get(workload) if isinstance(workload, str) else workload
         self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
+        self.requested: Config = self._run.config  # what the last restart asked for
         self.speed = speed
         self.max_ops = max_ops
         self.on_snapshot = on_snapshot
@@ -169,7 +184,7 @@ class Driver:
             opts.update(variant=None, nr_cpus=None, bits=None)  # the new workload's defaults
         if config_nr_cpus is None:
             opts = keep_nr_cpus(opts)   # more CPUs than the NR_CPUS asked before: its default
-        wl.config(**opts)  # validate now
+        self.requested = wl.config(**opts)  # validate now
         self._send(lambda: self._restart(wl, opts))
 
     def call(self, name: str, *args, cpu: int = 0) -> None:
@@ -232,7 +247,7 @@ class Driver:
             return fn()
         except Exception as e:  # noqa: BLE001 - any failure must reach the views
             self.running = False
-            self._error = f"{type(e).__name__}: {e}"
+            self._error = describe(e)
             self._remember([DriverError(self._run.kernel.op, 0, self._error)])
             return False
 
@@ -277,7 +292,9 @@ class Driver:
 
     def _note_flushes(self, events: list) -> None:
         self._flushes_seen = self._run.kernel.stats.tlb_flushes
-        self._flush_ops.extend(e.op for e in events if e.kind == "flush")
+        for e in events:
+            if e.kind == "flush":
+                self._flushes.add(e.op)
 
     def _remember(self, events: list) -> None:
         self._last_op = events           # a fresh list per op, never changed afterwards
@@ -322,7 +339,7 @@ class Driver:
 
     def _reset_view_state(self) -> None:
         self._recent: deque = deque(maxlen=RECENT_EVENTS)
-        self._flush_ops: deque = deque(maxlen=256)
+        self._flushes = FlushHistory()
         self._last_op: list = []
         self._flushes_seen = 0
         self._ops_done = 0
@@ -342,7 +359,8 @@ class Driver:
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=rate,
                     events=tuple(self._recent), last_op=tuple(self._last_op),
-                    flush_ops=tuple(self._flush_ops), error=self._error)
+                    flush_per=self._flushes.per, flush_counts=self._flushes.counts(),
+                    error=self._error)
 
     def _publish(self) -> None:
         snap = self._snapshot()

@@ -172,7 +172,8 @@ def save_gif(path: str | Path, frames, fps: float) -> None:
 def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: int | None,
                bits: int | None, seed: int | None, ops: int, every: int,
                size: tuple[int, int] = (120, 40), fps: float = 10, theme: str | None = None,
-               progress: bool = True, flush: str | None = None) -> int:
+               progress: bool = True, flush: str | None = None,
+               config_nr_cpus: int | None = None) -> int:
     """`vmapviz export --gif`: run `ops` ops, a frame every `every` ops, write the GIF;
     return the number of frames."""
     from rich.console import Console
@@ -185,7 +186,8 @@ def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: in
     count = ops // every
 
     async def run() -> list:
-        app = VmapvizApp(workload, variant, nr_cpus, bits, seed, flush, autoplay=False, theme=theme)
+        app = VmapvizApp(workload, variant, nr_cpus, bits, seed, flush, autoplay=False, theme=theme,
+                         config_nr_cpus=config_nr_cpus)
         frames = []
         async with app.run_test(size=tuple(size)) as pilot:
             for panel in app.query(LazyPanel):

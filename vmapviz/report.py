@@ -4,14 +4,18 @@ Rich table, or as one JSON object for scripts and benchmarks."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import signal
 import sys
+import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import IO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .driver import Run
@@ -23,23 +27,55 @@ from .workloads import Workload
 PROGRESS_FROM = 20_000  # runs at least this long get a progress bar
 
 
+class Stop:
+    """A request to stop a headless run between two ops (see stop_on_signals)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+
+@contextmanager
+def stop_on_signals():
+    """While in the block, SIGINT, SIGTERM and SIGHUP ask the run to stop after the op
+    that is running (a second one stops it at once, with KeyboardInterrupt)."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.signal is not None:
+            raise KeyboardInterrupt
+        stop.signal = signum
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def run_headless(workload: Workload, config: Config, ops: int | None = None,
                  record: IO[str] | None = None, progress: bool = False,
-                 vmallocinfo: bool = False) -> dict:
+                 vmallocinfo: bool = False, stop: Stop | None = None) -> dict:
     """Run `ops` ops (None: the workload's default length, or to its end) on the
     driver's Run, and return the result object that --json prints, read from the final
-    snapshot."""
+    snapshot.  A `stop` request ends the run between two ops: the result then says
+    "interrupted"."""
     run = Run(workload, config, record)
+    stop = stop or Stop()
     limit = ops if ops is not None else run.source.total or workload.default_ops
     stats = run.kernel.stats
     notable: list[str] = []
     seen = 0
-    bar = _progress(limit) if progress and limit and limit >= PROGRESS_FROM else None
+    bar = op_progress(limit) if progress and limit and limit >= PROGRESS_FROM else None
     t0 = time.perf_counter()
     with bar or nullcontext():
         task = bar.add_task("ops", total=limit) if bar else None
         step, n = run.step, 0
-        while limit is None or n < limit:
+        while (limit is None or n < limit) and stop.signal is None:
             events = step()
             if events is None:
                 break
@@ -70,21 +106,41 @@ def run_headless(workload: Workload, config: Config, ops: int | None = None,
         "bits": config.bits,
         "ops": n,
         "seed": config.seed,
-        "finished": run.done,
+        "finished": run.source.ended,
+        "interrupted": stop.signal is not None,
         "wall_s": round(wall, 4),
         "ops_per_s": round(n / wall, 1) if wall > 0 else None,
         "stats": dataclasses.asdict(snap.stats),
         "expected_failures": workload.expect_failures,
         "notable": notable[:20],
         "mismatches": run.mismatches,
+        "mismatch_count": run.mismatch_count,
         "digest": run.kernel.digest(),
     }
 
 
-def _progress(total: int) -> Progress:
+@contextmanager
+def byte_progress(title: str):
+    """A bar of bytes on stderr while in the block, removed at its end; yields the
+    `progress(done, total)` callback that moves it."""
+    with Progress(TextColumn(f"[bold]{title}"), BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(title, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def op_progress(total: int) -> Progress:
     return Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("ops"), TimeRemainingColumn(), console=Console(stderr=True),
                     transient=True)
+
+
+class Output(Console):
+    """The console of reports: a reader that went away (`| head -1`) raises
+    BrokenPipeError, the CLI's "output closed" status, where Rich would exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def print_json(result: dict, out: IO[str] | None = None) -> None:
@@ -103,7 +159,7 @@ def print_vmallocinfo(result: dict) -> None:
 
 def print_report(result: dict, console: Console | None = None) -> None:
     """The human summary: what ran, how fast, and the kernel's counters."""
-    console = console or Console()
+    console = console or Output()
     s = result["stats"]
     from .kernel.generations import GENERATIONS
     gen = GENERATIONS[result["variant"]]
@@ -114,8 +170,9 @@ def print_report(result: dict, console: Console | None = None) -> None:
     if result["translation"]:
         console.print(f"[dim]{result['translation']}[/]")
     ops_s = f"{result['ops_per_s']:,.0f}" if result["ops_per_s"] else "-"
-    console.print(f"{result['ops']:,} ops in {result['wall_s']:.2f} s ({ops_s} ops/s)"
-                  f"{'' if result['finished'] else ', stopped at the op limit'}")
+    end = ("" if result["finished"] else ", interrupted" if result["interrupted"]
+           else ", stopped at the op limit")
+    console.print(f"{result['ops']:,} ops in {result['wall_s']:.2f} s ({ops_s} ops/s){end}")
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("counter")
     table.add_column("value", justify="right")
@@ -151,7 +208,7 @@ def print_report(result: dict, console: Console | None = None) -> None:
         style = "bold red" if "BUG" in line or "use-after-free" in line else "yellow"
         console.print(f"[{style}]{line}[/]", highlight=False)
     if result["mismatches"]:
-        console.print(f"[bold red]{len(result['mismatches'])} results differ from the trace:[/]")
+        console.print(f"[bold red]{result['mismatch_count']:,} results differ from the trace:[/]")
         for line in result["mismatches"][:20]:
             console.print(f"  {line}", highlight=False)
     console.print(f"[dim]state digest {result['digest']}[/]")

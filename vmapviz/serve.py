@@ -90,19 +90,20 @@ def session_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant")
     p.add_argument("--cpus", type=int)
     p.add_argument("--bits", type=int)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int)
     p.add_argument("--flush")
+    p.add_argument("--config-nr-cpus", type=int)
     p.add_argument("--theme")
     return p
 
 
 def session_args(args) -> list[str]:
     """The arguments `vmapviz serve` hands to every tab's app."""
-    out = [args.workload, "--seed", str(args.seed)]
-    for name in ("variant", "cpus", "bits", "flush", "theme"):
+    out = [args.workload]
+    for name in ("variant", "cpus", "bits", "seed", "flush", "config_nr_cpus", "theme"):
         value = getattr(args, name)
         if value is not None:
-            out += [f"--{name}", str(value)]
+            out += [f"--{name.replace('_', '-')}", str(value)]
     return out
 
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from .tui.app import VmapvizApp
     args = session_parser().parse_args(argv)
     app = VmapvizApp(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
-                     theme=args.theme)
+                     theme=args.theme, config_nr_cpus=args.config_nr_cpus)
     app.driver_class = SessionDriver
     try:
         app.run()

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 from .kernel import BlockView, Config, Generation, Kernel, QueueView, StatsView, VmapArea
 
+# Stale TLB entries a snapshot lists page by page.  Beyond, it keeps the counts only: at
+# 4096 CPUs the TLBs can hold millions (no flush until a whole vmap block is dirty), and
+# a copy in every snapshot would double the memory and the time of each.
+STALE_DETAIL = 1 << 16
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -30,10 +35,12 @@ class Snapshot:
     area_generation: int = -1
     queues: tuple[QueueView, ...] = ()
     blocks: tuple[BlockView, ...] = ()   # every live block, by id
-    stale: tuple[frozenset[int], ...] = ()  # per CPU: vpns its TLB maps though freed
+    stale_counts: tuple[int, ...] = ()  # per CPU: how many pages its TLB maps though freed
+    stale: tuple[frozenset[int], ...] = ()  # per CPU: those pages, () beyond STALE_DETAIL
     events: tuple = ()               # the most recent events, oldest first
     last_op: tuple = ()              # every event of the last op
-    flush_ops: tuple[int, ...] = ()  # op numbers of recent TLB flushes (sparkline)
+    flush_per: int = 1               # TLB flushes in ops [k * flush_per, (k + 1) * flush_per)
+    flush_counts: tuple[int, ...] = ()  # for each k (flush_history)
     error: str | None = None         # the last error from the driver, if any
     flag_names: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean
 
@@ -41,10 +48,6 @@ class Snapshot:
     def generation(self) -> Generation:
         """The kernel generation, with the features the views pick panels by."""
         return self.config.generation
-
-    @property
-    def stale_counts(self) -> tuple[int, ...]:
-        return tuple(len(s) for s in self.stale)
 
     def block(self, block_id: int) -> BlockView | None:
         for b in self.blocks:
@@ -61,6 +64,8 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
         areas = previous.areas
     else:
         areas = tuple(kernel.areas())
+    stale = [kernel.stale_pages(c) for c in range(kernel.config.nr_cpus)]
+    counts = tuple(len(s) for s in stale)
     return Snapshot(
         config=kernel.config,
         stats=kernel.stats_view(),
@@ -68,7 +73,8 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
         area_generation=gen,
         queues=tuple(kernel.queue_views()),
         blocks=tuple(kernel.block_views()),
-        stale=tuple(kernel.stale_pages(c) for c in range(kernel.config.nr_cpus)),
+        stale_counts=counts,
+        stale=tuple(stale) if sum(counts) <= STALE_DETAIL else (),
         flag_names=kernel.FLAG_NAMES,
         **fields,
     )

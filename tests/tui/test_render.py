@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rich.style import Style
 
+from vmapviz.flush_history import FlushHistory, columns
 from vmapviz.kernel import BlockView, Config, Kernel, VmapArea
 from vmapviz.kernel.events import KINDS
 from vmapviz.snapshot import Snapshot, take
@@ -211,12 +212,29 @@ def test_legend_names_every_state():
 def test_gauge_and_flush_sparkline():
     assert gauge(12, 24, 10) == ("█" * 5, "░" * 5)
     assert gauge(50, 24, 10) == ("█" * 10, "")
-    # flushes at ops 10 and 20, now op 40, 10 columns: the span back to op 10 is 31
-    # ops, so 4 ops a column (40 >= 31); columns hold ops 1-4, 5-8, ... -> op 10 is in
-    # column 2, op 20 in column 4.
-    line, per = flush_sparkline((10, 20), 40, 10)
-    assert per == 4
-    assert line == "  █ █     "
+    # flushes at ops 10 and 20, now op 40, 10 columns: 8 ops a column is the smallest
+    # power of two with 10 columns past op 40; columns 0-7, 8-15, 16-23, ... 40-47: six of
+    # them, right-aligned, op 10 in the second and op 20 in the third.
+    h = FlushHistory()
+    h.add(10)
+    h.add(20)
+    line, per = flush_sparkline(h.per, h.counts(), 40, 10)
+    assert per == 8
+    assert line == "     ██   "
+
+
+def test_flush_history_counts_every_flush_in_bounded_memory():
+    # a flush at every op 0-999: buckets of 2 ops (999 // 2 < 512), 2 flushes each
+    h = FlushHistory()
+    for op in range(1000):
+        h.add(op)
+    assert h.per == 2 and h.counts() == (2,) * 500
+    # 10 columns: 128 ops each (64 * 10 <= 999 < 128 * 10); 8 columns, the last ops 896-999
+    cols, per = columns(h.per, h.counts(), 999, 10)
+    assert per == 128 and cols == [128] * 7 + [104]
+    # a million ops later, still at most 512 buckets, every flush counted
+    h.add(1_000_000)
+    assert h.per == 2048 and len(h.counts()) == 489 and sum(h.counts()) == 1001
 
 
 def test_parse_filter():
@@ -253,6 +271,19 @@ def test_inspector_names_block_cpu_and_stale_tlbs():
     # cpu1 touched the 4 pages, then vb_free left them mapped: 4 stale entries
     assert stale_cpus(snap, addr, addr + 4 * PG) == [(1, 4)]
     assert "stale on cpu1" in summary(snap, addr, 4 * PG)
+
+
+def test_a_snapshot_counts_stale_entries_beyond_its_detail(monkeypatch):
+    # the same 4 stale entries on cpu1, with room to list only 3: counts, no pages
+    import vmapviz.snapshot
+    monkeypatch.setattr(vmapviz.snapshot, "STALE_DETAIL", 3)
+    k = Kernel(CFG)
+    addr = k.vm_map_ram(4, cpu=1)
+    k.touch(addr, 4, cpu=1)
+    k.vm_unmap_ram(addr, 4, cpu=1)
+    snap = take(k)
+    assert snap.stale_counts == (0, 4, 0, 0) and snap.stale == ()
+    assert "4 stale TLB entries in all: too many to place" in inspect(snap, addr, PG).plain
 
 
 def test_human_bytes():

@@ -31,3 +31,17 @@ async def step_to(app, pilot, ops: int) -> None:
     target = (app.driver.latest.op if app.driver.latest else 0) + ops
     app.driver.step(ops)
     await settle(app, pilot, target)
+
+
+CHARS = {"space": " ", "slash": "/", "question_mark": "?", "plus": "+", "minus": "-",
+         "equals_sign": "="}
+
+
+def burst(app, *keys) -> None:
+    """Send keys with no wait between them, as a terminal delivers fast typing or a
+    paste: each is queued before the app has handled the one before."""
+    from textual import events
+    for key in keys:
+        event = events.Key(key, CHARS.get(key, key if len(key) == 1 else None))
+        event.set_sender(app)
+        app._driver.send_message(event)

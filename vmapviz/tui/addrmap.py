@@ -533,8 +533,8 @@ class AddressMap(Widget, can_focus=True):
         row = self.top + y
         strip = self.row_strip(row)
         crow, ccol = self.view.cell_of(self.cursor)
-        if crow == row:
-            x = self.label_width + ccol
+        x = self.label_width + ccol
+        if crow == row and x < strip.cell_length:   # a map narrower than its labels has no cursor cell
             before, cell, after = strip.divide([x, x + 1, strip.cell_length])
             text = cell.text or " "
             strip = Strip.join([before, Strip([Segment(text, P.active().cursor)], 1), after])

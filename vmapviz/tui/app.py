@@ -12,8 +12,10 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -23,19 +25,21 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from ..report import op_progress
 from ..snapshot import Snapshot
 from . import palette as P
 from . import themes
 from .actions import ACTIONS, CPU_CHOICES, bindings
 from .addrmap import AddressMap
 from .blocks import BlockList
-from .commands import VmapvizCommands
+from .commands import CommandPalette, VmapvizCommands
 from .costs import CostPanel
 from .eventlog import EventLog
 from .explain import explain
 from .footer import FitFooter
 from .inspector import Inspector
 from .lazy import LazyPanel
+from .minsize import MESSAGE, fits
 from .screens import FilterScreen, HelpScreen, PickScreen
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
@@ -44,6 +48,7 @@ SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 20
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
 EXPLAIN_MAX_SPEED = 50  # above this many ops/s the explanation waits for a pause
+SCREENSHOT_CHUNK = 5000  # `screenshot --ops N` steps this many ops per driver command
 
 
 class SnapshotReady(Message):
@@ -158,7 +163,7 @@ class VmapvizApp(App):
     BINDINGS = bindings()   # from the one action table (actions.py)
 
     def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
+                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
                  theme: str | None = None, config_nr_cpus: int | None = None) -> None:
@@ -192,6 +197,7 @@ class VmapvizApp(App):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield Static(MESSAGE, id="too-small")
         yield Header(id="header")
         with Horizontal(id="top"):
             yield AddressMap(id="map")
@@ -236,6 +242,27 @@ class VmapvizApp(App):
         if self.driver.latest is not None:
             self.apply_snapshot(self.driver.latest)
         self.call_after_refresh(self._painted)
+        self._catch_signals(True)
+
+    def _catch_signals(self, on: bool) -> None:
+        """SIGTERM and SIGHUP quit as q does, so Textual restores the terminal (main
+        screen, no mouse reporting, cursor shown); the exit status is then 130."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                if on:
+                    loop.add_signal_handler(sig, self._signalled)
+                else:
+                    loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass   # not the main thread, or no signals here
+
+    def _signalled(self) -> None:
+        self.stop_driver()
+        self.exit(return_code=130)
+
+    def on_resize(self, event) -> None:
+        self.screen_stack[0].set_class(not fits(*event.size), "-too-small")
 
     def _painted(self) -> None:
         if self.first_paint is None:
@@ -254,6 +281,7 @@ class VmapvizApp(App):
         self.inspector.show(addr=self.inspector.addr)
 
     async def on_unmount(self) -> None:
+        self._catch_signals(False)
         self.stop_driver()
 
     def stop_driver(self) -> None:
@@ -477,10 +505,11 @@ class VmapvizApp(App):
 
     @guarded
     def action_variant(self) -> None:
-        """Cycle through every registered generation that can run the workload."""
+        """Cycle through every registered generation that can run the workload, from the
+        one last asked for (so v v moves twice, even before the first restart lands)."""
         from ..kernel.generations import NAMES
         from ..workloads import UnsupportedWorkload
-        cfg = self.driver.config
+        cfg = self.driver.requested
         i = NAMES.index(cfg.variant)
         for name in NAMES[i + 1:] + NAMES[:i]:
             try:
@@ -493,7 +522,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_cpus(self) -> None:
-        current = str(self.driver.config.nr_cpus)
+        current = str(self.driver.requested.nr_cpus)
 
         def chosen(value: str | None) -> None:
             if value:
@@ -504,7 +533,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_bits(self) -> None:
-        cfg = self.driver.config
+        cfg = self.driver.requested
         self.restart_with(bits=32 if cfg.bits == 64 else 64)
 
     @guarded
@@ -566,6 +595,10 @@ class VmapvizApp(App):
             self.deliver_screenshot(name)
             self.notify(f"Screenshot sent to the browser: {name}", timeout=6)
             return
+        stem, n = name.removesuffix(".svg"), 1
+        while (self.screenshot_dir / name).exists():   # s s s at one op: -2, -3
+            n += 1
+            name = f"{stem}-{n}.svg"
         path = self.save_screenshot(name, str(self.screenshot_dir))
         self.notify(f"Screenshot saved: {path}", timeout=6)
 
@@ -579,6 +612,12 @@ class VmapvizApp(App):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_command_palette(self) -> None:
+        # No id (Textual gives it one): ctrl+p again while the last palette is still being
+        # removed would otherwise mount a second screen of the same id (DuplicateIds).
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette())
 
     async def action_quit(self) -> None:
         self.stop_driver()
@@ -611,25 +650,28 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(workload: str | None = None, variant: str | None = None, nr_cpus: int | None = None,
-            bits: int | None = None, seed: int | None = 1, flush: str | None = None,
-            theme: str | None = None, config_nr_cpus: int | None = None) -> None:
-    """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow."""
+def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
+            bits: int | None = None, seed: int | None = None, flush: str | None = None,
+            theme: str | None = None, config_nr_cpus: int | None = None) -> int:
+    """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow.
+    Returns the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
     app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
                      config_nr_cpus=config_nr_cpus)
     try:
         app.run()
     finally:
         app.stop_driver()
+    return app.return_code or 0
 
 
-def save_screenshot(path: str | os.PathLike, workload: str | None = None, variant: str | None = None,
-                    nr_cpus: int | None = None, bits: int | None = None, seed: int | None = 1,
+def save_screenshot(path: str | os.PathLike, workload=None, variant: str | None = None,
+                    nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
                     ops: int | None = None, size: tuple[int, int] = (120, 40),
                     flush: str | None = None, theme: str | None = None,
-                    config_nr_cpus: int | None = None) -> str:
+                    config_nr_cpus: int | None = None, progress: bool = False) -> str:
     """`vmapviz screenshot --out FILE.svg|FILE.png`: run `ops` ops headless (paused,
-    stepped, so the picture is reproducible), write the screen, return the path."""
+    stepped, so the picture is reproducible), write the screen, return the path.  The
+    ops run in chunks, as long as they take, with a progress bar on stderr if asked."""
     from ..export import write_image
     ops = 300 if ops is None else ops
 
@@ -641,8 +683,19 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
         async with app.run_test(size=tuple(size)) as pilot:
             for flash in app.query(LazyPanel):
                 flash.flash_seconds = 0
-            if ops:
-                app.driver.step(ops)
+            bar = op_progress(ops) if progress and ops >= SCREENSHOT_CHUNK else None
+            with bar or contextlib.nullcontext():
+                task = bar.add_task("ops", total=ops) if bar else None
+                done = 0
+                while done < ops:
+                    n = min(SCREENSHOT_CHUNK, ops - done)
+                    app.driver.step(n)
+                    done += n
+                    latest = await _reached(app, pilot, done)
+                    if bar:
+                        bar.update(task, completed=latest.op)
+                    if latest.op < done:
+                        break   # the workload ended, or failed, first
             await settle(app, pilot, ops)
             svg = app.export_screenshot(title=f"vmapviz {app.snap.workload if app.snap else ''}")
             app.stop_driver()
@@ -650,3 +703,12 @@ def save_screenshot(path: str | os.PathLike, workload: str | None = None, varian
         return str(path)
 
     return asyncio.run(run())
+
+
+async def _reached(app: VmapvizApp, pilot, op: int) -> Snapshot:
+    """Wait, as long as it takes, until the driver has run to `op` (or stopped short)."""
+    while True:
+        await pilot.pause(0.02)
+        latest = app.driver.latest
+        if latest is not None and (latest.op >= op or latest.finished or latest.error):
+            return latest

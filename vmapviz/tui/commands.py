@@ -5,11 +5,36 @@ from __future__ import annotations
 
 from functools import partial
 
+from textual import command
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from ..kernel.config import FLUSH_MODELS
 from ..kernel.generations import GENERATIONS
 from .actions import ACTIONS, CPU_CHOICES
+from .screens import AnswersOnce
+
+
+class CommandPalette(AnswersOnce, command.CommandPalette):
+    """Textual's palette, answering once (ctrl+p, enter, enter), and working around a
+    race in Textual 8.2.8: a PageUp or PageDown
+    that arrives before the palette's option list has laid out its lines (within about
+    20 ms of ctrl+p) raises KeyError in OptionList._move_page.  That key is dropped: the
+    list is not on screen yet."""
+
+    def _gather_commands(self, search_value: str):
+        # Keys queued behind the one that answered still reach the palette's input, and
+        # Textual 8.2.8 starts a search for each: one that runs while the palette is
+        # being removed fails with NoMatches('CommandList') and ends the app.
+        if not self._answered:
+            return super()._gather_commands(search_value)
+        return None
+
+    def _action_command_list(self, action: str) -> None:
+        try:
+            super()._action_command_list(action)
+        except KeyError:
+            pass
+
 
 FLUSH_HELP = {
     "all": "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)",

@@ -96,7 +96,10 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
     if len(areas) > MAX_LISTED:
         t.append(f"… and {len(areas) - MAX_LISTED:,} more areas\n", style=P.active().muted)
     stale = stale_cpus(snap, addr, end)
-    if stale:
+    if not snap.stale and any(snap.stale_counts):
+        t.append(f"{sum(snap.stale_counts):,} stale TLB entries in all: too many to place "
+                 "page by page\n", style=P.active().muted)
+    elif stale:
         t.append("stale TLB entries: ", style=P.BADGES["warn"])
         for cpu, n in stale:
             t.append(f" cpu{cpu}", style=P.cpu_style(cpu))

@@ -13,6 +13,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from ..flush_history import columns
 from ..snapshot import Snapshot
 from . import palette as P
 
@@ -26,28 +27,14 @@ def gauge(value: int, limit: int, width: int) -> tuple[str, str]:
     return "█" * filled, "░" * (width - filled)
 
 
-def flush_sparkline(flush_ops: tuple[int, ...], op: int, width: int) -> tuple[str, int]:
-    """(sparkline, ops per column): TLB flushes per column over the last width*per ops,
-    the newest at the right.  `per` is a power of two wide enough to reach back to the
-    oldest flush remembered (at least 1).  Columns without a flush show '▁' dimmed by
-    the caller, so a flush column always shows at least '▂'."""
-    width = max(1, width)
-    per = 1
-    if flush_ops:
-        span = op - min(flush_ops) + 1
-        while per * width < span:
-            per *= 2
-    counts = [0] * width
-    first = op - per * width  # ops (first, op] are shown
-    for f in flush_ops:
-        if f > first:
-            col = min(width - 1, (f - first - 1) // per)
-            counts[col] += 1
-    top = max(counts) or 1
-    chars = []
-    for c in counts:
-        chars.append(" " if not c else SPARK[max(1, round((len(SPARK) - 1) * c / top))])
-    return "".join(chars), per
+def flush_sparkline(per: int, counts: tuple[int, ...], op: int, width: int) -> tuple[str, int]:
+    """(sparkline, ops per column): TLB flushes per column since op 0, the newest at the
+    right (flush_history.columns).  Columns without a flush are ' ', shown as a dim '▁'
+    by the caller, so a flush column always shows at least '▂'."""
+    cols, col = columns(per, counts, op, width)
+    top = max(cols) or 1
+    chars = [" " if not c else SPARK[max(1, round((len(SPARK) - 1) * c / top))] for c in cols]
+    return "".join(chars).rjust(max(1, width)), col
 
 
 class LazyPanel(Widget):
@@ -75,7 +62,7 @@ class LazyPanel(Widget):
             self.flash()   # at full speed a flush comes every frame: no flashing then
         self._flushes = flushes
         key = (snap.op, snap.running, snap.config,
-               s, snap.stale_counts, round(snap.ops_per_s), snap.flush_ops[-1:] if snap.flush_ops else ())
+               s, snap.stale_counts, round(snap.ops_per_s), snap.flush_per, len(snap.flush_counts))
         if key != self._key:
             self._key = key
             self.refresh()
@@ -113,11 +100,11 @@ class LazyPanel(Widget):
         t.append(f"{s.ipis:,}")
         t.append("  purges ", style=P.active().muted)
         t.append(f"{s.purges:,}\n")
-        spark, per = flush_sparkline(snap.flush_ops, snap.op, width - 8)
+        spark, per = flush_sparkline(snap.flush_per, snap.flush_counts, snap.op, width - 8)
         t.append("flushes ", style=P.active().muted)
         for ch in spark:
             t.append("▁" if ch == " " else ch, style=P.active().faint if ch == " " else P.BADGES["flush"])
-        t.append(f"\n        last {per * (width - 8):,} ops, {per} a column\n", style=P.active().muted)
+        t.append(f"\n        ops 0 to {snap.op:,}, {per:,} a column\n", style=P.active().muted)
         t.append("vm_unmap_aliases ", style=P.active().muted)
         t.append(f"{s.vm_unmap_aliases_calls:,}")
         t.append("  failures ", style=P.active().muted)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from rich.console import Group
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -51,6 +54,38 @@ GLYPHS = [
 ]
 
 
+class AnswersOnce:
+    """For a screen that is dismissed: keys that arrive together (c, enter, enter, or
+    ctrl+p, enter, enter) would dismiss it twice: its callback would run twice and the
+    second pop would take the main screen, which Textual refuses with ScreenStackError."""
+
+    _answered = False
+
+    def dismiss(self, result=None) -> AwaitComplete:
+        if self._answered or self.app.screen is not self:
+            return AwaitComplete.nothing()
+        self._answered = True
+        return super().dismiss(result)
+
+
+class PickList(OptionList):
+    """An OptionList whose PageUp / PageDown before it has laid out its lines (a key
+    right behind the one that opened the picker) does nothing: in Textual 8.2.8 it
+    raises KeyError in OptionList._move_page."""
+
+    def action_page_up(self) -> None:
+        with contextlib.suppress(KeyError):
+            super().action_page_up()
+
+    def action_page_down(self) -> None:
+        with contextlib.suppress(KeyError):
+            super().action_page_down()
+
+
+class Modal(AnswersOnce, ModalScreen):
+    """A modal screen that answers once."""
+
+
 def _section(title: str, rows: list[tuple[str, str]]) -> Group:
     """A heading and two columns; a long line wraps under its own column."""
     grid = Table.grid(padding=(0, 2))
@@ -61,7 +96,7 @@ def _section(title: str, rows: list[tuple[str, str]]) -> Group:
     return Group(Text(title, style="bold underline"), Padding(grid, (0, 0, 0, 2)), Text(""))
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Modal):
     AUTO_FOCUS = "#help-box"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
@@ -78,7 +113,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class PickScreen(ModalScreen[str | None]):
+class PickScreen(Modal):
     """A list of choices (and, optionally, an input for a free answer such as a path)."""
 
     AUTO_FOCUS = "OptionList"
@@ -104,7 +139,7 @@ class PickScreen(ModalScreen[str | None]):
                 if desc:
                     label.append(f"  {desc}", style="dim")
                 opts.append(Option(label, id=value))
-            yield OptionList(*opts, id="pick-list")
+            yield PickList(*opts, id="pick-list")
             if self.free_text:
                 yield Label(self.free_text, classes="pick-label")
                 yield Input(placeholder="path/to/trace.jsonl", id="pick-input")
@@ -126,7 +161,7 @@ class PickScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class FilterScreen(ModalScreen[str | None]):
+class FilterScreen(Modal):
     AUTO_FOCUS = "Input"
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 

@@ -21,12 +21,12 @@ def catalog() -> list[tuple[str, str]]:
     return [(w.name, w.summary) for w in WORKLOADS.values()]
 
 
-def get(name: str) -> Workload:
-    """A built-in by name, or a trace by path."""
+def get(name: str, progress=None) -> Workload:
+    """A built-in by name, or a trace by path (`progress` as for `load()`)."""
     if name in WORKLOADS:
         return WORKLOADS[name]
     if os.path.sep in name or name.endswith((".jsonl", ".json")) or os.path.exists(name):
-        return load(name)
+        return load(name, progress)
     raise UnknownWorkload(f"unknown workload {name!r}; `vmapviz workloads` lists them "
                           "(or give the path of a trace file)")
 

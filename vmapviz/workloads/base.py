@@ -42,6 +42,11 @@ class OpSource:
 
     total: int | None = None  # how many ops it has, when known
 
+    @property
+    def ended(self) -> bool:  # pragma: no cover - interface
+        """True once every op has run (asking does not change what runs next)."""
+        raise NotImplementedError
+
     def next(self) -> Op | None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -60,6 +65,10 @@ class Interleaver(OpSource):
             if first is not None:
                 self.ready.append((cpu, streams[cpu], first))
         self.current = -1
+
+    @property
+    def ended(self) -> bool:
+        return not self.ready
 
     def next(self) -> Op | None:
         if not self.ready:
@@ -113,9 +122,13 @@ class Workload:
 
     def config(self, **overrides) -> Config:
         """The Config to run with: the workload's defaults, then the overrides that are
-        not None.  Refused (UnsupportedWorkload) when the generation lacks a call the
-        workload needs and there is no translation for it."""
+        not None.  A new width without a range of its own gets that width's range.
+        Refused (UnsupportedWorkload) when the generation lacks a call the workload needs
+        and there is no translation for it."""
         opts = dict(self.defaults)
+        if overrides.get("bits") not in (None, opts.get("bits")) and overrides.get("vmalloc_start") is None:
+            opts.pop("vmalloc_start", None)
+            opts.pop("vmalloc_end", None)
         opts.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("config_nr_cpus") is None:
             opts = keep_nr_cpus(opts)
