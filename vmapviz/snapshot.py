@@ -75,11 +75,11 @@ class Snapshot:
         return dict(self.extra_counters).get(name, 0)
 
     @cached_property
-    def pooled(self) -> tuple[tuple[int, int], ...]:
-        """The [start, end) of every pooled area, in address order: space neither
+    def pooled(self) -> tuple[tuple[int, int, int], ...]:
+        """(start, end, node) of every pooled area, in address order: space neither
         busy nor free, waiting in a node's pool for a request of its exact size."""
         page = self.config.page_size
-        return tuple(sorted((s, s + p.pages * page) for p in self.pools for s in p.starts))
+        return tuple(sorted((s, s + p.pages * page, p.node) for p in self.pools for s in p.starts))
 
 
 def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot:

@@ -112,8 +112,8 @@ class LazyPanel(Widget):
         if snap.drain_pending:
             t.append(" drain pending ", style=P.BADGES["flush"])
         elif d is not None and d.op == last:
-            t.append(" drained after this op ", style=P.BADGES["flush"])
-            t.append(f" {d.nr_areas:,} areas")
+            t.append(" drained ", style=P.BADGES["flush"])
+            t.append(f" after op {d.op:,}: {d.nr_areas:,} areas")
         elif d is not None:
             t.append(f"idle · last drain op {d.op:,}: {d.nr_areas:,} areas", style=P.active().muted)
         else:
