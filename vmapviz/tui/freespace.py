@@ -27,13 +27,14 @@ def largest_blocks(free_blocks, n: int = LARGEST_LISTED) -> list:
     return heapq.nsmallest(n, free_blocks, key=lambda b: (b.start - b.end, b.start))
 
 
-def pool_lines(pools) -> list[tuple[int, list[tuple[int, int]]]]:
-    """(node, [(pages, areas), ...]) for every node with a non-empty pool, by node,
-    the sizes in ascending order."""
+def pool_lines(pools) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """(node, areas, [(pages, areas), ...]) for every node with a non-empty pool, by
+    node; its sizes the most pooled first (the smaller on a tie)."""
     by_node: dict[int, list[tuple[int, int]]] = {}
     for p in pools:
         by_node.setdefault(p.node, []).append((p.pages, len(p.starts)))
-    return [(node, sorted(sizes)) for node, sizes in sorted(by_node.items())]
+    return [(node, sum(n for _, n in sizes), sorted(sizes, key=lambda s: (-s[1], s[0])))
+            for node, sizes in sorted(by_node.items())]
 
 
 class FreeSpacePanel(Widget):
@@ -93,11 +94,12 @@ class FreeSpacePanel(Widget):
             if not lines:
                 t.append("every pool is empty\n", style=muted)
             room = max(1, self.content_size.height - len(t.plain.splitlines()))
-            for i, (node, sizes) in enumerate(lines):
+            for i, (node, total, sizes) in enumerate(lines):
                 if i == room - 1 and len(lines) > room:
                     t.append(f"… {len(lines) - i} more nodes\n", style=muted)
                     break
                 t.append(f"node {node:<3}", style=muted)
+                t.append(f"{total:,} area{'s' * (total != 1)}:", style=muted)
                 for pages, n in sizes:
                     t.append(f" {pages}p", style="bold")
                     t.append(f"×{n}")
