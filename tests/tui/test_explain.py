@@ -338,3 +338,21 @@ def test_modern_allocation_failure_reclaims_purges_and_retries_once():
     assert "reclaim_and_purge_vmap_areas() retired the fragmented vmap blocks" in text
     assert f"for size {cfg.vmalloc_size + PG} failed: Address range restricted to" in text
     assert "even after that reclaim and one retry no free block of 112.0 MiB fits" in text
+
+
+def test_modern_the_last_page_of_a_block_frees_it_and_can_queue_the_kworker():
+    k = modern()
+    # 16 blocks of 1,024 pages: block #1 takes 16 x vm_map_ram(64) on cpu0 at S; the
+    # next 15 blocks lie above it. Freeing block #1's last region frees its area
+    # lazily: 1,024 pages; with 15 more blocks freed first, 15 x 1,024 = 15,360, then
+    # 16,384: not over; a 17th block is over: 17,408 > 16,384
+    addrs = [k.vm_map_ram(64) for _ in range(17 * 16)]
+    assert addrs[0] == S and addrs[16] == S + 0x400000
+    for a in addrs[:-1]:
+        k.vm_unmap_ram(a, 64)
+    assert k.lazy_pages() == 16 * 1024
+    text = last(k, lambda: k.vm_unmap_ram(addrs[-1], 64))
+    assert "Every page of block #17 is now freed (1,024)" in text
+    assert "1,024 pages added to vmap_lazy_nr at once" in text
+    assert "That took vmap_lazy_nr to 17,408, over lazy_max_pages (16,384)" in text
+    assert "purged 17 lazy areas (17,408 pages)" in text

@@ -71,7 +71,7 @@ def test_the_tour_kworker_line_pools_after_the_purge_and_the_blocks_dirty_ranges
         assert [(e.start, e.end, e.whole, e.ipis) for e in snap.last_op if e.kind == "flush"] == [
             (S, S + 76 * M, True, 1)]
         # the lazy panel: the drain ran after op 11 and purged 4 areas
-        assert " drained  after op 11: 4 areas" in text
+        assert " drained  this op: 4 areas" in text
         # the free tree and the pools
         assert "free blocks 2 · 32.0 TiB" in text
         assert "largest 32.0 TiB" in text and f"at {S + 12 * M:016x}" in text

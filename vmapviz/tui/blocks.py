@@ -163,7 +163,7 @@ class BlockList(CachedLines, can_focus=True):
             keys.append(("note", f"no vmap blocks yet: vm_map_ram() of up to {snap.config.vmap_max_alloc} "
                                  f"pages makes them ({bits} pages each)"))
         elif details:
-            keys.append(("note", "↑ bump pointer · d dirty range, underlined"))
+            keys.append(("note", "↑ bump, d dirty range: underlined"))
         idle: list[int] = []
 
         def flush_idle() -> None:

@@ -125,10 +125,7 @@ class EventLog(CachedLines, can_focus=True):
         self._snap = snap
         if old is not None and (old.config != snap.config or old.workload != snap.workload
                                 or snap.op < old.op):
-            self.entries.clear()
-            self.shown.clear()
-            self._cache.clear()
-            self._last_op = -1
+            self.clear()   # another run: its log starts empty, on screen too
         new = [e for e in snap.events if e.op > self._last_op and e.kind != "error"]
         if not new:
             return

@@ -107,13 +107,18 @@ def _free(snap, call, ret, by_kind):
                    f"(vunmap_range_noflush()) and put the area on node {e.node}'s lazy list: only "
                    "the TLB flush waits, and the address is not handed out again until a purge "
                    "has flushed it.")
-        if e.queued:
-            out.append(f"That took vmap_lazy_nr to {e.lazy_nr:,}, over lazy_max_pages "
-                       f"({snap.stats.lazy_max_pages:,}): the call only queued drain_vmap_work "
-                       "(schedule_work()) and returned; a kworker ran it after the call.")
+    out += queued_sentences(snap, by_kind)
     if not any(e.queued for e in by_kind.get("lazy", [])):
         out.append(f"No TLB flush now. {lazy_numbers(snap)}; past it a kworker purges.")
     return out
+
+
+def queued_sentences(snap: Snapshot, by_kind) -> list[str]:
+    """The free that took vmap_lazy_nr over lazy_max_pages and queued the drain."""
+    return [f"That took vmap_lazy_nr to {e.lazy_nr:,}, over lazy_max_pages "
+            f"({snap.stats.lazy_max_pages:,}): the call only queued drain_vmap_work "
+            "(schedule_work()) and returned; a kworker ran it after the call."
+            for e in by_kind.get("lazy", []) if e.queued]
 
 
 def purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
@@ -211,7 +216,7 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
         out.append(f"Every page of block #{b.block} is now freed ({cfg.vmap_bbmap_bits:,}), so "
                    "free_vmap_block() took it out of its xarray and freed its area lazily: "
                    f"{cfg.vmap_bbmap_bits:,} pages added to vmap_lazy_nr at once.")
-        return out
+        return out + queued_sentences(snap, by_kind)
     d = snap.block_detail(b.block)
     if d is not None:
         out.append(f"Its dirty range is now {_pages(d.dirty_min, d.dirty_max - d.dirty_min)}, flushed by "

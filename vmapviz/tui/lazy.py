@@ -113,9 +113,9 @@ class LazyPanel(Widget):
             t.append(" drain pending ", style=P.BADGES["flush"])
         elif d is not None and d.op == last:
             t.append(" drained ", style=P.BADGES["flush"])
-            t.append(f" after op {d.op:,}: {d.nr_areas:,} areas")
+            t.append(f" this op: {d.nr_areas:,} area{'s' * (d.nr_areas != 1)}")
         elif d is not None:
-            t.append(f"idle · last drain op {d.op:,}: {d.nr_areas:,} areas", style=P.active().muted)
+            t.append(f"idle · last drain op {d.op:,}", style=P.active().muted)
         else:
             t.append("idle · no drain yet", style=P.active().muted)
         t.append("\n")
