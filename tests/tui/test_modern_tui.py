@@ -79,7 +79,7 @@ def test_the_tour_kworker_line_pools_after_the_purge_and_the_blocks_dirty_ranges
         assert "pools · hits 0 · misses 6" in text
         assert "node 0  1 area: 4p×1" in text and "node 1  1 area: 2p×1" in text
         # the blocks: bump pointers and dirty ranges, no dirty list
-        assert "↑ bump pointer · d dirty range" in text
+        assert "↑ bump, d dirty range: underlined" in text
         assert re.search(r"#1 +▕.*▏ ↑4 +d 0-3 ", text) and re.search(r"#2 +▕.*▏ ↑2 +d none ", text)
         assert "dirty→" not in text and "dirty list" not in text
         # the explanation, in 6.12's terms
