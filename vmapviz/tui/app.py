@@ -323,7 +323,7 @@ class VmapvizApp(App):
             for panel in (self.blocks, self.lazy, self.costs):
                 if panel.display:
                     panel.update_snapshot(snap)
-            if self.query_one("#middle").has_class("-free-space"):
+            if self._features.free_tree or self._features.vmap_nodes:
                 self.free.update_snapshot(snap)   # hidden on narrow screens, kept current
             log = self.log_panel
             log.update_snapshot(snap)
