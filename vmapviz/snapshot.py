@@ -5,11 +5,18 @@ kernel's public views only, handed to views, never changed afterwards.
 Cheap to build: areas are immutable records, so the address-ordered list is copied as
 references (and reused while the kernel's area generation is unchanged); blocks and
 queues are small NamedTuples; stats is one frozen record.
+
+What only some generations keep is taken when the generation's features say it has
+it (never by its name), and left empty otherwise: the free blocks and the largest one
+(`free_tree`), the nodes' pools and the extra counters (`vmap_nodes`), whether the
+purge worker is queued (`kworker_purge`), the blocks' used maps, bump pointers and
+dirty ranges (`dirty_range`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .kernel import BlockView, Config, Generation, Kernel, QueueView, StatsView, VmapArea
 
@@ -43,6 +50,13 @@ class Snapshot:
     flush_counts: tuple[int, ...] = ()  # for each k (flush_history)
     error: str | None = None         # the last error from the driver, if any
     flag_names: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean
+    # Taken only when the generation's features offer them (see the module docstring):
+    free_blocks: tuple = ()          # free_tree: FreeBlock(start, end), in address order
+    largest_free: tuple | None = None   # free_tree: the largest FreeBlock
+    pools: tuple = ()                # vmap_nodes: PoolView(node, pages, starts), non-empty ones
+    extra_counters: tuple[tuple[str, int], ...] = ()   # vmap_nodes: (name, count)
+    drain_pending: bool = False      # kworker_purge: the drain work is queued
+    block_details: tuple = ()        # dirty_range: one record per block, by id (used_map, dirty range)
 
     @property
     def generation(self) -> Generation:
@@ -55,15 +69,44 @@ class Snapshot:
                 return b
         return None
 
+    def block_detail(self, block_id: int):
+        """The generation's own record of block `block_id` (dirty_range), or None."""
+        return next((b for b in self.block_details if b.id == block_id), None)
+
+    def counter(self, name: str) -> int:
+        """One of `extra_counters`, 0 when the generation does not count it."""
+        return dict(self.extra_counters).get(name, 0)
+
+    @cached_property
+    def pooled(self) -> tuple[tuple[int, int, int], ...]:
+        """(start, end, node) of every pooled area, in address order: space neither
+        busy nor free, waiting in a node's pool for a request of its exact size."""
+        page = self.config.page_size
+        return tuple(sorted((s, s + p.pages * page, p.node) for p in self.pools for s in p.starts))
+
 
 def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot:
     """A snapshot of `kernel` now; `fields` fill the driver's part (workload, op...).
     The area tuple of `previous` is reused when the areas have not changed."""
     gen = kernel.area_generation
-    if previous is not None and previous.area_generation == gen and previous.config is kernel.config:
-        areas = previous.areas
-    else:
-        areas = tuple(kernel.areas())
+    same = previous is not None and previous.area_generation == gen and previous.config is kernel.config
+    areas = previous.areas if same else tuple(kernel.areas())
+    features = kernel.config.generation.features
+    if features.vmap_nodes:
+        fields.update(pools=tuple(kernel.node_pools()),
+                      extra_counters=tuple(kernel.extra_counters().items()))
+    if features.free_tree:
+        # Free blocks, areas and pooled areas tile the range: with the areas and the
+        # pools unchanged, so are the free blocks.
+        if same and previous.pools == fields.get("pools", ()):
+            fields.update(free_blocks=previous.free_blocks, largest_free=previous.largest_free)
+        else:
+            fields.update(free_blocks=tuple(kernel.free_blocks()),
+                          largest_free=kernel.largest_free_block())
+    if features.kworker_purge:
+        fields["drain_pending"] = kernel.drain_pending
+    if features.dirty_range:
+        fields["block_details"] = tuple(kernel.block_details())
     stale = [kernel.stale_pages(c) for c in range(kernel.config.nr_cpus)]
     counts = tuple(len(s) for s in stale)
     return Snapshot(

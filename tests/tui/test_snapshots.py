@@ -59,3 +59,11 @@ def test_xfs_dir_16_cpus_after_a_flush(snap_compare):
 def test_vanilla_120x40_after_300_ops(snap_compare):
     # v2.6.27: no block panel; what a free costs where the lazy gauge was
     assert snap_compare(paused_app(variant="vanilla"), terminal_size=(120, 40), run_before=stepped(300))
+
+
+def test_modern_tour_120x40(snap_compare):
+    # Linux 6.12: the hand-worked trace of test_modern_tui.py after its kworker purge:
+    # free blocks and pools, blocks with bump pointers and dirty ranges, kworker lines
+    from pathlib import Path
+    tour = str(Path(__file__).parents[1] / "data" / "modern-tour.jsonl")
+    assert snap_compare(paused_app(workload=tour), terminal_size=(120, 40), run_before=stepped(11))

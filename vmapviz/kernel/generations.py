@@ -28,6 +28,11 @@ class Features:
     vmap_blocks: bool        # per-CPU vmap blocks behind vm_map_ram
     gap_page: bool           # the search leaves a free page after every area
     locks: tuple[str, ...]   # the locks its fast paths take
+    # What a snapshot can take beyond the shared views (snapshot.take):
+    free_tree: bool = False      # free space kept as free blocks: free_blocks(), largest_free_block()
+    vmap_nodes: bool = False     # per-node pools of purged areas: node_pools(), extra_counters()
+    kworker_purge: bool = False  # a kworker purges (drain_pending; its events have cpu KWORKER)
+    dirty_range: bool = False    # blocks bump-allocate and keep a dirty range: block_details()
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,16 @@ class Generation:
 
 _REWRITE = Features(lazy_flush=True, vmap_blocks=True, gap_page=True,
                     locks=("vmap_area_lock", "vmlist_lock", "vbq->lock", "vb->lock",
-                           "vmap_block_tree_lock", "purge_lock"))
+                           "vmap_block_tree_lock", "purge_lock"),
+                    free_tree=False, vmap_nodes=False, kworker_purge=False, dirty_range=False)
 
 GENERATIONS: dict[str, Generation] = {g.name: g for g in (
     Generation("vanilla", "v2.6.27", "vanilla v2.6.27",
                "before the rewrite: vmlist, a sorted list under vmlist_lock; every vunmap "
                "flushes every CPU's TLB at once",
                OLD_API, Features(lazy_flush=False, vmap_blocks=False, gap_page=False,
-                                 locks=("vmlist_lock",)), "vanilla"),
+                                 locks=("vmlist_lock",), free_tree=False, vmap_nodes=False,
+                                 kworker_purge=False, dirty_range=False), "vanilla"),
     Generation("posted", "2008-08-18", "posted 2008-08-18",
                "the rewrite as posted to linux-mm, with its early bugs (a descent that can "
                "place an area over a live one, bug 11903's exact-fit skip and dead retry)",
@@ -73,7 +80,9 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                Features(lazy_flush=True, vmap_blocks=True, gap_page=False,
                         locks=("free_vmap_area_lock", "vn->busy.lock", "vn->lazy.lock",
                                "vn->pool_lock", "vbq->lock", "vb->lock", "xa_lock",
-                               "vmap_purge_lock")), "modern"),
+                               "vmap_purge_lock"),
+                        free_tree=True, vmap_nodes=True, kworker_purge=True, dirty_range=True),
+               "modern"),
 )}
 
 NAMES = tuple(GENERATIONS)

@@ -68,6 +68,8 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
     `cell_bytes` from `row_start`.  Cells at or past `end` are FREE.  A generation whose
     search leaves a page after every area (features.gap_page) shows that page as a
     guard page when nothing took it; before the rewrite only an area's own guard page is.
+    A cell with no area that holds a pooled area (snap.pooled: purged, kept in a vmap
+    node's pool, neither busy nor free) is POOLED.
 
     Cost per cell: one short bisect plus at most SAMPLES areas, whatever the total.
     """
@@ -77,6 +79,8 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
     shift = snap.config.page_shift
     gap = page if snap.generation.features.gap_page else 0
     out = [P.FREE] * cols
+    if snap.pooled:
+        _mark_pooled(out, snap.pooled, row_start, cell_bytes, end)
     if not n:
         return out
     # Areas are tuples starting with va_start: compare them with (addr,) directly, in C.
@@ -97,12 +101,29 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
             j = bisect_left(areas, key, guess + 1, n)
         last = j - i
         if j > i:
-            out[c] = _classify_cell(areas, blocks_by_start, i, j, a, b, gap, shift)
+            cls = _classify_cell(areas, blocks_by_start, i, j, a, b, gap, shift)
+            if cls != P.FREE or out[c] != P.POOLED:
+                out[c] = cls
             i = j - 1
         elif i < n and areas[i].end + gap > a and areas[i].end <= a and page * 2 >= cell_bytes:
             out[c] = P.GUARD
         a = b
     return out
+
+
+def _mark_pooled(out: list[int], pooled, row_start: int, cell_bytes: int, end: int) -> None:
+    """Mark POOLED the cells of a row that pooled areas ([start, end), address-ordered,
+    disjoint) overlap; areas drawn over them later win."""
+    row_end = min(end, row_start + len(out) * cell_bytes)
+    k = max(0, bisect_right(pooled, (row_start, _BIG)) - 1)
+    for s, e, *_ in pooled[k:]:
+        if s >= row_end:
+            break
+        if e <= row_start:
+            continue
+        c0 = (max(s, row_start) - row_start) // cell_bytes
+        c1 = (min(e, row_end) - 1 - row_start) // cell_bytes
+        out[c0:c1 + 1] = [P.POOLED] * (c1 + 1 - c0)
 
 
 def _dense_cell(areas, i: int, j: int) -> int:
@@ -214,12 +235,14 @@ def row_segments(classes: list[int], base: Style) -> list[Segment]:
 
 
 SHORT_LEGEND = {P.VMALLOC: "vmalloc", P.VMAP: "vmap", P.IOREMAP: "ioremap", P.VM_AREA: "vm_area",
-                P.LAZY: "lazy", P.GUARD: "guard"}
+                P.LAZY: "lazy", P.GUARD: "guard", P.POOLED: "pooled"}
 
 
 def legend_items(features, nr_cpus: int, compact: bool = False) -> list[tuple[list[Segment], int]]:
     """Legend entries for a generation's features: (segments without the base style,
-    cell length).  Blocks and lazy areas only where the generation has them."""
+    cell length).  Blocks, lazy and pooled areas only where the generation has them;
+    a bump-allocated block's freed pages are "freed" (their PTEs are gone), not
+    "dirty"."""
     items = []
     if features.vmap_blocks:
         hues = [Segment("█", P.cpu_tint(cpu)) for cpu in range(min(nr_cpus, 8))]
@@ -229,10 +252,10 @@ def legend_items(features, nr_cpus: int, compact: bool = False) -> list[tuple[li
         text = f" {cpus}" if compact else f" {cpus} blocks (hue per CPU)"
         items.append(hues + [Segment(text)])
         grey = P.active().classes[P.VMALLOC][1]
-        items.append([Segment("▄", grey), Segment(" dirty")])
+        items.append([Segment("▄", grey), Segment(" freed" if features.dirty_range else " dirty")])
         items.append([Segment("▁", grey), Segment(" unused" if compact else " not handed out")])
-    for cls in (P.VMALLOC, P.VMAP, P.IOREMAP, P.VM_AREA, P.LAZY, P.GUARD):
-        if cls == P.LAZY and not features.lazy_flush:
+    for cls in (P.VMALLOC, P.VMAP, P.IOREMAP, P.VM_AREA, P.LAZY, P.POOLED, P.GUARD):
+        if (cls == P.LAZY and not features.lazy_flush) or (cls == P.POOLED and not features.vmap_nodes):
             continue
         glyph, style, text = P.active().classes[cls]
         if cls == P.GUARD and not features.gap_page:
@@ -452,6 +475,8 @@ class AddressMap(Widget, can_focus=True):
             for ev in evs:   # every event with a range may have changed it
                 if ev.op >= last and getattr(ev, "end", 0):
                     ranges.append((ev.start, ev.end + page))
+        if snap.pooled != old.pooled:   # a purge, a pool hit or a pool's decay
+            ranges.extend(r[:2] for r in set(old.pooled) ^ set(snap.pooled))
         old_blocks = self.blocks_by_start
         for start, vb in new_blocks.items():
             if old_blocks.get(start) != vb:

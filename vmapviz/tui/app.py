@@ -37,6 +37,7 @@ from .costs import CostPanel
 from .eventlog import EventLog
 from .explain import explain
 from .footer import FitFooter
+from .freespace import FreeSpacePanel
 from .inspector import Inspector
 from .lazy import LazyPanel
 from .minsize import MESSAGE, fits
@@ -208,6 +209,9 @@ class VmapvizApp(App):
             blocks = BlockList(id="blocks")
             blocks.border_title = "per-CPU vmap blocks"
             yield blocks
+            free = FreeSpacePanel(id="free")
+            free.border_title = "free tree and pools"
+            yield free
             lazy = LazyPanel(id="lazy")
             lazy.border_title = "lazy TLB flushing"
             yield lazy
@@ -230,7 +234,7 @@ class VmapvizApp(App):
         q = self.query_one
         self.header, self.amap, self.blocks = q(Header), q(AddressMap), q(BlockList)
         self.lazy, self.log_panel, self.inspector = q(LazyPanel), q(EventLog), q(Inspector)
-        self.costs = q(CostPanel)
+        self.costs, self.free = q(CostPanel), q(FreeSpacePanel)
         self.explain_box, self.explain_text = q("#explain"), q("#explain-text", Static)
         P.activate(themes.palette_for(self.theme_variables))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -275,7 +279,7 @@ class VmapvizApp(App):
     def _theme_changed(self, _theme) -> None:
         """Draw every panel again in the palette of the new theme."""
         P.activate(themes.palette_for(self.theme_variables))
-        for panel in (self.amap, self.blocks, self.lazy, self.log_panel):
+        for panel in (self.amap, self.blocks, self.lazy, self.free, self.log_panel):
             panel.refresh()
         self.header.refresh_text()
         self.inspector.show(addr=self.inspector.addr)
@@ -350,6 +354,8 @@ class VmapvizApp(App):
             for panel in (self.blocks, self.lazy, self.costs):
                 if panel.display:
                     panel.update_snapshot(snap)
+            if self._features.free_tree or self._features.vmap_nodes:
+                self.free.update_snapshot(snap)   # hidden on narrow screens, kept current
             log = self.log_panel
             log.update_snapshot(snap)
             self.inspector.show(snap)
@@ -370,14 +376,18 @@ class VmapvizApp(App):
     def _pick_panels(self, features) -> None:
         """Show the panels the generation's features call for (never its name): the
         per-CPU blocks only with vmap blocks, the lazy gauge with lazy flushing, else
-        what each free costs.  Without blocks the middle row shrinks to its panel."""
+        what each free costs, the free tree and pools where there are some (shown by
+        the stylesheet, which folds it away on narrow screens).  Without blocks the
+        middle row shrinks to its panel."""
         if features == self._features:
             return
         self._features = features
         self.blocks.display = features.vmap_blocks
         self.lazy.display = features.lazy_flush
         self.costs.display = not features.lazy_flush
-        self.query_one("#middle").set_class(not features.vmap_blocks, "-no-blocks")
+        middle = self.query_one("#middle")
+        middle.set_class(not features.vmap_blocks, "-no-blocks")
+        middle.set_class(features.free_tree or features.vmap_nodes, "-free-space")
         self.refresh_bindings()
 
     def _show_explanation(self, snap: Snapshot) -> None:

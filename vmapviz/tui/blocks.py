@@ -6,6 +6,13 @@ every bit: two pages per cell, 128 bits a row at full width.  A Line API ScrollV
 lines are described by small hashable keys, their Strips cached on those keys, and a
 new snapshot refreshes only the lines whose key changed.  CPUs without blocks are
 folded into one line, so 64 CPUs scroll without drowning the ones that work.
+
+A generation whose blocks bump-allocate (dirty_range) keeps no dirty bitmap and no
+dirty list: a block hands out pages at its bump pointer, `used_map` says which are in
+use, a freed page's PTEs are cleared at once and never handed out again, and
+[dirty_min, dirty_max) is what a TLB may still hold.  There the bitmaps show pages in
+use, freed, and past the bump pointer, the dirty range is underlined, and the line
+gives the bump pointer and the range.
 """
 
 from __future__ import annotations
@@ -53,6 +60,24 @@ def bitmap_segment(alloc_map: int, dirty_map: int, cpu: int, first: int, nbits: 
     slot background."""
     return Segment(bitmap_glyphs(alloc_map, dirty_map, first, nbits, per_cell),
                    base + P.bitmap_style(cpu))
+
+
+def marked_segments(alloc_map: int, dirty_map: int, cpu: int, first: int, nbits: int,
+                    per_cell: int, base: Style, marked: tuple[int, int]) -> list[Segment]:
+    """The bitmap of bits [first, first + nbits) as bitmap_segment() draws it, the
+    cells that overlap bits [marked[0], marked[1]) underlined."""
+    lo, hi = marked
+    cells = nbits // per_cell
+    c0 = max(0, min(cells, (lo - first) // per_cell))
+    c1 = max(c0, min(cells, -(-(hi - first) // per_cell)))
+    if c0 == c1:
+        return [bitmap_segment(alloc_map, dirty_map, cpu, first, nbits, per_cell, base)]
+    out = []
+    for a, b, style in ((0, c0, base), (c0, c1, base + Style(underline=True)), (c1, cells, base)):
+        if b > a:
+            out.append(bitmap_segment(alloc_map, dirty_map, cpu, first + a * per_cell,
+                                      (b - a) * per_cell, per_cell, style))
+    return out
 
 
 def bitmap_strip(vb, first: int, nbits: int, per_cell: int = 2, base: Style = Style()) -> Strip:
@@ -129,6 +154,7 @@ class BlockList(CachedLines, can_focus=True):
         if snap is None:
             return []
         bits = snap.config.vmap_bbmap_bits
+        details = {d.id: d for d in snap.block_details}
         by_cpu: dict[int, list] = {}
         for b in snap.blocks:
             by_cpu.setdefault(b.cpu, []).append(b)
@@ -136,6 +162,8 @@ class BlockList(CachedLines, can_focus=True):
         if not snap.blocks:
             keys.append(("note", f"no vmap blocks yet: vm_map_ram() of up to {snap.config.vmap_max_alloc} "
                                  f"pages makes them ({bits} pages each)"))
+        elif details:
+            keys.append(("note", "↑ bump, d dirty range: underlined"))
         idle: list[int] = []
 
         def flush_idle() -> None:
@@ -150,15 +178,17 @@ class BlockList(CachedLines, can_focus=True):
                 continue
             flush_idle()
             idle.clear()
-            keys.append(("cpu", q.cpu, q.free, q.dirty, len(blocks or ())))
+            keys.append(("cpu", q.cpu, q.free, q.dirty, len(blocks or ()), bool(details)))
             order = {bid: i for i, bid in enumerate(q.free)}
             for b in sorted(blocks or (), key=lambda b: (order.get(b.id, len(order)), b.id)):
-                keys.append(("block", b.id, b, b.id == self.selected, b.id == self.highlight))
+                d = details.get(b.id)
+                dirty = (d.dirty_min, d.dirty_max) if d is not None else None
+                keys.append(("block", b.id, b, b.id == self.selected, b.id == self.highlight, dirty))
                 if b.id == self.selected:
                     per = bits_per_row(bits, self._content_width() - 5)
-                    keys.append(("bitlegend",))
+                    keys.append(("bitlegend", dirty is not None))
                     for first in range(0, bits, per):
-                        keys.append(("bits", b.id, b.alloc_map, b.dirty_map, b.cpu, first, per))
+                        keys.append(("bits", b.id, b.alloc_map, b.dirty_map, b.cpu, first, per, dirty))
         flush_idle()
         return keys
 
@@ -179,29 +209,48 @@ class BlockList(CachedLines, can_focus=True):
             cpus = f"cpu{a}" if a == b else f"cpu{a}-{b}"
             return Strip([Segment(f"{cpus}: no vmap blocks", base + P.active().muted)])
         if kind == "cpu":
-            _, cpu, free, dirty, n = key
+            _, cpu, free, dirty, n, bump = key
             wide = width >= 60
+            muted = base + P.active().muted
             segs = [Segment(f"cpu{cpu}", base + P.cpu_style(cpu, bold=True)),
-                    Segment(f" {n} block{'s' * (n != 1)} · free list → " if wide else " free→",
-                            base + P.active().muted),
-                    Segment(" ".join(f"#{i}" for i in free) or "empty", base),
-                    Segment(" · dirty list → " if wide else " dirty→", base + P.active().muted),
-                    Segment(" ".join(f"#{i}" for i in dirty) or "empty", base)]
+                    Segment(f" {n} block{'s' * (n != 1)} · free list → " if wide else " free→", muted),
+                    Segment(" ".join(f"#{i}" for i in free) or "empty", base)]
+            if not bump:   # a bump allocator keeps no dirty list
+                segs += [Segment(" · dirty list → " if wide else " dirty→", muted),
+                         Segment(" ".join(f"#{i}" for i in dirty) or "empty", base)]
             return Strip(segs)
         if kind == "block":
-            return self._block_line(key[2], key[3], key[4], width, base)
+            return self._block_line(key[2], key[3], key[4], key[5], width, base)
         if kind == "bits":
-            _, _bid, alloc, dirty, cpu, first, per = key
+            _, _bid, alloc, dirty, cpu, first, per, marked = key
             label = Segment(f"{first:>4} ", base + P.active().muted)
-            return Strip([label, bitmap_segment(alloc, dirty, cpu, first, per, 2, base)])
+            if marked is None:
+                return Strip([label, bitmap_segment(alloc, dirty, cpu, first, per, 2, base)])
+            return Strip([label, *marked_segments(alloc, dirty, cpu, first, per, 2, base, marked)])
         if kind == "bitlegend":
-            return Strip([Segment("     ", base),
-                          Segment("█", base + P.active().classes[P.VMALLOC][1]), Segment(" allocated  ", base + P.active().muted),
-                          Segment("▄", base + P.active().classes[P.VMALLOC][1]), Segment(" dirty (freed, still mapped)  ", base + P.active().muted),
-                          Segment(" ", base + Style(bgcolor=P.active().slot)), Segment(" free  · 2 pages a cell, left first", base + P.active().muted)])
+            return self._legend(key[1], base)
         return Strip([])
 
-    def _block_line(self, vb, selected: bool, highlighted: bool, width: int, base: Style) -> Strip:
+    @staticmethod
+    def _legend(bump: bool, base: Style) -> Strip:
+        grey, muted = base + P.active().classes[P.VMALLOC][1], base + P.active().muted
+        if bump:
+            return Strip([Segment("     ", base), Segment("█", grey), Segment(" in use  ", muted),
+                          Segment("▄", grey), Segment(" freed (PTEs cleared)  ", muted),
+                          Segment(" ", base + Style(bgcolor=P.active().slot)),
+                          Segment(" past the bump pointer  ", muted),
+                          Segment("▁▁", grey + Style(underline=True)),
+                          Segment(" dirty range: a TLB may hold it · 2 pages a cell", muted)])
+        return Strip([Segment("     ", base),
+                      Segment("█", grey), Segment(" allocated  ", muted),
+                      Segment("▄", grey), Segment(" dirty (freed, still mapped)  ", muted),
+                      Segment(" ", base + Style(bgcolor=P.active().slot)),
+                      Segment(" free  · 2 pages a cell, left first", muted)])
+
+    def _block_line(self, vb, selected: bool, highlighted: bool, dirty: tuple[int, int] | None,
+                    width: int, base: Style) -> Strip:
+        """A block: id, address, overview bar, counts.  `dirty`: the dirty range of a
+        bump-allocated block (its tail then gives the bump pointer and the range)."""
         cfg = self.snap.config
         bits = cfg.vmap_bbmap_bits
         if highlighted and self.has_focus:
@@ -211,7 +260,12 @@ class BlockList(CachedLines, can_focus=True):
         addr = f" {vb.start:0{cfg.bits // 4}x}" if width >= 70 else ""
         full = " full" if vb.free == 0 else ""
         lists = ("F" if vb.on_free_list else "-") + ("D" if vb.on_dirty_list else "-")
-        if width >= 60:
+        if dirty is not None:
+            lo, hi = dirty
+            rng = f"{lo}-{hi - 1}" if hi else "none"
+            tail = (f" bump {bits - vb.free:>4} dirty {rng:<9}" if width >= 60
+                    else f" ↑{bits - vb.free:<4} d {rng}")
+        elif width >= 60:
             tail = f" free {vb.free:>4} dirty {vb.dirty:>4} {lists}{full}"
         else:
             tail = f" {vb.free:>4}f {vb.dirty:>4}d {lists}"
@@ -220,7 +274,10 @@ class BlockList(CachedLines, can_focus=True):
                 Segment(" ▕", base + P.active().muted)]
         if avail >= 4:
             per = overview_per_cell(bits, avail)
-            segs.append(bitmap_segment(vb.alloc_map, vb.dirty_map, vb.cpu, 0, bits, per, base))
+            if dirty is None:
+                segs.append(bitmap_segment(vb.alloc_map, vb.dirty_map, vb.cpu, 0, bits, per, base))
+            else:
+                segs += marked_segments(vb.alloc_map, vb.dirty_map, vb.cpu, 0, bits, per, base, dirty)
         segs.append(Segment("▏", base + P.active().muted))
         segs.append(Segment(tail, base))
         return Strip(segs)

@@ -2,7 +2,9 @@
 
 Each op shows its return line first (`cpu2 vm_map_ram(4) = 0x... [block #3, bits 8-11]`)
 and the kernel's inner events indented under it; flushes, WARNs and BUGs carry a tag in
-reverse video so they stand out in monochrome too.  A Line API ScrollView: entries are
+reverse video so they stand out in monochrome too.  A purge worker's events (a
+generation with kworker_purge: cpu KWORKER) follow the call that queued it, each on its
+own "kworker" line, not indented: no CPU's call ran them.  A Line API ScrollView: entries are
 small tuples, a Strip is rendered only for a visible line and cached on the entry.
 """
 
@@ -14,6 +16,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 
 from ..kernel.events import KINDS
+from ..kernel.modern.events import KWORKER
 from ..snapshot import Snapshot
 from . import palette as P
 from .lines import CachedLines
@@ -26,7 +29,8 @@ TROUBLE = frozenset(k for k, kind in KINDS.items() if kind.notable)
 
 class Entry(tuple):
     """(seq, op, cpu, kind, source, indent): one log line.  `source` is the kernel
-    event (its text is made only when the line is drawn) or a plain string."""
+    event (its text is made only when the line is drawn) or a plain string; `cpu` is
+    None for the log's own lines (gaps, driver errors)."""
 
     __slots__ = ()
 
@@ -53,14 +57,14 @@ def op_entries(events, seq: int) -> list[Entry]:
     for e in ret:
         out.append(Entry(seq + len(out), e.op, e.cpu, "return", e))
     for e in inner:
-        out.append(Entry(seq + len(out), e.op, e.cpu, e.kind, e, bool(ret)))
+        out.append(Entry(seq + len(out), e.op, e.cpu, e.kind, e, bool(ret) and e.cpu != KWORKER))
     return out
 
 
 def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset | None]:
     """'flush warn cpu2' -> (kinds, cpus); empty parts mean all.  'warn' takes in every
     notable kind (BUGs, faults, use-after-free, refused calls, errors); 'ops' means
-    return lines.  Raises ValueError."""
+    return lines; 'kworker' the purge worker's lines.  Raises ValueError."""
     kinds, cpus = set(), set()
     aliases = {"ops": "return", "op": "return", "calls": "return", "flushes": "flush",
                "purges": "purge", "blocks": "block", "warnings": "warn", "bugs": "bug",
@@ -68,6 +72,9 @@ def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset |
     for word in text.replace(",", " ").split():
         w = word.lower()
         if w in ("all", "*"):
+            continue
+        if w == "kworker":
+            cpus.add(KWORKER)
             continue
         if w.startswith("cpu"):
             try:
@@ -80,7 +87,7 @@ def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset |
             continue
         w = aliases.get(w, w)
         if w not in FILTER_KINDS:
-            raise ValueError(f"{word!r} is not a kind; kinds: {', '.join(FILTER_KINDS)}, cpuN")
+            raise ValueError(f"{word!r} is not a kind; kinds: {', '.join(FILTER_KINDS)}, cpuN, kworker")
         kinds.add(w)
         if w == "warn":
             kinds.update(TROUBLE)
@@ -118,10 +125,7 @@ class EventLog(CachedLines, can_focus=True):
         self._snap = snap
         if old is not None and (old.config != snap.config or old.workload != snap.workload
                                 or snap.op < old.op):
-            self.entries.clear()
-            self.shown.clear()
-            self._cache.clear()
-            self._last_op = -1
+            self.clear()   # another run: its log starts empty, on screen too
         new = [e for e in snap.events if e.op > self._last_op and e.kind != "error"]
         if not new:
             return
@@ -129,7 +133,7 @@ class EventLog(CachedLines, can_focus=True):
             gap = (self._last_op + 1, new[0].op - 1)
             text = (f"… op {gap[0]:,} not shown" if gap[0] == gap[1] else
                     f"… ops {gap[0]:,}-{gap[1]:,} ran faster than the log keeps; not shown")
-            self._append([Entry(self._next_seq(), gap[1], -1, "gap", text)])
+            self._append([Entry(self._next_seq(), gap[1], None, "gap", text)])
         batch: list[Entry] = []
         group: list = []
         for e in new:
@@ -143,7 +147,7 @@ class EventLog(CachedLines, can_focus=True):
         self._append(batch)
 
     def add_error(self, op: int, message: str) -> None:
-        self._append([Entry(self._next_seq(), op, -1, "error", message)])
+        self._append([Entry(self._next_seq(), op, None, "error", message)])
 
     def _next_seq(self, n: int = 1) -> int:
         seq = self._seq
@@ -209,10 +213,12 @@ class EventLog(CachedLines, can_focus=True):
     @staticmethod
     def entry_strip(e: Entry, width: int, base: Style = Style()) -> Strip:
         segs = [Segment(f"{e.op:>7} " if e.kind != "gap" else "        ", base + P.active().muted)]
-        if e.cpu >= 0:
-            segs.append(Segment(f"cpu{e.cpu:<2} ", base + P.cpu_style(e.cpu)))
-        else:
+        if e.cpu is None:
             segs.append(Segment("      ", base))
+        elif e.cpu == KWORKER:   # as wide as a CPU's column and an indent
+            segs.append(Segment("kworker ", base + Style(bold=True)))
+        else:
+            segs.append(Segment(f"cpu{e.cpu:<2} ", base + P.cpu_style(e.cpu)))
         if e.indent:
             segs.append(Segment("  ", base))
         tag = P.LOG_TAGS.get(e.kind)

@@ -5,8 +5,9 @@ stats and the config, and names the kernel function that ran, what changed, whet
 TLB flush happened and, if not, why skipping it was safe, and where the numbers stand
 against their thresholds.  The generation's features pick the words: with lazy
 flushing they are the 2008 rewrite's (alloc_vmap_area(), vmap_lazy_nr, purges),
-without it v2.6.27's (vmlist under vmlist_lock, a flush at every free).  Pure
-functions: no Textual, so they are tested on their own.
+without it v2.6.27's (vmlist under vmlist_lock, a flush at every free); a free tree, a
+kworker purge and dirty ranges bring 6.12's (explain_modern).  Pure functions: no
+Textual, so they are tested on their own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from ..kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
 from ..kernel.vm_struct import VM_IOREMAP, ioremap_align
 from ..snapshot import Snapshot
+from . import explain_modern as modern
 from .units import human_bytes, pct
 
 
@@ -36,8 +38,8 @@ def explain(snap: Snapshot) -> list[str]:
     ret = by_kind.get("return", [None])[-1]
     name = call.name if call is not None else ""
     out: list[str] = []
-    handlers = _HANDLERS if snap.generation.features.lazy_flush else _VMLIST_HANDLERS
-    handler = handlers.get(name)
+    features = snap.generation.features
+    handler = handlers_for(features).get(name)
     if "refused" in by_kind:
         out.append(_refused(by_kind["refused"][0]))
     elif handler is not None:
@@ -47,9 +49,21 @@ def explain(snap: Snapshot) -> list[str]:
     if "error" in by_kind:
         out.append(f"The driver reported an error: {by_kind['error'][-1].message}. "
                    "The run is paused; the app keeps going.")
-    out.extend(_purge_sentences(snap, by_kind, name))
+    purges = modern.purge_sentences if features.kworker_purge else _purge_sentences
+    out.extend(purges(snap, by_kind, name))
     out.extend(_trouble_sentences(snap, by_kind))
     return out
+
+
+def handlers_for(features) -> dict:
+    """The explanation of each call, in the terms of a generation with `features`."""
+    table = _HANDLERS if features.lazy_flush else _VMLIST_HANDLERS
+    for has, more in ((features.free_tree, modern.FREE_TREE_HANDLERS),
+                      (features.kworker_purge, modern.KWORKER_HANDLERS),
+                      (features.dirty_range, modern.DIRTY_RANGE_HANDLERS)):
+        if has:
+            table = table | more
+    return table
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -114,7 +128,9 @@ def _trouble_sentences(snap: Snapshot, by_kind) -> list[str]:
     out = []
     lazy = snap.generation.features.lazy_flush
     for e in by_kind.get("warn", []):
-        if isinstance(e, AllocFail) and lazy and not e.restarted:
+        if isinstance(e, AllocFail) and snap.generation.features.free_tree:
+            out.append(modern.alloc_fail(e))
+        elif isinstance(e, AllocFail) and lazy and not e.restarted:
             out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was "
                        "found, and the retry after the purge went on from where the first search "
                        "stopped (the posted code sets addr above retry:), so it could not succeed "

@@ -3,8 +3,10 @@ and a sparkline of flushes over the last ops.
 
 The one number to watch climbs towards the threshold and drops to zero with one flush
 and nr_cpus - 1 IPIs: the gauge shows it, the panel flashes when a flush happens, and
-the sparkline marks every flush by op number.  Rendered as a handful of short lines,
-and only when something it shows has changed.
+the sparkline marks every flush by op number.  Where a kworker purges (kworker_purge),
+a line says whether the drain work is pending and what its last run did: the freeing
+call only queues it past lazy_max_pages, and the worker's purge follows.  Rendered as
+a handful of short lines, and only when something it shows has changed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ..flush_history import columns
+from ..kernel.modern.events import KWORKER
 from ..snapshot import Snapshot
 from . import palette as P
 
@@ -50,6 +53,8 @@ class LazyPanel(Widget):
         self._key: tuple | None = None
         self._flushes = 0
         self.flash_seconds = 0.8
+        self.drain = None          # the kworker's last purge (kworker_purge)
+        self._last_op = -1
 
     def update_snapshot(self, snap: Snapshot) -> None:
         old = self.snap
@@ -61,11 +66,23 @@ class LazyPanel(Widget):
                 and flushes > self._flushes):
             self.flash()   # at full speed a flush comes every frame: no flashing then
         self._flushes = flushes
+        if snap.generation.features.kworker_purge:
+            self._watch_worker(old, snap)
         key = (snap.op, snap.running, snap.config,
                s, snap.stale_counts, round(snap.ops_per_s), snap.flush_per, len(snap.flush_counts))
         if key != self._key:
             self._key = key
             self.refresh()
+
+    def _watch_worker(self, old: Snapshot | None, snap: Snapshot) -> None:
+        """Remember the kworker's last purge from the events since the last snapshot."""
+        if old is None or old.config != snap.config or snap.op < old.op:
+            self.drain, self._last_op = None, -1
+        new = [e for e in snap.events if e.op > self._last_op]
+        if new:
+            self._last_op = new[-1].op
+            self.drain = next((e for e in reversed(new) if e.kind == "purge" and e.cpu == KWORKER),
+                              self.drain)
 
     def flash(self) -> None:
         """Make the flush moment visible: the panel inverts for a moment."""
@@ -73,6 +90,22 @@ class LazyPanel(Widget):
             return
         self.add_class("-flash")
         self.set_timer(self.flash_seconds, lambda: self.remove_class("-flash"))
+
+    def _worker_line(self, t: Text, snap: Snapshot) -> None:
+        """kworker: the drain work pending, or what its last run purged."""
+        t.append("kworker ", style="bold")
+        d = self.drain
+        last = snap.last_op[-1].op if snap.last_op else -1
+        if snap.drain_pending:
+            t.append(" drain pending ", style=P.BADGES["flush"])
+        elif d is not None and d.op == last:
+            t.append(" drained ", style=P.BADGES["flush"])
+            t.append(f" this op: {d.nr_areas:,} area{'s' * (d.nr_areas != 1)}")
+        elif d is not None:
+            t.append(f"idle · last drain op {d.op:,}", style=P.active().muted)
+        else:
+            t.append("idle · no drain yet", style=P.active().muted)
+        t.append("\n")
 
     def on_resize(self) -> None:
         self.refresh()
@@ -100,6 +133,8 @@ class LazyPanel(Widget):
         t.append(f"{s.ipis:,}")
         t.append("  purges ", style=P.active().muted)
         t.append(f"{s.purges:,}\n")
+        if snap.generation.features.kworker_purge:
+            self._worker_line(t, snap)
         spark, per = flush_sparkline(snap.flush_per, snap.flush_counts, snap.op, width - 8)
         t.append("flushes ", style=P.active().muted)
         for ch in spark:

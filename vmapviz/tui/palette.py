@@ -90,7 +90,7 @@ def readable(color: str, backgrounds: tuple[str, ...], ratio: float) -> str:
 # of the pages it spans.  Classes are small ints so a row is a list of ints; vmap
 # blocks get three classes per CPU (pages handed out, dirty, not yet handed out).
 
-FREE, GUARD, VMALLOC, VMAP, IOREMAP, VM_AREA, LAZY = range(7)
+FREE, GUARD, VMALLOC, VMAP, IOREMAP, VM_AREA, LAZY, POOLED = range(8)
 BLOCK_BASE = 16
 BLOCK_ALLOC, BLOCK_DIRTY, BLOCK_FREE = 0, 1, 2
 
@@ -110,6 +110,7 @@ CLASS_GLYPHS = {
     IOREMAP: ("░", "ioremap"),
     VM_AREA: ("▞", "vm_area (unmapped)"),
     LAZY: ("╳", "lazily freed, awaiting flush"),
+    POOLED: ("◦", "purged, in a node's pool"),
 }
 BLOCK_GLYPHS = {BLOCK_ALLOC: "█", BLOCK_DIRTY: "▄", BLOCK_FREE: "▁"}
 
@@ -170,7 +171,7 @@ class Palette:
         put("gauge_over", Style(color=text("#FF5F5F")))
         put("cursor", Style(color=bg, bgcolor=fg, bold=True))
         tint = {GUARD: muted, VMALLOC: mix(fg, bg, 0.15), VMAP: mix(fg, "#56B4E9", 0.4),
-                IOREMAP: mix(fg, "#CC79A7", 0.4), VM_AREA: muted}
+                IOREMAP: mix(fg, "#CC79A7", 0.4), VM_AREA: muted, POOLED: mix(fg, "#009E73", 0.5)}
         classes = {cls: (glyph, Style(color=text(tint[cls])) if cls in tint else Style(), legend)
                    for cls, (glyph, legend) in CLASS_GLYPHS.items()}
         classes[LAZY] = (CLASS_GLYPHS[LAZY][0], BADGES["lazy"], CLASS_GLYPHS[LAZY][1])
