@@ -202,6 +202,13 @@ def build_parser() -> Parser:
                     help="thread counts (default 1,2,4,8)")
     sc.add_argument("--cpus", type=_cpus, default=8, metavar="N", help="CPUs of the modelled machine (default 8)")
     sc.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    q = sub.add_parser("quiz", help="questions about a seeded run, to predict before revealing (-c)")
+    q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    _machine_options(q)
+    q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
+    q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
+    q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
+    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
     return p
 
 
@@ -356,6 +363,26 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_quiz(args) -> int:
+    from . import quiz
+    workload, config = _workload_and_config(args.workload, args)
+    questions = quiz.generate(workload, config, args.n, args.seed, args.ops or quiz.HORIZON)
+    if args.json:
+        import json
+        print(json.dumps([q.as_json() for q in questions]))
+        return 0
+    print("\n".join(quiz.machine_lines(config, workload)))
+    print()
+    for i, q in enumerate(questions, 1):
+        print(f"{i}. {q.question}")
+        if args.c:
+            print(f"   answer: {q.answer}: {q.why}")
+    if not args.c:
+        print("\nPredict each answer, then run again with -c to see them.")
+    return 0
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
-            "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling}
+            "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
+            "quiz": cmd_quiz}
