@@ -12,6 +12,7 @@ from .kernel import ConfigError
 from .export import ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
+from .lesson import LessonError
 from .vmallocinfo import VmallocinfoError
 from .workloads import TraceError, UnknownWorkload, catalog, get
 
@@ -209,6 +210,11 @@ def build_parser() -> Parser:
     q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
     q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
+
+    le = sub.add_parser("lesson", help="play a lesson (`vmapviz lesson list` lists them)")
+    le.add_argument("lesson", metavar="NAME|FILE|list", help="a built-in lesson, a lesson file (.toml), or list")
+    le.add_argument("--tui", action="store_true", help="play it in the TUI, a stop at a time")
+    _theme_option(le)
     return p
 
 
@@ -216,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError) as e:
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError,
+            LessonError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return 2
     except OSError as e:
@@ -382,7 +389,25 @@ def cmd_quiz(args) -> int:
     return 0
 
 
+def cmd_lesson(args) -> int:
+    from . import lesson
+    if args.lesson == "list":
+        for item in lesson.catalog():
+            print(f"{item.name.split('-', 1)[-1]:<16} {item.title}: {item.summary}")
+        return 0
+    chosen = lesson.find(args.lesson)
+    if args.tui:
+        from .tui.app import run_tui
+        run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "") else chosen.workload.path,
+                theme=args.theme, lesson=chosen)
+        return 0
+    wrong = lesson.play(chosen)
+    if wrong:
+        print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)
+    return 1 if wrong else 0
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
             "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
-            "quiz": cmd_quiz}
+            "quiz": cmd_quiz, "lesson": cmd_lesson}
