@@ -263,6 +263,20 @@ class Driver:
             raise ValueError(f"op {n} is before the start")
         self._send(lambda: self._seek(n if self.max_ops is None else min(n, self.max_ops)))
 
+    def apply(self, fn: Callable[[Run], tuple], done: Callable[[object], None] | None = None) -> None:
+        """Pause and run fn(run) in the driver's thread (a lesson's step, a quiz's
+        look ahead).  fn returns (run, result): a new Run replaces the current one
+        (a lesson's restart); `done(result)` is called in the driver's thread."""
+        def command() -> None:
+            self.running = False
+            run, result = fn(self._run)
+            if run is not self._run:
+                self._run = run
+                self._reset_view_state()
+            if done is not None:
+                done(result)
+        self._send(lambda: self._guard(command))
+
     @property
     def timeline(self):
         """The run's Timeline: its marks and log (read it from the driver's thread, or

@@ -26,7 +26,7 @@ from pathlib import Path
 from .driver import Run
 from .kernel import ConfigError, StatsView
 from .kernel.events import UNTIL
-from .quiz import KINDS, Before, Question, ask, kinds_for
+from .quiz import KINDS, Question, next_question
 from .timeline import Timeline
 from .workloads import TraceError, UnknownWorkload, Workload, get
 
@@ -37,7 +37,7 @@ PANELS = {"map": "the vmalloc map", "inspector": "under the cursor", "blocks": "
 CALLS = ("purge", "vm_unmap_aliases")
 CONFIG_KEYS = ("variant", "nr_cpus", "bits", "seed", "flush")
 STATS = tuple(StatsView.__dataclass_fields__)
-MAX_UNTIL = 1_000_000
+MAX_UNTIL = 1_000_000   # ops an until step runs at most
 
 
 class LessonError(ValueError):
@@ -295,7 +295,7 @@ class Player:
             self.changes.update(v)
             run = self.new_run()
         elif a == "quiz":
-            question = self._question(run, v)
+            question = next_question(run, [v])
             if question is not None:     # its expect is checked once the answer is out
                 return run, Stop(index, step, run.kernel.op, run.kernel.stats_view(), [], question)
         return run, self.stop(run, index, question)
@@ -309,24 +309,6 @@ class Player:
         """Run the op a quiz step asked about: the stop with the answer out."""
         run.step()
         return self.stop(run, stop.index, stop.question)
-
-    @staticmethod
-    def _question(run: Run, kind: str) -> Question | None:
-        """The question of `kind` about the next op it fits; the run stops just before
-        that op, so the answer is still to come."""
-        start = run.kernel.op
-        for _ in range(MAX_UNTIL):
-            op = run.peek()
-            if op is None:
-                break
-            before = Before.of(run.kernel, op)
-            events = run.step()
-            if kind in kinds_for(op, run.config, events):
-                n = run.kernel.op
-                run.seek(n - 1)
-                return ask(n, op, kind, before, events)
-        run.seek(start)
-        return None
 
 
 def state_line(op: int, stats: StatsView) -> str:

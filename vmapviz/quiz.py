@@ -279,6 +279,27 @@ def _arg(v: int) -> str:
     return f"{v:#x}" if v > 0xFFFFF else str(v)
 
 
+def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_000) -> Question | None:
+    """A question about the next op that one of `kinds` (all if None) fits, the first
+    kind that fits; `run` (with a timeline) is left just before that op, so the answer
+    is still to come.  None, and the run where it was, when no op fits."""
+    start = run.kernel.op
+    wanted = list(KINDS if kinds is None else kinds)
+    for _ in range(limit):
+        op = run.peek()
+        if op is None:
+            break
+        before = Before.of(run.kernel, op)
+        events = run.step()
+        fits = [k for k in wanted if k in kinds_for(op, run.config, events)]
+        if fits:
+            n = run.kernel.op
+            run.seek(n - 1)
+            return ask(n, op, fits[0], before, events)
+    run.seek(start)
+    return None
+
+
 # -- checking a student's answer ---------------------------------------------------------------
 
 def check(question: Question, reply: str) -> bool:
