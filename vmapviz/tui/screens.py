@@ -14,18 +14,12 @@ KEYS = [
     ("space", "play / pause"),
     ("n  or  →", "step one op (→ steps when the map does not have focus; on the map it moves the cursor)"),
     ("f", "run to the next TLB flush"),
-    ("N  or  ←", "step back one op (← when the map does not have focus)"),
-    ("F", "back to the previous TLB flush"),
-    ("g", "go to op N: back through the timeline, or forward"),
-    ("time strip", "under the header: W warn/bug, F flush, P purge, b block; click, or focus it and use the arrows, to jump"),
-    ("t", "quiz: the run waits before the next op; predict its result, then see it and why"),
-    ("L", "pick a lesson;  ]  goes on to the next stop,  [  back a stop"),
+    ("N ←  F  g", "back one op / to the last TLB flush / to op N (or click the time strip)"),
+    ("t  L ] [", "quiz: predict the next op / lessons: pick one, next stop, back a stop"),
     ("+  -", "speed up / slow down (up to as fast as possible)"),
-    ("z  Z", "zoom the map in / out (down to one page a cell, out to the whole range)"),
-    ("0", "fit the map to the used part of the range again"),
+    ("z  Z  0", "zoom the map in / out (a page a cell to the whole range) / fit it again"),
     ("arrows, mouse", "move the map cursor (click a cell; wheel scrolls; PgUp/PgDn pan)"),
-    ("enter", "select the vmap block under the cursor: every bit of its bitmaps"),
-    ("escape", "deselect the block"),
+    ("enter  escape", "select the block under the cursor (every bit of it) / deselect it"),
     ("w", "pick a workload (or a trace file)"),
     ("v", "switch variant: merged v2.6.28 / posted 2008-08-18"),
     ("c", "change the CPU count"),
@@ -45,7 +39,6 @@ KEYS = [
 
 PANELS = [
     ("header", "workload, variant, CPUs, width, seed, running or paused, speed, op count"),
-    ("time", "every op run so far in one row, its flushes, purges, WARNs and blocks marked; the current op reversed"),
     ("vmalloc space", "the map of [VMALLOC_START, VMALLOC_END); the title says what is shown and "
                       "what one cell is. A cell shows the dominant state of its pages; a lazily "
                       "freed area wins from a quarter of the cell up."),
