@@ -13,11 +13,11 @@ logged ops up to n: the simulator is deterministic, so that is the state a strai
 run reaches.  Past the log's end the run reads its live source again.
 
 The policy (`Timeline`): K adapts so that restoring and re-executing stays under about
-60 ms (K = (60 ms - 2 x the time one pickling took) / the time an op takes, 64 to
-65,536 ops); checkpoints cost at most `budget` bytes (200 MiB): above it the oldest
-checkpoints are thinned, dropping each time the one whose two neighbours are closest,
-except op 0 and the 32 made last (dense where the run or the user last was, sparser
-with age).
+50 ms (K = (50 ms - 2 x the CPU time the last pickling took) / the CPU time an op
+takes), unless checkpointing would then cost more than half the run's time, and stays
+within 64 to 65,536 ops; checkpoints cost at most `budget` bytes (200 MiB): above it
+the checkpoint whose two neighbours are closest is dropped, sparing op 0 and the 32
+made last (dense where the run or the user last was, sparser with age).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ CALL_INDEX = {name: i for i, name in enumerate(CALL_NAMES)}
 ARG_BLOCK = 1024          # the log keeps the offset of its arguments every this many ops
 BUDGET = 200 << 20        # bytes of checkpoints at most
 KEEP_RECENT = 32          # the checkpoints made last are never thinned
-TARGET_S = 0.060          # restore + re-execution, the goal for a step back
-OVERHEAD = 0.25           # checkpointing costs at most this share of a run's time
+TARGET_S = 0.050          # restore + re-execution, the goal for a step back
+OVERHEAD = 0.5            # checkpointing costs at most this share of a run's time
 K_MIN, K_MAX = 64, 65_536
 MARK_OF = {kind: name for name, kinds in UNTIL.items() for kind in kinds}  # event kind -> mark
 
