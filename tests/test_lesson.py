@@ -17,7 +17,6 @@ def test_each_lesson_plays_to_its_end_with_its_numbers(item):
     lines = []
     assert lesson.play(item, lines.append) == 0, "\n".join(lines)
     assert sum(1 for line in lines if line[:1].isdigit()) == len(item.steps)
-    assert all(step.expect or step.action in ("highlight", "note", "quiz") or step.note for step in item.steps)
 
 
 def test_agp_lesson_by_hand():

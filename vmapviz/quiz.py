@@ -280,9 +280,10 @@ def _arg(v: int) -> str:
 
 
 def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_000) -> Question | None:
-    """A question about the next op that one of `kinds` (all if None) fits, the first
-    kind that fits; `run` (with a timeline) is left just before that op, so the answer
-    is still to come.  None, and the run where it was, when no op fits."""
+    """A question about the next op that one of `kinds` (all if None) fits (of the
+    kinds that fit, the op number picks one, so they take turns); `run` (with a
+    timeline) is left just before that op, so the answer is still to come.  None, and
+    the run where it was, when no op fits."""
     start = run.kernel.op
     wanted = list(KINDS if kinds is None else kinds)
     for _ in range(limit):
@@ -295,7 +296,7 @@ def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_00
         if fits:
             n = run.kernel.op
             run.seek(n - 1)
-            return ask(n, op, fits[0], before, events)
+            return ask(n, op, fits[n % len(fits)], before, events)
     run.seek(start)
     return None
 
