@@ -17,6 +17,7 @@ from .kernel import ConfigError
 from .export import ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
+from .lesson import LessonError
 from .vmallocinfo import VmallocinfoError
 from .workloads import TraceError, UnknownWorkload, catalog, get
 
@@ -240,6 +241,18 @@ def build_parser() -> Parser:
                     help="thread counts (default 1,2,4,8)")
     sc.add_argument("--cpus", type=_cpus, default=8, metavar="N", help="CPUs of the modelled machine (default 8)")
     sc.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    q = sub.add_parser("quiz", help="questions about a seeded run, to predict before revealing (-c)")
+    q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    _machine_options(q)
+    q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
+    q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
+    q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
+    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
+
+    le = sub.add_parser("lesson", help="play a lesson (`vmapviz lesson list` lists them)")
+    le.add_argument("lesson", metavar="NAME|FILE|list", help="a built-in lesson, a lesson file (.toml), or list")
+    le.add_argument("--tui", action="store_true", help="play it in the TUI, a stop at a time")
+    _theme_option(le)
     return p
 
 
@@ -247,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError) as e:
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError,
+            LessonError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return BAD_INPUT
     except BrokenPipeError:
@@ -441,6 +455,44 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_quiz(args) -> int:
+    from . import quiz
+    workload, config = _workload_and_config(args.workload, args)
+    questions = quiz.generate(workload, config, args.n, args.seed, args.ops or quiz.HORIZON)
+    if args.json:
+        import json
+        print(json.dumps([q.as_json() for q in questions]))
+        return 0
+    print("\n".join(quiz.machine_lines(config, workload)))
+    print()
+    for i, q in enumerate(questions, 1):
+        print(f"{i}. {q.question}")
+        if args.c:
+            print(f"   answer: {q.answer}: {q.why}")
+    if not args.c:
+        print("\nPredict each answer, then run again with -c to see them.")
+    return 0
+
+
+def cmd_lesson(args) -> int:
+    from . import lesson
+    if args.lesson == "list":
+        for item in lesson.catalog():
+            print(f"{item.name.split('-', 1)[-1]:<16} {item.title}: {item.summary}")
+        return 0
+    chosen = lesson.find(args.lesson)
+    if args.tui:
+        from .tui.app import run_tui
+        run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "") else chosen.workload.path,
+                theme=args.theme, lesson=chosen)
+        return 0
+    wrong = lesson.play(chosen)
+    if wrong:
+        print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)
+    return 1 if wrong else 0
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
-            "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling}
+            "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
+            "quiz": cmd_quiz, "lesson": cmd_lesson}

@@ -13,14 +13,15 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import IO, Callable, NamedTuple
+from typing import IO, Callable, Iterator, NamedTuple
 
 from .flush_history import FlushHistory
 from .kernel import Config, Kernel
 from .kernel.config import keep_nr_cpus
 from .kernel.events import UNTIL, VOID
 from .snapshot import Snapshot, take
-from .workloads import CALLS, Recorder, Workload, get
+from .timeline import Timeline
+from .workloads import CALLS, Op, Recorder, Workload, get
 from .workloads.trace import TraceSource
 
 RECENT_EVENTS = 400
@@ -47,34 +48,137 @@ def describe(e: BaseException) -> str:
 
 
 class Run:
-    """One workload on one kernel: `step()` runs one op and returns its events."""
+    """One workload on one kernel: `step()` runs one op and returns its events.
 
-    def __init__(self, workload: Workload, config: Config, record: IO[str] | None = None) -> None:
+    With a `timeline` (vmapviz.timeline), every op is logged and the kernel is
+    checkpointed, so `seek(n)` can go back to any op run so far; `step()` then replays
+    the logged ops, and reads the workload's source again past the log's end."""
+
+    def __init__(self, workload: Workload, config: Config, record: IO[str] | None = None,
+                 timeline: Timeline | None = None) -> None:
         self.workload, self.config = workload, config
         self.kernel = Kernel(config)
         self.source = workload.source(config)
         self.recorder = Recorder(record, workload.name, config) if record is not None else None
-        self.calls = {name: getattr(self.kernel, name) for name in CALLS}
+        self.timeline = timeline
+        self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
+        self.last_op: list = []                             # every event of the last op
+        self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
         self.done = False
+        self._exhausted = False      # the source has no more ops
+        self._replay: Iterator | None = None
+        self._ahead: Op | None = None  # the source's next op, peeked and not yet run
+        self._bind()
+        if timeline is not None:
+            timeline.save(0, self.kernel, self.recent)
+            self._due = timeline.k
+
+    def _bind(self) -> None:
+        self.calls = {name: getattr(self.kernel, name) for name in CALLS}
 
     def step(self) -> list | None:
         """Run the next op; its events, or None when the workload has ended."""
-        op = self.source.next()
+        if self._replay is not None:
+            logged = next(self._replay, None)
+            if logged is not None:
+                op = logged.op
+                self.calls[op.call](*op.args, cpu=op.cpu)
+                return self._ran(self.kernel.drain_events())
+            self._replay = None
+        op, self._ahead = self._ahead or self.source.next(), None
         if op is None:
-            self.done = True
+            self.done = self._exhausted = True
             return None
         result = self.calls[op.call](*op.args, cpu=op.cpu)
         self.source.feed(result)
         if self.recorder is not None:
             self.recorder.op(op, None if result is VOID else result)
-        return self.kernel.drain_events()
+        events = self.kernel.drain_events()
+        if self.timeline is not None:
+            self.timeline.record(op, result, events)
+        return self._ran(events)
+
+    def peek(self) -> Op | None:
+        """The op step() will run next, without running it (None at the end)."""
+        tl, n = self.timeline, self.kernel.op
+        if tl is not None and n < tl.end:
+            return next(tl.log.read(n, n + 1)).op
+        if self._ahead is None and not self._exhausted:
+            self._ahead = self.source.next()
+        return self._ahead
+
+    def _ran(self, events: list) -> list:
+        self.recent.extend(events)
+        self.last_op = events
+        for e in events:
+            if e.kind == "flush":
+                self.flushes.add(e.op)
+        tl = self.timeline
+        if tl is not None and self.kernel.op >= self._due:
+            op = self.kernel.op
+            if tl.due(op):
+                tl.save(op, self.kernel, self.recent)
+            self._due = tl.nearest(op) + tl.k
+        return events
 
     def call(self, name: str, *args, cpu: int = 0) -> list:
-        """An extra call outside the workload (the TUI's purge and vm_unmap_aliases)."""
+        """An extra call outside the workload (the TUI's purge and vm_unmap_aliases).
+        Made after stepping back, it changes the future: the ops logged after this
+        point are forgotten."""
         if name not in CALLS:
             raise ValueError(f"unknown call {name!r}")
-        self.calls[name](*args, cpu=cpu)
-        return self.kernel.drain_events()
+        tl = self.timeline
+        if tl is not None and self.kernel.op < tl.end:
+            self._diverge()
+        result = self.calls[name](*args, cpu=cpu)
+        events = self.kernel.drain_events()
+        if tl is not None:
+            tl.record(Op(cpu, name, args), result, events, from_source=False)
+        return self._ran(events)
+
+    def seek(self, n: int) -> None:
+        """Go to op n: the state, recent events and last op a straight run has after n
+        ops.  Back, or far ahead in the log: restore the nearest checkpoint and replay
+        the log from it; past the log's end, run the source (until it ends)."""
+        tl = self.timeline
+        if tl is None:
+            raise RuntimeError("this run keeps no timeline")
+        n = max(0, n)
+        here = self.kernel.op
+        if not here <= n <= here + tl.k:
+            c = tl.nearest(n)
+            if not c <= here <= n:
+                self.kernel, recent = tl.restore(c)
+                self._bind()
+                self.recent = deque(recent, maxlen=RECENT_EVENTS)
+                self.last_op = [e for e in recent if e.op == c] if c else []
+                self.flushes = FlushHistory()
+                for op in tl.marks_until("flush", c, len(tl.marks["flush"])):
+                    self.flushes.add(op)
+        start = self.kernel.op
+        self._replay = tl.log.read(start, tl.end) if start < tl.end else None
+        self._due = tl.nearest(start) + tl.k
+        self.done = False
+        t0 = time.thread_time()
+        while self.kernel.op < n and self.step() is not None:
+            pass
+        if self.kernel.op <= tl.end:
+            tl.measured(self.kernel.op - start, time.thread_time() - t0)
+        self.done = self._exhausted and self.kernel.op >= tl.end
+
+    def _diverge(self) -> None:
+        """The run goes another way from op n (an extra call after stepping back):
+        forget the logged future and bring a fresh source to op n by feeding it the
+        logged results (no kernel needed: a source only sees results)."""
+        tl, n = self.timeline, self.kernel.op
+        source = self.workload.source(self.config)
+        for logged in tl.log.read(0, n):
+            if logged.from_source:
+                if source.next() != logged.op:
+                    raise RuntimeError(f"the workload is not deterministic: op {n} differs")
+                source.feed(logged.result)
+        tl.truncate(n)
+        self.source, self._replay, self._exhausted, self._ahead = source, None, False, None
 
     @property
     def mismatches(self) -> list[str]:
@@ -157,6 +261,47 @@ class Driver:
         if kind not in UNTIL:
             raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL)}")
         self._send(lambda: self._until(kind))
+
+    def step_back(self, n: int = 1) -> None:
+        """Pause and go back n ops (to op 0 at most)."""
+        self._send(lambda: self._seek(self._run.kernel.op - n))
+
+    def back_to(self, kind: str = "flush") -> None:
+        """Pause and go back to the last op before this one that emitted an event of
+        `kind` (flush, purge, block, warn), or to op 0 when none did."""
+        if kind not in UNTIL:
+            raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL)}")
+        self._send(lambda: self._back_to(kind))
+
+    def back_to_flush(self) -> None:
+        self.back_to("flush")
+
+    def jump(self, n: int) -> None:
+        """Pause and go to op n: back through the timeline, or forward (replaying what
+        was run, then running the workload)."""
+        if n < 0:
+            raise ValueError(f"op {n} is before the start")
+        self._send(lambda: self._seek(n if self.max_ops is None else min(n, self.max_ops)))
+
+    def apply(self, fn: Callable[[Run], tuple], done: Callable[[object], None] | None = None) -> None:
+        """Pause and run fn(run) in the driver's thread (a lesson's step, a quiz's
+        look ahead).  fn returns (run, result): a new Run replaces the current one
+        (a lesson's restart); `done(result)` is called in the driver's thread."""
+        def command() -> None:
+            self.running = False
+            run, result = fn(self._run)
+            if run is not self._run:
+                self._run = run
+                self._reset_view_state()
+            if done is not None:
+                done(result)
+        self._send(lambda: self._guard(command))
+
+    @property
+    def timeline(self):
+        """The run's Timeline: its marks and log (read it from the driver's thread, or
+        after a snapshot, as a view)."""
+        return self._run.timeline
 
     def set_speed(self, ops_per_s: float | None) -> None:
         self._send(lambda: setattr(self, "speed", ops_per_s))
@@ -248,7 +393,9 @@ class Driver:
         except Exception as e:  # noqa: BLE001 - any failure must reach the views
             self.running = False
             self._error = describe(e)
-            self._remember([DriverError(self._run.kernel.op, 0, self._error)])
+            err = DriverError(self._run.kernel.op, 0, self._error)
+            self._run.recent.append(err)
+            self._run.last_op = [err]
             return False
 
     def _op(self) -> bool:
@@ -259,48 +406,27 @@ class Driver:
         if events is None or events is False:
             self.running = False
             return False
-        self._remember(events)
         self._ops_done += 1
         return True
 
     def _burst(self, deadline: float) -> None:
         """As fast as possible until the deadline: _op() without its per-op checks."""
-        step, clock, keep = self._run.step, time.monotonic, self._recent.extend
-        stats = self._run.kernel.stats
+        step, clock = self._run.step, time.monotonic
         left = None if self.max_ops is None else self.max_ops - self._run.kernel.op
-        n, events = 0, None
+        n = 0
         while clock() < deadline and (left is None or n < left):
             for _ in range(64 if left is None else min(64, left - n)):
-                ran = step()
-                if ran is None:
+                if step() is None:
                     self.running = False
                     break
-                events = ran
-                keep(events)
-                if stats.tlb_flushes != self._flushes_seen:
-                    self._note_flushes(events)
                 n += 1
             else:
                 continue
             break
-        if events is not None:
-            self._last_op = events
         self._ops_done += n
         if left is not None and n >= left:
             self._run.done = True
             self.running = False
-
-    def _note_flushes(self, events: list) -> None:
-        self._flushes_seen = self._run.kernel.stats.tlb_flushes
-        for e in events:
-            if e.kind == "flush":
-                self._flushes.add(e.op)
-
-    def _remember(self, events: list) -> None:
-        self._last_op = events           # a fresh list per op, never changed afterwards
-        self._recent.extend(events)
-        if self._run.kernel.stats.tlb_flushes != self._flushes_seen:
-            self._note_flushes(events)
 
     def _set_running(self, on: bool) -> None:
         self.running = on and not self._run.done
@@ -318,13 +444,19 @@ class Driver:
         for _ in range(limit):
             if not self._op():
                 return
-            if any(e.kind in wanted for e in self._last_op):
+            if any(e.kind in wanted for e in self._run.last_op):
                 return
 
     def _extra(self, name: str, args: tuple, cpu: int) -> None:
-        events = self._guard(lambda: self._run.call(name, *args, cpu=cpu))
-        if events:
-            self._remember(events)
+        self._guard(lambda: self._run.call(name, *args, cpu=cpu))
+
+    def _seek(self, n: int) -> None:
+        self.running = False
+        self._guard(lambda: self._run.seek(n))
+
+    def _back_to(self, kind: str) -> None:
+        op = self._run.timeline.previous(kind, self._run.kernel.op)
+        self._seek(0 if op is None else op)
 
     def _reset(self) -> None:
         self._run = self._new_run()
@@ -335,13 +467,9 @@ class Driver:
         self._reset()
 
     def _new_run(self) -> Run:
-        return Run(self._workload, self._workload.config(**self._options))
+        return Run(self._workload, self._workload.config(**self._options), timeline=Timeline())
 
     def _reset_view_state(self) -> None:
-        self._recent: deque = deque(maxlen=RECENT_EVENTS)
-        self._flushes = FlushHistory()
-        self._last_op: list = []
-        self._flushes_seen = 0
         self._ops_done = 0
         self._rate_mark = (time.monotonic(), 0)
         self._error: str | None = None
@@ -358,8 +486,8 @@ class Driver:
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=rate,
-                    events=tuple(self._recent), last_op=tuple(self._last_op),
-                    flush_per=self._flushes.per, flush_counts=self._flushes.counts(),
+                    events=tuple(run.recent), last_op=tuple(run.last_op),
+                    flush_per=run.flushes.per, flush_counts=run.flushes.counts(),
                     error=self._error)
 
     def _publish(self) -> None:

@@ -42,8 +42,9 @@ class Action(NamedTuple):
                        key_display=KEY_NAMES.get(first, first))
 
 
-KEY_NAMES = {"space": "space", "right": "→", "plus": "+", "minus": "-", "slash": "/",
-             "question_mark": "?", "enter": "enter", "escape": "esc"}
+KEY_NAMES = {"space": "space", "right": "→", "left": "←", "plus": "+", "minus": "-", "slash": "/",
+             "question_mark": "?", "enter": "enter", "escape": "esc",
+             "right_square_bracket": "]", "left_square_bracket": "["}
 ALIASES = {"equals_sign"}   # bound as well, never shown: '=' is '+' without shift
 CPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -63,6 +64,14 @@ ACTIONS: tuple[Action, ...] = (
     Action("n,right", "step", (), "step",
            "step one op (→ steps when the map does not have focus; on the map it moves the cursor)", True),
     Action("f", "until", ("flush",), "flush", "run to the next TLB flush", True),
+    Action("N,left", "step_back", (), "back",
+           "step back one op (← steps back when the map does not have focus)"),
+    Action("F", "back_to_flush", (), "back to flush", "go back to the previous TLB flush"),
+    Action("g", "jump", (), "go to op", "go to op N (or click the time strip under the header)"),
+    Action("t", "quiz", (), "quiz", "quiz mode: predict the next op's answer, then reveal it"),
+    Action("L", "pick_lesson", (), "lesson", "pick a lesson to play"),
+    Action("right_square_bracket", "lesson_step", (1,), "lesson: go on", "lesson: go on to the next stop"),
+    Action("left_square_bracket", "lesson_step", (-1,), "lesson: back", "lesson: back a stop"),
     Action("plus,equals_sign", "speed", (1,), "faster",
            "speed up: 1 to 10,000 ops/s, then as fast as possible", True),
     Action("minus", "speed", (-1,), "slower", "slow down", True),

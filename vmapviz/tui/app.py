@@ -40,8 +40,11 @@ from .footer import FitFooter
 from .freespace import FreeSpacePanel
 from .inspector import Inspector
 from .lazy import LazyPanel
+from .lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
+from .quiz import QuizReady, QuizScreen, Score
 from .screens import FilterScreen, HelpScreen, PickScreen
+from .timeline import OpScreen, TimelineStrip
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
 DEFAULT_SPEED = 20.0
@@ -167,7 +170,8 @@ class VmapvizApp(App):
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
-                 theme: str | None = None, config_nr_cpus: int | None = None) -> None:
+                 theme: str | None = None, config_nr_cpus: int | None = None,
+                 lesson=None) -> None:
         super().__init__()
         themes.register(self)
         if theme:
@@ -194,12 +198,18 @@ class VmapvizApp(App):
         self._eager_frames = 0
         self._frame_timer = False
         self._cpu_mark = time.thread_time()
+        self.score = Score()
+        self.lesson: LessonRunner | None = None
+        self._start_lesson = lesson
+        if lesson is not None:
+            self.autoplay = False
 
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(MESSAGE, id="too-small")
         yield Header(id="header")
+        yield TimelineStrip(id="timeline")
         with Horizontal(id="top"):
             yield AddressMap(id="map")
             inspector = Inspector(id="inspector")
@@ -226,6 +236,7 @@ class VmapvizApp(App):
                 ex.border_title = "what just happened"
                 ex.can_focus = False
                 yield Static("", id="explain-text")
+        yield LessonPanel(id="lesson")
         yield FitFooter()
 
     def on_mount(self) -> None:
@@ -236,6 +247,7 @@ class VmapvizApp(App):
         self.lazy, self.log_panel, self.inspector = q(LazyPanel), q(EventLog), q(Inspector)
         self.costs, self.free = q(CostPanel), q(FreeSpacePanel)
         self.explain_box, self.explain_text = q("#explain"), q("#explain-text", Static)
+        self.strip, self.lesson_panel = q(TimelineStrip), q(LessonPanel)
         P.activate(themes.palette_for(self.theme_variables))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.driver.on_snapshot = self._deliver
@@ -247,6 +259,8 @@ class VmapvizApp(App):
             self.apply_snapshot(self.driver.latest)
         self.call_after_refresh(self._painted)
         self._catch_signals(True)
+        if self._start_lesson is not None:
+            self.start_lesson(self._start_lesson)
 
     def _catch_signals(self, on: bool) -> None:
         """SIGTERM and SIGHUP quit as q does, so Textual restores the terminal (main
@@ -350,6 +364,7 @@ class VmapvizApp(App):
         with self.batch_update():
             self._pick_panels(snap.generation.features)
             self.header.show(snap)
+            self.strip.show(self.driver.timeline, snap.op)
             self.amap.update_snapshot(snap)
             for panel in (self.blocks, self.lazy, self.costs):
                 if panel.display:
@@ -454,6 +469,104 @@ class VmapvizApp(App):
         """Run to the next op with an event of `kind` (events.UNTIL)."""
         self.user_acted()
         self.driver.step_until(kind)
+
+    @guarded
+    def action_step_back(self) -> None:
+        self.user_acted()
+        self.driver.step_back(1)
+        if self.header.expected_running():
+            self.header.ask("PAUSED")
+
+    @guarded
+    def action_back_to_flush(self) -> None:
+        self.user_acted()
+        self.driver.back_to("flush")
+
+    @guarded
+    def action_jump(self) -> None:
+        def chosen(op: int | None) -> None:
+            if op is not None:
+                self.user_acted()
+                self.driver.jump(op)
+
+        self.push_screen(OpScreen(self.driver.timeline.end), chosen)
+
+    def on_timeline_strip_jump(self, message: TimelineStrip.Jump) -> None:
+        self.user_acted()
+        self.driver.jump(message.op)
+
+    @guarded
+    def action_quiz(self) -> None:
+        """Quiz mode: the run waits before the next op a question fits; predict it."""
+        from ..quiz import next_question
+        self.user_acted()
+        self.driver.apply(lambda run: (run, next_question(run)),
+                          lambda q: self.post_message(QuizReady(q)))
+
+    def on_quiz_ready(self, message: QuizReady) -> None:
+        if message.question is None:
+            self.notify("No op left that a question fits.", timeout=3)
+            return
+
+        def closed(result: str | None) -> None:
+            if result == "next":
+                self.action_quiz()
+
+        self.push_screen(QuizScreen(message.question, self.score, lambda _ok: self.driver.step(1)), closed)
+
+    @guarded
+    def action_pick_lesson(self) -> None:
+        from ..lesson import catalog, find
+        options = [(item.name.split("-", 1)[-1], item.title) for item in catalog()]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                try:
+                    self.start_lesson(find(name))
+                except ValueError as e:
+                    self.report_error(e)
+
+        self.push_screen(PickScreen("pick a lesson", options, None,
+                                    free_text="or the path of a lesson file, then enter:"), chosen)
+
+    def start_lesson(self, lesson) -> None:
+        self.lesson = LessonRunner(lesson)
+        self.action_lesson_step(1)
+
+    @guarded
+    def action_lesson_step(self, direction: int) -> None:
+        runner = self.lesson
+        if runner is None:
+            self.notify("No lesson: shift+L picks one.", timeout=3)
+            return
+        target = runner.index + direction
+        if not 0 <= target < len(runner.lesson.steps):
+            return
+        self.user_acted()
+        self.driver.apply(runner.steps_to(target), lambda stop: self.post_message(LessonStopped(target, stop)))
+
+    def on_lesson_stopped(self, message: LessonStopped) -> None:
+        runner = self.lesson
+        if runner is None or message.stop is None:
+            return
+        runner.index, runner.stop = message.index, message.stop
+        stop = message.stop
+        self.lesson_panel.show_stop(runner.lesson, stop)
+        for panel in (self.amap, self.blocks, self.lazy, self.log_panel, self.explain_box, self.inspector):
+            panel.remove_class("-lesson-highlight")
+        target = stop.step.value if stop.step.action == "highlight" else None
+        if isinstance(target, str):
+            panel = {"map": self.amap, "blocks": self.blocks, "lazy": self.lazy, "log": self.log_panel,
+                     "explain": self.explain_box, "inspector": self.inspector}[target]
+            panel.add_class("-lesson-highlight")
+        elif isinstance(target, dict):
+            self.amap.add_class("-lesson-highlight")
+            self.amap._move_cursor_to(target["start"])
+        if stop.question is not None and not stop.wrong and stop.op < stop.question.op:
+            def answered(_ok: bool) -> None:
+                self.driver.apply(runner.reveal(stop),
+                                  lambda s: self.post_message(LessonStopped(message.index, s)))
+            self.push_screen(QuizScreen(stop.question, self.score, answered, "lesson question"))
 
     @guarded
     def action_speed(self, direction: int) -> None:
@@ -662,11 +775,12 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
             bits: int | None = None, seed: int | None = None, flush: str | None = None,
-            theme: str | None = None, config_nr_cpus: int | None = None) -> int:
-    """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow.
-    Returns the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
+            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None) -> int:
+    """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
+    (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
+    SIGTERM or SIGHUP, 1 after a crash."""
     app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
-                     config_nr_cpus=config_nr_cpus)
+                     config_nr_cpus=config_nr_cpus, lesson=lesson)
     try:
         app.run()
     finally:

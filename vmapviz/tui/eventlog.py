@@ -197,8 +197,8 @@ class EventLog(CachedLines, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value < old_value - 0.5:
-            self.follow = False        # the reader scrolled up: stop following
+        if new_value < old_value - 0.5 and new_value < self.max_scroll_y:
+            self.follow = False        # the reader scrolled up (not a shorter log): stop following
         elif new_value >= self.max_scroll_y:
             self.follow = True
 

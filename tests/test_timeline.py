@@ -1,0 +1,233 @@
+"""Time travel: checkpoints, the op log, re-execution, marks, and the driver's commands.
+
+The oracle is always a separate straight run without a timeline: the state after going
+back (or forward) to op n must be exactly the state a straight run has after n ops."""
+
+import io
+import time
+
+import pytest
+
+from vmapviz.driver import Driver, Run
+from vmapviz.timeline import ARG_BLOCK, OpLog, Timeline
+from vmapviz.workloads import WORKLOADS, Op, get, load
+
+
+
+def wait_for(cond, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def straight(workload, n, **opts):
+    """Digest, recent events and last op after each of the first n ops of a plain run."""
+    w = get(workload) if isinstance(workload, str) else workload
+    run = Run(w, w.config(**opts))
+    out = [(run.kernel.digest(), (), ())]
+    for _ in range(n):
+        if run.step() is None:
+            break
+        out.append((run.kernel.digest(), tuple(run.recent), tuple(run.last_op)))
+    return out
+
+
+def state(run):
+    return run.kernel.digest(), tuple(run.recent), tuple(run.last_op)
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_restore_then_n_ops_equals_a_straight_run(name):
+    oracle = straight(name, 400)
+    last = len(oracle) - 1
+    w = get(name)
+    run = Run(w, w.config(), timeline=Timeline(every=37))
+    for _ in range(last):
+        run.step()
+    assert state(run) == oracle[last]
+    for target in sorted({0, 1, last // 3, last - 1, last // 2, 5, last} & set(range(last + 1)),
+                         key=[0, 1, last // 3, last - 1, last // 2, 5, last].index):
+        run.seek(target)
+        assert run.kernel.op == target
+        assert state(run) == oracle[target], f"seek({target})"
+        for n in (1, 20):                       # and then n ops, replayed from the log
+            if target + n <= last:
+                run.seek(target)
+                for _ in range(n):
+                    run.step()
+                assert state(run) == oracle[target + n], f"seek({target}) + {n} ops"
+
+
+def test_past_the_log_the_live_source_goes_on():
+    oracle = straight("xen-pat", 300)
+    w = get("xen-pat")
+    run = Run(w, w.config(), timeline=Timeline(every=40))
+    for _ in range(150):
+        run.step()
+    run.seek(60)
+    for _ in range(240):                        # 90 replayed, then 150 new ones
+        run.step()
+    assert run.timeline.end == 300
+    assert state(run) == oracle[300]
+    run.seek(299)
+    assert state(run) == oracle[299]
+
+
+def test_seek_forward_past_the_end_runs_the_source_until_it_ends():
+    oracle = straight("exhaust-32bit", 1000)     # it ends after len(oracle) - 1 ops
+    w = get("exhaust-32bit")
+    run = Run(w, w.config(), timeline=Timeline(every=10))
+    run.seek(10_000)
+    assert run.kernel.op == len(oracle) - 1 and run.done
+    assert state(run) == oracle[-1]
+    run.seek(3)
+    assert not run.done and state(run) == oracle[3]
+
+
+def test_traces_go_back_and_forth_without_mismatches(tmp_path):
+    w = get("vmalloc-churn")
+    buf = io.StringIO()
+    rec = Run(w, w.config(nr_cpus=2), record=buf)
+    for _ in range(300):
+        rec.step()
+    path = tmp_path / "churn.jsonl"
+    path.write_text(buf.getvalue())
+    trace = load(path)
+    oracle = straight(trace, 300)
+    run = Run(trace, trace.config(), timeline=Timeline(every=25))
+    for _ in range(200):
+        run.step()
+    for target in (0, 199, 57, 120):
+        run.seek(target)
+        assert state(run) == oracle[target]
+    while run.step() is not None:
+        pass
+    assert run.done and run.kernel.op == 300 and state(run) == oracle[300]
+    assert run.mismatches == []
+
+
+def test_an_extra_call_after_stepping_back_changes_the_future():
+    """Purge at op 70 after going back: the logged ops after 70 are forgotten, and the
+    workload goes on from 70 as a plain run that purged at 70 would."""
+    w = get("map-touch-unmap")
+    oracle = Run(w, w.config())
+    for _ in range(70):
+        oracle.step()
+    oracle.call("purge")
+    for _ in range(50):
+        oracle.step()
+    run = Run(w, w.config(), timeline=Timeline(every=16))
+    for _ in range(200):
+        run.step()
+    run.seek(70)
+    run.call("purge")
+    assert run.timeline.end == 71
+    for _ in range(50):
+        run.step()
+    assert state(run) == state(oracle)
+    run.seek(71)                                 # the purge is in the log now
+    assert run.last_op[0].name == "purge" and run.kernel.op == 71
+
+
+def test_marks_are_the_ops_whose_events_are_of_that_kind():
+    w = get("xen-pat")
+    plain = Run(w, w.config())
+    expected = {"flush": [], "block": [], "purge": [], "warn": []}
+    for _ in range(3000):
+        kinds = {e.kind for e in plain.step()}
+        for name, wanted in (("flush", {"flush"}), ("block", {"block"}), ("purge", {"purge"}),
+                             ("warn", {"warn", "bug"})):
+            if kinds & wanted:
+                expected[name].append(plain.kernel.op)
+    run = Run(w, w.config(), timeline=Timeline())
+    for _ in range(3000):
+        run.step()
+    tl = run.timeline
+    assert expected["flush"] and expected["block"]
+    for name, ops in expected.items():
+        assert list(tl.marks[name]) == ops
+    f = expected["flush"]
+    assert tl.previous("flush", f[3]) == f[2] and tl.previous("flush", f[3] + 1) == f[3]
+    assert tl.previous("flush", f[0]) is None
+    assert sum(run.flushes.counts()) == len(f)      # one flush in each of those ops
+
+
+def test_checkpoint_memory_stays_within_the_budget():
+    w = get("map-touch-unmap")
+    tl = Timeline(every=100, budget=3 << 20)
+    run = Run(w, w.config(), timeline=tl)
+    for _ in range(20_000):
+        run.step()
+    assert tl.bytes <= tl.budget
+    assert 0 in tl.points and len(tl.points) < 200
+    oracle = straight("map-touch-unmap", 20_000)
+    for target in (19_999, 333, 12_345):
+        run.seek(target)
+        assert state(run) == oracle[target]
+
+
+def test_the_op_log_reads_back_what_was_written_across_blocks():
+    log = OpLog()
+    ops = [(Op(i % 3, "vm_unmap_ram", (0xFFFFC20000000000 + i * 4096, 4)), None, True) if i % 5 else
+           (Op(1, "touch", (i, 1)), "use-after-free" if i % 2 else "ok", True) if i % 3 else
+           (Op(0, "purge", ()), None, False)
+           for i in range(3 * ARG_BLOCK + 17)]
+    ops[7] = (Op(2, "vmalloc", (8192,)), 0xFFFFC20000004000, True)
+    for op, result, src in ops:
+        log.append(op, result, src)
+    assert len(log) == len(ops)
+    for start, stop in ((0, len(ops)), (ARG_BLOCK - 1, ARG_BLOCK + 2), (2 * ARG_BLOCK + 5, 2 * ARG_BLOCK + 9)):
+        assert [tuple(x) for x in log.read(start, stop)] == [tuple(o) for o in ops[start:stop]]
+    log.truncate(ARG_BLOCK + 3)
+    assert len(log) == ARG_BLOCK + 3
+    log.append(Op(3, "vmap", (9,)), 1234, True)
+    assert [tuple(x) for x in log.read(ARG_BLOCK, ARG_BLOCK + 4)] == \
+        [tuple(o) for o in ops[ARG_BLOCK:ARG_BLOCK + 3]] + [(Op(3, "vmap", (9,)), 1234, True)]
+
+
+# -- through the driver thread ------------------------------------------------------------
+
+@pytest.fixture
+def driver():
+    made = []
+
+    def make(*a, **kw):
+        d = Driver(*a, **kw)
+        d.start()
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.stop()
+
+
+def view(snap):
+    """What the screen shows of a snapshot (not the pacing: speed, rate)."""
+    return (snap.op, snap.areas, snap.blocks, snap.queues, snap.stats, snap.stale, snap.events,
+            snap.last_op, snap.flush_per, snap.flush_counts, snap.finished)
+
+
+def test_driver_step_back_jump_and_back_to_flush_agree_with_fresh_runs(driver):
+    d = driver("map-touch-unmap", nr_cpus=1, speed=None)
+    d.step(7000)                                 # 1 CPU: the first flush is at op 6912
+    wait_for(lambda: d.latest.op == 7000)
+    d.step_back()
+    wait_for(lambda: d.latest.op == 6999)
+    fresh = driver("map-touch-unmap", nr_cpus=1, speed=None)
+    fresh.step(6999)
+    wait_for(lambda: fresh.latest.op == 6999)
+    assert view(d.latest) == view(fresh.latest)
+    d.back_to_flush()
+    wait_for(lambda: d.latest.op == 6912)
+    assert any(e.kind == "flush" for e in d.latest.last_op)
+    d.step(87)                                   # forward again: the same ops
+    wait_for(lambda: d.latest.op == 6999)
+    assert view(d.latest) == view(fresh.latest)
+    d.jump(10)
+    wait_for(lambda: d.latest.op == 10)
+    d.back_to_flush()                            # none before op 10: op 0
+    wait_for(lambda: d.latest.op == 0)
+    assert d.latest.events == () and d.latest.flush_counts == ()

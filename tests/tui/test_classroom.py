@@ -1,0 +1,168 @@
+"""Pilot tests of the classroom keys: stepping back, the timeline strip, quiz mode and
+a lesson played to its end."""
+
+import asyncio
+
+from textual.widgets import Input
+
+from vmapviz.lesson import find
+from vmapviz.tui.app import VmapvizApp
+from vmapviz.tui.headless import settle
+from vmapviz.tui.lesson import LessonPanel
+from vmapviz.tui.quiz import QuizScreen
+from vmapviz.tui.timeline import TimelineStrip, cells
+
+from tui_helpers import paused_app, screen_text, step_to
+
+SIZE = (120, 40)
+
+
+def without_strip(text: str) -> list[str]:
+    """The screen but the timeline strip's line: after stepping back the strip still
+    shows the ops run beyond (that is its point); everything else must be the same."""
+    lines = text.splitlines()
+    return lines[:1] + lines[2:]
+
+
+async def steady_text(app, pilot) -> str:
+    """The screen once the log has scrolled to its newest line (after a refresh)."""
+    log = app.log_panel
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if log.scroll_y == log.max_scroll_y:
+            break
+    await pilot.pause(0.1)
+    return screen_text(app)
+
+
+async def fresh_screen(ops: int) -> str:
+    app = paused_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await step_to(app, pilot, ops)
+        text = await steady_text(app, pilot)
+        app.stop_driver()
+    return text
+
+
+async def wait_op(app, pilot, op):
+    for _ in range(500):
+        await settle(app, pilot)
+        if app.snap is not None and app.snap.op == op:
+            await pilot.pause(0.2)
+            return
+    raise AssertionError(f"op {app.snap.op if app.snap else None}, not {op}")
+
+
+def test_step_back_shows_what_a_fresh_run_to_that_op_shows():
+    async def go():
+        expected_49, expected_50 = await fresh_screen(49), await fresh_screen(50)
+        app = paused_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await step_to(app, pilot, 50)
+            await pilot.press("N")
+            await wait_op(app, pilot, 49)
+            back = await steady_text(app, pilot)
+            assert " op 49 of 50 " in back.splitlines()[1]
+            await pilot.press("n")                        # forward again: the same op 50
+            await wait_op(app, pilot, 50)
+            forward = await steady_text(app, pilot)
+            app.stop_driver()
+        assert without_strip(back) == without_strip(expected_49)
+        assert without_strip(forward) == without_strip(expected_50)
+    asyncio.run(go())
+
+
+def test_the_strip_marks_blocks_and_a_click_jumps():
+    async def go():
+        app = paused_app(nr_cpus=1)
+        async with app.run_test(size=SIZE) as pilot:
+            await step_to(app, pilot, 7000)               # 1 CPU: the first flush is op 6912
+            strip = app.query_one(TimelineStrip)
+            drawn = cells(strip.marks, strip.end, strip._width())
+            flush_cells = [i for i, (g, op) in enumerate(drawn) if g == "F"]
+            assert len(flush_cells) == 1 and drawn[flush_cells[0]][1] == 6912
+            assert any(g == "b" for g, _ in drawn)
+            await pilot.click(TimelineStrip, offset=(len(" time ") + flush_cells[0], 0))
+            await wait_op(app, pilot, 6912)
+            assert any(e.kind == "flush" for e in app.snap.last_op)
+            await pilot.press("g")
+            await pilot.press(*"25", "enter")
+            await wait_op(app, pilot, 25)
+            app.stop_driver()
+    asyncio.run(go())
+
+
+def test_quiz_mode_right_and_wrong():
+    async def go():
+        app = paused_app(workload="agp-bug")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("t")
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, QuizScreen):
+                    break
+            screen = app.screen
+            q = screen.question
+            assert q.op == 1 and q.kind == "fails" and q.answer == "no"   # vmalloc(4096) fits
+            assert app.driver.latest.op == 0                              # not run yet
+            assert app.focused is screen.query_one(Input)
+            await pilot.press("y", "e", "s", "enter")                     # typed, wrong
+            await wait_op(app, pilot, 1)
+            assert "Not quite: the answer is no" in str(screen.query_one("#quiz-verdict").render())
+            assert (app.score.right, app.score.asked) == (0, 1)
+            await pilot.press("enter")                                    # the next question
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, QuizScreen) and app.screen is not screen:
+                    break
+            screen = app.screen
+            assert screen.question.op == 2
+            screen.query_one(Input).value = str(screen.question.answer)
+            await pilot.press("enter")
+            await wait_op(app, pilot, 2)
+            assert str(screen.query_one("#quiz-verdict").render()).startswith("Right!")
+            assert (app.score.right, app.score.asked) == (1, 2)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, QuizScreen)
+            app.stop_driver()
+    asyncio.run(go())
+
+
+def test_a_lesson_played_to_its_end():
+    async def go():
+        lesson = find("agp-warn")
+        app = VmapvizApp(lesson.workload.name, autoplay=False, lesson=lesson)
+        async with app.run_test(size=SIZE) as pilot:
+            panel = app.query_one(LessonPanel)
+            stops = []
+            for i in range(len(lesson.steps)):
+                if i:
+                    await pilot.press("right_square_bracket")
+                for _ in range(200):
+                    await pilot.pause(0.05)
+                    if app.lesson.index == i:
+                        break
+                if isinstance(app.screen, QuizScreen):            # stop 3 asks about op 6
+                    app.screen.query_one(Input).value = "yes"
+                    await pilot.press("enter")
+                    await wait_op(app, pilot, 6)
+                    assert str(app.screen.query_one("#quiz-verdict").render()).startswith("Right!")
+                    await pilot.press("escape")
+                await settle(app, pilot)
+                stops.append((app.lesson.stop.op, app.snap.op))
+                assert "MISMATCH" not in str(panel.render())
+            assert [s for s, _ in stops] == [5, 5, 6, 9, 0, 9]
+            assert [o for _, o in stops] == [5, 5, 6, 9, 0, 9]
+            assert "The end of the lesson" in str(panel.render())
+            assert app.snap.config.variant == "merged" and app.snap.stats.warnings == 0
+            assert "-lesson-highlight" not in app.amap.classes
+            await pilot.press("left_square_bracket")               # back a stop: the restart
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if app.lesson.index == 4:
+                    break
+            await wait_op(app, pilot, 0)
+            assert "stop 5 of 6" in panel.border_title
+            app.stop_driver()
+    asyncio.run(go())

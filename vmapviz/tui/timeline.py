@@ -1,0 +1,153 @@
+"""The timeline strip under the header: every op run so far, squeezed into one row.
+
+Each cell covers a span of ops and shows the most notable mark in it (timeline.marks):
+W a WARN or BUG, F a TLB flush, P a purge with no flush, b a vmap block made or
+freed, · nothing; the cell holding the current op is drawn reversed.  Letters, not
+colours, so it reads in monochrome.  Clicking a cell, or moving the strip's cursor
+with the arrows, jumps to that cell's most notable op (or its first op).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Input, Label
+
+
+GLYPHS = (("warn", "W"), ("flush", "F"), ("purge", "P"), ("block", "b"))   # most notable first
+LABEL = " time "
+
+
+def cells(marks: dict, end: int, width: int) -> list[tuple[str, int]]:
+    """(glyph, op to jump to) for each of `width` cells spanning ops 0..end."""
+    out = []
+    for i in range(width):
+        lo, hi = span(i, end, width)
+        for name, glyph in GLYPHS:
+            m = marks.get(name, ())
+            j = bisect.bisect_left(m, lo)
+            if j < len(m) and m[j] < hi:
+                out.append((glyph, m[j]))
+                break
+        else:
+            out.append(("·", lo))
+    return out
+
+
+def span(i: int, end: int, width: int) -> tuple[int, int]:
+    """The ops [lo, hi) of cell i."""
+    total = end + 1
+    return i * total // width, max((i + 1) * total // width, i * total // width + 1)
+
+
+def cell_of(op: int, end: int, width: int) -> int:
+    return min(width - 1, op * width // (end + 1))
+
+
+class TimelineStrip(Widget, can_focus=True):
+    """See the module docstring.  `show(timeline, op)` draws it; `Jump(op)` asks the
+    app to go there."""
+
+    DEFAULT_CSS = """
+    TimelineStrip { height: 1; background: $panel; color: $foreground; }
+    TimelineStrip:focus { background: $boost; }
+    """
+    BINDINGS = [Binding("left", "move(-1)", "earlier", show=False),
+                Binding("right", "move(1)", "later", show=False),
+                Binding("home", "move(-100000)", "start", show=False),
+                Binding("end", "move(100000)", "end", show=False)]
+
+    class Jump(Message):
+        def __init__(self, op: int) -> None:
+            super().__init__()
+            self.op = op
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.marks: dict = {}
+        self.end = 0
+        self.op = 0
+        self._cells: list[tuple[str, int]] = []
+
+    def show(self, timeline, op: int) -> None:
+        """Draw the marks of `timeline` (a Timeline, read as the driver fills it) with
+        `op` as the current one."""
+        if timeline is None:
+            return
+        self.marks = {name: timeline.marks[name] for name, _ in GLYPHS}
+        self.end, self.op = max(timeline.end, op), op
+        self._cells = cells(self.marks, self.end, self._width())
+        self.refresh()
+
+    def _width(self) -> int:
+        return max(1, (self.size.width or 80) - len(LABEL) - len(self._tail()))
+
+    def _tail(self) -> str:
+        return f" op {self.op:,} of {self.end:,} "
+
+    def render_line(self, y: int) -> Strip:
+        base = self.rich_style
+        if y or not self._cells:
+            return Strip([Segment(" " * self.size.width, base)])
+        here = cell_of(self.op, self.end, len(self._cells))
+        segs = [Segment(LABEL, base + Style(bold=True))]
+        for i, (glyph, _) in enumerate(self._cells):
+            style = base + Style(reverse=True) if i == here else base + Style(bold=glyph != "·")
+            segs.append(Segment(glyph, style))
+        segs.append(Segment(self._tail(), base))
+        return Strip(segs).crop(0, self.size.width)
+
+    def on_resize(self) -> None:
+        if self.marks:
+            self._cells = cells(self.marks, self.end, self._width())
+
+    def on_click(self, event) -> None:
+        i = event.x - len(LABEL)
+        if 0 <= i < len(self._cells):
+            self.post_message(self.Jump(self._cells[i][1]))
+
+    def action_move(self, cells_: int) -> None:
+        if not self._cells:
+            return
+        here = cell_of(self.op, self.end, len(self._cells))
+        i = max(0, min(len(self._cells) - 1, here + cells_))
+        if i != here:
+            self.post_message(self.Jump(self._cells[i][1]))
+
+
+class OpScreen(ModalScreen[int | None]):
+    """Asks for an op number to go to (key g)."""
+
+    DEFAULT_CSS = """
+    OpScreen { align: center middle; background: $background 60%; }
+    #op-box { width: 60; max-width: 100%; height: auto; border: round $vz-focus;
+              background: $surface; padding: 0 1; }
+    """
+    AUTO_FOCUS = "#op-input"
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, end: int) -> None:
+        super().__init__()
+        self.end = end
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="op-box") as box:
+            box.border_title = "go to op"
+            yield Label(f"ops 0 to {self.end:,} have run; a later op runs the workload on")
+            yield Input(placeholder="op number, then enter", type="integer", id="op-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        self.dismiss(int(text) if text.lstrip("-").isdigit() and int(text) >= 0 else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
