@@ -113,10 +113,19 @@ def _theme_option(p: argparse.ArgumentParser) -> None:
                    help="a Textual theme or vmapviz-light / vmapviz-projector (default textual-dark)")
 
 
-def _machine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variant", choices=NAMES, metavar="NAME",
-                   help=f"the kernel generation: {_generations_text()} (default: the workload's; "
-                   "`vmapviz variants` describes them)")
+def _variants(text: str) -> tuple[str, str]:
+    from .compare import parse_variants
+    try:
+        return parse_variants(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
+    if variant:
+        p.add_argument("--variant", choices=NAMES, metavar="NAME",
+                       help=f"the kernel generation: {_generations_text()} (default: the workload's; "
+                       "`vmapviz variants` describes them)")
     p.add_argument("--flush", choices=FLUSH_MODELS,
                    help="flush_tlb_kernel_range(): all (x86: every CPU's whole TLB, the default) "
                    "or range (only the range, as on ARM)")
@@ -139,6 +148,14 @@ def build_parser() -> Parser:
     t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
     _watch_option(t)
     _theme_option(t)
+
+    c = sub.add_parser("compare", help="compare mode: one workload, one seed, two kernel generations "
+                       "in lockstep, side by side")
+    c.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    c.add_argument("--variants", type=_variants, default=("vanilla", "merged"), metavar="A,B",
+                   help=f"the two generations (default vanilla,merged): {_generations_text()}")
+    _machine_options(c, variant=False)
+    _theme_option(c)
 
     r = sub.add_parser("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
@@ -332,6 +349,12 @@ def cmd_vmallocinfo(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .tui.compare import run_compare
+    run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed, args.flush, args.theme)
+    return 0
+
+
 def cmd_scaling(args) -> int:
     from . import costmodel
     try:
@@ -367,4 +390,5 @@ def cmd_serve(args) -> int:
 
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
-            "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling}
+            "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
+            "compare": cmd_compare}

@@ -504,12 +504,40 @@ def simulate(generation: str, threads: int, cpus: int, residual_ns: float, p: Pa
     return Result(ns, parts)
 
 
-def residual(generation: str, p: Params = PARAMS, workload: str = "map-touch-unmap") -> float:
+@lru_cache(maxsize=None)
+def residual(generation: str, p: Params = PARAMS) -> float:
     """The uncounted work per iteration that makes one thread on the calibration machine take
-    the thread's 1-thread time.  One thread's time is linear in the residual (nothing
-    contends), so one simulation at residual 0 solves it exactly."""
-    base = simulate(generation, 1, CALIBRATION_CPUS, 0.0, p, workload).ns
+    the thread's 1-thread time (a map+touch+unmap).  One thread's time is linear in the
+    residual (nothing contends), so one simulation at residual 0 solves it exactly."""
+    base = simulate(generation, 1, CALIBRATION_CPUS, 0.0, p).ns
     return CALIBRATION[generation] - base
+
+
+@lru_cache(maxsize=None)
+def flush_ns(cpus: int, p: Params = PARAMS) -> float:
+    """One flush with nothing else running, as the simulation plays it: the initiator's
+    round trip to the cpus - 1 others and its kernel TLB refills after."""
+    sim = Simulation([[("flush",), ("work", 0.0, "work")]], cpus, p)
+    sim.run(3)
+    return sim.per_iteration(1)[0]
+
+
+def op_ns(generation: str, counts: OpCounts, cpus: int, ops: int = 1, p: Params = PARAMS) -> float:
+    """Simulated ns of `ops` ops that did `counts` in all, on one thread with nothing
+    contending (so it is linear in the counts): each count times its unit cost, every
+    flush an uncontended round trip (`flush_ns`), and the generation's residual spread
+    over the ops of a map+touch+unmap, whatever the workload."""
+    c = counts
+    locks = c.vmlist_write + c.vmlist_read + c.vmap_area_lock + c.vb_lock
+    return ((c.walk + c.ptes_set + c.ptes_cleared) * p.l2_hit_ns + locks * p.atomic_ns
+            + c.pages_touched * p.tlb_refill_ns + c.tlb_flushes * flush_ns(cpus, p)
+            + ops * residual(generation, p) / OPS_PER_ITERATION["map-touch-unmap"])
+
+
+def counts_of(stats) -> OpCounts:
+    """The OpCounts of everything a kernel did so far, from its counters (Kernel.stats
+    or a snapshot's StatsView)."""
+    return op_counts((0,) * len(COUNTERS), attrgetter(*COUNTERS)(stats))
 
 
 def scaling(threads: list[int], cpus: int = CALIBRATION_CPUS, workload: str = "map-touch-unmap",
@@ -519,7 +547,7 @@ def scaling(threads: list[int], cpus: int = CALIBRATION_CPUS, workload: str = "m
     table = {"threads": list(threads), "ns": {}, "parts": {}}
     residuals = {}
     for gen in generations:
-        residuals[gen] = residual(gen, p, workload)
+        residuals[gen] = residual(gen, p)
         results = [simulate(gen, t, cpus, residuals[gen], p, workload) for t in threads]
         table["ns"][gen] = [round(r.ns, 1) for r in results]
         table["parts"][gen] = [{k: round(v, 1) for k, v in r.parts.items()} for r in results]

@@ -34,10 +34,13 @@ def parts_view(table: dict) -> Table:
     return t
 
 
-def plot(table: dict, height: int = 12, step: int = 10) -> Text:
-    """Both curves on one grid: one column group per thread count, y from 0 to the maximum."""
+def plot(table: dict, height: int = 12, step: int = 10, marks: dict[str, float] | None = None) -> Text:
+    """Both curves on one grid: one column group per thread count, y from 0 to the maximum.
+    `marks` (generation -> ns) are drawn as ◆ on the first thread count's column: where
+    a run stands."""
     threads, series = table["threads"], table["ns"]
-    top = max(max(v) for v in series.values()) or 1.0
+    marks = {g: v for g, v in (marks or {}).items() if v is not None}
+    top = max([max(v) for v in series.values()] + list(marks.values())) or 1.0
     width = step * (len(threads) - 1) + 1
     grid = [[(" ", "")] * width for _ in range(height)]
     for g, values in series.items():
@@ -48,6 +51,8 @@ def plot(table: dict, height: int = 12, step: int = 10) -> Text:
                 grid[r][i * step + x] = ("·", STYLES.get(g, ""))
         for i, r in enumerate(row_of):
             grid[r][i * step] = (MARKS.get(g, "*"), STYLES.get(g, ""))
+    for g, v in marks.items():
+        grid[height - 1 - round(v / top * (height - 1))][0] = ("◆", STYLES.get(g, "bold"))
     out = Text()
     for r, cells in enumerate(grid):
         label = top * (height - 1 - r) / (height - 1)
@@ -57,7 +62,8 @@ def plot(table: dict, height: int = 12, step: int = 10) -> Text:
         out.append("\n")
     out.append(" " * 12 + "└" + "─" * width + "\n")
     out.append(" " * 13 + "".join(f"{n:<{step}}" for n in threads) + "threads\n")
-    out.append(" " * 13 + "  ".join(f"{MARKS.get(g, '*')} {g}" for g in series), "dim")
+    out.append(" " * 13 + "  ".join(f"{MARKS.get(g, '*')} {g}" for g in series)
+               + ("  ◆ this run" if marks else ""), "dim")
     return out
 
 
