@@ -7,6 +7,7 @@ import pytest
 
 from vmapviz import costmodel as m
 from vmapviz.cli import main
+from vmapviz.kernel import Config, Kernel
 
 FREE = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0)
 
@@ -135,6 +136,47 @@ def test_rewrite_counts_over_a_purge_cycle():
     assert c.vmap_area_lock == 33 + 1            # a new block each; the purge frees under it
     assert c.ptes_cleared == 33 * 1024           # the purge clears every lazy block's PTEs
     assert c.vmlist_write == c.vmlist_read == 0
+
+
+# -- simulated time per op (compare mode) ---------------------------------------------------
+
+def test_an_uncontended_flush_on_4_cpus_worked_by_hand():
+    p = m.PARAMS
+    a, L, I, F, T = p.atomic_ns, p.line_socket_ns, p.ipi_ns, p.full_flush_ns, p.tlb_refill_ns
+    # One 4-core socket: every line comes from the same die.  Steady state: CPU 3 acked last.
+    #   call_function_lock from CPU 3         a + L
+    #   the IPI                               I
+    #   CPUs 1-3 read queue and data, flush   2L + F
+    #   acks on data->lock 0->1->2->3         3 (a + L)
+    #   CPU 3 takes call_function_lock        a + L
+    #   CPU 0 reads the flag, flushes         L + F, then refills 4 kernel entries: 4T
+    assert m.flush_ns(4) == pytest.approx(5 * (a + L) + I + 3 * L + 2 * F + 4 * T)   # 1,705 ns
+    assert m.flush_ns(1) == pytest.approx(a + F + 4 * T)    # no one to interrupt
+
+
+def test_op_ns_of_vmap_and_vunmap_on_vanilla_worked_by_hand():
+    k = Kernel(Config(nr_cpus=4, variant="vanilla"))
+    k.vunmap(k.vmap(4, cpu=0), cpu=0)
+    # vmap on an empty vmlist walks nothing, takes vmlist_lock for write, sets 4 PTEs;
+    # vunmap examines the one node, takes the lock, clears 4 PTEs (the guard page has
+    # none) and flushes every CPU: 3 IPIs, 4 whole TLBs.
+    counts = m.counts_of(k.stats)
+    assert counts == m.OpCounts(walk=1, vmlist_write=2, tlb_flushes=1, ipis=3, full_flushes=4,
+                                ptes_set=4, ptes_cleared=4)
+    p = m.PARAMS
+    expected = (1 + 4 + 4) * p.l2_hit_ns + 2 * p.atomic_ns + m.flush_ns(4) + 2 * m.residual("vanilla") / 3
+    assert m.op_ns("vanilla", counts, 4, ops=2) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("generation, row", [("vanilla", 14_700.0), ("merged", 2_900.0)])
+def test_op_ns_over_a_measured_cycle_is_the_one_thread_row(generation, row):
+    its, n = m.measured(generation, 1, 8, 0)
+    assert m.op_ns(generation, total(its), 8, ops=3 * n) / n == pytest.approx(row)
+
+
+def test_op_ns_has_no_calibration_for_modern():
+    with pytest.raises(m.ModelError):
+        m.op_ns("modern", m.OpCounts(), 4)
 
 
 # -- calibration, determinism, the command -------------------------------------------------
