@@ -210,8 +210,51 @@ def test_cli_json_shape(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "1,x"], ["--threads", "16"],
-                                  ["--cpus", "0"], ["--workload", "xfs-dir"], ["--bogus"]])
+                                  ["--cpus", "0"], ["--workload", "vmalloc-churn"], ["--bogus"]])
 def test_cli_bad_option_exits_2(argv, capsys):
     assert main(["scaling", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vmapviz: ") and err.count("\n") == 1
+
+
+# -- xfs-dir and the thread's XFS profiles ---------------------------------------------------
+
+def test_the_profile_shares_worked_by_hand():
+    before = m.profile_shares("vanilla")
+    busy = 1_352_059 - 529_313                      # all ticks less default_idle
+    assert before["lock_wait"] == pytest.approx(798_784 / busy)          # 97.09%
+    assert before["flush"] == pytest.approx((15_242 + 252 + 136 + 130) / busy)
+    assert before["walk"] == pytest.approx((2_472 + 1_762) / busy)
+    assert before["idle"] == pytest.approx(529_313 / 1_352_059)         # 39.15%
+    after = m.profile_shares("merged")
+    assert after["other_locks"] == pytest.approx((33_576 + 1_650 + 281) / (78_406 - 40_053))
+    assert "lock_wait" not in after and "flush" not in after             # none listed
+    assert after["idle"] == pytest.approx(40_053 / 78_406)              # 51.08%
+    for shares in (before, after):
+        assert sum(v for k, v in shares.items() if k != "idle") == pytest.approx(1.0)
+
+
+def test_quick_xfs_dir_counts_hold_one_purge_cycle():
+    runs = m._measure("merged", 8, 8, "xfs-dir", True)
+    c = m.OpCounts()
+    for thread in runs:
+        for ops in thread:
+            for op in ops:
+                c += op
+    # from one purge to the next: 33 freed blocks (lazy_max_pages 32,768 at 8 CPUs),
+    # every page of each mapped once, cleared by the one purge, flushed once to 7 CPUs
+    assert (c.tlb_flushes, c.ipis, c.full_flushes) == (1, 7, 8)
+    assert c.ptes_cleared == 33 * 1024
+    assert c.vmlist_write == 0
+    assert len({len(thread) for thread in runs}) == 1       # every thread as many iterations
+
+
+def test_cli_profile_json(capsys):
+    assert main(["scaling", "--workload", "xfs-dir", "--cpus", "8", "--threads", "8", "--profile", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["workload"], out["cpus"], out["threads"]) == ("xfs-dir", 8, 8)
+    for gen in ("vanilla", "merged"):
+        assert sum(out["model"][gen]["shares"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert out["profile"]["vanilla"]["lock_wait"] == pytest.approx(0.97088, abs=1e-5)
+    # the rewrite takes no global lock on its fast path: its time is work
+    assert out["model"]["merged"]["shares"]["work"] > 0.99

@@ -222,6 +222,9 @@ def build_parser() -> Parser:
                     help="thread counts (default 1,2,4,8)")
     sc.add_argument("--cpus", type=_cpus, default=8, metavar="N", help="CPUs of the modelled machine (default 8)")
     sc.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    sc.add_argument("--profile", action="store_true",
+                    help="how the model splits the time at the last thread count (lock wait, flush, IPIs, "
+                    "walk, work), beside the thread's XFS profiles (e.g. --workload xfs-dir --cpus 64 --threads 64)")
     return p
 
 
@@ -358,9 +361,17 @@ def cmd_compare(args) -> int:
 def cmd_scaling(args) -> int:
     from . import costmodel
     try:
-        table = costmodel.scaling(args.threads, args.cpus, args.workload)
+        if args.profile:
+            split = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
+        else:
+            table = costmodel.scaling(args.threads, args.cpus, args.workload)
     except costmodel.ModelError as e:
         raise UsageError(str(e)) from None
+    if args.profile:
+        import json
+        from .scaling_view import print_profile
+        print(json.dumps(split)) if args.json else print_profile(split)
+        return 0
     if args.json:
         import json
         print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))

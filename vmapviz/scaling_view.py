@@ -10,9 +10,13 @@ STYLES = {"vanilla": "bold red", "merged": "bold green", "posted": "bold yellow"
 MARKS = {"vanilla": "v", "merged": "m", "posted": "p"}
 
 
+ITERATION = {"map-touch-unmap": "map+touch+unmap", "xfs-dir": "buffer (map, touch, unmap)"}
+
+
 def table_view(table: dict) -> Table:
     gens = list(table["ns"])
-    t = Table(title=f"simulated ns per map+touch+unmap, {table['params']['cpus']} CPUs", box=None,
+    what = ITERATION.get(table.get("workload", "map-touch-unmap"), "iteration")
+    t = Table(title=f"simulated ns per {what}, {table['params']['cpus']} CPUs", box=None,
               padding=(0, 2))
     t.add_column("threads", justify="right")
     for g in gens:
@@ -69,3 +73,41 @@ def plot(table: dict, height: int = 12, step: int = 10, marks: dict[str, float] 
 
 def print_scaling(table: dict) -> None:
     Console().print(Group(table_view(table), Text(), plot(table), Text(), parts_view(table)))
+
+
+ROWS = {"lock_wait": "vmap's locks", "other_locks": "other locks", "flush": "flushing",
+        "irq": "IPIs taken", "walk": "walk", "work": "work (the rest)"}
+LINES = {"lock_wait": "_write_lock (vmlist_lock)", "other_locks": "_spin_lock, ia64_spinlock_contention, "
+         "_atomic_dec_and_lock", "flush": "smp_call_function and the IPI sends (sn_send_IPI_phys, "
+         "sn2_send_IPI, pio_phys_write_mmr)", "walk": "__get_vm_area_node, remove_vm_area",
+         "work": "every other line (__reg_op, the vmap blocks' bitmaps, among them)"}
+
+
+def profile_view(split: dict) -> Group:
+    """The model's split of a thread's time beside the thread's XFS profiles: shares of
+    the busy ticks (idle is a share of all ticks); which profile lines make each row."""
+    model, prof = split["model"], split["profile"]
+    t = Table(title=f"{split['workload']}, {split['threads']} threads, {split['cpus']} CPUs: shares of busy time",
+              caption="Before, After: the thread's profiles (64-CPU ia64 SN2); vanilla, merged: the model",
+              box=None, padding=(0, 2))
+    t.add_column("", no_wrap=True)
+    for col in ("Before", "vanilla", "After", "merged"):
+        t.add_column(col, justify="right", no_wrap=True)
+
+    def cell(shares: dict, cat: str, missing: str) -> str:
+        return f"{100 * shares[cat]:.2f}%" if cat in shares else missing
+
+    for cat, label in ROWS.items():
+        t.add_row(label, cell(prof["vanilla"], cat, "not listed"), cell(model["vanilla"]["shares"], cat, "not modelled"),
+                  cell(prof["merged"], cat, "not listed"), cell(model["merged"]["shares"], cat, "not modelled"))
+    t.add_row("idle, of all", cell(prof["vanilla"], "idle", ""), "not modelled",
+              cell(prof["merged"], "idle", ""), "not modelled")
+    t.add_row("ns per buffer", "", f"{model['vanilla']['ns']:,.0f}", "", f"{model['merged']['ns']:,.0f}")
+    notes = Text("the profile lines: ", style="dim")
+    notes.append("; ".join(f"{ROWS[cat]}: {fns}" for cat, fns in LINES.items()) + "; idle: default_idle",
+                 style="dim")
+    return Group(t, Text(), notes)
+
+
+def print_profile(split: dict) -> None:
+    Console().print(profile_view(split))
