@@ -38,6 +38,7 @@ class Side:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        self._stats = run.kernel.stats
         self.recent: deque = deque(maxlen=RECENT_EVENTS)
         self.flush_ops: deque = deque(maxlen=256)
         self.last: list = []
@@ -46,7 +47,7 @@ class Side:
     def remember(self, events: list) -> None:
         self.last = events
         self.recent.extend(events)
-        flushes = self.run.kernel.stats.tlb_flushes
+        flushes = self._stats.tlb_flushes
         if flushes != self._flushes:
             self._flushes = flushes
             self.flush_ops.extend(e.op for e in events if e.kind == "flush")
