@@ -34,31 +34,24 @@ def parse_variants(text: str) -> tuple[str, str]:
 
 
 class Side:
-    """One generation's run, and the part of its recent past the views read."""
+    """One generation's run, and the part of its recent past the compare screen reads:
+    its recent events and its last op's (not the flush sparkline's op numbers)."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self._stats = run.kernel.stats
         self.recent: deque = deque(maxlen=RECENT_EVENTS)
-        self.flush_ops: deque = deque(maxlen=256)
         self.last: list = []
-        self._flushes = 0
 
     def remember(self, events: list) -> None:
         self.last = events
         self.recent.extend(events)
-        flushes = self._stats.tlb_flushes
-        if flushes != self._flushes:
-            self._flushes = flushes
-            self.flush_ops.extend(e.op for e in events if e.kind == "flush")
 
     def snapshot(self, previous: Snapshot | None, total_ops: int | None, **fields) -> Snapshot:
         run = self.run
         return take(run.kernel, previous, workload=run.workload.name,
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
                     total_ops=run.source.total if run.source.total is not None else total_ops,
-                    finished=run.done, events=tuple(self.recent), last_op=tuple(self.last),
-                    flush_ops=tuple(self.flush_ops), **fields)
+                    finished=run.done, events=tuple(self.recent), last_op=tuple(self.last), **fields)
 
 
 class Pair:
