@@ -98,8 +98,8 @@ def profile_view(split: dict) -> Group:
         return f"{100 * shares[cat]:.2f}%" if cat in shares else missing
 
     for cat, label in ROWS.items():
-        t.add_row(label, cell(prof["vanilla"], cat, "not listed"), cell(model["vanilla"]["shares"], cat, "not modelled"),
-                  cell(prof["merged"], cat, "not listed"), cell(model["merged"]["shares"], cat, "not modelled"))
+        t.add_row(label, *(text for g in ("vanilla", "merged") for text in (
+            cell(prof[g], cat, "not listed"), cell(model[g]["shares"], cat, "not modelled"))))
     t.add_row("idle, of all", cell(prof["vanilla"], "idle", ""), "not modelled",
               cell(prof["merged"], "idle", ""), "not modelled")
     t.add_row("ns per buffer", "", f"{model['vanilla']['ns']:,.0f}", "", f"{model['merged']['ns']:,.0f}")
