@@ -7,6 +7,7 @@ import pytest
 
 from vmapviz import costmodel as m
 from vmapviz.cli import main
+from vmapviz.kernel import Config, Kernel
 
 FREE = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0)
 
@@ -137,6 +138,47 @@ def test_rewrite_counts_over_a_purge_cycle():
     assert c.vmlist_write == c.vmlist_read == 0
 
 
+# -- simulated time per op (compare mode) ---------------------------------------------------
+
+def test_an_uncontended_flush_on_4_cpus_worked_by_hand():
+    p = m.PARAMS
+    a, L, I, F, T = p.atomic_ns, p.line_socket_ns, p.ipi_ns, p.full_flush_ns, p.tlb_refill_ns
+    # One 4-core socket: every line comes from the same die.  Steady state: CPU 3 acked last.
+    #   call_function_lock from CPU 3         a + L
+    #   the IPI                               I
+    #   CPUs 1-3 read queue and data, flush   2L + F
+    #   acks on data->lock 0->1->2->3         3 (a + L)
+    #   CPU 3 takes call_function_lock        a + L
+    #   CPU 0 reads the flag, flushes         L + F, then refills 4 kernel entries: 4T
+    assert m.flush_ns(4) == pytest.approx(5 * (a + L) + I + 3 * L + 2 * F + 4 * T)   # 1,705 ns
+    assert m.flush_ns(1) == pytest.approx(a + F + 4 * T)    # no one to interrupt
+
+
+def test_op_ns_of_vmap_and_vunmap_on_vanilla_worked_by_hand():
+    k = Kernel(Config(nr_cpus=4, variant="vanilla"))
+    k.vunmap(k.vmap(4, cpu=0), cpu=0)
+    # vmap on an empty vmlist walks nothing, takes vmlist_lock for write, sets 4 PTEs;
+    # vunmap examines the one node, takes the lock, clears 4 PTEs (the guard page has
+    # none) and flushes every CPU: 3 IPIs, 4 whole TLBs.
+    counts = m.counts_of(k.stats)
+    assert counts == m.OpCounts(walk=1, vmlist_write=2, tlb_flushes=1, ipis=3, full_flushes=4,
+                                ptes_set=4, ptes_cleared=4)
+    p = m.PARAMS
+    expected = (1 + 4 + 4) * p.l2_hit_ns + 2 * p.atomic_ns + m.flush_ns(4) + 2 * m.residual("vanilla") / 3
+    assert m.op_ns("vanilla", counts, 4, ops=2) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("generation, row", [("vanilla", 14_700.0), ("merged", 2_900.0)])
+def test_op_ns_over_a_measured_cycle_is_the_one_thread_row(generation, row):
+    its, n = m.measured(generation, 1, 8, 0)
+    assert m.op_ns(generation, total(its), 8, ops=3 * n) / n == pytest.approx(row)
+
+
+def test_op_ns_has_no_calibration_for_modern():
+    with pytest.raises(m.ModelError):
+        m.op_ns("modern", m.OpCounts(), 4)
+
+
 # -- calibration, determinism, the command -------------------------------------------------
 
 def test_calibration_reproduces_the_one_thread_row_exactly():
@@ -168,8 +210,51 @@ def test_cli_json_shape(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--threads", "0"], ["--threads", "1,x"], ["--threads", "16"],
-                                  ["--cpus", "0"], ["--workload", "xfs-dir"], ["--bogus"]])
+                                  ["--cpus", "0"], ["--workload", "vmalloc-churn"], ["--bogus"]])
 def test_cli_bad_option_exits_2(argv, capsys):
     assert main(["scaling", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vmapviz: ") and err.count("\n") == 1
+
+
+# -- xfs-dir and the thread's XFS profiles ---------------------------------------------------
+
+def test_the_profile_shares_worked_by_hand():
+    before = m.profile_shares("vanilla")
+    busy = 1_352_059 - 529_313                      # all ticks less default_idle
+    assert before["lock_wait"] == pytest.approx(798_784 / busy)          # 97.09%
+    assert before["flush"] == pytest.approx((15_242 + 252 + 136 + 130) / busy)
+    assert before["walk"] == pytest.approx((2_472 + 1_762) / busy)
+    assert before["idle"] == pytest.approx(529_313 / 1_352_059)         # 39.15%
+    after = m.profile_shares("merged")
+    assert after["other_locks"] == pytest.approx((33_576 + 1_650 + 281) / (78_406 - 40_053))
+    assert "lock_wait" not in after and "flush" not in after             # none listed
+    assert after["idle"] == pytest.approx(40_053 / 78_406)              # 51.08%
+    for shares in (before, after):
+        assert sum(v for k, v in shares.items() if k != "idle") == pytest.approx(1.0)
+
+
+def test_quick_xfs_dir_counts_hold_one_purge_cycle():
+    runs = m._measure("merged", 8, 8, "xfs-dir", True)
+    c = m.OpCounts()
+    for thread in runs:
+        for ops in thread:
+            for op in ops:
+                c += op
+    # from one purge to the next: 33 freed blocks (lazy_max_pages 32,768 at 8 CPUs),
+    # every page of each mapped once, cleared by the one purge, flushed once to 7 CPUs
+    assert (c.tlb_flushes, c.ipis, c.full_flushes) == (1, 7, 8)
+    assert c.ptes_cleared == 33 * 1024
+    assert c.vmlist_write == 0
+    assert len({len(thread) for thread in runs}) == 1       # every thread as many iterations
+
+
+def test_cli_profile_json(capsys):
+    assert main(["scaling", "--workload", "xfs-dir", "--cpus", "8", "--threads", "8", "--profile", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["workload"], out["cpus"], out["threads"]) == ("xfs-dir", 8, 8)
+    for gen in ("vanilla", "merged"):
+        assert sum(out["model"][gen]["shares"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert out["profile"]["vanilla"]["lock_wait"] == pytest.approx(0.97088, abs=1e-5)
+    # the rewrite takes no global lock on its fast path: its time is work
+    assert out["model"]["merged"]["shares"]["work"] > 0.99

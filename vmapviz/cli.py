@@ -141,10 +141,19 @@ def _theme_option(p: argparse.ArgumentParser) -> None:
                    help="a Textual theme or vmapviz-light / vmapviz-projector (default textual-dark)")
 
 
-def _machine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--variant", choices=NAMES, metavar="NAME",
-                   help=f"the kernel generation: {_generations_text()} (default: the workload's; "
-                   "`vmapviz variants` describes them)")
+def _variants(text: str) -> tuple[str, str]:
+    from .compare import parse_variants
+    try:
+        return parse_variants(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
+    if variant:
+        p.add_argument("--variant", choices=NAMES, metavar="NAME",
+                       help=f"the kernel generation: {_generations_text()} (default: the workload's; "
+                       "`vmapviz variants` describes them)")
     p.add_argument("--flush", choices=FLUSH_MODELS,
                    help="flush_tlb_kernel_range(): all (x86: every CPU's whole TLB, the default) "
                    "or range (only the range, as on ARM)")
@@ -175,6 +184,14 @@ def build_parser() -> Parser:
     t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
     _watch_option(t)
     _theme_option(t)
+
+    c = command("compare", help="compare mode: one workload, one seed, two kernel generations "
+                "in lockstep, side by side")
+    c.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
+    c.add_argument("--variants", type=_variants, default=("vanilla", "merged"), metavar="A,B",
+                   help=f"the two generations (default vanilla,merged): {_generations_text()}")
+    _machine_options(c, variant=False)
+    _theme_option(c)
 
     r = command("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
@@ -241,7 +258,11 @@ def build_parser() -> Parser:
                     help="thread counts (default 1,2,4,8)")
     sc.add_argument("--cpus", type=_cpus, default=8, metavar="N", help="CPUs of the modelled machine (default 8)")
     sc.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    q = sub.add_parser("quiz", help="questions about a seeded run, to predict before revealing (-c)")
+    sc.add_argument("--profile", action="store_true",
+                    help="how the model splits the time at the last thread count (lock wait, flush, IPIs, "
+                    "walk, work), beside the thread's XFS profiles (e.g. --workload xfs-dir --cpus 64 --threads 64)")
+
+    q = command("quiz", help="questions about a seeded run, to predict before revealing (-c)")
     q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     _machine_options(q)
     q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
@@ -249,7 +270,7 @@ def build_parser() -> Parser:
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
     q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
 
-    le = sub.add_parser("lesson", help="play a lesson (`vmapviz lesson list` lists them)")
+    le = command("lesson", help="play a lesson (`vmapviz lesson list` lists them)")
     le.add_argument("lesson", metavar="NAME|FILE|list", help="a built-in lesson, a lesson file (.toml), or list")
     le.add_argument("--tui", action="store_true", help="play it in the TUI, a stop at a time")
     _theme_option(le)
@@ -422,12 +443,26 @@ def cmd_vmallocinfo(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .tui.compare import run_compare
+    run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed, args.flush, args.theme)
+    return 0
+
+
 def cmd_scaling(args) -> int:
     from . import costmodel
     try:
-        table = costmodel.scaling(args.threads, args.cpus, args.workload)
+        if args.profile:
+            split = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
+        else:
+            table = costmodel.scaling(args.threads, args.cpus, args.workload)
     except costmodel.ModelError as e:
         raise UsageError(str(e)) from None
+    if args.profile:
+        import json
+        from .scaling_view import print_profile
+        print(json.dumps(split)) if args.json else print_profile(split)
+        return 0
     if args.json:
         import json
         print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))
@@ -495,4 +530,4 @@ def cmd_lesson(args) -> int:
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
             "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
-            "quiz": cmd_quiz, "lesson": cmd_lesson}
+            "quiz": cmd_quiz, "lesson": cmd_lesson, "compare": cmd_compare}

@@ -130,14 +130,18 @@ class ModelError(ValueError):
 
 # -- the kernel's own counts ---------------------------------------------------------------
 
-OPS_PER_ITERATION = {"map-touch-unmap": 3}     # map, touch, unmap
+# An iteration is one buffer: its map, its touch and its unmap (on vanilla, xfs-dir's
+# vunmaps come later, in XFS's batches of 65, still one per buffer), and the pages it
+# maps: xfs-dir's buffers are 1, 1, 2, 4, 4, 8 or 16 pages, equally likely.
+OPS_PER_ITERATION = {"map-touch-unmap": 3, "xfs-dir": 3}
+PAGES_PER_ITERATION = {"map-touch-unmap": 4, "xfs-dir": 36 / 7}
 
 
 def measured(generation: str, threads: int, cpus: int, thread: int,
-             workload: str = "map-touch-unmap") -> tuple[list[list[OpCounts]], int]:
+             workload: str = "map-touch-unmap", quick: bool = False) -> tuple[list[list[OpCounts]], int]:
     """One thread's iterations of `workload` as the simulated kernel counted them, and
     their number (the cycle the simulation repeats).  See `_measure`."""
-    runs = _measure(generation, threads, cpus, workload)
+    runs = _measure(generation, threads, cpus, workload, quick)
     return runs[thread], len(runs[thread])
 
 
@@ -156,13 +160,16 @@ def op_counts(before: tuple, after: tuple) -> OpCounts:
 
 
 @lru_cache(maxsize=None)
-def _measure(generation: str, threads: int, cpus: int, workload: str) -> tuple[tuple[tuple[OpCounts, ...], ...], ...]:
+def _measure(generation: str, threads: int, cpus: int, workload: str,
+             quick: bool = False) -> tuple[tuple[tuple[OpCounts, ...], ...], ...]:
     """Run `workload` on a kernel of `generation` with `cpus` CPUs, its streams on CPUs
     0..threads-1 taking turns op by op (so every thread's mapping is live while the
     others map theirs, as when they run at once), and return each thread's iterations as
     tuples of per-op counts.  Enough iterations are recorded to hold one purge cycle of
-    the machine (after as many again to warm up), so purges come at their natural rate;
-    a generation without lazy flushing needs only a few hundred."""
+    the machine (after as many again to warm up, and at least up to the first purge: the
+    blocks of many CPUs take long to fill), so purges come at their natural rate;
+    a generation without lazy flushing needs only a few hundred.  `quick` (tens of
+    threads): with lazy flushing, from the first purge to the next one; else 50."""
     from .kernel import Kernel
     from .workloads import get
 
@@ -175,28 +182,44 @@ def _measure(generation: str, threads: int, cpus: int, workload: str) -> tuple[t
     streams = wl.streams_for(cfg)
     calls = {cpu: streams[cpu] for cpu in range(threads)}
     per_it = OPS_PER_ITERATION[workload]
-    if cfg.generation.features.lazy_flush:
-        period = (cfg.lazy_max_pages // cfg.vmap_bbmap_bits + 1) * (cfg.vmap_bbmap_bits // 4)
-        iterations = math.ceil(period / threads)
+    pages = PAGES_PER_ITERATION[workload]
+    if cfg.generation.features.lazy_flush and quick:
+        iterations = math.ceil(cfg.vmap_bbmap_bits / pages)
+    elif cfg.generation.features.lazy_flush:
+        blocks = cfg.lazy_max_pages // cfg.vmap_bbmap_bits + 1       # freed blocks per purge
+        iterations = math.ceil(math.ceil(blocks * cfg.vmap_bbmap_bits / pages) / threads)
     else:
-        iterations = 200
+        iterations = 50 if quick else 200
     read = attrgetter(*COUNTERS)
     pending = {cpu: next(gen) for cpu, gen in calls.items()}
     runs: dict[int, list] = {cpu: [] for cpu in calls}
-    for rnd in range(2 * iterations * per_it):
-        for cpu, gen in calls.items():
-            call, args = pending[cpu]
-            before = read(k.stats)
-            result = getattr(k, call)(*args, cpu=cpu)
-            if rnd >= iterations * per_it:          # past the warm-up
-                runs[cpu].append(op_counts(before, read(k.stats)))
-            pending[cpu] = gen.send(result)
-        k.drain_events()
+
+    def play(iterations: int, record: bool) -> None:
+        for _ in range(iterations * per_it):
+            for cpu, gen in calls.items():
+                call, args = pending[cpu]
+                before = read(k.stats) if record else None
+                result = getattr(k, call)(*args, cpu=cpu)
+                if record:
+                    runs[cpu].append(op_counts(before, read(k.stats)))
+                pending[cpu] = gen.send(result)
+            k.drain_events()
+
+    lazy = cfg.generation.features.lazy_flush
+    play(iterations, False)          # the warm-up, and with lazy flushing up to the first purge
+    while lazy and not k.stats.purges:
+        play(1, False)
+    if lazy and quick:               # one purge cycle: up to the next purge
+        purges = k.stats.purges
+        while k.stats.purges == purges:
+            play(1, True)
+    else:
+        play(iterations, True)
     return tuple(tuple(tuple(ops[i:i + per_it]) for i in range(0, len(ops), per_it))
                  for ops in runs.values())
 
 
-WORKLOADS = {"map-touch-unmap": measured}
+WORKLOADS = {"map-touch-unmap": measured, "xfs-dir": measured}
 
 
 # -- from counts to steps -------------------------------------------------------------------
@@ -484,8 +507,10 @@ class Result:
 
 
 def simulate(generation: str, threads: int, cpus: int, residual_ns: float, p: Params = PARAMS,
-             workload: str = "map-touch-unmap") -> Result:
-    """ns per iteration of `workload` with `threads` threads on `cpus` CPUs."""
+             workload: str = "map-touch-unmap", quick: bool = False) -> Result:
+    """ns per iteration of `workload` with `threads` threads on `cpus` CPUs.  `quick`, for
+    tens of threads: a shorter measured window (`_measure`) and two cycles after the
+    warm-up instead of at least 600 iterations."""
     if generation not in LOCKING:
         raise ModelError(f"unknown generation {generation!r} (known: {', '.join(GENERATIONS)})")
     if workload not in WORKLOADS:
@@ -495,32 +520,62 @@ def simulate(generation: str, threads: int, cpus: int, residual_ns: float, p: Pa
         raise ModelError(f"threads must be between 1 and the CPU count {cpus}, not {threads}")
     programs, per_cycle = [], 1
     for k in range(threads):
-        iterations, per_cycle = WORKLOADS[workload](generation, threads, cpus, k)
+        iterations, per_cycle = WORKLOADS[workload](generation, threads, cpus, k, workload, quick)
         programs.append(steps_for(generation, iterations, residual_ns, p))
-    cycles = max(3, math.ceil(600 / per_cycle))
+    cycles = 2 if quick else max(3, math.ceil(600 / per_cycle))
     sim = Simulation(programs, cpus, p)
     sim.run(cycles + 1)
     ns, parts = sim.per_iteration(per_cycle)
     return Result(ns, parts)
 
 
-def residual(generation: str, p: Params = PARAMS, workload: str = "map-touch-unmap") -> float:
+@lru_cache(maxsize=None)
+def residual(generation: str, p: Params = PARAMS) -> float:
     """The uncounted work per iteration that makes one thread on the calibration machine take
-    the thread's 1-thread time.  One thread's time is linear in the residual (nothing
-    contends), so one simulation at residual 0 solves it exactly."""
-    base = simulate(generation, 1, CALIBRATION_CPUS, 0.0, p, workload).ns
+    the thread's 1-thread time (a map+touch+unmap).  One thread's time is linear in the
+    residual (nothing contends), so one simulation at residual 0 solves it exactly."""
+    base = simulate(generation, 1, CALIBRATION_CPUS, 0.0, p).ns
     return CALIBRATION[generation] - base
+
+
+@lru_cache(maxsize=None)
+def flush_ns(cpus: int, p: Params = PARAMS) -> float:
+    """One flush with nothing else running, as the simulation plays it: the initiator's
+    round trip to the cpus - 1 others and its kernel TLB refills after."""
+    sim = Simulation([[("flush",), ("work", 0.0, "work")]], cpus, p)
+    sim.run(3)
+    return sim.per_iteration(1)[0]
+
+
+def op_ns(generation: str, counts: OpCounts, cpus: int, ops: int = 1, p: Params = PARAMS) -> float:
+    """Simulated ns of `ops` ops that did `counts` in all, on one thread with nothing
+    contending (so it is linear in the counts): each count times its unit cost, every
+    flush an uncontended round trip (`flush_ns`), and the generation's residual spread
+    over the ops of a map+touch+unmap, whatever the workload."""
+    c = counts
+    locks = c.vmlist_write + c.vmlist_read + c.vmap_area_lock + c.vb_lock
+    return ((c.walk + c.ptes_set + c.ptes_cleared) * p.l2_hit_ns + locks * p.atomic_ns
+            + c.pages_touched * p.tlb_refill_ns + c.tlb_flushes * flush_ns(cpus, p)
+            + ops * residual(generation, p) / OPS_PER_ITERATION["map-touch-unmap"])
+
+
+def counts_of(stats) -> OpCounts:
+    """The OpCounts of everything a kernel did so far, from its counters (Kernel.stats
+    or a snapshot's StatsView)."""
+    return op_counts((0,) * len(COUNTERS), attrgetter(*COUNTERS)(stats))
 
 
 def scaling(threads: list[int], cpus: int = CALIBRATION_CPUS, workload: str = "map-touch-unmap",
             generations: tuple[str, ...] = ("vanilla", "merged"), p: Params = PARAMS) -> dict:
     """The scaling table: ns per iteration per generation at each thread count, the speed-up
-    (vanilla over the rewrite), the breakdowns and the parameters."""
-    table = {"threads": list(threads), "ns": {}, "parts": {}}
+    (vanilla over the rewrite), the breakdowns and the parameters.  Past the calibration
+    machine's 8 threads the simulation is `quick`."""
+    table = {"workload": workload, "threads": list(threads), "ns": {}, "parts": {}}
     residuals = {}
     for gen in generations:
-        residuals[gen] = residual(gen, p, workload)
-        results = [simulate(gen, t, cpus, residuals[gen], p, workload) for t in threads]
+        residuals[gen] = residual(gen, p)
+        results = [simulate(gen, t, cpus, residuals[gen], p, workload, quick=t > CALIBRATION_CPUS)
+                   for t in threads]
         table["ns"][gen] = [round(r.ns, 1) for r in results]
         table["parts"][gen] = [{k: round(v, 1) for k, v in r.parts.items()} for r in results]
     a, b = generations[0], generations[-1]
@@ -535,3 +590,53 @@ def scaling(threads: list[int], cpus: int = CALIBRATION_CPUS, workload: str = "m
 def with_params(**changes) -> Params:
     """PARAMS with some constants replaced (for what-if runs and tests)."""
     return replace(PARAMS, **changes)
+
+
+# -- the thread's XFS profiles ----------------------------------------------------------------
+
+# Nick Piggin's "Before" and "After" kernel profiles of an XFS directory workload on a
+# 64-CPU ia64 SN2 (the thread, lines ~80-110): total ticks, and the listed functions by
+# what the model calls them.  Everything not listed is work; idle and other locks the
+# model does not have.
+XFS_PROFILES = {
+    "vanilla": (1_352_059, {
+        "idle": {"default_idle": 529_313},
+        "lock_wait": {"_write_lock": 798_784},                      # vmlist_lock
+        "flush": {"smp_call_function": 15_242, "sn_send_IPI_phys": 252, "sn2_send_IPI": 136,
+                  "pio_phys_write_mmr": 130},                        # the flush and its IPIs
+        "walk": {"__get_vm_area_node": 2_472, "remove_vm_area": 1_762},
+        "other_locks": {"_spin_lock": 300},
+    }),
+    "merged": (78_406, {
+        "idle": {"default_idle": 40_053},
+        "other_locks": {"ia64_spinlock_contention": 33_576, "_spin_lock": 1_650,
+                        "_atomic_dec_and_lock": 281},
+    }),
+}
+SPLIT = ("lock_wait", "other_locks", "flush", "irq", "walk", "work")
+
+
+def profile_shares(generation: str) -> dict[str, float]:
+    """The profile's shares of the busy (not idle) ticks by the model's categories (those
+    it lists lines for, and work: the rest), and `idle`: the idle share of all ticks."""
+    total, lines = XFS_PROFILES[generation]
+    ticks = {cat: sum(fns.values()) for cat, fns in lines.items()}
+    busy = total - ticks["idle"]
+    shares = {cat: ticks[cat] / busy for cat in SPLIT if cat in ticks}
+    shares["work"] = 1 - sum(shares.values())
+    shares["idle"] = ticks["idle"] / total
+    return shares
+
+
+def profile_split(workload: str = "xfs-dir", cpus: int = 64, threads: int = 64,
+                  p: Params = PARAMS) -> dict:
+    """How the model splits a thread's time with `threads` threads on `cpus` CPUs, per
+    generation (quick: see `simulate`), beside the thread's XFS profiles."""
+    out = {"workload": workload, "cpus": cpus, "threads": threads, "model": {}, "profile": {}}
+    for gen in ("vanilla", "merged"):
+        r = simulate(gen, threads, cpus, residual(gen, p), p, workload, quick=True)
+        total = sum(r.parts.values())
+        out["model"][gen] = {"ns": round(r.ns, 1),
+                             "shares": {k: round(v / total, 5) for k, v in r.parts.items()}}
+        out["profile"][gen] = {k: round(v, 5) for k, v in profile_shares(gen).items()}
+    return out

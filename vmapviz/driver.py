@@ -477,15 +477,18 @@ class Driver:
 
     # -- snapshots ------------------------------------------------------------------------------
 
-    def _snapshot(self) -> Snapshot:
+    def _rate(self) -> float:
+        """Ops per second measured since the run last started playing."""
         t0, n0 = self._rate_mark
         elapsed = time.monotonic() - t0
-        rate = (self._ops_done - n0) / elapsed if self.running and elapsed > 0.2 else 0.0
+        return (self._ops_done - n0) / elapsed if self.running and elapsed > 0.2 else 0.0
+
+    def _snapshot(self) -> Snapshot:
         run = self._run
         return take(run.kernel, self.latest, workload=run.workload.name,
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
-                    running=self.running, finished=run.done, speed=self.speed, ops_per_s=rate,
+                    running=self.running, finished=run.done, speed=self.speed, ops_per_s=self._rate(),
                     events=tuple(run.recent), last_op=tuple(run.last_op),
                     flush_per=run.flushes.per, flush_counts=run.flushes.counts(),
                     error=self._error)

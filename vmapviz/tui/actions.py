@@ -98,6 +98,11 @@ ACTIONS: tuple[Action, ...] = (
     Action("", "log_filter", ("warn",), "log: trouble only",
            "show only WARNs, BUGs, oopses, use-after-free and refused calls"),
     *(_until(name) for name in UNTIL if name != "flush"),
+    Action("C", "compare", (), "compare",
+           "compare mode: this run on two generations in lockstep, maps and counters side by side "
+           "(vanilla against the running one; the palette's 'compare with ...' picks another)"),
+    Action("S", "scaling", (), "scaling chart",
+           "the cost model's chart: simulated ns per map+touch+unmap against threads, vanilla and the rewrite"),
     Action("s", "screenshot", (), "screenshot",
            "save an SVG screenshot (the path is shown; in a browser, the browser gets it)"),
     Action("l", "presenter", (), "presenter layout",

@@ -84,6 +84,19 @@ def speed_text(speed: float | None) -> str:
     return "max" if speed is None else f"{speed:,.0f}"
 
 
+def next_speed(current: float | None, direction: int) -> float | None:
+    """The listed speed one step faster (direction 1) or slower (-1) than `current`."""
+    if current in SPEEDS:
+        i = SPEEDS.index(current)
+    else:  # an unlisted speed: the nearest listed one on the wanted side
+        finite = [s for s in SPEEDS if s is not None]
+        i = sum(1 for s in finite if s < current)
+        if direction > 0 and i < len(finite) and finite[i] == current:
+            i += 1
+        direction = 0 if direction > 0 else -1
+    return SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]
+
+
 class Header(Static):
     """One line: the run's parameters on the left, its state on the right."""
 
@@ -570,21 +583,22 @@ class VmapvizApp(App):
 
     @guarded
     def action_speed(self, direction: int) -> None:
-        current = self._speed
-        if current in SPEEDS:
-            i = SPEEDS.index(current)
-        else:  # an unlisted speed: the nearest listed one on the wanted side
-            finite = [s for s in SPEEDS if s is not None]
-            i = sum(1 for s in finite if s < current)
-            if direction > 0 and i < len(finite) and finite[i] == current:
-                i += 1
-            direction = 0 if direction > 0 else -1
-        i = max(0, min(len(SPEEDS) - 1, i + direction))
-        self._speed = SPEEDS[i]
+        self._speed = next_speed(self._speed, direction)
         self.user_acted()
-        self.driver.set_speed(SPEEDS[i])
-        self.notify(f"Speed {speed_text(SPEEDS[i])} ops/s"
-                    + (" (as fast as possible)" if SPEEDS[i] is None else ""), timeout=1.5)
+        self.driver.set_speed(self._speed)
+        self.notify(f"Speed {speed_text(self._speed)} ops/s"
+                    + (" (as fast as possible)" if self._speed is None else ""), timeout=1.5)
+
+    @guarded
+    def action_compare(self, other: str | None = None) -> None:
+        """Compare mode: this run on two generations in lockstep (tui/compare.py)."""
+        from .compare import open_compare
+        open_compare(self, other)
+
+    @guarded
+    def action_scaling(self) -> None:
+        from .scaling import ScalingScreen
+        self.push_screen(ScalingScreen())
 
     @guarded
     def action_zoom(self, steps: int) -> None:

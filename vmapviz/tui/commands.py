@@ -54,6 +54,11 @@ def palette_entries(app):
     for gen in GENERATIONS.values():
         yield (f"variant: {gen.name}", f"{gen.title}: {gen.description}",
                partial(app.restart_with, variant=gen.name))
+    current = app.driver.config.variant
+    for gen in GENERATIONS.values():
+        if gen.name != current:
+            yield (f"compare with {gen.name}", f"compare mode: this run on {current} and on {gen.title}, "
+                   "in lockstep, side by side", partial(app.action_compare, gen.name))
     for n in CPU_CHOICES:
         yield f"CPUs: {n}", "restart with this CPU count", partial(app.restart_with, nr_cpus=n)
     for model in FLUSH_MODELS:

@@ -1,0 +1,87 @@
+"""Compare mode's cost (issue 10).  Run: python benchmarks/bench_compare.py [--seconds S]
+
+Headless, as fast as possible: ops/s of one `Run` of each generation alone, against the
+lockstep `Pair` of both (one pair op = op n on both generations), and the same through
+the driver threads (`Driver` against `CompareDriver`, snapshots at 30/s to a consumer
+that does nothing).  The issue asks that the pair keep at least 40% of a single run's
+ops/s: the share is given against each single run, and against an ideal pair, whose
+sides run as fast as alone (two kernels of different classes through the same code
+defeat some of CPython's specialisation: the pair never quite reaches it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from vmapviz.compare import CompareDriver, Pair
+from vmapviz.driver import Driver, Run
+from vmapviz.workloads import get
+
+ROUNDS = 3   # this machine's speed drifts: alternate the measurements and keep each one's best
+
+
+def loop(step, seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(1000):
+            step()
+        n += 1000
+    return n / (time.perf_counter() - t0)
+
+
+def alone(workload: str, variant: str, cpus: int, seconds: float) -> float:
+    w = get(workload)
+    return loop(Run(w, w.config(variant=variant, nr_cpus=cpus)).step, seconds)
+
+
+def paired(workload: str, variants: tuple[str, str], cpus: int, seconds: float) -> float:
+    w = get(workload)
+    return loop(Pair(w, tuple(w.config(variant=v, nr_cpus=cpus) for v in variants)).step, seconds)
+
+
+def threaded(driver, seconds: float) -> float:
+    driver.start()
+    driver.play()
+    time.sleep(0.3)
+    op0, t0 = driver.latest.op, time.perf_counter()
+    time.sleep(seconds)
+    op1, t1 = driver.latest.op, time.perf_counter()
+    driver.stop()
+    return (op1 - op0) / (t1 - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--workload", default="map-touch-unmap")
+    ap.add_argument("--cpus", type=int, default=4)
+    ap.add_argument("--variants", default="vanilla,merged")
+    args = ap.parse_args()
+    variants = tuple(args.variants.split(","))
+    best: dict[str, float] = {}
+
+    def keep(name: str, rate: float) -> None:
+        best[name] = max(best.get(name, 0.0), rate)
+
+    for _ in range(ROUNDS):
+        for v in variants:
+            keep(v, alone(args.workload, v, args.cpus, args.seconds))
+        keep("pair", paired(args.workload, variants, args.cpus, args.seconds))
+        keep("driver", threaded(Driver(args.workload, variant=variants[1], nr_cpus=args.cpus, speed=None,
+                                       on_snapshot=lambda s: None), args.seconds))
+        keep("compare driver", threaded(CompareDriver(args.workload, variants, nr_cpus=args.cpus, speed=None,
+                                                      on_snapshot=lambda s: None), args.seconds))
+    ideal = 1 / sum(1 / best[v] for v in variants)     # each side as fast as alone
+    print(f"{args.workload}, {args.cpus} CPUs, best of {ROUNDS} alternating runs of {args.seconds:g} s:")
+    for v in variants:
+        print(f"  {v} alone: {best[v]:,.0f} ops/s")
+    print(f"  {' and '.join(variants)} in lockstep: {best['pair']:,.0f} pair ops/s = "
+          + ", ".join(f"{best['pair'] / best[v]:.0%} of {v} alone" for v in variants)
+          + f"; {best['pair'] / ideal:.0%} of an ideal pair ({ideal:,.0f}: each side as fast as alone)")
+    print(f"  through the threads: Driver ({variants[1]}) {best['driver']:,.0f} ops/s, CompareDriver "
+          f"{best['compare driver']:,.0f} pair ops/s ({best['compare driver'] / best['driver']:.0%})")
+
+
+if __name__ == "__main__":
+    main()
