@@ -209,3 +209,19 @@ def test_vm_unmap_ram_at_64bit_range_end_is_above_vmalloc_end():
     k.vm_unmap_ram(0xFFFFE20000000000, 4)
     (b,) = of_kind(k, "bug")
     assert "BUG_ON(addr > VMALLOC_END)" in b.line()
+
+
+def test_misuse_the_kernel_would_not_catch_is_refused_with_the_state_intact():
+    # vm_unmap_ram() of a vmalloc'ed area with a large count: free_unmap_vmap_area_addr()
+    # finds the area and frees it, leaving its vm_struct on vmlist; a get_vm_area() range
+    # at 0 or unaligned places an area no kernel path makes.  The simulator refuses both.
+    k = Kernel(Config(variant="merged"))
+    a = k.vmalloc(2 * 4096)
+    before = k.areas()
+    k.vm_unmap_ram(a, 100)
+    assert k.areas() == before and k.check() == [] and k.stats.bugs == 1
+    k32 = Kernel(Config(bits=32))
+    assert k32.get_vm_area(4096, 0, 0, 1 << 20) is None
+    assert k32.get_vm_area(4096, 0, 0x1001, 1 << 28) is None
+    assert k32.areas() == [] and k32.stats.bugs == 2
+    assert k32.get_vm_area(4096, 0, 1 << 20, 2 << 20) == 1 << 20

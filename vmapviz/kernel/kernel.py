@@ -57,6 +57,8 @@ class Kernel(Machine):
             result, detail = None, "refused"
         else:
             try:
+                if name == "get_vm_area":
+                    self._check_range(cpu, *args)
                 result, detail = getattr(self, "_" + name)(cpu, *args)
             except KernelBug:
                 result, detail = None, "BUG"
@@ -134,6 +136,15 @@ class Kernel(Machine):
         return self._op("purge", (), cpu)
 
     # -- bodies every generation shares -----------------------------------------------------
+
+    def _check_range(self, cpu: int, size: int, flags: int, start: int, end: int) -> None:
+        """__get_vm_area()'s range is the caller's word: the kernel checks nothing.  An
+        unaligned start or end, one at 0 (an area there reads as NULL) or an empty range
+        would give areas no kernel path makes; the simulator refuses them itself."""
+        page = self.config.page_size
+        if not start or start % page or (end + 1) % page and end % page or end <= start:
+            self.bug(cpu, "__get_vm_area", f"range {start:#x}-{end:#x}: not page aligned, at 0, or "
+                     "empty; the kernel would place an area there anyway", own=True)
 
     def bad_align(self, cpu: int, align: int) -> bool:
         """vmalloc_align()'s check: later kernels refuse an alignment that is not a

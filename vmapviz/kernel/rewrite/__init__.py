@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..config import Config
 from ..kernel import Kernel
 from ..views import BlockView, QueueView, VmapArea
-from ..vmap_area import FLAG_NAMES
+from ..vmap_area import FLAG_NAMES, VM_VM_AREA
 from ..vm_struct import VM_MAP, vmallocinfo_line
 from . import vmalloc as old
 from .check import check
@@ -120,6 +120,10 @@ class RewriteKernel(RewriteState, Kernel):
             self.bug(cpu, "free_unmap_vmap_area_addr", f"double vm_unmap_ram of {addr:#x}: the "
                      f"kernel would add its {(va.end - va.start) // cfg.page_size} pages to "
                      "vmap_lazy_nr a second time", own=True)
+        if va.flags & VM_VM_AREA:
+            self.bug(cpu, "free_unmap_vmap_area_addr", f"vm_unmap_ram of {addr:#x}, an area with a "
+                     "vm_struct (vmalloc, vmap, get_vm_area): the kernel would free the area and "
+                     "leave its vm_struct on vmlist", own=True)
         free_unmap_vmap_area(self, cpu, va)
         return "lazily freed"
 
