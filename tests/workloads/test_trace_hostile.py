@@ -133,7 +133,9 @@ ULONG = st.integers(0, 2 ** 64 - 1)
 def good_op(draw):
     call = draw(st.sampled_from(sorted(CALLS)))
     n = len(CALLS[call]) + draw(st.integers(0, len(OPTIONAL_ARGS.get(call, ()))))
-    args = draw(st.lists(ULONG, min_size=n, max_size=n))
+    # an unsigned int (count, nr_pages) holds 32 bits, an unsigned long 64
+    names = (CALLS[call] + OPTIONAL_ARGS.get(call, ()))[:n]
+    args = [draw(st.integers(0, 2 ** 32 - 1) if a in ("count", "nr_pages") else ULONG) for a in names]
     result = draw(st.none() | ULONG | st.sampled_from(["ok", "fault", "use-after-free"]))
     return {"cpu": draw(st.integers(0, 1)), "call": call, "args": args, "result": result}
 

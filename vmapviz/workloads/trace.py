@@ -25,6 +25,7 @@ from typing import IO, Callable, Iterator
 
 from ..kernel import Config, ConfigError
 from ..kernel.config import MAX_CPUS
+from ..kernel.calls import SIGNATURES, ULONG
 from .base import CALLS, OPTIONAL_ARGS, Op, OpSource, Workload
 
 FORMAT = "trace"
@@ -266,10 +267,12 @@ def _parse_op(path: str, n: int, text: str) -> TraceOp:
         raise TraceError(f"{where}: {call} is missing argument '{names[len(args)]}'")
     if len(args) > len(names) + len(optional):
         raise TraceError(f"{where}: {call} takes {len(names) + len(optional)} arguments, got {len(args)}")
-    for name, value in zip(names + optional, args):
-        if not _ulong(value):
-            raise TraceError(f"{where}: argument '{name}' of {call} must be a non-negative "
-                             f"integer below 2**64, not {_brief(value)}")
+    required, extra = SIGNATURES[call]
+    for arg, value in zip(required + extra, args):
+        limit = ULONG_LIMIT if arg.ctype == ULONG else 1 << 32   # an unsigned int: 32 bits
+        if not (_is_int(value) and 0 <= value < limit):
+            raise TraceError(f"{where}: argument '{arg.name}' of {call} must be a non-negative "
+                             f"integer below 2**{limit.bit_length() - 1}, not {_brief(value)}")
     result = rec.get("result")
     if not (result is None or isinstance(result, str) or _ulong(result)):
         raise TraceError(f"{where}: result must be an integer, a string or null, not {_brief(result)}")
