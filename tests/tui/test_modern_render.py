@@ -13,7 +13,8 @@ from rich.style import Style
 from vmapviz.kernel import Config, Kernel
 from vmapviz.kernel.events import TlbFlush
 from vmapviz.kernel.modern import FreeBlock, PoolView
-from vmapviz.kernel.modern.events import KWORKER, Purge
+from vmapviz.kernel.events import KWORKER
+from vmapviz.kernel.modern.events import Purge
 from vmapviz.snapshot import take
 from vmapviz.tui import palette as P
 from vmapviz.tui.addrmap import classify_row, legend_items

@@ -34,7 +34,7 @@ from pathlib import Path
 from test_app import run
 from tui_helpers import screen_text, settle
 
-from vmapviz.kernel.modern.events import KWORKER
+from vmapviz.kernel.events import KWORKER
 
 TOUR = str(Path(__file__).parents[1] / "data" / "modern-tour.jsonl")
 S = 0xFFFFC20000000000

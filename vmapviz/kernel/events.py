@@ -38,6 +38,9 @@ KINDS: dict[str, Kind] = {
     "error": Kind("driver errors", True, "ERROR"),
 }
 
+# The cpu of events a kernel worker thread emits (modern's purge kworker), not a CPU's op.
+KWORKER = -1
+
 # What "run until the next ..." stops at: a name and the kinds that end the run.
 UNTIL: dict[str, tuple[str, ...]] = {
     "purge": ("purge",),

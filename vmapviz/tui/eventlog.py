@@ -16,7 +16,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 
 from ..kernel.events import KINDS
-from ..kernel.modern.events import KWORKER
+from ..kernel.events import KWORKER
 from ..snapshot import Snapshot
 from . import palette as P
 from .lines import CachedLines

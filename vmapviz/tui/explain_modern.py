@@ -19,7 +19,8 @@ return sentences; `purge_sentences` and `alloc_fail` replace the 2008 ones.
 from __future__ import annotations
 
 from ..kernel.events import BlockFree, BlockNew
-from ..kernel.modern.events import KWORKER, FragmentedPurge
+from ..kernel.events import KWORKER
+from ..kernel.modern.events import FragmentedPurge
 from ..kernel.modern.kva import TLB_SINGLE_PAGE_FLUSH_CEILING
 from ..kernel.modern.vmalloc import ioremap_align
 from ..kernel.vm_struct import VM_IOREMAP

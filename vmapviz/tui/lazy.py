@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from ..flush_history import columns
-from ..kernel.modern.events import KWORKER
+from ..kernel.events import KWORKER
 from ..snapshot import Snapshot
 from . import palette as P
 

@@ -28,7 +28,7 @@ from ..views import BlockView, QueueView, VmapArea
 from ..vm_struct import VM_MAP, vmallocinfo_line
 from . import vmalloc as vm
 from .check import check
-from .events import KWORKER
+from ..events import KWORKER
 from .kva import alloc_vmap_area, drain_vmap_area_work, free_unmap_vmap_area, purge_vmap_area_lazy
 from .state import (FLAG_NAMES, VMAP_RAM, FreeBlock, ModernBlockView, ModernState, NodeView,
                     PoolView)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-KWORKER = -1   # the cpu of events the drain worker emits
 
 
 class VaAlloc(NamedTuple):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..events import AllocFail
+from ..events import KWORKER, AllocFail
 from ..vmap_area import VmapArea
-from .events import KWORKER, Purge, VaAlloc, VaLazyFree
+from .events import Purge, VaAlloc, VaLazyFree
 from .free_space import ALIGN
 from .state import MAX_VA_SIZE_PAGES, ModernState, VmapNode
 
