@@ -4,33 +4,15 @@ import threading
 import time
 
 import pytest
+from driver_helpers import driver, wait_for  # noqa: F401 - driver is a fixture
 
 from vmapviz.driver import Driver
 from vmapviz.workloads import Workload
 from vmapviz.workloads.base import on_cpu0
 
 
-def wait_for(cond, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
-@pytest.fixture
-def driver():
-    made = []
-
-    def make(*a, **kw):
-        d = Driver(*a, **kw)
-        d.start()
-        made.append(d)
-        return d
-    yield make
-    for d in made:
-        d.stop()
 
 
 def test_starts_paused_and_steps_one_op_at_a_time(driver):

@@ -4,23 +4,16 @@ The oracle is always a separate straight run without a timeline: the state after
 back (or forward) to op n must be exactly the state a straight run has after n ops."""
 
 import io
-import time
 
 import pytest
+from driver_helpers import driver, wait_for  # noqa: F401 - driver is a fixture
 
-from vmapviz.driver import Driver, Run
+from vmapviz.driver import Run
 from vmapviz.timeline import ARG_BLOCK, OpLog, Timeline
 from vmapviz.workloads import WORKLOADS, Op, get, load
 
 
 
-def wait_for(cond, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 def straight(workload, n, at=None, **opts):
@@ -193,18 +186,6 @@ def test_the_op_log_reads_back_what_was_written_across_blocks():
 
 # -- through the driver thread ------------------------------------------------------------
 
-@pytest.fixture
-def driver():
-    made = []
-
-    def make(*a, **kw):
-        d = Driver(*a, **kw)
-        d.start()
-        made.append(d)
-        return d
-    yield make
-    for d in made:
-        d.stop()
 
 
 def view(snap):
