@@ -23,14 +23,13 @@ made last (dense where the run or the user last was, sparser with age).
 from __future__ import annotations
 
 import bisect
-import io
 import pickle
 import time
 from array import array
 from typing import Iterator, NamedTuple
 
 from .kernel.calls import CALLS
-from .kernel.events import UNTIL, VOID
+from .kernel.events import UNTIL
 from .workloads.base import Op
 
 CALL_NAMES = tuple(CALLS)
@@ -42,28 +41,6 @@ TARGET_S = 0.050          # restore + re-execution, the goal for a step back
 OVERHEAD = 0.5            # checkpointing costs at most this share of a run's time
 K_MIN, K_MAX = 64, 65_536
 MARK_OF = {kind: name for name, kinds in UNTIL.items() for kind in kinds}  # event kind -> mark
-
-
-class _Pickler(pickle.Pickler):
-    """Keeps the events' VOID sentinel (a void call's result) the one object it is."""
-
-    def persistent_id(self, obj):
-        return "VOID" if obj is VOID else None
-
-
-class _Unpickler(pickle.Unpickler):
-    def persistent_load(self, pid):
-        return VOID
-
-
-def dumps(obj) -> bytes:
-    buf = io.BytesIO()
-    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buf.getvalue()
-
-
-def loads(blob: bytes):
-    return _Unpickler(io.BytesIO(blob)).load()
 
 
 class Logged(NamedTuple):
@@ -186,7 +163,7 @@ class Timeline:
         if op in self.blobs:
             return
         t0 = time.thread_time()
-        blob = dumps((kernel, tuple(recent)))
+        blob = pickle.dumps((kernel, tuple(recent)), pickle.HIGHEST_PROTOCOL)
         dump_s = time.thread_time() - t0
         bisect.insort(self.points, op)
         self.blobs[op] = blob
@@ -242,7 +219,7 @@ class Timeline:
 
     def restore(self, op: int):
         """(kernel, recent events) as checkpointed at `op`: fresh objects each time."""
-        return loads(self.blobs[op])
+        return pickle.loads(self.blobs[op])
 
     def truncate(self, n: int) -> None:
         """The run goes another way after op n: forget the log, the checkpoints and the

@@ -79,7 +79,20 @@ class Return(NamedTuple):
         return f"{self.name}({args}){res}{det}"
 
 
-_VOID = object()  # the result of a void function
+class _Void:
+    """The result of a void function: one object, the same after a pickle round trip
+    and with the same repr on every run (event streams are hashed by repr)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "VOID"
+
+    def __reduce__(self) -> str:
+        return "VOID"
+
+
+_VOID = _Void()
 
 
 def _fmt(v: object) -> str:
