@@ -49,6 +49,13 @@ OPTIONAL_ARGS: dict[str, tuple[str, ...]] = {name: tuple(a.name for a in opt)
                                              for name, (_, opt) in SIGNATURES.items() if opt}
 
 
+def arg_maxima(bits: int) -> dict[str, tuple[int, ...]]:
+    """Per call, the largest value each argument's C type holds on a `bits`-bit
+    machine, in argument order: the fast test before check_args()."""
+    return {name: tuple((1 << (bits if a.ctype == ULONG else 32)) - 1 for a in req + opt)
+            for name, (req, opt) in SIGNATURES.items()}
+
+
 def check_args(call: str, args: tuple, bits: int) -> None:
     """Raise TypeError for an argument that is not an int (bool included), ValueError
     for one its C type cannot hold or a wrong number of arguments."""

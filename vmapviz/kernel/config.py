@@ -7,6 +7,7 @@ them (`VMAP_BBMAP_BITS`, `lazy_max_pages()`...).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .generations import GENERATIONS, NAMES, Generation
 
@@ -130,7 +131,7 @@ class Config:
         # scale so huge machines do not gather a huge latency.
         set_(self, "lazy_max_pages", fls(self.nr_cpus) * ((32 << 20) // ps))
 
-    @property
+    @cached_property
     def generation(self) -> Generation:
         return GENERATIONS[self.variant]
 
@@ -138,25 +139,25 @@ class Config:
         """Does this generation's kernel have `call`?"""
         return call in GENERATIONS[self.variant].calls
 
-    @property
+    @cached_property
     def num_physpages(self) -> int:
         return self.ram_size // self.page_size
 
-    @property
+    @cached_property
     def page_shift(self) -> int:
         return self.page_size.bit_length() - 1
 
-    @property
+    @cached_property
     def VMALLOC_END(self) -> int:
         """The kernel's own VMALLOC_END, as alloc_vmap_area() and vm_unmap_ram() see it:
         x86_64's is the last byte (inclusive), i386's the first byte past the range."""
         return self.vmalloc_end - 1 if self.bits == 64 else self.vmalloc_end
 
-    @property
+    @cached_property
     def vmalloc_size(self) -> int:
         return self.vmalloc_end - self.vmalloc_start
 
-    @property
+    @cached_property
     def ulong_max(self) -> int:
         return (1 << self.bits) - 1
 

@@ -1,6 +1,6 @@
 """Typed events: what the simulated kernel did, in order, for any view to consume.
 
-Events are NamedTuples: immutable and cheap to make.  Every event carries the op
+Events are immutable tuples of their fields, read by name.  Every event carries the op
 number (one public API call is one op) and the CPU that ran it, plus structured fields
 a view reads (never the text); `kind` groups them, from the one vocabulary KINDS;
 `line()` gives the kernel-style text a log shows.
@@ -8,6 +8,7 @@ a view reads (never the text); `kind` groups them, from the one vocabulary KINDS
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import NamedTuple
 
 
@@ -50,7 +51,38 @@ UNTIL: dict[str, tuple[str, ...]] = {
 }
 
 
-class Call(NamedTuple):
+class _EventType(type):
+    """An Event class: a slotted tuple whose annotated fields read by name."""
+
+    def __new__(mcls, name: str, bases: tuple, ns: dict):
+        fields = tuple(ns.get("__annotations__", ()))
+        ns["__slots__"] = ()
+        ns["_fields"] = fields
+        for i, field in enumerate(fields):
+            assert field not in ns, f"{name}.{field}: an event field has no default"
+            ns[field] = property(itemgetter(i))
+        return super().__new__(mcls, name, bases, ns)
+
+
+class Event(tuple, metaclass=_EventType):
+    """The base of every event.  An event is made from one tuple of all its fields in
+    order, `Call((op, cpu, name, args))` (Machine.emit(Call, op, cpu, name, args)
+    does that): tuple's own constructor, in C, a third of what a NamedTuple's costs,
+    which matters for the millions the hot paths make.  Reads, equality, hashing,
+    pickling and repr are a NamedTuple's."""
+
+    kind = ""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
+        return f"{type(self).__name__}({fields})"
+
+    def line(self) -> str:
+        """The kernel-style text a log shows."""
+        raise NotImplementedError
+
+
+class Call(Event):
     """A public call starts: `name(args)`."""
     op: int
     cpu: int
@@ -62,14 +94,14 @@ class Call(NamedTuple):
         return f"{self.name}({', '.join(_fmt(a) for a in self.args)})"
 
 
-class Return(NamedTuple):
+class Return(Event):
     """A public call returns `result` (an address, None for NULL, or a value)."""
     op: int
     cpu: int
     name: str
     args: tuple
     result: object
-    detail: str = ""
+    detail: str
     kind = "return"
 
     def line(self) -> str:
@@ -103,7 +135,7 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-class AreaAlloc(NamedTuple):
+class AreaAlloc(Event):
     """`fn` (alloc_vmap_area(), or __get_vm_area_node() before the rewrite) placed
     [start, end) after its walk passed `walk` areas."""
     op: int
@@ -112,7 +144,7 @@ class AreaAlloc(NamedTuple):
     end: int
     area_kind: str
     walk: int
-    fn: str = "alloc_vmap_area"
+    fn: str
     kind = "area"
 
     def line(self) -> str:
@@ -120,7 +152,7 @@ class AreaAlloc(NamedTuple):
                 f"({(self.end - self.start) // 1024} KiB, walk passed {self.walk})")
 
 
-class AreaRemove(NamedTuple):
+class AreaRemove(Event):
     """remove_vm_area() before the rewrite: the vm_struct left vmlist at once, after a
     walk that examined `walk` nodes."""
     op: int
@@ -135,7 +167,7 @@ class AreaRemove(NamedTuple):
                 f"(examined {self.walk} nodes)")
 
 
-class AreaLazyFree(NamedTuple):
+class AreaLazyFree(Event):
     """free_unmap_vmap_area(): VM_LAZY_FREE set, pages added to vmap_lazy_nr."""
     op: int
     cpu: int
@@ -148,7 +180,7 @@ class AreaLazyFree(NamedTuple):
         return f"lazy free {self.start:#x}-{self.end:#x}: vmap_lazy_nr = {self.lazy_nr}"
 
 
-class Purge(NamedTuple):
+class Purge(Event):
     """__purge_vmap_area_lazy(): `nr_areas` areas, `nr_pages` pages, range [start, end)."""
     op: int
     cpu: int
@@ -166,7 +198,7 @@ class Purge(NamedTuple):
                 f"{self.nr_areas} areas, {self.nr_pages} pages, {rng}")
 
 
-class TlbFlush(NamedTuple):
+class TlbFlush(Event):
     """flush_tlb_kernel_range(start, end) on every CPU, `ipis` IPIs sent; `whole`: each
     CPU's whole TLB was emptied (x86's flush_tlb_all()), else only the range; `entries`
     TLB entries were dropped in all, `stale` of them for pages already freed."""
@@ -186,7 +218,7 @@ class TlbFlush(NamedTuple):
                 f"{self.ipis} IPIs, {self.entries} TLB entries dropped ({self.stale} stale)")
 
 
-class BlockNew(NamedTuple):
+class BlockNew(Event):
     """new_vmap_block(): block `block` of this CPU at [start, end)."""
     op: int
     cpu: int
@@ -199,7 +231,7 @@ class BlockNew(NamedTuple):
         return f"new_vmap_block: #{self.block} {self.start:#x}-{self.end:#x} on cpu{self.cpu}'s free list"
 
 
-class BlockFree(NamedTuple):
+class BlockFree(Event):
     """free_vmap_block(): every bit dirty, the block's area is freed lazily."""
     op: int
     cpu: int
@@ -212,7 +244,7 @@ class BlockFree(NamedTuple):
         return f"free_vmap_block: #{self.block} {self.start:#x} fully dirty, its area freed lazily"
 
 
-class BlockAlloc(NamedTuple):
+class BlockAlloc(Event):
     """vb_alloc() took bits [bit, bit + nbits) of block `block`: the pages at addr."""
     op: int
     cpu: int
@@ -226,7 +258,7 @@ class BlockAlloc(NamedTuple):
         return f"vb_alloc: #{self.block} bits {self.bit}-{self.bit + self.nbits - 1} at {self.addr:#x}"
 
 
-class BlockDirty(NamedTuple):
+class BlockDirty(Event):
     """vb_free() set bits [bit, bit + nbits) of block `block` in its dirty map."""
     op: int
     cpu: int
@@ -240,7 +272,7 @@ class BlockDirty(NamedTuple):
         return f"vb_free: #{self.block} bits {self.bit}-{self.bit + self.nbits - 1} dirty ({self.dirty} in all)"
 
 
-class AliasUnmap(NamedTuple):
+class AliasUnmap(Event):
     """vm_unmap_aliases() cleared the PTEs of a dirty run [start, end) of a block."""
     op: int
     cpu: int
@@ -253,7 +285,7 @@ class AliasUnmap(NamedTuple):
         return f"vm_unmap_aliases: unmap dirty run {self.start:#x}-{self.end:#x} of #{self.block}"
 
 
-class Refused(NamedTuple):
+class Refused(Event):
     """A call the running generation does not have: it returns NULL and changes nothing."""
     op: int
     cpu: int
@@ -265,7 +297,7 @@ class Refused(NamedTuple):
         return f"{self.call}() does not exist in {self.version}"
 
 
-class Warn(NamedTuple):
+class Warn(Event):
     """A WARN_ON() or KERN_WARNING printk the kernel would print."""
     op: int
     cpu: int
@@ -277,7 +309,7 @@ class Warn(NamedTuple):
         return f"WARNING: at mm/vmalloc.c {self.where}: {self.message}"
 
 
-class AllocFail(NamedTuple):
+class AllocFail(Event):
     """alloc_vmap_area() gave up after its purge and retry.  `restarted`: the retry
     searched again from ALIGN(vstart, align) (merged); posted's went on from where the
     first search stopped."""
@@ -285,14 +317,14 @@ class AllocFail(NamedTuple):
     cpu: int
     size: int
     message: str
-    restarted: bool = True
+    restarted: bool
     kind = "warn"
 
     def line(self) -> str:
         return self.message
 
 
-class Bug(NamedTuple):
+class Bug(Event):
     """A BUG_ON() or oops: the real kernel would stop here; the simulator stops the call.
     `own`: not the kernel's BUG but the simulator's own refusal, where the C has no
     check and would go on with a corrupted state (the message says which)."""
@@ -300,7 +332,7 @@ class Bug(NamedTuple):
     cpu: int
     where: str
     message: str
-    own: bool = False
+    own: bool
     kind = "bug"
 
     def line(self) -> str:
@@ -309,7 +341,7 @@ class Bug(NamedTuple):
         return f"kernel BUG at mm/vmalloc.c {self.where}: {self.message}"
 
 
-class Fault(NamedTuple):
+class Fault(Event):
     """A kernel access to an unmapped page: the oops a real kernel would print."""
     op: int
     cpu: int
@@ -320,7 +352,7 @@ class Fault(NamedTuple):
         return f"BUG: unable to handle kernel paging request at {self.addr:#x}"
 
 
-class UseAfterFree(NamedTuple):
+class UseAfterFree(Event):
     """An access that reached a freed page through a stale TLB entry or a lazy PTE."""
     op: int
     cpu: int

@@ -13,8 +13,9 @@ returns None.
 from __future__ import annotations
 
 import hashlib
+from typing import Callable, NamedTuple
 
-from .calls import check_args
+from .calls import arg_maxima, check_args
 from .config import Config
 from .events import VOID, Call, Refused, Return
 from .machine import KernelBug, Machine
@@ -22,6 +23,15 @@ from .views import COUNTERS, BlockView, QueueView, StatsView, VmapArea
 
 ALLOCATING_CALLS = frozenset({"vmalloc", "vmalloc_align", "vmap", "get_vm_area", "vm_map_ram"})
 VOID_CALLS = frozenset({"vfree", "vunmap", "vm_unmap_ram", "vm_unmap_aliases", "purge"})
+
+
+class CallSpec(NamedTuple):
+    """How _op() runs one call on one kernel, looked up once per op."""
+
+    maxima: tuple[int, ...]    # the largest value each argument's C type holds
+    body: Callable | None      # the generation's _<call>(self, cpu, *args); None: it lacks it
+    allocating: bool           # NULL is a failed call
+    void: bool                 # returns nothing
 
 
 class Kernel(Machine):
@@ -39,35 +49,42 @@ class Kernel(Machine):
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
-        self.generation = self.config.generation
+        self.generation = gen = self.config.generation
+        self.specs = {name: CallSpec(most, getattr(type(self), "_" + name) if name in gen.calls else None,
+                                     name in ALLOCATING_CALLS, name in VOID_CALLS)
+                      for name, most in arg_maxima(self.config.bits).items()}
 
     # -- one op ------------------------------------------------------------------------
 
     def _op(self, name: str, args: tuple, cpu: int):
-        check_args(name, args, self.config.bits)
+        maxima, body, allocating, void = self.specs[name]
+        for value, most in zip(args, maxima):
+            if type(value) is not int or not 0 <= value <= most:
+                check_args(name, args, self.config.bits)    # raises, saying which and why
         if type(cpu) is not int or not 0 <= cpu < self.config.nr_cpus:
             raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.config.nr_cpus - 1})")
-        self.op += 1
+        self.op = op = self.op + 1
         s = self.stats
         s.ops += 1
-        self.emit(Call(self.op, cpu, name, args))
-        if name not in self.generation.calls:
+        events = self.events
+        events.append(Call((op, cpu, name, args)))
+        if body is None:
             s.refused_calls += 1
-            self.emit(Refused(self.op, cpu, name, self.generation.version))
+            events.append(Refused((op, cpu, name, self.generation.version)))
             result, detail = None, "refused"
         else:
             try:
                 if name == "get_vm_area":
                     self._check_range(cpu, *args)
-                result, detail = getattr(self, "_" + name)(cpu, *args)
+                result, detail = body(self, cpu, *args)
             except KernelBug:
                 result, detail = None, "BUG"
-            if result is None and name in ALLOCATING_CALLS:
+            if result is None and allocating:
                 s.failed_calls += 1
-        if name in VOID_CALLS:
+        if void:
             result = VOID
-        self.emit(Return(self.op, cpu, name, args, result, detail))
-        return None if result is VOID else result
+        events.append(Return((op, cpu, name, args, result, detail)))
+        return None if void else result
 
     # -- the old vmalloc API --------------------------------------------------------------
 

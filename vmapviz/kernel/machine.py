@@ -47,8 +47,9 @@ class Machine:
 
     # -- events ----------------------------------------------------------------------
 
-    def emit(self, event) -> None:
-        self.events.append(event)
+    def emit(self, cls, *fields) -> None:
+        """Record the event `cls` made of `fields` (all of them, in order)."""
+        self.events.append(cls(fields))
 
     def drain_events(self) -> list:
         """The events since the last drain, oldest first."""
@@ -57,14 +58,14 @@ class Machine:
 
     def warn(self, cpu: int, where: str, message: str) -> None:
         self.stats.warnings += 1
-        self.emit(Warn(self.op, cpu, where, message))
+        self.emit(Warn, self.op, cpu, where, message)
 
     def bug(self, cpu: int, where: str, message: str, own: bool = False) -> None:
         """BUG(): report it and end the current call.  `own`: the simulator's refusal of
         a call the kernel would carry on with, corrupting its state (counted with the
         BUGs: the call stops in both)."""
         self.stats.bugs += 1
-        self.emit(Bug(self.op, cpu, where, message, own))
+        self.emit(Bug, self.op, cpu, where, message, own)
         raise KernelBug(message)
 
     # -- page tables and TLBs -----------------------------------------------------------
@@ -103,7 +104,7 @@ class Machine:
             per_cpu = s.full_flushes_per_cpu
             for c in range(nr_cpus):
                 per_cpu[c] += 1
-        self.emit(TlbFlush(self.op, cpu, start, end, nr_cpus - 1, entries, stale, whole))
+        self.emit(TlbFlush, self.op, cpu, start, end, nr_cpus - 1, entries, stale, whole)
 
     def touch_pages(self, cpu: int, addr: int, nr_pages: int) -> str:
         """A kernel access from `cpu` to nr_pages pages from addr, page by page through
@@ -132,11 +133,11 @@ class Machine:
             self.stats.use_after_free += 1
             how = "a stale TLB entry" if stale else "a PTE left for lazy flushing"
             pages = stale or freed
-            self.emit(UseAfterFree(self.op, cpu, pages[0] << shift, len(pages), how))
+            self.emit(UseAfterFree, self.op, cpu, pages[0] << shift, len(pages), how)
             return "use-after-free"
         if fault is not None:
             self.stats.faults += 1
-            self.emit(Fault(self.op, cpu, fault << shift))
+            self.emit(Fault, self.op, cpu, fault << shift)
             return "fault"
         return "ok"
 

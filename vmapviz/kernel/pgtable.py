@@ -15,8 +15,8 @@ from __future__ import annotations
 
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
-    last-in first-out (like the per-CPU hot lists); None once all `nr_pages` frames
-    of the machine's memory are in use."""
+    last-in first-out (like the per-CPU hot lists); fewer than asked once all
+    `nr_pages` frames of the machine's memory are in use."""
 
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
@@ -24,26 +24,24 @@ class PageAllocator:
         self.free_list: list[int] = []
         self.allocated: set[int] = set()
 
-    def alloc(self) -> int | None:
-        if len(self.allocated) >= self.nr_pages:
-            return None
-        pfn = self.free_list.pop() if self.free_list else self._fresh()
-        self.allocated.add(pfn)
-        return pfn
-
     def alloc_pages(self, count: int) -> list[int]:
-        """Up to `count` frames: fewer when memory runs out first."""
+        """`count` frames, fewer when memory runs out first: freed ones first, the
+        newest freed first, then fresh ones."""
         count = min(count, self.nr_pages - len(self.allocated))
-        return [self.alloc() for _ in range(count)]
+        free = self.free_list
+        reused = min(count, len(free))
+        pfns = free[-1:-reused - 1:-1]
+        del free[len(free) - reused:]
+        fresh = self.next_pfn
+        self.next_pfn += count - reused
+        pfns.extend(range(fresh, self.next_pfn))
+        self.allocated.update(pfns)
+        return pfns
 
-    def _fresh(self) -> int:
-        pfn = self.next_pfn
-        self.next_pfn += 1
-        return pfn
-
-    def free(self, pfn: int) -> None:
-        self.allocated.discard(pfn)
-        self.free_list.append(pfn)
+    def free_pages(self, pfns) -> None:
+        """__free_page() of each frame in order: the last freed is the next reused."""
+        self.allocated.difference_update(pfns)
+        self.free_list.extend(pfns)
 
 
 class PageTable:
@@ -62,7 +60,13 @@ class PageTable:
         PTEs set before it stopped; the caller emits the WARN."""
         ptes = self.ptes
         vpn = start >> self.shift
-        for nr in range((end - start) >> self.shift):
+        count = (end - start) >> self.shift
+        vpns = range(vpn, vpn + count)
+        if len(frames) >= count and None not in frames and ptes.keys().isdisjoint(vpns):
+            ptes.update(zip(vpns, frames))     # the usual case: every PTE set
+            self.stats.ptes_set += count
+            return 0, count
+        for nr in range(count):
             if vpn + nr in ptes:
                 return -EBUSY, nr
             frame = frames[nr]
@@ -84,8 +88,10 @@ class PageTable:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
         ptes = self.ptes
         lo, hi = start >> self.shift, end >> self.shift
-        keys = range(lo, hi) if hi - lo <= len(ptes) else ptes
-        self.dead.update(v for v in keys if lo <= v < hi and v in ptes)
+        if hi - lo <= len(ptes):
+            self.dead.update(filter(ptes.__contains__, range(lo, hi)))
+        else:
+            self.dead.update(v for v in ptes if lo <= v < hi)
 
     def flush_range(self, start: int, end: int) -> tuple[int, int]:
         """Drop [start, end) from every CPU's TLB (a range flush, as ARM's
@@ -118,10 +124,13 @@ class PageTable:
 def _drop_range(table: dict[int, int] | set[int], lo: int, hi: int) -> int:
     """Delete keys in [lo, hi) from table, walking whichever is smaller."""
     before = len(table)
-    discard = table.discard if isinstance(table, set) else lambda v: table.pop(v, None)
     keys = range(lo, hi) if hi - lo <= before else [v for v in table if lo <= v < hi]
-    for vpn in keys:
-        discard(vpn)
+    if isinstance(table, set):
+        table.difference_update(keys)
+    else:
+        pop = table.pop
+        for vpn in keys:
+            pop(vpn, None)
     return before - len(table)
 
 

@@ -69,13 +69,13 @@ class VanillaKernel(Kernel):
         if not found.ok:
             s.alloc_failures += 1
             s.warnings += 1
-            self.emit(AllocFail(self.op, cpu, size, FAIL_MESSAGE))
+            self.emit(AllocFail, self.op, cpu, size, FAIL_MESSAGE, True)
             return None
         kind = kind or area_kind(flags)
         va = VmapArea(found.addr, found.addr + size, kind, "busy", cfg.page_size, cpu, self.op)
         self.vmlist.insert(va)
         vm = self.vm[va.start] = VmStruct(va.start, size, flags, kind)
-        self.emit(AreaAlloc(self.op, cpu, va.start, va.end, kind, examined, "__get_vm_area_node"))
+        self.emit(AreaAlloc, self.op, cpu, va.start, va.end, kind, examined, "__get_vm_area_node")
         return vm
 
     def unlink_vm_area(self, cpu: int, addr: int) -> VmStruct | None:
@@ -95,7 +95,7 @@ class VanillaKernel(Kernel):
         self.pgtable.vunmap_page_range(va.start, va.end)
         self.flush_tlb_kernel_range(cpu, va.start, va.end)
         self.vmlist.erase(va)
-        self.emit(AreaRemove(self.op, cpu, va.start, va.end, walk))
+        self.emit(AreaRemove, self.op, cpu, va.start, va.end, walk)
         vm = self.vm.pop(addr)
         vm.size -= self.config.page_size
         return vm
@@ -115,8 +115,7 @@ class VanillaKernel(Kernel):
             self.warn(cpu, "__vunmap", f"Trying to vfree() nonexistent vm area ({addr:#x})")
             return
         if deallocate_pages or vm.flags & VM_MAP:
-            for pfn in vm.pages:
-                self.pages.free(pfn)
+            self.pages.free_pages(vm.pages)
         if deallocate_pages and vm.pages_area is not None:
             self.vunmap_common(cpu, vm.pages_area, True)
 

@@ -135,8 +135,7 @@ class ModernKernel(ModernState, Kernel):
             vm.find_unlink_vmap_area(self, addr)
             free_unmap_vmap_area(self, cpu, va)
             addr, detail = va.start, "lazily freed"
-        for pfn in self.ram_maps.pop(addr, ()):
-            self.pages.free(pfn)
+        self.pages.free_pages(self.ram_maps.pop(addr, ()))
         return None, detail
 
     def _vm_unmap_aliases(self, cpu: int):

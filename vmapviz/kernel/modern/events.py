@@ -10,11 +10,11 @@ kworker, not in the call that queued it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from ..events import Event
 
 
 
-class VaAlloc(NamedTuple):
+class VaAlloc(Event):
     """alloc_vmap_area() placed [start, end): from node `node`'s pool (`pooled`), or
     from the free tree after a descent of `walk` steps."""
     op: int
@@ -25,7 +25,7 @@ class VaAlloc(NamedTuple):
     walk: int
     node: int
     pooled: bool
-    fn: str = "alloc_vmap_area"
+    fn: str
     kind = "area"
 
     def line(self) -> str:
@@ -35,7 +35,7 @@ class VaAlloc(NamedTuple):
                 f"({(self.end - self.start) // 1024} KiB, {where})")
 
 
-class VaLazyFree(NamedTuple):
+class VaLazyFree(Event):
     """free_unmap_vmap_area(): PTEs cleared now, the area on node `node`'s lazy list,
     its pages added to vmap_lazy_nr; `queued`: over lazy_max_pages, the drain work was
     scheduled."""
@@ -54,7 +54,7 @@ class VaLazyFree(NamedTuple):
                 f"vmap_lazy_nr = {self.lazy_nr}{work}")
 
 
-class Purge(NamedTuple):
+class Purge(Event):
     """__purge_vmap_area_lazy(): `nr_areas` lazy areas (`nr_pages` pages) of every
     node, [start, end) flushed once; `pooled` of them went to their node's pool, the
     rest to the free tree; `decayed` pooled areas went back to the free tree first
@@ -72,7 +72,7 @@ class Purge(NamedTuple):
     helpers: int
     full_decay: bool
     by: str
-    force_flush: bool = False
+    force_flush: bool
     kind = "purge"
 
     def line(self) -> str:
@@ -82,7 +82,7 @@ class Purge(NamedTuple):
                 f"{self.decayed} pooled areas decayed, {self.helpers} helpers, {rng}")
 
 
-class DirtyFlush(NamedTuple):
+class DirtyFlush(Event):
     """vm_unmap_aliases() added block `block`'s dirty range [start, end) to its flush
     and reset the range."""
     op: int
@@ -96,7 +96,7 @@ class DirtyFlush(NamedTuple):
         return f"vm_unmap_aliases: flush dirty range {self.start:#x}-{self.end:#x} of #{self.block}, reset it"
 
 
-class FragmentedPurge(NamedTuple):
+class FragmentedPurge(Event):
     """purge_fragmented_block(): block `block` has nothing in use and is retired
     (`forced` by an allocation failure, else by vm_unmap_aliases())."""
     op: int

@@ -42,8 +42,8 @@ def alloc_vmap_area(k: ModernState, cpu: int, size: int, align: int, vstart: int
         if purged:
             k.stats.alloc_failures += 1
             k.stats.warnings += 1
-            k.emit(AllocFail(k.op, cpu, size, f"vmalloc_node_range for size {size} failed: "
-                             f"Address range restricted to {vstart:#x} - {vend:#x}"))
+            k.emit(AllocFail, k.op, cpu, size, f"vmalloc_node_range for size {size} failed: "
+                             f"Address range restricted to {vstart:#x} - {vend:#x}", True)
             return None
         reclaim_and_purge_vmap_areas(k, cpu)
         purged = True
@@ -51,7 +51,7 @@ def alloc_vmap_area(k: ModernState, cpu: int, size: int, align: int, vstart: int
     k.set_area(va)
     k.counts["busy_lock"] += 1
     k.addr_to_node(addr).busy.add(addr)
-    k.emit(VaAlloc(k.op, cpu, va.start, va.end, kind, steps, node, pooled))
+    k.emit(VaAlloc, k.op, cpu, va.start, va.end, kind, steps, node, pooled, "alloc_vmap_area")
     return va
 
 
@@ -113,7 +113,7 @@ def free_vmap_area_noflush(k: ModernState, cpu: int, va: VmapArea) -> None:
     k.set_area(va._replace(state="lazy"))
     queued = k.vmap_lazy_nr > k.config.lazy_max_pages and not k.drain_pending
     k.drain_pending |= queued
-    k.emit(VaLazyFree(k.op, cpu, va.start, va.end, k.vmap_lazy_nr, vn.id, queued))
+    k.emit(VaLazyFree, k.op, cpu, va.start, va.end, k.vmap_lazy_nr, vn.id, queued)
 
 
 def unlink_busy(k: ModernState, va: VmapArea) -> None:
@@ -166,8 +166,8 @@ def purge_vmap_area_lazy(k: ModernState, cpu: int, start: int, end: int, full_po
     pooled = sum(1 for vn, p in lists for va in p if _to_pool(k, vn, va))
     # One extra worker per full lazy_max_pages() set, minus one: counted, not run apart.
     helpers = min(max(k.vmap_lazy_nr // cfg.lazy_max_pages, 1), len(lists)) - 1 if lists else 0
-    k.emit(Purge(k.op, cpu, start if lists else 0, end, nr_areas, nr_pages, pooled, decayed,
-                 helpers, full_pool_decay, by, force_flush))
+    k.emit(Purge, k.op, cpu, start if lists else 0, end, nr_areas, nr_pages, pooled, decayed,
+                 helpers, full_pool_decay, by, force_flush)
     if lists:
         k.stats.purges += 1
         flush_tlb_kernel_range(k, cpu, start, end)

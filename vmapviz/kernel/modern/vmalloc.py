@@ -89,8 +89,7 @@ def vfree(k: ModernState, cpu: int, addr: int, name: str = "vfree") -> None:
     if vm is None:
         k.warn(cpu, name, f"Trying to {name}() nonexistent vm area ({addr:#x})")
         return
-    for pfn in vm.pages:
-        k.pages.free(pfn)
+    k.pages.free_pages(vm.pages)
     if vm.pages_area is not None:
         vfree(k, cpu, vm.pages_area)
 

@@ -75,8 +75,8 @@ def new_vmap_block(k: ModernState, cpu: int, order: int) -> int | None:
     k.xa[xa_cpu][idx] = vb
     k.stats.vbq_lock += 1
     k.vbq[cpu].append(vb)                     # list_add_tail_rcu()
-    k.emit(BlockNew(k.op, cpu, vb.id, vb.start, vb.end))
-    k.emit(BlockAlloc(k.op, cpu, vb.id, 0, 1 << order, vb.start))
+    k.emit(BlockNew, k.op, cpu, vb.id, vb.start, vb.end)
+    k.emit(BlockAlloc, k.op, cpu, vb.id, 0, 1 << order, vb.start)
     return vb.start
 
 
@@ -88,7 +88,7 @@ def free_vmap_block(k: ModernState, cpu: int, vb: VmapBlock) -> None:
     del k.xa[xa_cpu][idx]
     va = k.va[vb.start]
     unlink_busy(k, va)
-    k.emit(BlockFree(k.op, cpu, vb.id, vb.start, vb.end))
+    k.emit(BlockFree, k.op, cpu, vb.id, vb.start, vb.end)
     free_vmap_area_noflush(k, cpu, va)
 
 
@@ -112,7 +112,7 @@ def vb_alloc(k: ModernState, cpu: int, size: int) -> int | None:
             vbq.remove(vb)
             vb.on_free_list = False
         addr = vb.start + off * cfg.page_size
-        k.emit(BlockAlloc(k.op, cpu, vb.id, off, n, addr))
+        k.emit(BlockAlloc, k.op, cpu, vb.id, off, n, addr)
         return addr
     return new_vmap_block(k, cpu, order)
 
@@ -140,7 +140,7 @@ def vb_free(k: ModernState, cpu: int, addr: int, size: int) -> None:
     vb.dirty_min = min(vb.dirty_min, off)
     vb.dirty_max = max(vb.dirty_max, off + n)
     vb.dirty += n
-    k.emit(BlockDirty(k.op, cpu, vb.id, off, n, vb.dirty))
+    k.emit(BlockDirty, k.op, cpu, vb.id, off, n, vb.dirty)
     if vb.dirty == vb.bits:
         assert not vb.free, "BUG_ON(vb->free)"
         free_vmap_block(k, cpu, vb)
@@ -156,7 +156,7 @@ def purge_fragmented_block(k: ModernState, cpu: int, vb: VmapBlock, purge: list,
         return False
     if not (force or vb.free < bits // 4):
         return False
-    k.emit(FragmentedPurge(k.op, cpu, vb.id, vb.start, vb.end, vb.free, vb.dirty, force))
+    k.emit(FragmentedPurge, k.op, cpu, vb.id, vb.start, vb.end, vb.free, vb.dirty, force)
     vb.free, vb.dirty = 0, bits
     vb.dirty_min, vb.dirty_max = 0, bits
     k.stats.vbq_lock += 1
@@ -200,7 +200,7 @@ def vm_unmap_aliases(k: ModernState, cpu: int) -> None:
             start, end = min(start, s), max(end, e)
             vb.dirty_min, vb.dirty_max = vb.bits, 0
             flush = True
-            k.emit(DirtyFlush(k.op, cpu, vb.id, s, e))
+            k.emit(DirtyFlush, k.op, cpu, vb.id, s, e)
     for vb in purge:
         free_vmap_block(k, cpu, vb)
     if not purge_vmap_area_lazy(k, cpu, start, end, False, "vm_unmap_aliases", flush) and flush:

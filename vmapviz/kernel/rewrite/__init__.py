@@ -85,8 +85,7 @@ class RewriteKernel(RewriteState, Kernel):
         # Memory ran out: the caller has a NULL page, which vmap_page_range() refuses.
         if self.vmap_page_range(cpu, addr, addr + size, frames + [None] * (len(frames) < count)):
             self._unmap_ram(cpu, addr, count)
-            for pfn in frames:
-                self.pages.free(pfn)
+            self.pages.free_pages(frames)
             return None, detail
         self.ram_maps[addr] = frames
         return addr, detail
@@ -94,8 +93,7 @@ class RewriteKernel(RewriteState, Kernel):
     def _vm_unmap_ram(self, cpu: int, addr: int, count: int):
         """vm_unmap_ram(): the PTEs stay (lazily); the simulator frees the pages it lent."""
         detail = self._unmap_ram(cpu, addr, count)
-        for pfn in self.ram_maps.pop(addr, ()):
-            self.pages.free(pfn)
+        self.pages.free_pages(self.ram_maps.pop(addr, ()))
         return None, detail
 
     def _unmap_ram(self, cpu: int, addr: int, count: int) -> str:

@@ -45,7 +45,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
         if purged:
             stats.alloc_failures += 1
             stats.warnings += 1
-            k.emit(AllocFail(k.op, cpu, size, FAIL_MESSAGE, policy.retry_restarts))
+            k.emit(AllocFail, k.op, cpu, size, FAIL_MESSAGE, policy.retry_restarts)
             return None
         purge_vmap_area_lazy(k, cpu)
         purged = True
@@ -54,7 +54,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
     va = VmapArea(found.addr, found.addr + size, kind, "busy", guard, cpu, k.op, flags)
     if k.tree.insert(va):
         k.overlaps.add(va.start)  # the posted descent's bug: see VmapAreaTree.search()
-    k.emit(AreaAlloc(k.op, cpu, va.start, va.end, kind, found.walk))
+    k.emit(AreaAlloc, k.op, cpu, va.start, va.end, kind, found.walk, "alloc_vmap_area")
     return va
 
 
@@ -91,7 +91,7 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea) -> None:
     k.lazy[va.start] = lazy
     mark_freed(k, va.start, va.start, va.end)
     k.vmap_lazy_nr += (va.end - va.start) // k.config.page_size
-    k.emit(AreaLazyFree(k.op, cpu, va.start, va.end, k.vmap_lazy_nr))
+    k.emit(AreaLazyFree, k.op, cpu, va.start, va.end, k.vmap_lazy_nr)
     if k.vmap_lazy_nr > k.config.lazy_max_pages:
         # posted: purge_vmap_area_lazy(); merged: try_purge_vmap_area_lazy().  Both
         # are __purge_vmap_area_lazy(sync=0): a trylock that always succeeds here,
@@ -165,7 +165,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
         k.vmap_lazy_nr -= nr
     if nr or force_flush:
         k.stats.purges += 1
-        k.emit(Purge(k.op, cpu, start if end else 0, end, len(valist), nr, sync, force_flush))
+        k.emit(Purge, k.op, cpu, start if end else 0, end, len(valist), nr, sync, force_flush)
         k.flush_tlb_kernel_range(cpu, start, end)
     if nr:
         k.stats.vmap_area_lock += 1

@@ -65,8 +65,8 @@ def find_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
         return None
     if va.lazy:
         k.stats.use_after_free += 1
-        k.emit(UseAfterFree(k.op, cpu, addr, 0, "find_vm_area(): va->private, the vm_struct "
-                            "kfree()d when the area was freed"))
+        k.emit(UseAfterFree, k.op, cpu, addr, 0, "find_vm_area(): va->private, the vm_struct "
+                            "kfree()d when the area was freed")
         return k.freed_vms[addr]
     return k.vmlist[addr]
 
@@ -109,8 +109,7 @@ def vunmap_common(k: RewriteState, cpu: int, addr: int, deallocate_pages: bool) 
         k.warn(cpu, "__vunmap", f"Trying to vfree() nonexistent vm area ({addr:#x})")
         return
     if deallocate_pages or vm.flags & VM_MAP:
-        for pfn in vm.pages:
-            k.pages.free(pfn)
+        k.pages.free_pages(vm.pages)
     if deallocate_pages and vm.pages_area is not None:
         vunmap_common(k, cpu, vm.pages_area, True)
 

@@ -107,7 +107,7 @@ def new_vmap_block(k: RewriteState, cpu: int) -> VmapBlock | None:
     k.stats.vbq_lock += 1
     k.vbq[cpu].free.insert(0, vb)  # list_add(): the head
     vb.on_free_list = True
-    k.emit(BlockNew(k.op, cpu, vb.id, vb.start, vb.end))
+    k.emit(BlockNew, k.op, cpu, vb.id, vb.start, vb.end)
     return vb
 
 
@@ -123,7 +123,7 @@ def free_vmap_block(k: RewriteState, cpu: int, vb: VmapBlock) -> None:
         vb.on_dirty_list = False
     k.stats.vmap_block_tree_lock += 1
     del k.vmap_block_tree[addr_to_vb_idx(k.config, vb.start)]
-    k.emit(BlockFree(k.op, cpu, vb.id, vb.start, vb.end))
+    k.emit(BlockFree, k.op, cpu, vb.id, vb.start, vb.end)
     free_unmap_vmap_area(k, cpu, k.tree.by_start[vb.start])
 
 
@@ -150,7 +150,7 @@ def vb_alloc(k: RewriteState, cpu: int, size: int) -> tuple[int, VmapBlock] | No
                     vbq.free.remove(vb)  # list_del_init()
                     vb.on_free_list = False
                 addr = vb.start + i * cfg.page_size
-                k.emit(BlockAlloc(k.op, cpu, vb.id, i, nbits, addr))
+                k.emit(BlockAlloc, k.op, cpu, vb.id, i, nbits, addr)
                 return addr, vb
         if new_vmap_block(k, cpu) is None:
             return None
@@ -190,7 +190,7 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
         k.vbq[vb.cpu].dirty.insert(0, vb)  # list_add()
         vb.on_dirty_list = True
     vb.dirty += nbits
-    k.emit(BlockDirty(k.op, cpu, vb.id, pos, nbits, vb.dirty))
+    k.emit(BlockDirty, k.op, cpu, vb.id, pos, nbits, vb.dirty)
     if vb.dirty == cfg.vmap_bbmap_bits:
         assert not vb.free and not vb.on_free_list, "BUG_ON(vb->free || !list_empty(&vb->free_list))"
         free_vmap_block(k, cpu, vb)
@@ -213,7 +213,7 @@ def vm_unmap_aliases(k: RewriteState, cpu: int) -> None:
                 s = vb.start + i * cfg.page_size
                 e = vb.start + j * cfg.page_size
                 k.pgtable.vunmap_page_range(s, e)
-                k.emit(AliasUnmap(k.op, cpu, vb.id, s, e))
+                k.emit(AliasUnmap, k.op, cpu, vb.id, s, e)
                 flush = True
                 start, end = min(start, s), max(end, e)
     k.stats.vm_unmap_aliases_calls += 1
