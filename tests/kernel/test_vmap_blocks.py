@@ -9,6 +9,8 @@ cleared); all bits dirty: free_vmap_block() frees the block's area lazily.
 """
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vmapviz.kernel import Config, Kernel
 from vmapviz.kernel.events import BlockFree, BlockNew
@@ -379,3 +381,29 @@ def test_seed_loop_on_32bit_8_cpus_runs_out_of_space_before_the_threshold(varian
         assert k.areas() == []
         assert k.vm_map_ram(4) == S                 # the next call starts afresh
     assert k.check() == []
+
+
+# -- bitmap_find_free_region() against the kernel's loop ------------------------------------
+
+def naive_find_free_region(bitmap: int, bits: int, order: int) -> int:
+    """lib/bitmap.c's bitmap_find_free_region() loop: each aligned position in turn,
+    the first whose 1 << order bits are all clear."""
+    n = 1 << order
+    for pos in range(0, bits - n + 1, n):
+        if all(not bitmap >> b & 1 for b in range(pos, pos + n)):
+            return pos
+    return -1
+
+
+@given(st.sampled_from([64, 128, 1024]), st.lists(st.integers(0, 6), max_size=40),
+       st.integers(0, 2**1024 - 1), st.booleans(), st.integers(0, 6))
+def test_bitmap_find_free_region_matches_the_kernels_loop(bits, orders, noise, noisy, order):
+    from vmapviz.kernel.rewrite.vmap_block import bitmap_find_free_region
+    bitmap = 0
+    for o in orders:                       # a block filled from the bottom, as vb_alloc() does
+        pos = naive_find_free_region(bitmap, bits, o)
+        if pos >= 0:
+            bitmap |= ((1 << (1 << o)) - 1) << pos
+    if noisy:                              # and any bitmap at all
+        bitmap |= noise & ((1 << bits) - 1)
+    assert bitmap_find_free_region(bitmap, bits, order) == naive_find_free_region(bitmap, bits, order)

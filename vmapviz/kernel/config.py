@@ -39,8 +39,7 @@ def fls(x: int) -> int:
 
 def get_order(size: int, page_size: int) -> int:
     """get_order(): the smallest order with (page_size << order) >= size."""
-    pages = -(-size // page_size)
-    return max(0, (pages - 1).bit_length())
+    return (-(-size // page_size) - 1).bit_length()
 
 
 @dataclass(frozen=True)

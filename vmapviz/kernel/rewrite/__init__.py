@@ -83,7 +83,8 @@ class RewriteKernel(RewriteState, Kernel):
             addr, detail = va.start, "global allocator"
         frames = self.pages.alloc_pages(count)
         # Memory ran out: the caller has a NULL page, which vmap_page_range() refuses.
-        if self.vmap_page_range(cpu, addr, addr + size, frames + [None] * (len(frames) < count)):
+        mapped = frames if len(frames) == count else frames + [None]
+        if self.vmap_page_range(cpu, addr, addr + size, mapped):
             self._unmap_ram(cpu, addr, count)
             self.pages.free_pages(frames)
             return None, detail
@@ -98,13 +99,8 @@ class RewriteKernel(RewriteState, Kernel):
 
     def _unmap_ram(self, cpu: int, addr: int, count: int) -> str:
         cfg = self.config
-        checks = (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.vmalloc_start),
-                  ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
-                  ("addr & (PAGE_SIZE-1)", bool(addr & (cfg.page_size - 1))))
-        failed = [c for c, bad in checks if bad]
-        if failed:
-            cond = " || ".join(c for c, _ in checks) if self.policy.one_bug_on else failed[0]
-            self.bug(cpu, "vm_unmap_ram", f"BUG_ON({cond}) for {addr:#x}")
+        if not addr or addr < cfg.vmalloc_start or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
+            self._bad_unmap_addr(cpu, addr)
         if count <= cfg.vmap_max_alloc:
             vb = vb_free(self, cpu, addr, count * cfg.page_size)
             bit = (addr - vb.start) // cfg.page_size
@@ -124,6 +120,17 @@ class RewriteKernel(RewriteState, Kernel):
                      "leave its vm_struct on vmlist", own=True)
         free_unmap_vmap_area(self, cpu, va)
         return "lazily freed"
+
+    def _bad_unmap_addr(self, cpu: int, addr: int) -> None:
+        """vm_unmap_ram()'s BUG_ON()s on its address: merged has four, and the first
+        that holds fires; the posted one BUG_ON() prints all four conditions."""
+        cfg = self.config
+        checks = (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.vmalloc_start),
+                  ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
+                  ("addr & (PAGE_SIZE-1)", bool(addr & (cfg.page_size - 1))))
+        failed = [c for c, bad in checks if bad]
+        cond = " || ".join(c for c, _ in checks) if self.policy.one_bug_on else failed[0]
+        self.bug(cpu, "vm_unmap_ram", f"BUG_ON({cond}) for {addr:#x}")
 
     def _vm_unmap_aliases(self, cpu: int):
         return vm_unmap_aliases(self, cpu), ""

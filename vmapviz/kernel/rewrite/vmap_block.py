@@ -66,9 +66,17 @@ def _aligned_starts(bits: int, order: int) -> int:
 def bitmap_find_free_region(bitmap: int, bits: int, order: int) -> int:
     """bitmap_find_free_region()'s search: the lowest position, a multiple of
     1 << order, of 1 << order clear bits; -1 if none."""
+    nbits = 1 << order
+    # The first aligned position at or above the lowest clear bit is the answer when
+    # its region is clear (no lower aligned position can be), as it is while a block
+    # fills from the bottom.
+    lowest = (bitmap ^ (bitmap + 1)).bit_length() - 1
+    pos = (lowest + nbits - 1) & -nbits
+    if pos + nbits <= bits and not (bitmap >> pos) & ((1 << nbits) - 1):
+        return pos
     run = ~bitmap & ((1 << bits) - 1)   # bit p set: p is clear
     width = 1
-    while width < 1 << order:           # bit p set: p .. p + 2*width - 1 clear
+    while width < nbits:                # bit p set: p .. p + 2*width - 1 clear
         run &= run >> width
         width <<= 1
     run &= _aligned_starts(bits, order)
@@ -149,8 +157,8 @@ def vb_alloc(k: RewriteState, cpu: int, size: int) -> tuple[int, VmapBlock] | No
                     stats.vbq_lock += 1
                     vbq.free.remove(vb)  # list_del_init()
                     vb.on_free_list = False
-                addr = vb.start + i * cfg.page_size
-                k.emit(BlockAlloc, k.op, cpu, vb.id, i, nbits, addr)
+                addr = vb.start + (i << cfg.page_shift)
+                k.events.append(BlockAlloc((k.op, cpu, vb.id, i, nbits, addr)))
                 return addr, vb
         if new_vmap_block(k, cpu) is None:
             return None
@@ -165,12 +173,11 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
     (bitmap_allocate_region()'s -EBUSY is ignored) the simulator refuses the call, its
     own refusal (Bug.own), saying what the kernel would have corrupted."""
     cfg = k.config
-    order = get_order(size, cfg.page_size)
-    nbits = 1 << order
+    nbits = 1 << get_order(size, cfg.page_size)
     vb = k.block_at(addr)
     if vb is None:
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
-    pos = (addr & (cfg.vmap_block_size - 1)) // cfg.page_size
+    pos = (addr & (cfg.vmap_block_size - 1)) >> cfg.page_shift
     region = ((1 << nbits) - 1) << pos
     if vb.alloc_map & region != region:
         k.bug(cpu, "vb_free", f"{addr:#x} (bits {pos}-{pos + nbits - 1} of block #{vb.id}) "
@@ -182,15 +189,16 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
               f"block #{vb.id} are already dirty; the kernel ignores bitmap_allocate_region()'s "
               f"-EBUSY and adds {nbits} to vb->dirty again, so the block is freed before all its "
               "pages are", own=True)
-    k.stats.vb_lock += 1
+    stats = k.stats
+    stats.vb_lock += 1
     vb.dirty_map |= region
-    mark_freed(k, vb.start, addr, addr + nbits * cfg.page_size)
+    mark_freed(k, vb.start, addr, addr + (nbits << cfg.page_shift))
     if not vb.dirty:
-        k.stats.vbq_lock += 1
+        stats.vbq_lock += 1
         k.vbq[vb.cpu].dirty.insert(0, vb)  # list_add()
         vb.on_dirty_list = True
     vb.dirty += nbits
-    k.emit(BlockDirty, k.op, cpu, vb.id, pos, nbits, vb.dirty)
+    k.events.append(BlockDirty((k.op, cpu, vb.id, pos, nbits, vb.dirty)))
     if vb.dirty == cfg.vmap_bbmap_bits:
         assert not vb.free and not vb.on_free_list, "BUG_ON(vb->free || !list_empty(&vb->free_list))"
         free_vmap_block(k, cpu, vb)
