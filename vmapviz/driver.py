@@ -75,6 +75,7 @@ class Run:
 
     def _bind(self) -> None:
         self.calls = {name: getattr(self.kernel, name) for name in CALLS}
+        self._flushes_seen = self.kernel.stats.tlb_flushes   # _ran() looks for new ones
 
     def step(self) -> list | None:
         """Run the next op; its events, or None when the workload has ended."""
@@ -110,9 +111,12 @@ class Run:
     def _ran(self, events: list) -> list:
         self.recent.extend(events)
         self.last_op = events
-        for e in events:
-            if e.kind == "flush":
-                self.flushes.add(e.op)
+        flushes = self.kernel.stats.tlb_flushes
+        if flushes != self._flushes_seen:
+            self._flushes_seen = flushes
+            for e in events:
+                if e.kind == "flush":
+                    self.flushes.add(e.op)
         tl = self.timeline
         if tl is not None and self.kernel.op >= self._due:
             op = self.kernel.op

@@ -166,3 +166,14 @@ def test_descriptions_say_where_the_gap_page_goes_and_what_agp_bug_shows():
     agp = get("agp-bug")
     assert "-ENOMEM (-12)" in agp.watch and "never diagnoses" in agp.watch
     assert "bug that Andrew Morton hit" not in agp.watch
+
+
+def test_the_schedulers_draw_is_randrange():
+    """The scheduler's own draw gives what random.randrange() gives, so the op order
+    is the one the standard library's algorithm fixes for a seed."""
+    import random
+
+    from vmapviz.workloads.base import randbelow
+    ours, stdlib = random.Random("s"), random.Random("s")
+    for n in list(range(1, 70)) * 50 + [2**31 - 1, 2**40 + 3]:
+        assert randbelow(ours, n) == stdlib.randrange(n)

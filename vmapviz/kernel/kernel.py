@@ -58,9 +58,11 @@ class Kernel(Machine):
 
     def _op(self, name: str, args: tuple, cpu: int):
         maxima, body, allocating, void = self.specs[name]
-        for value, most in zip(args, maxima):
-            if type(value) is not int or not 0 <= value <= most:
+        i = 0
+        for value in args:
+            if type(value) is not int or not 0 <= value <= maxima[i]:
                 check_args(name, args, self.config.bits)    # raises, saying which and why
+            i += 1
         if type(cpu) is not int or not 0 <= cpu < self.config.nr_cpus:
             raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.config.nr_cpus - 1})")
         self.op = op = self.op + 1

@@ -113,9 +113,19 @@ class Machine:
         entry, or a PTE left for a page its user already freed)."""
         shift = self.config.page_shift
         ptes, tlb, dead = self.pgtable.ptes, self.pgtable.tlbs[cpu], self.pgtable.dead
-        stale, freed, fault = [], [], None
         first = addr >> shift
-        for vpn in range(first, first + nr_pages):
+        vpns = range(first, first + nr_pages)
+        mapped = list(map(ptes.get, vpns))
+        if None not in mapped and dead.isdisjoint(vpns):
+            cached = list(map(tlb.get, vpns))
+            if cached == mapped:                   # every page through a current entry
+                return "ok"
+            if cached.count(None) == nr_pages:     # every page a TLB miss
+                tlb.update(zip(vpns, mapped))
+                self.stats.tlb_misses += nr_pages
+                return "ok"
+        stale, freed, fault = [], [], None
+        for vpn in vpns:
             pte = ptes.get(vpn)
             cached = tlb.get(vpn)
             if cached is not None and cached != pte:

@@ -61,7 +61,7 @@ class Interleaver(OpSource):
         self.rng = random.Random(f"vmapviz-schedule:{seed}")
         self.ready: list[tuple[int, Stream, tuple[str, tuple]]] = []
         for cpu in sorted(streams):
-            first = _advance(streams[cpu], None, prime=True)
+            first = next(streams[cpu], None)
             if first is not None:
                 self.ready.append((cpu, streams[cpu], first))
         self.current = -1
@@ -71,26 +71,32 @@ class Interleaver(OpSource):
         return not self.ready
 
     def next(self) -> Op | None:
-        if not self.ready:
+        ready = self.ready
+        if not ready:
             return None
-        self.current = self.rng.randrange(len(self.ready)) if len(self.ready) > 1 else 0
-        cpu, _, (call, args) = self.ready[self.current]
+        self.current = i = randbelow(self.rng, len(ready)) if len(ready) > 1 else 0
+        cpu, _, (call, args) = ready[i]
         return Op(cpu, call, args)
 
     def feed(self, result: object) -> None:
         cpu, stream, _ = self.ready[self.current]
-        nxt = _advance(stream, result)
-        if nxt is None:
+        try:
+            self.ready[self.current] = (cpu, stream, stream.send(result))
+        except StopIteration:
             del self.ready[self.current]
-        else:
-            self.ready[self.current] = (cpu, stream, nxt)
 
 
-def _advance(stream: Stream, result: object, prime: bool = False):
-    try:
-        return next(stream) if prime else stream.send(result)
-    except StopIteration:
-        return None
+def randbelow(rng: random.Random, n: int) -> int:
+    """rng.randrange(n) for n >= 1, drawn exactly as CPython's randrange() draws it
+    (Random._randbelow_with_getrandbits), without its three Python frames: the
+    scheduler draws once per op."""
+    k = n.bit_length()
+    r = rng.getrandbits(k)
+    while r >= n:
+        r = rng.getrandbits(k)
+    return r
+
+
 
 
 @dataclass(frozen=True)
