@@ -1,0 +1,112 @@
+"""Issue 16's figures, for this tree and, beside it in the same run, an earlier one.
+
+    python benchmarks/bench_speed.py                     # this tree only
+    python benchmarks/bench_speed.py --before ../before  # and a checkout of an earlier commit
+
+(make the earlier checkout with `git worktree add ../before <commit>`).  Each tree is
+measured in its own subprocess (PYTHONPATH set to it), the trees alternating, ROUNDS
+times; each figure is the best round, in CPU time, so a shared machine's other jobs
+weigh as little as they can.  Only the public API and the CLI are used, so any commit
+can be measured:
+
+- triple: vm_map_ram(4) + touch(4 pages) + vm_unmap_ram, 1 CPU and 8 CPUs round-robin;
+- pair: vmalloc(1 page) + vfree with 100 and with 1,000,000 live areas (filled first,
+  not timed), 4 CPUs;
+- run: `vmapviz run map-touch-unmap --ops 1000000 --json`, wall seconds of the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROUNDS = 3
+
+MEASURE = r'''
+import json, sys, time
+from vmapviz.kernel import Config, Kernel
+
+def cpu_us(fn, n):
+    t0 = time.process_time()
+    fn(n)
+    return (time.process_time() - t0) / n * 1e6
+
+def triple(cpus):
+    k = Kernel(Config(nr_cpus=cpus, bits=64))
+    def loop(n):
+        for i in range(n):
+            c = i % cpus
+            a = k.vm_map_ram(4, cpu=c)
+            k.touch(a, 4, cpu=c)
+            k.vm_unmap_ram(a, 4, cpu=c)
+            k.drain_events()
+    loop(2000)
+    return cpu_us(loop, 30000)
+
+def pair(live):
+    k = Kernel(Config(nr_cpus=4, bits=64))
+    for _ in range(live):
+        k.vmalloc(4096)
+        k.events.clear()
+    def loop(n):
+        for _ in range(n):
+            k.vfree(k.vmalloc(4096))
+            k.drain_events()
+    loop(500)
+    return cpu_us(loop, 20000)
+
+what = sys.argv[1]
+print(json.dumps(triple(int(sys.argv[2])) if what == "triple" else pair(int(sys.argv[2]))))
+'''
+
+
+def measure(tree: str, what: str, arg: int) -> float:
+    env = dict(os.environ, PYTHONPATH=tree)
+    if what == "run":
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "vmapviz", "run", "map-touch-unmap", "--ops", str(arg),
+                        "--json"], env=env, cwd=tree, check=True, capture_output=True)
+        return time.perf_counter() - t0
+    out = subprocess.run([sys.executable, "-c", MEASURE, what, str(arg)], env=env, cwd=tree,
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+FIGURES = [("triple", 1, "triple, 1 CPU (us)", 5.0), ("triple", 8, "triple, 8 CPUs (us)", 5.0),
+           ("pair", 100, "vmalloc+vfree, 100 live (us)", 8.0),
+           ("pair", 1_000_000, "vmalloc+vfree, 1,000,000 live (us)", 12.0),
+           ("run", 1_000_000, "run map-touch-unmap --ops 1000000 (s)", 2.0)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", metavar="TREE", help="an earlier checkout to measure beside this one")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    args = parser.parse_args()
+    trees = ([("before", os.path.abspath(args.before))] if args.before else []) + [("now", ROOT)]
+    best: dict = {}
+    for r in range(args.rounds):
+        for what, arg, label, _ in FIGURES:
+            for name, tree in trees:
+                v = measure(tree, what, arg)
+                best[name, label] = min(v, best.get((name, label), v))
+                print(f"round {r + 1}: {name:6} {label:40} {v:8.2f}", file=sys.stderr)
+    print(f"{'figure':40} " + " ".join(f"{n:>8}" for n, _ in trees) + f" {'goal':>6}" +
+          (f" {'speed-up':>9}" if len(trees) > 1 else ""))
+    for _, _, label, goal in FIGURES:
+        row = [best[n, label] for n, _ in trees]
+        line = f"{label:40} " + " ".join(f"{v:8.2f}" for v in row) + f" {goal:6.1f}"
+        if len(trees) > 1:
+            line += f" {row[0] / row[1]:8.2f}x"
+        print(line)
+    pairs = [best["now", label] for _, arg, label, _ in FIGURES if label.startswith("vmalloc")]
+    print(f"pair at 1,000,000 live areas / at 100: {pairs[1] / pairs[0]:.2f}x (goal 1.5x or less)")
+
+
+if __name__ == "__main__":
+    main()
