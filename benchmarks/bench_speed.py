@@ -11,7 +11,7 @@ can be measured:
 
 - triple: vm_map_ram(4) + touch(4 pages) + vm_unmap_ram, 1 CPU and 8 CPUs round-robin;
 - pair: vmalloc(1 page) + vfree with 100 and with 1,000,000 live areas (filled first,
-  not timed), 4 CPUs;
+  not timed), 4 CPUs and 8 GiB of RAM (1 GiB has too few pages for 10^6 areas);
 - run: `vmapviz run map-touch-unmap --ops 1000000 --json`, wall seconds of the command.
 """
 
@@ -49,7 +49,7 @@ def triple(cpus):
     return cpu_us(loop, 30000)
 
 def pair(live):
-    k = Kernel(Config(nr_cpus=4, bits=64))
+    k = Kernel(Config(nr_cpus=4, bits=64, ram_size=8 << 30))   # a page for each of 10^6 areas
     for _ in range(live):
         k.vmalloc(4096)
         k.events.clear()
