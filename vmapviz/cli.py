@@ -14,7 +14,7 @@ import sys
 
 from . import __version__
 from .kernel import ConfigError
-from .export import ExportError, check_image_path
+from .export import LAYOUTS, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
@@ -236,7 +236,7 @@ def build_parser() -> Parser:
     g.add_argument("--every", type=_positive, required=True, metavar="K", help="a frame every K ops")
     g.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     g.add_argument("--fps", type=_fps, default=10.0, metavar="F", help="frames a second (default 10)")
-    g.add_argument("--layout", choices=("presenter", "full"), default="presenter",
+    g.add_argument("--layout", choices=LAYOUTS, default="presenter",
                    help="presenter (default): the TUI's presenter layout (key l), a large map over "
                    "the explanation, the better slide and about a third of the file; full: every panel")
     g.add_argument("--font-size", type=_font_size, default=10, metavar="PX",
