@@ -14,7 +14,7 @@ import sys
 
 from . import __version__
 from .kernel import ConfigError
-from .export import ExportError, check_image_path
+from .export import LAYOUTS, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
@@ -116,6 +116,13 @@ def _positive(text: str) -> int:
     n = _count(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {n}")
+    return n
+
+
+def _font_size(text: str) -> int:
+    n = _count(text)
+    if not 8 <= n <= 48:
+        raise argparse.ArgumentTypeError(f"--font-size must be between 8 and 48 pixels, not {n}")
     return n
 
 
@@ -229,6 +236,12 @@ def build_parser() -> Parser:
     g.add_argument("--every", type=_positive, required=True, metavar="K", help="a frame every K ops")
     g.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     g.add_argument("--fps", type=_fps, default=10.0, metavar="F", help="frames a second (default 10)")
+    g.add_argument("--layout", choices=LAYOUTS, default="presenter",
+                   help="presenter (default): the TUI's presenter layout (key l), a large map over "
+                   "the explanation, the better slide and about a third of the file; full: every panel")
+    g.add_argument("--font-size", type=_font_size, default=10, metavar="PX",
+                   help="type size in pixels (default 10: 6x12-pixel cells, 720x480 at 120x40; "
+                   "larger is crisper and larger)")
     _machine_options(g)
     _theme_option(g)
 
@@ -478,7 +491,8 @@ def cmd_export(args) -> int:
     from .export import export_gif
     frames = export_gif(args.gif, args.workload, args.variant, args.cpus, args.bits, args.seed,
                         args.ops, args.every, size=args.size, fps=args.fps, theme=args.theme,
-                        flush=args.flush, config_nr_cpus=args.config_nr_cpus)
+                        flush=args.flush, config_nr_cpus=args.config_nr_cpus,
+                        layout=args.layout, font_size=args.font_size)
     print(f"{args.gif}: {frames} frames")
     return 0
 

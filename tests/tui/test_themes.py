@@ -7,6 +7,14 @@ L = 0.2126 R + 0.7152 G + 0.0722 B of the linearised sRGB channels, contrast
 (L1 + 0.05) / (L2 + 0.05).  Text needs 4.5:1 (WCAG 1.4.3).  Glyphs that are drawings,
 not letters (box drawing, block elements, shades, geometric shapes), need 3:1, WCAG
 1.4.11's figure for graphics; the projector theme asks 7:1 and 4.5:1.
+
+Not the two ansi-* themes: they draw in the terminal's own sixteen colours and default
+foreground and background, which only the terminal knows (a light or a dark profile,
+any palette).  An SVG export paints Rich's stand-in colours for them (a #292929
+background even for ansi-light), so a contrast measured here would be a contrast of
+colours no terminal shows: a pass would prove nothing and a failure nothing either.
+(tests/tui/test_theme_cvd.py does check their CPU tints, against the ANSI palette the
+app assumes.)
 """
 
 from __future__ import annotations
@@ -23,9 +31,7 @@ from vmapviz.tui.headless import settle
 from vmapviz.tui.lazy import LazyPanel
 
 OURS = ("vmapviz-light", "vmapviz-projector")
-# ansi-dark and ansi-light draw in the terminal's own palette, which no SVG knows: an
-# export paints Rich's stand-in colours (a #292929 background even for ansi-light), so
-# their contrast cannot be measured here.
+# Not ansi-dark and ansi-light: see the docstring.
 THEMES = (*(name for name in BUILTIN_THEMES if not name.startswith("ansi-")), *OURS)
 NEEDS = {"vmapviz-projector": (7.0, 4.5)}   # (text, graphics); others (4.5, 3.0)
 

@@ -3,7 +3,9 @@
 Rules the palette follows:
 - One hue per CPU (Okabe-Ito, then Paul Tol's muted set; colour-blind safe), used the
   same way in the map, the block list and the event log; the CPU number is always
-  printed next to it in text, so the hue is a help, never the only cue.
+  printed next to it in text, so the hue is a help, never the only cue.  In glyphs (the
+  tints) odd CPUs are also lighter on dark panels, darker on light ones, so the first
+  four stay apart for protanopes, deuteranopes and tritanopes (tests/tui/test_theme_cvd.py).
 - States are told apart by glyph first (a shape survives a monochrome projector) and
   by colour second: busy kinds use different shade/quadrant glyphs, lazily freed
   areas a cross-hatch, guard/gap pages a dot; in the bitmaps an allocated page is a
@@ -31,6 +33,13 @@ CPU_HUES = (
     "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
     "#88CCEE", "#44AA99", "#DDCC77", "#AA4499", "#117733", "#999933", "#CC6677", "#882255",
 )
+
+
+# An odd CPU's tint is this much further from the panel (towards white on dark panels,
+# black on light ones) than its hue needs: neighbours differ in lightness, which every
+# colour-vision deficiency keeps (orange and yellow, darkened for a light panel, are one
+# colour to a protanope; sky blue and bluish green nearly one to a tritanope).
+ODD_CPU_STEP = 0.6
 
 
 def graphic_ratio(text_ratio: float) -> float:
@@ -164,7 +173,9 @@ class Palette:
         put("slot", slot)
         put("hilite", hilite)
         put("hues", tuple(text(h) for h in CPU_HUES))
-        put("tints", tuple(readable(h, grounds, graphic) for h in CPU_HUES))
+        far = "#FFFFFF" if dark else "#000000"
+        put("tints", tuple(mix(readable(h, grounds, graphic), far, ODD_CPU_STEP * (cpu % 2))
+                           for cpu, h in enumerate(CPU_HUES)))
         put("muted", Style(color=muted))
         put("faint", Style(color=readable(mix(fg, bg, 0.7), (bg,), graphic)))
         put("gauge", Style(color=text("#F0E442")))
