@@ -17,7 +17,8 @@ against the contended resources:
   target CPU, and the flushed thread refills its kernel TLB entries afterwards.
 
 Per-CPU locks (vb->lock, vbq->lock) are never shared in these workloads: each costs a
-local atomic.  The constants are published measurements (`PARAMS`, `SOURCES`); the only
+local atomic.  The constants are meant to be published measurements (`PARAMS`; `SOURCES`
+says which were checked against a source and which were not); the only
 calibrated numbers are one residual per generation, the uncounted work of an
 iteration, set so that one thread reproduces the thread's 1-thread row exactly.
 Everything here reads counts and never touches a kernel.
@@ -76,12 +77,14 @@ LOCKING = {
 
 @dataclass(frozen=True)
 class Params:
-    """Machine constants in ns, each from a published measurement (see SOURCES)."""
+    """Machine constants in ns (see SOURCES: which were checked against a source read here,
+    and which were not).  Cycle counts become ns at 2.3 GHz, the clock of the
+    Family 10h rev B3 Opterons behind `line_remote_ns`; the thread does not give its machine's clock."""
 
-    l2_hit_ns: float = 6.5
+    l2_hit_ns: float = 7.0
     line_socket_ns: float = 45.0
-    line_remote_ns: float = 100.0
-    atomic_ns: float = 9.0
+    line_remote_ns: float = 85.0
+    atomic_ns: float = 7.4
     ipi_ns: float = 1000.0
     full_flush_ns: float = 100.0
     tlb_refill_ns: float = 25.0
@@ -91,28 +94,40 @@ class Params:
 PARAMS = Params()
 
 SOURCES = {
-    "l2_hit_ns": "a pointer chase or PTE store hitting L2: ~15 cycles at 2.3 GHz. AMD, Software "
-                 "Optimization Guide for AMD Family 10h Processors (pub. 40546), 2008; Hackenberg, Molka, "
-                 "Nagel, 'Comparing Cache Architectures and Coherency Protocols on x86-64 Multicore SMP "
-                 "Systems', MICRO-42, 2009 (Opteron 2384)",
-    "line_socket_ns": "a modified line fetched from another core of the same Opteron die. Hackenberg, "
-                      "Molka, Nagel, MICRO-42, 2009 (approximate reading, not re-checked here)",
-    "line_remote_ns": "a modified line fetched from the other socket over HyperTransport. Hackenberg, "
-                      "Molka, Nagel, MICRO-42, 2009 (approximate reading); floor: J. D. McCalpin, 'AMD "
-                      "Opteron Local Memory Latency Chart', 2010: 85 ns on 2-socket Family 10h rev B3, "
-                      "bounded by the other chip's snoop response",
-    "atomic_ns": "a LOCK-prefixed read-modify-write once the line is here, ~20 cycles on K10. A. Fog, "
-                 "'Instruction tables' (AMD K10), 2008-2009 (approximate)",
-    "ipi_ns": "IPI from the ICR write to the target's handler running, on 2008-09 AMD Opteron systems. "
-              "Baumann et al., 'The Multikernel: a new OS architecture for scalable multicore systems', "
-              "SOSP 2009, IPI-based TLB shootdown measurements (approximate, read from memory of the "
-              "figure; not re-checked here)",
-    "full_flush_ns": "the CR4.PGE toggle of __flush_tlb_all, refills excluded: a few hundred cycles. "
-                     "AMD64 Architecture Programmer's Manual vol. 2 (global pages, CR4.PGE); cost "
-                     "approximate",
-    "tlb_refill_ns": "a TLB miss walked with the page-walk cache warm and the PTE in L2. Bhargava, "
-                     "Serebrin, Spadini, Manne, 'Accelerating Two-Dimensional Page Walks for Virtualized "
-                     "Systems', ASPLOS 2008 (AMD Barcelona page-walk caches; approximate)",
+    "l2_hit_ns": "a pointer chase or PTE store hitting L2: 16 cycles, 7.0 ns at 2.3 GHz. Read here (a "
+                 "secondary measurement, not AMD's): AnandTech, 'AMD's 12-core Magny-Cours Opteron 6174 vs. "
+                 "Intel's 6-core Xeon', 2010, p. 5 (anandtech.com/show/2978/.../5), Sisoft Sandra table: L2 "
+                 "16 clocks on the Family 10h Opteron 2435 (rev D0) and 6174. Not read here: AMD pub. "
+                 "40546; Hackenberg, Molka, Nagel, MICRO-42, 2009 (approximate)",
+    "line_socket_ns": "a modified line fetched from another core of the same Opteron die. NOT CHECKED: no "
+                      "source giving this figure could be read here (Hackenberg, Molka, Nagel, MICRO-42, "
+                      "2009, Opteron 2384, is the intended one: only its abstract was readable); the value "
+                      "is the earlier one, from memory",
+    "line_remote_ns": "a modified line fetched from the other socket over HyperTransport: 85 ns. Read here: "
+                      "J. D. McCalpin, 'AMD Opteron Local Memory Latency Chart', 2010: 85 ns open-page "
+                      "latency on 2-socket Family 10h rev B3 (2.3 GHz), 'controlled by the longer of' the "
+                      "DRAM access and the other chips' snoop responses (sites.utexas.edu/jdm4372/2010/10/01/"
+                      "amd-opteron-memory-latency-chart/); the model takes a dirty line in the "
+                      "other socket as arriving with that snoop response (approximate). Hackenberg, Molka, "
+                      "Nagel, MICRO-42, 2009, could not be read here",
+    "atomic_ns": "a LOCK-prefixed read-modify-write once the line is here: 17 cycles, 7.4 ns at 2.3 GHz. "
+                 "Read here (a secondary measurement, not Agner Fog's tables): the results in F. Giesen's "
+                 "(rygorous) atomic_ops_test gist (gist.github.com/rygorous/153ea6493ce2efabd41c), AMD "
+                 "Phenom II 925 (Family 10h), no interference: LOCK XADD 17, XCHG 16, LOCK ADD and LOCK "
+                 "CMPXCHG 18 cycles an op; 17 is XADD, the instruction of 2.6.27's ticket spin_lock(). "
+                 "A. Fog, 'Instruction tables' (AMD K10), could not be read here (approximate)",
+    "ipi_ns": "IPI from the ICR write to the target's handler running. NOT CHECKED: no measurement could be "
+              "read here (Baumann et al., 'The Multikernel', SOSP 2009: only its abstract was readable); "
+              "the value is the earlier one, from memory. The one figure read, Barrelfish TN-009 'Message "
+              "Notifications' (2010; doc/009-notifications/Notify.tex in the Barrelfish source), is an "
+              "estimate, not a measurement: sending an IPI 'a few hundred' extra cycles, taking and "
+              "acking it 'probably between 500 and 1000 cycles'",
+    "full_flush_ns": "the CR4.PGE toggle of __flush_tlb_all, refills excluded. NOT CHECKED: an assumption; "
+                     "no measurement of its cost could be read here (the AMD64 Architecture Programmer's "
+                     "Manual vol. 2, cited before, is cited for global pages and CR4.PGE, not a cost)",
+    "tlb_refill_ns": "a TLB miss walked with the page-walk cache warm and the PTE in L2. NOT CHECKED: "
+                     "Bhargava, Serebrin, Spadini, Manne, ASPLOS 2008 (AMD Barcelona page-walk caches) "
+                     "could be read only as an abstract; the value is the earlier one, from memory",
     "kernel_refills_after_flush": "model assumption, counted from the x86_64 layout: after a full flush "
                                   "the loop misses again on kernel text, its stack, the slab object and "
                                   "the page-table page, each one large or small page",
