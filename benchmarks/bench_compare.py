@@ -87,7 +87,8 @@ def main() -> None:
               + ", ".join(f"{best[name] / best[v]:.0%} of {v} alone" for v in variants)
               + f"; {best[name] / ideal:.0%} of an ideal pair ({ideal:,.0f}: each side as fast as alone)")
     print(f"  through the threads: Driver ({variants[1]}) {best['driver']:,.0f} ops/s, CompareDriver "
-          f"{best['compare driver']:,.0f} pair ops/s ({best['compare driver'] / best['driver']:.0%})")
+          f"{best['compare driver']:,.0f} pair ops/s ({best['compare driver'] / best['driver']:.0%}; "
+          + ", ".join(f"{best['compare driver'] / best[v]:.0%} of {v} alone" for v in variants) + ")")
 
 
 if __name__ == "__main__":
