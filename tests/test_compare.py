@@ -85,6 +85,37 @@ def test_the_pair_ends_with_the_shorter_side():
     assert pair.sides[1].run.kernel.op < single("agp-bug", "posted", 100).kernel.op
 
 
+def test_runs_of_a_side_in_a_row_end_both_sides_at_the_shorter_ones_last_op():
+    # Pair.steps runs the first side's ops, then the second's: here the second
+    # (vanilla) ends two ops before the first (posted) would, so posted is brought back
+    # to vanilla's last op, with the extra call made after op 3 where it was made.
+    end = single("agp-bug", "vanilla", 100).kernel.op + 1   # the extra call is one more op
+    wl = get("agp-bug")
+    pair = Pair(wl, tuple(wl.config(variant=v) for v in ("posted", "vanilla")))
+    alone = Run(wl, wl.config(variant="posted"))
+    for run in (pair, alone):
+        for _ in range(3):
+            run.step()
+        run.call("purge")
+    assert pair.steps(1000) == end - 4
+    assert pair.done
+    posted, vanilla = (side.run for side in pair.sides)
+    assert posted.kernel.op == vanilla.kernel.op == end
+    for _ in range(end - 4):
+        alone.step()
+    assert posted.kernel.digest() == alone.kernel.digest()
+    assert pair.kernel is posted.kernel
+    assert {e.op for e in pair.last_op} == {end}
+
+
+def test_runs_in_a_row_reach_the_state_of_single_runs():
+    wl = get("xfs-dir")
+    pair = Pair(wl, tuple(wl.config(variant=v, nr_cpus=16, seed=3) for v in ("vanilla", "merged")))
+    assert [pair.steps(256) for _ in range(4)] == [256] * 4
+    for side, variant in zip(pair.sides, ("vanilla", "merged")):
+        assert side.run.kernel.digest() == single("xfs-dir", variant, 1024, nr_cpus=16, seed=3).kernel.digest()
+
+
 def test_vanilla_flushes_every_unmap_and_merged_not_until_its_purge():
     # 4 CPUs: lazy_max_pages = fls(4) * 32 MiB / 4 KiB = 24,576 pages = 24 blocks of 1,024;
     # the 25th block freed (a CPU's 256 * k-th vm_unmap_ram, its 768 * k-th op) passes it.

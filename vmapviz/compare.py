@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .driver import RECENT_EVENTS, Driver, Run
+from .driver import RECENT_EVENTS, Driver, Run, run_ops
 from .kernel import Config, ConfigError
 from .kernel.generations import NAMES
 from .snapshot import Snapshot, take
@@ -52,7 +52,8 @@ class Side:
 class Pair:
     """Two Runs of one workload on two configs, stepped together.  To the Driver it is a
     Run: `step()` gives the op's events of both sides, `kernel` the first side's (the op
-    count, equal on both).  The pair ends when either side's workload ends."""
+    count, equal on both).  The pair ends when either side's workload ends, with both
+    sides at the shorter one's last op."""
 
     def __init__(self, workload: Workload, configs: tuple[Config, Config]) -> None:
         self.sides = tuple(Side(Run(workload, cfg)) for cfg in configs)
@@ -61,22 +62,43 @@ class Pair:
         self.done = False
         self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the driver's own errors
         self.last_op: list = []                             # the last op's events, both sides
+        self.extra_calls: list[tuple[int, str, tuple, int]] = []   # (op before, call, args, cpu)
 
     def step(self) -> list | None:
-        a, b = self.sides
-        ea = a.run.step()
-        if ea is None:
-            self.done = True
-            return None
-        eb = b.run.step()
-        if eb is None:
-            self.done = True
-            return None
-        self.last_op = ea + eb
-        return self.last_op
+        return self.last_op if self.steps(1) else None
+
+    def steps(self, n: int) -> int:
+        """Up to n ops on both sides: the first side's n, then the second's, so that each
+        generation's code stays specialised by CPython's interpreter (alternating the
+        two kernel classes op by op costs about a fifth of the pair's speed, see
+        benchmarks/bench_compare.py).  How many ran on both: fewer than n when a
+        workload ended, and then the pair is done."""
+        first, second = (side.run for side in self.sides)
+        ran = run_ops(first, n)
+        caught_up = run_ops(second, ran)
+        if caught_up < ran:   # the second ended first: the first goes back to its op
+            first = self._replay(0, second.kernel.op)
+        self.done = caught_up < n
+        if caught_up:
+            self.last_op = first.last_op + second.last_op
+        return caught_up
+
+    def _replay(self, i: int, op: int) -> Run:
+        """Side i's run brought from op 0 to `op`, with the extra calls where they were
+        made: the state a run that stopped there has (the simulator is deterministic).
+        Only when a workload ends, so rare."""
+        run = Run(self.workload, self.sides[i].run.config)
+        for before, name, args, cpu in self.extra_calls:
+            run_ops(run, before - run.kernel.op)
+            run.call(name, *args, cpu=cpu)
+        run_ops(run, op - run.kernel.op)
+        self.sides[i].run = run
+        self.kernel = self.sides[0].run.kernel
+        return run
 
     def call(self, name: str, *args, cpu: int = 0) -> list:
         """An extra call on both sides (a generation without it refuses it)."""
+        self.extra_calls.append((self.kernel.op, name, args, cpu))
         self.last_op = [e for side in self.sides for e in side.run.call(name, *args, cpu=cpu)]
         return self.last_op
 
@@ -113,6 +135,8 @@ class CompareDriver(Driver):
     (CPUs, width, seed, flush model).  A workload either generation cannot run is
     refused here (UnsupportedWorkload), before any thread starts."""
 
+    BURST_OPS = 256   # a side's ops in a row (Pair.steps): about a burst's time for the pair
+
     def __init__(self, workload: str | Workload = "map-touch-unmap",
                  variants: tuple[str, str] = DEFAULT_PAIR, **options) -> None:
         self.variants = parse_variants(",".join(variants))
@@ -121,6 +145,9 @@ class CompareDriver(Driver):
     def _new_run(self) -> Pair:
         wl = self._workload
         return Pair(wl, tuple(wl.config(**{**self._options, "variant": v}) for v in self.variants))
+
+    def _run_ops(self, n: int) -> int:
+        return self._run.steps(n)
 
     def _snapshot(self) -> PairSnapshot:
         previous = self.latest.sides if self.latest is not None else (None, None)

@@ -195,6 +195,15 @@ class Run:
         return self.source.mismatch_count if isinstance(self.source, TraceSource) else 0
 
 
+def run_ops(run: Run, n: int) -> int:
+    """Up to n ops of `run`; how many ran (fewer: its workload ended)."""
+    step = run.step
+    for i in range(n):
+        if step() is None:
+            return i
+    return n
+
+
 class Driver:
     """A background thread running a workload; see the module docstring.
 
@@ -202,6 +211,8 @@ class Driver:
     with the newest Snapshot, at most `snapshot_hz` times a second, and promptly after
     a command; it should return quickly (post a message, store a reference).
     """
+
+    BURST_OPS = 64   # at full speed, ops run between two looks at the clock
 
     def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
                  nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
@@ -414,23 +425,25 @@ class Driver:
         return True
 
     def _burst(self, deadline: float) -> None:
-        """As fast as possible until the deadline: _op() without its per-op checks."""
-        step, clock = self._run.step, time.monotonic
+        """As fast as possible until the deadline, BURST_OPS ops between two looks at
+        the clock: _op() without its per-op checks."""
         left = None if self.max_ops is None else self.max_ops - self._run.kernel.op
         n = 0
-        while clock() < deadline and (left is None or n < left):
-            for _ in range(64 if left is None else min(64, left - n)):
-                if step() is None:
-                    self.running = False
-                    break
-                n += 1
-            else:
-                continue
-            break
+        while time.monotonic() < deadline and (left is None or n < left):
+            chunk = self.BURST_OPS if left is None else min(self.BURST_OPS, left - n)
+            ran = self._run_ops(chunk)
+            n += ran
+            if ran < chunk:     # the workload ended
+                self.running = False
+                break
         self._ops_done += n
         if left is not None and n >= left:
             self._run.done = True
             self.running = False
+
+    def _run_ops(self, n: int) -> int:
+        """Up to n ops of the run; how many ran."""
+        return run_ops(self._run, n)
 
     def _set_running(self, on: bool) -> None:
         self.running = on and not self._run.done

@@ -10,6 +10,8 @@ small tuples, a Strip is rendered only for a visible line and cached on the entr
 
 from __future__ import annotations
 
+import bisect
+
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
@@ -158,9 +160,11 @@ class EventLog(CachedLines, can_focus=True):
         follow = self.follow
         self.entries.extend(batch)
         self.shown.extend(e for e in batch if self._passes(e))
-        if len(self.entries) > MAX_ENTRIES * 1.2:
+        if len(self.entries) > MAX_ENTRIES:
+            # The oldest go and a full log keeps its length, so that its virtual size
+            # stays the same.  Shown entries are in the same order.
             del self.entries[: len(self.entries) - MAX_ENTRIES]
-            self._refilter()
+            del self.shown[: bisect.bisect_left(self.shown, self.entries[0].seq, key=Entry.seq.fget)]
         self._sync(follow)
 
     def _passes(self, e: Entry) -> bool:
@@ -184,6 +188,7 @@ class EventLog(CachedLines, can_focus=True):
         self.border_subtitle = f"filter: {self.filter_text}" if self.filter_text else ""
 
     def _sync(self, follow: bool) -> None:
+        # A new virtual size lays the whole screen out again: a full log keeps its own.
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.shown))
         if follow:
             self.follow = True
