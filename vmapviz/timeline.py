@@ -3,8 +3,9 @@
 A workload's streams are generators, which cannot be copied, so a run keeps instead:
 
 - an `OpLog`: every op that ran (CPU, call, arguments, result), a few bytes each;
-- checkpoints: the whole kernel (it is plain Python) pickled every K ops, with the
-  events that came just before, so a log panel can be rebuilt;
+- checkpoints: the whole kernel (it is plain Python) every K ops, with the events that
+  came just before, so a log panel can be rebuilt: pickled, all but the page tables,
+  its largest part, which are copied (a copy of a dict of ints is a copy of its memory);
 - marks: the ops that flushed, purged, warned or made or freed a vmap block, for a
   timeline strip and "back to the previous flush".
 
@@ -13,7 +14,7 @@ logged ops up to n: the simulator is deterministic, so that is the state a strai
 run reaches.  Past the log's end the run reads its live source again.
 
 The policy (`Timeline`): K adapts so that restoring and re-executing stays under about
-50 ms (K = (50 ms - 2 x the CPU time the last pickling took) / the CPU time an op
+50 ms (K = (50 ms - 2 x the CPU time the last checkpoint took) / the CPU time an op
 takes), unless checkpointing would then cost more than half the run's time, and stays
 within 64 to 65,536 ops; checkpoints cost at most `budget` bytes (200 MiB): above it
 the checkpoint whose two neighbours are closest is dropped, sparing op 0 and the 32
@@ -62,7 +63,8 @@ class OpLog:
         self.cpus, self.calls, self.nargs = array("H"), array("B"), array("B")
         self.args, self.values, self.tags = array("Q"), array("Q"), array("B")
         self.arg_base = array("Q")  # offset into args of op k * ARG_BLOCK
-        self.strings: list[str] = []
+        self.strings: list[str] = []           # the results that are strings, by first use
+        self.string_ids: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.cpus)
@@ -73,21 +75,24 @@ class OpLog:
                                                  self.values, self.tags, self.arg_base))
 
     def append(self, op: Op, result: object, from_source: bool = True) -> None:
-        if len(self.cpus) % ARG_BLOCK == 0:
+        cpu, call, args = op
+        if not len(self.cpus) % ARG_BLOCK:
             self.arg_base.append(len(self.args))
-        self.cpus.append(op.cpu)
-        self.calls.append(CALL_INDEX[op.call])
-        self.nargs.append(len(op.args))
-        self.args.extend(op.args)
+        self.cpus.append(cpu)
+        self.calls.append(CALL_INDEX[call])
+        self.nargs.append(len(args))
+        self.args.extend(args)
         if result is None:
             tag, value = self._NONE, 0
-        elif isinstance(result, str):
-            if result not in self.strings:
+        elif type(result) is str:
+            value = self.string_ids.get(result)
+            if value is None:
+                value = self.string_ids[result] = len(self.strings)
                 self.strings.append(result)
-            tag, value = self._STR, self.strings.index(result)
+            tag = self._STR
         else:
             tag, value = self._INT, result
-        self.tags.append(tag | (0 if from_source else 0x80))
+        self.tags.append(tag if from_source else tag | 0x80)
         self.values.append(value)
 
     def _offset(self, i: int) -> int:
@@ -128,7 +133,7 @@ class Timeline:
         self.k = every or 1024
         self.budget = budget
         self.points: list[int] = []          # checkpoint ops, sorted
-        self.blobs: dict[int, bytes] = {}    # op -> pickle of (kernel, recent events)
+        self.blobs: dict[int, tuple] = {}    # op -> (pickle of (kernel, recent events), page tables)
         self.made: list[int] = []            # checkpoint ops in the order they were made
         self.bytes = 0
         self.marks: dict[str, array] = {name: array("Q") for name in UNTIL}
@@ -163,12 +168,17 @@ class Timeline:
         if op in self.blobs:
             return
         t0 = time.thread_time()
-        blob = pickle.dumps((kernel, tuple(recent)), pickle.HIGHEST_PROTOCOL)
+        tables, kernel.pgtable = kernel.pgtable, None     # copied, not pickled
+        try:
+            blob = pickle.dumps((kernel, tuple(recent)), pickle.HIGHEST_PROTOCOL)
+        finally:
+            kernel.pgtable = tables
+        copy = tables.copy(None)
         dump_s = time.thread_time() - t0
         bisect.insort(self.points, op)
-        self.blobs[op] = blob
+        self.blobs[op] = (blob, copy)
         self.made.append(op)
-        self.bytes += len(blob)
+        self.bytes += len(blob) + copy.nbytes
         self._adapt(op, dump_s)
         while self.bytes > self.budget and self._thin():
             pass
@@ -208,7 +218,8 @@ class Timeline:
 
     def _drop(self, op: int) -> None:
         self.points.remove(op)
-        self.bytes -= len(self.blobs.pop(op))
+        blob, tables = self.blobs.pop(op)
+        self.bytes -= len(blob) + tables.nbytes
         self.made.remove(op)
 
     # -- going back ----------------------------------------------------------------------
@@ -219,7 +230,10 @@ class Timeline:
 
     def restore(self, op: int):
         """(kernel, recent events) as checkpointed at `op`: fresh objects each time."""
-        return pickle.loads(self.blobs[op])
+        blob, tables = self.blobs[op]
+        kernel, recent = pickle.loads(blob)
+        kernel.pgtable = tables.copy(kernel.stats)
+        return kernel, recent
 
     def truncate(self, n: int) -> None:
         """The run goes another way after op n: forget the log, the checkpoints and the
