@@ -7,6 +7,7 @@ them (`VMAP_BBMAP_BITS`, `lazy_max_pages()`...).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .generations import GENERATIONS, NAMES, Generation
 
@@ -138,15 +139,15 @@ class Config:
         """Does this generation's kernel have `call`?"""
         return call in GENERATIONS[self.variant].calls
 
-    @property
+    @cached_property      # read on every call: computed once
     def num_physpages(self) -> int:
         return self.ram_size // self.page_size
 
-    @property
+    @cached_property      # read on every call: computed once
     def page_shift(self) -> int:
         return self.page_size.bit_length() - 1
 
-    @property
+    @cached_property      # read on every call: computed once
     def VMALLOC_END(self) -> int:
         """The kernel's own VMALLOC_END, as alloc_vmap_area() and vm_unmap_ram() see it:
         x86_64's is the last byte (inclusive), i386's the first byte past the range."""
@@ -156,7 +157,7 @@ class Config:
     def vmalloc_size(self) -> int:
         return self.vmalloc_end - self.vmalloc_start
 
-    @property
+    @cached_property      # read on every call: computed once
     def ulong_max(self) -> int:
         return (1 << self.bits) - 1
 

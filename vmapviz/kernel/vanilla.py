@@ -94,7 +94,7 @@ class VanillaKernel(Kernel):
         s.remove_walk_total += walk
         self.pgtable.vunmap_page_range(va.start, va.end)
         self.flush_tlb_kernel_range(cpu, va.start, va.end)
-        self.vmlist.erase(va)
+        self.vmlist.erase([va])
         self.emit(AreaRemove(self.op, cpu, va.start, va.end, walk))
         vm = self.vm.pop(addr)
         vm.size -= self.config.page_size

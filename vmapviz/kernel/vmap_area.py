@@ -69,6 +69,11 @@ class VmapArea(NamedTuple):
     def lazy(self) -> bool:
         return self.state != "busy"
 
+    def marked(self, state: str, flags: int) -> VmapArea:
+        """The same area in `state`, with `flags` (what _replace() does, at a third of
+        its cost: a state change replaces the record)."""
+        return VmapArea(self.start, self.end, self.kind, state, self.guard, self.cpu, self.op, flags)
+
 
 def ALIGN(x: int, a: int) -> int:
     """ALIGN(x, a) for a power of two a."""
@@ -204,20 +209,27 @@ class VmapAreaTree:
         return (self.by_start[starts[i - 1]] if i else None,
                 self.by_start[starts[i + 1]] if i + 1 < len(starts) else None)
 
-    def erase(self, va: VmapArea) -> None:
-        """__free_vmap_area(): the area leaves the tree and the list."""
-        start = va.start
-        node = self.nodes.pop(start, None)
-        prev, nxt = self._neighbours(start, None if node is None else
-                                     (RbTree.prev(node), RbTree.next(node)))
-        self.starts.remove(start)
-        del self.by_start[start]
-        if node is not None:
-            self.rbtree.erase(node)
-        self.holes.pop(start, None)
-        self.overlaps.discard(start)
-        if nxt is not None:
-            self._gap_between(prev, nxt)
+    def erase(self, areas: list[VmapArea]) -> None:
+        """__free_vmap_area() of each of `areas`, in address order: they leave the tree
+        and the list.  Of the holes they open, only the one above each run of areas
+        erased side by side is indexed (the rest would be indexed and dropped again)."""
+        gap = None                                   # (prev, nxt) around the last erased
+        for va in areas:
+            start = va.start
+            if gap is not None and gap[1].start != start:
+                self._gap_between(*gap)
+            node = self.nodes.pop(start, None)
+            prev, nxt = self._neighbours(start, None if node is None else
+                                         (RbTree.prev(node), RbTree.next(node)))
+            self.starts.remove(start)
+            del self.by_start[start]
+            if node is not None:
+                self.rbtree.erase(node)
+            self.holes.pop(start, None)
+            self.overlaps.discard(start)
+            gap = None if nxt is None else (prev, nxt)
+        if gap is not None:
+            self._gap_between(*gap)
         self.generation += 1
 
     def replace(self, new: VmapArea) -> None:
@@ -351,16 +363,17 @@ class VmapAreaTree:
             return Found(addr, addr + size <= vend, 0, 0)
         # low: the lowest area ending at or after addr: where the descent's `first` lands.
         # Every area before it ends below addr, so the descent's P exists iff low > 0.
-        if areas[starts[0]].end >= addr:
+        first = areas[starts[0]]
+        if first.end >= addr:
             low = 0
         else:
             i = starts.bisect_right(addr) - 1        # the last area starting <= addr
             low = i if areas[starts[i]].end >= addr else i + 1
             if 0 < low < n and areas[starts[low - 1]].end == addr:
                 low -= 1                             # one ending exactly at addr
-        if low == n:
-            return Found(addr, addr + size <= vend, 0, n)
-        first = areas[starts[low]]
+            if low == n:
+                return Found(addr, addr + size <= vend, 0, n)
+            first = areas[starts[low]]
         if low == 0 and self.rbtree is not None and not first_contains_addr:
             # Merged, no area below addr: every node the descent meets ends at or after
             # addr, so it goes left from the root, and `first` is the first node on that
@@ -380,12 +393,11 @@ class VmapAreaTree:
             # NULL and addr is used without looking at the areas above it.
             return Found(addr, addr + size <= vend, 0, 0)
 
-        def blocked(a: int, start: int) -> bool:
-            return a + size > start if exact_fit else a + size >= start
-
+        # The walk moves past an area while addr + size > its start (posted: >=).
+        reach = size if exact_fit else size + 1
         if addr + size > vend:
             return Found(addr, False, 0, low)
-        if not blocked(addr, first.start):
+        if addr + reach <= first.start:
             return Found(addr, True, 0, low)
         # Jump over the areas packed after `first`: only a hole wider than the gap
         # can stop the walk.
@@ -394,7 +406,7 @@ class VmapAreaTree:
             cand = ALIGN(holes[nxt_start], align)
             if cand + size > vend:
                 break
-            if not blocked(cand, nxt_start):
+            if cand + reach <= nxt_start:
                 return Found(cand, True, rank(starts, nxt_start) - low, low)
         # The walk ran off the last area, or past vend: find where it stopped.
         cand = ALIGN(areas[starts[-1]].end + self.gap, align)
@@ -415,10 +427,11 @@ def rank(keys: SortedList, key: int) -> int:
     """keys.bisect_left(key): how many keys lie below `key`.  At either end (new areas
     land at the top of packed ones) it is read without the SortedList's positional
     index, whose upkeep slows every add and remove once it is built."""
-    if not keys or key > keys[-1]:
-        return len(keys)
-    if key == keys[-1]:
-        return len(keys) - 1
+    if not keys:
+        return 0
+    top = keys[-1]
+    if key >= top:
+        return len(keys) - (key == top)
     if key <= keys[0]:
         return 0
     return keys.bisect_left(key)
