@@ -51,12 +51,17 @@ RAM = 8 << 30          # room for a page per area at 1,000,000 live areas
 
 
 def fill(k, live):
-    """`live` vmalloc(1 page) areas, packed from VMALLOC_START."""
+    """`live` vmalloc(1 page) areas, packed from VMALLOC_START.  The objects made so far
+    are then frozen out of the cyclic garbage collector's reach: otherwise a full
+    collection, a pass over every object of a million areas, lands in some measurements
+    and not others."""
     for i in range(live):
         k.vmalloc(P)
         if i % 10_000 == 0:
             k.drain_events()
     k.drain_events()
+    gc.collect()
+    gc.freeze()
 
 
 def time_pairs(vmalloc, vfree, k, walks):
@@ -83,6 +88,7 @@ def bench_vmalloc_pairs(variant="merged", sizes=(100, 10_000, 100_000, 1_000_000
         body = time_pairs(lambda size: k._vmalloc(0, size)[0], lambda a: k._vfree(0, a), k, [])
         rows.append((live, per * 1e6, body * 1e6, walks[0], sum(walks) / len(walks), len(walks), purges))
         del k
+        gc.unfreeze()
         gc.collect()
     base, base_body = rows[0][1], rows[0][2]
     print(f"(a) {variant}: vmalloc(1 page) + vfree pairs, live areas packed at the start (64-bit, 4 CPUs)")

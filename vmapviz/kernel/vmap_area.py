@@ -4,10 +4,11 @@ rbtree plus an address-sorted list) and, before it, __get_vm_area_node()'s walk 
 vmlist.
 
 A SortedList of the areas' starts plays the address-ordered list, beside a dict of
-the records by start.  For the rewrite, the red-black tree itself is kept too (`rbtree`, lib/rbtree.c node by node), because two answers depend
-on its shape: which `first` merged's descent picks when no area ends below addr (so
-how long the walk is), and everything the posted code does once its descent has
-placed one area over another.  Everything else depends only on the set of areas
+the records by start.  For the rewrite, the red-black tree itself is kept too
+(`rbtree`, lib/rbtree.c node by node), because two answers depend on its shape:
+which `first` merged's descent picks when no area ends below addr (so how long the
+walk is), and everything the posted code does once its descent has placed one area
+over another.  Everything else depends only on the set of areas
 (KERNEL-NOTES: "Why a sorted list can stand in for the rbtree"), and takes the fast
 path below.
 
