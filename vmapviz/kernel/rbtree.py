@@ -241,6 +241,17 @@ class RbTree:
             node = parent
         return parent
 
+    @staticmethod
+    def prev(node: RbNode) -> RbNode | None:
+        if node.left is not None:
+            node = node.left
+            while node.right is not None:
+                node = node.right
+            return node
+        while (parent := node.parent) is not None and node is parent.left:
+            node = parent
+        return parent
+
     def inorder(self):
         """Every node, rb_first() then rb_next() after rb_next()."""
         n = self.first()

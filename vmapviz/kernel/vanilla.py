@@ -90,11 +90,11 @@ class VanillaKernel(Kernel):
         if va is None:
             s.remove_walk_total += len(self.vmlist)
             return None
-        walk = self.vmlist.list.index(va) + 1
+        walk = self.vmlist.index(addr) + 1
         s.remove_walk_total += walk
         self.pgtable.vunmap_page_range(va.start, va.end)
         self.flush_tlb_kernel_range(cpu, va.start, va.end)
-        self.vmlist.erase(va)
+        self.vmlist.erase([va])
         self.emit(AreaRemove, self.op, cpu, va.start, va.end, walk)
         vm = self.vm.pop(addr)
         vm.size -= self.config.page_size

@@ -13,7 +13,7 @@ VM_VPAGES = 0x10
 IOREMAP_MAX_ORDER_PAGES = 7  # IOREMAP_MAX_ORDER = 7 + PAGE_SHIFT: 128 pages
 
 
-@dataclass
+@dataclass(slots=True)
 class VmStruct:
     """struct vm_struct: `size` includes the guard page while the area is mapped;
     `pages` are the page frames it maps; `pages_area` is the vmalloc'ed page array of a

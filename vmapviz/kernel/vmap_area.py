@@ -3,11 +3,12 @@ generations that place areas by walking them: the rewrite's alloc_vmap_area() (a
 rbtree plus an address-sorted list) and, before it, __get_vm_area_node()'s walk of
 vmlist.
 
-A SortedList plays the address-ordered list.  For the rewrite, the red-black tree
-itself is kept too (`rbtree`, lib/rbtree.c node by node), because two answers depend
-on its shape: which `first` merged's descent picks when no area ends below addr (so
-how long the walk is), and everything the posted code does once its descent has
-placed one area over another.  Everything else depends only on the set of areas
+A SortedList of the areas' starts plays the address-ordered list, beside a dict of
+the records by start.  For the rewrite, the red-black tree itself is kept too
+(`rbtree`, lib/rbtree.c node by node), because two answers depend on its shape:
+which `first` merged's descent picks when no area ends below addr (so how long the
+walk is), and everything the posted code does once its descent has placed one area
+over another.  Everything else depends only on the set of areas
 (KERNEL-NOTES: "Why a sorted list can stand in for the rbtree"), and takes the fast
 path below.
 
@@ -19,8 +20,14 @@ sorted order, how many areas the kernel's walk would have passed.
 Addresses are unsigned longs of the configured width: `addr + size` may wrap past
 the top (v2.6.28 has no check; see search()).
 
-Areas are immutable records; a state change replaces the record, so a snapshot can
-copy the list of records without copying areas.
+Areas are immutable records; a state change replaces the record (under the same
+start: the order is untouched), so a snapshot can copy the records without copying
+areas.
+
+Positions (how many areas a walk passed) come from the SortedList, whose positional
+index costs O(log n) in Python to build, keep and ask.  The hot paths avoid it where
+the answer is at hand: at the top of the order (rank()), and for neighbours, which
+the rbtree's descent or its in-order links give while no area overlaps another.
 """
 
 from __future__ import annotations
@@ -63,6 +70,11 @@ class VmapArea(NamedTuple):
     def lazy(self) -> bool:
         return self.state != "busy"
 
+    def marked(self, state: str, flags: int) -> VmapArea:
+        """The same area in `state`, with `flags` (what _replace() does, at a third of
+        its cost: a state change replaces the record)."""
+        return VmapArea(self.start, self.end, self.kind, state, self.guard, self.cpu, self.op, flags)
+
 
 def ALIGN(x: int, a: int) -> int:
     """ALIGN(x, a) for a power of two a."""
@@ -89,8 +101,8 @@ class VmapAreaTree:
     def __init__(self, gap: int, bits: int = 64, rbtree: bool = False) -> None:
         self.gap = gap
         self.mask = (1 << bits) - 1            # ULONG_MAX
-        self.list: SortedList = SortedList()   # records ordered by va_start
-        self.by_start: dict[int, VmapArea] = {}
+        self.starts: SortedList = SortedList()   # every area's va_start, in address order
+        self.by_start: dict[int, VmapArea] = {}      # the records
         self.rbtree = RbTree() if rbtree else None
         self.nodes: dict[int, RbNode] = {}     # rb_node of each area, by start
         # Holes wider than the gap between neighbours, keyed by the start of the area
@@ -104,7 +116,16 @@ class VmapAreaTree:
         self.generation = 0
 
     def __len__(self) -> int:
-        return len(self.list)
+        return len(self.by_start)
+
+    @property
+    def list(self):
+        """vmap_area_list: the records in address order (an iterator)."""
+        return map(self.by_start.__getitem__, self.starts)
+
+    def index(self, start: int) -> int:
+        """The position of the area at `start` in address order."""
+        return rank(self.starts, start)
 
     # -- __insert_vmap_area / __free_vmap_area ------------------------------------
 
@@ -130,54 +151,90 @@ class VmapAreaTree:
 
     def insert(self, va: VmapArea) -> bool:
         """__insert_vmap_area(); True when the area overlaps a neighbour."""
-        lst = self.list
-        lst.add(va)
-        self.by_start[va.start] = va
-        if self.rbtree is not None:
-            self._rb_insert(va)
-        i = lst.index(va)
-        prev = lst[i - 1] if i else None
-        nxt = lst[i + 1] if i + 1 < len(lst) else None
+        start = va.start
+        last = self.by_start[self.starts[-1]] if self.by_start else None
+        self.starts.add(start)
+        self.by_start[start] = va
+        if not self.overlaps and (last is None or last.end <= start):
+            # Above every area, where first fit puts a new area among packed ones: the
+            # descent goes right at every node, down to the last area's.
+            prev, nxt = last, None
+            if self.rbtree is not None:
+                self._rb_link(va, None if last is None else self.nodes[last.start], False)
+        else:
+            tree = self._rb_insert(va) if self.rbtree is not None else None
+            prev, nxt = self._neighbours(start, tree)
         self._gap_between(prev, va)
         if nxt is not None:
             self._gap_between(va, nxt)
         self.generation += 1
-        if (prev is not None and prev.end > va.start) or (nxt is not None and nxt.start < va.end):
-            self.overlaps.add(va.start)
+        if (prev is not None and prev.end > start) or (nxt is not None and nxt.start < va.end):
+            self.overlaps.add(start)
             return True
         return False
 
-    def _rb_insert(self, va: VmapArea) -> None:
-        """The descent of __insert_vmap_area(), rb_link_node(), rb_insert_color()."""
-        node = self.nodes[va.start] = RbNode(va.start, va.end, va)
+    def _rb_insert(self, va: VmapArea) -> tuple[RbNode | None, RbNode | None]:
+        """The descent of __insert_vmap_area(), then _rb_link().  Returns the new node's
+        in-order neighbours: the last nodes the descent left on its right and on its
+        left (rb_prev() and rb_next() of the new node)."""
         parent, left, n = None, False, self.rbtree.root
+        below = above = None
         while n is not None:
             parent = n
-            left = va.start < n.end
-            n = n.left if left else n.right    # (the BUG() case: see insert_bugs())
+            left = va.start < n.end            # (the BUG() case: see insert_bugs())
+            if left:
+                above, n = n, n.left
+            else:
+                below, n = n, n.right
+        self._rb_link(va, parent, left)
+        return below, above
+
+    def _rb_link(self, va: VmapArea, parent: RbNode | None, left: bool) -> None:
+        """rb_link_node() and rb_insert_color()."""
+        node = self.nodes[va.start] = RbNode(va.start, va.end, va)
         self.rbtree.link(node, parent, left)
         self.rbtree.insert_color(node)
 
-    def erase(self, va: VmapArea) -> None:
-        """__free_vmap_area(): the area leaves the tree and the list."""
-        lst = self.list
-        i = lst.index(va)
-        lst.pop(i)
-        del self.by_start[va.start]
-        if self.rbtree is not None:
-            self.rbtree.erase(self.nodes.pop(va.start))
-        self.holes.pop(va.start, None)
-        self.overlaps.discard(va.start)
-        if i < len(lst):
-            self._gap_between(lst[i - 1] if i else None, lst[i])
+    def _neighbours(self, start: int, tree: tuple[RbNode | None, RbNode | None] | None
+                    ) -> tuple[VmapArea | None, VmapArea | None]:
+        """The areas just below and above the one at `start` in address order (None
+        past either end).  `tree` holds its node's rbtree neighbours: they are the
+        ones while the tree's order is the address order (no overlap, and the area
+        itself did not start inside another); otherwise the sorted starts are asked."""
+        if tree is not None and not self.overlaps:
+            below, above = tree
+            if (below is None or below.start < start) and (above is None or start < above.start):
+                return (None if below is None else below.va), (None if above is None else above.va)
+        starts = self.starts
+        i = rank(starts, start)
+        return (self.by_start[starts[i - 1]] if i else None,
+                self.by_start[starts[i + 1]] if i + 1 < len(starts) else None)
+
+    def erase(self, areas: list[VmapArea]) -> None:
+        """__free_vmap_area() of each of `areas`, in address order: they leave the tree
+        and the list.  Of the holes they open, only the one above each run of areas
+        erased side by side is indexed (the rest would be indexed and dropped again)."""
+        gap = None                                   # (prev, nxt) around the last erased
+        for va in areas:
+            start = va.start
+            if gap is not None and gap[1].start != start:
+                self._gap_between(*gap)
+            node = self.nodes.pop(start, None)
+            prev, nxt = self._neighbours(start, None if node is None else
+                                         (RbTree.prev(node), RbTree.next(node)))
+            self.starts.remove(start)
+            del self.by_start[start]
+            if node is not None:
+                self.rbtree.erase(node)
+            self.holes.pop(start, None)
+            self.overlaps.discard(start)
+            gap = None if nxt is None else (prev, nxt)
+        if gap is not None:
+            self._gap_between(*gap)
         self.generation += 1
 
-    def replace(self, old: VmapArea, new: VmapArea) -> None:
-        """Swap a record for one with other flags (same range)."""
-        lst = self.list
-        i = lst.index(old)
-        del lst[i]
-        lst.add(new)
+    def replace(self, new: VmapArea) -> None:
+        """Swap the record at new.start for `new`, of the same range, other flags."""
         self.by_start[new.start] = new
         if self.rbtree is not None:
             self.nodes[new.start].va = new
@@ -201,19 +258,20 @@ class VmapAreaTree:
 
     def overlapping(self, start: int, end: int) -> list[VmapArea]:
         """Areas that intersect [start, end), in address order."""
-        lst = self.list
-        i = max(0, lst.bisect_right((start, 1 << 65)) - 1)
+        starts = self.starts
+        i = max(0, starts.bisect_right(start) - 1)
         out = []
-        for va in lst.islice(i):
-            if va.start >= end:
+        for s in starts.islice(i):
+            if s >= end:
                 break
+            va = self.by_start[s]
             if va.end > start:
                 out.append(va)
         # Posted overlaps: an area placed over others may start lower and reach past
         # the area found by the bisection.
         for s in self.overlaps:
             va = self.by_start[s]
-            if va.start < lst[i].start and va.end > start:
+            if s < starts[i] and va.end > start:
                 out.append(va)
         return sorted(out) if self.overlaps else out
 
@@ -244,7 +302,8 @@ class VmapAreaTree:
         if wraps and not found.ok and found.addr <= self.mask < found.addr + size:
             # The unbounded walk stopped at its first candidate past vend; the kernel's
             # wrapped sum goes on from the area it would compare next.
-            addr, walk = self._loop(self.list.islice(found.low + found.walk), found.addr, size,
+            rest = map(self.by_start.__getitem__, self.starts.islice(found.low + found.walk))
+            addr, walk = self._loop(rest, found.addr, size,
                                     align, vend, exact_fit, found.walk)
             found = Found(addr, self._fits(addr, size, vend), walk, found.low)
         return found
@@ -286,7 +345,7 @@ class VmapAreaTree:
         if first is not None and first.end < addr:
             first = self.rbtree.next(first)
         if first is None:
-            return Found(addr, self._fits(addr, size, vend), 0, len(self.list))
+            return Found(addr, self._fits(addr, size, vend), 0, len(self))
 
         def successors(n):
             while n is not None:
@@ -294,44 +353,52 @@ class VmapAreaTree:
                 n = self.rbtree.next(n)
 
         addr, walk = self._loop(successors(first), addr, size, align, vend, exact_fit, 0)
-        return Found(addr, self._fits(addr, size, vend), walk, self.list.index(first.va))
+        return Found(addr, self._fits(addr, size, vend), walk, self.index(first.start))
 
     def _search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
                 first_contains_addr: bool) -> Found:
         """The fast path of search(), in unbounded integers."""
-        lst = self.list
-        n = len(lst)
-        # L: the lowest area ending at or after addr: where the descent's `first` lands.
-        # Every area before it ends below addr, so the descent's P exists iff L > 0.
-        i = lst.bisect_right((addr, 1 << 65)) - 1   # the last area starting <= addr
-        low = i if i >= 0 and lst[i].end >= addr else i + 1
-        if 0 < low < n and lst[low - 1].end == addr:
-            low -= 1                                # one ending exactly at addr
-        if low == n:
-            return Found(addr, addr + size <= vend, 0, n)
-        first = lst[low]
+        starts, areas = self.starts, self.by_start
+        n = len(starts)
+        if not n:
+            return Found(addr, addr + size <= vend, 0, 0)
+        # low: the lowest area ending at or after addr: where the descent's `first` lands.
+        # Every area before it ends below addr, so the descent's P exists iff low > 0.
+        first = areas[starts[0]]
+        if first.end >= addr:
+            low = 0
+        else:
+            i = starts.bisect_right(addr) - 1        # the last area starting <= addr
+            low = i if areas[starts[i]].end >= addr else i + 1
+            if 0 < low < n and areas[starts[low - 1]].end == addr:
+                low -= 1                             # one ending exactly at addr
+            if low == n:
+                return Found(addr, addr + size <= vend, 0, n)
+            first = areas[starts[low]]
         if low == 0 and self.rbtree is not None and not first_contains_addr:
             # Merged, no area below addr: every node the descent meets ends at or after
             # addr, so it goes left from the root, and `first` is the first node on that
             # path starting below addr + size: the shape decides where the walk starts.
-            node = self.rbtree.root
-            while node is not None and node.start >= addr + size:
-                node = node.left
-            if node is None:
+            # Every node on the path but the last starts at or above the second area:
+            # when that one starts at or above addr + size, the lowest area decides.
+            if n > 1 and starts[1] < addr + size:
+                node = self.rbtree.root
+                while node.start >= addr + size:
+                    node = node.left
+                first = node.va
+                low = rank(starts, first.start)
+            elif first.start >= addr + size:
                 return Found(addr, addr + size <= vend, 0, 0)
-            first = node.va
-            low = lst.index(first)
         elif first_contains_addr and low == 0 and first.start > addr:
             # Posted: no area ends below addr and none contains it, so first stays
             # NULL and addr is used without looking at the areas above it.
             return Found(addr, addr + size <= vend, 0, 0)
 
-        def blocked(a: int, start: int) -> bool:
-            return a + size > start if exact_fit else a + size >= start
-
+        # The walk moves past an area while addr + size > its start (posted: >=).
+        reach = size if exact_fit else size + 1
         if addr + size > vend:
             return Found(addr, False, 0, low)
-        if not blocked(addr, first.start):
+        if addr + reach <= first.start:
             return Found(addr, True, 0, low)
         # Jump over the areas packed after `first`: only a hole wider than the gap
         # can stop the walk.
@@ -340,19 +407,32 @@ class VmapAreaTree:
             cand = ALIGN(holes[nxt_start], align)
             if cand + size > vend:
                 break
-            if not blocked(cand, nxt_start):
-                return Found(cand, True, lst.bisect_left((nxt_start,)) - low, low)
+            if cand + reach <= nxt_start:
+                return Found(cand, True, rank(starts, nxt_start) - low, low)
         # The walk ran off the last area, or past vend: find where it stopped.
-        last = lst[n - 1]
-        cand = ALIGN(last.end + self.gap, align)
+        cand = ALIGN(areas[starts[-1]].end + self.gap, align)
         if cand + size <= vend:
             return Found(cand, True, n - low, low)
         # The first k >= low whose move puts addr + size past vend (ends are sorted).
         lo, hi = low, n - 1
         while lo < hi:
             mid = (lo + hi) // 2
-            if ALIGN(lst[mid].end + self.gap, align) + size > vend:
+            if ALIGN(areas[starts[mid]].end + self.gap, align) + size > vend:
                 hi = mid
             else:
                 lo = mid + 1
-        return Found(ALIGN(lst[lo].end + self.gap, align), False, lo - low + 1, low)
+        return Found(ALIGN(areas[starts[lo]].end + self.gap, align), False, lo - low + 1, low)
+
+
+def rank(keys: SortedList, key: int) -> int:
+    """keys.bisect_left(key): how many keys lie below `key`.  At either end (new areas
+    land at the top of packed ones) it is read without the SortedList's positional
+    index, whose upkeep slows every add and remove once it is built."""
+    if not keys:
+        return 0
+    top = keys[-1]
+    if key >= top:
+        return len(keys) - (key == top)
+    if key <= keys[0]:
+        return 0
+    return keys.bisect_left(key)

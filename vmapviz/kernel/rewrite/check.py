@@ -20,7 +20,7 @@ def _rbtree(k: RewriteState) -> list[str]:
     out = tree.rbtree.violations()
     nodes = list(tree.rbtree.inorder())
     if any(tree.nodes.get(n.start) is not n or n.va is not tree.by_start.get(n.start)
-           or (n.start, n.end) != (n.va.start, n.va.end) for n in nodes) or len(nodes) != len(tree.list):
+           or (n.start, n.end) != (n.va.start, n.va.end) for n in nodes) or len(nodes) != len(tree):
         out.append("the rbtree's nodes and the listed areas disagree")
     elif [n.va for n in nodes] != list(tree.list) and not tree.overlaps:
         out.append("an in-order walk of the rbtree is not in address order")
@@ -30,9 +30,10 @@ def _rbtree(k: RewriteState) -> list[str]:
 def _areas(k: RewriteState) -> list[str]:
     out = []
     cfg, tree = k.config, k.tree
+    starts = list(tree.starts)
+    if starts != sorted(tree.by_start) or any(tree.by_start[s].start != s for s in starts):
+        return ["the start index and the address-ordered list disagree"]
     areas = list(tree.list)
-    if set(tree.by_start) != {a.start for a in areas} or len(tree.by_start) != len(areas):
-        out.append("the start index and the address-ordered list disagree")
     prev = None
     holes = {}
     for a in areas:

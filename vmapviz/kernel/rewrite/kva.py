@@ -86,8 +86,8 @@ def wrapped(k: RewriteState, cpu: int, addr: int, size: int, guard: int | None) 
 def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea) -> None:
     """free_unmap_vmap_area(): mark the area VM_LAZY_FREE and count its pages in
     vmap_lazy_nr; over lazy_max_pages(), purge.  Its PTEs stay until the purge."""
-    lazy = va._replace(flags=va.flags | VM_LAZY_FREE, state="lazy")
-    k.tree.replace(va, lazy)
+    lazy = va.marked("lazy", va.flags | VM_LAZY_FREE)
+    k.tree.replace(lazy)
     k.lazy[va.start] = lazy
     mark_freed(k, va.start, va.start, va.end)
     k.vmap_lazy_nr += (va.end - va.start) // k.config.page_size
@@ -157,8 +157,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
         end = max(end, va.end)
         nr += (va.end - va.start) // k.config.page_size
         k.pgtable.vunmap_page_range(va.start, va.end)
-        freeing = va._replace(flags=(va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE, state="freeing")
-        k.tree.replace(va, freeing)
+        k.tree.replace(va.marked("freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE))
     k.lazy.clear()
     if nr:
         assert nr <= k.vmap_lazy_nr, "BUG_ON(nr > atomic_read(&vmap_lazy_nr))"
@@ -169,7 +168,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
         k.flush_tlb_kernel_range(cpu, start, end)
     if nr:
         k.stats.vmap_area_lock += 1
+        k.tree.erase(valist)
         for va in valist:
-            k.tree.erase(k.tree.by_start[va.start])
             k.freed_vms.pop(va.start, None)
     return start, end

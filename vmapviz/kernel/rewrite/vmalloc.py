@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..events import UseAfterFree
 from ..vm_struct import VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind, ioremap_align, page_align
-from ..vmap_area import VM_VM_AREA
+from ..vmap_area import VM_VM_AREA, rank
 from .kva import alloc_vmap_area, free_unmap_vmap_area
 from .state import RewriteState
 
@@ -47,7 +47,7 @@ def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: in
     vm = VmStruct(va.start, size, flags, va.kind)
     k.vmlist[vm.addr] = vm
     order = k.vmlist_order
-    i = order.bisect_left(vm.addr)
+    i = rank(order, vm.addr)
     k.stats.vmlist_lock_write += 1
     k.stats.link_walk_total += i + (i < len(order))   # up to the first vm_struct above it
     order.add(vm.addr)
@@ -88,7 +88,7 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
     vm.size -= k.config.page_size
     order = k.vmlist_order
     k.stats.vmlist_lock_write += 1
-    k.stats.remove_walk_total += order.index(addr) + 1
+    k.stats.remove_walk_total += rank(order, addr) + 1
     order.remove(addr)
     return vm
 

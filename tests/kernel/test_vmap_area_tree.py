@@ -1,0 +1,68 @@
+"""VmapAreaTree's bookkeeping, worked out by hand: the hole index after inserts above
+every area and between two, and after one erase() of several areas in address order
+(a run of neighbours, then one alone); positions; the rbtree's in-order walk."""
+
+from sortedcontainers import SortedList
+
+from vmapviz.kernel.vmap_area import VmapArea, VmapAreaTree, rank
+
+P = 0x1000
+
+
+def area(start_page: int, pages: int) -> VmapArea:
+    return VmapArea(start_page * P, (start_page + pages) * P, "vmalloc", "busy", P, 0, 0)
+
+
+A, B, C, D, E = area(1, 2), area(4, 2), area(7, 2), area(10, 2), area(16, 2)
+
+
+def tree_of(*areas) -> VmapAreaTree:
+    t = VmapAreaTree(gap=P, rbtree=True)
+    for va in areas:
+        assert t.insert(va) is False
+    return t
+
+
+def test_holes_after_inserts_above_every_area():
+    # A ends at page 3; the walk's next addr is page 4 (the gap page): B starts there,
+    # so no hole; likewise C after B and D after C.  D ends at 12: the walk would put
+    # addr at page 13, below E's 16: the one hole, keyed by E, from page 13.
+    t = tree_of(A, B, C, D, E)
+    assert dict(t.holes) == {16 * P: 13 * P}
+    assert [n.start for n in t.rbtree.inorder()] == [a.start for a in (A, B, C, D, E)]
+    assert t.rbtree.violations() == []
+
+
+def test_erase_of_a_run_and_a_lone_area_leaves_one_hole_each_side():
+    # Erase B and C (side by side) and E: A (ends 3, walk to 4) now faces D at 10:
+    # a hole keyed by D from page 4.  E's hole goes with E; nothing lies above D.
+    t = tree_of(A, B, C, D, E)
+    t.erase([B, C, E])
+    assert dict(t.holes) == {10 * P: 4 * P}
+    assert list(t.list) == [A, D] and t.index(D.start) == 1 and len(t) == 2
+    assert [n.va for n in t.rbtree.inorder()] == [A, D]
+    assert t.rbtree.violations() == []
+
+
+def test_insert_between_two_areas_splits_their_hole():
+    # After the erase, F = pages 6-8 between A and D: A's walk reaches page 4 < 6 (hole
+    # keyed by F from 4); F's reaches page 9 < 10 (hole keyed by D from 9).
+    t = tree_of(A, B, C, D, E)
+    t.erase([B, C, E])
+    F = area(6, 2)
+    assert t.insert(F) is False
+    assert dict(t.holes) == {6 * P: 4 * P, 10 * P: 9 * P}
+    assert [n.va for n in t.rbtree.inorder()] == [A, F, D]
+
+
+def test_replace_keeps_the_order_and_the_node():
+    t = tree_of(A, B)
+    lazy = B.marked("lazy", 1)
+    t.replace(lazy)
+    assert list(t.list) == [A, lazy] and t.nodes[B.start].va is lazy and t.find(B.start) is lazy
+
+
+def test_rank_counts_the_keys_below():
+    keys = SortedList([10, 20, 30, 40])
+    assert [rank(keys, k) for k in (5, 10, 15, 30, 40, 45)] == [0, 0, 1, 2, 3, 4]
+    assert rank(SortedList(), 7) == 0
