@@ -232,6 +232,8 @@ class RbTree:
 
     @staticmethod
     def next(node: RbNode) -> RbNode | None:
+        """rb_next(): the leftmost of the right subtree, else the first ancestor on the
+        left.  (rb_prev() below is its mirror, as in lib/rbtree.c.)"""
         if node.right is not None:
             node = node.right
             while node.left is not None:
@@ -243,6 +245,7 @@ class RbTree:
 
     @staticmethod
     def prev(node: RbNode) -> RbNode | None:
+        """rb_prev()."""
         if node.left is not None:
             node = node.left
             while node.right is not None:
