@@ -1,0 +1,91 @@
+"""Instructions per op, counted by valgrind: the same figure on every run, however busy
+the machine (timings on a shared machine swing by 2x).
+
+    python benchmarks/bench_instructions.py                     # this tree
+    python benchmarks/bench_instructions.py --before ../before  # beside an earlier checkout
+
+Each figure runs a loop N and 2N times under `valgrind --tool=callgrind` and divides
+the difference in instructions by N, so start-up and set-up cancel out: the triple
+(vm_map_ram(4) + touch + vm_unmap_ram) on 1 and 8 CPUs, a vmalloc(1 page) + vfree
+pair with 100 and 10,000 live areas, and one op of map-touch-unmap through the driver's
+Run with and without its timeline (checkpoints every 6,000 ops: the adaptive policy
+would measure valgrind's slowness).  Needs valgrind (Debian's package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+LOOP = r'''
+import sys
+from vmapviz.kernel import Config, Kernel
+what, arg, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if what == "triple":
+    k = Kernel(Config(nr_cpus=arg, bits=64))
+    for i in range(n):
+        c = i % arg
+        a = k.vm_map_ram(4, cpu=c)
+        k.touch(a, 4, cpu=c)
+        k.vm_unmap_ram(a, 4, cpu=c)
+        k.drain_events()
+elif what == "pair":
+    k = Kernel(Config(nr_cpus=4, bits=64))
+    for _ in range(arg):
+        k.vmalloc(4096)
+    k.drain_events()
+    for _ in range(n):
+        k.vfree(k.vmalloc(4096))
+        k.drain_events()
+else:
+    from vmapviz.driver import Run
+    from vmapviz.timeline import Timeline
+    from vmapviz.workloads import get
+    w = get("map-touch-unmap")
+    run = Run(w, w.config(), timeline=Timeline(every=6000) if arg else None)
+    for _ in range(n):
+        run.step()
+'''
+
+FIGURES = [("triple", 1, 3000, "triple, 1 CPU"), ("triple", 8, 3000, "triple, 8 CPUs"),
+           ("pair", 100, 3000, "vmalloc+vfree, 100 live"),
+           ("pair", 10_000, 3000, "vmalloc+vfree, 10,000 live"),
+           ("run", 0, 6000, "Run.step, map-touch-unmap"),
+           ("run", 1, 6000, "Run.step with its timeline")]
+
+
+def instructions(tree: str, what: str, arg: int, n: int) -> int:
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                          sys.executable, "-c", LOOP, what, str(arg), str(n)],
+                         env=dict(os.environ, PYTHONPATH=tree), cwd=tree, check=True,
+                         capture_output=True, text=True).stderr
+    return int(re.search(r"Collected : (\d+)", out).group(1))
+
+
+def per_op(tree: str, what: str, arg: int, n: int) -> int:
+    return (instructions(tree, what, arg, 2 * n) - instructions(tree, what, arg, n)) // n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", metavar="TREE", help="an earlier checkout to count beside this one")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("bench_instructions: valgrind is not installed (apt-get install valgrind)")
+    trees = ([("before", os.path.abspath(args.before))] if args.before else []) + [("now", ROOT)]
+    print(f"{'instructions per op':32} " + " ".join(f"{n:>10}" for n, _ in trees) +
+          (f" {'ratio':>7}" if len(trees) > 1 else ""))
+    for what, arg, n, label in FIGURES:
+        row = [per_op(tree, what, arg, n) for _, tree in trees]
+        print(f"{label:32} " + " ".join(f"{v:>10,}" for v in row) +
+              (f" {row[0] / row[1]:6.2f}x" if len(trees) > 1 else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()
