@@ -24,6 +24,7 @@ import asyncio
 import io
 import re
 import struct
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -305,7 +306,10 @@ def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: in
                 app.clear_notifications()
             painter = CellPainter(app.ansi_theme, font_size)
             gif = GifWriter(painter, fps)
-            with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
+            # The real stderr: inside run_test, sys.stderr is Textual's capture, which
+            # claims a terminal, so a pipe would get the bar's animation.
+            with Progress(console=Console(file=sys.__stderr__), disable=not progress,
+                          transient=True) as bar:
                 task = bar.add_task("frames", total=count)
                 for i in range(1, count + 1):
                     app.user_acted()   # show the answer at once, as after a key
