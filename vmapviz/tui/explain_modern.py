@@ -18,8 +18,7 @@ return sentences; `purge_sentences` and `alloc_fail` replace the 2008 ones.
 
 from __future__ import annotations
 
-from ..kernel.events import BlockFree, BlockNew
-from ..kernel.events import KWORKER
+from ..kernel.events import KWORKER, BlockFree, BlockNew
 from ..kernel.modern.events import FragmentedPurge
 from ..kernel.modern.kva import TLB_SINGLE_PAGE_FLUSH_CEILING
 from ..kernel.modern.vmalloc import ioremap_align
