@@ -152,7 +152,7 @@ def test_marks_are_the_ops_whose_events_are_of_that_kind():
 
 def test_checkpoint_memory_stays_within_the_budget():
     w = get("map-touch-unmap")
-    tl = Timeline(every=100, budget=16 << 20)
+    tl = Timeline(every=100, budget=3 << 20)
     run = Run(w, w.config(), timeline=tl)
     for _ in range(20_000):
         run.step()

@@ -3,9 +3,8 @@
 A workload's streams are generators, which cannot be copied, so a run keeps instead:
 
 - an `OpLog`: every op that ran (CPU, call, arguments, result), a few bytes each;
-- checkpoints: the whole kernel (it is plain Python) every K ops, with the events that
-  came just before, so a log panel can be rebuilt: pickled, all but the page tables,
-  its largest part, which are copied (a copy of a dict of ints is a copy of its memory);
+- checkpoints: the whole kernel (it is plain Python) pickled every K ops, with the
+  events that came just before, so a log panel can be rebuilt;
 - marks: the ops that flushed, purged, warned or made or freed a vmap block, for a
   timeline strip and "back to the previous flush".
 
@@ -14,7 +13,7 @@ logged ops up to n: the simulator is deterministic, so that is the state a strai
 run reaches.  Past the log's end the run reads its live source again.
 
 The policy (`Timeline`): K adapts so that restoring and re-executing stays under about
-50 ms (K = (50 ms - 2 x the CPU time the last checkpoint took) / the CPU time an op
+50 ms (K = (50 ms - 2 x the CPU time the last pickling took) / the CPU time an op
 takes), unless checkpointing would then cost more than half the run's time, and stays
 within 64 to 65,536 ops; checkpoints cost at most `budget` bytes (200 MiB): above it
 the checkpoint whose two neighbours are closest is dropped, sparing op 0 and the 32
@@ -133,7 +132,7 @@ class Timeline:
         self.k = every or 1024
         self.budget = budget
         self.points: list[int] = []          # checkpoint ops, sorted
-        self.blobs: dict[int, tuple] = {}    # op -> (pickle of (kernel, recent events), page tables)
+        self.blobs: dict[int, bytes] = {}    # op -> pickle of (kernel, recent events)
         self.made: list[int] = []            # checkpoint ops in the order they were made
         self.bytes = 0
         self.marks: dict[str, array] = {name: array("Q") for name in UNTIL}
@@ -168,17 +167,12 @@ class Timeline:
         if op in self.blobs:
             return
         t0 = time.thread_time()
-        tables, kernel.pgtable = kernel.pgtable, None     # copied, not pickled
-        try:
-            blob = pickle.dumps((kernel, tuple(recent)), pickle.HIGHEST_PROTOCOL)
-        finally:
-            kernel.pgtable = tables
-        copy = tables.copy(None)
+        blob = pickle.dumps((kernel, tuple(recent)), pickle.HIGHEST_PROTOCOL)
         dump_s = time.thread_time() - t0
         bisect.insort(self.points, op)
-        self.blobs[op] = (blob, copy)
+        self.blobs[op] = blob
         self.made.append(op)
-        self.bytes += len(blob) + copy.nbytes
+        self.bytes += len(blob)
         self._adapt(op, dump_s)
         while self.bytes > self.budget and self._thin():
             pass
@@ -218,8 +212,7 @@ class Timeline:
 
     def _drop(self, op: int) -> None:
         self.points.remove(op)
-        blob, tables = self.blobs.pop(op)
-        self.bytes -= len(blob) + tables.nbytes
+        self.bytes -= len(self.blobs.pop(op))
         self.made.remove(op)
 
     # -- going back ----------------------------------------------------------------------
@@ -230,10 +223,7 @@ class Timeline:
 
     def restore(self, op: int):
         """(kernel, recent events) as checkpointed at `op`: fresh objects each time."""
-        blob, tables = self.blobs[op]
-        kernel, recent = pickle.loads(blob)
-        kernel.pgtable = tables.copy(kernel.stats)
-        return kernel, recent
+        return pickle.loads(self.blobs[op])
 
     def truncate(self, n: int) -> None:
         """The run goes another way after op n: forget the log, the checkpoints and the

@@ -12,8 +12,6 @@ behind.  A TLB entry for a dead page is a stale entry.
 
 from __future__ import annotations
 
-import sys
-
 
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
@@ -55,24 +53,6 @@ class PageTable:
         self.ptes: dict[int, int] = {}
         self.tlbs: list[dict[int, int]] = [{} for _ in range(nr_cpus)]
         self.dead: set[int] = set()
-
-    def copy(self, stats) -> PageTable:
-        """A copy that counts into `stats` (a checkpoint's; see timeline): the tables
-        copied whole, which for dicts and sets of ints is a copy of their memory, several
-        times cheaper than pickling them."""
-        new = PageTable.__new__(PageTable)
-        new.stats, new.shift = stats, self.shift
-        new.ptes, new.dead = self.ptes.copy(), self.dead.copy()
-        new.tlbs = [tlb.copy() for tlb in self.tlbs]
-        return new
-
-    @property
-    def nbytes(self) -> int:
-        """The memory a copy holds: its tables, and the int objects it may keep alive
-        once the live tables drop them (32 bytes each)."""
-        tables = [self.ptes, self.dead, *self.tlbs]
-        ints = 2 * len(self.ptes) + len(self.dead) + 2 * sum(map(len, self.tlbs))
-        return sum(map(sys.getsizeof, tables)) + 32 * ints
 
     def vmap_page_range(self, start: int, end: int, frames: list[int | None]) -> tuple[int, int]:
         """vmap_page_range(): map frames[N] at start + N pages.  Returns (err, nr):
