@@ -81,9 +81,13 @@ class Interleaver(OpSource):
     def feed(self, result: object) -> None:
         cpu, stream, _ = self.ready[self.current]
         try:
-            self.ready[self.current] = (cpu, stream, stream.send(result))
+            nxt = stream.send(result)
         except StopIteration:
+            nxt = None
+        if nxt is None:
             del self.ready[self.current]
+        else:
+            self.ready[self.current] = (cpu, stream, nxt)
 
 
 def randbelow(rng: random.Random, n: int) -> int:
@@ -95,8 +99,6 @@ def randbelow(rng: random.Random, n: int) -> int:
     while r >= n:
         r = rng.getrandbits(k)
     return r
-
-
 
 
 @dataclass(frozen=True)
