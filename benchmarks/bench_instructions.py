@@ -9,7 +9,7 @@ the difference in instructions by N, so start-up and set-up cancel out: the trip
 (vm_map_ram(4) + touch + vm_unmap_ram) on 1 and 8 CPUs, a vmalloc(1 page) + vfree
 pair with 100 and 10,000 live areas, and one op of map-touch-unmap through the driver's
 Run with and without its timeline (checkpoints every 6,000 ops: the adaptive policy
-would measure valgrind's slowness).  Needs valgrind (Debian's package).
+would measure valgrind's slowness): bench_speed.py's loops.  Needs valgrind (Debian's package).
 """
 
 from __future__ import annotations
@@ -21,43 +21,16 @@ import shutil
 import subprocess
 import sys
 
+from bench_speed import LOOP  # the loops bench_speed times
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-LOOP = r'''
-import sys
-from vmapviz.kernel import Config, Kernel
-what, arg, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-if what == "triple":
-    k = Kernel(Config(nr_cpus=arg, bits=64))
-    for i in range(n):
-        c = i % arg
-        a = k.vm_map_ram(4, cpu=c)
-        k.touch(a, 4, cpu=c)
-        k.vm_unmap_ram(a, 4, cpu=c)
-        k.drain_events()
-elif what == "pair":
-    k = Kernel(Config(nr_cpus=4, bits=64))
-    for _ in range(arg):
-        k.vmalloc(4096)
-    k.drain_events()
-    for _ in range(n):
-        k.vfree(k.vmalloc(4096))
-        k.drain_events()
-else:
-    from vmapviz.driver import Run
-    from vmapviz.timeline import Timeline
-    from vmapviz.workloads import get
-    w = get("map-touch-unmap")
-    run = Run(w, w.config(), timeline=Timeline(every=6000) if arg else None)
-    for _ in range(n):
-        run.step()
-'''
 
 FIGURES = [("triple", 1, 3000, "triple, 1 CPU"), ("triple", 8, 3000, "triple, 8 CPUs"),
            ("pair", 100, 3000, "vmalloc+vfree, 100 live"),
            ("pair", 10_000, 3000, "vmalloc+vfree, 10,000 live"),
-           ("run", 0, 6000, "Run.step, map-touch-unmap"),
-           ("run", 1, 6000, "Run.step with its timeline")]
+           ("step", 0, 6000, "Run.step, map-touch-unmap"),
+           ("step", 1, 6000, "Run.step with its timeline")]
 
 
 def instructions(tree: str, what: str, arg: int, n: int) -> int:

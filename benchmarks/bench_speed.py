@@ -18,7 +18,6 @@ can be measured:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,41 +26,44 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = 3
 
-MEASURE = r'''
-import json, sys, time
+# The loops both this script and bench_instructions.py measure, run in a subprocess
+# against any tree: `python -c LOOP WHAT ARG N` runs WHAT N times after a warm-up and
+# prints its CPU microseconds per iteration.
+LOOP = r'''
+import sys, time
 from vmapviz.kernel import Config, Kernel
-
-def cpu_us(fn, n):
-    t0 = time.process_time()
-    fn(n)
-    return (time.process_time() - t0) / n * 1e6
-
-def triple(cpus):
-    k = Kernel(Config(nr_cpus=cpus, bits=64))
+what, arg, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if what == "triple":               # vm_map_ram(4) + touch + vm_unmap_ram on ARG CPUs
+    k = Kernel(Config(nr_cpus=arg, bits=64))
     def loop(n):
         for i in range(n):
-            c = i % cpus
+            c = i % arg
             a = k.vm_map_ram(4, cpu=c)
             k.touch(a, 4, cpu=c)
             k.vm_unmap_ram(a, 4, cpu=c)
             k.drain_events()
-    loop(2000)
-    return cpu_us(loop, 30000)
-
-def pair(live):
+elif what == "pair":               # vmalloc(1 page) + vfree beside ARG live areas
     k = Kernel(Config(nr_cpus=4, bits=64, ram_size=8 << 30))   # a page for each of 10^6 areas
-    for _ in range(live):
+    for _ in range(arg):
         k.vmalloc(4096)
         k.events.clear()
     def loop(n):
         for _ in range(n):
             k.vfree(k.vmalloc(4096))
             k.drain_events()
-    loop(500)
-    return cpu_us(loop, 20000)
-
-what = sys.argv[1]
-print(json.dumps(triple(int(sys.argv[2])) if what == "triple" else pair(int(sys.argv[2]))))
+else:                              # a Run of map-touch-unmap, ARG: with a timeline
+    from vmapviz.driver import Run
+    from vmapviz.timeline import Timeline
+    from vmapviz.workloads import get
+    w = get("map-touch-unmap")
+    run = Run(w, w.config(), timeline=Timeline(every=6000) if arg else None)
+    def loop(n):
+        for _ in range(n):
+            run.step()
+loop(500)
+t0 = time.process_time()
+loop(n)
+print((time.process_time() - t0) / n * 1e6)
 '''
 
 
@@ -72,9 +74,10 @@ def measure(tree: str, what: str, arg: int) -> float:
         subprocess.run([sys.executable, "-m", "vmapviz", "run", "map-touch-unmap", "--ops", str(arg),
                         "--json"], env=env, cwd=tree, check=True, capture_output=True)
         return time.perf_counter() - t0
-    out = subprocess.run([sys.executable, "-c", MEASURE, what, str(arg)], env=env, cwd=tree,
+    n = 30_000 if what == "triple" else 20_000
+    out = subprocess.run([sys.executable, "-c", LOOP, what, str(arg), str(n)], env=env, cwd=tree,
                          check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    return float(out.stdout)
 
 
 FIGURES = [("triple", 1, "triple, 1 CPU (us)", 5.0), ("triple", 8, "triple, 8 CPUs (us)", 5.0),
