@@ -6,10 +6,12 @@ back (or forward) to op n must be exactly the state a straight run has after n o
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from driver_helpers import driver, wait_for  # noqa: F401 - driver is a fixture
 
 from vmapviz.driver import Run
-from vmapviz.timeline import ARG_BLOCK, OpLog, Timeline
+from vmapviz.timeline import BLOCK, OpLog, Timeline
 from vmapviz.workloads import WORKLOADS, Op, get, load
 
 
@@ -170,18 +172,49 @@ def test_the_op_log_reads_back_what_was_written_across_blocks():
     ops = [(Op(i % 3, "vm_unmap_ram", (0xFFFFC20000000000 + i * 4096, 4)), None, True) if i % 5 else
            (Op(1, "touch", (i, 1)), "use-after-free" if i % 2 else "ok", True) if i % 3 else
            (Op(0, "purge", ()), None, False)
-           for i in range(3 * ARG_BLOCK + 17)]
+           for i in range(3 * BLOCK + 17)]
     ops[7] = (Op(2, "vmalloc", (8192,)), 0xFFFFC20000004000, True)
     for op, result, src in ops:
         log.append(op, result, src)
     assert len(log) == len(ops)
-    for start, stop in ((0, len(ops)), (ARG_BLOCK - 1, ARG_BLOCK + 2), (2 * ARG_BLOCK + 5, 2 * ARG_BLOCK + 9)):
+    for start, stop in ((0, len(ops)), (BLOCK - 1, BLOCK + 2), (2 * BLOCK + 5, 2 * BLOCK + 9)):
         assert [tuple(x) for x in log.read(start, stop)] == [tuple(o) for o in ops[start:stop]]
-    log.truncate(ARG_BLOCK + 3)
-    assert len(log) == ARG_BLOCK + 3
+    log.truncate(BLOCK + 3)
+    assert len(log) == BLOCK + 3
     log.append(Op(3, "vmap", (9,)), 1234, True)
-    assert [tuple(x) for x in log.read(ARG_BLOCK, ARG_BLOCK + 4)] == \
-        [tuple(o) for o in ops[ARG_BLOCK:ARG_BLOCK + 3]] + [(Op(3, "vmap", (9,)), 1234, True)]
+    assert [tuple(x) for x in log.read(BLOCK, BLOCK + 4)] == \
+        [tuple(o) for o in ops[BLOCK:BLOCK + 3]] + [(Op(3, "vmap", (9,)), 1234, True)]
+
+
+_logged = st.tuples(st.builds(Op, st.integers(0, 4095), st.sampled_from(("vmalloc", "touch", "purge")),
+                              st.lists(st.integers(0, 2**64 - 1), max_size=2).map(tuple)),
+                    st.one_of(st.none(), st.integers(0, 2**64 - 1), st.sampled_from(("ok", "fault"))),
+                    st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.just("append"), st.sampled_from((1, 2, 3, BLOCK - 1, BLOCK + 2)), _logged),
+                          st.tuples(st.just("truncate"), st.floats(0, 1), st.none())),
+                max_size=8),
+       st.data())
+def test_the_op_log_is_a_list_of_what_was_logged(steps, data):
+    """Against the obvious oracle, a Python list: appends (a run of copies of one op,
+    across block boundaries), truncations anywhere, and reads of any range."""
+    log, oracle = OpLog(), []
+    for what, n, logged in steps:
+        if what == "append":
+            for _ in range(n):
+                log.append(*logged)
+            oracle += [logged] * n
+        else:                    # at a share n of the log, inside a run as often as not
+            cut = int(n * len(oracle))
+            log.truncate(cut)
+            del oracle[cut:]
+        assert len(log) == len(oracle)
+    assert [tuple(x) for x in log.read(0, len(log))] == oracle
+    start = data.draw(st.integers(0, len(oracle)))
+    stop = data.draw(st.integers(start, len(oracle)))
+    assert [tuple(x) for x in log.read(start, stop)] == oracle[start:stop]
 
 
 # -- through the driver thread ------------------------------------------------------------

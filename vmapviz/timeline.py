@@ -2,7 +2,7 @@
 
 A workload's streams are generators, which cannot be copied, so a run keeps instead:
 
-- an `OpLog`: every op that ran (CPU, call, arguments, result), a few bytes each;
+- an `OpLog`: every op that ran (CPU, call, arguments, result), about 30 bytes each;
 - checkpoints: the whole kernel (it is plain Python) pickled every K ops, with the
   events that came just before, so a log panel can be rebuilt;
 - marks: the ops that flushed, purged, warned or made or freed a vmap block, for a
@@ -23,18 +23,16 @@ made last (dense where the run or the user last was, sparser with age).
 from __future__ import annotations
 
 import bisect
+import marshal
 import pickle
 import time
 from array import array
 from typing import Iterator, NamedTuple
 
-from .kernel.calls import CALLS
 from .kernel.events import UNTIL
 from .workloads.base import Op
 
-CALL_NAMES = tuple(CALLS)
-CALL_INDEX = {name: i for i, name in enumerate(CALL_NAMES)}
-ARG_BLOCK = 1024          # the log keeps the offset of its arguments every this many ops
+BLOCK = 1024              # the op log writes its ops a block of this many at a time
 BUDGET = 200 << 20        # bytes of checkpoints at most
 KEEP_RECENT = 32          # the checkpoints made last are never thinned
 TARGET_S = 0.050          # restore + re-execution, the goal for a step back
@@ -53,73 +51,58 @@ class Logged(NamedTuple):
 
 
 class OpLog:
-    """Every op that ran, in order, in flat arrays: 2 bytes of CPU, 1 of call, 1 of
-    argument count, 8 per argument, 1 + 8 of result.  Op i (0-based) is op number i + 1."""
-
-    _NONE, _INT, _STR = 0, 1, 2     # result tags; bit 7 marks an extra call
+    """Every op that ran, in order.  The newest ops wait in two lists (an append each:
+    this is on the run's hot path); each full block of BLOCK ops is then written, in C,
+    to one marshal string, about 30 bytes an op.  Op i (0-based) is op number i + 1."""
 
     def __init__(self) -> None:
-        self.cpus, self.calls, self.nargs = array("H"), array("B"), array("B")
-        self.args, self.values, self.tags = array("Q"), array("Q"), array("B")
-        self.arg_base = array("Q")  # offset into args of op k * ARG_BLOCK
-        self.strings: list[str] = []           # the results that are strings, by first use
-        self.string_ids: dict[str, int] = {}
+        self.blocks: list[bytes] = []    # per full block: ([(cpu, call, args)], [result])
+        self.ops: list[Op] = []          # the ops after the last full block
+        self.results: list = []
+        self.extras: set[int] = set()    # the ops not from the source, by index
+        self.block_bytes = 0
 
     def __len__(self) -> int:
-        return len(self.cpus)
+        return len(self.blocks) * BLOCK + len(self.ops)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.itemsize * len(a) for a in (self.cpus, self.calls, self.nargs, self.args,
-                                                 self.values, self.tags, self.arg_base))
+        return self.block_bytes + 120 * len(self.ops)   # a waiting op: about 120 bytes
 
     def append(self, op: Op, result: object, from_source: bool = True) -> None:
-        cpu, call, args = op
-        if not len(self.cpus) % ARG_BLOCK:
-            self.arg_base.append(len(self.args))
-        self.cpus.append(cpu)
-        self.calls.append(CALL_INDEX[call])
-        self.nargs.append(len(args))
-        self.args.extend(args)
-        if result is None:
-            tag, value = self._NONE, 0
-        elif type(result) is str:
-            value = self.string_ids.get(result)
-            if value is None:
-                value = self.string_ids[result] = len(self.strings)
-                self.strings.append(result)
-            tag = self._STR
-        else:
-            tag, value = self._INT, result
-        self.tags.append(tag if from_source else tag | 0x80)
-        self.values.append(value)
+        if not from_source:
+            self.extras.add(len(self))
+        self.ops.append(op)
+        self.results.append(result)
+        if len(self.ops) == BLOCK:
+            blob = marshal.dumps((list(map(tuple, self.ops)), self.results))
+            self.blocks.append(blob)
+            self.block_bytes += len(blob)
+            self.ops, self.results = [], []
 
-    def _offset(self, i: int) -> int:
-        block = i // ARG_BLOCK
-        return self.arg_base[block] + sum(self.nargs[block * ARG_BLOCK:i])
+    def _block(self, b: int) -> tuple[list, list]:
+        """Block b's ops (as tuples) and results; the last one is the waiting ops."""
+        return marshal.loads(self.blocks[b]) if b < len(self.blocks) else (self.ops, self.results)
 
     def read(self, start: int, stop: int) -> Iterator[Logged]:
         """The ops start + 1 .. stop (0-based indices start .. stop - 1)."""
-        a = self._offset(start) if start < len(self.cpus) else 0
-        cpus, calls, nargs, args, tags, values = (self.cpus, self.calls, self.nargs, self.args,
-                                                  self.tags, self.values)
-        for i in range(start, stop):
-            n = nargs[i]
-            tag = tags[i]
-            kind = tag & 0x7F
-            result = None if kind == self._NONE else values[i] if kind == self._INT else self.strings[values[i]]
-            yield Logged(Op(cpus[i], CALL_NAMES[calls[i]], tuple(args[a:a + n])), result, not tag & 0x80)
-            a += n
+        for b in range(start // BLOCK, -(-stop // BLOCK)):
+            ops, results = self._block(b)
+            base = b * BLOCK
+            for i in range(max(start, base), min(stop, base + len(ops))):
+                cpu, call, args = ops[i - base]
+                yield Logged(Op(cpu, call, tuple(args)), results[i - base], i not in self.extras)
 
     def truncate(self, n: int) -> None:
         """Forget every op after the first n."""
-        if n >= len(self.cpus):
+        if n >= len(self):
             return
-        cut = self._offset(n)
-        for arr in (self.cpus, self.calls, self.nargs, self.values, self.tags):
-            del arr[n:]
-        del self.args[cut:]
-        del self.arg_base[-(-n // ARG_BLOCK):]
+        b, keep = divmod(n, BLOCK)
+        ops, results = self._block(b)
+        self.ops, self.results = [Op(c, call, tuple(a)) for c, call, a in ops[:keep]], results[:keep]
+        del self.blocks[b:]
+        self.block_bytes = sum(map(len, self.blocks))
+        self.extras = {i for i in self.extras if i < n}
 
 
 class Timeline:

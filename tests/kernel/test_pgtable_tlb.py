@@ -5,6 +5,8 @@ the next purge (a use-after-free window the kernel promises not to use); the pur
 clears the PTEs and flushes every CPU's TLB over the purged range.
 """
 
+import pickle
+
 import pytest
 
 from vmapviz.kernel import Config, Kernel
@@ -114,3 +116,23 @@ def test_check_stays_clean_through_a_map_touch_free_cycle(variant):
     k.purge()
     seen.append(k.check())
     assert seen == [[]] * len(seen)
+
+
+def test_a_checkpoint_of_the_page_table_keeps_every_entry_in_order():
+    """The timeline pickles the kernel; the page table pickles its tables via marshal.
+    Written by hand: PTEs of two areas (one freed lazily, so dead), one CPU's TLB."""
+    k = kernel(cpus=2)
+    a = k.vmalloc(2 * P)                      # 2 pages + the guard page
+    b = k.vmalloc(1 * P)
+    k.touch(b, 1, cpu=1)
+    k.touch(a, 2, cpu=1)
+    k.vfree(a)
+    vpn_a, vpn_b = a // P, b // P
+    pt = pickle.loads(pickle.dumps(k, pickle.HIGHEST_PROTOCOL)).pgtable
+    assert list(pt.ptes.items()) == [(vpn_a, 1), (vpn_a + 1, 2), (vpn_b, 3)]
+    assert [list(t.items()) for t in pt.tlbs] == [[], [(vpn_b, 3), (vpn_a, 1), (vpn_a + 1, 2)]]
+    assert pt.dead == {vpn_a, vpn_a + 1} and pt.shift == 12
+    k2 = pickle.loads(pickle.dumps(k))
+    assert k2.pgtable.stats is k2.stats       # one Stats, shared, as before the pickle
+    k2.purge()
+    assert k2.stats.ptes_cleared == 2 and k.stats.ptes_cleared == 0
