@@ -130,12 +130,13 @@ class Timeline:
     # -- recording ------------------------------------------------------------------------
 
     def record(self, op: Op, result: object, events: list, from_source: bool = True) -> None:
-        """A new op ran past the log's end: log it and mark it."""
+        """A new op ran past the log's end: log it and mark it.  An op's events begin
+        with its Call and end with its Return (Kernel._op), which mark nothing."""
         self.log.append(op, result, from_source)
-        n = len(self.log)
-        for e in events:
+        for e in events[1:-1]:
             name = MARK_OF.get(e.kind)
             if name is not None:
+                n = len(self.log)
                 marks = self.marks[name]
                 if not marks or marks[-1] != n:
                     marks.append(n)
