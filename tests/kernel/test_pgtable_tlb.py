@@ -119,8 +119,8 @@ def test_check_stays_clean_through_a_map_touch_free_cycle(variant):
 
 
 def test_a_checkpoint_of_the_page_table_keeps_every_entry_in_order():
-    """The timeline pickles the kernel; the page table pickles its tables via marshal.
-    Written by hand: PTEs of two areas (one freed lazily, so dead), one CPU's TLB."""
+    """The timeline's checkpoints pickle the kernel.  Written by hand: PTEs of two
+    areas (one freed lazily, so dead), one CPU's TLB."""
     k = kernel(cpus=2)
     a = k.vmalloc(2 * P)                      # 2 pages + the guard page
     b = k.vmalloc(1 * P)

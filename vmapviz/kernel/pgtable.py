@@ -12,8 +12,6 @@ behind.  A TLB entry for a dead page is a stale entry.
 
 from __future__ import annotations
 
-import marshal
-
 
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
@@ -55,17 +53,6 @@ class PageTable:
         self.ptes: dict[int, int] = {}
         self.tlbs: list[dict[int, int]] = [{} for _ in range(nr_cpus)]
         self.dead: set[int] = set()
-
-    def __getstate__(self) -> tuple:
-        """For checkpoints (the timeline pickles the kernel): the tables as one marshal
-        string, which writes their big ints (page numbers) in two thirds of pickle's
-        time."""
-        return self.stats, self.shift, marshal.dumps((self.ptes, self.tlbs, list(self.dead)))
-
-    def __setstate__(self, state: tuple) -> None:
-        self.stats, self.shift, tables = state
-        self.ptes, self.tlbs, dead = marshal.loads(tables)
-        self.dead = set(dead)
 
     def vmap_page_range(self, start: int, end: int, frames: list[int | None]) -> tuple[int, int]:
         """vmap_page_range(): map frames[N] at start + N pages.  Returns (err, nr):
