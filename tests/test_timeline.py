@@ -4,6 +4,7 @@ The oracle is always a separate straight run without a timeline: the state after
 back (or forward) to op n must be exactly the state a straight run has after n ops."""
 
 import io
+import pathlib
 
 import pytest
 from hypothesis import given, settings
@@ -150,6 +151,19 @@ def test_marks_are_the_ops_whose_events_are_of_that_kind():
     assert tl.previous("flush", f[3]) == f[2] and tl.previous("flush", f[3] + 1) == f[3]
     assert tl.previous("flush", f[0]) is None
     assert sum(run.flushes.counts()) == len(f)      # one flush in each of those ops
+
+
+def test_marks_include_the_kworker_events_after_an_ops_return():
+    """Linux 6.12's hand-worked tour (tests/data/modern-tour.jsonl): ops 3 and 4 make
+    vmap blocks; op 11's vfree wakes the purge kworker, whose Purge and TlbFlush come
+    after the op's Return."""
+    path = str(pathlib.Path(__file__).parent / "data" / "modern-tour.jsonl")
+    w = load(path)
+    run = Run(w, w.config(), timeline=Timeline())
+    while run.step() is not None:
+        pass
+    marks = {name: list(ops) for name, ops in run.timeline.marks.items()}
+    assert marks == {"purge": [11], "flush": [11], "block": [3, 4], "warn": []}
 
 
 def test_checkpoint_memory_stays_within_the_budget():

@@ -130,10 +130,9 @@ class Timeline:
     # -- recording ------------------------------------------------------------------------
 
     def record(self, op: Op, result: object, events: list, from_source: bool = True) -> None:
-        """A new op ran past the log's end: log it and mark it.  An op's events begin
-        with its Call and end with its Return (Kernel._op), which mark nothing."""
+        """A new op ran past the log's end: log it and mark it."""
         self.log.append(op, result, from_source)
-        for e in events[1:-1]:
+        for e in events:
             name = MARK_OF.get(e.kind)
             if name is not None:
                 n = len(self.log)
