@@ -2,7 +2,7 @@
 
 A workload's streams are generators, which cannot be copied, so a run keeps instead:
 
-- an `OpLog`: every op that ran (CPU, call, arguments, result), about 30 bytes each;
+- an `OpLog`: every op that ran (CPU, call, arguments, result), about 29 bytes each;
 - checkpoints: the whole kernel (it is plain Python) pickled every K ops, with the
   events that came just before, so a log panel can be rebuilt;
 - marks: the ops that flushed, purged, warned or made or freed a vmap block, for a
@@ -53,7 +53,7 @@ class Logged(NamedTuple):
 class OpLog:
     """Every op that ran, in order.  The newest ops wait in two lists (an append each:
     this is on the run's hot path); each full block of BLOCK ops is then written, in C,
-    to one marshal string, about 30 bytes an op.  Op i (0-based) is op number i + 1."""
+    to one marshal string, about 29 bytes an op.  Op i (0-based) is op number i + 1."""
 
     def __init__(self) -> None:
         self.blocks: list[bytes] = []    # per full block: ([(cpu, call, args)], [result])
@@ -61,9 +61,10 @@ class OpLog:
         self.results: list = []
         self.extras: set[int] = set()    # the ops not from the source, by index
         self.block_bytes = 0
+        self.count = 0                   # one int, so the UI thread reads a consistent length
 
     def __len__(self) -> int:
-        return len(self.blocks) * BLOCK + len(self.ops)
+        return self.count
 
     @property
     def nbytes(self) -> int:
@@ -71,7 +72,7 @@ class OpLog:
 
     def append(self, op: Op, result: object, from_source: bool = True) -> None:
         if not from_source:
-            self.extras.add(len(self))
+            self.extras.add(self.count)
         self.ops.append(op)
         self.results.append(result)
         if len(self.ops) == BLOCK:
@@ -79,6 +80,7 @@ class OpLog:
             self.blocks.append(blob)
             self.block_bytes += len(blob)
             self.ops, self.results = [], []
+        self.count += 1
 
     def _block(self, b: int) -> tuple[list, list]:
         """Block b's ops (as tuples) and results; the last one is the waiting ops."""
@@ -103,6 +105,7 @@ class OpLog:
         del self.blocks[b:]
         self.block_bytes = sum(map(len, self.blocks))
         self.extras = {i for i in self.extras if i < n}
+        self.count = n
 
 
 class Timeline:
