@@ -62,6 +62,7 @@ class OpLog:
         self.extras: set[int] = set()    # the ops not from the source, by index
         self.block_bytes = 0
         self.count = 0                   # one int, so the UI thread reads a consistent length
+        self._unpacked: tuple = (-1, [], [])   # the block read last: peek() reads one op a time
 
     def __len__(self) -> int:
         return self.count
@@ -84,10 +85,16 @@ class OpLog:
 
     def _block(self, b: int) -> tuple[list, list]:
         """Block b's ops (as tuples) and results; the last one is the waiting ops."""
-        return marshal.loads(self.blocks[b]) if b < len(self.blocks) else (self.ops, self.results)
+        if b == len(self.blocks):
+            return self.ops, self.results
+        if self._unpacked[0] != b:
+            self._unpacked = (b, *marshal.loads(self.blocks[b]))
+        return self._unpacked[1:]
 
     def read(self, start: int, stop: int) -> Iterator[Logged]:
-        """The ops start + 1 .. stop (0-based indices start .. stop - 1)."""
+        """The ops start + 1 .. stop (0-based indices start .. stop - 1), stop at most
+        the log's length."""
+        stop = min(stop, self.count)
         for b in range(start // BLOCK, -(-stop // BLOCK)):
             ops, results = self._block(b)
             base = b * BLOCK
@@ -103,6 +110,7 @@ class OpLog:
         ops, results = self._block(b)
         self.ops, self.results = [Op(c, call, tuple(a)) for c, call, a in ops[:keep]], results[:keep]
         del self.blocks[b:]
+        self._unpacked = (-1, [], [])
         self.block_bytes = sum(map(len, self.blocks))
         self.extras = {i for i in self.extras if i < n}
         self.count = n

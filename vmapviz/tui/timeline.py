@@ -83,7 +83,9 @@ class TimelineStrip(Widget, can_focus=True):
         `op` as the current one."""
         if timeline is None:
             return
-        self.marks = {name: timeline.marks[name] for name, _ in GLYPHS}
+        # copies (C memcpy): the driver thread appends to the marks, and cuts them when
+        # the run changes course
+        self.marks = {name: timeline.marks[name][:] for name, _ in GLYPHS}
         self.end, self.op = max(timeline.end, op), op
         self._cells = cells(self.marks, self.end, self._width())
         self.refresh()
