@@ -1,14 +1,16 @@
 """The least a vm_map_ram(4) + touch + vm_unmap_ram triple can cost in CPython: the
 simulator's work for it on one CPU, flattened into one class with none of its structure.
 
-It does what the simulator must do for the triple, and less: check the arguments, find
+It does what the simulator must do for the triple, or less: check the arguments, find
 a naturally aligned region in the CPU's vmap block bitmap (a new block when the block
 is full), take 4 page frames from a LIFO free list, set 4 PTEs, walk 4 pages through the
-TLB, mark the region dirty and its pages dead, give the frames back, and when every bit
-of the block is dirty, clear its PTEs and flush the TLB.  `events`: also record what the
-simulator records, a Call and a Return per op, the block events and the two details
-(as plain tuples, cheaper than the simulator's typed events).  It leaves out the vmap
-area tree, the lazy list, the purge threshold, the counters and the checks.
+TLB, mark the region dirty and its pages dead, and give the frames back.  As each block
+fills it clears the block's PTEs and the TLB (the simulator frees blocks lazily and
+flushes them in batches: the same PTEs cleared, fewer flushes).  `events`: also record
+what the simulator records, a Call and a Return per op and the block events, as plain
+tuples (cheaper than the simulator's typed events), keeping the fields of the two detail
+strings rather than formatting them (as a lazy view could).  It leaves out the vmap area
+tree, the lazy list, the purge threshold, the counters and the invariant checks.
 
 bench_floor.py times it, counts its instructions, and compiles it with mypyc.
 """
@@ -48,6 +50,7 @@ class Floor:
         return self.op
 
     def triple(self) -> None:
+        record, emit, ptes, free = self.record, self.events.append, self.ptes, self.free_list
         # vm_map_ram(4)
         op = self._call("vm_map_ram", (4,))
         bitmap = self.alloc_map
@@ -56,11 +59,10 @@ class Floor:
             self.block_id += 1
             self.block_start += BITS << PAGE_SHIFT
             self.alloc_map = bitmap = self.dirty_map = pos = 0
-            if self.record:
-                self.events.append(("block-new", op, 0, self.block_id, self.block_start))
+            if record:
+                emit(("block-new", op, 0, self.block_id, self.block_start))
         self.alloc_map = bitmap | (15 << pos)
         addr = self.block_start + (pos << PAGE_SHIFT)
-        free = self.free_list
         reused = min(4, len(free))
         pfns = free[-1:-reused - 1:-1]
         del free[len(free) - reused:]
@@ -69,39 +71,38 @@ class Floor:
         self.allocated.update(pfns)
         vpn = addr >> PAGE_SHIFT
         vpns = range(vpn, vpn + 4)
-        if self.ptes.keys().isdisjoint(vpns):
-            self.ptes.update(zip(vpns, pfns))
-        if self.record:
-            self.events.append(("block-alloc", op, 0, self.block_id, pos, 4, addr))
-            self.events.append(("return", op, 0, "vm_map_ram", (4,), addr,
-                                f"block #{self.block_id}, bits {pos}-{pos + 3}"))
+        if ptes.keys().isdisjoint(vpns):
+            ptes.update(zip(vpns, pfns))
+        if record:
+            emit(("block-alloc", op, 0, self.block_id, pos, 4, addr))
+            emit(("return", op, 0, "vm_map_ram", (4,), addr, (self.block_id, pos)))
         # touch(addr, 4)
         op = self._call("touch", (addr, 4))
-        mapped: list = list(map(self.ptes.get, vpns))
+        mapped: list = list(map(ptes.get, vpns))
         if None not in mapped and self.dead.isdisjoint(vpns):
             if list(map(self.tlb.get, vpns)) != mapped:
                 self.tlb.update(zip(vpns, mapped))
-        if self.record:
-            self.events.append(("return", op, 0, "touch", (addr, 4), "ok", ""))
+        if record:
+            emit(("return", op, 0, "touch", (addr, 4), "ok", None))
         # vm_unmap_ram(addr, 4)
         op = self._call("vm_unmap_ram", (addr, 4))
         self.dirty_map |= 15 << pos
         self.dead.update(vpns)
         self.allocated.difference_update(pfns)
         free.extend(pfns)
-        if self.record:
-            self.events.append(("block-dirty", op, 0, self.block_id, pos, 4))
+        if record:
+            emit(("block-dirty", op, 0, self.block_id, pos, 4))
         if self.dirty_map == FULL:          # the whole block is dirty: unmap it and flush
             first = self.block_start >> PAGE_SHIFT
+            pop = ptes.pop
             for v in range(first, first + BITS):
-                self.ptes.pop(v, None)
+                pop(v, None)
             self.dead.clear()
             self.tlb.clear()
-            if self.record:
-                self.events.append(("flush", op, 0, self.block_start, self.block_start + (BITS << PAGE_SHIFT)))
-        if self.record:
-            self.events.append(("return", op, 0, "vm_unmap_ram", (addr, 4), None,
-                                f"block #{self.block_id}, bits {pos}-{pos + 3} dirty"))
+            if record:
+                emit(("flush", op, 0, self.block_start, self.block_start + (BITS << PAGE_SHIFT)))
+        if record:
+            emit(("return", op, 0, "vm_unmap_ram", (addr, 4), None, (self.block_id, pos)))
 
 
 def run(n: int, events: bool) -> None:
