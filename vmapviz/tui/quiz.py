@@ -37,9 +37,10 @@ class QuizScreen(ModalScreen[str | None]):
     then dismisses with "next" (enter) or None (escape: leave quiz mode)."""
 
     DEFAULT_CSS = """
-    #quiz-box { width: 100; max-width: 100%; height: auto; border: round $vz-focus;
+    #quiz-box { width: 100%; height: auto; max-height: 12; border: round $vz-focus;
                 background: $surface; padding: 0 1; }
-    #quiz-verdict { margin-top: 1; }
+    #quiz-question { max-height: 5; overflow-y: auto; }
+    #quiz-verdict { max-height: 4; overflow-y: auto; }
     """
     AUTO_FOCUS = "#quiz-input"
     BINDINGS = [Binding("escape", "leave", "leave quiz mode")]
