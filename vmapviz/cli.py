@@ -600,11 +600,19 @@ def cmd_record(args) -> int:
     else:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-        with Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.fields[events]:,} events"),
-                      TimeElapsedColumn(), transient=True, console=Console(stderr=True)) as bar:
-            task = bar.add_task("rec", total=seconds, events=0)
-            rec = recording.record(seconds, args.stir or 0,
-                                   tick=lambda t, n: bar.update(task, completed=t, events=n))
+        bar = Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.fields[events]:,} events"),
+                       TimeElapsedColumn(), transient=True, console=Console(stderr=True))
+        task = bar.add_task("rec", total=seconds, events=0)
+
+        def tick(t: float, n: int) -> None:   # the bar starts once the source runs
+            if not bar.live.is_started:
+                bar.start()
+            bar.update(task, completed=t, events=n)
+        try:
+            rec = recording.record(seconds, args.stir or 0, tick=tick)
+        finally:
+            if bar.live.is_started:
+                bar.stop()
     try:
         recording.write(rec, args.live)
     except OSError as e:

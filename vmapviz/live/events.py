@@ -109,6 +109,11 @@ BODIES = {
     "free_vmap_area_noflush": re.compile(rf"va_start={_X} nr_lazy={_D} nr_lazy_max={_D}", re.ASCII),
     "purge_vmap_area_lazy": re.compile(rf"start={_X} end={_X} num_purged={_D}", re.ASCII),
 }
+FORMATS = {   # the print fmt of each format file
+    "alloc_vmap_area": "va_start: %lu size=%lu align=%lu vstart=0x%lx vend=0x%lx failed=%d",
+    "free_vmap_area_noflush": "va_start=0x%lx nr_lazy=%lu nr_lazy_max=%lu",
+    "purge_vmap_area_lazy": "start=0x%lx end=0x%lx num_purged=%u",
+}
 BASES = {"alloc_vmap_area": (10, 10, 10, 16, 16, 10), "free_vmap_area_noflush": (16, 10, 10),
          "purge_vmap_area_lazy": (16, 16, 10)}
 # TASK-PID [CPU] FLAGS TIMESTAMP: EVENT: BODY; the task may hold spaces and dashes,
@@ -132,7 +137,7 @@ def parse_line(text: str, seq: int = 0) -> Event | None:
     body = BODIES[name].fullmatch(m["body"])
     if body is None:
         raise Malformed(f"{name}: fields {m['body']!r} do not follow its format "
-                        f"({BODIES[name].pattern})")
+                        f"(\"{FORMATS[name]}\", in ASCII digits)")
     values = [int(v, b) for v, b in zip(body.groups(), BASES[name])]
     if any(not 0 <= v < ULONG_LIMIT for v in values[:5]):
         raise Malformed(f"{name}: a value does not fit in an unsigned long")

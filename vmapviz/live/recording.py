@@ -125,14 +125,14 @@ def record(seconds: float | None, stir: int = 0, tick: Callable[[float, int], No
     info = machine()
     rec = Recording("", info["kernel"], info["arch"], info["cpus"], info["page_size"], stir=stir)
     with cleanup_on_signals(), TraceSource() as src:
-        rec.vmallocinfo, rec.addresses = snapshot_vmallocinfo()
         stirrer = None
-        if stir:
-            stirrer = threading.Thread(target=run_stir, args=(stir, stop), daemon=True)
-            stirrer.start()
         t0 = time.monotonic()
         stirred_at = None
         try:
+            rec.vmallocinfo, rec.addresses = snapshot_vmallocinfo()
+            if stir:
+                stirrer = threading.Thread(target=run_stir, args=(stir, stop), daemon=True)
+                stirrer.start()
             while not stop.is_set():
                 rec.events.extend(src.read(0.05))
                 now = time.monotonic() - t0

@@ -110,7 +110,8 @@ class Result:
                                    "agree": set(self.lazy_max_real) <= {self.lazy_max_sim}},
                 "lazy_nr": self.lazy.as_json(), "purge_points": self.purge_points.as_json(),
                 "purge_counts": self.purge_counts.as_json(),
-                "purges": {"real": self.purges_real, "sim": self.purges_sim},
+                "purges": {"real": [list(p) for p in self.purges_real],
+                           "sim": [list(p) for p in self.purges_sim]},
                 "placement_relative": self.placement.as_json(),
                 "placement_absolute": {**self.absolute.as_json(), "note": self.absolute_note},
                 "mismatch_classes": {k: {"count": v, "mechanism": CLASSES[k]}
