@@ -110,9 +110,11 @@ class TraceSource:
         with open(os.path.join(self.path, name), "w") as f:
             f.write(value)
 
-    def close(self) -> None:
-        """Disable the events, remove the instance, unmount what we mounted; safe to
-        call twice and from a signal handler's unwinding."""
+    def close(self, quiet: bool = False) -> None:
+        """Disable the events, remove the instance, unmount what we mounted.  Safe to
+        call again, and from a signal handler: a step that fails (a reader thread still
+        inside trace_pipe keeps the instance busy) is retried by the next call; `quiet`
+        leaves the last failure unsaid."""
         with self._lock:
             if self.fd is not None:
                 with contextlib.suppress(OSError):
@@ -123,10 +125,10 @@ class TraceSource:
                     self._write("events/vmalloc/enable", "0")
                 with contextlib.suppress(OSError):
                     os.rmdir(self.path)
-            if self.mounted:
+            if self.mounted and not os.path.isdir(self.path):
                 got = subprocess.run(["umount", self.root], capture_output=True, text=True)
-                self.mounted = False
-                if got.returncode:
+                self.mounted = bool(got.returncode)
+                if self.mounted and not quiet:
                     print(f"vmapviz: left tracefs mounted at {self.root}: {got.stderr.strip()}",
                           file=sys.stderr)
 
