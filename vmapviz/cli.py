@@ -18,6 +18,7 @@ from .export import LAYOUTS, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
+from .sheet import GradeError
 from .live.events import LiveError
 from .vmallocinfo import VmallocinfoError
 from .workloads import TraceError, UnknownWorkload, catalog, get
@@ -82,6 +83,19 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"{cols}x{rows} is smaller than the TUI's minimum "
                                          f"{MIN_COLS}x{MIN_ROWS}")
     return cols, rows
+
+
+def _quiz_kinds() -> list[str]:
+    from .quiz import KINDS
+    return list(KINDS)
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in _quiz_kinds()]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"--kinds takes some of {', '.join(_quiz_kinds())}, not {text!r}")
+    return kinds
 
 
 def _generations_text() -> str:
@@ -312,7 +326,25 @@ def build_parser() -> Parser:
     q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
     q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
-    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
+    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON "
+                   "(each with its kind and the given it shows)")
+    q.add_argument("--kinds", type=_kinds, metavar="K,K,...",
+                   help="only these kinds of question: " + ", ".join(_quiz_kinds()))
+    q.add_argument("--level", type=int, choices=(1, 2), default=2,
+                   help="1: single-op questions with all the state shown (address, bits, lazy, flush, "
+                   "ipis, fails); 2 (default): also the walk and what the kernel does next")
+    q.add_argument("--show-ops", action="store_true",
+                   help="print every op from op 1 to the last question, the questions among them")
+    q.add_argument("--sheet", metavar="DIR", help="write one sheet per student (Markdown and HTML) and "
+                   "an answer key (key.json, key.md) into DIR; needs --students")
+    q.add_argument("--students", metavar="N|FILE", help="with --sheet: N students, or a file of names "
+                   "(one a line); each student's seed comes from --seed and the name")
+
+    gr = command("grade", help="grade a class's answers (CSV) against a sheet's key.json")
+    gr.add_argument("key", metavar="KEY", help="the key.json `quiz --sheet` wrote")
+    gr.add_argument("answers", metavar="ANSWERS.csv",
+                    help="a header student,1,2,... then one row a student (an empty cell: no answer)")
+    gr.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     lv = command("live", help="the TUI with this machine's kernel as its source (tracefs, root)")
     lv.add_argument("--stir", type=_count, nargs="?", const=200, metavar="N",
@@ -347,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError,
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError, GradeError,
             LessonError, LiveError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return BAD_INPUT
@@ -560,19 +592,63 @@ def cmd_serve(args) -> int:
 def cmd_quiz(args) -> int:
     from . import quiz
     workload, config = _workload_and_config(args.workload, args)
-    questions = quiz.generate(workload, config, args.n, config.seed, args.ops or quiz.HORIZON)
+    kinds = [k for k in (args.kinds or quiz.KINDS) if k in quiz.LEVELS[args.level]]
+    if not kinds:
+        raise UsageError(f"none of --kinds {','.join(args.kinds)} is asked at --level {args.level}")
+    horizon = args.ops or quiz.HORIZON
+    if args.sheet or args.students:
+        if not (args.sheet and args.students):
+            raise UsageError("--sheet DIR and --students N|FILE go together")
+        from .sheet import students_from, write_sheets
+        names = students_from(args.students)
+        paths = write_sheets(args.sheet, workload, config, names, args.n, kinds, args.level, horizon)
+        print(f"{args.sheet}: {len(names)} sheets (Markdown and HTML), key.json and key.md "
+              f"({len(paths)} files)")
+        return 0
+    questions = quiz.generate(workload, config, args.n, config.seed, horizon, kinds)
     if args.json:
         import json
         print(json.dumps([q.as_json() for q in questions]))
         return 0
     print("\n".join(quiz.machine_lines(config, workload)))
     print()
-    for i, q in enumerate(questions, 1):
-        print(f"{i}. {q.question}")
-        if args.c:
-            print(f"   answer: {q.answer}: {q.why}")
+    if args.show_ops and questions:
+        _print_ops(workload, config, questions, args.c)
+    else:
+        for i, q in enumerate(questions, 1):
+            print(f"{i}. {q.question}")
+            if args.c:
+                print(f"   answer: {q.answer}: {q.why}")
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
+    return 0
+
+
+def _print_ops(workload, config, questions, answers: bool) -> None:
+    """Every op from op 1 to the last question's, each question before its op."""
+    from .driver import Run
+    run, asked = Run(workload, config), {q.op: (i, q) for i, q in enumerate(questions, 1)}
+    while run.kernel.op < questions[-1].op:
+        op = run.peek()
+        n = run.kernel.op + 1
+        if n in asked:
+            i, q = asked[n]
+            print(f"{i}. {q.question}")
+            if answers:
+                print(f"   answer: {q.answer}: {q.why}")
+        else:
+            print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
+        run.step()
+
+
+def cmd_grade(args) -> int:
+    from .sheet import grade, grade_lines
+    report = grade(args.key, args.answers)
+    if args.json:
+        import json
+        print(json.dumps(report))
+    else:
+        print("\n".join(grade_lines(report)))
     return 0
 
 
@@ -664,5 +740,5 @@ def cmd_replay_live(args) -> int:
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
             "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
-            "quiz": cmd_quiz, "lesson": cmd_lesson, "compare": cmd_compare,
+            "quiz": cmd_quiz, "grade": cmd_grade, "lesson": cmd_lesson, "compare": cmd_compare,
             "live": cmd_live, "record": cmd_record, "replay-live": cmd_replay_live}
