@@ -209,6 +209,9 @@ def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
                    "two above --cpus)")
     p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
                    help="32- or 64-bit machine (default: the workload's)")
+    p.add_argument("--tiny", action="store_true",
+                   help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
+                   "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
     p.add_argument("-s", "--seed", type=lambda t: _number(t, "a seed"),
                    help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
@@ -410,7 +413,7 @@ def _workload_and_config(name: str, args):
         workload = get(name, progress)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
                                      seed=args.seed, flush=args.flush,
-                                     config_nr_cpus=args.config_nr_cpus)
+                                     config_nr_cpus=args.config_nr_cpus, tiny=args.tiny or None)
 
 
 def _loading_progress(name: str):
@@ -438,7 +441,7 @@ def cmd_tui(args) -> int:
     workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
     code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
-                   config_nr_cpus=args.config_nr_cpus)
+                   config_nr_cpus=args.config_nr_cpus, tiny=args.tiny)
     return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
 
 
