@@ -72,6 +72,45 @@ def test_a_flush_with_one_target():
     assert per_cycle([prog], 2, p) == pytest.approx(expected)
 
 
+def test_a_flush_inside_the_lock_saturates_it_as_worked_by_hand():
+    # One thread's critical section holds a flush of known cost; outside it, W of work.
+    # No line or atomic costs, no refills: a flush is the IPI (I), each target's
+    # handler (its flush F and handler time H; the acks cost nothing), then the
+    # initiator's own flush F:  phi = I + F + H + F.
+    I, F, H, W = 1000.0, 100.0, 500.0, 1000.0
+    p = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0, ipi_ns=I,
+                      full_flush_ns=F, tlb_refill_ns=0.0)
+    phi = I + F + H + F                                        # 1,700
+    prog = [("lock", "L", True), ("flush", True), ("unlock", "L"), ("work", W, "work")]
+
+    def per_thread(n):
+        sim = m.Simulation([prog] * n, 8, p, handler_ns=H)
+        sim.run(12)
+        return sim.per_iteration(1, warmup=4)[0]
+
+    assert per_thread(1) == pytest.approx(phi + W)             # 2,700: the lock idles W a cycle
+    # Two threads: the lock is busy 2 phi = 3,400 a round, more than a thread needs
+    # outside it (W, plus the other's handler on its CPU while it works: F + H = 600;
+    # 1,600 < phi), so it saturates: every thread waits for the other's flush.
+    assert per_thread(2) == pytest.approx(2 * phi)             # 3,400: +700 on one thread
+    # Four: 4 phi = 6,800 a round (outside: W + 3 (F + H) = 2,800 < 3 phi): +3,400 more.
+    assert per_thread(4) == pytest.approx(4 * phi)
+
+
+def test_an_idle_target_wakes_before_its_handler_a_busy_one_does_not():
+    # wake_ns delays only a CPU no thread runs on.  Two CPUs, one thread: the target is
+    # idle, so the round trip grows by the wake; with a second thread on CPU 1 it is busy.
+    p = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0, ipi_ns=1000.0,
+                      full_flush_ns=100.0, tlb_refill_ns=0.0)
+    flusher = [("flush", True), ("work", 10_000.0, "work")]
+    alone = m.Simulation([flusher], 2, p, wake_ns=3000.0)
+    alone.run(4)
+    assert alone.per_iteration(1)[0] == pytest.approx(1000 + 3000 + 100 + 100 + 10_000)
+    busy = m.Simulation([flusher, [("work", 10_000.0, "work")]], 2, p, wake_ns=3000.0)
+    busy.run(4)
+    assert busy.threads[0].cycle_end[-1] - busy.threads[0].cycle_end[-2] == pytest.approx(1000 + 100 + 100 + 10_000)
+
+
 def test_a_handler_steals_time_from_the_thread_on_its_cpu():
     p = FREE
     flusher = [("flush",), ("work", 10_000.0, "work")]
@@ -163,8 +202,12 @@ def test_op_ns_of_vmap_and_vunmap_on_vanilla_worked_by_hand():
     counts = m.counts_of(k.stats)
     assert counts == m.OpCounts(walk=1, vmlist_write=2, tlb_flushes=1, ipis=3, full_flushes=4,
                                 ptes_set=4, ptes_cleared=4)
-    p = m.PARAMS
-    expected = (1 + 4 + 4) * p.l2_hit_ns + 2 * p.atomic_ns + m.flush_ns(4) + 2 * m.residual("vanilla") / 3
+    p, cal = m.PARAMS, m.calibrate()
+    # The flush: the uncontended round trip worked by hand below, plus the residual round
+    # trip (every target idle: each ready time moves by it, so the round trip does), and
+    # two thirds of the common work (vmap's and vunmap's).
+    expected = ((1 + 4 + 4) * p.l2_hit_ns + 2 * p.atomic_ns + m.flush_ns(4) + cal.roundtrip_ns
+                + 2 * cal.common_ns["vanilla"] / 3)
     assert m.op_ns("vanilla", counts, 4, ops=2) == pytest.approx(expected)
 
 
@@ -174,23 +217,53 @@ def test_op_ns_over_a_measured_cycle_is_the_one_thread_row(generation, row):
     assert m.op_ns(generation, total(its), 8, ops=3 * n) / n == pytest.approx(row)
 
 
-def test_op_ns_has_no_calibration_for_modern():
+def test_op_ns_refuses_an_unknown_generation():
     with pytest.raises(m.ModelError):
-        m.op_ns("modern", m.OpCounts(), 4)
+        m.op_ns("bogus", m.OpCounts(), 4)
 
 
 # -- calibration, determinism, the command -------------------------------------------------
 
-def test_calibration_reproduces_the_one_thread_row_exactly():
-    table = m.scaling([1])
-    assert table["ns"]["vanilla"][0] == pytest.approx(14_700.0, abs=0.05)
-    assert table["ns"]["merged"][0] == pytest.approx(2_900.0, abs=0.05)
-    assert m.simulate("vanilla", 1, 8, m.residual("vanilla")).ns == pytest.approx(14_700.0, abs=1e-6)
-    assert m.simulate("merged", 1, 8, m.residual("merged")).ns == pytest.approx(2_900.0, abs=1e-6)
+@pytest.mark.parametrize("generation, row", sorted(m.CALIBRATION.items()))
+def test_calibration_reproduces_each_one_thread_row_exactly(generation, row):
+    assert m.simulate(generation, 1, 8).ns == pytest.approx(row, abs=1e-6)
+
+
+@pytest.mark.parametrize("generation, row", sorted(m.CALIBRATION.items()))
+def test_the_attribution_table_sums_to_the_row(generation, row):
+    table = m.attribution(generation)
+    assert table[-1] == {"row": row}
+    assert sum(r["ns"] for r in table[:-1]) == pytest.approx(row, abs=0.05)
+
+
+def test_the_attribution_puts_vanillas_flush_and_unmap_under_vmlist_lock():
+    # 2.6.27's remove_vm_area(): write_lock(&vmlist_lock); __remove_vm_area() ->
+    # unmap_vm_area() -> unmap_kernel_range(): clear the PTEs, then
+    # flush_tlb_kernel_range() -> flush_tlb_all(): the IPI broadcast and the wait
+    # (v2.6.27 mm/vmalloc.c, remove_vm_area at line 366, __remove_vm_area at line 339:
+    # the hunks "@@ -321,39" and "@@ -366,11" of the rewrite patch remove them).
+    rows = {r["mechanism"]: r for r in m.attribution("vanilla")[:-1]}
+    for mech in ("PTEs cleared", "own TLB flush (CR4.PGE toggle)", "common work, the unmap's third"):
+        assert rows[mech]["lock"] == "vmlist_lock"
+    assert [r["lock"] for k, r in rows.items() if k.startswith("IPI round trip")] == ["vmlist_lock"] * 2
+    for mech in ("PTEs set", "TLB misses touching the pages", "common work, the map's third"):
+        assert rows[mech]["lock"] == "none"
+    # the residual round trip is what vanilla's row holds beyond the rewrite's iteration
+    # and its own counted mechanisms
+    cal = m.calibrate()
+    counted = sum(r["ns"] for k, r in rows.items() if k != "IPI round trip, residual (7 idle targets)")
+    assert rows["IPI round trip, residual (7 idle targets)"]["ns"] == pytest.approx(14_700 - counted, abs=0.05)
+    assert cal.common_ns["vanilla"] == pytest.approx(cal.common_ns["merged"])
+
+
+def test_the_rewrite_holds_no_global_lock_through_its_flush():
+    rows = {r["mechanism"]: r for r in m.attribution("merged")[:-1]}
+    assert rows["common work, the unmap's third"]["lock"] == "none"
+    assert rows["IPI round trip, residual (7 idle targets)"]["lock"].startswith("none")
 
 
 def test_breakdown_adds_up_to_the_total():
-    r = m.simulate("vanilla", 4, 8, m.residual("vanilla"))
+    r = m.simulate("vanilla", 4, 8)
     assert sum(r.parts.values()) == pytest.approx(r.ns, rel=1e-6)
 
 
