@@ -1,6 +1,7 @@
 """The cost model: toy programs worked out by hand, the hand-derived counts, calibration,
 determinism and the `vmapviz scaling` command."""
 
+import io
 import json
 
 import pytest
@@ -331,3 +332,78 @@ def test_cli_profile_json(capsys):
     assert out["profile"]["vanilla"]["lock_wait"] == pytest.approx(0.97088, abs=1e-5)
     # the rewrite takes no global lock on its fast path: its time is work
     assert out["model"]["merged"]["shares"]["work"] > 0.99
+
+
+# -- every generation, the sensitivity, the cost of a table --------------------------------
+
+def test_an_uncalibrated_generation_is_attributed_too():
+    # 6.12 has no row of the thread's: its one-thread time is its counts plus the
+    # rewrite's common work, and the attribution (worked from counts and constants, not
+    # from the simulation) sums to what the simulation plays.
+    table = m.attribution("modern")
+    assert "row" not in table[-1]
+    assert sum(r["ns"] for r in table) == pytest.approx(m.simulate("modern", 1, 8).ns, abs=0.05)
+    share = {r["mechanism"]: r["ns"] for r in table}["common work, the map's third"]
+    assert share == pytest.approx(m.calibrate().common_ns["merged"] / 3, abs=1e-3)
+
+
+def test_a_constant_the_calibration_covers_moves_into_the_residual():
+    # Halving ipi_ns shortens the counted round trip by exactly 500 ns (every target is
+    # idle and its ready time moves by it); calibrated again, the residual round trip
+    # takes those 500 ns back and the 1-thread row stays exact.
+    low = m.with_params(ipi_ns=500.0)
+    assert m.calibrate(low).roundtrip_ns == pytest.approx(m.calibrate().roundtrip_ns + 500.0, abs=1e-6)
+    assert m.simulate("vanilla", 1, 8, p=low).ns == pytest.approx(14_700.0, abs=1e-6)
+
+
+def test_cli_variants_json_keeps_its_schema(capsys):
+    assert main(["scaling", "--json", "--threads", "1,2", "--variants", "vanilla,merged,modern"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"threads", "ns", "speedup", "params", "parts"}
+    assert set(out["ns"]) == {"vanilla", "merged", "modern"}
+    assert out["speedup"] == [round(v / r, 2) for v, r in zip(out["ns"]["vanilla"], out["ns"]["merged"])]
+    assert out["ns"]["vanilla"][0] == pytest.approx(14_700.0, abs=0.05)
+
+
+@pytest.mark.parametrize("argv", [["--variants", "vanilla"], ["--variants", "vanilla,bogus"],
+                                  ["--variants", "merged,merged"], ["--threads", "١,٢"]])
+def test_cli_bad_variants_or_digits_exit_2(argv, capsys):
+    assert main(["scaling", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vmapviz: ") and err.count("\n") == 1
+
+
+def test_cli_refuses_a_table_out_of_proportion_before_simulating(capsys, monkeypatch):
+    # 1,024 threads on 1,024 CPUs: every vanilla flush interrupts 1,023 CPUs, 150
+    # iterations a thread: the estimate is far over the cap, and nothing runs.
+    monkeypatch.setattr(m, "simulate", lambda *a, **k: pytest.fail("simulated"))
+    assert m.cost_estimate([1024], 1024, ("vanilla", "merged")) > m.MAX_WORK
+    assert main(["scaling", "--cpus", "1024", "--threads", "1024"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "over the cap" in err and "--cpus 1024" in err
+
+
+def test_cli_ctrl_c_stops_a_table_with_130(capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(m, "simulate", interrupted)
+    monkeypatch.setattr(m, "calibrate", interrupted)
+    assert main(["scaling", "--json"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "vmapviz: interrupted\n"
+
+
+def test_progress_shows_on_a_terminal_only():
+    from vmapviz.scaling_view import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        show = Progress(stream)
+        show("vanilla, 8 threads on 8 CPUs (4/8)")
+        show.done()
+    assert "vanilla, 8 threads on 8 CPUs (4/8)" in tty.getvalue() and tty.getvalue().endswith("\r\x1b[K")
+    assert pipe.getvalue() == ""

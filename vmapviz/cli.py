@@ -103,13 +103,23 @@ def _watch_option(p: argparse.ArgumentParser) -> None:
 
 
 def _threads(text: str) -> list[int]:
-    try:
-        counts = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--threads takes numbers separated by commas, not {text!r}") from None
+    if not re.fullmatch(r"[0-9]+(,[0-9]+)*", text):
+        raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by commas, "
+                                         f"not {text!r}")
+    counts = [int(x) for x in text.split(",")]
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
+
+
+def _generations(text: str) -> tuple[str, ...]:
+    from .kernel.generations import NAMES
+    names = tuple(text.split(","))
+    unknown = [n for n in names if n not in NAMES]
+    if unknown or len(names) < 2 or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--variants takes two or more different generations of "
+                                         f"{', '.join(NAMES)}, separated by commas, not {text!r}")
+    return names
 
 
 def _positive(text: str) -> int:
@@ -274,6 +284,14 @@ def build_parser() -> Parser:
     sc.add_argument("--profile", action="store_true",
                     help="how the model splits the time at the last thread count (lock wait, flush, IPIs, "
                     "walk, work), beside the thread's XFS profiles (e.g. --workload xfs-dir --cpus 64 --threads 64)")
+    sc.add_argument("--variants", type=_generations, default=("vanilla", "merged"), metavar="GEN,GEN,...",
+                    help="generations to model, any registered (default vanilla,merged); the speed-up is "
+                    "the first over the second")
+    sc.add_argument("--sensitivity", action="store_true",
+                    help="each constant at 0.5x and 2x, the model calibrated again: vanilla's ns at 8 threads "
+                    "on 8 CPUs and the speed-up over merged")
+    sc.add_argument("--attribution", action="store_true",
+                    help="every ns of each generation's 1-thread row: mechanism, lock held, source")
 
     q = command("quiz", help="questions about a seeded run, to predict before revealing (-c)")
     q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
@@ -464,25 +482,49 @@ def cmd_compare(args) -> int:
 
 def cmd_scaling(args) -> int:
     from . import costmodel
+    from .scaling_view import Progress
+    progress = Progress()
     try:
-        if args.profile:
-            split = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
+        if args.sensitivity:
+            result = costmodel.sensitivity(progress=progress)
+        elif args.attribution:
+            result = {g: costmodel.attribution(g) for g in args.variants}
+        elif args.profile:
+            _check_cost(costmodel, [args.threads[-1]], args.cpus, ("vanilla", "merged"), args.workload)
+            result = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
         else:
-            table = costmodel.scaling(args.threads, args.cpus, args.workload)
+            _check_cost(costmodel, args.threads, args.cpus, args.variants, args.workload)
+            result = costmodel.scaling(args.threads, args.cpus, args.workload, args.variants,
+                                       progress=progress)
     except costmodel.ModelError as e:
         raise UsageError(str(e)) from None
-    if args.profile:
-        import json
-        from .scaling_view import print_profile
-        print(json.dumps(split)) if args.json else print_profile(split)
-        return 0
+    finally:
+        progress.done()
+    from . import scaling_view as view
     if args.json:
         import json
-        print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))
-        return 0
-    from .scaling_view import print_scaling
-    print_scaling(table)
+        keep = ("threads", "ns", "speedup", "params", "parts")
+        plain = args.sensitivity or args.attribution or args.profile
+        print(json.dumps(result if plain else {k: result[k] for k in keep}))
+    elif args.sensitivity:
+        view.print_sensitivity(result)
+    elif args.attribution:
+        view.print_attribution(result)
+    elif args.profile:
+        view.print_profile(result)
+    else:
+        view.print_scaling(result)
     return 0
+
+
+def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload: str) -> None:
+    """Refuse a table whose simulation is out of proportion (issue 28: 1,024 CPUs ran
+    for a quarter of an hour), with one line."""
+    work = costmodel.cost_estimate(threads, cpus, tuple(generations), workload)
+    if work > costmodel.MAX_WORK:
+        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would simulate "
+                         f"about {work:,} CPU-events, over the cap of {costmodel.MAX_WORK:,} (about "
+                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s here); use fewer CPUs or threads")
 
 
 def cmd_export(args) -> int:

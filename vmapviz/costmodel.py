@@ -448,6 +448,11 @@ class Simulation:
     def owe(self, t: _Thread, cause: str, ns: float) -> None:
         t.debt[cause] = t.debt.get(cause, 0.0) + ns
 
+    def owe_refills(self, t: _Thread, cause: str, ns: float) -> None:
+        """Kernel TLB refills after a full flush, paid in t's next work step.  Not
+        additive: a TLB emptied twice before that step is refilled once."""
+        t.debt[cause] = max(t.debt.get(cause, 0.0), ns)
+
     def advance(self, t: _Thread) -> None:
         if self.now < t.frozen_until:     # a handler took the CPU meanwhile
             t.acc["irq"] += t.frozen_until - self.now
@@ -571,7 +576,7 @@ class Simulation:
             if cpu in self.on_cpu:         # an idle CPU's handler takes nobody's time
                 self.at(begin, self.handler, cpu, end, refills)
         acked = free_at + self.line(holder, me)
-        self.owe(t, "flush", refills)
+        self.owe_refills(t, "flush", refills)
         t.acc["ipi"] += acked - start
         t.acc["flush"] += p.full_flush_ns
         t.running = False
@@ -580,7 +585,7 @@ class Simulation:
     def handler(self, cpu: int, end: float, refills: float) -> None:
         """A flush handler holds `cpu` until `end`; the thread on it pays."""
         t = self.on_cpu[cpu]
-        self.owe(t, "irq", refills)
+        self.owe_refills(t, "irq", refills)
         if t.running:                      # the work step ends later by the handler's length
             t.acc["irq"] += end - self.now
             t.end += end - self.now
@@ -755,7 +760,7 @@ def attribution(generation: str, p: Params = PARAMS) -> list[dict]:
             c += op
     cal = calibrate(p)
     lk = locking(generation)
-    under = lk.area_lock if lk.flush_under_lock else "none (purge_lock / a kworker: nobody waits)"
+    under = lk.area_lock if lk.flush_under_lock else "none (nobody waits for purge_lock or 6.12's kworker)"
     area = lk.area_lock
     c = OpCounts(*(getattr(c, f.name) / n for f in fields(OpCounts)))      # per iteration
     f = c.tlb_flushes
@@ -775,7 +780,8 @@ def attribution(generation: str, p: Params = PARAMS) -> list[dict]:
          area, "atomic_ns per acquisition"),
         ("per-CPU and per-node locks", (c.vb_lock + c.node_locks) * p.atomic_ns, "their own", "atomic_ns each"),
         ("PTEs set", c.ptes_set * p.l2_hit_ns, "none", "l2_hit_ns per PTE"),
-        ("PTEs cleared", c.ptes_cleared * p.l2_hit_ns, under, "l2_hit_ns per PTE"),
+        ("PTEs cleared", c.ptes_cleared * p.l2_hit_ns, area if lk.flush_under_lock else "none",
+         "l2_hit_ns per PTE"),
         ("TLB misses touching the pages", c.pages_touched * p.tlb_refill_ns, "none", "tlb_refill_ns per miss"),
         ("IPI round trip, counted (call_function_lock, IPI, handlers, serialised acks)", f * counted_rt, under,
          "ipi_ns, line_*_ns, atomic_ns, full_flush_ns (the targets')"),
@@ -796,26 +802,31 @@ def attribution(generation: str, p: Params = PARAMS) -> list[dict]:
 
 # -- the table, its cost, and what the constants weigh ----------------------------------------
 
-MAX_WORK = 400_000_000   # simulated CPU-events a table may cost: about two minutes here
+MAX_WORK = 150_000_000   # work units a table may cost (WORK_PER_S of them a second, measured here)
+WORK_PER_S = 1_000_000
+OP_UNITS = 60            # a kernel op the counts are read around
 
 
 def cost_estimate(threads: list[int], cpus: int, generations: tuple[str, ...],
                   workload: str = "map-touch-unmap") -> int:
-    """About how much a table costs, in CPU-events: every op the kernel runs for the
-    counts touches each CPU's TLB when it flushes, and every flush the simulation plays
-    walks all `cpus` CPUs.  Eager flushing (2.6.27) flushes once an iteration; lazy
-    flushing once per purge."""
+    """About how much a table costs, in work units: the kernel ops run for the counts
+    (`_measure`: each a Run step and a reading of the counters; an eager flush also
+    touches every CPU's TLB), and every flush the simulation plays (each walks all
+    `cpus` CPUs and schedules a handler on each of the t threads' CPUs)."""
     total = 0
+    per_it = OPS_PER_ITERATION.get(workload, 3)
     for gen in generations:
-        lazy = REGISTRY[gen].features.lazy_flush if gen in REGISTRY else True
+        lazy = _generation(gen).features.lazy_flush
         for t in threads:
             quick = is_quick(t, cpus)
-            its = (50 if quick else 200) * t
-            played = (2 * its) if quick else max(3 * its, 600 * t)
             if lazy:
-                total += 2 * 256 * t * 3 * 4 + cpus * 16
+                blocks = cpus.bit_length() * 8 + 1          # lazy_max_pages() / 1,024 pages, + 1
+                ops = per_it * 256 * (t + 2 * blocks) if quick else 2 * per_it * 256 * blocks
+                total += ops * OP_UNITS
             else:
-                total += (2 * its + played) * cpus + played * t * 8
+                its = 50 if quick else 200
+                played = (3 if quick else 1 + max(3, math.ceil(600 / its))) * its * t
+                total += 2 * per_it * its * t * (OP_UNITS + cpus // 2) + played * (cpus + 6 * t)
     return total
 
 
@@ -875,7 +886,7 @@ def sensitivity(threads: int = CALIBRATION_CPUS, p: Params = PARAMS,
         scaled = (0.5, 1.0) if f.name == "wake_share" and not value else (value * 0.5, value * 2)
         if f.type in ("int", int):
             scaled = tuple(int(round(x)) for x in scaled)
-        row = {}
+        row: dict = {"now": value}
         for label, x in zip(("low", "high"), scaled):
             if progress:
                 progress(f"{f.name} = {x:g}")
@@ -932,8 +943,10 @@ def profile_split(workload: str = "xfs-dir", cpus: int = 64, threads: int = 64,
     out = {"workload": workload, "cpus": cpus, "threads": threads, "model": {}, "profile": {}}
     for gen in ("vanilla", "merged"):
         r = simulate(gen, threads, cpus, calibrate(p), p, workload, quick=True)
-        total = sum(r.parts.values())
+        parts = dict(r.parts)
+        parts["flush"] += parts.pop("ipi")       # the profile's smp_call_function: the whole wait
+        total = sum(parts.values())
         out["model"][gen] = {"ns": round(r.ns, 1),
-                             "shares": {k: round(v / total, 5) for k, v in r.parts.items()}}
+                             "shares": {k: round(v / total, 5) for k, v in parts.items()}}
         out["profile"][gen] = {k: round(v, 5) for k, v in profile_shares(gen).items()}
     return out
