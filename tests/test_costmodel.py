@@ -407,3 +407,14 @@ def test_progress_shows_on_a_terminal_only():
         show.done()
     assert "vanilla, 8 threads on 8 CPUs (4/8)" in tty.getvalue() and tty.getvalue().endswith("\r\x1b[K")
     assert pipe.getvalue() == ""
+
+
+def test_stacked_bars_worked_by_hand():
+    from vmapviz.scaling_view import bars_view
+    # two bars on one scale: the longer (100 ns) fills 20 cells, 50 ns of lock wait is
+    # 10 of them, 25 of IPI round trip 5, 25 of work 5; the other (50 ns of work) 10 cells
+    table = {"threads": [1], "parts": {"a": [{"lock_wait": 50.0, "ipi": 25.0, "work": 25.0}],
+                                       "b": [{"work": 50.0}]}}
+    lines = bars_view(table, width=20).plain.splitlines()
+    assert lines[1] == "a   1 " + "█" * 10 + "▓" * 5 + "■" * 5 + " 100 ns"
+    assert lines[2] == "b   1 " + "■" * 10 + " 50 ns"
