@@ -14,7 +14,7 @@ import sys
 
 from . import __version__
 from .kernel import ConfigError
-from .export import LAYOUTS, ExportError, check_image_path
+from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
@@ -117,6 +117,20 @@ def _positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {n}")
     return n
+
+
+def _slide_options(p: argparse.ArgumentParser, layout: str, font_size: int | None) -> None:
+    p.add_argument("--layout", choices=LAYOUTS, default=layout,
+                   help=f"presenter{' (default)' if layout == 'presenter' else ''}: the TUI's presenter "
+                   "layout (key l), a large map over the explanation, the better slide and about a third "
+                   f"of a GIF; full{' (default)' if layout == 'full' else ''}: every panel")
+    if font_size is None:
+        p.add_argument("--font-size", type=_font_size, metavar="PX",
+                       help="type size in pixels (default: the SVG's 20 px, the PNG's 20 px cells)")
+    else:
+        p.add_argument("--font-size", type=_font_size, default=font_size, metavar="PX",
+                       help=f"type size in pixels (default {font_size}: 6x12-pixel cells, 720x480 at "
+                       "120x40 in a GIF; larger is crisper and larger)")
 
 
 def _public_url(text: str) -> str:
@@ -238,24 +252,34 @@ def build_parser() -> Parser:
     s = command("screenshot", help="run N ops headless and save the TUI screen as SVG or PNG")
     s.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     s.add_argument("--out", required=True, metavar="FILE.svg|FILE.png", help="where to write the picture")
-    s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
+    s.add_argument("--ops", "--until", type=_count, dest="until", metavar="N",
+                   help="the op shown (default 200; --until is the same)")
+    s.add_argument("--from", type=_count, dest="start", metavar="OP",
+                   help="with --until-flush: look for the flush from this op (default 0); alone: the op shown")
+    s.add_argument("--until-flush", action="store_true",
+                   help="show the first op (after --from) that flushes the TLB")
     s.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
+    _slide_options(s, "full", None)
     _machine_options(s)
     _theme_option(s)
 
-    g = command("export", help="render a run as an animated GIF, a frame every K ops")
+    g = command("export", help="render a run as an animated GIF or a self-contained HTML player, a frame every K ops")
     g.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    g.add_argument("--gif", required=True, metavar="FILE.gif", help="where to write the animation")
-    g.add_argument("--ops", type=_positive, required=True, metavar="N", help="ops to run")
+    g.add_argument("--gif", metavar="FILE.gif", help="write the animation as a GIF")
+    g.add_argument("--html", metavar="FILE.html", help="write a player: one HTML file, no network, "
+                   "a slider and the arrow keys to scrub, play/pause, the text as text")
+    g.add_argument("--ops", "--until", type=_count, dest="until", metavar="N",
+                   help="the last frame's op (--until is the same)")
+    g.add_argument("--from", type=_count, dest="start", metavar="OP",
+                   help="the first frame's op (default: K, after the first K ops)")
+    g.add_argument("--until-flush", action="store_true",
+                   help="end at the first op after the first frame that flushes the TLB (a purge's "
+                   "flush on the rewrite), which gets the last frame; --ops/--until is then the most "
+                   f"ops to look (default {MAX_UNTIL:,})")
     g.add_argument("--every", type=_positive, required=True, metavar="K", help="a frame every K ops")
     g.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     g.add_argument("--fps", type=_fps, default=10.0, metavar="F", help="frames a second (default 10)")
-    g.add_argument("--layout", choices=LAYOUTS, default="presenter",
-                   help="presenter (default): the TUI's presenter layout (key l), a large map over "
-                   "the explanation, the better slide and about a third of the file; full: every panel")
-    g.add_argument("--font-size", type=_font_size, default=10, metavar="PX",
-                   help="type size in pixels (default 10: 6x12-pixel cells, 720x480 at 120x40; "
-                   "larger is crisper and larger)")
+    _slide_options(g, "presenter", 10)
     _machine_options(g)
     _theme_option(g)
 
@@ -446,11 +470,14 @@ def cmd_variants(args) -> int:
 def cmd_screenshot(args) -> int:
     workload, _ = _workload_and_config(args.workload, args)
     check_image_path(args.out)
-    from .tui.app import save_screenshot
+    if args.start is not None and args.until is not None and not args.until_flush:
+        raise UsageError("screenshot shows one op: give --from (with --until-flush) or --until, not both")
+    from .export import Run, save_screenshot
+    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
+              args.theme)
     try:
-        path = save_screenshot(args.out, workload, args.variant, args.cpus, args.bits, args.seed,
-                               args.ops, size=args.size, flush=args.flush, theme=args.theme,
-                               config_nr_cpus=args.config_nr_cpus, progress=True)
+        path = save_screenshot(args.out, run, args.until, args.start, args.until_flush, size=args.size,
+                               layout=args.layout, font_size=args.font_size, progress=True)
     except OSError as e:
         raise UsageError(f"--out {file_error(args.out, e)}") from None
     print(path)
@@ -506,14 +533,26 @@ def cmd_scaling(args) -> int:
 
 
 def cmd_export(args) -> int:
-    _workload_and_config(args.workload, args)
-    check_image_path(args.gif, (".gif",))
-    from .export import export_gif
-    frames = export_gif(args.gif, args.workload, args.variant, args.cpus, args.bits, args.seed,
-                        args.ops, args.every, size=args.size, fps=args.fps, theme=args.theme,
-                        flush=args.flush, config_nr_cpus=args.config_nr_cpus,
-                        layout=args.layout, font_size=args.font_size)
-    print(f"{args.gif}: {frames} frames")
+    workload, _ = _workload_and_config(args.workload, args)
+    if not (args.gif or args.html):
+        raise UsageError("export writes --gif FILE.gif or --html FILE.html (or both)")
+    for path, suffix in ((args.gif, ".gif"), (args.html, ".html")):
+        if path:
+            check_image_path(path, (suffix,))
+    if args.until is None and not args.until_flush:
+        raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
+    from .export import Run, Span, export
+    until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
+    if args.start is not None and args.start > until:
+        raise UsageError(f"--from {args.start} is after the last op {until}")
+    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
+              args.theme)
+    frames = export(run, Span(args.every, until, args.start, args.until_flush), gif=args.gif,
+                    html=args.html, size=args.size, fps=args.fps, layout=args.layout,
+                    font_size=args.font_size)
+    for path in (args.gif, args.html):
+        if path:
+            print(f"{path}: {frames} frames")
     return 0
 
 
