@@ -144,6 +144,13 @@ def _slide_options(p: argparse.ArgumentParser, layout: str, font_size: int | Non
                        "120x40 in a GIF; larger is crisper and larger)")
 
 
+def _port(text: str) -> int:
+    n = _number(text, "a port")
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be between 1 and 65535, not {n}")
+    return n
+
+
 def _public_url(text: str) -> str:
     """`serve --public-url`: the http(s) address browsers open, without a trailing /."""
     from urllib.parse import urlsplit
@@ -297,7 +304,7 @@ def build_parser() -> Parser:
     w = command("serve", help="serve the TUI to web browsers, one app per tab")
     w.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--port", type=_port, default=8000, help="port, 1 to 65535 (default 8000)")
     w.add_argument("--fontsize", type=_positive, default=16, metavar="N", help="the page's type size in pixels (default 16)")
     w.add_argument("--public-url", type=_public_url, metavar="URL",
                    help="the address browsers open (e.g. https://host.example/ behind a tunnel or a "
@@ -592,7 +599,10 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     _workload_and_config(args.workload, args)
     from .serve import serve, session_args
-    serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
+    try:
+        serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
+    except OSError as e:   # the port is taken, or the address is not this machine's
+        raise UsageError(f"cannot listen on {args.host} port {args.port}: {e.strerror or e}") from None
     return 0
 
 
