@@ -216,7 +216,7 @@ def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
                    "two above --cpus)")
     p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
                    help="32- or 64-bit machine (default: the workload's)")
-    p.add_argument("--seed", type=lambda t: _number(t, "a seed"),
+    p.add_argument("-s", "--seed", type=lambda t: _number(t, "a seed"),
                    help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
 
@@ -609,7 +609,7 @@ def cmd_serve(args) -> int:
 def cmd_quiz(args) -> int:
     from . import quiz
     workload, config = _workload_and_config(args.workload, args)
-    questions = quiz.generate(workload, config, args.n, args.seed, args.ops or quiz.HORIZON)
+    questions = quiz.generate(workload, config, args.n, config.seed, args.ops or quiz.HORIZON)
     if args.json:
         import json
         print(json.dumps([q.as_json() for q in questions]))

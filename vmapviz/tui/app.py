@@ -408,9 +408,10 @@ class VmapvizApp(App):
         if features == self._features:
             return
         self._features = features
-        self.blocks.display = features.vmap_blocks
-        self.lazy.display = features.lazy_flush
-        self.costs.display = not features.lazy_flush
+        # Classes, not inline display, so that the stylesheet's layouts (presenter) still apply.
+        self.blocks.set_class(not features.vmap_blocks, "-absent")
+        self.lazy.set_class(not features.lazy_flush, "-absent")
+        self.costs.set_class(features.lazy_flush, "-absent")
         middle = self.query_one("#middle")
         middle.set_class(not features.vmap_blocks, "-no-blocks")
         middle.set_class(features.free_tree or features.vmap_nodes, "-free-space")
