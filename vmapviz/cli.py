@@ -14,7 +14,7 @@ import sys
 
 from . import __version__
 from .kernel import ConfigError
-from .export import LAYOUTS, ExportError, check_image_path
+from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
@@ -128,19 +128,50 @@ def _duration(text: str) -> float:
 
 
 def _threads(text: str) -> list[int]:
-    try:
-        counts = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--threads takes numbers separated by commas, not {text!r}") from None
+    if not re.fullmatch(r"[0-9]+(,[0-9]+)*", text):
+        raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by commas, "
+                                         f"not {text!r}")
+    counts = [int(x) for x in text.split(",")]
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
+
+
+def _generations(text: str) -> tuple[str, ...]:
+    from .kernel.generations import NAMES
+    names = tuple(text.split(","))
+    unknown = [n for n in names if n not in NAMES]
+    if unknown or len(names) < 2 or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--variants takes two or more different generations of "
+                                         f"{', '.join(NAMES)}, separated by commas, not {text!r}")
+    return names
 
 
 def _positive(text: str) -> int:
     n = _count(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {n}")
+    return n
+
+
+def _slide_options(p: argparse.ArgumentParser, layout: str, font_size: int | None) -> None:
+    p.add_argument("--layout", choices=LAYOUTS, default=layout,
+                   help=f"presenter{' (default)' if layout == 'presenter' else ''}: the TUI's presenter "
+                   "layout (key l), a large map over the explanation, the better slide and about a third "
+                   f"of a GIF; full{' (default)' if layout == 'full' else ''}: every panel")
+    if font_size is None:
+        p.add_argument("--font-size", type=_font_size, metavar="PX",
+                       help="type size in pixels (default: the SVG's 20 px, the PNG's 20 px cells)")
+    else:
+        p.add_argument("--font-size", type=_font_size, default=font_size, metavar="PX",
+                       help=f"type size in pixels (default {font_size}: 6x12-pixel cells, 720x480 at "
+                       "120x40 in a GIF; larger is crisper and larger)")
+
+
+def _port(text: str) -> int:
+    n = _number(text, "a port")
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be between 1 and 65535, not {n}")
     return n
 
 
@@ -266,31 +297,41 @@ def build_parser() -> Parser:
     s = command("screenshot", help="run N ops headless and save the TUI screen as SVG or PNG")
     s.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     s.add_argument("--out", required=True, metavar="FILE.svg|FILE.png", help="where to write the picture")
-    s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
+    s.add_argument("--ops", "--until", type=_count, dest="until", metavar="N",
+                   help="the op shown (default 200; --until is the same)")
+    s.add_argument("--from", type=_count, dest="start", metavar="OP",
+                   help="with --until-flush: look for the flush from this op (default 0); alone: the op shown")
+    s.add_argument("--until-flush", action="store_true",
+                   help="show the first op (after --from) that flushes the TLB")
     s.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
+    _slide_options(s, "full", None)
     _machine_options(s)
     _theme_option(s)
 
-    g = command("export", help="render a run as an animated GIF, a frame every K ops")
+    g = command("export", help="render a run as an animated GIF or a self-contained HTML player, a frame every K ops")
     g.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    g.add_argument("--gif", required=True, metavar="FILE.gif", help="where to write the animation")
-    g.add_argument("--ops", type=_positive, required=True, metavar="N", help="ops to run")
+    g.add_argument("--gif", metavar="FILE.gif", help="write the animation as a GIF")
+    g.add_argument("--html", metavar="FILE.html", help="write a player: one HTML file, no network, "
+                   "a slider and the arrow keys to scrub, play/pause, the text as text")
+    g.add_argument("--ops", "--until", type=_count, dest="until", metavar="N",
+                   help="the last frame's op (--until is the same)")
+    g.add_argument("--from", type=_count, dest="start", metavar="OP",
+                   help="the first frame's op (default: K, after the first K ops)")
+    g.add_argument("--until-flush", action="store_true",
+                   help="end at the first op after the first frame that flushes the TLB (a purge's "
+                   "flush on the rewrite), which gets the last frame; --ops/--until is then the most "
+                   f"ops to look (default {MAX_UNTIL:,})")
     g.add_argument("--every", type=_positive, required=True, metavar="K", help="a frame every K ops")
     g.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     g.add_argument("--fps", type=_fps, default=10.0, metavar="F", help="frames a second (default 10)")
-    g.add_argument("--layout", choices=LAYOUTS, default="presenter",
-                   help="presenter (default): the TUI's presenter layout (key l), a large map over "
-                   "the explanation, the better slide and about a third of the file; full: every panel")
-    g.add_argument("--font-size", type=_font_size, default=10, metavar="PX",
-                   help="type size in pixels (default 10: 6x12-pixel cells, 720x480 at 120x40; "
-                   "larger is crisper and larger)")
+    _slide_options(g, "presenter", 10)
     _machine_options(g)
     _theme_option(g)
 
     w = command("serve", help="serve the TUI to web browsers, one app per tab")
     w.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--port", type=_port, default=8000, help="port, 1 to 65535 (default 8000)")
     w.add_argument("--fontsize", type=_positive, default=16, metavar="N", help="the page's type size in pixels (default 16)")
     w.add_argument("--public-url", type=_public_url, metavar="URL",
                    help="the address browsers open (e.g. https://host.example/ behind a tunnel or a "
@@ -322,6 +363,14 @@ def build_parser() -> Parser:
     sc.add_argument("--profile", action="store_true",
                     help="how the model splits the time at the last thread count (lock wait, flush, IPIs, "
                     "walk, work), beside the thread's XFS profiles (e.g. --workload xfs-dir --cpus 64 --threads 64)")
+    sc.add_argument("--variants", type=_generations, default=("vanilla", "merged"), metavar="GEN,GEN,...",
+                    help="generations to model, any registered (default vanilla,merged); the speed-up is "
+                    "the first over the second")
+    sc.add_argument("--sensitivity", action="store_true",
+                    help="each constant at 0.5x and 2x, the model calibrated again: vanilla's ns at 8 threads "
+                    "on 8 CPUs and the speed-up over merged")
+    sc.add_argument("--attribution", action="store_true",
+                    help="every ns of each generation's 1-thread row: mechanism, lock held, source")
 
     q = command("quiz", help="questions about a seeded run, to predict before revealing (-c)")
     q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
@@ -514,11 +563,14 @@ def cmd_variants(args) -> int:
 def cmd_screenshot(args) -> int:
     workload, _ = _workload_and_config(args.workload, args)
     check_image_path(args.out)
-    from .tui.app import save_screenshot
+    if args.start is not None and args.until is not None and not args.until_flush:
+        raise UsageError("screenshot shows one op: give --from (with --until-flush) or --until, not both")
+    from .export import Run, save_screenshot
+    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
+              args.theme)
     try:
-        path = save_screenshot(args.out, workload, args.variant, args.cpus, args.bits, args.seed,
-                               args.ops, size=args.size, flush=args.flush, theme=args.theme,
-                               config_nr_cpus=args.config_nr_cpus, progress=True)
+        path = save_screenshot(args.out, run, args.until, args.start, args.until_flush, size=args.size,
+                               layout=args.layout, font_size=args.font_size, progress=True)
     except OSError as e:
         raise UsageError(f"--out {file_error(args.out, e)}") from None
     print(path)
@@ -552,43 +604,82 @@ def cmd_compare(args) -> int:
 
 def cmd_scaling(args) -> int:
     from . import costmodel
+    from .scaling_view import Progress
+    progress = Progress()
     try:
-        if args.profile:
-            split = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
+        if args.sensitivity:
+            result = costmodel.sensitivity(progress=progress)
+        elif args.attribution:
+            result = {g: costmodel.attribution(g) for g in args.variants}
+        elif args.profile:
+            _check_cost(costmodel, [args.threads[-1]], args.cpus, ("vanilla", "merged"), args.workload)
+            result = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
         else:
-            table = costmodel.scaling(args.threads, args.cpus, args.workload)
+            _check_cost(costmodel, args.threads, args.cpus, args.variants, args.workload)
+            result = costmodel.scaling(args.threads, args.cpus, args.workload, args.variants,
+                                       progress=progress)
     except costmodel.ModelError as e:
         raise UsageError(str(e)) from None
-    if args.profile:
-        import json
-        from .scaling_view import print_profile
-        print(json.dumps(split)) if args.json else print_profile(split)
-        return 0
+    finally:
+        progress.done()
+    from . import scaling_view as view
     if args.json:
         import json
-        print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))
-        return 0
-    from .scaling_view import print_scaling
-    print_scaling(table)
+        keep = ("threads", "ns", "speedup", "params", "parts")
+        plain = args.sensitivity or args.attribution or args.profile
+        print(json.dumps(result if plain else {k: result[k] for k in keep}))
+    elif args.sensitivity:
+        view.print_sensitivity(result)
+    elif args.attribution:
+        view.print_attribution(result)
+    elif args.profile:
+        view.print_profile(result)
+    else:
+        view.print_scaling(result)
     return 0
 
 
+def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload: str) -> None:
+    """Refuse a table whose simulation is out of proportion (issue 28: 1,024 CPUs ran
+    for a quarter of an hour), with one line."""
+    work = costmodel.cost_estimate(threads, cpus, tuple(generations), workload)
+    if work > costmodel.MAX_WORK:
+        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would simulate "
+                         f"about {work:,} CPU-events, over the cap of {costmodel.MAX_WORK:,} (about "
+                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s here); use fewer CPUs or threads")
+
+
 def cmd_export(args) -> int:
-    _workload_and_config(args.workload, args)
-    check_image_path(args.gif, (".gif",))
-    from .export import export_gif
-    frames = export_gif(args.gif, args.workload, args.variant, args.cpus, args.bits, args.seed,
-                        args.ops, args.every, size=args.size, fps=args.fps, theme=args.theme,
-                        flush=args.flush, config_nr_cpus=args.config_nr_cpus,
-                        layout=args.layout, font_size=args.font_size)
-    print(f"{args.gif}: {frames} frames")
+    workload, _ = _workload_and_config(args.workload, args)
+    if not (args.gif or args.html):
+        raise UsageError("export writes --gif FILE.gif or --html FILE.html (or both)")
+    for path, suffix in ((args.gif, ".gif"), (args.html, ".html")):
+        if path:
+            check_image_path(path, (suffix,))
+    if args.until is None and not args.until_flush:
+        raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
+    from .export import Run, Span, export
+    until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
+    if args.start is not None and args.start > until:
+        raise UsageError(f"--from {args.start} is after the last op {until}")
+    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
+              args.theme)
+    frames = export(run, Span(args.every, until, args.start, args.until_flush), gif=args.gif,
+                    html=args.html, size=args.size, fps=args.fps, layout=args.layout,
+                    font_size=args.font_size)
+    for path in (args.gif, args.html):
+        if path:
+            print(f"{path}: {frames} frames")
     return 0
 
 
 def cmd_serve(args) -> int:
     _workload_and_config(args.workload, args)
     from .serve import serve, session_args
-    serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
+    try:
+        serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
+    except OSError as e:   # the port is taken, or the address is not this machine's
+        raise UsageError(f"cannot listen on {args.host} port {args.port}: {e.strerror or e}") from None
     return 0
 
 

@@ -276,12 +276,12 @@ class Driver:
         """Pause and run n ops."""
         self._send(lambda: self._steps(n))
 
-    def step_until(self, kind: str) -> None:
+    def step_until(self, kind: str, limit: int = 1_000_000) -> None:
         """Pause, then run until an op emits an event of `kind`: purge, flush, block,
-        or warn (a WARN or a BUG)."""
+        or warn (a WARN or a BUG); `limit` ops at most."""
         if kind not in UNTIL:
             raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL)}")
-        self._send(lambda: self._until(kind))
+        self._send(lambda: self._until(kind, limit))
 
     def step_back(self, n: int = 1) -> None:
         """Pause and go back n ops (to op 0 at most)."""
