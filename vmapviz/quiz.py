@@ -345,8 +345,9 @@ def _ipis(op, before, events, g, lazy_after):
     times = f", {len(flushes)} times" if len(flushes) > 1 else ""
     return (f"The machine has {_plural(n, 'CPU')}. How many IPIs does the TLB flush of this free send?",
             sum(e.ipis for e in flushes),
-            f"flush_tlb_kernel_range() runs on_each_cpu(): one IPI to each of the other "
-            f"{_plural(n - 1, 'CPU')}{times}. " + _free_why(op, before, events))
+            (f"flush_tlb_kernel_range() runs on_each_cpu(): one IPI to each of the other "
+             f"{_plural(n - 1, 'CPU')}{times}. " if n > 1 else
+             "a single CPU flushes its own TLB: no IPI. ") + _free_why(op, before, events))
 
 
 def _next(op, before, events, g, lazy_after):
@@ -435,12 +436,12 @@ def _placement(op, before, events):
                 f"way to ALIGN(va_end + PAGE_SIZE, align), until the size fits: {result:#x}")
     region = _bits_text(got.bit, got.nbits)
     if new is not None:
-        return (f"no block on cpu{op.cpu}'s free list had {got.nbits} free pages, so new_vmap_block() "
+        return (f"no block on cpu{op.cpu}'s free list had {_plural(got.nbits, 'free page')}, so new_vmap_block() "
                 f"made a block at {new.start:#x} and vb_alloc() took its {region}: {got.addr:#x}")
     if fam == "modern":
-        return (f"the first block on cpu{op.cpu}'s free list with {got.nbits} free pages gives the pages at "
+        return (f"the first block on cpu{op.cpu}'s free list with {_plural(got.nbits, 'free page')} gives the pages at "
                 f"its bump pointer VMAP_BBMAP_BITS - free = bit {got.bit} (no alignment): {got.addr:#x}")
-    return (f"the first block on cpu{op.cpu}'s free list with {got.nbits} free pages: "
+    return (f"the first block on cpu{op.cpu}'s free list with {_plural(got.nbits, 'free page')}: "
             f"bitmap_find_free_region() takes its first free run of {got.nbits} aligned to "
             f"{got.nbits}, {region}: {got.addr:#x}")
 
@@ -613,6 +614,6 @@ def machine_lines(config: Config, workload: Workload) -> list[str]:
     if config.tiny:
         lines.append(config.tiny_text() + "; the rules stay the kernel's")
     if g.features.vmap_blocks:
-        lines.append(f"VMAP_BBMAP_BITS {config.vmap_bbmap_bits} pages a vmap block, "
-                     f"VMAP_MAX_ALLOC {config.vmap_max_alloc} pages")
+        lines.append(f"VMAP_BBMAP_BITS {config.vmap_bbmap_bits:,} pages a vmap block, "
+                     f"VMAP_MAX_ALLOC {config.vmap_max_alloc:,} pages")
     return lines
