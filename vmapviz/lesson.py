@@ -26,7 +26,7 @@ from pathlib import Path
 from .driver import Run
 from .kernel import ConfigError, StatsView
 from .kernel.events import UNTIL, VOID
-from .quiz import KINDS, Question, next_question
+from .quiz import KINDS, ONE_OP, Question, next_question
 from .timeline import Timeline
 from .workloads import TraceError, UnknownWorkload, Workload, get
 
@@ -233,8 +233,8 @@ class _Checker:
             return f"until takes one of {', '.join(UNTIL)}, not {v!r}"
         if action == "call" and v not in CALLS:
             return f"call takes one of {', '.join(CALLS)}, not {v!r}"
-        if action == "quiz" and v not in KINDS:
-            return f"quiz takes one of {', '.join(KINDS)}, not {v!r}"
+        if action == "quiz" and v not in ONE_OP:
+            return f"quiz takes one of {', '.join(ONE_OP)}, not {v!r}"
         if action == "restart" and (not isinstance(v, dict) or not v or set(v) - set(CONFIG_KEYS)):
             return f"restart takes a table of {', '.join(CONFIG_KEYS)}, not {v!r}"
         if action == "highlight":

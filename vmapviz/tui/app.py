@@ -530,10 +530,10 @@ class VmapvizApp(App):
     @guarded
     def action_quiz_kinds(self) -> None:
         """Choose the kinds of question quiz mode asks, then start it."""
-        from ..quiz import FOR, KINDS
+        from ..quiz import FOR, KINDS, ONE_OP
         variant = self.snap.config.variant if self.snap else None
         options = [("all", "every kind this kernel has questions for")] + [
-            (k, d) for k, d in KINDS.items() if variant is None or variant in FOR[k]]
+            (k, KINDS[k]) for k in ONE_OP if variant is None or variant in FOR[k]]
 
         def chosen(kind: str | None) -> None:
             if kind:
