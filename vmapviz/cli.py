@@ -87,11 +87,15 @@ def _generations_text() -> str:
     return "; ".join(f"{g.name} ({g.version})" for g in GENERATIONS.values())
 
 
+def _decimal(text: str) -> float | None:
+    """A decimal number in ASCII digits (float() takes other scripts' digits, inf, nan)."""
+    return float(text) if re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", text) else None
+
+
 def _seconds(text: str) -> float:
-    try:
-        s = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--watch takes seconds, not {text!r}") from None
+    s = _decimal(text)
+    if s is None:
+        raise argparse.ArgumentTypeError(f"--watch takes seconds in digits 0-9, not {text!r}")
     if not 0.05 <= s <= 3600:
         raise argparse.ArgumentTypeError(f"--watch takes 0.05 to 3600 seconds, not {text}")
     return s
@@ -103,13 +107,28 @@ def _watch_option(p: argparse.ArgumentParser) -> None:
 
 
 def _threads(text: str) -> list[int]:
-    try:
-        counts = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--threads takes numbers separated by commas, not {text!r}") from None
-    if not counts or min(counts) < 1:
+    if not re.fullmatch(r"[0-9]+(_[0-9]+)*(,[0-9]+(_[0-9]+)*)*", text):
+        raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by "
+                                         f"commas, not {text!r}")
+    counts = [int(x) for x in text.split(",")]
+    if min(counts) < 1:
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
+
+
+def _port(text: str) -> int:
+    n = _number(text, "a port")
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be between 1 and 65535, not {n}")
+    return n
+
+
+def _page_size(text: str) -> int:
+    return _number(text, "a page size")
+
+
+def _top(text: str) -> int:
+    return _number(text, "a number of callers")
 
 
 def _positive(text: str) -> int:
@@ -127,10 +146,9 @@ def _font_size(text: str) -> int:
 
 
 def _fps(text: str) -> float:
-    try:
-        fps = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fps takes a number, not {text!r}") from None
+    fps = _decimal(text)
+    if fps is None:
+        raise argparse.ArgumentTypeError(f"--fps takes a number in digits 0-9, not {text!r}")
     if not 0.1 <= fps <= 50:
         raise argparse.ArgumentTypeError(f"--fps must be between 0.1 and 50, not {text}")
     return fps
@@ -248,7 +266,7 @@ def build_parser() -> Parser:
     w = command("serve", help="serve the TUI to web browsers, one app per tab")
     w.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     w.add_argument("--fontsize", type=_positive, default=16, metavar="N", help="the page's type size in pixels (default 16)")
     _machine_options(w)
     _theme_option(w)
@@ -260,9 +278,9 @@ def build_parser() -> Parser:
     _watch_option(v)
     v.add_argument("--cpus", type=_cpus, metavar="N",
                    help="online CPUs of the machine, for lazy_max_pages() (default: this machine's)")
-    v.add_argument("--page-size", type=int, choices=(4096, 16384, 65536), default=4096,
+    v.add_argument("--page-size", type=_page_size, choices=(4096, 16384, 65536), default=4096,
                    help="the machine's page size (default 4096)")
-    v.add_argument("--top", type=int, default=10, metavar="N", help="callers listed (default 10)")
+    v.add_argument("--top", type=_top, default=10, metavar="N", help="callers listed (default 10)")
 
     sc = command("scaling", help="the cost model's ns per iteration at each thread count, vanilla "
                         "against the rewrite")
@@ -411,15 +429,16 @@ def cmd_variants(args) -> int:
                            "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks)}
                           for g in gens]))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from .report import Output
     table = Table(box=None, show_header=True, header_style="bold", padding=(0, 2))
     for col in ("name", "version", "what it is", "lazy flush", "vmap blocks"):
         table.add_column(col)
     for g in gens:
         table.add_row(f"[bold]{g.name}[/]", g.version, g.description,
                       "yes" if g.features.lazy_flush else "no", "yes" if g.features.vmap_blocks else "no")
-    Console().print(table)
+    Output().print(table)
     return 0
 
 

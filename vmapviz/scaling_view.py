@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -72,7 +72,8 @@ def plot(table: dict, height: int = 12, step: int = 10, marks: dict[str, float] 
 
 
 def print_scaling(table: dict) -> None:
-    Console().print(Group(table_view(table), Text(), plot(table), Text(), parts_view(table)))
+    from .report import Output
+    Output().print(Group(table_view(table), Text(), plot(table), Text(), parts_view(table)))
 
 
 ROWS = {"lock_wait": "vmap's locks", "other_locks": "other locks", "flush": "flushing",
@@ -110,4 +111,5 @@ def profile_view(split: dict) -> Group:
 
 
 def print_profile(split: dict) -> None:
-    Console().print(profile_view(split))
+    from .report import Output
+    Output().print(profile_view(split))
