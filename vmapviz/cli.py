@@ -442,14 +442,18 @@ def cmd_tui(args) -> int:
         if args.vmallocinfo == "-":
             raise UsageError("--vmallocinfo takes a file: the TUI needs standard input for the keys")
         from .tui.vmallocinfo import run_vmallocinfo_tui
-        return run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus)
+        return _tui_status(run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus))
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
     workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
-    code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
-                   config_nr_cpus=args.config_nr_cpus)
-    return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
+    return _tui_status(run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
+                               args.theme, config_nr_cpus=args.config_nr_cpus))
+
+
+def _tui_status(code: int) -> int:
+    """A Textual app's exit status as the CLI's: Textual exits 1 on a crash."""
+    return code if code in (OK, INTERRUPTED) else CRASHED
 
 
 def cmd_run(args) -> int:
@@ -557,8 +561,8 @@ def cmd_vmallocinfo(args) -> int:
 
 def cmd_compare(args) -> int:
     from .tui.compare import run_compare
-    run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed, args.flush, args.theme)
-    return 0
+    return _tui_status(run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed,
+                                   args.flush, args.theme))
 
 
 def cmd_scaling(args) -> int:
@@ -646,9 +650,8 @@ def cmd_lesson(args) -> int:
     chosen = lesson.find(args.lesson)
     if args.tui:
         from .tui.app import run_tui
-        run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "") else chosen.workload.path,
-                theme=args.theme, lesson=chosen)
-        return 0
+        return _tui_status(run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "")
+                                   else chosen.workload.path, theme=args.theme, lesson=chosen))
     wrong = lesson.play(chosen)
     if wrong:
         print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)
