@@ -18,6 +18,7 @@ from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
+from .sheet import GradeError
 from .live.events import LiveError
 from .vmallocinfo import VmallocinfoError
 from .workloads import TraceError, UnknownWorkload, catalog, get
@@ -84,6 +85,19 @@ def _size(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def _quiz_kinds() -> list[str]:
+    from .quiz import KINDS
+    return list(KINDS)
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in _quiz_kinds()]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"--kinds takes some of {', '.join(_quiz_kinds())}, not {text!r}")
+    return kinds
+
+
 def _generations_text() -> str:
     return "; ".join(f"{g.name} ({g.version})" for g in GENERATIONS.values())
 
@@ -118,21 +132,40 @@ def _duration(text: str) -> float:
 
 
 def _threads(text: str) -> list[int]:
+<<<<<<< HEAD
     if not re.fullmatch(r"[0-9]+(_[0-9]+)*(,[0-9]+(_[0-9]+)*)*", text):
         raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by "
                                          f"commas, not {text!r}")
     counts = [int(x) for x in text.split(",")]
     if min(counts) < 1:
+=======
+    if not re.fullmatch(r"[0-9]+(,[0-9]+)*", text):
+        raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by commas, "
+                                         f"not {text!r}")
+    counts = [int(x) for x in text.split(",")]
+    if not counts or min(counts) < 1:
+>>>>>>> main
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
 
 
+<<<<<<< HEAD
 def _page_size(text: str) -> int:
     return _number(text, "a page size")
 
 
 def _top(text: str) -> int:
     return _number(text, "a number of callers")
+=======
+def _generations(text: str) -> tuple[str, ...]:
+    from .kernel.generations import NAMES
+    names = tuple(text.split(","))
+    unknown = [n for n in names if n not in NAMES]
+    if unknown or len(names) < 2 or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--variants takes two or more different generations of "
+                                         f"{', '.join(NAMES)}, separated by commas, not {text!r}")
+    return names
+>>>>>>> main
 
 
 def _positive(text: str) -> int:
@@ -227,6 +260,9 @@ def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
                    "two above --cpus)")
     p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
                    help="32- or 64-bit machine (default: the workload's)")
+    p.add_argument("--tiny", action="store_true",
+                   help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
+                   "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
     p.add_argument("-s", "--seed", type=lambda t: _number(t, "a seed"),
                    help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
@@ -347,6 +383,14 @@ def build_parser() -> Parser:
     sc.add_argument("--profile", action="store_true",
                     help="how the model splits the time at the last thread count (lock wait, flush, IPIs, "
                     "walk, work), beside the thread's XFS profiles (e.g. --workload xfs-dir --cpus 64 --threads 64)")
+    sc.add_argument("--variants", type=_generations, default=("vanilla", "merged"), metavar="GEN,GEN,...",
+                    help="generations to model, any registered (default vanilla,merged); the speed-up is "
+                    "the first over the second")
+    sc.add_argument("--sensitivity", action="store_true",
+                    help="each constant at 0.5x and 2x, the model calibrated again: vanilla's ns at 8 threads "
+                    "on 8 CPUs and the speed-up over merged")
+    sc.add_argument("--attribution", action="store_true",
+                    help="every ns of each generation's 1-thread row: mechanism, lock held, source")
 
     q = command("quiz", help="questions about a seeded run, to predict before revealing (-c)")
     q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
@@ -354,7 +398,25 @@ def build_parser() -> Parser:
     q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
     q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
-    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
+    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON "
+                   "(each with its kind and the given it shows)")
+    q.add_argument("--kinds", type=_kinds, metavar="K,K,...",
+                   help="only these kinds of question: " + ", ".join(_quiz_kinds()))
+    q.add_argument("--level", type=int, choices=(1, 2), default=2,
+                   help="1: single-op questions with all the state shown (address, bits, lazy, flush, "
+                   "ipis, fails); 2 (default): also the walk and what the kernel does next")
+    q.add_argument("--show-ops", action="store_true",
+                   help="print every op from op 1 to the last question, the questions among them")
+    q.add_argument("--sheet", metavar="DIR", help="write one sheet per student (Markdown and HTML) and "
+                   "an answer key (key.json, key.md) into DIR; needs --students")
+    q.add_argument("--students", metavar="N|FILE", help="with --sheet: N students, or a file of names "
+                   "(one a line); each student's seed comes from --seed and the name")
+
+    gr = command("grade", help="grade a class's answers (CSV) against a sheet's key.json")
+    gr.add_argument("key", metavar="KEY", help="the key.json `quiz --sheet` wrote")
+    gr.add_argument("answers", metavar="ANSWERS.csv",
+                    help="a header student,1,2,... then one row a student (an empty cell: no answer)")
+    gr.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     lv = command("live", help="the TUI with this machine's kernel as its source (tracefs, root)")
     lv.add_argument("--stir", type=_count, nargs="?", const=200, metavar="N",
@@ -389,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError,
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError, GradeError,
             LessonError, LiveError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return BAD_INPUT
@@ -420,7 +482,7 @@ def _workload_and_config(name: str, args):
         workload = get(name, progress)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
                                      seed=args.seed, flush=args.flush,
-                                     config_nr_cpus=args.config_nr_cpus)
+                                     config_nr_cpus=args.config_nr_cpus, tiny=args.tiny or None)
 
 
 def _loading_progress(name: str):
@@ -447,6 +509,7 @@ def cmd_tui(args) -> int:
         raise UsageError("--watch needs --vmallocinfo FILE")
     workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
+<<<<<<< HEAD
     return _tui_status(run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
                                args.theme, config_nr_cpus=args.config_nr_cpus))
 
@@ -454,6 +517,11 @@ def cmd_tui(args) -> int:
 def _tui_status(code: int) -> int:
     """A Textual app's exit status as the CLI's: Textual exits 1 on a crash."""
     return code if code in (OK, INTERRUPTED) else CRASHED
+=======
+    code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
+                   config_nr_cpus=args.config_nr_cpus, tiny=args.tiny)
+    return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
+>>>>>>> main
 
 
 def cmd_run(args) -> int:
@@ -567,25 +635,49 @@ def cmd_compare(args) -> int:
 
 def cmd_scaling(args) -> int:
     from . import costmodel
+    from .scaling_view import Progress
+    progress = Progress()
     try:
-        if args.profile:
-            split = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
+        if args.sensitivity:
+            result = costmodel.sensitivity(progress=progress)
+        elif args.attribution:
+            result = {g: costmodel.attribution(g) for g in args.variants}
+        elif args.profile:
+            _check_cost(costmodel, [args.threads[-1]], args.cpus, ("vanilla", "merged"), args.workload)
+            result = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
         else:
-            table = costmodel.scaling(args.threads, args.cpus, args.workload)
+            _check_cost(costmodel, args.threads, args.cpus, args.variants, args.workload)
+            result = costmodel.scaling(args.threads, args.cpus, args.workload, args.variants,
+                                       progress=progress)
     except costmodel.ModelError as e:
         raise UsageError(str(e)) from None
-    if args.profile:
-        import json
-        from .scaling_view import print_profile
-        print(json.dumps(split)) if args.json else print_profile(split)
-        return 0
+    finally:
+        progress.done()
+    from . import scaling_view as view
     if args.json:
         import json
-        print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))
-        return 0
-    from .scaling_view import print_scaling
-    print_scaling(table)
+        keep = ("threads", "ns", "speedup", "params", "parts")
+        plain = args.sensitivity or args.attribution or args.profile
+        print(json.dumps(result if plain else {k: result[k] for k in keep}))
+    elif args.sensitivity:
+        view.print_sensitivity(result)
+    elif args.attribution:
+        view.print_attribution(result)
+    elif args.profile:
+        view.print_profile(result)
+    else:
+        view.print_scaling(result)
     return 0
+
+
+def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload: str) -> None:
+    """Refuse a table whose simulation is out of proportion (issue 28: 1,024 CPUs ran
+    for a quarter of an hour), with one line."""
+    work = costmodel.cost_estimate(threads, cpus, tuple(generations), workload)
+    if work > costmodel.MAX_WORK:
+        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would simulate "
+                         f"about {work:,} CPU-events, over the cap of {costmodel.MAX_WORK:,} (about "
+                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s here); use fewer CPUs or threads")
 
 
 def cmd_export(args) -> int:
@@ -625,19 +717,63 @@ def cmd_serve(args) -> int:
 def cmd_quiz(args) -> int:
     from . import quiz
     workload, config = _workload_and_config(args.workload, args)
-    questions = quiz.generate(workload, config, args.n, config.seed, args.ops or quiz.HORIZON)
+    kinds = [k for k in (args.kinds or quiz.KINDS) if k in quiz.LEVELS[args.level]]
+    if not kinds:
+        raise UsageError(f"none of --kinds {','.join(args.kinds)} is asked at --level {args.level}")
+    horizon = args.ops or quiz.HORIZON
+    if args.sheet or args.students:
+        if not (args.sheet and args.students):
+            raise UsageError("--sheet DIR and --students N|FILE go together")
+        from .sheet import students_from, write_sheets
+        names = students_from(args.students)
+        paths = write_sheets(args.sheet, workload, config, names, args.n, kinds, args.level, horizon)
+        print(f"{args.sheet}: {len(names)} sheets (Markdown and HTML), key.json and key.md "
+              f"({len(paths)} files)")
+        return 0
+    questions = quiz.generate(workload, config, args.n, config.seed, horizon, kinds)
     if args.json:
         import json
         print(json.dumps([q.as_json() for q in questions]))
         return 0
     print("\n".join(quiz.machine_lines(config, workload)))
     print()
-    for i, q in enumerate(questions, 1):
-        print(f"{i}. {q.question}")
-        if args.c:
-            print(f"   answer: {q.answer}: {q.why}")
+    if args.show_ops and questions:
+        _print_ops(workload, config, questions, args.c)
+    else:
+        for i, q in enumerate(questions, 1):
+            print(f"{i}. {q.question}")
+            if args.c:
+                print(f"   answer: {q.answer}: {q.why}")
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
+    return 0
+
+
+def _print_ops(workload, config, questions, answers: bool) -> None:
+    """Every op from op 1 to the last question's, each question before its op."""
+    from .driver import Run
+    run, asked = Run(workload, config), {q.op: (i, q) for i, q in enumerate(questions, 1)}
+    while run.kernel.op < questions[-1].op:
+        op = run.peek()
+        n = run.kernel.op + 1
+        if n in asked:
+            i, q = asked[n]
+            print(f"{i}. {q.question}")
+            if answers:
+                print(f"   answer: {q.answer}: {q.why}")
+        else:
+            print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
+        run.step()
+
+
+def cmd_grade(args) -> int:
+    from .sheet import grade, grade_lines
+    report = grade(args.key, args.answers)
+    if args.json:
+        import json
+        print(json.dumps(report))
+    else:
+        print("\n".join(grade_lines(report)))
     return 0
 
 
@@ -728,5 +864,5 @@ def cmd_replay_live(args) -> int:
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
             "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
-            "quiz": cmd_quiz, "lesson": cmd_lesson, "compare": cmd_compare,
+            "quiz": cmd_quiz, "grade": cmd_grade, "lesson": cmd_lesson, "compare": cmd_compare,
             "live": cmd_live, "record": cmd_record, "replay-live": cmd_replay_live}
