@@ -132,31 +132,23 @@ def _duration(text: str) -> float:
 
 
 def _threads(text: str) -> list[int]:
-<<<<<<< HEAD
-    if not re.fullmatch(r"[0-9]+(_[0-9]+)*(,[0-9]+(_[0-9]+)*)*", text):
-        raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by "
-                                         f"commas, not {text!r}")
-    counts = [int(x) for x in text.split(",")]
-    if min(counts) < 1:
-=======
     if not re.fullmatch(r"[0-9]+(,[0-9]+)*", text):
         raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by commas, "
                                          f"not {text!r}")
     counts = [int(x) for x in text.split(",")]
     if not counts or min(counts) < 1:
->>>>>>> main
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
 
 
-<<<<<<< HEAD
 def _page_size(text: str) -> int:
     return _number(text, "a page size")
 
 
 def _top(text: str) -> int:
     return _number(text, "a number of callers")
-=======
+
+
 def _generations(text: str) -> tuple[str, ...]:
     from .kernel.generations import NAMES
     names = tuple(text.split(","))
@@ -165,7 +157,6 @@ def _generations(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(f"--variants takes two or more different generations of "
                                          f"{', '.join(NAMES)}, separated by commas, not {text!r}")
     return names
->>>>>>> main
 
 
 def _positive(text: str) -> int:
@@ -509,19 +500,13 @@ def cmd_tui(args) -> int:
         raise UsageError("--watch needs --vmallocinfo FILE")
     workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
-<<<<<<< HEAD
     return _tui_status(run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
-                               args.theme, config_nr_cpus=args.config_nr_cpus))
+                               args.theme, config_nr_cpus=args.config_nr_cpus, tiny=args.tiny))
 
 
 def _tui_status(code: int) -> int:
     """A Textual app's exit status as the CLI's: Textual exits 1 on a crash."""
     return code if code in (OK, INTERRUPTED) else CRASHED
-=======
-    code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
-                   config_nr_cpus=args.config_nr_cpus, tiny=args.tiny)
-    return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
->>>>>>> main
 
 
 def cmd_run(args) -> int:

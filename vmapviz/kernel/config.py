@@ -25,18 +25,15 @@ VMALLOC_64 = (0xFFFFC20000000000, 0xFFFFE20000000000)
 VMALLOC_32 = (0xF8800000, 0xFF7FE000)
 
 MAX_CPUS = 4096
-<<<<<<< HEAD
 # The simulator's cap on physical memory (ram_size): every page frame is a Python int
 # in the page table and the TLBs, so 16 GiB of 4 KiB pages (4 Mi frames) is about as
 # much as one op may allocate and map in bounded memory.  The kernel has no such cap.
 MAX_RAM_SIZE = 16 << 30
-=======
 
 # --tiny: a machine small enough to work by hand.  Only these constants change; every
 # rule (first fit, guard pages, lazy purges past lazy_max_pages, vb_alloc) stays the
 # kernel's.  The vmalloc range is TINY["vmalloc_pages"] pages from VMALLOC_START.
 TINY = {"vmalloc_pages": 64, "vmap_bbmap_bits": 16, "vmap_max_alloc": 4, "lazy_max_pages": 16, "nr_cpus": 2}
->>>>>>> main
 DEFAULT_NR_CPUS = 8      # x86 Kconfig: NR_CPUS defaults to 8 for an SMP kernel
 
 
