@@ -102,11 +102,15 @@ def _generations_text() -> str:
     return "; ".join(f"{g.name} ({g.version})" for g in GENERATIONS.values())
 
 
+def _decimal(text: str) -> float | None:
+    """A decimal number in ASCII digits (float() takes other scripts' digits, inf, nan)."""
+    return float(text) if re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", text) else None
+
+
 def _seconds(text: str) -> float:
-    try:
-        s = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--watch takes seconds, not {text!r}") from None
+    s = _decimal(text)
+    if s is None:
+        raise argparse.ArgumentTypeError(f"--watch takes seconds in digits 0-9, not {text!r}")
     if not 0.05 <= s <= 3600:
         raise argparse.ArgumentTypeError(f"--watch takes 0.05 to 3600 seconds, not {text}")
     return s
@@ -135,6 +139,14 @@ def _threads(text: str) -> list[int]:
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
+
+
+def _page_size(text: str) -> int:
+    return _number(text, "a page size")
+
+
+def _top(text: str) -> int:
+    return _number(text, "a number of callers")
 
 
 def _generations(text: str) -> tuple[str, ...]:
@@ -197,10 +209,9 @@ def _font_size(text: str) -> int:
 
 
 def _fps(text: str) -> float:
-    try:
-        fps = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fps takes a number, not {text!r}") from None
+    fps = _decimal(text)
+    if fps is None:
+        raise argparse.ArgumentTypeError(f"--fps takes a number in digits 0-9, not {text!r}")
     if not 0.1 <= fps <= 50:
         raise argparse.ArgumentTypeError(f"--fps must be between 0.1 and 50, not {text}")
     return fps
@@ -349,9 +360,9 @@ def build_parser() -> Parser:
     _watch_option(v)
     v.add_argument("--cpus", type=_cpus, metavar="N",
                    help="online CPUs of the machine, for lazy_max_pages() (default: this machine's)")
-    v.add_argument("--page-size", type=int, choices=(4096, 16384, 65536), default=4096,
+    v.add_argument("--page-size", type=_page_size, choices=(4096, 16384, 65536), default=4096,
                    help="the machine's page size (default 4096)")
-    v.add_argument("--top", type=int, default=10, metavar="N", help="callers listed (default 10)")
+    v.add_argument("--top", type=_top, default=10, metavar="N", help="callers listed (default 10)")
 
     sc = command("scaling", help="the cost model's ns per iteration at each thread count, vanilla "
                         "against the rewrite")
@@ -484,14 +495,18 @@ def cmd_tui(args) -> int:
         if args.vmallocinfo == "-":
             raise UsageError("--vmallocinfo takes a file: the TUI needs standard input for the keys")
         from .tui.vmallocinfo import run_vmallocinfo_tui
-        return run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus)
+        return _tui_status(run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus))
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
     workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
-    code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
-                   config_nr_cpus=args.config_nr_cpus, tiny=args.tiny)
-    return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
+    return _tui_status(run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
+                               args.theme, config_nr_cpus=args.config_nr_cpus, tiny=args.tiny))
+
+
+def _tui_status(code: int) -> int:
+    """A Textual app's exit status as the CLI's: Textual exits 1 on a crash."""
+    return code if code in (OK, INTERRUPTED) else CRASHED
 
 
 def cmd_run(args) -> int:
@@ -548,15 +563,16 @@ def cmd_variants(args) -> int:
                            "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks)}
                           for g in gens]))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from .report import Output
     table = Table(box=None, show_header=True, header_style="bold", padding=(0, 2))
     for col in ("name", "version", "what it is", "lazy flush", "vmap blocks"):
         table.add_column(col)
     for g in gens:
         table.add_row(f"[bold]{g.name}[/]", g.version, g.description,
                       "yes" if g.features.lazy_flush else "no", "yes" if g.features.vmap_blocks else "no")
-    Console().print(table)
+    Output().print(table)
     return 0
 
 
@@ -598,8 +614,8 @@ def cmd_vmallocinfo(args) -> int:
 
 def cmd_compare(args) -> int:
     from .tui.compare import run_compare
-    run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed, args.flush, args.theme)
-    return 0
+    return _tui_status(run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed,
+                                   args.flush, args.theme))
 
 
 def cmd_scaling(args) -> int:
@@ -755,9 +771,8 @@ def cmd_lesson(args) -> int:
     chosen = lesson.find(args.lesson)
     if args.tui:
         from .tui.app import run_tui
-        run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "") else chosen.workload.path,
-                theme=args.theme, lesson=chosen)
-        return 0
+        return _tui_status(run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "")
+                                   else chosen.workload.path, theme=args.theme, lesson=chosen))
     wrong = lesson.play(chosen)
     if wrong:
         print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)

@@ -47,13 +47,16 @@ anything else is hashed.  Only real addresses say where areas lie (the layout).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, TextIO
+from typing import Callable, Iterable, Iterator, TextIO
+
+from .files import InputError, lines, open_regular
 
 PAGE_SIZE = 4096
 PROC_PATH = "/proc/vmallocinfo"
@@ -73,6 +76,16 @@ _GDB_CALLER = re.compile(r"<([A-Za-z_][A-Za-z0-9_.$]*)\+[0-9]+>", re.ASCII)
 _CRASH_LINE = re.compile(r"\s*(?:[0-9a-f]{1,16}\s+)?[0-9a-f]{1,16}\s+([0-9a-f]{1,16}) - "
                          r"([0-9a-f]{1,16})\s+([0-9]{1,20})\s*", re.ASCII)
 _CRASH_HEADERS = ("VMAP_AREA", "VM_STRUCT")
+DETECT_LINES = 200      # lines read before the format is decided
+# Bounds on what is read: a real line is under 300 bytes (6.9's N<node>= tokens
+# included), a real file under a million lines; a file with more malformed lines than
+# MAX_MALFORMED is not a vmallocinfo file (`yes`, /dev/urandom) and is refused.
+MAX_BYTES = 256 << 20
+MAX_MALFORMED = 1_000
+ULONG_MAX = (1 << 64) - 1          # the widest number the kernel prints (%lu, %lx)
+_DEC = re.compile(r"[0-9]+")        # ASCII digits only: str.isdigit() takes '²', int() does not
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_HEX_BARE = re.compile(r"(0x)?[0-9a-fA-F]+")
 
 ADDRESS_ADVICE = {
     HASHED: "the addresses are hashed (%pK, kernel.kptr_restrict=0) and do not say where areas "
@@ -119,6 +132,21 @@ class Area:
         return f"{name} [{self.module}]" if self.module else name
 
 
+def _ulong(text: str, problem: str, pattern: re.Pattern = _DEC, base: int = 10) -> int:
+    """A number as the kernel prints an unsigned long (ASCII digits, at most 64 bits);
+    Malformed(problem) if it is not one, or says it is too wide."""
+    if not pattern.fullmatch(text):
+        raise Malformed(problem)
+    digits = text[2:] if text[:2] == "0x" else text
+    if len(digits.lstrip("0")) > (16 if base == 16 else 20) or int(digits, base) > ULONG_MAX:
+        raise Malformed(f"{_brief(text)} is wider than 64 bits, the widest number the kernel prints")
+    return int(digits, base)
+
+
+def _brief(tok: str) -> str:
+    return repr(tok) if len(tok) <= 40 else repr(tok[:40]) + f"... ({len(tok):,} characters)"
+
+
 def _is_caller(tok: str, fmt: str = PROC) -> bool:
     """`%pS`: func+0xoff/0xlen, or a bare 0x address when kallsyms has no name for it;
     gdb's `<func+184>`; drgn's bare symbol name (only in a drgn listing, where a bare
@@ -155,8 +183,6 @@ def detect_format(lines: Iterable[str]) -> str:
         wide += w == _TOOL_WIDTH
         narrow += 0 < w < _TOOL_WIDTH
         angle = angle or " <" in text
-        if wide + narrow >= 64:
-            break
     if wide > narrow:
         return GDB if angle else DRGN
     return PROC
@@ -168,8 +194,8 @@ def parse_crash_line(text: str, line: int = 0) -> Area:
     m = _CRASH_LINE.fullmatch(text)
     if m is None:
         raise Malformed("expected crash's `[VMAP_AREA] VM_STRUCT <start> - <end> <size>`")
-    start, end, size = int(m[1], 16), int(m[2], 16), int(m[3])
-    return Area(line, text, start, end, size, VM_AREA)
+    size = _ulong(m[3], f"size {_brief(m[3])} is not a number of bytes")
+    return Area(line, text, int(m[1], 16), int(m[2], 16), size, VM_AREA)
 
 
 def parse_line(text: str, line: int = 0, fmt: str = PROC) -> Area:
@@ -180,15 +206,9 @@ def parse_line(text: str, line: int = 0, fmt: str = PROC) -> Area:
         raise Malformed("expected `0x<start>-0x<end> <size> ...`" if toks else "empty line")
     rng, size_tok = toks[0], toks[1]
     a, _, b = rng.partition("-")
-    try:
-        if a[:2] != "0x" or b[:2] != "0x":
-            raise ValueError
-        start, end = int(a, 16), int(b, 16)
-    except ValueError:
-        raise Malformed(f"{rng!r} is not an address range 0x<start>-0x<end>") from None
-    if not size_tok.isdigit():
-        raise Malformed(f"size {size_tok!r} is not a number of bytes")
-    size = int(size_tok)
+    bad_range = f"{_brief(rng)} is not an address range 0x<start>-0x<end>"
+    start, end = _ulong(a, bad_range, _HEX, 16), _ulong(b, bad_range, _HEX, 16)
+    size = _ulong(size_tok, f"size {_brief(size_tok)} is not a number of bytes")
     n = len(toks)
     if n == 3 and toks[2] == "vm_map_ram":
         return Area(line, text, start, end, size, VM_MAP_RAM)
@@ -217,19 +237,13 @@ def parse_line(text: str, line: int = 0, fmt: str = PROC) -> Area:
             if r < rank:
                 kind, rank = tok, r
         elif tok[:6] == "pages=":
-            if not tok[6:].isdigit():
-                raise Malformed(f"{tok!r}: pages= takes a number")
-            pages = int(tok[6:])
+            pages = _ulong(tok[6:], f"{_brief(tok)}: pages= takes a number")
         elif tok[:5] == "phys=":
-            try:
-                phys = int(tok[5:], 16)
-            except ValueError:
-                raise Malformed(f"{tok!r}: phys= takes a hexadecimal address") from None
-        elif tok[0] == "N" and tok[1:2].isdigit():
+            phys = _ulong(tok[5:], f"{_brief(tok)}: phys= takes a hexadecimal address", _HEX_BARE, 16)
+        elif tok[0] == "N" and "0" <= tok[1:2] <= "9":
             node, _, count = tok[1:].partition("=")
-            if not (node.isdigit() and count.isdigit()):
-                raise Malformed(f"{tok!r}: expected N<node>=<pages>")
-            nodes.append((int(node), int(count)))
+            bad = f"{_brief(tok)}: expected N<node>=<pages>"
+            nodes.append((_ulong(node, bad), _ulong(count, bad)))
         else:
             extra.append(tok)
     return Area(line, text, start, end, size, kind, caller, module, pages, phys,
@@ -278,12 +292,13 @@ def address_kind(areas: Iterable[Area], page_size: int = PAGE_SIZE) -> tuple[str
 def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZE) -> Dump:
     """Every line of a file; blank lines are ignored, malformed ones skipped and listed.
     Raises VmallocinfoError when no line is valid."""
-    lines = [text.rstrip("\r\n") for text in lines]
-    fmt = detect_format(lines)
+    stream = (text.rstrip("\r\n") for text in lines)
+    head = list(itertools.islice(stream, DETECT_LINES))   # the format, from the first lines
+    fmt = detect_format(head)
     areas: list[Area] = []
     skipped: list[tuple[int, str]] = []
     n = 0
-    for n, text in enumerate(lines, 1):
+    for n, text in enumerate(itertools.chain(head, stream), 1):
         if not text.strip():
             continue
         try:
@@ -293,6 +308,9 @@ def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZ
                 areas.append(parse_crash_line(text, n))
         except Malformed as e:
             skipped.append((n, str(e)))
+            if len(skipped) > MAX_MALFORMED:
+                raise VmallocinfoError(f"{name}:{n}: more than {MAX_MALFORMED:,} malformed lines: not a "
+                                       f"vmallocinfo file (line {skipped[0][0]}: {skipped[0][1]})")
     if not areas:
         first = f", line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
         raise VmallocinfoError(f"{name}: no valid vmallocinfo line ({n} line{'s' * (n != 1)}{first})")
@@ -300,15 +318,18 @@ def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZ
     return Dump(name, n, areas, skipped, kind, evidence, fmt)
 
 
-def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
-    """Read and parse a file (`-` is standard input).  Unreadable files raise
-    VmallocinfoError with what to do about it."""
+def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE, again: bool = False) -> Dump:
+    """Read and parse a file (`-` is standard input), in bounded lines.  `again`: the
+    file will be read again (watched), so it must be a regular file, not a pipe or a
+    device.  Unreadable files raise VmallocinfoError with what to do about it."""
+    name = "<stdin>" if path == "-" else path
     try:
         if path == "-":
-            name, text = "<stdin>", sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                name, text = path, f.read()
+            return parse(_text_lines(sys.stdin.buffer, name), name, page_size)
+        with open_regular(path, "it is read again at every change") if again else open(path, "rb") as f:
+            return parse(_text_lines(f, name), name, page_size)
+    except InputError as e:
+        raise VmallocinfoError(str(e)) from None
     except PermissionError:
         raise VmallocinfoError(
             f"{path}: permission denied: /proc/vmallocinfo is mode 0400 (root only) on current "
@@ -322,10 +343,12 @@ def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
         raise VmallocinfoError(f"{path}: is a directory") from None
     except OSError as e:
         raise VmallocinfoError(f"{path}: {e.strerror or e}") from None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return parse(lines, name, page_size)
+
+
+def _text_lines(f, name: str) -> Iterator[str]:
+    """The lines of a stream, bounded (files.lines), as text."""
+    for _, raw in lines(f, name, MAX_BYTES):
+        yield raw.decode("utf-8", errors="replace")
 
 
 # -- the summary ----------------------------------------------------------------------
@@ -527,7 +550,7 @@ def watch(path: str, interval: float = 1.0, cpus: int | None = None, page_size: 
     raises VmallocinfoError); a later failed read is reported on `err` and retried."""
     out, err = out or sys.stdout, err or sys.stderr
     cpus, sleep = cpus or online_cpus(), sleep or time.sleep
-    prev = read(path, page_size)
+    prev = read(path, page_size, again=True)
     for problem in prev.problems():
         print(problem, file=err)
     print(f"{stamp()} {path}: {len(prev.areas):,} areas, addresses {prev.addresses} | "
@@ -537,10 +560,14 @@ def watch(path: str, interval: float = 1.0, cpus: int | None = None, page_size: 
         sleep(interval)
         done += 1
         try:
-            cur = read(path, page_size)
+            cur = read(path, page_size, again=True)
         except VmallocinfoError as e:
             print(f"{stamp()} {e}", file=err, flush=True)
             continue
+        seen = {(line, problem) for line, problem in prev.skipped}
+        for line, problem in cur.skipped:
+            if (line, problem) not in seen:
+                print(f"{stamp()} {cur.name}:{line}: {problem}", file=err, flush=True)
         ch = diff(prev, cur)
         if ch:
             print(f"{stamp()} {change_line(ch, cur, cpus, page_size)}", file=out, flush=True)
