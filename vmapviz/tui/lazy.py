@@ -110,13 +110,9 @@ class LazyPanel(Widget):
     def on_resize(self) -> None:
         self.refresh()
 
-    def render(self) -> Text:
-        snap = self.snap
-        if snap is None:
-            return Text("waiting for the first snapshot…", style=P.active().muted)
-        s = snap.stats
-        width = max(20, self.content_size.width)
-        lazy, limit = s.lazy_pages, s.lazy_max_pages
+    @staticmethod
+    def gauge_text(lazy: int, limit: int, width: int) -> Text:
+        """The gauge of vmap_lazy_nr against lazy_max_pages() and its figures: two lines."""
         t = Text(no_wrap=True, overflow="ellipsis")
         fill, empty = gauge(lazy, limit, width - 15)
         t.append("vmap_lazy_nr ", style="bold")
@@ -127,6 +123,15 @@ class LazyPanel(Widget):
         t.append("▏\n", style=P.active().muted)
         frac = f"{100 * lazy / limit:.0f}%" if limit else "-"
         t.append(f"  {lazy:,} of lazy_max_pages {limit:,} ({frac})\n")
+        return t
+
+    def render(self) -> Text:
+        snap = self.snap
+        if snap is None:
+            return Text("waiting for the first snapshot…", style=P.active().muted)
+        s = snap.stats
+        width = max(20, self.content_size.width)
+        t = self.gauge_text(s.lazy_pages, s.lazy_max_pages, width)
         t.append("TLB flushes ", style=P.active().muted)
         t.append(f"{s.tlb_flushes:,}", style="bold")
         t.append("  IPIs ", style=P.active().muted)

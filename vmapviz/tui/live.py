@@ -44,10 +44,10 @@ class LivePanel(Static):
     def show(self, st: LiveState) -> None:
         r = st.rates()
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append("rates ", style="bold")
-        t.append(f"{r['area']:.1f} allocs/s · {r['lazy']:.1f} frees/s · {r['purge']:.2f} purges/s\n")
+        t.append("per s ", style="bold")
+        t.append(f"{r['area']:.1f} allocs · {r['lazy']:.1f} frees · {r['purge']:.2f} purges\n")
         t.append("seen ", style="bold")
-        t.append(f"{st.allocs:,} allocs · {st.frees:,} lazy frees · {st.nr_purges:,} purges"
+        t.append(f"{st.allocs:,} allocs · {st.frees:,} frees · {st.nr_purges:,} purges"
                  + (f" · {st.failed} failed" if st.failed else "") + "\n")
         t.append("by size ", style="bold")
         t.append(" · ".join(f"{_kib(s)}/{_kib(a)} ×{n:,}" for (s, a), n in st.by_size.most_common(3))
@@ -62,6 +62,28 @@ class LivePanel(Static):
         self.update(t)
 
 
+class LiveLazyPanel(LazyPanel):
+    """The lazy panel on the real kernel: the gauge of the last free's nr_lazy against
+    nr_lazy_max, and the last purge; the simulator's TLB and IPI counters are not
+    reported by the tracepoints, so they are not shown."""
+
+    def render(self) -> Text:
+        snap = self.snap
+        if snap is None:
+            return Text("waiting for the first event…")
+        s = snap.stats
+        t = self.gauge_text(s.lazy_pages, s.lazy_max_pages, max(20, self.content_size.width))
+        last = next((e for e in reversed(snap.events) if e.kind == "purge"), None)
+        t.append("purges ", style="bold")
+        t.append(f"{s.purges:,}")
+        if last is not None:
+            t.append(f" · last #{last.op:,}: {last.npurged:,} areas by {last.task}")
+        t.append(f"\nlazy areas seen {s.lazy_areas:,} · busy {s.live_areas:,}")
+        if not s.lazy_max_pages:
+            t.append("\n(the gauge fills at the first lazy free)")
+        return t
+
+
 class LiveApp(App):
     """This machine's vmap layer, live."""
 
@@ -73,9 +95,10 @@ class LiveApp(App):
     #note { height: 1; color: $text-muted; }
     AddressMap { height: 1fr; min-height: 6; border: round $primary; }
     #middle { height: 9; }
-    LazyPanel { width: 1fr; height: 100%; border: round $primary; }
+    LiveLazyPanel { width: 1fr; height: 100%; border: round $primary; }
     LivePanel { width: 1fr; height: 100%; border: round $primary; }
     EventLog { height: 1fr; min-height: 4; border: round $primary; }
+    LiveLazyPanel, LivePanel { text-wrap: nowrap; text-overflow: ellipsis; }
     """
     BINDINGS = [Binding("q", "quit", "quit"), Binding("s", "stir", "stir"),
                 Binding("tab", "focus_next", "next panel", show=False)]
@@ -94,13 +117,14 @@ class LiveApp(App):
         self._reader = threading.Thread(target=self._read, daemon=True, name="vmapviz-live-reader")
         self._config = state.config()
         self.signalled = False
+        self._old_handlers: dict = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         yield Static(id="note")
         yield AddressMap(id="map")
         with Horizontal(id="middle"):
-            yield LazyPanel(id="lazy")
+            yield LiveLazyPanel(id="lazy")
             yield LivePanel(id="live")
         yield EventLog(id="log")
         yield Footer()
@@ -124,8 +148,8 @@ class LiveApp(App):
         """SIGTERM and SIGHUP: the trace instance goes at once (the source's close() is
         safe from here), then the app quits as q does; should its exit hang (a terminal
         gone with SIGHUP), a watchdog ends the process after GRACE seconds."""
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._signalled)
+        self._old_handlers = {sig: signal.signal(sig, self._signalled)
+                              for sig in (signal.SIGTERM, signal.SIGHUP)}
 
     def _signalled(self, signum=None, frame=None) -> None:
         self.signalled = True
@@ -181,12 +205,14 @@ class LiveApp(App):
         snap = latest[0]
         with self.batch_update():
             self.query_one(AddressMap).update_snapshot(snap)
-            self.query_one(LazyPanel).update_snapshot(snap)
+            self.query_one(LiveLazyPanel).update_snapshot(snap)
             self.query_one(EventLog).update_snapshot(snap)
             self.query_one(LivePanel).show(st)
 
     def on_unmount(self) -> None:
         self.stop.set()
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
 
 
 def run_live(stir_n: int = 0, theme: str | None = None) -> int:
