@@ -512,6 +512,9 @@ def _tui_status(code: int) -> int:
 def cmd_run(args) -> int:
     from .report import print_json, print_report, print_vmallocinfo, run_headless, stop_on_signals
     workload, config = _workload_and_config(args.workload, args)
+    if args.record and _same_file(args.record, getattr(workload, "path", "")):
+        raise UsageError(f"--record {args.record}: that is the trace being replayed; recording "
+                         "would overwrite it before it is read (record to another file)")
     try:
         record = open(args.record, "w") if args.record else None
         with stop_on_signals() as stop:
@@ -532,6 +535,14 @@ def cmd_run(args) -> int:
     else:
         print_report(result)
     return INTERRUPTED if result["interrupted"] else DIFFER if result["mismatch_count"] else OK
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Do paths a and b name one existing file (a link, another spelling)?"""
+    try:
+        return bool(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def cmd_replay(args) -> int:
