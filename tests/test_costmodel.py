@@ -380,7 +380,7 @@ def test_cli_refuses_a_table_out_of_proportion_before_simulating(capsys, monkeyp
     assert m.cost_estimate([1024], 1024, ("vanilla", "merged")) > m.MAX_WORK
     assert main(["scaling", "--cpus", "1024", "--threads", "1024"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "over the cap" in err and "--cpus 1024" in err
+    assert err.count("\n") == 1 and "over the cap" in err and "--cpus 1024" in err and "s of CPU" in err
 
 
 def test_cli_ctrl_c_stops_a_table_with_130(capsys, monkeypatch):

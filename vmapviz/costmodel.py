@@ -802,8 +802,8 @@ def attribution(generation: str, p: Params = PARAMS) -> list[dict]:
 
 # -- the table, its cost, and what the constants weigh ----------------------------------------
 
-MAX_WORK = 150_000_000   # work units a table may cost (WORK_PER_S of them a second, measured here)
-WORK_PER_S = 1_000_000
+MAX_WORK = 750_000_000   # work units a table may cost (WORK_PER_S of them a CPU second, measured here)
+WORK_PER_S = 3_000_000
 OP_UNITS = 60            # a kernel op the counts are read around
 
 
