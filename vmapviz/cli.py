@@ -18,6 +18,7 @@ from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
+from .sheet import GradeError
 from .live.events import LiveError
 from .vmallocinfo import VmallocinfoError
 from .workloads import TraceError, UnknownWorkload, catalog, get
@@ -84,15 +85,32 @@ def _size(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def _quiz_kinds() -> list[str]:
+    from .quiz import KINDS
+    return list(KINDS)
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in _quiz_kinds()]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"--kinds takes some of {', '.join(_quiz_kinds())}, not {text!r}")
+    return kinds
+
+
 def _generations_text() -> str:
     return "; ".join(f"{g.name} ({g.version})" for g in GENERATIONS.values())
 
 
+def _decimal(text: str) -> float | None:
+    """A decimal number in ASCII digits (float() takes other scripts' digits, inf, nan)."""
+    return float(text) if re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", text) else None
+
+
 def _seconds(text: str) -> float:
-    try:
-        s = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--watch takes seconds, not {text!r}") from None
+    s = _decimal(text)
+    if s is None:
+        raise argparse.ArgumentTypeError(f"--watch takes seconds in digits 0-9, not {text!r}")
     if not 0.05 <= s <= 3600:
         raise argparse.ArgumentTypeError(f"--watch takes 0.05 to 3600 seconds, not {text}")
     return s
@@ -121,6 +139,14 @@ def _threads(text: str) -> list[int]:
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
+
+
+def _page_size(text: str) -> int:
+    return _number(text, "a page size")
+
+
+def _top(text: str) -> int:
+    return _number(text, "a number of callers")
 
 
 def _generations(text: str) -> tuple[str, ...]:
@@ -183,10 +209,9 @@ def _font_size(text: str) -> int:
 
 
 def _fps(text: str) -> float:
-    try:
-        fps = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fps takes a number, not {text!r}") from None
+    fps = _decimal(text)
+    if fps is None:
+        raise argparse.ArgumentTypeError(f"--fps takes a number in digits 0-9, not {text!r}")
     if not 0.1 <= fps <= 50:
         raise argparse.ArgumentTypeError(f"--fps must be between 0.1 and 50, not {text}")
     return fps
@@ -226,6 +251,9 @@ def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
                    "two above --cpus)")
     p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
                    help="32- or 64-bit machine (default: the workload's)")
+    p.add_argument("--tiny", action="store_true",
+                   help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
+                   "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
     p.add_argument("-s", "--seed", type=lambda t: _number(t, "a seed"),
                    help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
@@ -332,9 +360,9 @@ def build_parser() -> Parser:
     _watch_option(v)
     v.add_argument("--cpus", type=_cpus, metavar="N",
                    help="online CPUs of the machine, for lazy_max_pages() (default: this machine's)")
-    v.add_argument("--page-size", type=int, choices=(4096, 16384, 65536), default=4096,
+    v.add_argument("--page-size", type=_page_size, choices=(4096, 16384, 65536), default=4096,
                    help="the machine's page size (default 4096)")
-    v.add_argument("--top", type=int, default=10, metavar="N", help="callers listed (default 10)")
+    v.add_argument("--top", type=_top, default=10, metavar="N", help="callers listed (default 10)")
 
     sc = command("scaling", help="the cost model's ns per iteration at each thread count, vanilla "
                         "against the rewrite")
@@ -361,7 +389,25 @@ def build_parser() -> Parser:
     q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
     q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
-    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
+    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON "
+                   "(each with its kind and the given it shows)")
+    q.add_argument("--kinds", type=_kinds, metavar="K,K,...",
+                   help="only these kinds of question: " + ", ".join(_quiz_kinds()))
+    q.add_argument("--level", type=int, choices=(1, 2), default=2,
+                   help="1: single-op questions with all the state shown (address, bits, lazy, flush, "
+                   "ipis, fails); 2 (default): also the walk and what the kernel does next")
+    q.add_argument("--show-ops", action="store_true",
+                   help="print every op from op 1 to the last question, the questions among them")
+    q.add_argument("--sheet", metavar="DIR", help="write one sheet per student (Markdown and HTML) and "
+                   "an answer key (key.json, key.md) into DIR; needs --students")
+    q.add_argument("--students", metavar="N|FILE", help="with --sheet: N students, or a file of names "
+                   "(one a line); each student's seed comes from --seed and the name")
+
+    gr = command("grade", help="grade a class's answers (CSV) against a sheet's key.json")
+    gr.add_argument("key", metavar="KEY", help="the key.json `quiz --sheet` wrote")
+    gr.add_argument("answers", metavar="ANSWERS.csv",
+                    help="a header student,1,2,... then one row a student (an empty cell: no answer)")
+    gr.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     lv = command("live", help="the TUI with this machine's kernel as its source (tracefs, root)")
     lv.add_argument("--stir", type=_count, nargs="?", const=200, metavar="N",
@@ -396,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError,
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError, GradeError,
             LessonError, LiveError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return BAD_INPUT
@@ -427,7 +473,7 @@ def _workload_and_config(name: str, args):
         workload = get(name, progress)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
                                      seed=args.seed, flush=args.flush,
-                                     config_nr_cpus=args.config_nr_cpus)
+                                     config_nr_cpus=args.config_nr_cpus, tiny=args.tiny or None)
 
 
 def _loading_progress(name: str):
@@ -449,14 +495,18 @@ def cmd_tui(args) -> int:
         if args.vmallocinfo == "-":
             raise UsageError("--vmallocinfo takes a file: the TUI needs standard input for the keys")
         from .tui.vmallocinfo import run_vmallocinfo_tui
-        return run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus)
+        return _tui_status(run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus))
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
     workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
-    code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
-                   config_nr_cpus=args.config_nr_cpus)
-    return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
+    return _tui_status(run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
+                               args.theme, config_nr_cpus=args.config_nr_cpus, tiny=args.tiny))
+
+
+def _tui_status(code: int) -> int:
+    """A Textual app's exit status as the CLI's: Textual exits 1 on a crash."""
+    return code if code in (OK, INTERRUPTED) else CRASHED
 
 
 def cmd_run(args) -> int:
@@ -513,15 +563,16 @@ def cmd_variants(args) -> int:
                            "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks)}
                           for g in gens]))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from .report import Output
     table = Table(box=None, show_header=True, header_style="bold", padding=(0, 2))
     for col in ("name", "version", "what it is", "lazy flush", "vmap blocks"):
         table.add_column(col)
     for g in gens:
         table.add_row(f"[bold]{g.name}[/]", g.version, g.description,
                       "yes" if g.features.lazy_flush else "no", "yes" if g.features.vmap_blocks else "no")
-    Console().print(table)
+    Output().print(table)
     return 0
 
 
@@ -563,8 +614,8 @@ def cmd_vmallocinfo(args) -> int:
 
 def cmd_compare(args) -> int:
     from .tui.compare import run_compare
-    run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed, args.flush, args.theme)
-    return 0
+    return _tui_status(run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed,
+                                   args.flush, args.theme))
 
 
 def cmd_scaling(args) -> int:
@@ -651,19 +702,63 @@ def cmd_serve(args) -> int:
 def cmd_quiz(args) -> int:
     from . import quiz
     workload, config = _workload_and_config(args.workload, args)
-    questions = quiz.generate(workload, config, args.n, config.seed, args.ops or quiz.HORIZON)
+    kinds = [k for k in (args.kinds or quiz.KINDS) if k in quiz.LEVELS[args.level]]
+    if not kinds:
+        raise UsageError(f"none of --kinds {','.join(args.kinds)} is asked at --level {args.level}")
+    horizon = args.ops or quiz.HORIZON
+    if args.sheet or args.students:
+        if not (args.sheet and args.students):
+            raise UsageError("--sheet DIR and --students N|FILE go together")
+        from .sheet import students_from, write_sheets
+        names = students_from(args.students)
+        paths = write_sheets(args.sheet, workload, config, names, args.n, kinds, args.level, horizon)
+        print(f"{args.sheet}: {len(names)} sheets (Markdown and HTML), key.json and key.md "
+              f"({len(paths)} files)")
+        return 0
+    questions = quiz.generate(workload, config, args.n, config.seed, horizon, kinds)
     if args.json:
         import json
         print(json.dumps([q.as_json() for q in questions]))
         return 0
     print("\n".join(quiz.machine_lines(config, workload)))
     print()
-    for i, q in enumerate(questions, 1):
-        print(f"{i}. {q.question}")
-        if args.c:
-            print(f"   answer: {q.answer}: {q.why}")
+    if args.show_ops and questions:
+        _print_ops(workload, config, questions, args.c)
+    else:
+        for i, q in enumerate(questions, 1):
+            print(f"{i}. {q.question}")
+            if args.c:
+                print(f"   answer: {q.answer}: {q.why}")
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
+    return 0
+
+
+def _print_ops(workload, config, questions, answers: bool) -> None:
+    """Every op from op 1 to the last question's, each question before its op."""
+    from .driver import Run
+    run, asked = Run(workload, config), {q.op: (i, q) for i, q in enumerate(questions, 1)}
+    while run.kernel.op < questions[-1].op:
+        op = run.peek()
+        n = run.kernel.op + 1
+        if n in asked:
+            i, q = asked[n]
+            print(f"{i}. {q.question}")
+            if answers:
+                print(f"   answer: {q.answer}: {q.why}")
+        else:
+            print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
+        run.step()
+
+
+def cmd_grade(args) -> int:
+    from .sheet import grade, grade_lines
+    report = grade(args.key, args.answers)
+    if args.json:
+        import json
+        print(json.dumps(report))
+    else:
+        print("\n".join(grade_lines(report)))
     return 0
 
 
@@ -676,9 +771,8 @@ def cmd_lesson(args) -> int:
     chosen = lesson.find(args.lesson)
     if args.tui:
         from .tui.app import run_tui
-        run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "") else chosen.workload.path,
-                theme=args.theme, lesson=chosen)
-        return 0
+        return _tui_status(run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "")
+                                   else chosen.workload.path, theme=args.theme, lesson=chosen))
     wrong = lesson.play(chosen)
     if wrong:
         print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)
@@ -755,5 +849,5 @@ def cmd_replay_live(args) -> int:
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
             "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
-            "quiz": cmd_quiz, "lesson": cmd_lesson, "compare": cmd_compare,
+            "quiz": cmd_quiz, "grade": cmd_grade, "lesson": cmd_lesson, "compare": cmd_compare,
             "live": cmd_live, "record": cmd_record, "replay-live": cmd_replay_live}

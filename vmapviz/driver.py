@@ -225,9 +225,9 @@ class Driver:
                  flush: str | None = None, speed: float | None = 20.0,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  snapshot_hz: float = 30.0, max_ops: int | None = None,
-                 config_nr_cpus: int | None = None) -> None:
+                 config_nr_cpus: int | None = None, tiny: bool = False) -> None:
         self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
-                             config_nr_cpus=config_nr_cpus)
+                             config_nr_cpus=config_nr_cpus, tiny=tiny or None)
         self._workload = get(workload) if isinstance(workload, str) else workload
         self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
         self.requested: Config = self._run.config  # what the last restart asked for

@@ -609,7 +609,9 @@ def machine_lines(config: Config, workload: Workload) -> list[str]:
              f"TLB flush model {config.flush}"]
     if g.features.lazy_flush:
         lines.append(f"lazy_max_pages {_plural(config.lazy_max_pages, 'page')} "
-                     f"(fls({config.nr_cpus}) x 32 MiB / PAGE_SIZE)")
+                     + ("(--tiny)" if config.tiny else f"(fls({config.nr_cpus}) x 32 MiB / PAGE_SIZE)"))
+    if config.tiny:
+        lines.append(config.tiny_text() + "; the rules stay the kernel's")
     if g.features.vmap_blocks:
         lines.append(f"VMAP_BBMAP_BITS {config.vmap_bbmap_bits} pages a vmap block, "
                      f"VMAP_MAX_ALLOC {config.vmap_max_alloc} pages")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from .report import Output  # a closed pipe is exit status 141, not Rich's 1
 
 STYLES = {"vanilla": "bold red", "merged": "bold green", "posted": "bold yellow"}
 MARKS = {"vanilla": "v", "merged": "m", "posted": "p"}
@@ -112,7 +114,7 @@ def bar_width(table: dict, columns: int) -> int:
 
 
 def print_scaling(table: dict) -> None:
-    console = Console()
+    console = Output()
     console.print(Group(table_view(table), Text(), plot(table), Text(),
                         bars_view(table, bar_width(table, console.width)), Text(), parts_view(table)))
 
@@ -137,7 +139,7 @@ def attribution_view(tables: dict) -> Group:
 
 
 def print_attribution(tables: dict) -> None:
-    Console().print(attribution_view(tables))
+    Output().print(attribution_view(tables))
 
 
 def sensitivity_view(result: dict) -> Table:
@@ -159,7 +161,7 @@ def sensitivity_view(result: dict) -> Table:
 
 
 def print_sensitivity(result: dict) -> None:
-    Console().print(sensitivity_view(result))
+    Output().print(sensitivity_view(result))
 
 
 class Progress:
@@ -218,4 +220,4 @@ def profile_view(split: dict) -> Group:
 
 
 def print_profile(split: dict) -> None:
-    Console().print(profile_view(split))
+    Output().print(profile_view(split))

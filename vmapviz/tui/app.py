@@ -147,13 +147,17 @@ class Header(Static):
         flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
         # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
         nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
-        for variant, tag, nr_cpus in ((cfg.generation.title, True, nr), (cfg.generation.title, False, nr),
-                                      (cfg.variant, False, nr), (cfg.variant, False, "")):
+        tiny = [f" · {cfg.tiny_text()}", " · tiny"] if cfg.tiny else ["", ""]
+        for variant, tag, nr_cpus, small in ((cfg.generation.title, True, nr, tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[0]),
+                                             (cfg.variant, False, "", tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[1]),
+                                             (cfg.variant, False, nr, tiny[1]), (cfg.variant, False, "", tiny[1])):
             left = Text()
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush} · seed {cfg.seed}")
+            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush}{small} · seed {cfg.seed}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len
@@ -182,7 +186,7 @@ class VmapvizApp(App):
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
                  theme: str | None = None, config_nr_cpus: int | None = None,
-                 lesson=None) -> None:
+                 lesson=None, tiny: bool = False) -> None:
         super().__init__()
         themes.register(self)
         if theme:
@@ -191,7 +195,7 @@ class VmapvizApp(App):
             from ..driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
                             bits=bits, seed=seed, flush=flush, speed=speed,
-                            config_nr_cpus=config_nr_cpus)
+                            config_nr_cpus=config_nr_cpus, tiny=tiny)
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -788,12 +792,13 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
             bits: int | None = None, seed: int | None = None, flush: str | None = None,
-            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None) -> int:
+            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None,
+            tiny: bool = False) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
     (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
     SIGTERM or SIGHUP, 1 after a crash."""
     app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
-                     config_nr_cpus=config_nr_cpus, lesson=lesson)
+                     config_nr_cpus=config_nr_cpus, lesson=lesson, tiny=tiny)
     try:
         app.run()
     finally:
