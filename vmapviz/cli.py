@@ -671,9 +671,9 @@ def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload:
     for a quarter of an hour), with one line."""
     work = costmodel.cost_estimate(threads, cpus, tuple(generations), workload)
     if work > costmodel.MAX_WORK:
-        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would simulate "
-                         f"about {work:,} CPU-events, over the cap of {costmodel.MAX_WORK:,} (about "
-                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s here); use fewer CPUs or threads")
+        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would take "
+                         f"about {work // costmodel.WORK_PER_S:,} s of CPU, over the cap of "
+                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s; use fewer CPUs or threads")
 
 
 def cmd_export(args) -> int:
