@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from vmapviz import costmodel as m
-from vmapviz.cli import main
+from vmapviz.models import costmodel as m
+from vmapviz.faces.cli import main
 from vmapviz.kernel import Config, Kernel
 
 FREE = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0)

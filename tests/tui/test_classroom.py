@@ -5,12 +5,12 @@ import asyncio
 
 from textual.widgets import Input
 
-from vmapviz.lesson import find
+from vmapviz.teaching.lesson import find
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
-from vmapviz.tui.lesson import LessonPanel
-from vmapviz.tui.quiz import QuizScreen
-from vmapviz.tui.timeline import TimelineStrip, cells
+from vmapviz.tui.panels.lesson import LessonPanel
+from vmapviz.tui.screens.quiz import QuizScreen
+from vmapviz.tui.panels.timeline import TimelineStrip, cells
 
 from tui_helpers import paused_app, screen_text, step_to
 

@@ -273,7 +273,7 @@ def test_a_pick_list_pages_only_once_laid_out():
     from textual.app import App
     from textual.widgets.option_list import Option
 
-    from vmapviz.tui.screens import PickList
+    from vmapviz.tui.screens.dialogs import PickList
 
     async def main():
         app = App()
