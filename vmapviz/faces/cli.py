@@ -18,6 +18,7 @@ from .export import LAYOUTS, ExportError, check_image_path
 from ..kernel.config import FLUSH_MODELS, MAX_CPUS
 from ..kernel.generations import GENERATIONS, NAMES
 from ..teaching.lesson import LessonError
+from ..live.events import LiveError
 from ..models.vmallocinfo import VmallocinfoError
 from ..workloads import TraceError, UnknownWorkload, catalog, get
 
@@ -102,6 +103,16 @@ def _watch_option(p: argparse.ArgumentParser) -> None:
                    help="re-read the file every SECONDS (default 1) and show what changed")
 
 
+def _duration(text: str) -> float:
+    try:
+        s = float(text) if text.isascii() else -1.0
+    except ValueError:
+        s = -1.0
+    if not 0.1 <= s <= 86400:
+        raise argparse.ArgumentTypeError(f"--seconds takes 0.1 to 86400 seconds, not {text!r}")
+    return s
+
+
 def _threads(text: str) -> list[int]:
     try:
         counts = [int(x) for x in text.split(",")]
@@ -117,6 +128,20 @@ def _positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {n}")
     return n
+
+
+def _public_url(text: str) -> str:
+    """`serve --public-url`: the http(s) address browsers open, without a trailing /."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("http", "https") and parts.hostname and not (parts.query or parts.fragment)
+        parts.port   # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"--public-url takes http(s)://HOST[:PORT][/PATH], not {text!r}")
+    return text.rstrip("/")
 
 
 def _font_size(text: str) -> int:
@@ -250,6 +275,12 @@ def build_parser() -> Parser:
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     w.add_argument("--fontsize", type=_positive, default=16, metavar="N", help="the page's type size in pixels (default 16)")
+    w.add_argument("--public-url", type=_public_url, metavar="URL",
+                   help="the address browsers open (e.g. https://host.example/ behind a tunnel or a "
+                   "proxy); the page's URLs use it, and sockets from it are let in. Without it they "
+                   "use the address each browser used")
+    w.add_argument("--max-sessions", type=_positive, default=40, metavar="N",
+                   help="tabs served at once (default 40); one more gets a page saying the server is full")
     _machine_options(w)
     _theme_option(w)
 
@@ -283,6 +314,28 @@ def build_parser() -> Parser:
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
     q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
 
+    lv = command("live", help="the TUI with this machine's kernel as its source (tracefs, root)")
+    lv.add_argument("--stir", type=_count, nargs="?", const=200, metavar="N",
+                    help="make bounded vmalloc activity: N short-lived threads (default 200), "
+                    "each with a vmalloc'ed kernel stack")
+    _theme_option(lv)
+
+    rl = command("record", help="record this machine's vmalloc events (--live FILE) as JSON Lines")
+    rl.add_argument("--live", required=True, metavar="FILE", help="where to write the recording")
+    rl.add_argument("--seconds", type=_duration, metavar="S",
+                    help="how long to record (default 5, or while --stir runs and 1 s after)")
+    rl.add_argument("--stir", type=_count, nargs="?", const=200, metavar="N",
+                    help="make bounded vmalloc activity meanwhile: N short-lived threads (default 200)")
+    rl.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    rr = command("replay-live", help="hold the simulator against a recording of the real kernel")
+    rr.add_argument("file", metavar="FILE", help="a recording (record --live) or a tracefs text capture")
+    rr.add_argument("--variant", choices=NAMES, metavar="NAME",
+                    help="the simulated generation (default: the one that follows the recorded kernel)")
+    rr.add_argument("--cpus", type=_cpus, metavar="N",
+                    help="online CPUs (default: the recording's; a text capture's: this machine's)")
+    rr.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+
     le = command("lesson", help="play a lesson (`vmapviz lesson list` lists them)")
     le.add_argument("lesson", metavar="NAME|FILE|list", help="a built-in lesson, a lesson file (.toml), or list")
     le.add_argument("--tui", action="store_true", help="play it in the TUI, a stop at a time")
@@ -295,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
     except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError,
-            LessonError) as e:
+            LessonError, LiveError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return BAD_INPUT
     except BrokenPipeError:
@@ -500,7 +553,7 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     _workload_and_config(args.workload, args)
     from .serve import serve, session_args
-    serve(args.host, args.port, args.fontsize, session_args(args))
+    serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
     return 0
 
 
@@ -541,7 +594,75 @@ def cmd_lesson(args) -> int:
     return 1 if wrong else 0
 
 
+def cmd_live(args) -> int:
+    from ..live.stir import MAX_STIR
+    if args.stir is not None and not 1 <= args.stir <= MAX_STIR:
+        raise UsageError(f"--stir takes 1 to {MAX_STIR:,} threads, not {args.stir}")
+    from ..tui.screens.live import run_live
+    code = run_live(args.stir or 0, args.theme)
+    return code if code in (OK, INTERRUPTED) else CRASHED
+
+
+def cmd_record(args) -> int:
+    import json
+
+    from ..live import recording
+    from ..live.report import print_summary, summary
+    from ..live.stir import MAX_STIR
+    if args.stir is not None and not 1 <= args.stir <= MAX_STIR:
+        raise UsageError(f"--stir takes 1 to {MAX_STIR:,} threads, not {args.stir}")
+    folder = os.path.dirname(os.path.abspath(args.live))
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--live {file_error(args.live, PermissionError(13, 'cannot write in its folder'))}")
+    seconds = args.seconds if args.seconds is not None or args.stir else 5.0
+    if args.json:
+        rec = recording.record(seconds, args.stir or 0)
+    else:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        bar = Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.fields[events]:,} events"),
+                       TimeElapsedColumn(), transient=True, console=Console(stderr=True))
+        task = bar.add_task("rec", total=seconds, events=0)
+
+        def tick(t: float, n: int) -> None:   # the bar starts once the source runs
+            if not bar.live.is_started:
+                bar.start()
+            bar.update(task, completed=t, events=n)
+        try:
+            rec = recording.record(seconds, args.stir or 0, tick=tick)
+        finally:
+            if bar.live.is_started:
+                bar.stop()
+    try:
+        recording.write(rec, args.live)
+    except OSError as e:
+        raise UsageError(f"--live {file_error(args.live, e)}") from None
+    if args.json:
+        print(json.dumps(summary(rec)))
+    else:
+        print_summary(rec, args.live)
+    if rec.interrupted:
+        print(f"vmapviz: interrupted after {rec.seconds:.1f} s; {args.live} holds what was read",
+              file=sys.stderr)
+        return INTERRUPTED
+    return OK
+
+
+def cmd_replay_live(args) -> int:
+    from ..live import recording, replay
+    rec = recording.load(args.file, cpus=args.cpus)
+    result = replay.replay(rec, args.variant or replay.default_variant(rec.kernel))
+    if args.json:
+        import json
+        print(json.dumps(result.as_json()))
+    else:
+        from ..live.report import print_result
+        print_result(result)
+    return OK
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
             "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
-            "quiz": cmd_quiz, "lesson": cmd_lesson, "compare": cmd_compare}
+            "quiz": cmd_quiz, "lesson": cmd_lesson, "compare": cmd_compare,
+            "live": cmd_live, "record": cmd_record, "replay-live": cmd_replay_live}
