@@ -337,7 +337,7 @@ def test_cli_summary_of_real_addresses_shows_the_layout(capsys):
 
 
 def test_cli_reads_standard_input(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO((DATA / "zeroed.txt").read_text()))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((DATA / "zeroed.txt").read_bytes())))
     code, out, _ = cli(capsys, "vmallocinfo", "-", "--json")
     s = json.loads(out)
     assert code == 0 and (s["file"], s["areas"], s["addresses"]) == ("<stdin>", 4, "zeroed")

@@ -43,9 +43,17 @@ def test_lazy_counts_and_purge_points_worked_out_by_hand():
 
 
 def test_the_cli_prints_the_same_figures_as_json(capsys):
+    # a recording of a 6.18 kernel is replayed on modern-6.18 unless told otherwise; on
+    # one node (1 CPU) no pool exists and the two generations agree
     assert main(["replay-live", os.path.join(DATA, "hand-purge.jsonl"), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["lazy_nr"] == {"agree": 3, "total": 4} and got["variant"] == "modern"
+    assert got["lazy_nr"] == {"agree": 3, "total": 4} and got["variant"] == "modern-6.18"
+
+
+def test_the_default_generation_follows_the_recorded_kernel():
+    assert replay.default_variant("6.18.44-fc-v1300") == "modern-6.18"
+    assert replay.default_variant("6.19.0") == "modern-6.18"
+    assert replay.default_variant("6.12.33") == "modern"
 
 
 def test_the_recording_of_this_6_18_machine():

@@ -23,8 +23,9 @@ KIND_MEANING = {
 
 def print_summary(s: dict, problems: list[str], console: Console | None = None) -> None:
     """Areas by kind, top callers, the lazy list against lazy_max_pages(), the layout."""
-    console = console or Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    from .report import Output
+    console = console or Output(highlight=False)
+    err = Output(stderr=True, highlight=False)
     for line in problems[:MAX_PROBLEMS]:
         err.print(line, markup=False)
     if len(problems) > MAX_PROBLEMS:

@@ -35,11 +35,14 @@ anything else is hashed.  Only real addresses say where areas lie (the layout).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, TextIO
+from typing import Callable, Iterable, Iterator, TextIO
+
+from ..files import InputError, lines, open_regular
 
 PAGE_SIZE = 4096
 PROC_PATH = "/proc/vmallocinfo"
@@ -50,6 +53,15 @@ _KIND_RANK = {"ioremap": 0, "sparse": 1, "vmalloc": 2, "vmap": 3}
 VM_MAP_RAM, UNPURGED, VM_AREA = "vm_map_ram", "unpurged", "vm_area"
 KINDS = ("vmalloc", "vmap", "ioremap", "sparse", VM_AREA, VM_MAP_RAM, UNPURGED)
 REAL, HASHED, ZEROED = "real", "hashed", "zeroed"
+# Bounds on what is read: a real line is under 300 bytes (6.9's N<node>= tokens
+# included), a real file under a million lines; a file with more malformed lines than
+# MAX_MALFORMED is not a vmallocinfo file (`yes`, /dev/urandom) and is refused.
+MAX_BYTES = 256 << 20
+MAX_MALFORMED = 1_000
+ULONG_MAX = (1 << 64) - 1          # the widest number the kernel prints (%lu, %lx)
+_DEC = re.compile(r"[0-9]+")        # ASCII digits only: str.isdigit() takes '²', int() does not
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_HEX_BARE = re.compile(r"(0x)?[0-9a-fA-F]+")
 
 ADDRESS_ADVICE = {
     HASHED: "the addresses are hashed (%pK, kernel.kptr_restrict=0) and do not say where areas "
@@ -96,6 +108,21 @@ class Area:
         return f"{name} [{self.module}]" if self.module else name
 
 
+def _ulong(text: str, problem: str, pattern: re.Pattern = _DEC, base: int = 10) -> int:
+    """A number as the kernel prints an unsigned long (ASCII digits, at most 64 bits);
+    Malformed(problem) if it is not one, or says it is too wide."""
+    if not pattern.fullmatch(text):
+        raise Malformed(problem)
+    digits = text[2:] if text[:2] == "0x" else text
+    if len(digits.lstrip("0")) > (16 if base == 16 else 20) or int(digits, base) > ULONG_MAX:
+        raise Malformed(f"{_brief(text)} is wider than 64 bits, the widest number the kernel prints")
+    return int(digits, base)
+
+
+def _brief(tok: str) -> str:
+    return repr(tok) if len(tok) <= 40 else repr(tok[:40]) + f"... ({len(tok):,} characters)"
+
+
 def _is_caller(tok: str) -> bool:
     """`%pS`: func+0xoff/0xlen, or a bare 0x address when kallsyms has no name for it."""
     return ("+0x" in tok and "/0x" in tok) or (tok[:2] == "0x" and len(tok) > 2)
@@ -108,15 +135,9 @@ def parse_line(text: str, line: int = 0) -> Area:
         raise Malformed("expected `0x<start>-0x<end> <size> ...`" if toks else "empty line")
     rng, size_tok = toks[0], toks[1]
     a, _, b = rng.partition("-")
-    try:
-        if a[:2] != "0x" or b[:2] != "0x":
-            raise ValueError
-        start, end = int(a, 16), int(b, 16)
-    except ValueError:
-        raise Malformed(f"{rng!r} is not an address range 0x<start>-0x<end>") from None
-    if not size_tok.isdigit():
-        raise Malformed(f"size {size_tok!r} is not a number of bytes")
-    size = int(size_tok)
+    bad_range = f"{_brief(rng)} is not an address range 0x<start>-0x<end>"
+    start, end = _ulong(a, bad_range, _HEX, 16), _ulong(b, bad_range, _HEX, 16)
+    size = _ulong(size_tok, f"size {_brief(size_tok)} is not a number of bytes")
     n = len(toks)
     if n == 3 and toks[2] == "vm_map_ram":
         return Area(line, text, start, end, size, VM_MAP_RAM)
@@ -145,19 +166,13 @@ def parse_line(text: str, line: int = 0) -> Area:
             if r < rank:
                 kind, rank = tok, r
         elif tok[:6] == "pages=":
-            if not tok[6:].isdigit():
-                raise Malformed(f"{tok!r}: pages= takes a number")
-            pages = int(tok[6:])
+            pages = _ulong(tok[6:], f"{_brief(tok)}: pages= takes a number")
         elif tok[:5] == "phys=":
-            try:
-                phys = int(tok[5:], 16)
-            except ValueError:
-                raise Malformed(f"{tok!r}: phys= takes a hexadecimal address") from None
-        elif tok[0] == "N" and tok[1:2].isdigit():
+            phys = _ulong(tok[5:], f"{_brief(tok)}: phys= takes a hexadecimal address", _HEX_BARE, 16)
+        elif tok[0] == "N" and "0" <= tok[1:2] <= "9":
             node, _, count = tok[1:].partition("=")
-            if not (node.isdigit() and count.isdigit()):
-                raise Malformed(f"{tok!r}: expected N<node>=<pages>")
-            nodes.append((int(node), int(count)))
+            bad = f"{_brief(tok)}: expected N<node>=<pages>"
+            nodes.append((_ulong(node, bad), _ulong(count, bad)))
         else:
             extra.append(tok)
     return Area(line, text, start, end, size, kind, caller, module, pages, phys,
@@ -216,6 +231,9 @@ def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZ
             areas.append(parse_line(text, n))
         except Malformed as e:
             skipped.append((n, str(e)))
+            if len(skipped) > MAX_MALFORMED:
+                raise VmallocinfoError(f"{name}:{n}: more than {MAX_MALFORMED:,} malformed lines: not a "
+                                       f"vmallocinfo file (line {skipped[0][0]}: {skipped[0][1]})")
     if not areas:
         first = f", line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
         raise VmallocinfoError(f"{name}: no valid vmallocinfo line ({n} line{'s' * (n != 1)}{first})")
@@ -223,15 +241,18 @@ def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZ
     return Dump(name, n, areas, skipped, kind, evidence)
 
 
-def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
-    """Read and parse a file (`-` is standard input).  Unreadable files raise
-    VmallocinfoError with what to do about it."""
+def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE, again: bool = False) -> Dump:
+    """Read and parse a file (`-` is standard input), in bounded lines.  `again`: the
+    file will be read again (watched), so it must be a regular file, not a pipe or a
+    device.  Unreadable files raise VmallocinfoError with what to do about it."""
+    name = "<stdin>" if path == "-" else path
     try:
         if path == "-":
-            name, text = "<stdin>", sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                name, text = path, f.read()
+            return parse(_text_lines(sys.stdin.buffer, name), name, page_size)
+        with open_regular(path, "it is read again at every change") if again else open(path, "rb") as f:
+            return parse(_text_lines(f, name), name, page_size)
+    except InputError as e:
+        raise VmallocinfoError(str(e)) from None
     except PermissionError:
         raise VmallocinfoError(
             f"{path}: permission denied: /proc/vmallocinfo is mode 0400 (root only) on current "
@@ -245,10 +266,12 @@ def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE) -> Dump:
         raise VmallocinfoError(f"{path}: is a directory") from None
     except OSError as e:
         raise VmallocinfoError(f"{path}: {e.strerror or e}") from None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return parse(lines, name, page_size)
+
+
+def _text_lines(f, name: str) -> Iterator[str]:
+    """The lines of a stream, bounded (files.lines), as text."""
+    for _, raw in lines(f, name, MAX_BYTES):
+        yield raw.decode("utf-8", errors="replace")
 
 
 # -- the summary ----------------------------------------------------------------------
@@ -449,7 +472,7 @@ def watch(path: str, interval: float = 1.0, cpus: int | None = None, page_size: 
     raises VmallocinfoError); a later failed read is reported on `err` and retried."""
     out, err = out or sys.stdout, err or sys.stderr
     cpus, sleep = cpus or online_cpus(), sleep or time.sleep
-    prev = read(path, page_size)
+    prev = read(path, page_size, again=True)
     for problem in prev.problems():
         print(problem, file=err)
     print(f"{stamp()} {path}: {len(prev.areas):,} areas, addresses {prev.addresses} | "
@@ -459,10 +482,14 @@ def watch(path: str, interval: float = 1.0, cpus: int | None = None, page_size: 
         sleep(interval)
         done += 1
         try:
-            cur = read(path, page_size)
+            cur = read(path, page_size, again=True)
         except VmallocinfoError as e:
             print(f"{stamp()} {e}", file=err, flush=True)
             continue
+        seen = {(line, problem) for line, problem in prev.skipped}
+        for line, problem in cur.skipped:
+            if (line, problem) not in seen:
+                print(f"{stamp()} {cur.name}:{line}: {problem}", file=err, flush=True)
         ch = diff(prev, cur)
         if ch:
             print(f"{stamp()} {change_line(ch, cur, cpus, page_size)}", file=out, flush=True)

@@ -327,9 +327,10 @@ class CompareApp(VmapvizApp):
 
 def run_compare(workload: str, variants: tuple[str, str], nr_cpus: int | None = None,
                 bits: int | None = None, seed: int | None = 1, flush: str | None = None,
-                theme: str | None = None) -> None:
+                theme: str | None = None) -> int:
     """`vmapviz compare ...`: refuses a workload either generation cannot run (raised
-    before the screen opens), else opens compare mode, playing."""
+    before the screen opens), else opens compare mode, playing.  Returns the app's exit
+    status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
     from ..app import DEFAULT_SPEED
     driver = CompareDriver(workload, variants, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
                            speed=DEFAULT_SPEED)
@@ -339,3 +340,4 @@ def run_compare(workload: str, variants: tuple[str, str], nr_cpus: int | None = 
     finally:
         driver.stop()
         app.stop_driver()
+    return app.return_code or 0

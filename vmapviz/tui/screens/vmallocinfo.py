@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ...models import vmallocinfo as vi
 from .. import palette as P
+from ..signals import INTERRUPTED, catch_signals
 from ...units import human_bytes, pct
 
 KIND_CLASS = {"vmalloc": P.VMALLOC, "vmap": P.VMAP, "vm_map_ram": P.VMAP, "ioremap": P.IOREMAP,
@@ -63,9 +64,9 @@ def stretches(areas: list[vi.Area], cell: int, cols: int) -> list[tuple[int, int
             hi = max(hi, a.end)
             continue
         if hi is not None:
-            out.append((lo, hi))
+            out.append((lo, max(hi, lo + 1)))
         lo, hi = a.start - a.start % (ALIGN_CELLS * cell), a.end
-    out.append((lo, hi))
+    out.append((lo, max(hi, lo + 1)))   # a stretch of empty areas (size 0) still gets a row
     return out
 
 
@@ -362,12 +363,13 @@ class VmallocinfoApp(App):
         self._show(vi.Change())
         if self.watch:
             self.set_interval(self.watch, self.action_reread)
+        catch_signals(True, lambda: self.exit(return_code=INTERRUPTED))
 
     # -- reading ----------------------------------------------------------------------
     def action_reread(self) -> None:
         """Read the file again and show what changed."""
         try:
-            new = vi.read(self.path, self.page)
+            new = vi.read(self.path, self.page, again=True)
         except vi.VmallocinfoError as e:
             self.notify(str(e), severity="error", timeout=3)
             return
@@ -480,7 +482,10 @@ class VmallocinfoApp(App):
 
 def run_vmallocinfo_tui(path: str, watch: float | None = None, cpus: int | None = None,
                         page_size: int = vi.PAGE_SIZE) -> int:
-    """Read the file (a bad one is refused before the screen opens), then show it."""
-    dump = vi.read(path, page_size)
-    VmallocinfoApp(path, dump, watch, cpus, page_size).run()
-    return 0
+    """Read the file (a bad one, or one that cannot be read again, is refused before the
+    screen opens), then show it.  Returns the app's exit status: 0, 130 after SIGTERM or
+    SIGHUP, 1 after a crash."""
+    dump = vi.read(path, page_size, again=True)
+    app = VmallocinfoApp(path, dump, watch, cpus, page_size)
+    app.run()
+    return app.return_code or 0
