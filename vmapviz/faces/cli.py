@@ -512,6 +512,9 @@ def _tui_status(code: int) -> int:
 def cmd_run(args) -> int:
     from .report import print_json, print_report, print_vmallocinfo, run_headless, stop_on_signals
     workload, config = _workload_and_config(args.workload, args)
+    if args.record and _same_file(args.record, getattr(workload, "path", "")):
+        raise UsageError(f"--record {args.record}: that is the trace being replayed; recording "
+                         "would overwrite it before it is read (record to another file)")
     try:
         record = open(args.record, "w") if args.record else None
         with stop_on_signals() as stop:
@@ -532,6 +535,14 @@ def cmd_run(args) -> int:
     else:
         print_report(result)
     return INTERRUPTED if result["interrupted"] else DIFFER if result["mismatch_count"] else OK
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Do paths a and b name one existing file (a link, another spelling)?"""
+    try:
+        return bool(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def cmd_replay(args) -> int:
@@ -660,9 +671,9 @@ def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload:
     for a quarter of an hour), with one line."""
     work = costmodel.cost_estimate(threads, cpus, tuple(generations), workload)
     if work > costmodel.MAX_WORK:
-        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would simulate "
-                         f"about {work:,} CPU-events, over the cap of {costmodel.MAX_WORK:,} (about "
-                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s here); use fewer CPUs or threads")
+        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would take "
+                         f"about {work // costmodel.WORK_PER_S:,} s of CPU, over the cap of "
+                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s; use fewer CPUs or threads")
 
 
 def cmd_export(args) -> int:

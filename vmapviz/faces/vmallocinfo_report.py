@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..units import human_bytes, pct
-from ..models.vmallocinfo import ADDRESS_ADVICE, KINDS, REAL
+from ..models.vmallocinfo import ADDRESS_ADVICE, CRASH, DRGN, FORMATS, GDB, KINDS, PROC, REAL
 
 MAX_PROBLEMS = 20
 KIND_MEANING = {
@@ -18,6 +18,14 @@ KIND_MEANING = {
     "vm_area": "get_vm_area() without those flags",
     "vm_map_ram": "vm_map_ram(): vmap blocks, large mappings",
     "unpurged": "lazily freed: awaiting a purge and TLB flush",
+}
+
+
+FORMAT_NOTES = {
+    DRGN: "callers are bare symbol names; busy areas only (no unpurged lines)",
+    GDB: "callers are <symbol+decimal offset>; busy areas only (no unpurged lines)",
+    CRASH: "no callers, flags or kinds (every area counts as vm_area), only areas with a "
+           "vm_struct",
 }
 
 
@@ -34,6 +42,10 @@ def print_summary(s: dict, problems: list[str], console: Console | None = None) 
     console.print(f"[bold]{escape(s['file'])}[/]: {s['lines']:,} lines, {s['areas']:,} areas"
                   f"{f', {skipped:,} malformed lines skipped' if skipped else ''}, "
                   f"addresses [bold]{s['addresses']}[/]")
+    fmt = s.get("format", PROC)
+    if fmt != PROC:
+        note = FORMAT_NOTES[fmt]
+        console.print(f"read as [bold]{FORMATS[fmt]}[/] output: {note}")
     if s["addresses"] != REAL:
         console.print(f"[yellow]no layout:[/] {escape(ADDRESS_ADVICE[s['addresses']])} ({s['evidence']})")
 

@@ -802,8 +802,8 @@ def attribution(generation: str, p: Params = PARAMS) -> list[dict]:
 
 # -- the table, its cost, and what the constants weigh ----------------------------------------
 
-MAX_WORK = 150_000_000   # work units a table may cost (WORK_PER_S of them a second, measured here)
-WORK_PER_S = 1_000_000
+MAX_WORK = 750_000_000   # work units a table may cost (WORK_PER_S of them a CPU second, measured here)
+WORK_PER_S = 3_000_000
 OP_UNITS = 60            # a kernel op the counts are read around
 
 
@@ -868,10 +868,10 @@ def scaling(threads: list[int], cpus: int = CALIBRATION_CPUS, workload: str = "m
 
 def sensitivity(threads: int = CALIBRATION_CPUS, p: Params = PARAMS,
                 progress: Callable[[str], None] | None = None,
-                stop: Callable[[], None] | None = None) -> dict:
-    """For each constant at 0.5x and 2x (wake_share, which is 0, at 0.5 and 1), with the
-    model calibrated again: vanilla's ns at `threads` threads on the calibration
-    machine and the speed-up over merged."""
+                stop: Callable[[], None] | None = None, constants: tuple[str, ...] | None = None) -> dict:
+    """For each constant (all of Params, or `constants`) at 0.5x and 2x (wake_share,
+    which is 0, at 0.5 and 1), with the model calibrated again: vanilla's ns at
+    `threads` threads on the calibration machine and the speed-up over merged."""
     def point(q: Params) -> dict:
         cal = calibrate(q)
         v = simulate("vanilla", threads, CALIBRATION_CPUS, cal, q, stop=stop).ns
@@ -882,6 +882,8 @@ def sensitivity(threads: int = CALIBRATION_CPUS, p: Params = PARAMS,
         progress("the model as it stands")
     out = {"threads": threads, "cpus": CALIBRATION_CPUS, "base": point(p), "constants": {}}
     for f in fields(Params):
+        if constants is not None and f.name not in constants:
+            continue
         value = getattr(p, f.name)
         scaled = (0.5, 1.0) if f.name == "wake_share" and not value else (value * 0.5, value * 2)
         if f.type in ("int", int):

@@ -27,6 +27,19 @@ per area:
 Tokens this reader does not know are kept (`Area.extra`) and counted, never fatal: newer
 kernels add fields.  A line it cannot read at all is skipped and reported with its number.
 
+The same listing from the other tools (`FORMATS`, detected by `detect_format`):
+
+- drgn's contrib/vmallocinfo.py: the same fields, the size as `%10d`, the caller as the
+  bare symbol name (`prog.symbol(caller).name`, no offset) or `0x<addr>`; busy areas only;
+- gdb's `lx-vmallocinfo` (scripts/gdb/linux/vmalloc.py): the size as `%10d`, the caller as
+  the last word of gdb's pointer value, `<func+184>` (a decimal offset) or `0x<addr>`;
+  busy areas only;
+- crash's `kmem -v`: a header (`VMAP_AREA  VM_STRUCT  ADDRESS RANGE  SIZE`, or before
+  vmap_area_list `VM_STRUCT  ADDRESS RANGE  SIZE`), then per area the structure
+  addresses, `<start> - <end>` in bare hex and the size: no caller, flags or kind (every
+  area reads as `vm_area`), only areas with a vm_struct.  Its prompt lines are skipped.
+All three read kernel memory: their addresses are real.
+
 Addresses are real, hashed or zeroed (`%pK` under kernel.kptr_restrict): a real dump has
 page-aligned starts and `end - start == size` on every line; a zeroed one has 0 everywhere;
 anything else is hashed.  Only real addresses say where areas lie (the layout).
@@ -34,6 +47,7 @@ anything else is hashed.  Only real addresses say where areas lie (the layout).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -53,6 +67,16 @@ _KIND_RANK = {"ioremap": 0, "sparse": 1, "vmalloc": 2, "vmap": 3}
 VM_MAP_RAM, UNPURGED, VM_AREA = "vm_map_ram", "unpurged", "vm_area"
 KINDS = ("vmalloc", "vmap", "ioremap", "sparse", VM_AREA, VM_MAP_RAM, UNPURGED)
 REAL, HASHED, ZEROED = "real", "hashed", "zeroed"
+PROC, DRGN, GDB, CRASH = "proc", "drgn", "gdb", "crash"
+FORMATS = {PROC: "/proc/vmallocinfo", DRGN: "drgn contrib/vmallocinfo.py",
+           GDB: "gdb lx-vmallocinfo", CRASH: "crash kmem -v"}
+_TOOL_WIDTH = 10        # drgn and gdb print the size as %10d, the kernel as %7ld
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_.$]*", re.ASCII)
+_GDB_CALLER = re.compile(r"<([A-Za-z_][A-Za-z0-9_.$]*)\+[0-9]+>", re.ASCII)
+_CRASH_LINE = re.compile(r"\s*(?:[0-9a-f]{1,16}\s+)?[0-9a-f]{1,16}\s+([0-9a-f]{1,16}) - "
+                         r"([0-9a-f]{1,16})\s+([0-9]{1,20})\s*", re.ASCII)
+_CRASH_HEADERS = ("VMAP_AREA", "VM_STRUCT")
+DETECT_LINES = 200      # lines read before the format is decided
 # Bounds on what is read: a real line is under 300 bytes (6.9's N<node>= tokens
 # included), a real file under a million lines; a file with more malformed lines than
 # MAX_MALFORMED is not a vmallocinfo file (`yes`, /dev/urandom) and is refused.
@@ -104,7 +128,7 @@ class Area:
             return "(vm_map_ram)" if self.kind == VM_MAP_RAM else "(unpurged vm_area)"
         if self.caller is None:
             return "(no caller)"
-        name = self.caller.partition("+")[0]
+        name = self.caller.lstrip("<").partition("+")[0]
         return f"{name} [{self.module}]" if self.module else name
 
 
@@ -123,13 +147,60 @@ def _brief(tok: str) -> str:
     return repr(tok) if len(tok) <= 40 else repr(tok[:40]) + f"... ({len(tok):,} characters)"
 
 
-def _is_caller(tok: str) -> bool:
-    """`%pS`: func+0xoff/0xlen, or a bare 0x address when kallsyms has no name for it."""
-    return ("+0x" in tok and "/0x" in tok) or (tok[:2] == "0x" and len(tok) > 2)
+def _is_caller(tok: str, fmt: str = PROC) -> bool:
+    """`%pS`: func+0xoff/0xlen, or a bare 0x address when kallsyms has no name for it;
+    gdb's `<func+184>`; drgn's bare symbol name (only in a drgn listing, where a bare
+    word after the size is the caller, not a flag this reader does not know)."""
+    return (("+0x" in tok and "/0x" in tok) or (tok[:2] == "0x" and len(tok) > 2)
+            or _GDB_CALLER.fullmatch(tok) is not None
+            or fmt == DRGN and _SYMBOL.fullmatch(tok) is not None)
 
 
-def parse_line(text: str, line: int = 0) -> Area:
-    """One line of /proc/vmallocinfo (raises Malformed)."""
+def _size_width(text: str) -> int:
+    """The printf width of a line's size field, from the spaces before it (0 when the
+    line has no range and size)."""
+    rng_end = text.find(" ")
+    if rng_end < 0:
+        return 0
+    rest = text[rng_end:]
+    size = rest.lstrip(" ")
+    digits = len(size) - len(size.lstrip("0123456789"))
+    return len(rest) - len(size) - 1 + digits if digits else 0
+
+
+def detect_format(lines: Iterable[str]) -> str:
+    """Which tool printed a listing: crash by its header, drgn or gdb by their %10d size
+    field (gdb by its `<func+off>` callers), else the kernel's own file."""
+    wide = narrow = 0
+    angle = False
+    for text in lines:
+        word = text.split(None, 1)[0] if text.strip() else ""
+        if word in _CRASH_HEADERS or word == "crash>":
+            return CRASH
+        if not word.startswith("0x"):
+            continue
+        w = _size_width(text)
+        wide += w == _TOOL_WIDTH
+        narrow += 0 < w < _TOOL_WIDTH
+        angle = angle or " <" in text
+    if wide > narrow:
+        return GDB if angle else DRGN
+    return PROC
+
+
+def parse_crash_line(text: str, line: int = 0) -> Area:
+    """One area of crash's `kmem -v` (raises Malformed): the vmap_area and vm_struct
+    addresses (one address before vmap_area_list), `<start> - <end>`, the size."""
+    m = _CRASH_LINE.fullmatch(text)
+    if m is None:
+        raise Malformed("expected crash's `[VMAP_AREA] VM_STRUCT <start> - <end> <size>`")
+    size = _ulong(m[3], f"size {_brief(m[3])} is not a number of bytes")
+    return Area(line, text, int(m[1], 16), int(m[2], 16), size, VM_AREA)
+
+
+def parse_line(text: str, line: int = 0, fmt: str = PROC) -> Area:
+    """One line of /proc/vmallocinfo, or of drgn's or gdb's listing (`fmt`; raises
+    Malformed)."""
     toks = text.split()
     if len(toks) < 2:
         raise Malformed("expected `0x<start>-0x<end> <size> ...`" if toks else "empty line")
@@ -149,7 +220,7 @@ def parse_line(text: str, line: int = 0) -> Area:
     nodes: list[tuple[int, int]] = []
     extra: list[str] = []
     i = 2
-    if n > 2 and toks[2] not in _FLAG_SET and _is_caller(toks[2]):
+    if n > 2 and toks[2] not in _FLAG_SET and _is_caller(toks[2], fmt):
         caller, i = toks[2], 3
         if i < n and toks[i][0] == "[":        # [module] or [module build-id]
             j = i
@@ -189,6 +260,7 @@ class Dump:
     skipped: list[tuple[int, str]]     # (line, problem)
     addresses: str = REAL
     evidence: str = ""                 # why the addresses were judged hashed
+    format: str = PROC                 # which tool printed it (FORMATS)
 
     def problems(self) -> list[str]:
         return [f"{self.name}:{line}: {problem}" for line, problem in self.skipped]
@@ -220,15 +292,20 @@ def address_kind(areas: Iterable[Area], page_size: int = PAGE_SIZE) -> tuple[str
 def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZE) -> Dump:
     """Every line of a file; blank lines are ignored, malformed ones skipped and listed.
     Raises VmallocinfoError when no line is valid."""
+    stream = (text.rstrip("\r\n") for text in lines)
+    head = list(itertools.islice(stream, DETECT_LINES))   # the format, from the first lines
+    fmt = detect_format(head)
     areas: list[Area] = []
     skipped: list[tuple[int, str]] = []
     n = 0
-    for n, text in enumerate(lines, 1):
-        text = text.rstrip("\r\n")
+    for n, text in enumerate(itertools.chain(head, stream), 1):
         if not text.strip():
             continue
         try:
-            areas.append(parse_line(text, n))
+            if fmt != CRASH:
+                areas.append(parse_line(text, n, fmt))
+            elif text.split(None, 1)[0] not in (*_CRASH_HEADERS, "crash>"):
+                areas.append(parse_crash_line(text, n))
         except Malformed as e:
             skipped.append((n, str(e)))
             if len(skipped) > MAX_MALFORMED:
@@ -238,7 +315,7 @@ def parse(lines: Iterable[str], name: str = "<input>", page_size: int = PAGE_SIZ
         first = f", line {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
         raise VmallocinfoError(f"{name}: no valid vmallocinfo line ({n} line{'s' * (n != 1)}{first})")
     kind, evidence = address_kind(areas, page_size)
-    return Dump(name, n, areas, skipped, kind, evidence)
+    return Dump(name, n, areas, skipped, kind, evidence, fmt)
 
 
 def read(path: str = PROC_PATH, page_size: int = PAGE_SIZE, again: bool = False) -> Dump:
@@ -374,6 +451,7 @@ def summarize(dump: Dump, cpus: int | None = None, page_size: int = PAGE_SIZE,
     lazy_max = lazy_max_pages(cpus, page_size)
     out = {
         "file": dump.name,
+        "format": dump.format,
         "lines": dump.lines,
         "areas": len(dump.areas),
         "kinds": {k: kinds[k] for k in KINDS if kinds[k]},

@@ -19,11 +19,13 @@ optional `expect`ed numbers:
 from __future__ import annotations
 
 import re
+import reprlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..run.driver import Run
+from ..files import InputError, open_regular
 from ..kernel import ConfigError, StatsView
 from ..kernel.events import UNTIL
 from .quiz import KINDS, Question, next_question
@@ -36,8 +38,12 @@ PANELS = {"map": "the vmalloc map", "inspector": "under the cursor", "blocks": "
           "lazy": "lazy TLB flushing", "log": "the events", "explain": "what just happened"}
 CALLS = ("purge", "vm_unmap_aliases")
 CONFIG_KEYS = ("variant", "nr_cpus", "bits", "seed", "flush")
-STATS = tuple(StatsView.__dataclass_fields__)
+STATS = tuple(name for name, f in StatsView.__dataclass_fields__.items() if f.type in (int, "int"))
 MAX_UNTIL = 1_000_000   # ops an until step runs at most
+MAX_OP = 1_000_000      # the furthest op a run step goes to (about 20 s headless)
+MAX_STEPS = 1_000
+MAX_BYTES = 1 << 20     # a lesson file; the built-in ones are under 4 KiB
+MAX_DEPTH = 32          # arrays and inline tables nested in a lesson (tomllib recurses)
 
 
 class LessonError(ValueError):
@@ -103,12 +109,14 @@ def find(name: str) -> Lesson:
 def load(path: str | Path) -> Lesson:
     """Read and check a whole lesson; raise LessonError naming the first problem."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise LessonError(f"{path}: cannot read: {e.strerror or e}") from None
+    text = _read(path)
+    deep = _too_deep(text)
+    if deep:
+        raise LessonError(f"{path}:{deep}: nested more than {MAX_DEPTH} deep")
     try:
         data = tomllib.loads(text)
+    except RecursionError:   # not reached after _too_deep(), whatever tomllib's stack
+        raise LessonError(f"{path}:1: nested too deeply") from None
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column \d+\)", str(e))
         line = m.group(1) if m else "1"
@@ -116,11 +124,51 @@ def load(path: str | Path) -> Lesson:
     return _Checker(path, text).lesson(data)
 
 
+def _read(path: Path) -> str:
+    """The lesson's text: a regular file (a FIFO or a device is refused, never waited
+    on), at most MAX_BYTES, in UTF-8."""
+    try:
+        with open_regular(str(path), "a lesson is read from a file") as f:
+            data = f.read(MAX_BYTES + 1)
+    except InputError as e:
+        raise LessonError(str(e)) from None
+    except OSError as e:
+        raise LessonError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(data) > MAX_BYTES:
+        raise LessonError(f"{path}:1: larger than {MAX_BYTES >> 10:,} KiB, not a lesson")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise LessonError(f"{path}:{line}: not UTF-8 text (byte {e.start + 1}), not a lesson") from None
+
+
+def _too_deep(text: str) -> int:
+    """The line where arrays and inline tables nest past MAX_DEPTH, else 0 (brackets in
+    strings are counted too: a lesson with that many is refused as well)."""
+    depth = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        for ch in line:
+            if ch in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return n
+            elif ch in "]}":
+                depth -= 1
+    return 0
+
+
+def _brief(v: object) -> str:
+    """A value as an error message shows it: short, however big or deep."""
+    return reprlib.repr(v)
+
+
 class _Checker:
     """Checks a parsed lesson; finds the line of a key in the text for its errors."""
 
     def __init__(self, path: Path, text: str) -> None:
         self.path, self.lines = path, text.splitlines()
+        self.step_headers = [i for i, t in enumerate(self.lines) if re.match(r"\s*\[\[\s*step\s*\]\]", t)]
 
     def fail(self, problem: str, key: str | None = None, step: int | None = None,
              table: str | None = None):
@@ -130,7 +178,7 @@ class _Checker:
         """The line of `key` in the top level, in [table], or in the step-th [[step]]."""
         start, header = 0, None
         if step is not None:
-            headers = [i for i, t in enumerate(self.lines) if re.match(r"\s*\[\[\s*step\s*\]\]", t)]
+            headers = self.step_headers
             if step < len(headers):
                 start = header = headers[step]
         elif table is not None:
@@ -164,6 +212,8 @@ class _Checker:
         steps = data.get("step")
         if not isinstance(steps, list) or not steps:
             self.fail("the lesson has no steps: add [[step]] tables", "step")
+        if len(steps) > MAX_STEPS:
+            self.fail(f"{len(steps):,} steps: a lesson has at most {MAX_STEPS:,}", None, MAX_STEPS)
         return Lesson(self.path.stem, str(self.path), title.strip(), str(data.get("summary", "")),
                       workload, dict(config), tuple(self.step(i, s, workload, config) for i, s in enumerate(steps)))
 
@@ -216,27 +266,27 @@ class _Checker:
                 self.fail(f"expect: unknown number {key!r} (op or a counter: {', '.join(STATS[:6])}, ...)",
                           "expect", i)
             if type(v) is not int:
-                self.fail(f"expect: {key} must be an integer, not {v!r}", "expect", i)
+                self.fail(f"expect: {key} must be an integer, not {_brief(v)}", "expect", i)
         return Step(self.line(action if action != "note" else "note", i), action, value, note.strip(), dict(expect))
 
     @staticmethod
     def value_problem(action: str, v: object) -> str | None:
-        if action == "run" and (type(v) is not int or v < 0):
-            return f"run takes an op number (0 or more), not {v!r}"
-        if action == "until" and v not in UNTIL:
-            return f"until takes one of {', '.join(UNTIL)}, not {v!r}"
-        if action == "call" and v not in CALLS:
-            return f"call takes one of {', '.join(CALLS)}, not {v!r}"
-        if action == "quiz" and v not in KINDS:
-            return f"quiz takes one of {', '.join(KINDS)}, not {v!r}"
+        if action == "run" and (type(v) is not int or not 0 <= v <= MAX_OP):
+            return f"run takes an op number from 0 to {MAX_OP:,}, not {_brief(v)}"
+        if action == "until" and (not isinstance(v, str) or v not in UNTIL):
+            return f"until takes one of {', '.join(UNTIL)}, not {_brief(v)}"
+        if action == "call" and (not isinstance(v, str) or v not in CALLS):
+            return f"call takes one of {', '.join(CALLS)}, not {_brief(v)}"
+        if action == "quiz" and (not isinstance(v, str) or v not in KINDS):
+            return f"quiz takes one of {', '.join(KINDS)}, not {_brief(v)}"
         if action == "restart" and (not isinstance(v, dict) or not v or set(v) - set(CONFIG_KEYS)):
-            return f"restart takes a table of {', '.join(CONFIG_KEYS)}, not {v!r}"
+            return f"restart takes a table of {', '.join(CONFIG_KEYS)}, not {_brief(v)}"
         if action == "highlight":
             if isinstance(v, str):
-                return None if v in PANELS else f"highlight takes a panel ({', '.join(PANELS)}) or {{start, end}}, not {v!r}"
+                return None if v in PANELS else f"highlight takes a panel ({', '.join(PANELS)}) or {{start, end}}, not {_brief(v)}"
             if not (isinstance(v, dict) and set(v) == {"start", "end"} and all(type(x) is int for x in v.values())
                     and v["start"] < v["end"]):
-                return f"highlight takes a panel or {{start = ADDR, end = ADDR}} with start < end, not {v!r}"
+                return f"highlight takes a panel or {{start = ADDR, end = ADDR}} with start < end, not {_brief(v)}"
         return None
 
 
