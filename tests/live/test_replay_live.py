@@ -12,7 +12,7 @@ purged A3), and its free counts 5 pages."""
 import json
 import os
 
-from vmapviz.cli import main
+from vmapviz.faces.cli import main
 from vmapviz.live import recording, replay
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "live")
