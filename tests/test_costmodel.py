@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from vmapviz import costmodel as m
-from vmapviz.cli import main
+from vmapviz.models import costmodel as m
+from vmapviz.faces.cli import main
 from vmapviz.kernel import Config, Kernel
 
 FREE = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0)
@@ -394,7 +394,7 @@ def test_cli_ctrl_c_stops_a_table_with_130(capsys, monkeypatch):
 
 
 def test_progress_shows_on_a_terminal_only():
-    from vmapviz.scaling_view import Progress
+    from vmapviz.faces.scaling_view import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -410,7 +410,7 @@ def test_progress_shows_on_a_terminal_only():
 
 
 def test_stacked_bars_worked_by_hand():
-    from vmapviz.scaling_view import bars_view
+    from vmapviz.faces.scaling_view import bars_view
     # two bars on one scale: the longer (100 ns) fills 20 cells, 50 ns of lock wait is
     # 10 of them, 25 of IPI round trip 5, 25 of work 5; the other (50 ns of work) 10 cells
     table = {"threads": [1], "parts": {"a": [{"lock_wait": 50.0, "ipi": 25.0, "work": 25.0}],
