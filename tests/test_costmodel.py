@@ -440,7 +440,7 @@ def test_the_round_trip_constants_cancel_out_once_calibrated_again():
 
 
 def test_two_curves_on_one_point_are_drawn_side_by_side():
-    from vmapviz.scaling_view import plot
+    from vmapviz.faces.scaling_view import plot
     # merged and modern both at 10 ns: on the bottom row (0 of 200, rounded), merged's m
     # at each thread column, modern's * beside it (right of the first, left of the last)
     t = {"threads": [1, 2], "ns": {"vanilla": [100.0, 200.0], "merged": [10.0, 10.0], "modern": [10.0, 10.0]}}
