@@ -447,3 +447,23 @@ def test_two_curves_on_one_point_are_drawn_side_by_side():
     rows = plot(t, height=5).plain.splitlines()
     assert rows[4] == "       0 ns │m*·······*m"
     assert rows[0].endswith("··v") and rows[2].startswith("     100 ns │v")
+
+
+def test_a_table_stops_when_its_stop_raises_and_keeps_nothing():
+    class Stop(Exception):
+        pass
+
+    asked = []
+
+    def stop():
+        asked.append(1)
+        raise Stop
+
+    with pytest.raises(Stop):
+        m.scaling([1, 2], stop=stop)
+    assert asked and getattr(m._STOP, "fn", None) is None
+    from vmapviz.tui.screens import scaling
+    scaling._TABLES.pop((scaling.THREADS, 8), None)
+    with pytest.raises(Stop):
+        scaling.chart_table(stop=stop)               # the screen closed: nothing kept
+    assert (scaling.THREADS, 8) not in scaling._TABLES
