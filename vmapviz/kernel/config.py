@@ -84,11 +84,14 @@ class Config:
         for name in ("nr_cpus", "bits", "page_size", "seed", "ram_size"):
             if type(getattr(self, name)) is not int:
                 raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
+        layout = self.generation.layout
         if self.config_nr_cpus is None:
-            set_(self, "config_nr_cpus", max(DEFAULT_NR_CPUS, 1 << (self.nr_cpus - 1).bit_length()))
-        if type(self.config_nr_cpus) is not int or not self.nr_cpus <= self.config_nr_cpus <= MAX_CPUS:
+            default = layout.nr_cpus_default_64 if self.bits == 64 else DEFAULT_NR_CPUS
+            set_(self, "config_nr_cpus", max(default, 1 << (self.nr_cpus - 1).bit_length()))
+        most = layout.nr_cpus_max
+        if type(self.config_nr_cpus) is not int or not self.nr_cpus <= self.config_nr_cpus <= most:
             raise ConfigError(f"config_nr_cpus (NR_CPUS) must be between the {self.nr_cpus} online "
-                              f"CPUs and {MAX_CPUS}, not {self.config_nr_cpus!r}")
+                              f"CPUs and {most}, not {self.config_nr_cpus!r}")
         for name in ("vmalloc_start", "vmalloc_end"):
             if getattr(self, name) is not None and type(getattr(self, name)) is not int:
                 raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
@@ -98,7 +101,7 @@ class Config:
         if not ps <= self.ram_size <= 1 << self.bits or self.ram_size % ps:
             raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
                               f"address space, not {self.ram_size!r}")
-        default = VMALLOC_64 if self.bits == 64 else VMALLOC_32
+        default = (layout.vmalloc_64 or VMALLOC_64) if self.bits == 64 else VMALLOC_32
         start = default[0] if self.vmalloc_start is None else self.vmalloc_start
         end = default[1] if self.vmalloc_end is None else self.vmalloc_end
         if start % ps or end % ps:
@@ -113,7 +116,10 @@ class Config:
         max_alloc = self.bits
         vmalloc_space = (128 << 20) if self.bits == 32 else (128 << 30)
         vmalloc_pages = vmalloc_space // ps
-        bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // self.config_nr_cpus // 16))
+        nr_cpus = self.config_nr_cpus
+        if layout.nr_cpus_roundup:
+            nr_cpus = 1 << (nr_cpus - 1).bit_length()      # roundup_pow_of_two(NR_CPUS)
+        bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // nr_cpus // 16))
         if bbmap_bits & (bbmap_bits - 1) and self.generation.features.vmap_blocks:
             # The patch aligns blocks with ALIGN() and finds offsets with
             # addr & (VMAP_BLOCK_SIZE - 1): both need a power of two.  A later
@@ -163,8 +169,15 @@ class Config:
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed, derived values recomputed."""
         fields = self.as_dict()
-        if "bits" in changes and "vmalloc_start" not in changes:
+        # What was this generation's default (its layout's range, its NR_CPUS) follows
+        # a change of width or generation, unless given.
+        default = Config(**dict(fields, vmalloc_start=None, vmalloc_end=None, config_nr_cpus=None))
+        if ("bits" in changes or "variant" in changes) and "vmalloc_start" not in changes and \
+                (self.vmalloc_start, self.vmalloc_end) == (default.vmalloc_start, default.vmalloc_end):
             fields["vmalloc_start"] = fields["vmalloc_end"] = None
+        if ("bits" in changes or "variant" in changes) and "config_nr_cpus" not in changes and \
+                self.config_nr_cpus == default.config_nr_cpus:
+            fields["config_nr_cpus"] = None
         fields.update(changes)
         return Config(**keep_nr_cpus(fields))
 

@@ -29,6 +29,8 @@ FAIL_MESSAGE = "allocation failed: out of vmalloc space - use vmalloc=<size> to 
 class VanillaKernel(Kernel):
     """v2.6.27's vmlist and the old API: `_<call>(cpu, *args)` -> (result, detail)."""
 
+    NULL_PAGE_WARNS = False
+
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config(variant="vanilla"))
         self.vmlist = VmapAreaTree(gap=0, bits=self.config.bits)   # vmlist, in address order
@@ -210,7 +212,7 @@ class VanillaKernel(Kernel):
     def _state(self) -> tuple:
         return (tuple(self.vmlist.list),)
 
-    def check(self) -> list[str]:
+    def _check(self) -> list[str]:
         """vmlist is sorted and its areas, guard pages included, do not overlap; PTEs are
         present exactly for the mapped pages of live areas; no stale TLB entry survives
         any free (each free flushed at once)."""

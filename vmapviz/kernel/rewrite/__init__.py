@@ -189,7 +189,7 @@ class RewriteKernel(RewriteState, Kernel):
     def _state(self) -> tuple:
         return (tuple(self.tree.list), self.block_views(), self.queue_views(), self.vmap_lazy_nr)
 
-    def check(self) -> list[str]:
+    def _check(self) -> list[str]:
         return check(self)
 
 
