@@ -37,8 +37,12 @@ def fls(x: int) -> int:
     return x.bit_length()
 
 
-def get_order(size: int, page_size: int) -> int:
-    """get_order(): the smallest order with (page_size << order) >= size."""
+def get_order(size: int, page_size: int, bits: int = 64) -> int:
+    """get_order(): the smallest order with (page_size << order) >= size.  For size 0
+    the kernel's loop starts from (size - 1) in unsigned long, all ones, and gives
+    BITS_PER_LONG - PAGE_SHIFT (52 on x86_64, 20 on i386)."""
+    if not size:
+        return bits - (page_size.bit_length() - 1)
     return (-(-size // page_size) - 1).bit_length()
 
 

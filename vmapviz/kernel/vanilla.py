@@ -20,7 +20,7 @@ from .events import AllocFail, AreaAlloc, AreaRemove
 from .kernel import Kernel
 from .views import VmapArea
 from .vm_struct import (VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind,
-                        ioremap_align, page_align, vmallocinfo_line)
+                        ioremap_align, page_align, uint_pages, vmallocinfo_line)
 from .vmap_area import ALIGN, VmapAreaTree
 
 FAIL_MESSAGE = "allocation failed: out of vmalloc space - use vmalloc=<size> to increase size."
@@ -175,9 +175,9 @@ class VanillaKernel(Kernel):
         cfg = self.config
         if nr_pages > cfg.num_physpages:
             return None, ""
-        vm = self.get_vm_area_node(cpu, nr_pages * cfg.page_size, VM_MAP, cfg.vmalloc_start,
-                                   cfg.VMALLOC_END)
-        return (None if vm is None else self.map_new_pages(cpu, vm, nr_pages)), ""
+        size = uint_pages(nr_pages, cfg.page_shift)     # count << PAGE_SHIFT in unsigned int
+        vm = self.get_vm_area_node(cpu, size, VM_MAP, cfg.vmalloc_start, cfg.VMALLOC_END)
+        return (None if vm is None else self.map_new_pages(cpu, vm, size >> cfg.page_shift)), ""
 
     def _get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int):
         vm = self.get_vm_area_node(cpu, size, flags, start, end)

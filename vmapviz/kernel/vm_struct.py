@@ -71,3 +71,11 @@ def vmallocinfo_line(vm: VmStruct, bits: int) -> str:
 def page_align(size: int, page_size: int, ulong_max: int) -> int:
     """PAGE_ALIGN(size) in an unsigned long: within a page of the top it wraps to 0."""
     return (size + page_size - 1) & ~(page_size - 1) & ulong_max
+
+
+def uint_pages(count: int, page_shift: int) -> int:
+    """`count << PAGE_SHIFT` with count an unsigned int, as vmap() (v2.6.27 469, v2.6.28
+    1237), vm_map_ram() (v2.6.28 933) and vm_unmap_ram() (905) compute a size: the
+    shift is done in 32 bits, on x86_64 too, so 2^20 pages of 4 KiB give 0.  (6.12
+    casts count to unsigned long first.)"""
+    return (count << page_shift) & 0xFFFFFFFF
