@@ -266,3 +266,39 @@ def test_driver_step_back_jump_and_back_to_flush_agree_with_fresh_runs(driver):
     d.back_to_flush()                            # none before op 10: op 0
     wait_for(lambda: d.latest.op == 0)
     assert d.latest.events == () and d.latest.flush_counts == ()
+
+
+def test_the_whole_timeline_stays_within_its_budget_and_forgets_the_oldest_history():
+    """Issue 28 item 4: the op log counts in the budget (1 MiB here; about 29 bytes an
+    op, so 40,000 ops of log alone take more than half of it); past the budget the
+    oldest history goes, from the first checkpoint to the next, and what is left still
+    travels exactly as a straight run."""
+    w = get("map-touch-unmap")
+    tl = Timeline(every=500, budget=1 << 20)
+    run = Run(w, w.config(nr_cpus=1), timeline=tl)
+    peak = 0
+    for _ in range(40_000):
+        run.step()
+        held = (sum(map(len, tl.blobs.values())) + sum(map(len, tl.log.blocks.values()))
+                + 120 * len(tl.log.ops) + sum(8 * len(m) for m in tl.marks.values()))
+        peak = max(peak, held)
+    assert peak <= 1 << 20
+    assert tl.start > 0 and tl.start == tl.points[0] and tl.start % 500 == 0
+    # every block still kept holds ops at or after the start; every mark is at or after it
+    assert all((b + 1) * BLOCK > tl.start for b in tl.log.blocks)
+    assert all(m >= tl.start for marks in tl.marks.values() for m in marks)
+    assert tl.marks["block"]                  # ... and the newest are still there
+    targets = (39_999, tl.start, tl.start + 777)
+    oracle = straight("map-touch-unmap", 40_000, at=set(targets), nr_cpus=1)
+    for target in targets:
+        run.seek(target)
+        assert state(run) == oracle[target]
+    run.seek(0)                               # before the start: history begins there
+    assert run.kernel.op == tl.start and state(run) == oracle[tl.start]
+    run.seek(tl.start + 777)
+    with pytest.raises(RuntimeError, match=f"before op {tl.start:,} were forgotten"):
+        run.call("purge")                     # the source cannot be brought back
+    assert tl.end == 40_000
+    run.seek(40_000)
+    run.call("purge")                         # at the end nothing needs bringing back
+    assert tl.end == 40_001

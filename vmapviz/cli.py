@@ -119,6 +119,20 @@ def _positive(text: str) -> int:
     return n
 
 
+def _public_url(text: str) -> str:
+    """`serve --public-url`: the http(s) address browsers open, without a trailing /."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("http", "https") and parts.hostname and not (parts.query or parts.fragment)
+        parts.port   # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"--public-url takes http(s)://HOST[:PORT][/PATH], not {text!r}")
+    return text.rstrip("/")
+
+
 def _font_size(text: str) -> int:
     n = _count(text)
     if not 8 <= n <= 48:
@@ -250,6 +264,12 @@ def build_parser() -> Parser:
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     w.add_argument("--fontsize", type=_positive, default=16, metavar="N", help="the page's type size in pixels (default 16)")
+    w.add_argument("--public-url", type=_public_url, metavar="URL",
+                   help="the address browsers open (e.g. https://host.example/ behind a tunnel or a "
+                   "proxy); the page's URLs use it, and sockets from it are let in. Without it they "
+                   "use the address each browser used")
+    w.add_argument("--max-sessions", type=_positive, default=40, metavar="N",
+                   help="tabs served at once (default 40); one more gets a page saying the server is full")
     _machine_options(w)
     _theme_option(w)
 
@@ -500,7 +520,7 @@ def cmd_export(args) -> int:
 def cmd_serve(args) -> int:
     _workload_and_config(args.workload, args)
     from .serve import serve, session_args
-    serve(args.host, args.port, args.fontsize, session_args(args))
+    serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
     return 0
 
 

@@ -147,7 +147,7 @@ class Run:
         tl = self.timeline
         if tl is None:
             raise RuntimeError("this run keeps no timeline")
-        n = max(0, n)
+        n = max(tl.start, n)     # the oldest history may have gone (the timeline's budget)
         here = self.kernel.op
         if not here <= n <= here + tl.k:
             c = tl.nearest(n)
@@ -175,6 +175,12 @@ class Run:
         forget the logged future and bring a fresh source to op n by feeding it the
         logged results (no kernel needed: a source only sees results)."""
         tl, n = self.timeline, self.kernel.op
+        if tl.start:
+            # A source is a set of generators: it can only be brought to op n by feeding
+            # it every op from the first, and those before tl.start are gone.
+            raise RuntimeError(f"the ops before op {tl.start:,} were forgotten to keep the timeline "
+                               f"within its budget, so the workload cannot be brought back to op {n:,}; "
+                               "go to the last op to make this call")
         source = self.workload.source(self.config)
         for logged in tl.log.read(0, n):
             if logged.from_source:

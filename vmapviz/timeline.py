@@ -15,9 +15,12 @@ run reaches.  Past the log's end the run reads its live source again.
 The policy (`Timeline`): K adapts so that restoring and re-executing stays under about
 50 ms (K = (50 ms - 2 x the CPU time the last pickling took) / the CPU time an op
 takes), unless checkpointing would then cost more than half the run's time, and stays
-within 64 to 65,536 ops; checkpoints cost at most `budget` bytes (200 MiB): above it
-the checkpoint whose two neighbours are closest is dropped, sparing op 0 and the 32
-made last (dense where the run or the user last was, sparser with age).
+within 64 to 65,536 ops.  The whole timeline (checkpoints, op log and marks) costs at most
+`budget` bytes (200 MiB).  Above it, while the log takes at most half the budget, the
+checkpoint whose two neighbours are closest is dropped, sparing the first and the 32
+made last (dense where the run or the user last was, sparser with age); otherwise the
+oldest history goes: the first checkpoint, and the log and marks before the next one,
+which is where history now begins (`start`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from .kernel.events import UNTIL
 from .workloads.base import Op
 
 BLOCK = 1024              # the op log writes its ops a block of this many at a time
-BUDGET = 200 << 20        # bytes of checkpoints at most
+WAITING = 120             # bytes of an op waiting in the log's lists for its block
+BUDGET = 200 << 20        # bytes of the whole timeline at most (checkpoints, log, marks)
 KEEP_RECENT = 32          # the checkpoints made last are never thinned
 TARGET_S = 0.050          # restore + re-execution, the goal for a step back
 OVERHEAD = 0.5            # checkpointing costs at most this share of a run's time
@@ -53,10 +57,12 @@ class Logged(NamedTuple):
 class OpLog:
     """Every op that ran, in order.  The newest ops wait in two lists (an append each:
     this is on the run's hot path); each full block of BLOCK ops is then written, in C,
-    to one marshal string, about 29 bytes an op.  Op i (0-based) is op number i + 1."""
+    to one marshal string, about 29 bytes an op.  Op i (0-based) is op number i + 1.
+    The oldest blocks can be forgotten (`forget`); block b keeps its number."""
 
     def __init__(self) -> None:
-        self.blocks: list[bytes] = []    # per full block: ([(cpu, call, args)], [result])
+        self.blocks: dict[int, bytes] = {}   # full block b -> marshal of ([(cpu, call, args)], [result])
+        self.nblocks = 0                 # full blocks written, forgotten ones included
         self.ops: list[Op] = []          # the ops after the last full block
         self.results: list = []
         self.extras: set[int] = set()    # the ops not from the source, by index
@@ -69,7 +75,7 @@ class OpLog:
 
     @property
     def nbytes(self) -> int:
-        return self.block_bytes + 120 * len(self.ops)   # a waiting op: about 120 bytes
+        return self.block_bytes + WAITING * len(self.ops)
 
     def append(self, op: Op, result: object, from_source: bool = True) -> None:
         if not from_source:
@@ -78,14 +84,15 @@ class OpLog:
         self.results.append(result)
         if len(self.ops) == BLOCK:
             blob = marshal.dumps((list(map(tuple, self.ops)), self.results))
-            self.blocks.append(blob)
+            self.blocks[self.nblocks] = blob
+            self.nblocks += 1
             self.block_bytes += len(blob)
             self.ops, self.results = [], []
         self.count += 1
 
     def _block(self, b: int) -> tuple[list, list]:
         """Block b's ops (as tuples) and results; the last one is the waiting ops."""
-        if b == len(self.blocks):
+        if b == self.nblocks:
             return self.ops, self.results
         if self._unpacked[0] != b:
             self._unpacked = (b, *marshal.loads(self.blocks[b]))
@@ -109,11 +116,19 @@ class OpLog:
         b, keep = divmod(n, BLOCK)
         ops, results = self._block(b)
         self.ops, self.results = [Op(c, call, tuple(a)) for c, call, a in ops[:keep]], results[:keep]
-        del self.blocks[b:]
+        for gone in range(b, self.nblocks):
+            self.blocks.pop(gone, None)
+        self.nblocks = b
         self._unpacked = (-1, [], [])
-        self.block_bytes = sum(map(len, self.blocks))
+        self.block_bytes = sum(map(len, self.blocks.values()))
         self.extras = {i for i in self.extras if i < n}
         self.count = n
+
+    def forget(self, n: int) -> None:
+        """Forget the full blocks that hold only ops before the first n (read no more)."""
+        for b in [b for b in self.blocks if (b + 1) * BLOCK <= n]:
+            self.block_bytes -= len(self.blocks.pop(b))
+        self.extras = {i for i in self.extras if i >= n}
 
 
 class Timeline:
@@ -128,7 +143,8 @@ class Timeline:
         self.points: list[int] = []          # checkpoint ops, sorted
         self.blobs: dict[int, bytes] = {}    # op -> pickle of (kernel, recent events)
         self.made: list[int] = []            # checkpoint ops in the order they were made
-        self.bytes = 0
+        self.bytes = 0                       # of the checkpoints
+        self.start = 0                       # the first op history still holds
         self.marks: dict[str, array] = {name: array("Q") for name in UNTIL}
         self.op_cost = 20e-6                 # seconds per op, measured
         self._mark = (time.thread_time(), 0)       # CPU time and op at the last checkpoint
@@ -142,7 +158,10 @@ class Timeline:
 
     def record(self, op: Op, result: object, events: list, from_source: bool = True) -> None:
         """A new op ran past the log's end: log it and mark it."""
-        self.log.append(op, result, from_source)
+        log = self.log
+        log.append(op, result, from_source)
+        if not log.ops:       # a block was written: the log grew by its size
+            self._fit(log.count)
         for e in events:
             name = MARK_OF.get(e.kind)
             if name is not None:
@@ -168,8 +187,18 @@ class Timeline:
         self.made.append(op)
         self.bytes += len(blob)
         self._adapt(op, dump_s)
-        while self.bytes > self.budget and self._thin():
-            pass
+        self._fit(op)
+
+    def _fit(self, here: int) -> None:
+        """Back within the budget, with room for a block of waiting ops (the log is
+        fitted again when they are written), the kernel being at op `here`: thin the
+        checkpoints while the log takes at most half the budget, otherwise (or when
+        none may go) forget the oldest history, never past `here`.  Only the newest
+        checkpoint and the log after it are always kept."""
+        limit = self.budget - WAITING * BLOCK
+        while self.nbytes > limit:
+            if not (self.log.nbytes <= self.budget // 2 and self._thin()) and not self._forget(here):
+                return
 
     def _adapt(self, op: int, dump_s: float) -> None:
         """K from the measured CPU cost of an op and of a pickling: restoring (about
@@ -204,6 +233,19 @@ class Timeline:
                 return True
         return False
 
+    def _forget(self, here: int) -> bool:
+        """Forget the first checkpoint and everything before the next one, if that is
+        at or before `here` and not the last made; False when it is not."""
+        pts = self.points
+        if len(pts) < 2 or pts[1] > here or pts[0] == self.made[-1]:
+            return False
+        self._drop(pts[0])
+        self.start = start = pts[0]
+        self.log.forget(start)
+        for marks in self.marks.values():
+            del marks[:bisect.bisect_left(marks, start)]
+        return True
+
     def _drop(self, op: int) -> None:
         self.points.remove(op)
         self.bytes -= len(self.blobs.pop(op))
@@ -212,8 +254,8 @@ class Timeline:
     # -- going back ----------------------------------------------------------------------
 
     def nearest(self, op: int) -> int:
-        """The checkpoint at or before `op`."""
-        return self.points[bisect.bisect_right(self.points, op) - 1]
+        """The checkpoint at or before `op` (the first one for an op before `start`)."""
+        return self.points[max(0, bisect.bisect_right(self.points, op) - 1)]
 
     def restore(self, op: int):
         """(kernel, recent events) as checkpointed at `op`: fresh objects each time."""
@@ -244,5 +286,5 @@ class Timeline:
 
     @property
     def nbytes(self) -> int:
-        """Memory of the checkpoints and the log."""
-        return self.bytes + self.log.nbytes
+        """Memory of the checkpoints, the log and the marks."""
+        return self.bytes + self.log.nbytes + sum(m.itemsize * len(m) for m in self.marks.values())

@@ -10,7 +10,7 @@ from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
 from vmapviz.tui.lesson import LessonPanel
 from vmapviz.tui.quiz import QuizScreen
-from vmapviz.tui.timeline import TimelineStrip, cells
+from vmapviz.tui.timeline import TimelineStrip, cell_of, cells
 
 from tui_helpers import paused_app, screen_text, step_to
 
@@ -166,3 +166,19 @@ def test_a_lesson_played_to_its_end():
             assert "stop 5 of 6" in panel.border_title
             app.stop_driver()
     asyncio.run(go())
+
+
+def test_the_strip_starts_where_history_begins():
+    """Issue 28 item 4: once the timeline has forgotten ops before 1,000, ops
+    1,000..1,999 over 10 cells are 100 a cell (worked by hand), the current op's cell is
+    found from the start, and the tail says where history begins."""
+    marks = {"flush": [1250, 1999], "block": [1000, 1310], "warn": [], "purge": []}
+    drawn = cells(marks, 1999, 10, start=1000)
+    assert drawn[0] == ("b", 1000) and drawn[2] == ("F", 1250) and drawn[3] == ("b", 1310)
+    assert drawn[9] == ("F", 1999) and drawn[5] == ("·", 1500)
+    assert cell_of(1000, 1999, 10, 1000) == 0 and cell_of(1999, 1999, 10, 1000) == 9
+    strip = TimelineStrip()
+    strip.start, strip.op, strip.end = 1000, 1500, 1999
+    assert strip._tail() == " op 1,500 of 1,999 from op 1,000 "
+    strip.start = 0
+    assert strip._tail() == " op 1,500 of 1,999 "

@@ -502,7 +502,7 @@ class VmapvizApp(App):
                 self.user_acted()
                 self.driver.jump(op)
 
-        self.push_screen(OpScreen(self.driver.timeline.end), chosen)
+        self.push_screen(OpScreen(self.driver.timeline.end, self.driver.timeline.start), chosen)
 
     def on_timeline_strip_jump(self, message: TimelineStrip.Jump) -> None:
         self.user_acted()

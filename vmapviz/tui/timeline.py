@@ -1,10 +1,12 @@
-"""The timeline strip under the header: every op run so far, squeezed into one row.
+"""The timeline strip under the header: every op history holds, squeezed into one row.
 
 Each cell covers a span of ops and shows the most notable mark in it (timeline.marks):
 W a WARN or BUG, F a TLB flush, P a purge with no flush, b a vmap block made or
 freed, · nothing; the cell holding the current op is drawn reversed.  Letters, not
 colours, so it reads in monochrome.  Clicking a cell, or moving the strip's cursor
-with the arrows, jumps to that cell's most notable op (or its first op).
+with the arrows, jumps to that cell's most notable op (or its first op).  Once the
+timeline has forgotten its oldest ops (its memory budget), the strip starts at the first
+op it still holds, and says so: "from op N".
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ GLYPHS = (("warn", "W"), ("flush", "F"), ("purge", "P"), ("block", "b"))   # mos
 LABEL = " time "
 
 
-def cells(marks: dict, end: int, width: int) -> list[tuple[str, int]]:
-    """(glyph, op to jump to) for each of `width` cells spanning ops 0..end."""
+def cells(marks: dict, end: int, width: int, start: int = 0) -> list[tuple[str, int]]:
+    """(glyph, op to jump to) for each of `width` cells spanning ops start..end."""
     out = []
     for i in range(width):
-        lo, hi = span(i, end, width)
+        lo, hi = span(i, end, width, start)
         for name, glyph in GLYPHS:
             m = marks.get(name, ())
             j = bisect.bisect_left(m, lo)
@@ -43,14 +45,15 @@ def cells(marks: dict, end: int, width: int) -> list[tuple[str, int]]:
     return out
 
 
-def span(i: int, end: int, width: int) -> tuple[int, int]:
+def span(i: int, end: int, width: int, start: int = 0) -> tuple[int, int]:
     """The ops [lo, hi) of cell i."""
-    total = end + 1
-    return i * total // width, max((i + 1) * total // width, i * total // width + 1)
+    total = end + 1 - start
+    lo = start + i * total // width
+    return lo, max(start + (i + 1) * total // width, lo + 1)
 
 
-def cell_of(op: int, end: int, width: int) -> int:
-    return min(width - 1, op * width // (end + 1))
+def cell_of(op: int, end: int, width: int, start: int = 0) -> int:
+    return max(0, min(width - 1, (op - start) * width // (end + 1 - start)))
 
 
 class TimelineStrip(Widget, can_focus=True):
@@ -76,6 +79,7 @@ class TimelineStrip(Widget, can_focus=True):
         self.marks: dict = {}
         self.end = 0
         self.op = 0
+        self.start = 0      # the first op the timeline still holds
         self._cells: list[tuple[str, int]] = []
 
     def show(self, timeline, op: int) -> None:
@@ -86,21 +90,22 @@ class TimelineStrip(Widget, can_focus=True):
         # copies (C memcpy): the driver thread appends to the marks, and cuts them when
         # the run changes course
         self.marks = {name: timeline.marks[name][:] for name, _ in GLYPHS}
-        self.end, self.op = max(timeline.end, op), op
-        self._cells = cells(self.marks, self.end, self._width())
+        self.end, self.op, self.start = max(timeline.end, op), op, min(timeline.start, op)
+        self._cells = cells(self.marks, self.end, self._width(), self.start)
         self.refresh()
 
     def _width(self) -> int:
         return max(1, (self.size.width or 80) - len(LABEL) - len(self._tail()))
 
     def _tail(self) -> str:
-        return f" op {self.op:,} of {self.end:,} "
+        since = f" from op {self.start:,}" if self.start else ""
+        return f" op {self.op:,} of {self.end:,}{since} "
 
     def render_line(self, y: int) -> Strip:
         base = self.rich_style
         if y or not self._cells:
             return Strip([Segment(" " * self.size.width, base)])
-        here = cell_of(self.op, self.end, len(self._cells))
+        here = cell_of(self.op, self.end, len(self._cells), self.start)
         segs = [Segment(LABEL, base + Style(bold=True))]
         for i, (glyph, _) in enumerate(self._cells):
             style = base + Style(reverse=True) if i == here else base + Style(bold=glyph != "·")
@@ -110,7 +115,7 @@ class TimelineStrip(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         if self.marks:
-            self._cells = cells(self.marks, self.end, self._width())
+            self._cells = cells(self.marks, self.end, self._width(), self.start)
 
     def on_click(self, event) -> None:
         i = event.x - len(LABEL)
@@ -120,7 +125,7 @@ class TimelineStrip(Widget, can_focus=True):
     def action_move(self, cells_: int) -> None:
         if not self._cells:
             return
-        here = cell_of(self.op, self.end, len(self._cells))
+        here = cell_of(self.op, self.end, len(self._cells), self.start)
         i = max(0, min(len(self._cells) - 1, here + cells_))
         if i != here:
             self.post_message(self.Jump(self._cells[i][1]))
@@ -137,14 +142,15 @@ class OpScreen(ModalScreen[int | None]):
     AUTO_FOCUS = "#op-input"
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, end: int) -> None:
+    def __init__(self, end: int, start: int = 0) -> None:
         super().__init__()
-        self.end = end
+        self.end, self.start = end, start
 
     def compose(self) -> ComposeResult:
         with Vertical(id="op-box") as box:
             box.border_title = "go to op"
-            yield Label(f"ops 0 to {self.end:,} have run; a later op runs the workload on")
+            yield Label(f"ops {self.start:,} to {self.end:,} are kept; a later op runs the workload on"
+                        if self.start else f"ops 0 to {self.end:,} have run; a later op runs the workload on")
             yield Input(placeholder="op number, then enter", type="integer", id="op-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
