@@ -263,6 +263,12 @@ def _vm_map_ram(snap, call, ret, by_kind):
     cfg = snap.config
     addr = ret.result if ret is not None else None
     out = []
+    if "bug" in by_kind:
+        bug = by_kind["bug"][-1]
+        return [f"vm_map_ram({count}) on cpu{call.cpu} "
+                + ("was refused by the simulator before it reached vb_alloc() or "
+                   "alloc_vmap_area(): the kernel has no check here." if bug.own else
+                   f"hit a BUG in {bug.where}(); it returned NULL.")]
     if count <= cfg.vmap_max_alloc:
         new = by_kind.get("block", [])
         if addr is None and "bits" in by_kind:
