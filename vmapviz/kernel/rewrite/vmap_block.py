@@ -185,8 +185,8 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
     queue's dirty list the first time; all bits dirty: free the block.  PTEs are left
     in place.
 
-    The kernel checks only that a block exists there.  A double unmap on a consistent
-    state the simulator refuses (Bug.own): the kernel ignores bitmap_allocate_region()'s
+    The kernel checks only that a block exists there.  A double unmap (every page of
+    the region dirty already) on a consistent state the simulator refuses (Bug.own): the kernel ignores bitmap_allocate_region()'s
     -EBUSY and counts the pages twice.  Any other misuse (a size of 0, an address inside
     a mapping, a region covering pages never handed out or another live mapping) it
     follows as the C does, with a Corrupt event; so it does a double unmap once the
@@ -203,7 +203,7 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
     mine = k.ram_maps.get(addr)
     honest = (size and mine is not None and 1 << get_order(len(mine) << cfg.page_shift, cfg.page_size) == nbits
               and vb.alloc_map & region == region and not vb.dirty_map & region)
-    if not honest and size and vb.dirty_map & region and not k.corruption:
+    if not honest and size and vb.dirty_map & region == region and not k.corruption:
         k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
               f"block #{vb.id} are already dirty; the kernel ignores bitmap_allocate_region()'s "
               f"-EBUSY and adds {nbits} to vb->dirty again, so the block is freed before all its "
