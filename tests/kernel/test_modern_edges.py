@@ -142,3 +142,18 @@ def test_a_null_page_warns_only_where_the_c_has_the_warn(variant, warns):
     assert len(ws) == warns
     if warns:
         assert ws[0].check == "WARN_ON(!page)"
+
+
+def test_modern_stale_tlb_entries_count_entries_whose_pte_is_gone():
+    # 6.12 clears a freed area's PTEs at once (free_unmap_vmap_area() ->
+    # vunmap_range_noflush()) and flushes only at the purge: cpu1's 4 cached
+    # translations of a are stale from the vfree until then.
+    k = modern()
+    a = k.vmalloc(4 * P)
+    k.touch(a, 4, cpu=1)
+    k.vfree(a)
+    assert k.stale_tlb_entries() == [0, 4]
+    k.drain_events()
+    k.purge()
+    (fl,) = kinds(k.drain_events(), "flush")
+    assert fl.stale == 4 and k.stale_tlb_entries() == [0, 0]

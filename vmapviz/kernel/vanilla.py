@@ -58,27 +58,56 @@ class VanillaKernel(Kernel):
         size += cfg.page_size               # the guard page
         s = self.stats
         s.vmlist_lock_write += 1
-        found = self.vmlist.search(addr, size, align, end, exact_fit=True, first_contains_addr=False)
-        n = len(self.vmlist)
-        # The nodes the loop examined: every one below the hole, and the one after it.
-        if found.ok:
-            at = found.low + found.walk
-            examined = at + (at < n)
+        if align == 1 and (start, end) == (cfg.vmalloc_start, cfg.VMALLOC_END):
+            found = self.vmlist.search(addr, size, align, end, exact_fit=True, first_contains_addr=False)
+            n = len(self.vmlist)
+            # The nodes the loop examined: every one below the hole, and the one after it.
+            if found.ok:
+                at = found.low + found.walk
+                examined = at + (at < n)
+            else:
+                examined = min(n, found.low + max(found.walk, 1))
+            ok, addr = found.ok, found.addr
         else:
-            examined = min(n, found.low + max(found.walk, 1))
+            ok, addr, examined = self.vmlist_walk(addr, size, align, end)
         s.walk_total += examined
         s.last_walk = examined
-        if not found.ok:
+        if not ok:
             s.alloc_failures += 1
             s.warnings += 1
             self.emit(AllocFail, self.op, cpu, size, FAIL_MESSAGE, True)
             return None
         kind = kind or area_kind(flags)
-        va = VmapArea(found.addr, found.addr + size, kind, "busy", cfg.page_size, cpu, self.op)
+        va = VmapArea(addr, addr + size, kind, "busy", cfg.page_size, cpu, self.op)
         self.vmlist.insert(va)
         vm = self.vm[va.start] = VmStruct(va.start, size, flags, kind)
         self.emit(AreaAlloc, self.op, cpu, va.start, va.end, kind, examined, "__get_vm_area_node")
         return vm
+
+    def vmlist_walk(self, addr: int, size: int, align: int, end: int) -> tuple[bool, int, int]:
+        """__get_vm_area_node()'s loop over vmlist, literally (v2.6.27 236-256), in
+        unsigned long arithmetic: (found, addr, nodes examined).  A node below addr moves
+        addr past itself with no end test (245-250), and `found` has none either
+        (253-254): with an explicit range an area can be placed past `end` when the next
+        area lies beyond it.  (Used for aligned requests and explicit ranges; the common
+        unaligned whole-range request gives the same answer from the fast search.)"""
+        mask = self.config.ulong_max
+        examined = 0
+        for tmp in self.vmlist.list:
+            examined += 1
+            if tmp.start < addr:
+                if tmp.end >= addr:
+                    addr = ALIGN(tmp.end, align) & mask
+                continue
+            if size + addr > mask:                  # (size + addr) < addr: wrapped
+                return False, addr, examined
+            if size + addr <= tmp.start:
+                return True, addr, examined         # found: no end test
+            addr = ALIGN(tmp.end, align) & mask
+            if addr > (end - size) & mask:
+                return False, addr, examined
+        ok = size + addr <= mask and addr <= (end - size) & mask
+        return ok, addr, examined
 
     def unlink_vm_area(self, cpu: int, addr: int) -> VmStruct | None:
         """remove_vm_area() (not named so: that is the public call): under

@@ -231,7 +231,7 @@ class ModernKernel(ModernState, Kernel):
             for start in vn.busy:
                 vm = self.vms.get(start)
                 if vm is not None:
-                    lines.append(vmallocinfo_line(vm, self.config.bits))
+                    lines.append(vmallocinfo_line(vm, self.config.bits, vm.pages_area is not None))
                 elif self.va[start].flags & VMAP_RAM:
                     end = self.va[start].end
                     lines.append(f"0x{start:0{width}x}-0x{end:0{width}x} {end - start:7d} vm_map_ram")
