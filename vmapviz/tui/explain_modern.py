@@ -214,6 +214,7 @@ def _vm_map_ram(snap, call, ret, by_kind):
                    f"new_vmap_block() took a {human_bytes(cfg.vmap_block_size)} area aligned to its "
                    f"size (block #{b.block}), handed out its first {_s(b.nbits, 'page')}{rounded} and "
                    "put it at the tail of the free list.")
+        out += area_sentences(snap, by_kind)
     else:
         out.append(f"vb_alloc() on cpu{call.cpu} took {_pages(b.bit, b.nbits)}{rounded} of "
                    f"block #{b.block} at its bump pointer, with no alignment, without the free tree "
