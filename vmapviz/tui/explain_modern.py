@@ -279,7 +279,20 @@ def _vm_unmap_aliases(snap, call, ret, by_kind):
     return out
 
 
-for _name, _write in (("vmalloc", _vmalloc), ("vmalloc_align", _vmalloc), ("vmap", _vmalloc),
+def _purge(snap, call, ret, by_kind):
+    return [f"purge() is the simulator's call (6.12 exports none): cpu{call.cpu} ran the drain "
+            "work's body at once, __purge_vmap_area_lazy(ULONG_MAX, 0, false) under "
+            "vmap_purge_lock."]
+
+
+def _find_vm_area(snap, call, ret, by_kind):
+    found = ret is not None and ret.result is not None
+    return [f"find_vm_area({call.args[0]:#x}) looked the address up in the vmap nodes' busy trees "
+            "(any address inside an area finds it) and "
+            + ("returned its vm_struct." if found else "found no busy area with a vm_struct there.")]
+
+
+for _name, _write in (("purge", _purge), ("find_vm_area", _find_vm_area), ("vmalloc", _vmalloc), ("vmalloc_align", _vmalloc), ("vmap", _vmalloc),
                       ("get_vm_area", _get_vm_area), ("vfree", _free), ("vunmap", _free),
                       ("remove_vm_area", _free), ("vm_map_ram", _vm_map_ram),
                       ("vm_unmap_ram", _vm_unmap_ram), ("vm_unmap_aliases", _vm_unmap_aliases)):
