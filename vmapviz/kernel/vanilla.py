@@ -93,19 +93,25 @@ class VanillaKernel(Kernel):
         unaligned whole-range request gives the same answer from the fast search.)"""
         mask = self.config.ulong_max
         examined = 0
+        if addr > mask:                             # ALIGN(start) wrapped: see below
+            return False, addr, examined
         for tmp in self.vmlist.list:
             examined += 1
             if tmp.start < addr:
                 if tmp.end >= addr:
-                    addr = ALIGN(tmp.end, align) & mask
+                    addr = ALIGN(tmp.end, align)
+                    if addr > mask:
+                        # ALIGN() wrapped to 0: the C would go on and hand out address
+                        # 0; the simulator fails instead (README: departures).
+                        return False, addr & mask, examined
                 continue
             if size + addr > mask:                  # (size + addr) < addr: wrapped
                 return False, addr, examined
             if size + addr <= tmp.start:
                 return True, addr, examined         # found: no end test
-            addr = ALIGN(tmp.end, align) & mask
-            if addr > (end - size) & mask:
-                return False, addr, examined
+            addr = ALIGN(tmp.end, align)
+            if addr > mask or addr > (end - size) & mask:
+                return False, addr & mask, examined
         ok = size + addr <= mask and addr <= (end - size) & mask
         return ok, addr, examined
 

@@ -92,10 +92,11 @@ class RewriteKernel(RewriteState, Kernel):
         frames = self.pages.alloc_pages(mapped_pages)
         # Memory ran out: the caller has a NULL page, which vmap_page_range() refuses.
         mapped = frames if len(frames) == mapped_pages else frames + [None]
-        self.ram_maps[addr] = frames
         if self.vmap_page_range(cpu, addr, addr + size, mapped):
-            self._vm_unmap_ram(cpu, addr, count)
+            self._unmap_ram(cpu, addr, count, undo=True)
+            self.pages.free_pages(frames)
             return None, detail
+        self.ram_maps[addr] = frames
         return addr, detail
 
     def _vm_unmap_ram(self, cpu: int, addr: int, count: int):
@@ -104,12 +105,12 @@ class RewriteKernel(RewriteState, Kernel):
         self.pages.free_pages(self.ram_maps.pop(addr, ()))
         return None, detail
 
-    def _unmap_ram(self, cpu: int, addr: int, count: int) -> str:
+    def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> str:
         cfg = self.config
         if not addr or addr < cfg.vmalloc_start or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
             self._bad_unmap_addr(cpu, addr)
         if count <= cfg.vmap_max_alloc:
-            vb = vb_free(self, cpu, addr, uint_pages(count, cfg.page_shift))
+            vb = vb_free(self, cpu, addr, uint_pages(count, cfg.page_shift), undo)
             bit = (addr - vb.start) // cfg.page_size
             if not count:
                 return f"block #{vb.id}: vb->dirty past VMAP_BBMAP_BITS"

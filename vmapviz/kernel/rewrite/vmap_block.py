@@ -180,7 +180,7 @@ def vb_alloc(k: RewriteState, cpu: int, size: int) -> tuple[int, VmapBlock] | No
             return None
 
 
-def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
+def vb_free(k: RewriteState, cpu: int, addr: int, size: int, undo: bool = False) -> VmapBlock:
     """vb_free(): under vb->lock, mark the region dirty, count it, put the block on its
     queue's dirty list the first time; all bits dirty: free the block.  PTEs are left
     in place.
@@ -190,7 +190,8 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
     -EBUSY and counts the pages twice.  Any other misuse (a size of 0, an address inside
     a mapping, a region covering pages never handed out or another live mapping) it
     follows as the C does, with a Corrupt event; so it does a double unmap once the
-    kernel is corrupt (the victim's own correct unmap)."""
+    kernel is corrupt (the victim's own correct unmap).  `undo`: vm_map_ram() giving
+    back the region it just took, whose mapping failed (always honest)."""
     cfg = k.config
     order = get_order(size, cfg.page_size, cfg.bits)
     nbits = 1 << order
@@ -201,8 +202,9 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
     bits = cfg.vmap_bbmap_bits
     region = ((1 << min(nbits, bits)) - 1) << pos & ((1 << bits) - 1)
     mine = k.ram_maps.get(addr)
-    honest = (size and mine is not None and 1 << get_order(len(mine) << cfg.page_shift, cfg.page_size) == nbits
-              and vb.alloc_map & region == region and not vb.dirty_map & region)
+    honest = undo or (size and mine is not None
+                      and 1 << get_order(len(mine) << cfg.page_shift, cfg.page_size) == nbits
+                      and vb.alloc_map & region == region and not vb.dirty_map & region)
     if not honest and size and vb.dirty_map & region == region and not k.corruption:
         k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
               f"block #{vb.id} are already dirty; the kernel ignores bitmap_allocate_region()'s "
