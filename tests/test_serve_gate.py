@@ -161,3 +161,18 @@ def test_a_tab_without_input_pauses_its_run():
             assert any("no input for" in n.message for n in app._notifications)
             app.stop_driver()
     asyncio.run(run())
+
+
+def test_a_port_in_use_or_out_of_range_is_one_line_and_nothing_served():
+    import subprocess
+    import sys
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for arg, says in ((str(port), "address already in use"), ("-1", "--port"),
+                          ("70000", "between 1 and 65535"), ("٨٨٥٠", "digits 0-9")):
+            done = subprocess.run([sys.executable, "-m", "vmapviz", "serve", "--port", arg],
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2 and done.stdout == "", (arg, done)
+            assert done.stderr.count("\n") == 1 and says in done.stderr, (arg, done.stderr)

@@ -32,6 +32,7 @@ import asyncio
 import ipaddress
 import json
 import shlex
+import signal
 import socket
 import sys
 import time
@@ -383,8 +384,22 @@ def make_server(host: str, port: int, fontsize: int, session_args: list[str],
                     await session.send_meta({"type": "visibility", "hidden": arg == "hidden"})
 
         async def on_startup(self, app: web.Application) -> None:
+            pass   # textual-serve's banner: ours is printed once the port is bound, below
+
+        def serve(self, debug: bool = False) -> None:
+            """Serve until SIGINT or SIGTERM; say so once the port is listening."""
+            self.initialize_logging()
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_exit)
             url = self.given_url or self.public_url
-            print(f"vmapviz: serving on {url}/  (ctrl+c stops)", flush=True)
+
+            def bound(*_) -> None:   # aiohttp calls it after the site has started
+                print(f"vmapviz: serving on {url}/  (ctrl+c stops)", flush=True)
+
+            web.run_app(self._make_app(), host=host, port=port, handle_signals=False, loop=loop,
+                        print=bound)
 
         async def on_shutdown(self, app: web.Application) -> None:
             """Close every session: each tells its app to quit, waits, then kills it."""

@@ -25,6 +25,11 @@ VMALLOC_64 = (0xFFFFC20000000000, 0xFFFFE20000000000)
 VMALLOC_32 = (0xF8800000, 0xFF7FE000)
 
 MAX_CPUS = 4096
+
+# --tiny: a machine small enough to work by hand.  Only these constants change; every
+# rule (first fit, guard pages, lazy purges past lazy_max_pages, vb_alloc) stays the
+# kernel's.  The vmalloc range is TINY["vmalloc_pages"] pages from VMALLOC_START.
+TINY = {"vmalloc_pages": 64, "vmap_bbmap_bits": 16, "vmap_max_alloc": 4, "lazy_max_pages": 16, "nr_cpus": 2}
 DEFAULT_NR_CPUS = 8      # x86 Kconfig: NR_CPUS defaults to 8 for an SMP kernel
 
 
@@ -53,10 +58,11 @@ class Config:
 
     `nr_cpus` is num_online_cpus() (run time: the simulated CPUs, the lazy threshold);
     `config_nr_cpus` is CONFIG_NR_CPUS, the compile-time NR_CPUS that sizes the vmap
-    blocks.  Left out, it is x86's Kconfig default for SMP, 8, or for a machine with
-    more CPUs the next power of two: NR_CPUS is never below the online count, and
-    the 2008 block arithmetic needs VMAP_BBMAP_BITS, a quotient by NR_CPUS, to be a
-    power of two (as the kernel's own choices, 8 to MAXSMP's 4096, give it).
+    blocks.  Left out, it is x86's Kconfig default for SMP (8 in 2008; the generation's
+    Layout says, 64 on x86_64 for 6.12), or for a machine with more CPUs the next power
+    of two: NR_CPUS is never below the online count, and the 2008 block arithmetic
+    needs VMAP_BBMAP_BITS, a quotient by NR_CPUS, to be a power of two (as the kernel's
+    own choices, 8 to MAXSMP's 4096, give it; 6.12 rounds NR_CPUS up itself).
     """
 
     nr_cpus: int = 4
@@ -69,6 +75,7 @@ class Config:
     flush: str = "all"
     ram_size: int = 1 << 30          # physical memory: num_physpages = ram_size / page_size
     config_nr_cpus: int | None = None  # NR_CPUS; None: DEFAULT_NR_CPUS or more (see above)
+    tiny: bool = False               # the --tiny preset's constants (TINY)
     # Derived (filled in __post_init__), named as the kernel names them.
     vmap_max_alloc: int = field(init=False)
     vmap_bbmap_bits: int = field(init=False)
@@ -106,6 +113,10 @@ class Config:
             raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
                               f"address space, not {self.ram_size!r}")
         default = (layout.vmalloc_64 or VMALLOC_64) if self.bits == 64 else VMALLOC_32
+        if type(self.tiny) is not bool:
+            raise ConfigError(f"tiny must be true or false, not {self.tiny!r}")
+        if self.tiny:
+            default = (default[0], default[0] + TINY["vmalloc_pages"] * self.page_size)
         start = default[0] if self.vmalloc_start is None else self.vmalloc_start
         end = default[1] if self.vmalloc_end is None else self.vmalloc_end
         if start % ps or end % ps:
@@ -133,16 +144,25 @@ class Config:
                 f"{bbmap_bits}, not a power of two, which the 2008 block arithmetic cannot "
                 "take; use a power-of-two NR_CPUS"
             )
+        if self.tiny:
+            max_alloc, bbmap_bits = TINY["vmap_max_alloc"], TINY["vmap_bbmap_bits"]
         set_(self, "vmap_max_alloc", max_alloc)
         set_(self, "vmap_bbmap_bits", bbmap_bits)
         set_(self, "vmap_block_size", bbmap_bits * ps)
         # lazy_max_pages(): fls(num_online_cpus()) * 32 MiB worth of pages, a log
         # scale so huge machines do not gather a huge latency.
-        set_(self, "lazy_max_pages", fls(self.nr_cpus) * ((32 << 20) // ps))
+        set_(self, "lazy_max_pages", TINY["lazy_max_pages"] if self.tiny else fls(self.nr_cpus) * ((32 << 20) // ps))
 
     @cached_property
     def generation(self) -> Generation:
         return GENERATIONS[self.variant]
+
+    def tiny_text(self) -> str:
+        """What --tiny changed, constant by constant ("" without it)."""
+        if not self.tiny:
+            return ""
+        return (f"tiny: vmalloc range {TINY['vmalloc_pages']} pages, VMAP_BBMAP_BITS {self.vmap_bbmap_bits}, "
+                f"VMAP_MAX_ALLOC {self.vmap_max_alloc}, lazy_max_pages {self.lazy_max_pages}")
 
     def offers(self, call: str) -> bool:
         """Does this generation's kernel have `call`?"""
@@ -176,8 +196,8 @@ class Config:
         # What was this generation's default (its layout's range, its NR_CPUS) follows
         # a change of width or generation, unless given.
         default = Config(**dict(fields, vmalloc_start=None, vmalloc_end=None, config_nr_cpus=None))
-        if ("bits" in changes or "variant" in changes) and "vmalloc_start" not in changes and \
-                (self.vmalloc_start, self.vmalloc_end) == (default.vmalloc_start, default.vmalloc_end):
+        if "vmalloc_start" not in changes and ("bits" in changes or "variant" in changes and (
+                self.vmalloc_start, self.vmalloc_end) == (default.vmalloc_start, default.vmalloc_end)):
             fields["vmalloc_start"] = fields["vmalloc_end"] = None
         if ("bits" in changes or "variant" in changes) and "config_nr_cpus" not in changes and \
                 self.config_nr_cpus == default.config_nr_cpus:
@@ -189,7 +209,7 @@ class Config:
         return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
                     page_size=self.page_size, vmalloc_start=self.vmalloc_start,
                     vmalloc_end=self.vmalloc_end, seed=self.seed, flush=self.flush,
-                    ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus)
+                    ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus, tiny=self.tiny)
 
 
 def keep_nr_cpus(fields: dict) -> dict:
