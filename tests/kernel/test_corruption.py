@@ -156,3 +156,41 @@ def test_vm_map_ram_of_2_to_the_20_reaches_bug_on_addr_ge_end(variant):
     (bug,) = kinds(k.drain_events(), "bug")
     assert bug.where == "vmap_page_range" and "BUG_ON(addr >= end)" in bug.message and not bug.own
     assert k.check() == []
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("seed", range(12))
+def test_no_corruption_is_silent_and_nothing_raises(variant, seed):
+    # Random vm_map_ram()/vm_unmap_ram() use and misuse (wrong counts, interior
+    # addresses, 0, over VMAP_MAX_ALLOC, unmaps of others' mappings), with purges and
+    # vm_unmap_aliases(): the op that first makes check() fail must be one whose events
+    # say the kernel corrupted itself, and no op raises.
+    import random
+    rng = random.Random(seed)
+    k = kernel(variant, cpus=2)
+    live = []
+    clean = True
+    for _ in range(250):
+        roll = rng.random()
+        cpu = rng.randrange(2)
+        if roll < 0.4 or not live:
+            n = rng.choice([1, 2, 3, 4, 8, 16, 64, 65])
+            a = k.vm_map_ram(n, cpu=cpu)
+            if a is not None:
+                live.append((a, n))
+        elif roll < 0.75:
+            a, n = live.pop(rng.randrange(len(live)))
+            k.vm_unmap_ram(a, n, cpu=cpu)
+        elif roll < 0.9:
+            a, n = rng.choice(live)
+            bad = rng.choice([(a, 2 * n), (a + P, n), (a, 0), (a, 65), (a, max(1, n // 2))])
+            k.vm_unmap_ram(*bad, cpu=cpu)
+        elif roll < 0.95:
+            k.vm_unmap_aliases(cpu=cpu)
+        else:
+            k.purge(cpu=cpu)
+        evs = k.drain_events()
+        if clean and k.check():
+            assert kinds(evs, "corrupt"), [e.line() for e in evs]
+            clean = False
+    assert k.check() == [] if clean else k.check()[0].startswith("the kernel corrupted its own state")
