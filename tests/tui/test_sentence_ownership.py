@@ -18,8 +18,8 @@ from vmapviz.kernel import GENERATIONS, Config, Kernel
 from vmapviz.kernel.events import KINDS
 from vmapviz.kernel.vm_struct import VM_IOREMAP
 from vmapviz.sentences import NEUTRAL, borrowed
-from vmapviz.snapshot import take
-from vmapviz.tui.explain import CALLS, PURGES, TROUBLE, explain_said
+from vmapviz.run.snapshot import take
+from vmapviz.tui.words.explain import CALLS, PURGES, TROUBLE, explain_said
 
 P = 4096
 

@@ -12,7 +12,7 @@ from ..kernel.config import FLUSH_MODELS
 from ..kernel.generations import GENERATIONS
 from ..sentences import SentenceTable
 from .actions import ACTIONS, CPU_CHOICES
-from .screens import AnswersOnce
+from .screens.dialogs import AnswersOnce
 
 
 class CommandPalette(AnswersOnce, command.CommandPalette):
