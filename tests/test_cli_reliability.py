@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from vmapviz import cli
-from vmapviz.cli import main
+from vmapviz.faces import cli
+from vmapviz.faces.cli import main
 from vmapviz.workloads import load
 
 HEADER = {"vmapviz": "trace", "version": 1, "workload": "t",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vmapviz import vmallocinfo as vi
-from vmapviz.cli import main
+from vmapviz.models import vmallocinfo as vi
+from vmapviz.faces.cli import main
 
 DATA = Path(__file__).parent / "data" / "vmallocinfo"
 ROOT = Path(__file__).parent.parent

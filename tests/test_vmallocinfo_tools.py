@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from vmapviz import vmallocinfo as vi
-from vmapviz.cli import main
+from vmapviz.models import vmallocinfo as vi
+from vmapviz.faces.cli import main
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "vmallocinfo")
 START = 0xFFFFC90000000000

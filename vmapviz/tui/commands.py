@@ -12,7 +12,7 @@ from textual.css.query import NoMatches
 from ..kernel.config import FLUSH_MODELS
 from ..kernel.generations import GENERATIONS
 from .actions import ACTIONS, CPU_CHOICES
-from .screens import AnswersOnce
+from .screens.dialogs import AnswersOnce
 
 
 _GATHER = command.CommandPalette._gather_commands.__wrapped__   # the search, unwrapped from @work
