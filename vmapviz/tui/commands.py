@@ -11,6 +11,7 @@ from textual.css.query import NoMatches
 
 from ..kernel.config import FLUSH_MODELS
 from ..kernel.generations import GENERATIONS
+from ..sentences import SentenceTable
 from .actions import ACTIONS, CPU_CHOICES
 from .screens.dialogs import AnswersOnce
 
@@ -46,10 +47,15 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
             pass
 
 
-FLUSH_HELP = {
-    "all": "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)",
-    "range": "ARM and others: only the range is dropped from each CPU's TLB",
-}
+# What each flush model means, in the words of the generations it is true of.
+FLUSH_HELP = SentenceTable("palette.flush", lambda model: f"flush model {model!r}")
+FLUSH_HELP.add("all", ("vanilla", "posted", "merged"), lambda model: (
+    "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)"))
+FLUSH_HELP.add("all", ("modern",), lambda model: (
+    "x86: flush_tlb_kernel_range() runs one INVLPG per page up to 33 pages "
+    "(tlb_single_page_flush_ceiling), a whole-TLB flush above"))
+FLUSH_HELP.add("range", ("vanilla", "posted", "merged", "modern"), lambda model: (
+    "ARM and others: only the range is dropped from each CPU's TLB"))
 
 
 def palette_entries(app):
@@ -72,7 +78,8 @@ def palette_entries(app):
     for n in CPU_CHOICES:
         yield f"CPUs: {n}", "restart with this CPU count", partial(app.restart_with, nr_cpus=n)
     for model in FLUSH_MODELS:
-        yield f"flush model: {model}", FLUSH_HELP.get(model, ""), partial(app.restart_with, flush=model)
+        help_text = FLUSH_HELP.pick(model, current).write(model)
+        yield f"flush model: {model}", help_text, partial(app.restart_with, flush=model)
 
 
 class VmapvizCommands(Provider):
