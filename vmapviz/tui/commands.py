@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from functools import partial
 
-from textual import command
+from textual import command, work
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 
 from ..kernel.config import FLUSH_MODELS
 from ..kernel.generations import GENERATIONS
 from ..sentences import SentenceTable
 from .actions import ACTIONS, CPU_CHOICES
 from .screens.dialogs import AnswersOnce
+
+
+_GATHER = command.CommandPalette._gather_commands.__wrapped__   # the search, unwrapped from @work
 
 
 class CommandPalette(AnswersOnce, command.CommandPalette):
@@ -22,13 +26,19 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
     20 ms of ctrl+p) raises KeyError in OptionList._move_page.  That key is dropped: the
     list is not on screen yet."""
 
-    def _gather_commands(self, search_value: str):
+    @work(exclusive=True, group=command.CommandPalette._GATHER_COMMANDS_GROUP)
+    async def _gather_commands(self, search_value: str) -> None:
         # Keys queued behind the one that answered still reach the palette's input, and
-        # Textual 8.2.8 starts a search for each: one that runs while the palette is
-        # being removed fails with NoMatches('CommandList') and ends the app.
-        if not self._answered:
-            return super()._gather_commands(search_value)
-        return None
+        # Textual 8.2.8 starts a search for each; a search that runs while the palette
+        # is being removed (escape, enter) fails with NoMatches('CommandList'), a worker
+        # error that ends the app.  No search starts once answered, and one under way
+        # ends quietly.
+        if self._answered:
+            return
+        try:
+            await _GATHER(self, search_value)
+        except NoMatches:
+            pass
 
     def _action_command_list(self, action: str) -> None:
         try:
