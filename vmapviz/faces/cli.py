@@ -63,10 +63,13 @@ def _cpus(text: str) -> int:
 
 
 def _nr_cpus(text: str) -> int:
-    try:
-        return _cpus(text)
-    except argparse.ArgumentTypeError as e:
-        raise argparse.ArgumentTypeError(str(e).replace("--cpus", "--config-nr-cpus")) from None
+    """NR_CPUS: up to the largest any generation allows (6.12's MAXSMP, 8192); the
+    generation's own limit is Config's to check."""
+    n = _number(text, "a number of CPUs")
+    most = max(g.layout.nr_cpus_max for g in GENERATIONS.values())
+    if not 1 <= n <= most:
+        raise argparse.ArgumentTypeError(f"--config-nr-cpus must be between 1 and {most}, not {n}")
+    return n
 
 
 def _count(text: str) -> int:

@@ -117,8 +117,12 @@ class PageTable:
                    if (hi is None or lo <= vpn < hi) and (ptes.get(vpn) != pfn or vpn in dead))
 
     def stale(self, cpu: int) -> set[int]:
-        """The pages this CPU's TLB still maps although their user freed them."""
-        return self.tlbs[cpu].keys() & self.dead
+        """The pages this CPU's TLB still maps although their user freed them: a PTE
+        left for lazy flushing (dead), or no PTE at all any more (6.12 clears PTEs at
+        free and only the flush waits).  A PTE that maps another frame cannot meet a
+        stale entry between calls: a page is mapped anew only after the flush."""
+        tlb = self.tlbs[cpu].keys()
+        return (tlb & self.dead) | (tlb - self.ptes.keys())
 
 
 def _drop_range(table: dict[int, int] | set[int], lo: int, hi: int) -> int:
