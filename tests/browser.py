@@ -39,8 +39,8 @@ def free_port() -> int:
 class Served:
     """`python -m vmapviz serve` on 127.0.0.1 and a free port, until stop()."""
 
-    def __init__(self, *args: str, host: str = "127.0.0.1") -> None:
-        self.port = free_port()
+    def __init__(self, *args: str, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.port = port or free_port()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vmapviz", "serve", "--host", host, "--port", str(self.port), *args],
@@ -141,3 +141,52 @@ def delivered_svg(page, key: str = "s") -> str:
     text = svg_page.content()
     svg_page.close()
     return text.replace("&#160;", " ").replace("\xa0", " ")
+
+
+class Forward:
+    """A TCP port forward on this machine, `listen_host`:free port -> 127.0.0.1:`port`, as
+    ssh -L or a tunnel gives: the browser's address differs from the server's.  Lives
+    until stop() (threads; every connection closed at stop)."""
+
+    def __init__(self, port: int, listen_host: str = "127.0.0.2") -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server((listen_host, 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://{listen_host}:{self.port}/"
+        self.sockets: list[socket.socket] = []
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass

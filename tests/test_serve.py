@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
-from browser import Served, alive, delivered_svg, launch, missing, open_app, wait_for
+from browser import (Forward, Served, alive, cpu_seconds, delivered_svg, free_port, launch, missing,
+                     open_app, wait_for)
 
 REASON = missing()
 if REASON and os.environ.get("CI"):
@@ -120,3 +122,89 @@ def test_the_default_host_is_this_machine_only_and_says_nothing():
     assert server.stop() == 0
     assert not any("warning" in line for line in server.output["stderr"])
     assert server.output["stdout"][0].startswith(f"vmapviz: serving on http://127.0.0.1:{server.port}/")
+
+
+def urls_seen(page) -> list[str]:
+    """Every URL the page asks for from now on, its websockets included."""
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    page.on("websocket", lambda ws: seen.append(ws.url))
+    return seen
+
+
+def test_through_a_port_forward_the_page_uses_the_browsers_address(browser, served):
+    """The browser reaches the server at 127.0.0.2:P2 (a forward to 127.0.0.1:P): the
+    page's scripts and its socket must use 127.0.0.2:P2, not the server's own address."""
+    forward = Forward(served.port)
+    try:
+        page = browser.new_page(viewport={"width": 1100, "height": 760})
+        seen = urls_seen(page)
+        page.goto(forward.url)
+        page.wait_for_selector("body.-first-byte", timeout=60_000)
+        ours = [url for url in seen if "googleapis" not in url]   # the template's web font
+        assert any(url.startswith(f"ws://127.0.0.2:{forward.port}/ws") for url in ours), ours
+        assert all(url.split("/")[2] == f"127.0.0.2:{forward.port}" for url in ours), ours
+        assert wait_for(lambda: header_pixels(page, (0x56, 0xB4, 0xE9)) > 100, 30)   # RUNNING
+        page.close()
+    finally:
+        forward.stop()
+
+
+def test_a_public_url_is_what_the_page_uses(browser):
+    """`--public-url` names the address browsers open (here a forward on 127.0.0.2)."""
+    port = free_port()
+    forward = Forward(port)
+    server = Served("--public-url", forward.url, port=port)
+    try:
+        assert server.output["stdout"][0].startswith(f"vmapviz: serving on {forward.url}")
+        page = browser.new_page(viewport={"width": 1100, "height": 760})
+        seen = urls_seen(page)
+        page.goto(forward.url)
+        page.wait_for_selector("body.-first-byte", timeout=60_000)
+        assert f"ws://127.0.0.2:{forward.port}/ws?width" in " ".join(seen), seen
+        page.close()
+    finally:
+        server.stop()
+        forward.stop()
+
+
+def test_another_sites_page_cannot_open_a_session(browser, served):
+    """Cross-site websocket hijacking, as a browser does it: a page from evil.example
+    (answered by playwright, no network) opens ws://127.0.0.1:PORT/ws."""
+    page = browser.new_page()
+    page.route("http://evil.example/", lambda route: route.fulfill(
+        status=200, content_type="text/html", body="<html><body>a web page</body></html>"))
+    page.goto("http://evil.example/")
+    outcome = page.evaluate("""port => new Promise(done => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?width=80&height=24`);
+        let opened = false;
+        ws.onopen = () => { opened = true; };
+        ws.onclose = () => done(opened ? "opened" : "refused");
+        setTimeout(() => done(opened ? "opened" : "pending"), 10000);
+    })""", served.port)
+    assert outcome == "refused"
+    assert served.children() == []
+    page.close()
+
+
+def set_hidden(page, hidden: bool) -> None:
+    """What the browser does when the tab goes to the background (or comes back)."""
+    page.evaluate("""hidden => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""", hidden)
+
+
+def test_a_hidden_tab_pauses_its_run_until_it_is_seen(browser, served):
+    page = open_app(browser, served.url)
+    running, paused = (0x56, 0xB4, 0xE9), (0xE6, 0x9F, 0x00)
+    assert wait_for(lambda: header_pixels(page, running) > 100, 30)
+    set_hidden(page, True)
+    assert wait_for(lambda: header_pixels(page, paused) > 100, 30), "a hidden tab kept running"
+    app = the_app(served)
+    before = cpu_seconds(app)
+    time.sleep(3)
+    assert cpu_seconds(app) - before < 0.6 * 3   # paused (a running app at 20 ops/s takes more)
+    set_hidden(page, False)
+    assert wait_for(lambda: header_pixels(page, running) > 100, 30), "it did not go on when seen"
+    page.close()

@@ -14,10 +14,12 @@ import sys
 
 from . import __version__
 from .kernel import ConfigError
-from .export import LAYOUTS, ExportError, check_image_path
+from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
 from .kernel.config import FLUSH_MODELS, MAX_CPUS
 from .kernel.generations import GENERATIONS, NAMES
 from .lesson import LessonError
+from .sheet import GradeError
+from .live.events import LiveError
 from .vmallocinfo import VmallocinfoError
 from .workloads import TraceError, UnknownWorkload, catalog, get
 
@@ -83,6 +85,19 @@ def _size(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def _quiz_kinds() -> list[str]:
+    from .quiz import KINDS
+    return list(KINDS)
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in _quiz_kinds()]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"--kinds takes some of {', '.join(_quiz_kinds())}, not {text!r}")
+    return kinds
+
+
 def _generations_text() -> str:
     return "; ".join(f"{g.name} ({g.version})" for g in GENERATIONS.values())
 
@@ -102,14 +117,34 @@ def _watch_option(p: argparse.ArgumentParser) -> None:
                    help="re-read the file every SECONDS (default 1) and show what changed")
 
 
-def _threads(text: str) -> list[int]:
+def _duration(text: str) -> float:
     try:
-        counts = [int(x) for x in text.split(",")]
+        s = float(text) if text.isascii() else -1.0
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--threads takes numbers separated by commas, not {text!r}") from None
+        s = -1.0
+    if not 0.1 <= s <= 86400:
+        raise argparse.ArgumentTypeError(f"--seconds takes 0.1 to 86400 seconds, not {text!r}")
+    return s
+
+
+def _threads(text: str) -> list[int]:
+    if not re.fullmatch(r"[0-9]+(,[0-9]+)*", text):
+        raise argparse.ArgumentTypeError(f"--threads takes numbers in digits 0-9 separated by commas, "
+                                         f"not {text!r}")
+    counts = [int(x) for x in text.split(",")]
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"--threads takes positive numbers, not {text!r}")
     return counts
+
+
+def _generations(text: str) -> tuple[str, ...]:
+    from .kernel.generations import NAMES
+    names = tuple(text.split(","))
+    unknown = [n for n in names if n not in NAMES]
+    if unknown or len(names) < 2 or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"--variants takes two or more different generations of "
+                                         f"{', '.join(NAMES)}, separated by commas, not {text!r}")
+    return names
 
 
 def _positive(text: str) -> int:
@@ -117,6 +152,41 @@ def _positive(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, not {n}")
     return n
+
+
+def _slide_options(p: argparse.ArgumentParser, layout: str, font_size: int | None) -> None:
+    p.add_argument("--layout", choices=LAYOUTS, default=layout,
+                   help=f"presenter{' (default)' if layout == 'presenter' else ''}: the TUI's presenter "
+                   "layout (key l), a large map over the explanation, the better slide and about a third "
+                   f"of a GIF; full{' (default)' if layout == 'full' else ''}: every panel")
+    if font_size is None:
+        p.add_argument("--font-size", type=_font_size, metavar="PX",
+                       help="type size in pixels (default: the SVG's 20 px, the PNG's 20 px cells)")
+    else:
+        p.add_argument("--font-size", type=_font_size, default=font_size, metavar="PX",
+                       help=f"type size in pixels (default {font_size}: 6x12-pixel cells, 720x480 at "
+                       "120x40 in a GIF; larger is crisper and larger)")
+
+
+def _port(text: str) -> int:
+    n = _number(text, "a port")
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be between 1 and 65535, not {n}")
+    return n
+
+
+def _public_url(text: str) -> str:
+    """`serve --public-url`: the http(s) address browsers open, without a trailing /."""
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("http", "https") and parts.hostname and not (parts.query or parts.fragment)
+        parts.port   # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"--public-url takes http(s)://HOST[:PORT][/PATH], not {text!r}")
+    return text.rstrip("/")
 
 
 def _font_size(text: str) -> int:
@@ -170,7 +240,10 @@ def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
                    "two above --cpus)")
     p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
                    help="32- or 64-bit machine (default: the workload's)")
-    p.add_argument("--seed", type=lambda t: _number(t, "a seed"),
+    p.add_argument("--tiny", action="store_true",
+                   help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
+                   "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
+    p.add_argument("-s", "--seed", type=lambda t: _number(t, "a seed"),
                    help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
 
@@ -224,32 +297,48 @@ def build_parser() -> Parser:
     s = command("screenshot", help="run N ops headless and save the TUI screen as SVG or PNG")
     s.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     s.add_argument("--out", required=True, metavar="FILE.svg|FILE.png", help="where to write the picture")
-    s.add_argument("--ops", type=_count, default=200, metavar="N", help="ops to run first (default 200)")
+    s.add_argument("--ops", "--until", type=_count, dest="until", metavar="N",
+                   help="the op shown (default 200; --until is the same)")
+    s.add_argument("--from", type=_count, dest="start", metavar="OP",
+                   help="with --until-flush: look for the flush from this op (default 0); alone: the op shown")
+    s.add_argument("--until-flush", action="store_true",
+                   help="show the first op (after --from) that flushes the TLB")
     s.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
+    _slide_options(s, "full", None)
     _machine_options(s)
     _theme_option(s)
 
-    g = command("export", help="render a run as an animated GIF, a frame every K ops")
+    g = command("export", help="render a run as an animated GIF or a self-contained HTML player, a frame every K ops")
     g.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    g.add_argument("--gif", required=True, metavar="FILE.gif", help="where to write the animation")
-    g.add_argument("--ops", type=_positive, required=True, metavar="N", help="ops to run")
+    g.add_argument("--gif", metavar="FILE.gif", help="write the animation as a GIF")
+    g.add_argument("--html", metavar="FILE.html", help="write a player: one HTML file, no network, "
+                   "a slider and the arrow keys to scrub, play/pause, the text as text")
+    g.add_argument("--ops", "--until", type=_count, dest="until", metavar="N",
+                   help="the last frame's op (--until is the same)")
+    g.add_argument("--from", type=_count, dest="start", metavar="OP",
+                   help="the first frame's op (default: K, after the first K ops)")
+    g.add_argument("--until-flush", action="store_true",
+                   help="end at the first op after the first frame that flushes the TLB (a purge's "
+                   "flush on the rewrite), which gets the last frame; --ops/--until is then the most "
+                   f"ops to look (default {MAX_UNTIL:,})")
     g.add_argument("--every", type=_positive, required=True, metavar="K", help="a frame every K ops")
     g.add_argument("--size", type=_size, default=(120, 40), metavar="COLSxROWS", help="terminal size (default 120x40)")
     g.add_argument("--fps", type=_fps, default=10.0, metavar="F", help="frames a second (default 10)")
-    g.add_argument("--layout", choices=LAYOUTS, default="presenter",
-                   help="presenter (default): the TUI's presenter layout (key l), a large map over "
-                   "the explanation, the better slide and about a third of the file; full: every panel")
-    g.add_argument("--font-size", type=_font_size, default=10, metavar="PX",
-                   help="type size in pixels (default 10: 6x12-pixel cells, 720x480 at 120x40; "
-                   "larger is crisper and larger)")
+    _slide_options(g, "presenter", 10)
     _machine_options(g)
     _theme_option(g)
 
     w = command("serve", help="serve the TUI to web browsers, one app per tab")
     w.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    w.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    w.add_argument("--port", type=_port, default=8000, help="port, 1 to 65535 (default 8000)")
     w.add_argument("--fontsize", type=_positive, default=16, metavar="N", help="the page's type size in pixels (default 16)")
+    w.add_argument("--public-url", type=_public_url, metavar="URL",
+                   help="the address browsers open (e.g. https://host.example/ behind a tunnel or a "
+                   "proxy); the page's URLs use it, and sockets from it are let in. Without it they "
+                   "use the address each browser used")
+    w.add_argument("--max-sessions", type=_positive, default=40, metavar="N",
+                   help="tabs served at once (default 40); one more gets a page saying the server is full")
     _machine_options(w)
     _theme_option(w)
 
@@ -274,6 +363,14 @@ def build_parser() -> Parser:
     sc.add_argument("--profile", action="store_true",
                     help="how the model splits the time at the last thread count (lock wait, flush, IPIs, "
                     "walk, work), beside the thread's XFS profiles (e.g. --workload xfs-dir --cpus 64 --threads 64)")
+    sc.add_argument("--variants", type=_generations, default=("vanilla", "merged"), metavar="GEN,GEN,...",
+                    help="generations to model, any registered (default vanilla,merged); the speed-up is "
+                    "the first over the second")
+    sc.add_argument("--sensitivity", action="store_true",
+                    help="each constant at 0.5x and 2x, the model calibrated again: vanilla's ns at 8 threads "
+                    "on 8 CPUs and the speed-up over merged")
+    sc.add_argument("--attribution", action="store_true",
+                    help="every ns of each generation's 1-thread row: mechanism, lock held, source")
 
     q = command("quiz", help="questions about a seeded run, to predict before revealing (-c)")
     q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
@@ -281,7 +378,47 @@ def build_parser() -> Parser:
     q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
     q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
-    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON")
+    q.add_argument("--json", action="store_true", help="print the questions and answers as JSON "
+                   "(each with its kind and the given it shows)")
+    q.add_argument("--kinds", type=_kinds, metavar="K,K,...",
+                   help="only these kinds of question: " + ", ".join(_quiz_kinds()))
+    q.add_argument("--level", type=int, choices=(1, 2), default=2,
+                   help="1: single-op questions with all the state shown (address, bits, lazy, flush, "
+                   "ipis, fails); 2 (default): also the walk and what the kernel does next")
+    q.add_argument("--show-ops", action="store_true",
+                   help="print every op from op 1 to the last question, the questions among them")
+    q.add_argument("--sheet", metavar="DIR", help="write one sheet per student (Markdown and HTML) and "
+                   "an answer key (key.json, key.md) into DIR; needs --students")
+    q.add_argument("--students", metavar="N|FILE", help="with --sheet: N students, or a file of names "
+                   "(one a line); each student's seed comes from --seed and the name")
+
+    gr = command("grade", help="grade a class's answers (CSV) against a sheet's key.json")
+    gr.add_argument("key", metavar="KEY", help="the key.json `quiz --sheet` wrote")
+    gr.add_argument("answers", metavar="ANSWERS.csv",
+                    help="a header student,1,2,... then one row a student (an empty cell: no answer)")
+    gr.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+    lv = command("live", help="the TUI with this machine's kernel as its source (tracefs, root)")
+    lv.add_argument("--stir", type=_count, nargs="?", const=200, metavar="N",
+                    help="make bounded vmalloc activity: N short-lived threads (default 200), "
+                    "each with a vmalloc'ed kernel stack")
+    _theme_option(lv)
+
+    rl = command("record", help="record this machine's vmalloc events (--live FILE) as JSON Lines")
+    rl.add_argument("--live", required=True, metavar="FILE", help="where to write the recording")
+    rl.add_argument("--seconds", type=_duration, metavar="S",
+                    help="how long to record (default 5, or while --stir runs and 1 s after)")
+    rl.add_argument("--stir", type=_count, nargs="?", const=200, metavar="N",
+                    help="make bounded vmalloc activity meanwhile: N short-lived threads (default 200)")
+    rl.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    rr = command("replay-live", help="hold the simulator against a recording of the real kernel")
+    rr.add_argument("file", metavar="FILE", help="a recording (record --live) or a tracefs text capture")
+    rr.add_argument("--variant", choices=NAMES, metavar="NAME",
+                    help="the simulated generation (default: the one that follows the recorded kernel)")
+    rr.add_argument("--cpus", type=_cpus, metavar="N",
+                    help="online CPUs (default: the recording's; a text capture's: this machine's)")
+    rr.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
 
     le = command("lesson", help="play a lesson (`vmapviz lesson list` lists them)")
     le.add_argument("lesson", metavar="NAME|FILE|list", help="a built-in lesson, a lesson file (.toml), or list")
@@ -294,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError,
-            LessonError) as e:
+    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError, GradeError,
+            LessonError, LiveError) as e:
         print(f"vmapviz: {e}", file=sys.stderr)
         return BAD_INPUT
     except BrokenPipeError:
@@ -325,7 +462,7 @@ def _workload_and_config(name: str, args):
         workload = get(name, progress)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
                                      seed=args.seed, flush=args.flush,
-                                     config_nr_cpus=args.config_nr_cpus)
+                                     config_nr_cpus=args.config_nr_cpus, tiny=args.tiny or None)
 
 
 def _loading_progress(name: str):
@@ -353,7 +490,7 @@ def cmd_tui(args) -> int:
     workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
     from .tui.app import run_tui
     code = run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.theme,
-                   config_nr_cpus=args.config_nr_cpus)
+                   config_nr_cpus=args.config_nr_cpus, tiny=args.tiny)
     return code if code in (OK, INTERRUPTED) else CRASHED  # Textual exits 1 on a crash
 
 
@@ -426,11 +563,14 @@ def cmd_variants(args) -> int:
 def cmd_screenshot(args) -> int:
     workload, _ = _workload_and_config(args.workload, args)
     check_image_path(args.out)
-    from .tui.app import save_screenshot
+    if args.start is not None and args.until is not None and not args.until_flush:
+        raise UsageError("screenshot shows one op: give --from (with --until-flush) or --until, not both")
+    from .export import Run, save_screenshot
+    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
+              args.theme)
     try:
-        path = save_screenshot(args.out, workload, args.variant, args.cpus, args.bits, args.seed,
-                               args.ops, size=args.size, flush=args.flush, theme=args.theme,
-                               config_nr_cpus=args.config_nr_cpus, progress=True)
+        path = save_screenshot(args.out, run, args.until, args.start, args.until_flush, size=args.size,
+                               layout=args.layout, font_size=args.font_size, progress=True)
     except OSError as e:
         raise UsageError(f"--out {file_error(args.out, e)}") from None
     print(path)
@@ -464,62 +604,145 @@ def cmd_compare(args) -> int:
 
 def cmd_scaling(args) -> int:
     from . import costmodel
+    from .scaling_view import Progress
+    progress = Progress()
     try:
-        if args.profile:
-            split = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
+        if args.sensitivity:
+            result = costmodel.sensitivity(progress=progress)
+        elif args.attribution:
+            result = {g: costmodel.attribution(g) for g in args.variants}
+        elif args.profile:
+            _check_cost(costmodel, [args.threads[-1]], args.cpus, ("vanilla", "merged"), args.workload)
+            result = costmodel.profile_split(args.workload, args.cpus, args.threads[-1])
         else:
-            table = costmodel.scaling(args.threads, args.cpus, args.workload)
+            _check_cost(costmodel, args.threads, args.cpus, args.variants, args.workload)
+            result = costmodel.scaling(args.threads, args.cpus, args.workload, args.variants,
+                                       progress=progress)
     except costmodel.ModelError as e:
         raise UsageError(str(e)) from None
-    if args.profile:
-        import json
-        from .scaling_view import print_profile
-        print(json.dumps(split)) if args.json else print_profile(split)
-        return 0
+    finally:
+        progress.done()
+    from . import scaling_view as view
     if args.json:
         import json
-        print(json.dumps({k: table[k] for k in ("threads", "ns", "speedup", "params", "parts")}))
-        return 0
-    from .scaling_view import print_scaling
-    print_scaling(table)
+        keep = ("threads", "ns", "speedup", "params", "parts")
+        plain = args.sensitivity or args.attribution or args.profile
+        print(json.dumps(result if plain else {k: result[k] for k in keep}))
+    elif args.sensitivity:
+        view.print_sensitivity(result)
+    elif args.attribution:
+        view.print_attribution(result)
+    elif args.profile:
+        view.print_profile(result)
+    else:
+        view.print_scaling(result)
     return 0
 
 
+def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload: str) -> None:
+    """Refuse a table whose simulation is out of proportion (issue 28: 1,024 CPUs ran
+    for a quarter of an hour), with one line."""
+    work = costmodel.cost_estimate(threads, cpus, tuple(generations), workload)
+    if work > costmodel.MAX_WORK:
+        raise UsageError(f"scaling: --cpus {cpus} with --threads {','.join(map(str, threads))} would simulate "
+                         f"about {work:,} CPU-events, over the cap of {costmodel.MAX_WORK:,} (about "
+                         f"{costmodel.MAX_WORK // costmodel.WORK_PER_S} s here); use fewer CPUs or threads")
+
+
 def cmd_export(args) -> int:
-    _workload_and_config(args.workload, args)
-    check_image_path(args.gif, (".gif",))
-    from .export import export_gif
-    frames = export_gif(args.gif, args.workload, args.variant, args.cpus, args.bits, args.seed,
-                        args.ops, args.every, size=args.size, fps=args.fps, theme=args.theme,
-                        flush=args.flush, config_nr_cpus=args.config_nr_cpus,
-                        layout=args.layout, font_size=args.font_size)
-    print(f"{args.gif}: {frames} frames")
+    workload, _ = _workload_and_config(args.workload, args)
+    if not (args.gif or args.html):
+        raise UsageError("export writes --gif FILE.gif or --html FILE.html (or both)")
+    for path, suffix in ((args.gif, ".gif"), (args.html, ".html")):
+        if path:
+            check_image_path(path, (suffix,))
+    if args.until is None and not args.until_flush:
+        raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
+    from .export import Run, Span, export
+    until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
+    if args.start is not None and args.start > until:
+        raise UsageError(f"--from {args.start} is after the last op {until}")
+    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
+              args.theme)
+    frames = export(run, Span(args.every, until, args.start, args.until_flush), gif=args.gif,
+                    html=args.html, size=args.size, fps=args.fps, layout=args.layout,
+                    font_size=args.font_size)
+    for path in (args.gif, args.html):
+        if path:
+            print(f"{path}: {frames} frames")
     return 0
 
 
 def cmd_serve(args) -> int:
     _workload_and_config(args.workload, args)
     from .serve import serve, session_args
-    serve(args.host, args.port, args.fontsize, session_args(args))
+    try:
+        serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
+    except OSError as e:   # the port is taken, or the address is not this machine's
+        raise UsageError(f"cannot listen on {args.host} port {args.port}: {e.strerror or e}") from None
     return 0
 
 
 def cmd_quiz(args) -> int:
     from . import quiz
     workload, config = _workload_and_config(args.workload, args)
-    questions = quiz.generate(workload, config, args.n, args.seed, args.ops or quiz.HORIZON)
+    kinds = [k for k in (args.kinds or quiz.KINDS) if k in quiz.LEVELS[args.level]]
+    if not kinds:
+        raise UsageError(f"none of --kinds {','.join(args.kinds)} is asked at --level {args.level}")
+    horizon = args.ops or quiz.HORIZON
+    if args.sheet or args.students:
+        if not (args.sheet and args.students):
+            raise UsageError("--sheet DIR and --students N|FILE go together")
+        from .sheet import students_from, write_sheets
+        names = students_from(args.students)
+        paths = write_sheets(args.sheet, workload, config, names, args.n, kinds, args.level, horizon)
+        print(f"{args.sheet}: {len(names)} sheets (Markdown and HTML), key.json and key.md "
+              f"({len(paths)} files)")
+        return 0
+    questions = quiz.generate(workload, config, args.n, config.seed, horizon, kinds)
     if args.json:
         import json
         print(json.dumps([q.as_json() for q in questions]))
         return 0
     print("\n".join(quiz.machine_lines(config, workload)))
     print()
-    for i, q in enumerate(questions, 1):
-        print(f"{i}. {q.question}")
-        if args.c:
-            print(f"   answer: {q.answer}: {q.why}")
+    if args.show_ops and questions:
+        _print_ops(workload, config, questions, args.c)
+    else:
+        for i, q in enumerate(questions, 1):
+            print(f"{i}. {q.question}")
+            if args.c:
+                print(f"   answer: {q.answer}: {q.why}")
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
+    return 0
+
+
+def _print_ops(workload, config, questions, answers: bool) -> None:
+    """Every op from op 1 to the last question's, each question before its op."""
+    from .driver import Run
+    run, asked = Run(workload, config), {q.op: (i, q) for i, q in enumerate(questions, 1)}
+    while run.kernel.op < questions[-1].op:
+        op = run.peek()
+        n = run.kernel.op + 1
+        if n in asked:
+            i, q = asked[n]
+            print(f"{i}. {q.question}")
+            if answers:
+                print(f"   answer: {q.answer}: {q.why}")
+        else:
+            print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
+        run.step()
+
+
+def cmd_grade(args) -> int:
+    from .sheet import grade, grade_lines
+    report = grade(args.key, args.answers)
+    if args.json:
+        import json
+        print(json.dumps(report))
+    else:
+        print("\n".join(grade_lines(report)))
     return 0
 
 
@@ -541,7 +764,75 @@ def cmd_lesson(args) -> int:
     return 1 if wrong else 0
 
 
+def cmd_live(args) -> int:
+    from .live.stir import MAX_STIR
+    if args.stir is not None and not 1 <= args.stir <= MAX_STIR:
+        raise UsageError(f"--stir takes 1 to {MAX_STIR:,} threads, not {args.stir}")
+    from .tui.live import run_live
+    code = run_live(args.stir or 0, args.theme)
+    return code if code in (OK, INTERRUPTED) else CRASHED
+
+
+def cmd_record(args) -> int:
+    import json
+
+    from .live import recording
+    from .live.report import print_summary, summary
+    from .live.stir import MAX_STIR
+    if args.stir is not None and not 1 <= args.stir <= MAX_STIR:
+        raise UsageError(f"--stir takes 1 to {MAX_STIR:,} threads, not {args.stir}")
+    folder = os.path.dirname(os.path.abspath(args.live))
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--live {file_error(args.live, PermissionError(13, 'cannot write in its folder'))}")
+    seconds = args.seconds if args.seconds is not None or args.stir else 5.0
+    if args.json:
+        rec = recording.record(seconds, args.stir or 0)
+    else:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        bar = Progress(TextColumn("recording"), BarColumn(), TextColumn("{task.fields[events]:,} events"),
+                       TimeElapsedColumn(), transient=True, console=Console(stderr=True))
+        task = bar.add_task("rec", total=seconds, events=0)
+
+        def tick(t: float, n: int) -> None:   # the bar starts once the source runs
+            if not bar.live.is_started:
+                bar.start()
+            bar.update(task, completed=t, events=n)
+        try:
+            rec = recording.record(seconds, args.stir or 0, tick=tick)
+        finally:
+            if bar.live.is_started:
+                bar.stop()
+    try:
+        recording.write(rec, args.live)
+    except OSError as e:
+        raise UsageError(f"--live {file_error(args.live, e)}") from None
+    if args.json:
+        print(json.dumps(summary(rec)))
+    else:
+        print_summary(rec, args.live)
+    if rec.interrupted:
+        print(f"vmapviz: interrupted after {rec.seconds:.1f} s; {args.live} holds what was read",
+              file=sys.stderr)
+        return INTERRUPTED
+    return OK
+
+
+def cmd_replay_live(args) -> int:
+    from .live import recording, replay
+    rec = recording.load(args.file, cpus=args.cpus)
+    result = replay.replay(rec, args.variant or replay.default_variant(rec.kernel))
+    if args.json:
+        import json
+        print(json.dumps(result.as_json()))
+    else:
+        from .live.report import print_result
+        print_result(result)
+    return OK
+
+
 COMMANDS = {"tui": cmd_tui, "run": cmd_run, "replay": cmd_replay, "workloads": cmd_workloads,
             "variants": cmd_variants, "screenshot": cmd_screenshot, "export": cmd_export,
             "serve": cmd_serve, "vmallocinfo": cmd_vmallocinfo, "scaling": cmd_scaling,
-            "quiz": cmd_quiz, "lesson": cmd_lesson, "compare": cmd_compare}
+            "quiz": cmd_quiz, "grade": cmd_grade, "lesson": cmd_lesson, "compare": cmd_compare,
+            "live": cmd_live, "record": cmd_record, "replay-live": cmd_replay_live}

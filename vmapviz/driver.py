@@ -225,9 +225,9 @@ class Driver:
                  flush: str | None = None, speed: float | None = 20.0,
                  on_snapshot: Callable[[Snapshot], None] | None = None,
                  snapshot_hz: float = 30.0, max_ops: int | None = None,
-                 config_nr_cpus: int | None = None) -> None:
+                 config_nr_cpus: int | None = None, tiny: bool = False) -> None:
         self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
-                             config_nr_cpus=config_nr_cpus)
+                             config_nr_cpus=config_nr_cpus, tiny=tiny or None)
         self._workload = get(workload) if isinstance(workload, str) else workload
         self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
         self.requested: Config = self._run.config  # what the last restart asked for
@@ -276,12 +276,12 @@ class Driver:
         """Pause and run n ops."""
         self._send(lambda: self._steps(n))
 
-    def step_until(self, kind: str) -> None:
+    def step_until(self, kind: str, limit: int = 1_000_000) -> None:
         """Pause, then run until an op emits an event of `kind`: purge, flush, block,
-        or warn (a WARN or a BUG)."""
+        or warn (a WARN or a BUG); `limit` ops at most."""
         if kind not in UNTIL:
             raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL)}")
-        self._send(lambda: self._until(kind))
+        self._send(lambda: self._until(kind, limit))
 
     def step_back(self, n: int = 1) -> None:
         """Pause and go back n ops (to op 0 at most)."""

@@ -21,11 +21,13 @@ Pillow's writer stored RGB frames quantised to one palette at 13 px.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
 import struct
 import sys
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.segment import Segment
@@ -37,6 +39,7 @@ FONT_FILES = {False: "DejaVuSansMono.ttf", True: "DejaVuSansMono-Bold.ttf"}
 DEJAVU_ADVANCE = 0.602                 # DejaVu Sans Mono's advance, in em
 RICH_CELL = 0.61                       # Rich's SVG cell width, in em of its font-size
 IMAGE_SUFFIXES = (".svg", ".png")
+SVG_FONT_SIZE = 20                     # px: the terminal type of Textual's SVG (Rich's default)
 
 
 class ExportError(Exception):
@@ -45,8 +48,9 @@ class ExportError(Exception):
 
 # -- PNG ------------------------------------------------------------------------------
 
-def png_from_svg(svg: str) -> bytes:
-    """A PNG of a Rich/Textual SVG screenshot, with its spaces where they belong."""
+def png_from_svg(svg: str, scale: float = 1.0) -> bytes:
+    """A PNG of a Rich/Textual SVG screenshot, with its spaces where they belong,
+    `scale` times the SVG's size."""
     import cairosvg
 
     def font(match: re.Match) -> str:
@@ -55,17 +59,28 @@ def png_from_svg(svg: str) -> bytes:
 
     svg = re.sub(r"font-family: Fira Code, monospace;\s*font-size: ([\d.]+)px;", font, svg)
     svg = svg.replace("&#160;", " ").replace("<text ", '<text xml:space="preserve" ')
-    return cairosvg.svg2png(bytestring=svg.encode("utf-8"))
+    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), scale=scale)
 
 
-def write_image(path: str | Path, svg: str) -> None:
-    """Write a screenshot as SVG or PNG, by the path's suffix."""
+def sized_svg(svg: str, scale: float) -> str:
+    """The SVG with a width and height `scale` times its view box (its type scaled)."""
+    match = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg)
+    if not match or scale == 1.0:
+        return svg
+    w, h = (float(v) * scale for v in match.groups())
+    return svg.replace(match.group(0), f'{match.group(0)} width="{w:.0f}" height="{h:.0f}"', 1)
+
+
+def write_image(path: str | Path, svg: str, font_size: int | None = None) -> None:
+    """Write a screenshot as SVG or PNG, by the path's suffix, its terminal type
+    `font_size` pixels (default: the SVG's own, 20)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    scale = 1.0 if font_size is None else font_size / SVG_FONT_SIZE
     if suffix == ".svg":
-        path.write_text(svg, encoding="utf-8")
+        path.write_text(sized_svg(svg, scale), encoding="utf-8")
     elif suffix == ".png":
-        path.write_bytes(png_from_svg(svg))
+        path.write_bytes(png_from_svg(svg, scale))
     else:
         raise ExportError(f"{path}: a screenshot is .svg or .png, not {suffix or 'no suffix'!r}")
 
@@ -229,6 +244,9 @@ class GifWriter:
         self.screen = None                      # the picture the GIF shows so far
         self.frames = 0
 
+    def add_frame(self, op: int, rows: list[tuple]) -> None:
+        self.add(rows)
+
     def add(self, rows: list[tuple]) -> None:
         from PIL import Image
         before = self.rows or [()] * len(rows)
@@ -276,54 +294,139 @@ class GifWriter:
 
 
 LAYOUTS = ("presenter", "full")
+MAX_UNTIL = 1_000_000   # ops --until-flush looks through at most
+SCREENSHOT_CHUNK = 5000  # `screenshot` runs this many ops per driver command (its progress bar)
 
 
-def export_gif(path: str | Path, workload: str, variant: str | None, nr_cpus: int | None,
-               bits: int | None, seed: int | None, ops: int, every: int,
-               size: tuple[int, int] = (120, 40), fps: float = 10, theme: str | None = None,
-               progress: bool = True, flush: str | None = None,
-               config_nr_cpus: int | None = None, layout: str = "presenter",
-               font_size: int = FONT_SIZE) -> int:
-    """`vmapviz export --gif`: run `ops` ops, a frame every `every` ops, in the presenter
-    layout (key l) or with every panel, write the GIF; return the number of frames."""
+@dataclass(frozen=True)
+class Span:
+    """The ops a film shows: a frame at `start` (default: at `every`), then every
+    `every` ops, up to `until`, or (`flush`) up to the first op after the first frame
+    that flushes the TLB, which gets the last frame."""
+    every: int
+    until: int
+    start: int | None = None
+    flush: bool = False
+
+    def targets(self):
+        first = self.every if self.start is None else self.start
+        return range(first, self.until + 1, self.every)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What to run: a workload and the machine options of `vmapviz run`."""
+    workload: object
+    variant: str | None = None
+    nr_cpus: int | None = None
+    bits: int | None = None
+    seed: int | None = None
+    flush: str | None = None
+    config_nr_cpus: int | None = None
+    theme: str | None = None
+
+    def options(self) -> dict:
+        return {name: getattr(self, name) for name in
+                ("variant", "nr_cpus", "bits", "seed", "flush", "theme", "config_nr_cpus")}
+
+
+async def film(session, span: Span):
+    """Run the headless `session` through `span`; yield each frame's op, on screen."""
+    for i, target in enumerate(span.targets()):
+        plain = not span.flush or (i == 0 and span.start is not None)
+        reached = await session.run_to(target, None if plain else "flush")
+        yield reached.op
+        if reached.hit or reached.ended:
+            return
+
+
+def frames_progress(count: int, progress: bool):
+    """A bar on the real stderr: inside run_test, sys.stderr is Textual's capture, which
+    claims a terminal, so a pipe would get the bar's animation."""
     from rich.console import Console
     from rich.progress import Progress
+    bar = Progress(console=Console(file=sys.__stderr__), disable=not progress, transient=True)
+    return bar, bar.add_task("frames", total=count)
 
-    from .tui.app import VmapvizApp
-    from .tui.headless import settle
-    from .tui.lazy import LazyPanel
 
-    count = ops // every
+async def _record(run: Run, span: Span, size, layout: str, font_size: int, progress: bool, writer):
+    """Film `run` over `span`: `writer(painter, app)` makes the writer, whose
+    add(op, rows) takes each frame; return the writer."""
+    from .tui.headless import headless
+    async with headless(size, run.workload, **run.options()) as session:
+        session.slide(layout == "presenter")
+        app = session.app
+        painter = CellPainter(app.ansi_theme, font_size)
+        out = writer(painter, app)
+        bar, task = frames_progress(len(span.targets()), progress)
+        with bar:
+            async for op in film(session, span):
+                out.add_frame(op, painter.cells(screen_lines(app), app.size.width))
+                bar.advance(task)
+    return out
 
-    async def run() -> GifWriter:
-        app = VmapvizApp(workload, variant, nr_cpus, bits, seed, flush, autoplay=False, theme=theme,
-                         config_nr_cpus=config_nr_cpus)
-        async with app.run_test(size=tuple(size)) as pilot:
-            for panel in app.query(LazyPanel):
-                panel.flash_seconds = 0
-            if layout == "presenter":
-                app.action_presenter()
-                app.clear_notifications()
-            painter = CellPainter(app.ansi_theme, font_size)
-            gif = GifWriter(painter, fps)
-            # The real stderr: inside run_test, sys.stderr is Textual's capture, which
-            # claims a terminal, so a pipe would get the bar's animation.
-            with Progress(console=Console(file=sys.__stderr__), disable=not progress,
-                          transient=True) as bar:
-                task = bar.add_task("frames", total=count)
-                for i in range(1, count + 1):
-                    app.user_acted()   # show the answer at once, as after a key
-                    app.driver.step(every)
-                    await settle(app, pilot, i * every)
-                    gif.add(painter.cells(screen_lines(app), app.size.width))
-                    bar.advance(task)
-                    if app.snap is not None and app.snap.finished:
-                        break
-            app.stop_driver()
-        return gif
 
-    gif = asyncio.run(run())
-    if not gif.frames:
+def export(run: Run, span: Span, gif: str | Path | None = None, html: str | Path | None = None,
+           size: tuple[int, int] = (120, 40), fps: float = 10, progress: bool = True,
+           layout: str = "presenter", font_size: int = FONT_SIZE) -> int:
+    """`vmapviz export`: the frames of `span`, in the presenter layout (key l) or with
+    every panel, written as a GIF and/or an HTML player; return the number of frames."""
+    from .html_film import HtmlFilm
+
+    class Both:
+        def __init__(self, painter, app) -> None:
+            self.gif = GifWriter(painter, fps) if gif else None
+            self.html = HtmlFilm(app, fps, run, layout) if html else None
+            self.frames = 0
+
+        def add_frame(self, op, rows) -> None:
+            for out in (self.gif, self.html):
+                if out is not None:
+                    out.add_frame(op, rows)
+            self.frames += 1
+
+    out = asyncio.run(_record(run, span, size, layout, font_size, progress, Both))
+    if not out.frames:
         raise ExportError("no frames: --ops must be at least --every")
-    Path(path).write_bytes(gif.getvalue())
-    return gif.frames
+    if gif:
+        Path(gif).write_bytes(out.gif.getvalue())
+    if html:
+        Path(html).write_text(out.html.page(), encoding="utf-8")
+    return out.frames
+
+
+def save_screenshot(path: str | Path, run: Run, until: int | None = None, start: int | None = None,
+                    until_flush: bool = False, size: tuple[int, int] = (120, 40), layout: str = "full",
+                    font_size: int | None = None, progress: bool = False) -> str:
+    """`vmapviz screenshot --out FILE.svg|FILE.png`: the screen at op `until` (default
+    200) or `start`, or with `until_flush` at the first op after `start` that flushes the
+    TLB, headless and paused (reproducible), dressed as a slide; write it, return the
+    path.  The ops run in chunks, as long as they take, with a progress bar on stderr."""
+    from .report import op_progress
+    from .tui.headless import headless
+    first = start if start is not None else 0
+    last = (until if until is not None else first + MAX_UNTIL) if until_flush else \
+        (until if until is not None else start if start is not None else 200)
+
+    async def shoot() -> str:
+        async with headless(size, run.workload, **run.options()) as session:
+            session.slide(layout == "presenter")
+            if until_flush:
+                await session.run_to(first)
+            ops = last - session.op
+            bar = op_progress(ops) if progress and ops >= SCREENSHOT_CHUNK else None
+            with bar or contextlib.nullcontext():
+                task = bar.add_task("ops", total=ops) if bar else None
+                base = session.op
+                while session.op < last:
+                    reached = await session.run_to(min(last, session.op + SCREENSHOT_CHUNK),
+                                                   "flush" if until_flush else None)
+                    if bar:
+                        bar.update(task, completed=session.op - base)
+                    if reached.hit or reached.ended:
+                        break
+            app = session.app
+            return app.export_screenshot(title=f"vmapviz {app.snap.workload if app.snap else ''}")
+
+    write_image(path, asyncio.run(shoot()), font_size)
+    return str(path)

@@ -27,15 +27,49 @@ def table_view(table: dict) -> Table:
     return t
 
 
+# The mechanisms, as the bars and tables name and draw them.
+MECHANISM_NAMES = {"lock_wait": "lock wait", "ipi": "IPI round trip", "flush": "own flush",
+                   "irq": "IPIs taken", "walk": "walk", "work": "work"}
+MECHANISM_STYLES = {"lock_wait": "bold red", "ipi": "bold magenta", "flush": "yellow",
+                    "irq": "cyan", "walk": "blue", "work": "green"}
+MECHANISM_MARKS = {"lock_wait": "█", "ipi": "▓", "flush": "▒", "irq": "░", "walk": "▚", "work": "■"}
+
+
 def parts_view(table: dict) -> Table:
     """Where an iteration's time goes, per generation and thread count."""
-    t = Table(title="where the time goes (ns per iteration)", box=None, padding=(0, 2))
-    for col in ("", "threads", "lock wait", "flushing", "IPIs taken", "walk", "work"):
+    t = Table(title="where the time goes (ns per iteration)", box=None, padding=(0, 1))
+    for col in ("", "threads", *MECHANISM_NAMES.values()):
         t.add_column(col, justify="right")
     for g, rows in table["parts"].items():
         for n, parts in zip(table["threads"], rows):
-            t.add_row(g, str(n), *(f"{parts[k]:,.0f}" for k in ("lock_wait", "flush", "irq", "walk", "work")))
+            t.add_row(g, str(n), *(f"{parts.get(k, 0.0):,.0f}" for k in MECHANISM_NAMES))
     return t
+
+
+def bars_view(table: dict, width: int = 60) -> Text:
+    """Where the time goes as stacked bars, one per generation and thread count, all on
+    one scale (the longest bar is `width` cells): lock wait, IPI round trip, own flush,
+    IPIs taken, walk, work."""
+    out = Text()
+    out.append("where the time goes, per iteration (one scale for every bar)\n", style="bold")
+    rows = [(g, n, parts) for g, per in table["parts"].items() for n, parts in zip(table["threads"], per)]
+    top = max((sum(p.values()) for _, _, p in rows), default=0.0) or 1.0
+    label = max((len(g) for g, _, _ in rows), default=0) + 4
+    for g, n, parts in rows:
+        out.append(f"{g} {n:>3} ".rjust(label + 1), STYLES.get(g, ""))
+        cells, acc = 0, 0.0
+        for k in MECHANISM_NAMES:
+            acc += parts.get(k, 0.0)
+            upto = round(acc / top * width)
+            if upto > cells:
+                out.append(MECHANISM_MARKS[k] * (upto - cells), MECHANISM_STYLES[k])
+                cells = upto
+        out.append(f" {sum(parts.values()):,.0f} ns\n")
+    for i, (k, name) in enumerate(MECHANISM_NAMES.items()):
+        out.append("\n" + " " * (label + 1) if i % 3 == 0 else "  ")
+        out.append(MECHANISM_MARKS[k], MECHANISM_STYLES[k])
+        out.append(f" {name}", "dim")
+    return out
 
 
 def plot(table: dict, height: int = 12, step: int = 10, marks: dict[str, float] | None = None) -> Text:
@@ -71,8 +105,82 @@ def plot(table: dict, height: int = 12, step: int = 10, marks: dict[str, float] 
     return out
 
 
+def bar_width(table: dict, columns: int) -> int:
+    """The longest bar that fits `columns` beside its label and its total."""
+    label = max(len(g) for g in table["ns"]) + 5
+    return max(10, min(60, columns - label - 14))
+
+
 def print_scaling(table: dict) -> None:
-    Console().print(Group(table_view(table), Text(), plot(table), Text(), parts_view(table)))
+    console = Console()
+    console.print(Group(table_view(table), Text(), plot(table), Text(),
+                        bars_view(table, bar_width(table, console.width)), Text(), parts_view(table)))
+
+
+def attribution_view(tables: dict) -> Group:
+    """Each generation's 1-thread row, ns by mechanism, with the lock held and the source."""
+    parts = []
+    for gen, rows in tables.items():
+        row = rows[-1].get("row") if rows and "row" in rows[-1] else None
+        body = [r for r in rows if "mechanism" in r]
+        total = sum(r["ns"] for r in body)
+        title = (f"{gen}: the 1-thread row, {row:,.0f} ns, by mechanism" if row is not None
+                 else f"{gen}: one thread, {total:,.0f} ns (no row of the thread's to calibrate on)")
+        t = Table(title=title, box=None, padding=(0, 1), title_justify="left")
+        for col, just in (("mechanism", "left"), ("ns", "right"), ("lock held", "left"), ("source", "left")):
+            t.add_column(col, justify=just, overflow="fold")
+        for r in body:
+            t.add_row(r["mechanism"], f"{r['ns']:,.1f}", r["lock"], r["source"])
+        t.add_row("total", f"{total:,.1f}", "", "")
+        parts += [t, Text()]
+    return Group(*parts)
+
+
+def print_attribution(tables: dict) -> None:
+    Console().print(attribution_view(tables))
+
+
+def sensitivity_view(result: dict) -> Table:
+    """Each constant at 0.5x and 2x: vanilla's ns at the thread count and the speed-up."""
+    base = result["base"]
+    t = Table(title=f"sensitivity: vanilla at {result['threads']} threads on {result['cpus']} CPUs "
+                    f"(now {base['vanilla']:,.0f} ns, {base['speedup']:.2f}x), the model calibrated again",
+              caption="low, high: the constant at 0.5x and 2x (wake_share, which is 0, at 0.5 and 1); "
+                      "vanilla: ns per iteration; ÷ merged: the speed-up",
+              box=None, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    t.add_column("constant", no_wrap=True)
+    for col in ("now", "low", "vanilla", "÷ merged", "high", "vanilla", "÷ merged"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for name, row in result["constants"].items():
+        low, high = row["low"], row["high"]
+        t.add_row(name, f"{row['now']:g}", f"{low['value']:g}", f"{low['vanilla']:,.0f}", f"{low['speedup']:.1f}x",
+                  f"{high['value']:g}", f"{high['vanilla']:,.0f}", f"{high['speedup']:.1f}x")
+    return t
+
+
+def print_sensitivity(result: dict) -> None:
+    Console().print(sensitivity_view(result))
+
+
+class Progress:
+    """Progress of a long table on stderr, one line rewritten, when stderr is a terminal."""
+
+    def __init__(self, stream=None) -> None:
+        import sys
+        self.stream = stream or sys.stderr
+        self.shown = False
+        self.live = self.stream.isatty()
+
+    def __call__(self, line: str) -> None:
+        if self.live:
+            self.stream.write(f"\r\x1b[Kvmapviz scaling: {line} (Ctrl+C stops)")
+            self.stream.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 ROWS = {"lock_wait": "vmap's locks", "other_locks": "other locks", "flush": "flushing",

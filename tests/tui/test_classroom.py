@@ -2,15 +2,18 @@
 a lesson played to its end."""
 
 import asyncio
+import io
 
+import pytest
+from rich.console import Console
 from textual.widgets import Input
 
-from vmapviz.lesson import find
+from vmapviz.lesson import catalog, find
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
 from vmapviz.tui.lesson import LessonPanel
 from vmapviz.tui.quiz import QuizScreen
-from vmapviz.tui.timeline import TimelineStrip, cell_of, cells
+from vmapviz.tui.timeline import OpScreen, TimelineStrip, cell_of, cells
 
 from tui_helpers import paused_app, screen_text, step_to
 
@@ -104,12 +107,13 @@ def test_quiz_mode_right_and_wrong():
                     break
             screen = app.screen
             q = screen.question
-            assert q.op == 1 and q.kind == "fails" and q.answer == "no"   # vmalloc(4096) fits
+            assert q.op == 1 and q.kind in ("address", "walk", "fails")   # vmalloc(4096)
+            assert q.answer == {"address": "0xf8800000", "walk": 0, "fails": "no"}[q.kind]  # the tree is empty
             assert app.driver.latest.op == 0                              # not run yet
             assert app.focused is screen.query_one(Input)
             await pilot.press("y", "e", "s", "enter")                     # typed, wrong
             await wait_op(app, pilot, 1)
-            assert "Not quite: the answer is no" in str(screen.query_one("#quiz-verdict").render())
+            assert f"Not quite: the answer is {q.answer}" in str(screen.query_one("#quiz-verdict").render())
             assert (app.score.right, app.score.asked) == (0, 1)
             await pilot.press("enter")                                    # the next question
             for _ in range(100):
@@ -164,6 +168,127 @@ def test_a_lesson_played_to_its_end():
                     break
             await wait_op(app, pilot, 0)
             assert "stop 5 of 6" in panel.border_title
+            app.stop_driver()
+    asyncio.run(go())
+
+
+def cell_styles(app) -> list[list]:
+    """The style of every cell the terminal shows, row by row, through any dialog."""
+    from rich.segment import Segment
+    from rich.style import Style
+    console = Console(width=app.size.width, height=app.size.height, file=io.StringIO(),
+                      record=True, color_system="truecolor", legacy_windows=False, force_terminal=True)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    rows, row = [], []
+    for text, style, _ in Segment.simplify(console._record_buffer):
+        for ch in text:
+            if ch == "\n":
+                rows.append(row)
+                row = []
+            else:
+                row.append(style or Style())
+    return rows
+
+
+def coloured_map_cell(app) -> tuple[int, int]:
+    """A cell inside the map that shows an area (not the plain panel background)."""
+    region = app.amap.content_region
+    styles = cell_styles(app)
+    plain = styles[region.y + region.height - 1][region.x + region.width - 1].bgcolor
+    for y in range(region.y, region.y + region.height):
+        for x in range(region.x, region.x + region.width):
+            if styles[y][x].bgcolor not in (None, plain):
+                return x, y
+    raise AssertionError("no coloured cell in the map")
+
+
+@pytest.mark.parametrize("key", ["t", "g"])
+def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key):
+    """Issue 23: the map, blocks and lazy gauge stay visible behind the dialog, in
+    their own colours (the dialogs' screen is see-through, the box sits at the bottom)."""
+    async def go():
+        app = paused_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await step_to(app, pilot, 40)
+            x, y = coloured_map_cell(app)
+            before = cell_styles(app)
+            await pilot.press(key)
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, (QuizScreen, OpScreen)):
+                    break
+            assert isinstance(app.screen, (QuizScreen, OpScreen))
+            await pilot.pause(0.2)
+            after = cell_styles(app)
+            assert after[y][x].bgcolor == before[y][x].bgcolor and after[y][x].color == before[y][x].color
+            box = app.screen.query_one("#quiz-box" if key == "t" else "#op-box").region
+            for panel in (app.blocks, app.lazy):                      # above the dialog's box
+                r = panel.region
+                assert r.y + r.height <= box.y, (panel, r, box)
+                row = r.y + 1
+                assert [s.bgcolor for s in after[row][r.x:r.right]] == [s.bgcolor for s in before[row][r.x:r.right]]
+            app.stop_driver()
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("name", [item.name.split("-", 1)[1] for item in catalog()])
+def test_every_builtin_lesson_plays_to_its_last_stop(name):
+    """Every built-in lesson in the TUI, each stop reached and matching (no MISMATCH),
+    each lesson question answered right, to 'The end of the lesson'. lazy-flush's stop 3
+    note holds "[VMALLOC_START, +80 KiB)", which markup would choke on (issue 23 §5)."""
+    async def go():
+        lesson = find(name)
+        app = VmapvizApp(lesson.workload.name, autoplay=False, lesson=lesson)
+        async with app.run_test(size=SIZE) as pilot:
+            panel = app.query_one(LessonPanel)
+            for i, step in enumerate(lesson.steps):
+                if i:
+                    await pilot.press("right_square_bracket")
+                for _ in range(600):
+                    await pilot.pause(0.05)
+                    if app.lesson.index == i or isinstance(app.screen, QuizScreen):
+                        break
+                if isinstance(app.screen, QuizScreen):
+                    screen = app.screen
+                    screen.query_one(Input).value = str(screen.question.answer)
+                    await pilot.press("enter")
+                    for _ in range(200):
+                        await pilot.pause(0.05)
+                        if "Right!" in str(screen.query_one("#quiz-verdict").render()):
+                            break
+                    assert str(screen.query_one("#quiz-verdict").render()).startswith("Right!")
+                    await pilot.press("escape")
+                for _ in range(600):
+                    await pilot.pause(0.05)
+                    if app.lesson.index == i:
+                        break
+                await settle(app, pilot)
+                shown = str(panel.render())
+                assert app.lesson.index == i and f"stop {i + 1} of {len(lesson.steps)}" in panel.border_title
+                assert "MISMATCH" not in shown
+                if step.note:                                  # the note as written, brackets and all
+                    assert step.note.split("\n")[0][:40] in shown
+                if step.action == "highlight" and isinstance(step.value, str):
+                    target = {"map": app.amap, "blocks": app.blocks, "lazy": app.lazy, "log": app.log_panel,
+                              "explain": app.explain_box, "inspector": app.inspector}[step.value]
+                    assert target.styles.border_top[0] == "heavy"          # the highlight shows
+                    assert app.amap.styles.border_top[0] != "heavy" or target is app.amap
+            assert "The end of the lesson" in str(panel.render())
+            app.stop_driver()
+    asyncio.run(go())
+
+
+def test_the_presenter_layout_keeps_the_lazy_panel_and_l_is_in_the_footer():
+    async def go():
+        app = paused_app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await step_to(app, pilot, 10)
+            assert " l " in screen_text(app).splitlines()[-1] or "l presenter" in screen_text(app)
+            await pilot.press("l")
+            await pilot.pause(0.3)
+            assert app.lazy.display and app.lazy.region.height >= 5 and app.lazy.region.width >= 60
+            assert not app.blocks.region.height and app.amap.region.height >= 10, app.amap.region
+            assert "lazy TLB flushing" in screen_text(app)
             app.stop_driver()
     asyncio.run(go())
 

@@ -232,6 +232,11 @@ def test_the_scaling_chart_shows_where_the_run_stands(monkeypatch):
         from vmapviz.tui.contrast import sim_ns_per_op
         ns = sim_ns_per_op(screen.snap.sides[0])
         assert f"vanilla: {ns:,.0f} ns per op, {3 * ns:,.0f} per 3 ops" in text
+        # where the time goes, as stacked bars per thread count: at 2 threads vanilla
+        # waits for vmlist_lock (█) as long as it spends in the IPI round trip (▓)
+        assert "where the time goes, per iteration" in text and "█ lock wait" in text
+        bar = next(line for line in text.splitlines() if "vanilla   2 " in line and " ns" in line)
+        assert "█" in bar and "▓" in bar
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert app.screen is screen

@@ -214,13 +214,13 @@ def test_sigterm_and_sighup_restore_the_terminal(sig, tmp_path):
 
 
 def test_screenshot_waits_for_every_op_in_chunks(tmp_path, capsys):
-    from vmapviz.tui.app import SCREENSHOT_CHUNK, save_screenshot
+    from vmapviz.export import SCREENSHOT_CHUNK, Run, save_screenshot
     ops = 2 * SCREENSHOT_CHUNK + 7    # three chunks, the last of 7 ops
-    out = save_screenshot(tmp_path / "s.svg", "map-touch-unmap", nr_cpus=1, ops=ops, progress=True)
+    out = save_screenshot(tmp_path / "s.svg", Run("map-touch-unmap", nr_cpus=1), ops, progress=True)
     svg = (tmp_path / "s.svg").read_text()
     assert out == str(tmp_path / "s.svg") and f"op&#160;{ops:,}" in svg
     # a workload that ends first: agp-bug has 7 ops; the picture is of its end
-    save_screenshot(tmp_path / "a.svg", "agp-bug", ops=SCREENSHOT_CHUNK + 1)
+    save_screenshot(tmp_path / "a.svg", Run("agp-bug"), SCREENSHOT_CHUNK + 1)
     assert "FINISHED" in (tmp_path / "a.svg").read_text()
 
 

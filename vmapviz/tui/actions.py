@@ -64,6 +64,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("n,right", "step", (), "step",
            "step one op (→ steps when the map does not have focus; on the map it moves the cursor)", True),
     Action("f", "until", ("flush",), "flush", "run to the next TLB flush", True),
+    Action("l", "presenter", (), "presenter",
+           "presenter layout: a large map, the lazy-flush/TLB gauge and the explanation, for a "
+           "projector at about 100x30", True),
     Action("N,left", "step_back", (), "back",
            "step back one op (← steps back when the map does not have focus)"),
     Action("F", "back_to_flush", (), "back to flush", "go back to the previous TLB flush"),
@@ -105,8 +108,6 @@ ACTIONS: tuple[Action, ...] = (
            "the cost model's chart: simulated ns per map+touch+unmap against threads, vanilla and the rewrite"),
     Action("s", "screenshot", (), "screenshot",
            "save an SVG screenshot (the path is shown; in a browser, the browser gets it)"),
-    Action("l", "presenter", (), "presenter layout",
-           "presenter layout: a large map and the explanation, for a projector at about 100x30"),
     Action("question_mark", "help", (), "help", "this help: every key, panel and glyph", True),
     Action("q", "quit", (), "quit", "quit", True),
 )

@@ -12,7 +12,6 @@ traceback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import signal
@@ -25,7 +24,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from ..report import op_progress
 from ..snapshot import Snapshot
 from . import palette as P
 from . import themes
@@ -52,7 +50,6 @@ SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 20
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
 EXPLAIN_MAX_SPEED = 50  # above this many ops/s the explanation waits for a pause
-SCREENSHOT_CHUNK = 5000  # `screenshot --ops N` steps this many ops per driver command
 
 
 class SnapshotReady(Message):
@@ -103,6 +100,7 @@ class Header(Static):
     asked: str | None = None   # a state asked for by a key, until the driver shows it
 
     asked_at = 0.0
+    slide = False   # a picture for a slide: no state badge, no speed
 
     def show(self, snap: Snapshot | None) -> None:
         self._snap = snap
@@ -132,30 +130,34 @@ class Header(Static):
         cfg = snap.config
         width = self.size.width or 120
         right = Text()
-        if self.asked is not None:
+        if self.asked is not None and not self.slide:
             right.append(f" {self.asked}… ", style="bold reverse")
         elif snap.finished:
             right.append(" FINISHED ", style="bold reverse")
-        elif snap.running:
-            right.append(" RUNNING ", style=P.BADGES["running"])
-        else:
-            right.append(" PAUSED ", style=P.BADGES["paused"])
-        right.append(f" {speed_text(snap.speed)} ops/s")
-        if snap.running and width >= 110:
-            right.append(f" ({snap.ops_per_s:,.0f} measured)")
+        elif not self.slide:
+            state = "running" if snap.running else "paused"
+            right.append(f" {state.upper()} ", style=P.BADGES[state])
+        if not self.slide:
+            right.append(f" {speed_text(snap.speed)} ops/s")
+            if snap.running and width >= 110:
+                right.append(f" ({snap.ops_per_s:,.0f} measured)")
         total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
         right.append(f"  op {snap.op:,}{total} ", style="bold")
         cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
         flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
         # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
         nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
-        for variant, tag, nr_cpus in ((cfg.generation.title, True, nr), (cfg.generation.title, False, nr),
-                                      (cfg.variant, False, nr), (cfg.variant, False, "")):
+        tiny = [f" · {cfg.tiny_text()}", " · tiny"] if cfg.tiny else ["", ""]
+        for variant, tag, nr_cpus, small in ((cfg.generation.title, True, nr, tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[0]),
+                                             (cfg.variant, False, "", tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[1]),
+                                             (cfg.variant, False, nr, tiny[1]), (cfg.variant, False, "", tiny[1])):
             left = Text()
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush} · seed {cfg.seed}")
+            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush}{small} · seed {cfg.seed}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len
@@ -184,7 +186,7 @@ class VmapvizApp(App):
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
                  theme: str | None = None, config_nr_cpus: int | None = None,
-                 lesson=None) -> None:
+                 lesson=None, tiny: bool = False) -> None:
         super().__init__()
         themes.register(self)
         if theme:
@@ -193,7 +195,7 @@ class VmapvizApp(App):
             from ..driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
                             bits=bits, seed=seed, flush=flush, speed=speed,
-                            config_nr_cpus=config_nr_cpus)
+                            config_nr_cpus=config_nr_cpus, tiny=tiny)
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -410,9 +412,10 @@ class VmapvizApp(App):
         if features == self._features:
             return
         self._features = features
-        self.blocks.display = features.vmap_blocks
-        self.lazy.display = features.lazy_flush
-        self.costs.display = not features.lazy_flush
+        # Classes, not inline display, so that the stylesheet's layouts (presenter) still apply.
+        self.blocks.set_class(not features.vmap_blocks, "-absent")
+        self.lazy.set_class(not features.lazy_flush, "-absent")
+        self.costs.set_class(features.lazy_flush, "-absent")
         middle = self.query_one("#middle")
         middle.set_class(not features.vmap_blocks, "-no-blocks")
         middle.set_class(features.free_tree or features.vmap_nodes, "-free-space")
@@ -789,64 +792,15 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
             bits: int | None = None, seed: int | None = None, flush: str | None = None,
-            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None) -> int:
+            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None,
+            tiny: bool = False) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
     (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
     SIGTERM or SIGHUP, 1 after a crash."""
     app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
-                     config_nr_cpus=config_nr_cpus, lesson=lesson)
+                     config_nr_cpus=config_nr_cpus, lesson=lesson, tiny=tiny)
     try:
         app.run()
     finally:
         app.stop_driver()
     return app.return_code or 0
-
-
-def save_screenshot(path: str | os.PathLike, workload=None, variant: str | None = None,
-                    nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                    ops: int | None = None, size: tuple[int, int] = (120, 40),
-                    flush: str | None = None, theme: str | None = None,
-                    config_nr_cpus: int | None = None, progress: bool = False) -> str:
-    """`vmapviz screenshot --out FILE.svg|FILE.png`: run `ops` ops headless (paused,
-    stepped, so the picture is reproducible), write the screen, return the path.  The
-    ops run in chunks, as long as they take, with a progress bar on stderr if asked."""
-    from ..export import write_image
-    ops = 300 if ops is None else ops
-
-    from .headless import settle
-
-    async def run() -> str:
-        app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, autoplay=False,
-                         theme=theme, config_nr_cpus=config_nr_cpus)
-        async with app.run_test(size=tuple(size)) as pilot:
-            for flash in app.query(LazyPanel):
-                flash.flash_seconds = 0
-            bar = op_progress(ops) if progress and ops >= SCREENSHOT_CHUNK else None
-            with bar or contextlib.nullcontext():
-                task = bar.add_task("ops", total=ops) if bar else None
-                done = 0
-                while done < ops:
-                    n = min(SCREENSHOT_CHUNK, ops - done)
-                    app.driver.step(n)
-                    done += n
-                    latest = await _reached(app, pilot, done)
-                    if bar:
-                        bar.update(task, completed=latest.op)
-                    if latest.op < done:
-                        break   # the workload ended, or failed, first
-            await settle(app, pilot, ops)
-            svg = app.export_screenshot(title=f"vmapviz {app.snap.workload if app.snap else ''}")
-            app.stop_driver()
-        write_image(path, svg)
-        return str(path)
-
-    return asyncio.run(run())
-
-
-async def _reached(app: VmapvizApp, pilot, op: int) -> Snapshot:
-    """Wait, as long as it takes, until the driver has run to `op` (or stopped short)."""
-    while True:
-        await pilot.pause(0.02)
-        latest = app.driver.latest
-        if latest is not None and (latest.op >= op or latest.finished or latest.error):
-            return latest

@@ -19,12 +19,12 @@ FREES = {"vunmap", "vfree", "vm_unmap_ram", "remove_vm_area"}
 
 def sim_ns_per_op(snap: Snapshot) -> float | None:
     """The cost model's ns per op of the run so far (one thread, nothing contending);
-    None before the first op or for a generation the model has no calibration for."""
+    None before the first op or for a generation the model does not know."""
     if not snap.op:
         return None
     try:
-        total = costmodel.op_ns(snap.config.variant, costmodel.counts_of(snap.stats),
-                                snap.config.nr_cpus, ops=snap.op)
+        counts = costmodel.counts_of(snap.stats, dict(snap.extra_counters))
+        total = costmodel.op_ns(snap.config.variant, counts, snap.config.nr_cpus, ops=snap.op)
     except costmodel.ModelError:
         return None
     return total / snap.op

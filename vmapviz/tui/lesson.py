@@ -4,6 +4,8 @@ in the driver's thread (Driver.apply) through the same Player as the headless on
 
 from __future__ import annotations
 
+from rich.markup import escape
+from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
@@ -21,25 +23,27 @@ class LessonStopped(Message):
 class LessonPanel(Static):
     """The lesson's note and state at the current stop."""
 
-    SCOPED_CSS = False     # the highlight rule applies to the panels a step points at
     DEFAULT_CSS = """
     LessonPanel { dock: bottom; height: auto; max-height: 12; border: round $vz-focus;
                   background: $surface; color: $foreground; padding: 0 1; display: none; }
-    .-lesson-highlight { border: heavy $vz-focus !important; }
     """
 
     def show_stop(self, lesson: Lesson, stop: Stop) -> None:
         step = stop.step
         last = stop.index == len(lesson.steps) - 1
-        self.border_title = f"lesson: {lesson.title} · stop {stop.index + 1} of {len(lesson.steps)}"
-        lines = [f"[b]{step.describe()}[/b]"]
+        self.border_title = f"lesson: {escape(lesson.title)} · stop {stop.index + 1} of {len(lesson.steps)}"
+        # The lesson file's text is text, never markup: "[VMALLOC_START, +80 KiB)" shows as is.
+        out = Text()
+        out.append(step.describe(), "bold")
         if step.note:
-            lines.append(step.note)
-        lines.append(f"[dim]{state_line(stop.op, stop.stats)}[/dim]")
-        lines += [f"[b]MISMATCH[/b]: {w}" for w in stop.wrong]
-        lines.append("] go on · [ back a stop · shift+L another lesson" if not last else
-                     "The end of the lesson. [ back a stop · shift+L another lesson")
-        self.update("\n".join(lines))
+            out.append("\n" + step.note)
+        out.append("\n" + state_line(stop.op, stop.stats), "dim")
+        for w in stop.wrong:
+            out.append("\nMISMATCH", "bold")
+            out.append(f": {w}")
+        out.append("\n] go on · [ back a stop · shift+L another lesson" if not last else
+                   "\nThe end of the lesson. [ back a stop · shift+L another lesson")
+        self.update(out)
         self.display = True
 
 

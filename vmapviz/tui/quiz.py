@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -36,10 +37,10 @@ class QuizScreen(ModalScreen[str | None]):
     then dismisses with "next" (enter) or None (escape: leave quiz mode)."""
 
     DEFAULT_CSS = """
-    QuizScreen { align: center bottom; background: $background 30%; }
-    #quiz-box { width: 100; max-width: 100%; height: auto; border: round $vz-focus;
+    #quiz-box { width: 100%; height: auto; max-height: 12; border: round $vz-focus;
                 background: $surface; padding: 0 1; }
-    #quiz-verdict { margin-top: 1; }
+    #quiz-question { max-height: 5; overflow-y: auto; }
+    #quiz-verdict { max-height: 4; overflow-y: auto; }
     """
     AUTO_FOCUS = "#quiz-input"
     BINDINGS = [Binding("escape", "leave", "leave quiz mode")]
@@ -54,7 +55,7 @@ class QuizScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="quiz-box") as box:
             box.border_title = f"{self.title_text} · {self.score}"
-            yield Static(self.question.question, id="quiz-question")
+            yield Static(self.question.question, id="quiz-question", markup=False)
             yield Input(placeholder="your prediction, then enter (escape leaves quiz mode)", id="quiz-input")
             yield Static("", id="quiz-verdict")
 
@@ -69,7 +70,7 @@ class QuizScreen(ModalScreen[str | None]):
         q = self.question
         verdict = "Right!" if correct else f"Not quite: the answer is {q.answer}."
         self.query_one("#quiz-verdict", Static).update(
-            f"{verdict} {q.why}.\n\nenter: next question · escape: leave quiz mode")
+            Text(f"{verdict} {q.why}.\n\nenter: next question · escape: leave quiz mode"))
         self.query_one("#quiz-box").border_title = f"{self.title_text} · {self.score}"
         inp = self.query_one(Input)
         inp.display = False

@@ -1,9 +1,10 @@
 """The cost model's scaling chart as a screen: `vmapviz scaling`'s table, plot and
-breakdown (scaling_view), on the thread's machine (8 CPUs, 1 to 8 threads).  Opened
+breakdown as stacked bars per thread count (scaling_view), on the thread's machine (8 CPUs,
+1 to 8 threads), one generation per set of registry features.  Opened
 from compare mode it also shows where the current run stands: the model's ns per op of
 each side so far, as ns per map+touch+unmap (three ops), a ◆ on the 1-thread column.
 
-The table takes a few seconds the first time; a thread computes it and the session
+The table takes about 20 seconds the first time; a thread computes it and the session
 keeps it.
 """
 
@@ -21,16 +22,24 @@ from textual.widgets import Static
 
 from .. import costmodel
 from ..compare import PairSnapshot
-from ..scaling_view import parts_view, plot, table_view
+from ..kernel.generations import GENERATIONS
+from ..scaling_view import bar_width, bars_view, parts_view, plot, table_view
 from .contrast import sim_ns_per_op
 
 THREADS = (1, 2, 4, 8)
 OPS = costmodel.OPS_PER_ITERATION["map-touch-unmap"]
 
 
+def chart_generations() -> tuple[str, ...]:
+    """One generation per set of registry features (the later one of a set: posted and
+    merged share theirs, and the model cannot tell them apart)."""
+    by_features = {g.features: name for name, g in GENERATIONS.items()}
+    return tuple(name for name in GENERATIONS if name in by_features.values())
+
+
 @lru_cache(maxsize=None)
 def chart_table(threads: tuple[int, ...] = THREADS, cpus: int = costmodel.CALIBRATION_CPUS) -> dict:
-    return costmodel.scaling(list(threads), cpus)
+    return costmodel.scaling(list(threads), cpus, generations=chart_generations())
 
 
 def standing(pair: PairSnapshot) -> tuple[dict[str, float], Text]:
@@ -69,7 +78,7 @@ class ScalingScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="scaling-box") as box:
             box.border_title = "the cost model: ns per map+touch+unmap against threads"
-            yield Static("Computing the model's table (a few seconds the first time)...", id="scaling-text")
+            yield Static("Computing the model's table (about 20 s the first time)...", id="scaling-text")
 
     def on_mount(self) -> None:
         self.run_worker(self._compute, thread=True, exclusive=True)
@@ -82,8 +91,10 @@ class ScalingScreen(ModalScreen[None]):
         if not self.is_attached:
             return
         marks, stands = standing(self.pair) if self.pair is not None else ({}, Text())
+        width = bar_width(table, self.query_one("#scaling-box").size.width - 4)
         self.query_one("#scaling-text", Static).update(Group(
-            table_view(table), Text(), plot(table, marks=marks), Text(), stands, parts_view(table),
+            table_view(table), Text(), plot(table, marks=marks), Text(), stands,
+            bars_view(table, width), Text(), parts_view(table),
             Text("escape closes this chart", style="dim")))
 
     def action_close(self) -> None:

@@ -135,7 +135,6 @@ class OpScreen(ModalScreen[int | None]):
     """Asks for an op number to go to (key g)."""
 
     DEFAULT_CSS = """
-    OpScreen { align: center middle; background: $background 60%; }
     #op-box { width: 60; max-width: 100%; height: auto; border: round $vz-focus;
               background: $surface; padding: 0 1; }
     """

@@ -230,7 +230,10 @@ def _parse_header(path: str, text: str) -> tuple[str | None, dict]:
         if key not in CONFIG_KEYS:
             raise TraceError(f"{path}:1: unknown config key {_brief(key)} (known: {', '.join(CONFIG_KEYS)})")
         default = getattr(Config, key, None)
-        if isinstance(default, str):
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TraceError(f"{path}:1: config {key} must be true or false, not {_brief(value)}")
+        elif isinstance(default, str):
             if not isinstance(value, str):
                 raise TraceError(f"{path}:1: config {key} must be a string, not {_brief(value)}")
         elif not (_ulong(value) or value is None and default is None):
