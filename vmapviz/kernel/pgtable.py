@@ -35,18 +35,22 @@ def spans(lo: int, hi: int) -> Iterator[tuple[int, int, int]]:
         yield g, max(lo, base) - base, min(hi, base + PAGES) - base
 
 
-def groups(lo: int, hi: int, have) -> Iterator[tuple[int, int]]:
+def groups(lo: int, hi: int, have) -> list[tuple[int, int]]:
     """(group, bitmap of its pages in [lo, hi)) for the groups of the range that `have`
     (a dict by group) holds: a huge range costs what is there, not its length."""
     g0, g1 = lo >> SHIFT, (hi - 1) >> SHIFT
+    if g0 == g1:                                # one group: the usual case
+        return [(g0, ((1 << (hi - lo)) - 1) << (lo & LOW))] if g0 in have else []
     if g1 - g0 < len(have):
         todo = [g for g in range(g0, g1 + 1) if g in have]
     else:
         todo = sorted(g for g in have if g0 <= g <= g1)
+    out = []
     for g in todo:
         base = g << SHIFT
         i, j = max(lo, base) - base, min(hi, base + PAGES) - base
-        yield g, ((1 << (j - i)) - 1) << i
+        out.append((g, ((1 << (j - i)) - 1) << i))
+    return out
 
 
 def vpns(g: int, bits: int) -> Iterator[int]:
@@ -195,31 +199,34 @@ class PageMap:
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
     last-in first-out (like the per-CPU hot lists); fewer than asked once all
-    `nr_pages` frames of the machine's memory are in use."""
+    `nr_pages` frames of the machine's memory are in use.  The frames in use are
+    derived: every frame handed out so far but those on the free list."""
 
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
         self.next_pfn = 1
         self.free_list: list[int] = []
-        self.allocated: set[int] = set()
+
+    @property
+    def allocated(self) -> set[int]:
+        """The frames in use."""
+        return set(range(1, self.next_pfn)).difference(self.free_list)
 
     def alloc_pages(self, count: int) -> list[int]:
         """`count` frames, fewer when memory runs out first: freed ones first, the
         newest freed first, then fresh ones."""
-        count = min(count, self.nr_pages - len(self.allocated))
         free = self.free_list
+        count = min(count, self.nr_pages - (self.next_pfn - 1 - len(free)))
         reused = min(count, len(free))
         pfns = free[-1:-reused - 1:-1]
         del free[len(free) - reused:]
         fresh = self.next_pfn
         self.next_pfn += count - reused
         pfns.extend(range(fresh, self.next_pfn))
-        self.allocated.update(pfns)
         return pfns
 
     def free_pages(self, pfns) -> None:
         """__free_page() of each frame in order: the last freed is the next reused."""
-        self.allocated.difference_update(pfns)
         self.free_list.extend(pfns)
 
 
