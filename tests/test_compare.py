@@ -15,13 +15,13 @@ import time
 
 import pytest
 
-from vmapviz import costmodel
+from vmapviz.models import costmodel
 
-from vmapviz.cli import main
-from vmapviz.compare import CompareDriver, Pair, PairSnapshot, parse_variants
-from vmapviz.driver import Run
+from vmapviz.faces.cli import main
+from vmapviz.run.compare import CompareDriver, Pair, PairSnapshot, parse_variants
+from vmapviz.run.driver import Run
 from vmapviz.kernel import ConfigError
-from vmapviz.tui.contrast import contrast, did, ratio, rows
+from vmapviz.tui.words.contrast import contrast, did, ratio, rows
 from vmapviz.workloads import UnsupportedWorkload, get
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from vmapviz import costmodel as m
-from vmapviz.cli import main
+from vmapviz.models import costmodel as m
+from vmapviz.faces.cli import main
 from vmapviz.kernel import Config, Kernel
 
 FREE = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0)
@@ -380,7 +380,7 @@ def test_cli_refuses_a_table_out_of_proportion_before_simulating(capsys, monkeyp
     assert m.cost_estimate([1024], 1024, ("vanilla", "merged")) > m.MAX_WORK
     assert main(["scaling", "--cpus", "1024", "--threads", "1024"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "over the cap" in err and "--cpus 1024" in err
+    assert err.count("\n") == 1 and "over the cap" in err and "--cpus 1024" in err and "s of CPU" in err
 
 
 def test_cli_ctrl_c_stops_a_table_with_130(capsys, monkeypatch):
@@ -394,7 +394,7 @@ def test_cli_ctrl_c_stops_a_table_with_130(capsys, monkeypatch):
 
 
 def test_progress_shows_on_a_terminal_only():
-    from vmapviz.scaling_view import Progress
+    from vmapviz.faces.scaling_view import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -410,7 +410,7 @@ def test_progress_shows_on_a_terminal_only():
 
 
 def test_stacked_bars_worked_by_hand():
-    from vmapviz.scaling_view import bars_view
+    from vmapviz.faces.scaling_view import bars_view
     # two bars on one scale: the longer (100 ns) fills 20 cells, 50 ns of lock wait is
     # 10 of them, 25 of IPI round trip 5, 25 of work 5; the other (50 ns of work) 10 cells
     table = {"threads": [1], "parts": {"a": [{"lock_wait": 50.0, "ipi": 25.0, "work": 25.0}],
@@ -418,3 +418,32 @@ def test_stacked_bars_worked_by_hand():
     lines = bars_view(table, width=20).plain.splitlines()
     assert lines[1] == "a   1 " + "█" * 10 + "▓" * 5 + "■" * 5 + " 100 ns"
     assert lines[2] == "b   1 " + "■" * 10 + " 50 ns"
+
+
+def test_the_round_trip_constants_cancel_out_once_calibrated_again():
+    # 2 threads on 8 CPUs (wake_share 0: an idle target takes the same time as a busy
+    # one): a target is ready at IPI + lines + its flush + handler time.  Calibrated
+    # again, ipi_ns + d leaves the residual round
+    # trip (the handler time) d shorter, so every ready time, every round trip and the
+    # table stay exactly as they were; full_flush_ns + d is taken twice from it (the
+    # targets' and the initiator's own flush at 1 thread), so a target's flush +
+    # handler is d shorter and the initiator's own flush d longer: the same sum.
+    out = m.sensitivity(threads=2, constants=("ipi_ns", "full_flush_ns"))
+    base = out["base"]
+    for name in ("ipi_ns", "full_flush_ns"):
+        for side in ("low", "high"):
+            assert out["constants"][name][side]["vanilla"] == pytest.approx(base["vanilla"], abs=0.2)
+    d = m.PARAMS.ipi_ns / 2
+    assert out["constants"]["ipi_ns"]["low"]["roundtrip_ns"] == pytest.approx(base["roundtrip_ns"] + d, abs=0.1)
+    assert out["constants"]["full_flush_ns"]["high"]["roundtrip_ns"] == pytest.approx(
+        base["roundtrip_ns"] - 2 * m.PARAMS.full_flush_ns, abs=0.1)
+
+
+def test_two_curves_on_one_point_are_drawn_side_by_side():
+    from vmapviz.faces.scaling_view import plot
+    # merged and modern both at 10 ns: on the bottom row (0 of 200, rounded), merged's m
+    # at each thread column, modern's * beside it (right of the first, left of the last)
+    t = {"threads": [1, 2], "ns": {"vanilla": [100.0, 200.0], "merged": [10.0, 10.0], "modern": [10.0, 10.0]}}
+    rows = plot(t, height=5).plain.splitlines()
+    assert rows[4] == "       0 ns │m*·······*m"
+    assert rows[0].endswith("··v") and rows[2].startswith("     100 ns │v")

@@ -3,8 +3,8 @@ answers file, and malformed ones."""
 
 import json
 
-from vmapviz import quiz
-from vmapviz.cli import main
+from vmapviz.teaching import quiz
+from vmapviz.faces.cli import main
 from vmapviz.kernel.config import Config
 from vmapviz.workloads import get
 

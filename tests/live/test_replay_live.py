@@ -12,7 +12,7 @@ purged A3), and its free counts 5 pages."""
 import json
 import os
 
-from vmapviz.cli import main
+from vmapviz.faces.cli import main
 from vmapviz.live import recording, replay
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "live")
@@ -72,3 +72,18 @@ def test_the_recording_of_this_6_18_machine():
     assert r["purge_counts"] == {"agree": 1, "total": 1}
     # the absolute mode needs real addresses: this machine hashes them (kptr_restrict=0)
     assert r["placement_absolute"]["total"] == 0 and "hashed" in r["placement_absolute"]["note"]
+
+
+def test_the_absolute_mode_from_a_real_layout_worked_out_by_hand():
+    # GIVEN a snapshot with real addresses: a busy area [V0, V0+0x5000) and an unpurged
+    # one [V0+0x5000, V0+0xa000); 1 CPU, so no pools
+    r = _result("hand-layout.jsonl")
+    # THEN the simulator, rebuilt from it, puts the first 20 KiB stack (align 16 KiB)
+    # at the first 16 KiB boundary past the lazy area, V0+0xc000, the next at
+    # V0+0x14000 (0x11000 aligned up): both as recorded; the third was recorded at
+    # V0+0x100000, where the simulator (V0+0x1c000) disagrees
+    assert r["placement_absolute"]["agree"] == 2 and r["placement_absolute"]["total"] == 3
+    assert r["placement_relative"] == {"agree": 1, "total": 2}
+    wrong = [m for m in r["mismatches"] if m["what"] == "absolute"]
+    assert [(m["event"], m["real"], m["sim"]) for m in wrong] == [
+        (3, 0xFFFFC90000100000, 0xFFFFC9000001C000)]

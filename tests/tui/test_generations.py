@@ -16,7 +16,7 @@ from vmapviz.kernel.generations import GENERATIONS, NAMES
 from vmapviz.tui.actions import ACTIONS
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.commands import palette_entries
-from vmapviz.tui.screens import keys
+from vmapviz.tui.screens.dialogs import keys
 
 
 async def until_variant(app, pilot, name: str) -> None:

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from rich.style import Style
 
-from vmapviz.flush_history import FlushHistory, columns
+from vmapviz.models.flush_history import FlushHistory, columns
 from vmapviz.kernel import BlockView, Config, Kernel, VmapArea
 from vmapviz.kernel.events import KINDS
-from vmapviz.snapshot import Snapshot, take
+from vmapviz.run.snapshot import Snapshot, take
 from vmapviz.tui import palette as P
-from vmapviz.tui.addrmap import AddressMap, classify_row, legend_items, row_segments
-from vmapviz.tui.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_state,
+from vmapviz.tui.panels.addrmap import AddressMap, classify_row, legend_items, row_segments
+from vmapviz.tui.panels.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_state,
                                 overview_per_cell)
-from vmapviz.tui.costs import CostPanel, free_bill, lock_counters, sparkline
-from vmapviz.tui.eventlog import EventLog, Entry, parse_filter
-from vmapviz.tui.explain import explain
-from vmapviz.tui.inspector import inspect, stale_cpus, summary
-from vmapviz.tui.lazy import flush_sparkline, gauge
-from vmapviz.tui.units import human_bytes
+from vmapviz.tui.panels.costs import CostPanel, free_bill, lock_counters, sparkline
+from vmapviz.tui.panels.eventlog import EventLog, Entry, parse_filter
+from vmapviz.tui.words.explain import explain
+from vmapviz.tui.panels.inspector import inspect, stale_cpus, summary
+from vmapviz.tui.panels.lazy import flush_sparkline, gauge
+from vmapviz.units import human_bytes
 
 CFG = Config(nr_cpus=4, bits=64)
 B = CFG.vmalloc_start

@@ -25,6 +25,10 @@ VMALLOC_64 = (0xFFFFC20000000000, 0xFFFFE20000000000)
 VMALLOC_32 = (0xF8800000, 0xFF7FE000)
 
 MAX_CPUS = 4096
+# The simulator's cap on physical memory (ram_size): every page frame is a Python int
+# in the page table and the TLBs, so 16 GiB of 4 KiB pages (4 Mi frames) is about as
+# much as one op may allocate and map in bounded memory.  The kernel has no such cap.
+MAX_RAM_SIZE = 16 << 30
 
 # --tiny: a machine small enough to work by hand.  Only these constants change; every
 # rule (first fit, guard pages, lazy purges past lazy_max_pages, vb_alloc) stays the
@@ -101,9 +105,10 @@ class Config:
         ps = self.page_size
         if ps < 4096 or ps & (ps - 1):
             raise ConfigError(f"page_size must be a power of two of at least 4096, not {ps!r}")
-        if not ps <= self.ram_size <= 1 << self.bits or self.ram_size % ps:
+        if not ps <= self.ram_size <= min(1 << self.bits, MAX_RAM_SIZE) or self.ram_size % ps:
             raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
-                              f"address space, not {self.ram_size!r}")
+                              f"address space and at most {MAX_RAM_SIZE >> 30} GiB (the simulator's "
+                              f"cap), not {self.ram_size!r}")
         default = VMALLOC_64 if self.bits == 64 else VMALLOC_32
         if type(self.tiny) is not bool:
             raise ConfigError(f"tiny must be true or false, not {self.tiny!r}")

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .. import vmallocinfo as vi
+from ..models import vmallocinfo as vi
 from ..kernel import Config, Kernel
 from .events import AllocVmapArea, FreeVmapAreaNoflush, LiveError, PurgeVmapAreaLazy
 from .recording import Recording

@@ -24,25 +24,25 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from ..snapshot import Snapshot
+from ..run.snapshot import Snapshot
 from . import palette as P
 from . import themes
 from .actions import ACTIONS, CPU_CHOICES, bindings
-from .addrmap import AddressMap
-from .blocks import BlockList
+from .panels.addrmap import AddressMap
+from .panels.blocks import BlockList
 from .commands import CommandPalette, VmapvizCommands
-from .costs import CostPanel
-from .eventlog import EventLog
-from .explain import explain
+from .panels.costs import CostPanel
+from .panels.eventlog import EventLog
+from .words.explain import explain
 from .footer import FitFooter
-from .freespace import FreeSpacePanel
-from .inspector import Inspector
-from .lazy import LazyPanel
-from .lesson import LessonPanel, LessonRunner, LessonStopped
+from .panels.freespace import FreeSpacePanel
+from .panels.inspector import Inspector
+from .panels.lazy import LazyPanel
+from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
-from .quiz import QuizReady, QuizScreen, Score
-from .screens import FilterScreen, HelpScreen, PickScreen
-from .timeline import OpScreen, TimelineStrip
+from .screens.quiz import QuizReady, QuizScreen, Score
+from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
+from .panels.timeline import OpScreen, TimelineStrip
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
 DEFAULT_SPEED = 20.0
@@ -192,7 +192,7 @@ class VmapvizApp(App):
         if theme:
             self.theme = theme
         if driver is None:
-            from ..driver import Driver
+            from ..run.driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
                             bits=bits, seed=seed, flush=flush, speed=speed,
                             config_nr_cpus=config_nr_cpus, tiny=tiny)
@@ -514,7 +514,7 @@ class VmapvizApp(App):
     @guarded
     def action_quiz(self) -> None:
         """Quiz mode: the run waits before the next op a question fits; predict it."""
-        from ..quiz import next_question
+        from ..teaching.quiz import next_question
         self.user_acted()
         self.driver.apply(lambda run: (run, next_question(run)),
                           lambda q: self.post_message(QuizReady(q)))
@@ -532,7 +532,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_pick_lesson(self) -> None:
-        from ..lesson import catalog, find
+        from ..teaching.lesson import catalog, find
         options = [(item.name.split("-", 1)[-1], item.title) for item in catalog()]
 
         def chosen(name: str | None) -> None:
@@ -595,12 +595,12 @@ class VmapvizApp(App):
     @guarded
     def action_compare(self, other: str | None = None) -> None:
         """Compare mode: this run on two generations in lockstep (tui/compare.py)."""
-        from .compare import open_compare
+        from .screens.compare import open_compare
         open_compare(self, other)
 
     @guarded
     def action_scaling(self) -> None:
-        from .scaling import ScalingScreen
+        from .screens.scaling import ScalingScreen
         self.push_screen(ScalingScreen())
 
     @guarded
