@@ -216,7 +216,7 @@ def test_a_workload_the_other_generation_cannot_run_is_refused():
 def test_the_scaling_chart_shows_where_the_run_stands(monkeypatch):
     from vmapviz.models import costmodel
     from vmapviz.tui.screens import scaling
-    monkeypatch.setattr(scaling, "chart_table", lambda: costmodel.scaling([1, 2]))
+    monkeypatch.setattr(scaling, "chart_table", lambda **kw: costmodel.scaling([1, 2]))
 
     async def scenario(app, pilot):
         screen = await open_compare(app, pilot)

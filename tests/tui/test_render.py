@@ -324,7 +324,7 @@ def test_explain_warn_of_the_posted_descent():
     k.purge()
     text = " ".join(explain(_last(k, lambda: k.vmalloc(4 * PG))))
     assert "WARNING: at mm/vmalloc.c vmap_page_range" in text
-    assert "overlaps a live one" in text
+    assert "overlaps pages that are still mapped" in text and "agp_add_bridge" in text
 
 
 def test_explain_before_the_first_op():
@@ -399,7 +399,7 @@ def test_log_styles_and_tags_follow_the_event_vocabulary():
     assert set(P.LOG_TAGS) == {k for k, kind in KINDS.items() if kind.tag}
     # the filter knows every kind but the call lines; 'warn' takes in every notable one
     kinds, _ = parse_filter("warn", 4)
-    assert kinds == {"warn", "bug", "fault", "uaf", "refused", "error"}
+    assert kinds == {"warn", "bug", "corrupt", "fault", "uaf", "refused", "error"}
     assert parse_filter("bits refused", 4)[0] == {"bits", "refused"}
 
 

@@ -63,10 +63,13 @@ def _cpus(text: str) -> int:
 
 
 def _nr_cpus(text: str) -> int:
-    try:
-        return _cpus(text)
-    except argparse.ArgumentTypeError as e:
-        raise argparse.ArgumentTypeError(str(e).replace("--cpus", "--config-nr-cpus")) from None
+    """NR_CPUS: up to the largest any generation allows (6.12's MAXSMP, 8192); the
+    generation's own limit is Config's to check."""
+    n = _number(text, "a number of CPUs")
+    most = max(g.layout.nr_cpus_max for g in GENERATIONS.values())
+    if not 1 <= n <= most:
+        raise argparse.ArgumentTypeError(f"--config-nr-cpus must be between 1 and {most}, not {n}")
+    return n
 
 
 def _count(text: str) -> int:
@@ -393,9 +396,10 @@ def build_parser() -> Parser:
                    "(each with its kind and the given it shows)")
     q.add_argument("--kinds", type=_kinds, metavar="K,K,...",
                    help="only these kinds of question: " + ", ".join(_quiz_kinds()))
-    q.add_argument("--level", type=int, choices=(1, 2), default=2,
+    q.add_argument("--level", type=int, choices=(1, 2, 3), default=2,
                    help="1: single-op questions with all the state shown (address, bits, lazy, flush, "
-                   "ipis, fails); 2 (default): also the walk and what the kernel does next")
+                   "ipis, fails); 2 (default): also the walk and what the kernel does next; 3: also "
+                   "predictions over several ops (lazy_run)")
     q.add_argument("--show-ops", action="store_true",
                    help="print every op from op 1 to the last question, the questions among them")
     q.add_argument("--sheet", metavar="DIR", help="write one sheet per student (Markdown and HTML) and "

@@ -268,5 +268,18 @@ class Kernel(Machine):
         return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
     def check(self) -> list[str]:
-        """Invariant violations; [] when the state is consistent."""
+        """Invariant violations; [] when the state is consistent.  Once the kernel has
+        corrupted itself (a misuse the C does not check, Machine.corrupt()), the list
+        starts with that corruption, and a walk the broken state defeats is reported,
+        not raised."""
+        try:
+            found = self._check()
+        except Exception as exc:      # only a state the kernel itself corrupted can do this
+            if not self.corruption:
+                raise
+            found = [f"check() could not walk the corrupted state: {type(exc).__name__}: {exc}"]
+        return self.own_corruption(found)
+
+    def _check(self) -> list[str]:
+        """The generation's invariants."""
         raise NotImplementedError

@@ -9,7 +9,7 @@ knows a generation.
 from __future__ import annotations
 
 from .config import Config
-from .events import Bug, Fault, TlbFlush, UseAfterFree, Warn
+from .events import Bug, Corrupt, Fault, TlbFlush, UseAfterFree, Warn
 from .pgtable import EBUSY, PageAllocator, PageTable
 from .views import COUNTERS
 
@@ -44,6 +44,9 @@ class Machine:
         self.pages = PageAllocator(config.num_physpages)
         self.events: list = []
         self.op = 0
+        # (op, function, what) of each misuse the C does not check and the simulator
+        # followed (Machine.corrupt): the state is the kernel's own corruption from there.
+        self.corruption: list[tuple[int, str, str]] = []
 
     # -- events ----------------------------------------------------------------------
 
@@ -56,9 +59,29 @@ class Machine:
         out, self.events = self.events, []
         return out
 
-    def warn(self, cpu: int, where: str, message: str) -> None:
+    # Does vmap_pte_range() WARN on a NULL page?  2.6.28 and 6.12 do (WARN_ON(!page));
+    # 2.6.27 returns -ENOMEM without a word (mm/vmalloc.c v2.6.27 105-108).
+    NULL_PAGE_WARNS = True
+
+    def warn(self, cpu: int, where: str, message: str, check: str = "") -> None:
+        """A WARN (or warn_alloc(), check "warn_alloc") the kernel prints in `where`."""
         self.stats.warnings += 1
-        self.emit(Warn, self.op, cpu, where, message)
+        self.emit(Warn, self.op, cpu, where, message, check)
+
+    def corrupt(self, cpu: int, where: str, what: str, next: str) -> None:
+        """The C has no check for this misuse and the simulator follows it: say what is
+        now inconsistent and what the real kernel would do next; remember it, so that
+        check() knows the state is the kernel's own corruption."""
+        self.corruption.append((self.op, where, what))
+        self.emit(Corrupt, self.op, cpu, where, what, next)
+
+    def own_corruption(self, violations: list[str]) -> list[str]:
+        """check()'s answer once the kernel corrupted itself: the corruption first (op,
+        function, what), then the invariants it broke."""
+        if not self.corruption:
+            return violations
+        return [f"the kernel corrupted its own state at op {op} in {where}(): {what}"
+                for op, where, what in self.corruption] + violations
 
     def bug(self, cpu: int, where: str, message: str, own: bool = False) -> None:
         """BUG(): report it and end the current call.  `own`: the simulator's refusal of
@@ -79,10 +102,10 @@ class Machine:
             # into -ENOMEM, which is what the caller sees.
             if err == -EBUSY:
                 self.warn(cpu, "vmap_page_range", f"WARN_ON(!pte_none(*pte)): PTE already present "
-                          f"at {addr:#x}; the caller gets -ENOMEM (-12)")
-            else:
+                          f"at {addr:#x}; the caller gets -ENOMEM (-12)", "WARN_ON(!pte_none(*pte))")
+            elif self.NULL_PAGE_WARNS:
                 self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}; the "
-                          "caller gets -ENOMEM (-12)")
+                          "caller gets -ENOMEM (-12)", "WARN_ON(!page)")
         return err
 
     def flush_tlb_kernel_range(self, cpu: int, start: int, end: int, whole: bool | None = None) -> None:

@@ -383,12 +383,14 @@ class PageTable:
 
     def stale_bits(self, cpu: int) -> tuple[tuple[int, int], ...]:
         """(group, bitmap) of the pages this CPU's TLB still maps although their user
-        freed them: plain ints, cheap to hand to a snapshot."""
-        held, dead = self.tlbs[cpu].bits, self.dead.bits
-        small, big = (held, dead) if len(held) <= len(dead) else (dead, held)
+        freed them: a PTE left for lazy flushing (dead), or no PTE at all any more
+        (6.12 clears PTEs at free and only the flush waits).  A PTE that maps another
+        frame cannot meet a stale entry between calls: a page is mapped anew only after
+        the flush.  Plain ints, cheap to hand to a snapshot."""
+        held, dead, mapped = self.tlbs[cpu].bits, self.dead.bits, self.ptes.bits
         out = []
-        for g in sorted(small):
-            both = small[g] & big.get(g, 0)
+        for g in sorted(held):
+            both = held[g] & (dead.get(g, 0) | ~mapped.get(g, 0))
             if both:
                 out.append((g, both))
         return tuple(out)
