@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from vmapviz.compare import CompareDriver, Pair
-from vmapviz.driver import Driver, Run, run_ops
+from vmapviz.run.compare import CompareDriver, Pair
+from vmapviz.run.driver import Driver, Run, run_ops
 from vmapviz.workloads import get
 
 ROUNDS = 3   # this machine's speed drifts: alternate the measurements and keep each one's best

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from vmapviz.driver import Driver, Run
+from vmapviz.run.driver import Driver, Run
 from vmapviz.kernel import Config, Kernel
-from vmapviz.snapshot import take
+from vmapviz.run.snapshot import take
 from vmapviz.workloads import get
 
 SECONDS = 3.0

@@ -16,8 +16,8 @@ import statistics
 import sys
 import time
 
-from vmapviz.driver import Run
-from vmapviz.timeline import Timeline
+from vmapviz.run.driver import Run
+from vmapviz.run.timeline import Timeline
 from vmapviz.workloads import get
 
 

@@ -24,7 +24,7 @@ import time
 from bench_driver import direct, through_driver  # the same loops, measured the same way
 from vmapviz.kernel import BlockView, Config, Kernel, QueueView, VmapArea
 from vmapviz.kernel.vmap_area import FLAG_NAMES
-from vmapviz.snapshot import Snapshot
+from vmapviz.run.snapshot import Snapshot
 
 SIZE = (200, 60)
 
@@ -79,9 +79,9 @@ class FakeDriver:
 
 
 def bench_frame(repeats: int = 40) -> dict:
-    from vmapviz.tui.addrmap import AddressMap
+    from vmapviz.tui.panels.addrmap import AddressMap
     from vmapviz.tui.app import VmapvizApp
-    from vmapviz.tui.blocks import BlockList
+    from vmapviz.tui.panels.blocks import BlockList
 
     results = {}
 

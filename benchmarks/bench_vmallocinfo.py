@@ -16,7 +16,7 @@ import statistics
 import tempfile
 import time
 
-from vmapviz import vmallocinfo as vi
+from vmapviz.models import vmallocinfo as vi
 
 BASE = 0xFFFFC90000000000
 ROUNDS = 5

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from vmapviz.driver import Driver
+from vmapviz.run.driver import Driver
 
 
 def wait_for(cond, timeout=20.0):

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from vmapviz import __version__
-from vmapviz.cli import main
+from vmapviz.faces.cli import main
 
 
 def run_cli(capsys, *argv):

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from vmapviz import cli
-from vmapviz.cli import main
+from vmapviz.faces import cli
+from vmapviz.faces.cli import main
 from vmapviz.workloads import load
 
 HEADER = {"vmapviz": "trace", "version": 1, "workload": "t",
@@ -128,7 +128,8 @@ def test_errors_name_the_real_path(capsys, tmp_path, monkeypatch):
     code, _, err = run_cli(capsys, "run", "vmalloc-churn", "--ops", "5", "--record", "/dev/full")
     assert (code, err) == (2, "vmapviz: --record /dev/full: No space left on device\n")
     code, _, err = run_cli(capsys, "replay", ".")
-    assert (code, err) == (2, "vmapviz: .: cannot read: Is a directory\n")
+    assert (code, err) == (2, "vmapviz: .: a directory, not a regular file: a trace is read twice "
+                              "(checked, then replayed); save it to a file\n")
 
 
 def test_closed_output_has_its_own_status(tmp_path):

@@ -1,12 +1,13 @@
 """The cost model: toy programs worked out by hand, the hand-derived counts, calibration,
 determinism and the `vmapviz scaling` command."""
 
+import io
 import json
 
 import pytest
 
-from vmapviz import costmodel as m
-from vmapviz.cli import main
+from vmapviz.models import costmodel as m
+from vmapviz.faces.cli import main
 from vmapviz.kernel import Config, Kernel
 
 FREE = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0)
@@ -70,6 +71,45 @@ def test_a_flush_with_one_target():
     expected = (a + L) + p.ipi_ns + 2 * L + p.full_flush_ns + (a + L) + (a + L) + L + p.full_flush_ns \
         + 4 * p.tlb_refill_ns + 1.0
     assert per_cycle([prog], 2, p) == pytest.approx(expected)
+
+
+def test_a_flush_inside_the_lock_saturates_it_as_worked_by_hand():
+    # One thread's critical section holds a flush of known cost; outside it, W of work.
+    # No line or atomic costs, no refills: a flush is the IPI (I), each target's
+    # handler (its flush F and handler time H; the acks cost nothing), then the
+    # initiator's own flush F:  phi = I + F + H + F.
+    I, F, H, W = 1000.0, 100.0, 500.0, 1000.0
+    p = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0, ipi_ns=I,
+                      full_flush_ns=F, tlb_refill_ns=0.0)
+    phi = I + F + H + F                                        # 1,700
+    prog = [("lock", "L", True), ("flush", True), ("unlock", "L"), ("work", W, "work")]
+
+    def per_thread(n):
+        sim = m.Simulation([prog] * n, 8, p, handler_ns=H)
+        sim.run(12)
+        return sim.per_iteration(1, warmup=4)[0]
+
+    assert per_thread(1) == pytest.approx(phi + W)             # 2,700: the lock idles W a cycle
+    # Two threads: the lock is busy 2 phi = 3,400 a round, more than a thread needs
+    # outside it (W, plus the other's handler on its CPU while it works: F + H = 600;
+    # 1,600 < phi), so it saturates: every thread waits for the other's flush.
+    assert per_thread(2) == pytest.approx(2 * phi)             # 3,400: +700 on one thread
+    # Four: 4 phi = 6,800 a round (outside: W + 3 (F + H) = 2,800 < 3 phi): +3,400 more.
+    assert per_thread(4) == pytest.approx(4 * phi)
+
+
+def test_an_idle_target_wakes_before_its_handler_a_busy_one_does_not():
+    # wake_ns delays only a CPU no thread runs on.  Two CPUs, one thread: the target is
+    # idle, so the round trip grows by the wake; with a second thread on CPU 1 it is busy.
+    p = m.with_params(line_socket_ns=0.0, line_remote_ns=0.0, atomic_ns=0.0, ipi_ns=1000.0,
+                      full_flush_ns=100.0, tlb_refill_ns=0.0)
+    flusher = [("flush", True), ("work", 10_000.0, "work")]
+    alone = m.Simulation([flusher], 2, p, wake_ns=3000.0)
+    alone.run(4)
+    assert alone.per_iteration(1)[0] == pytest.approx(1000 + 3000 + 100 + 100 + 10_000)
+    busy = m.Simulation([flusher, [("work", 10_000.0, "work")]], 2, p, wake_ns=3000.0)
+    busy.run(4)
+    assert busy.threads[0].cycle_end[-1] - busy.threads[0].cycle_end[-2] == pytest.approx(1000 + 100 + 100 + 10_000)
 
 
 def test_a_handler_steals_time_from_the_thread_on_its_cpu():
@@ -163,8 +203,12 @@ def test_op_ns_of_vmap_and_vunmap_on_vanilla_worked_by_hand():
     counts = m.counts_of(k.stats)
     assert counts == m.OpCounts(walk=1, vmlist_write=2, tlb_flushes=1, ipis=3, full_flushes=4,
                                 ptes_set=4, ptes_cleared=4)
-    p = m.PARAMS
-    expected = (1 + 4 + 4) * p.l2_hit_ns + 2 * p.atomic_ns + m.flush_ns(4) + 2 * m.residual("vanilla") / 3
+    p, cal = m.PARAMS, m.calibrate()
+    # The flush: the uncontended round trip worked by hand below, plus the residual round
+    # trip (every target idle: each ready time moves by it, so the round trip does), and
+    # two thirds of the common work (vmap's and vunmap's).
+    expected = ((1 + 4 + 4) * p.l2_hit_ns + 2 * p.atomic_ns + m.flush_ns(4) + cal.roundtrip_ns
+                + 2 * cal.common_ns["vanilla"] / 3)
     assert m.op_ns("vanilla", counts, 4, ops=2) == pytest.approx(expected)
 
 
@@ -174,23 +218,53 @@ def test_op_ns_over_a_measured_cycle_is_the_one_thread_row(generation, row):
     assert m.op_ns(generation, total(its), 8, ops=3 * n) / n == pytest.approx(row)
 
 
-def test_op_ns_has_no_calibration_for_modern():
+def test_op_ns_refuses_an_unknown_generation():
     with pytest.raises(m.ModelError):
-        m.op_ns("modern", m.OpCounts(), 4)
+        m.op_ns("bogus", m.OpCounts(), 4)
 
 
 # -- calibration, determinism, the command -------------------------------------------------
 
-def test_calibration_reproduces_the_one_thread_row_exactly():
-    table = m.scaling([1])
-    assert table["ns"]["vanilla"][0] == pytest.approx(14_700.0, abs=0.05)
-    assert table["ns"]["merged"][0] == pytest.approx(2_900.0, abs=0.05)
-    assert m.simulate("vanilla", 1, 8, m.residual("vanilla")).ns == pytest.approx(14_700.0, abs=1e-6)
-    assert m.simulate("merged", 1, 8, m.residual("merged")).ns == pytest.approx(2_900.0, abs=1e-6)
+@pytest.mark.parametrize("generation, row", sorted(m.CALIBRATION.items()))
+def test_calibration_reproduces_each_one_thread_row_exactly(generation, row):
+    assert m.simulate(generation, 1, 8).ns == pytest.approx(row, abs=1e-6)
+
+
+@pytest.mark.parametrize("generation, row", sorted(m.CALIBRATION.items()))
+def test_the_attribution_table_sums_to_the_row(generation, row):
+    table = m.attribution(generation)
+    assert table[-1] == {"row": row}
+    assert sum(r["ns"] for r in table[:-1]) == pytest.approx(row, abs=0.05)
+
+
+def test_the_attribution_puts_vanillas_flush_and_unmap_under_vmlist_lock():
+    # 2.6.27's remove_vm_area(): write_lock(&vmlist_lock); __remove_vm_area() ->
+    # unmap_vm_area() -> unmap_kernel_range(): clear the PTEs, then
+    # flush_tlb_kernel_range() -> flush_tlb_all(): the IPI broadcast and the wait
+    # (v2.6.27 mm/vmalloc.c, remove_vm_area at line 366, __remove_vm_area at line 339:
+    # the hunks "@@ -321,39" and "@@ -366,11" of the rewrite patch remove them).
+    rows = {r["mechanism"]: r for r in m.attribution("vanilla")[:-1]}
+    for mech in ("PTEs cleared", "own TLB flush (CR4.PGE toggle)", "common work, the unmap's third"):
+        assert rows[mech]["lock"] == "vmlist_lock"
+    assert [r["lock"] for k, r in rows.items() if k.startswith("IPI round trip")] == ["vmlist_lock"] * 2
+    for mech in ("PTEs set", "TLB misses touching the pages", "common work, the map's third"):
+        assert rows[mech]["lock"] == "none"
+    # the residual round trip is what vanilla's row holds beyond the rewrite's iteration
+    # and its own counted mechanisms
+    cal = m.calibrate()
+    counted = sum(r["ns"] for k, r in rows.items() if k != "IPI round trip, residual (7 idle targets)")
+    assert rows["IPI round trip, residual (7 idle targets)"]["ns"] == pytest.approx(14_700 - counted, abs=0.05)
+    assert cal.common_ns["vanilla"] == pytest.approx(cal.common_ns["merged"])
+
+
+def test_the_rewrite_holds_no_global_lock_through_its_flush():
+    rows = {r["mechanism"]: r for r in m.attribution("merged")[:-1]}
+    assert rows["common work, the unmap's third"]["lock"] == "none"
+    assert rows["IPI round trip, residual (7 idle targets)"]["lock"].startswith("none")
 
 
 def test_breakdown_adds_up_to_the_total():
-    r = m.simulate("vanilla", 4, 8, m.residual("vanilla"))
+    r = m.simulate("vanilla", 4, 8)
     assert sum(r.parts.values()) == pytest.approx(r.ns, rel=1e-6)
 
 
@@ -258,3 +332,108 @@ def test_cli_profile_json(capsys):
     assert out["profile"]["vanilla"]["lock_wait"] == pytest.approx(0.97088, abs=1e-5)
     # the rewrite takes no global lock on its fast path: its time is work
     assert out["model"]["merged"]["shares"]["work"] > 0.99
+
+
+# -- every generation, the sensitivity, the cost of a table --------------------------------
+
+def test_an_uncalibrated_generation_is_attributed_too():
+    # 6.12 has no row of the thread's: its one-thread time is its counts plus the
+    # rewrite's common work, and the attribution (worked from counts and constants, not
+    # from the simulation) sums to what the simulation plays.
+    table = m.attribution("modern")
+    assert "row" not in table[-1]
+    assert sum(r["ns"] for r in table) == pytest.approx(m.simulate("modern", 1, 8).ns, abs=0.05)
+    share = {r["mechanism"]: r["ns"] for r in table}["common work, the map's third"]
+    assert share == pytest.approx(m.calibrate().common_ns["merged"] / 3, abs=1e-3)
+
+
+def test_a_constant_the_calibration_covers_moves_into_the_residual():
+    # Halving ipi_ns shortens the counted round trip by exactly 500 ns (every target is
+    # idle and its ready time moves by it); calibrated again, the residual round trip
+    # takes those 500 ns back and the 1-thread row stays exact.
+    low = m.with_params(ipi_ns=500.0)
+    assert m.calibrate(low).roundtrip_ns == pytest.approx(m.calibrate().roundtrip_ns + 500.0, abs=1e-6)
+    assert m.simulate("vanilla", 1, 8, p=low).ns == pytest.approx(14_700.0, abs=1e-6)
+
+
+def test_cli_variants_json_keeps_its_schema(capsys):
+    assert main(["scaling", "--json", "--threads", "1,2", "--variants", "vanilla,merged,modern"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"threads", "ns", "speedup", "params", "parts"}
+    assert set(out["ns"]) == {"vanilla", "merged", "modern"}
+    assert out["speedup"] == [round(v / r, 2) for v, r in zip(out["ns"]["vanilla"], out["ns"]["merged"])]
+    assert out["ns"]["vanilla"][0] == pytest.approx(14_700.0, abs=0.05)
+
+
+@pytest.mark.parametrize("argv", [["--variants", "vanilla"], ["--variants", "vanilla,bogus"],
+                                  ["--variants", "merged,merged"], ["--threads", "١,٢"]])
+def test_cli_bad_variants_or_digits_exit_2(argv, capsys):
+    assert main(["scaling", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vmapviz: ") and err.count("\n") == 1
+
+
+def test_cli_refuses_a_table_out_of_proportion_before_simulating(capsys, monkeypatch):
+    # 1,024 threads on 1,024 CPUs: every vanilla flush interrupts 1,023 CPUs, 150
+    # iterations a thread: the estimate is far over the cap, and nothing runs.
+    monkeypatch.setattr(m, "simulate", lambda *a, **k: pytest.fail("simulated"))
+    assert m.cost_estimate([1024], 1024, ("vanilla", "merged")) > m.MAX_WORK
+    assert main(["scaling", "--cpus", "1024", "--threads", "1024"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "over the cap" in err and "--cpus 1024" in err and "s of CPU" in err
+
+
+def test_cli_ctrl_c_stops_a_table_with_130(capsys, monkeypatch):
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(m, "simulate", interrupted)
+    monkeypatch.setattr(m, "calibrate", interrupted)
+    assert main(["scaling", "--json"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "vmapviz: interrupted\n"
+
+
+def test_progress_shows_on_a_terminal_only():
+    from vmapviz.faces.scaling_view import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        show = Progress(stream)
+        show("vanilla, 8 threads on 8 CPUs (4/8)")
+        show.done()
+    assert "vanilla, 8 threads on 8 CPUs (4/8)" in tty.getvalue() and tty.getvalue().endswith("\r\x1b[K")
+    assert pipe.getvalue() == ""
+
+
+def test_stacked_bars_worked_by_hand():
+    from vmapviz.faces.scaling_view import bars_view
+    # two bars on one scale: the longer (100 ns) fills 20 cells, 50 ns of lock wait is
+    # 10 of them, 25 of IPI round trip 5, 25 of work 5; the other (50 ns of work) 10 cells
+    table = {"threads": [1], "parts": {"a": [{"lock_wait": 50.0, "ipi": 25.0, "work": 25.0}],
+                                       "b": [{"work": 50.0}]}}
+    lines = bars_view(table, width=20).plain.splitlines()
+    assert lines[1] == "a   1 " + "█" * 10 + "▓" * 5 + "■" * 5 + " 100 ns"
+    assert lines[2] == "b   1 " + "■" * 10 + " 50 ns"
+
+
+def test_the_round_trip_constants_cancel_out_once_calibrated_again():
+    # 2 threads on 8 CPUs (wake_share 0: an idle target takes the same time as a busy
+    # one): a target is ready at IPI + lines + its flush + handler time.  Calibrated
+    # again, ipi_ns + d leaves the residual round
+    # trip (the handler time) d shorter, so every ready time, every round trip and the
+    # table stay exactly as they were; full_flush_ns + d is taken twice from it (the
+    # targets' and the initiator's own flush at 1 thread), so a target's flush +
+    # handler is d shorter and the initiator's own flush d longer: the same sum.
+    out = m.sensitivity(threads=2, constants=("ipi_ns", "full_flush_ns"))
+    base = out["base"]
+    for name in ("ipi_ns", "full_flush_ns"):
+        for side in ("low", "high"):
+            assert out["constants"][name][side]["vanilla"] == pytest.approx(base["vanilla"], abs=0.2)
+    d = m.PARAMS.ipi_ns / 2
+    assert out["constants"]["ipi_ns"]["low"]["roundtrip_ns"] == pytest.approx(base["roundtrip_ns"] + d, abs=0.1)
+    assert out["constants"]["full_flush_ns"]["high"]["roundtrip_ns"] == pytest.approx(
+        base["roundtrip_ns"] - 2 * m.PARAMS.full_flush_ns, abs=0.1)

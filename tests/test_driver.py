@@ -6,7 +6,7 @@ import time
 import pytest
 from driver_helpers import driver, wait_for  # noqa: F401 - driver is a fixture
 
-from vmapviz.driver import Driver
+from vmapviz.run.driver import Driver
 from vmapviz.workloads import Workload
 from vmapviz.workloads.base import on_cpu0
 

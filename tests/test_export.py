@@ -10,8 +10,8 @@ import struct
 from PIL import Image
 from rich.terminal_theme import DEFAULT_TERMINAL_THEME as THEME
 
-from vmapviz.cli import main
-from vmapviz.export import CellPainter, GifWriter, drawn_shape, png_from_svg
+from vmapviz.faces.cli import main
+from vmapviz.faces.export import CellPainter, GifWriter, drawn_shape, png_from_svg
 
 
 def svg_size(svg: str) -> tuple[int, int]:

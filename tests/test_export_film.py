@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vmapviz.cli import main
-from vmapviz.driver import Run as KernelRun
-from vmapviz.export import GifWriter, Span
+from vmapviz.faces.cli import main
+from vmapviz.run.driver import Run as KernelRun
+from vmapviz.faces.export import GifWriter, Span
 from vmapviz.workloads import get
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,7 +182,7 @@ def test_a_slow_frame_is_waited_for(tmp_path, monkeypatch):
     """No deadline per frame: a frame whose ops take long (here the driver stalls 3 s in
     each step command) comes when they are done; the session waits on the driver's own
     word that the command has run, not on a clock."""
-    import vmapviz.driver as driver
+    import vmapviz.run.driver as driver
 
     steps = driver.Driver._steps
 

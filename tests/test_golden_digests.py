@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vmapviz.driver import Run
+from vmapviz.run.driver import Run
 from vmapviz.kernel import GENERATIONS
 from vmapviz.workloads import WORKLOADS, UnsupportedWorkload
 

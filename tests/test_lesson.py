@@ -3,8 +3,8 @@ and malformed lessons are refused with the file, the line and the problem."""
 
 import pytest
 
-from vmapviz import lesson
-from vmapviz.cli import main
+from vmapviz.teaching import lesson
+from vmapviz.faces.cli import main
 
 
 def test_five_lessons_ship_in_order():

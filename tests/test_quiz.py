@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from vmapviz import quiz
-from vmapviz.cli import main
-from vmapviz.driver import Run
+from vmapviz.teaching import quiz
+from vmapviz.faces.cli import main
+from vmapviz.run.driver import Run
 from vmapviz.workloads import get
 
 PAGE = 4096

@@ -1,6 +1,6 @@
 """Every quiz question is answerable from what it shows (issue 23 §1): a small solver,
 one rule per question kind and generation written here from the kernel's C (not from
-vmapviz.quiz or the simulator), computes each answer from the question's "given" alone
+vmapviz.teaching.quiz or the simulator), computes each answer from the question's "given" alone
 and must agree with the quiz over many seeds, workloads and every generation.
 
 The rules, with the C they come from:
@@ -32,7 +32,7 @@ The rules, with the C they come from:
 
 import pytest
 
-from vmapviz import quiz
+from vmapviz.teaching import quiz
 from vmapviz.workloads import get
 
 

@@ -115,7 +115,7 @@ def test_another_host_is_served_only_with_a_warning():
 
 
 def test_the_default_host_is_this_machine_only_and_says_nothing():
-    from vmapviz.cli import build_parser
+    from vmapviz.faces.cli import build_parser
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.fontsize) == ("127.0.0.1", 8000, 16)
     server = Served()

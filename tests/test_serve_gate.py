@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from browser import Served, alive, wait_for
-from vmapviz.serve import MAX_SIZE, Gate, clamp
+from vmapviz.faces.serve import MAX_SIZE, Gate, clamp
 
 THIS = socket.gethostname().lower()
 
@@ -149,7 +149,7 @@ def test_a_wedged_app_is_killed_when_its_tab_goes(server):
 
 def test_a_tab_without_input_pauses_its_run():
     """No key or mouse for `idle_seconds`: the run pauses and says why."""
-    from vmapviz.serve import served_app_class
+    from vmapviz.faces.serve import served_app_class
 
     async def run():
         app = served_app_class()("map-touch-unmap", seed=1)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from driver_helpers import driver, wait_for  # noqa: F401 - driver is a fixture
 
-from vmapviz.driver import Run
-from vmapviz.timeline import BLOCK, OpLog, Timeline
+from vmapviz.run.driver import Run
+from vmapviz.run.timeline import BLOCK, OpLog, Timeline
 from vmapviz.workloads import WORKLOADS, Op, get, load
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vmapviz import vmallocinfo as vi
-from vmapviz.cli import main
+from vmapviz.models import vmallocinfo as vi
+from vmapviz.faces.cli import main
 
 DATA = Path(__file__).parent / "data" / "vmallocinfo"
 ROOT = Path(__file__).parent.parent
@@ -337,7 +337,7 @@ def test_cli_summary_of_real_addresses_shows_the_layout(capsys):
 
 
 def test_cli_reads_standard_input(monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO((DATA / "zeroed.txt").read_text()))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((DATA / "zeroed.txt").read_bytes())))
     code, out, _ = cli(capsys, "vmallocinfo", "-", "--json")
     s = json.loads(out)
     assert code == 0 and (s["file"], s["areas"], s["addresses"]) == ("<stdin>", 4, "zeroed")

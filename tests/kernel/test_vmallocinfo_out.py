@@ -2,7 +2,7 @@
 per vm_struct on vmlist, `0x%p-0x%p %7ld` (the size includes the guard page), then
 ` pages=%d` when it has pages, then the flags.  Expected lines are written by hand."""
 
-from vmapviz.cli import main
+from vmapviz.faces.cli import main
 from vmapviz.kernel import VM_IOREMAP, Config, Kernel
 
 P = 4096

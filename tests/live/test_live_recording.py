@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from vmapviz.cli import main
+from vmapviz.faces.cli import main
 from vmapviz.live import recording
 from vmapviz.live.events import AllocVmapArea, FreeVmapAreaNoflush, PurgeVmapAreaLazy
 

@@ -12,7 +12,7 @@ purged A3), and its free counts 5 pages."""
 import json
 import os
 
-from vmapviz.cli import main
+from vmapviz.faces.cli import main
 from vmapviz.live import recording, replay
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "live")
@@ -43,9 +43,17 @@ def test_lazy_counts_and_purge_points_worked_out_by_hand():
 
 
 def test_the_cli_prints_the_same_figures_as_json(capsys):
+    # a recording of a 6.18 kernel is replayed on modern-6.18 unless told otherwise; on
+    # one node (1 CPU) no pool exists and the two generations agree
     assert main(["replay-live", os.path.join(DATA, "hand-purge.jsonl"), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["lazy_nr"] == {"agree": 3, "total": 4} and got["variant"] == "modern"
+    assert got["lazy_nr"] == {"agree": 3, "total": 4} and got["variant"] == "modern-6.18"
+
+
+def test_the_default_generation_follows_the_recorded_kernel():
+    assert replay.default_variant("6.18.44-fc-v1300") == "modern-6.18"
+    assert replay.default_variant("6.19.0") == "modern-6.18"
+    assert replay.default_variant("6.12.33") == "modern"
 
 
 def test_the_recording_of_this_6_18_machine():
@@ -64,3 +72,18 @@ def test_the_recording_of_this_6_18_machine():
     assert r["purge_counts"] == {"agree": 1, "total": 1}
     # the absolute mode needs real addresses: this machine hashes them (kptr_restrict=0)
     assert r["placement_absolute"]["total"] == 0 and "hashed" in r["placement_absolute"]["note"]
+
+
+def test_the_absolute_mode_from_a_real_layout_worked_out_by_hand():
+    # GIVEN a snapshot with real addresses: a busy area [V0, V0+0x5000) and an unpurged
+    # one [V0+0x5000, V0+0xa000); 1 CPU, so no pools
+    r = _result("hand-layout.jsonl")
+    # THEN the simulator, rebuilt from it, puts the first 20 KiB stack (align 16 KiB)
+    # at the first 16 KiB boundary past the lazy area, V0+0xc000, the next at
+    # V0+0x14000 (0x11000 aligned up): both as recorded; the third was recorded at
+    # V0+0x100000, where the simulator (V0+0x1c000) disagrees
+    assert r["placement_absolute"]["agree"] == 2 and r["placement_absolute"]["total"] == 3
+    assert r["placement_relative"] == {"agree": 1, "total": 2}
+    wrong = [m for m in r["mismatches"] if m["what"] == "absolute"]
+    assert [(m["event"], m["real"], m["sim"]) for m in wrong] == [
+        (3, 0xFFFFC90000100000, 0xFFFFC9000001C000)]

@@ -8,10 +8,10 @@ import asyncio
 
 from tui_helpers import paused_app, screen_text, settle, step_to
 
-from vmapviz.tui.addrmap import AddressMap
-from vmapviz.tui.blocks import BlockList
-from vmapviz.tui.eventlog import EventLog
-from vmapviz.tui.screens import FilterScreen, HelpScreen, PickScreen
+from vmapviz.tui.panels.addrmap import AddressMap
+from vmapviz.tui.panels.blocks import BlockList
+from vmapviz.tui.panels.eventlog import EventLog
+from vmapviz.tui.screens.dialogs import FilterScreen, HelpScreen, PickScreen
 
 SIZE = (120, 40)
 

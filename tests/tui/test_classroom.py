@@ -8,12 +8,12 @@ import pytest
 from rich.console import Console
 from textual.widgets import Input
 
-from vmapviz.lesson import catalog, find
+from vmapviz.teaching.lesson import catalog, find
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
-from vmapviz.tui.lesson import LessonPanel
-from vmapviz.tui.quiz import QuizScreen
-from vmapviz.tui.timeline import OpScreen, TimelineStrip, cell_of, cells
+from vmapviz.tui.panels.lesson import LessonPanel
+from vmapviz.tui.screens.quiz import QuizScreen
+from vmapviz.tui.panels.timeline import OpScreen, TimelineStrip, cell_of, cells
 
 from tui_helpers import paused_app, screen_text, step_to
 

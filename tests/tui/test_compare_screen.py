@@ -17,8 +17,8 @@ from textual.screen import Screen
 from tui_helpers import paused_app, screen_text, settle
 
 from vmapviz.tui.commands import palette_entries
-from vmapviz.tui.compare import CompareApp, CompareScreen, TwinMap
-from vmapviz.tui.scaling import ScalingScreen
+from vmapviz.tui.screens.compare import CompareApp, CompareScreen, TwinMap
+from vmapviz.tui.screens.scaling import ScalingScreen
 
 
 def unmaps(ops: int, cpus: int = 4) -> tuple[int, int]:
@@ -214,8 +214,8 @@ def test_a_workload_the_other_generation_cannot_run_is_refused():
 
 
 def test_the_scaling_chart_shows_where_the_run_stands(monkeypatch):
-    from vmapviz import costmodel
-    from vmapviz.tui import scaling
+    from vmapviz.models import costmodel
+    from vmapviz.tui.screens import scaling
     monkeypatch.setattr(scaling, "chart_table", lambda: costmodel.scaling([1, 2]))
 
     async def scenario(app, pilot):
@@ -229,9 +229,14 @@ def test_the_scaling_chart_shows_where_the_run_stands(monkeypatch):
         assert isinstance(app.screen, ScalingScreen)
         text = screen_text(app)
         assert "14,700" in text and "2,900" in text             # the model's 1-thread row
-        from vmapviz.tui.contrast import sim_ns_per_op
+        from vmapviz.tui.words.contrast import sim_ns_per_op
         ns = sim_ns_per_op(screen.snap.sides[0])
         assert f"vanilla: {ns:,.0f} ns per op, {3 * ns:,.0f} per 3 ops" in text
+        # where the time goes, as stacked bars per thread count: at 2 threads vanilla
+        # waits for vmlist_lock (█) as long as it spends in the IPI round trip (▓)
+        assert "where the time goes, per iteration" in text and "█ lock wait" in text
+        bar = next(line for line in text.splitlines() if "vanilla   2 " in line and " ns" in line)
+        assert "█" in bar and "▓" in bar
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert app.screen is screen
@@ -239,7 +244,7 @@ def test_the_scaling_chart_shows_where_the_run_stands(monkeypatch):
 
 
 def test_vmapviz_compare_opens_on_compare_mode_and_escape_quits():
-    from vmapviz.compare import CompareDriver
+    from vmapviz.run.compare import CompareDriver
 
     async def main():
         app = CompareApp(CompareDriver("map-touch-unmap", ("vanilla", "modern"), nr_cpus=4))

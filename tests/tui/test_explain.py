@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from vmapviz.kernel import Config, Kernel
 from vmapviz.kernel.vm_struct import VM_IOREMAP
-from vmapviz.snapshot import Snapshot, take
-from vmapviz.tui.explain import explain
+from vmapviz.run.snapshot import Snapshot, take
+from vmapviz.tui.words.explain import explain
 from vmapviz.workloads import get
 
 PG = 4096

@@ -2,8 +2,8 @@
 in the asserted text.  Pure functions: no app."""
 
 from vmapviz.kernel import VM_IOREMAP, Config, Kernel
-from vmapviz.snapshot import take
-from vmapviz.tui.explain import explain
+from vmapviz.run.snapshot import take
+from vmapviz.tui.words.explain import explain
 
 P = 4096
 MiB = 1 << 20

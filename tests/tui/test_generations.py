@@ -16,7 +16,7 @@ from vmapviz.kernel.generations import GENERATIONS, NAMES
 from vmapviz.tui.actions import ACTIONS
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.commands import palette_entries
-from vmapviz.tui.screens import keys
+from vmapviz.tui.screens.dialogs import keys
 
 
 async def until_variant(app, pilot, name: str) -> None:
@@ -65,10 +65,11 @@ def test_vanilla_has_no_block_panel_and_a_free_costs_what_the_c_pays():
 
 
 def test_v_cycles_the_registry_and_the_panels_follow():
-    # The registry's order: vanilla, posted, merged, modern, and round again.
+    # The registry's order: vanilla, posted, merged, modern, modern-6.18, and round again.
     async def scenario(app, pilot):
         assert app.snap.config.variant == "vanilla" and not app.blocks.display
-        for name in ("posted", "merged", "modern", "vanilla"):
+        assert NAMES == ("vanilla", "posted", "merged", "modern", "modern-6.18")
+        for name in NAMES[1:] + NAMES[:1]:
             await press(app, pilot, "v")
             await until_variant(app, pilot, name)
             feats = GENERATIONS[name].features

@@ -15,13 +15,13 @@ from vmapviz.kernel.events import TlbFlush
 from vmapviz.kernel.modern import FreeBlock, PoolView
 from vmapviz.kernel.events import KWORKER
 from vmapviz.kernel.modern.events import Purge
-from vmapviz.snapshot import take
+from vmapviz.run.snapshot import take
 from vmapviz.tui import palette as P
-from vmapviz.tui.addrmap import classify_row, legend_items
-from vmapviz.tui.blocks import marked_segments
-from vmapviz.tui.eventlog import Entry, EventLog, op_entries, parse_filter
-from vmapviz.tui.freespace import largest_blocks, pool_lines
-from vmapviz.tui.inspector import inspect, summary
+from vmapviz.tui.panels.addrmap import classify_row, legend_items
+from vmapviz.tui.panels.blocks import marked_segments
+from vmapviz.tui.panels.eventlog import Entry, EventLog, op_entries, parse_filter
+from vmapviz.tui.panels.freespace import largest_blocks, pool_lines
+from vmapviz.tui.panels.inspector import inspect, summary
 
 PG = 4096
 S = 0xFFFFC20000000000

@@ -214,7 +214,7 @@ def test_sigterm_and_sighup_restore_the_terminal(sig, tmp_path):
 
 
 def test_screenshot_waits_for_every_op_in_chunks(tmp_path, capsys):
-    from vmapviz.export import SCREENSHOT_CHUNK, Run, save_screenshot
+    from vmapviz.faces.export import SCREENSHOT_CHUNK, Run, save_screenshot
     ops = 2 * SCREENSHOT_CHUNK + 7    # three chunks, the last of 7 ops
     out = save_screenshot(tmp_path / "s.svg", Run("map-touch-unmap", nr_cpus=1), ops, progress=True)
     svg = (tmp_path / "s.svg").read_text()
@@ -273,7 +273,7 @@ def test_a_pick_list_pages_only_once_laid_out():
     from textual.app import App
     from textual.widgets.option_list import Option
 
-    from vmapviz.tui.screens import PickList
+    from vmapviz.tui.screens.dialogs import PickList
 
     async def main():
         app = App()

@@ -14,20 +14,20 @@ import pytest
 
 from rich.style import Style
 
-from vmapviz.flush_history import FlushHistory, columns
+from vmapviz.models.flush_history import FlushHistory, columns
 from vmapviz.kernel import BlockView, Config, Kernel, VmapArea
 from vmapviz.kernel.events import KINDS
-from vmapviz.snapshot import Snapshot, take
+from vmapviz.run.snapshot import Snapshot, take
 from vmapviz.tui import palette as P
-from vmapviz.tui.addrmap import AddressMap, classify_row, legend_items, row_segments
-from vmapviz.tui.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_state,
+from vmapviz.tui.panels.addrmap import AddressMap, classify_row, legend_items, row_segments
+from vmapviz.tui.panels.blocks import (bitmap_glyphs, bitmap_strip, bits_per_row, half_state,
                                 overview_per_cell)
-from vmapviz.tui.costs import CostPanel, free_bill, lock_counters, sparkline
-from vmapviz.tui.eventlog import EventLog, Entry, parse_filter
-from vmapviz.tui.explain import explain
-from vmapviz.tui.inspector import inspect, stale_cpus, summary
-from vmapviz.tui.lazy import flush_sparkline, gauge
-from vmapviz.tui.units import human_bytes
+from vmapviz.tui.panels.costs import CostPanel, free_bill, lock_counters, sparkline
+from vmapviz.tui.panels.eventlog import EventLog, Entry, parse_filter
+from vmapviz.tui.words.explain import explain
+from vmapviz.tui.panels.inspector import inspect, stale_cpus, summary
+from vmapviz.tui.panels.lazy import flush_sparkline, gauge
+from vmapviz.units import human_bytes
 
 CFG = Config(nr_cpus=4, bits=64)
 B = CFG.vmalloc_start
@@ -279,8 +279,8 @@ def test_inspector_names_block_cpu_and_stale_tlbs():
 
 def test_a_snapshot_counts_stale_entries_beyond_its_detail(monkeypatch):
     # the same 4 stale entries on cpu1, with room to list only 3: counts, no pages
-    import vmapviz.snapshot
-    monkeypatch.setattr(vmapviz.snapshot, "STALE_DETAIL", 3)
+    import vmapviz.run.snapshot
+    monkeypatch.setattr(vmapviz.run.snapshot, "STALE_DETAIL", 3)
     k = Kernel(CFG)
     addr = k.vm_map_ram(4, cpu=1)
     k.touch(addr, 4, cpu=1)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from tui_helpers import paused_app, settle
 
-from vmapviz.tui.addrmap import AddressMap
-from vmapviz.tui.blocks import BlockList
+from vmapviz.tui.panels.addrmap import AddressMap
+from vmapviz.tui.panels.blocks import BlockList
 
 
 def stepped(ops: int, select_block: bool = False):

@@ -28,7 +28,7 @@ from textual.theme import BUILTIN_THEMES
 
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
-from vmapviz.tui.lazy import LazyPanel
+from vmapviz.tui.panels.lazy import LazyPanel
 
 OURS = ("vmapviz-light", "vmapviz-projector")
 # Not ansi-dark and ansi-light: see the docstring.

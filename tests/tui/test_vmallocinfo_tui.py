@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from tui_helpers import screen_text
 
-from vmapviz import vmallocinfo as vi
-from vmapviz.tui.vmallocinfo import (BORN, FREED, MAX_ROWS, Row, SpanMap, VmallocinfoApp, choose_cell,
+from vmapviz.models import vmallocinfo as vi
+from vmapviz.tui.screens.vmallocinfo import (BORN, FREED, MAX_ROWS, Row, SpanMap, VmallocinfoApp, choose_cell,
                                      count_rows, map_rows)
 
 DATA = Path(__file__).parent.parent / "data" / "vmallocinfo"

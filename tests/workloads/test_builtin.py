@@ -3,7 +3,7 @@ out by hand from the kernel's rules."""
 
 import pytest
 
-from vmapviz.driver import Run
+from vmapviz.run.driver import Run
 from vmapviz.kernel.events import Return
 from vmapviz.workloads import WORKLOADS, catalog, get
 

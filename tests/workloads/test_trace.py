@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vmapviz.driver import Run
+from vmapviz.run.driver import Run
 from vmapviz.workloads import TraceError, get, load
 
 

@@ -25,6 +25,15 @@ VMALLOC_64 = (0xFFFFC20000000000, 0xFFFFE20000000000)
 VMALLOC_32 = (0xF8800000, 0xFF7FE000)
 
 MAX_CPUS = 4096
+# The simulator's cap on physical memory (ram_size): every page frame is a Python int
+# in the page table and the TLBs, so 16 GiB of 4 KiB pages (4 Mi frames) is about as
+# much as one op may allocate and map in bounded memory.  The kernel has no such cap.
+MAX_RAM_SIZE = 16 << 30
+
+# --tiny: a machine small enough to work by hand.  Only these constants change; every
+# rule (first fit, guard pages, lazy purges past lazy_max_pages, vb_alloc) stays the
+# kernel's.  The vmalloc range is TINY["vmalloc_pages"] pages from VMALLOC_START.
+TINY = {"vmalloc_pages": 64, "vmap_bbmap_bits": 16, "vmap_max_alloc": 4, "lazy_max_pages": 16, "nr_cpus": 2}
 DEFAULT_NR_CPUS = 8      # x86 Kconfig: NR_CPUS defaults to 8 for an SMP kernel
 
 
@@ -65,6 +74,7 @@ class Config:
     flush: str = "all"
     ram_size: int = 1 << 30          # physical memory: num_physpages = ram_size / page_size
     config_nr_cpus: int | None = None  # NR_CPUS; None: DEFAULT_NR_CPUS or more (see above)
+    tiny: bool = False               # the --tiny preset's constants (TINY)
     # Derived (filled in __post_init__), named as the kernel names them.
     vmap_max_alloc: int = field(init=False)
     vmap_bbmap_bits: int = field(init=False)
@@ -95,10 +105,15 @@ class Config:
         ps = self.page_size
         if ps < 4096 or ps & (ps - 1):
             raise ConfigError(f"page_size must be a power of two of at least 4096, not {ps!r}")
-        if not ps <= self.ram_size <= 1 << self.bits or self.ram_size % ps:
+        if not ps <= self.ram_size <= min(1 << self.bits, MAX_RAM_SIZE) or self.ram_size % ps:
             raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
-                              f"address space, not {self.ram_size!r}")
+                              f"address space and at most {MAX_RAM_SIZE >> 30} GiB (the simulator's "
+                              f"cap), not {self.ram_size!r}")
         default = VMALLOC_64 if self.bits == 64 else VMALLOC_32
+        if type(self.tiny) is not bool:
+            raise ConfigError(f"tiny must be true or false, not {self.tiny!r}")
+        if self.tiny:
+            default = (default[0], default[0] + TINY["vmalloc_pages"] * self.page_size)
         start = default[0] if self.vmalloc_start is None else self.vmalloc_start
         end = default[1] if self.vmalloc_end is None else self.vmalloc_end
         if start % ps or end % ps:
@@ -123,16 +138,25 @@ class Config:
                 f"{bbmap_bits}, not a power of two, which the 2008 block arithmetic cannot "
                 "take; use a power-of-two NR_CPUS"
             )
+        if self.tiny:
+            max_alloc, bbmap_bits = TINY["vmap_max_alloc"], TINY["vmap_bbmap_bits"]
         set_(self, "vmap_max_alloc", max_alloc)
         set_(self, "vmap_bbmap_bits", bbmap_bits)
         set_(self, "vmap_block_size", bbmap_bits * ps)
         # lazy_max_pages(): fls(num_online_cpus()) * 32 MiB worth of pages, a log
         # scale so huge machines do not gather a huge latency.
-        set_(self, "lazy_max_pages", fls(self.nr_cpus) * ((32 << 20) // ps))
+        set_(self, "lazy_max_pages", TINY["lazy_max_pages"] if self.tiny else fls(self.nr_cpus) * ((32 << 20) // ps))
 
     @cached_property
     def generation(self) -> Generation:
         return GENERATIONS[self.variant]
+
+    def tiny_text(self) -> str:
+        """What --tiny changed, constant by constant ("" without it)."""
+        if not self.tiny:
+            return ""
+        return (f"tiny: vmalloc range {TINY['vmalloc_pages']} pages, VMAP_BBMAP_BITS {self.vmap_bbmap_bits}, "
+                f"VMAP_MAX_ALLOC {self.vmap_max_alloc}, lazy_max_pages {self.lazy_max_pages}")
 
     def offers(self, call: str) -> bool:
         """Does this generation's kernel have `call`?"""
@@ -172,7 +196,7 @@ class Config:
         return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
                     page_size=self.page_size, vmalloc_start=self.vmalloc_start,
                     vmalloc_end=self.vmalloc_end, seed=self.seed, flush=self.flush,
-                    ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus)
+                    ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus, tiny=self.tiny)
 
 
 def keep_nr_cpus(fields: dict) -> dict:

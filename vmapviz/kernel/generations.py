@@ -44,9 +44,11 @@ class Generation:
     calls: tuple[str, ...]
     features: Features
     module: str              # the module under vmapviz.kernel with its Kernel class
+    kernel: str = "KERNEL_CLASS"   # that class's name there: a later kernel's policy of
+                                   # the same module is a subclass beside it
 
     def kernel_class(self) -> type:
-        return importlib.import_module(f"vmapviz.kernel.{self.module}").KERNEL_CLASS
+        return getattr(importlib.import_module(f"vmapviz.kernel.{self.module}"), self.kernel)
 
     def offers(self, call: str) -> bool:
         return call in self.calls
@@ -56,6 +58,12 @@ _REWRITE = Features(lazy_flush=True, vmap_blocks=True, gap_page=True,
                     locks=("vmap_area_lock", "vmlist_lock", "vbq->lock", "vb->lock",
                            "vmap_block_tree_lock", "purge_lock"),
                     free_tree=False, vmap_nodes=False, kworker_purge=False, dirty_range=False)
+
+_MODERN = Features(lazy_flush=True, vmap_blocks=True, gap_page=False,
+                   locks=("free_vmap_area_lock", "vn->busy.lock", "vn->lazy.lock",
+                          "vn->pool_lock", "vbq->lock", "vb->lock", "xa_lock",
+                          "vmap_purge_lock"),
+                   free_tree=True, vmap_nodes=True, kworker_purge=True, dirty_range=True)
 
 GENERATIONS: dict[str, Generation] = {g.name: g for g in (
     Generation("vanilla", "v2.6.27", "vanilla v2.6.27",
@@ -77,12 +85,12 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                "tree with lowest fit, one guard page, PTEs cleared at free and a kworker purge, "
                "vmap nodes with per-size pools, bump-allocated vmap blocks with dirty ranges",
                OLD_API + PER_CPU_API,
-               Features(lazy_flush=True, vmap_blocks=True, gap_page=False,
-                        locks=("free_vmap_area_lock", "vn->busy.lock", "vn->lazy.lock",
-                               "vn->pool_lock", "vbq->lock", "vb->lock", "xa_lock",
-                               "vmap_purge_lock"),
-                        free_tree=True, vmap_nodes=True, kworker_purge=True, dirty_range=True),
-               "modern"),
+               _MODERN, "modern"),
+    Generation("modern-6.18", "v6.18", "modern v6.18",
+               "Linux 6.18 (read in 6.18.2) as a policy of modern: the same vmap layer, but a "
+               "purge's pool decay takes a quarter of each pool, so pools of fewer than four "
+               "areas are kept (6.12 empties them); replay-live's default on a 6.18 kernel",
+               OLD_API + PER_CPU_API, _MODERN, "modern", "KERNEL_6_18"),
 )}
 
 NAMES = tuple(GENERATIONS)

@@ -115,7 +115,10 @@ class Machine:
         ptes, tlb, dead = self.pgtable.ptes, self.pgtable.tlbs[cpu], self.pgtable.dead
         first = addr >> shift
         vpns = range(first, first + nr_pages)
-        mapped = list(map(ptes.get, vpns))
+        # More pages than the page table maps cannot all be mapped: the walk below stops
+        # at the first hole, after at most len(ptes) + len(tlb) pages (the oops bounds
+        # the work, as in the kernel, however large nr_pages is).
+        mapped = list(map(ptes.get, vpns)) if nr_pages <= len(ptes) else [None]
         if None not in mapped and dead.isdisjoint(vpns):
             cached = list(map(tlb.get, vpns))
             if cached == mapped:                   # every page through a current entry

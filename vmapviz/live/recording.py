@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .. import vmallocinfo as vi
+from ..models import vmallocinfo as vi
 from .events import CLASSES, LiveError, Malformed, parse_line
 from .stir import stir as run_stir
 from .tracefs import TraceSource, cleanup_on_signals, machine

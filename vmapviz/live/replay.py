@@ -32,10 +32,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .. import vmallocinfo as vi
+from ..models import vmallocinfo as vi
 from ..kernel import Config, Kernel
 from .events import AllocVmapArea, FreeVmapAreaNoflush, LiveError, PurgeVmapAreaLazy
 from .recording import Recording
+from .tracefs import kernel_version
 
 # Mismatch classes, each with the mechanism it names.
 CLASSES = {
@@ -123,9 +124,7 @@ class Result:
 def default_variant(release: str) -> str:
     """The generation that follows a recorded kernel: modern-6.18 from 6.18 on, else
     modern (6.12)."""
-    from ..kernel.generations import GENERATIONS
-    from .tracefs import kernel_version
-    return "modern-6.18" if kernel_version(release) >= (6, 18) and "modern-6.18" in GENERATIONS else "modern"
+    return "modern-6.18" if kernel_version(release) >= (6, 18) else "modern"
 
 
 def main_range(rec: Recording) -> tuple[int, int]:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 
-from .. import vmallocinfo as vi
+from ..models import vmallocinfo as vi
 from ..kernel import Config
 from ..kernel.views import COUNTERS, StatsView
 from ..kernel.vmap_area import VmapArea
-from ..snapshot import Snapshot
+from ..run.snapshot import Snapshot
 from .events import AllocVmapArea, FreeVmapAreaNoflush, PurgeVmapAreaLazy
 
 KEEP_EVENTS = 400       # the newest events a snapshot carries for the log

@@ -1,1 +1,1 @@
-"""vmapviz.tui: the Textual app (app.py), one module per panel, one stylesheet."""
+"""vmapviz.tui: the Textual app (app.py, its key table actions.py, one stylesheet), its panels (panels/), screens (screens/) and words (words/)."""

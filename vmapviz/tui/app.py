@@ -24,25 +24,25 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from ..snapshot import Snapshot
+from ..run.snapshot import Snapshot
 from . import palette as P
 from . import themes
 from .actions import ACTIONS, CPU_CHOICES, bindings
-from .addrmap import AddressMap
-from .blocks import BlockList
+from .panels.addrmap import AddressMap
+from .panels.blocks import BlockList
 from .commands import CommandPalette, VmapvizCommands
-from .costs import CostPanel
-from .eventlog import EventLog
-from .explain import explain
+from .panels.costs import CostPanel
+from .panels.eventlog import EventLog
+from .words.explain import explain
 from .footer import FitFooter
-from .freespace import FreeSpacePanel
-from .inspector import Inspector
-from .lazy import LazyPanel
-from .lesson import LessonPanel, LessonRunner, LessonStopped
+from .panels.freespace import FreeSpacePanel
+from .panels.inspector import Inspector
+from .panels.lazy import LazyPanel
+from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
-from .quiz import QuizReady, QuizScreen, Score
-from .screens import FilterScreen, HelpScreen, PickScreen
-from .timeline import OpScreen, TimelineStrip
+from .screens.quiz import QuizReady, QuizScreen, Score
+from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
+from .panels.timeline import OpScreen, TimelineStrip
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
 DEFAULT_SPEED = 20.0
@@ -147,13 +147,17 @@ class Header(Static):
         flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
         # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
         nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
-        for variant, tag, nr_cpus in ((cfg.generation.title, True, nr), (cfg.generation.title, False, nr),
-                                      (cfg.variant, False, nr), (cfg.variant, False, "")):
+        tiny = [f" · {cfg.tiny_text()}", " · tiny"] if cfg.tiny else ["", ""]
+        for variant, tag, nr_cpus, small in ((cfg.generation.title, True, nr, tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[0]),
+                                             (cfg.variant, False, "", tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[1]),
+                                             (cfg.variant, False, nr, tiny[1]), (cfg.variant, False, "", tiny[1])):
             left = Text()
             if tag:
                 left.append(" vmapviz ", style="bold reverse")
             left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush} · seed {cfg.seed}")
+            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush}{small} · seed {cfg.seed}")
             if left.cell_len + right.cell_len < width:
                 break
         gap = width - left.cell_len - right.cell_len
@@ -182,16 +186,16 @@ class VmapvizApp(App):
                  flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
                  theme: str | None = None, config_nr_cpus: int | None = None,
-                 lesson=None) -> None:
+                 lesson=None, tiny: bool = False) -> None:
         super().__init__()
         themes.register(self)
         if theme:
             self.theme = theme
         if driver is None:
-            from ..driver import Driver
+            from ..run.driver import Driver
             driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
                             bits=bits, seed=seed, flush=flush, speed=speed,
-                            config_nr_cpus=config_nr_cpus)
+                            config_nr_cpus=config_nr_cpus, tiny=tiny)
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -510,7 +514,7 @@ class VmapvizApp(App):
     @guarded
     def action_quiz(self) -> None:
         """Quiz mode: the run waits before the next op a question fits; predict it."""
-        from ..quiz import next_question
+        from ..teaching.quiz import next_question
         self.user_acted()
         self.driver.apply(lambda run: (run, next_question(run)),
                           lambda q: self.post_message(QuizReady(q)))
@@ -528,7 +532,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_pick_lesson(self) -> None:
-        from ..lesson import catalog, find
+        from ..teaching.lesson import catalog, find
         options = [(item.name.split("-", 1)[-1], item.title) for item in catalog()]
 
         def chosen(name: str | None) -> None:
@@ -591,12 +595,12 @@ class VmapvizApp(App):
     @guarded
     def action_compare(self, other: str | None = None) -> None:
         """Compare mode: this run on two generations in lockstep (tui/compare.py)."""
-        from .compare import open_compare
+        from .screens.compare import open_compare
         open_compare(self, other)
 
     @guarded
     def action_scaling(self) -> None:
-        from .scaling import ScalingScreen
+        from .screens.scaling import ScalingScreen
         self.push_screen(ScalingScreen())
 
     @guarded
@@ -788,12 +792,13 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
             bits: int | None = None, seed: int | None = None, flush: str | None = None,
-            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None) -> int:
+            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None,
+            tiny: bool = False) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
     (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
     SIGTERM or SIGHUP, 1 after a crash."""
     app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
-                     config_nr_cpus=config_nr_cpus, lesson=lesson)
+                     config_nr_cpus=config_nr_cpus, lesson=lesson, tiny=tiny)
     try:
         app.run()
     finally:

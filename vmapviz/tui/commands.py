@@ -11,7 +11,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from ..kernel.config import FLUSH_MODELS
 from ..kernel.generations import GENERATIONS
 from .actions import ACTIONS, CPU_CHOICES
-from .screens import AnswersOnce
+from .screens.dialogs import AnswersOnce
 
 
 class CommandPalette(AnswersOnce, command.CommandPalette):

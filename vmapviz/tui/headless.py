@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..kernel.events import UNTIL
-from ..snapshot import Snapshot
+from ..run.snapshot import Snapshot
 
 MAX_UNTIL = 1_000_000   # ops `--until-flush` runs at most looking for a flush
 
@@ -113,7 +113,7 @@ async def headless(size: tuple[int, int], workload, variant=None, nr_cpus=None, 
                    flush=None, theme=None, config_nr_cpus=None):
     """A paused app at op 0 in a `size` screen, its flashes off, signals caught."""
     from .app import VmapvizApp
-    from .lazy import LazyPanel
+    from .panels.lazy import LazyPanel
     app = VmapvizApp(workload, variant, nr_cpus, bits, seed, flush, autoplay=False, theme=theme,
                      config_nr_cpus=config_nr_cpus)
     async with app.run_test(size=tuple(size)) as pilot:

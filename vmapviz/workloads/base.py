@@ -15,7 +15,7 @@ from typing import Callable, Generator, Iterator, NamedTuple
 
 from ..kernel import Config, ConfigError
 from ..kernel.calls import CALLS, OPTIONAL_ARGS
-from ..kernel.config import keep_nr_cpus
+from ..kernel.config import TINY, keep_nr_cpus
 
 Stream = Generator[tuple[str, tuple], object, None]
 Streams = Callable[[Config, Callable[[int], random.Random]], dict[int, Stream]]
@@ -134,6 +134,10 @@ class Workload:
         Refused (UnsupportedWorkload) when the generation lacks a call the workload needs
         and there is no translation for it."""
         opts = dict(self.defaults)
+        if overrides.get("tiny"):       # the preset's range and CPUs, not the workload's
+            opts.pop("vmalloc_start", None)
+            opts.pop("vmalloc_end", None)
+            opts["nr_cpus"] = TINY["nr_cpus"]
         if overrides.get("bits") not in (None, opts.get("bits")) and overrides.get("vmalloc_start") is None:
             opts.pop("vmalloc_start", None)
             opts.pop("vmalloc_end", None)

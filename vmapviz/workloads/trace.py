@@ -26,6 +26,7 @@ from typing import IO, Callable, Iterator
 from ..kernel import Config, ConfigError
 from ..kernel.config import MAX_CPUS
 from ..kernel.calls import SIGNATURES, ULONG
+from ..files import InputError, open_regular
 from .base import CALLS, OPTIONAL_ARGS, Op, OpSource, Workload
 
 FORMAT = "trace"
@@ -73,6 +74,7 @@ class TraceWorkload(Workload):
     nr_ops: int = 0
     cpu_lines: dict = field(default_factory=dict)  # cpu -> first line that uses it
     wide_line: tuple | None = None  # (line, value) of the first argument >= 2**32
+    checked: tuple | None = None    # the file's identity() when load() checked it
 
     def config(self, **overrides) -> Config:
         cfg = super().config(**overrides)
@@ -88,15 +90,15 @@ class TraceWorkload(Workload):
         return cfg
 
     def source(self, config: Config) -> "TraceSource":
-        return TraceSource(self.path, self.nr_ops)
+        return TraceSource(self.path, self.nr_ops, self.checked)
 
 
 class TraceSource(OpSource):
     """The ops of a checked trace, parsed as they are asked for."""
 
-    def __init__(self, path: str, total: int) -> None:
+    def __init__(self, path: str, total: int, checked: tuple | None = None) -> None:
         self.path, self.total = path, total
-        self.ops = _ops(path)
+        self.ops = _ops(path, checked)
         self.current: TraceOp | None = next(self.ops, None)
         self.mismatches: list[str] = []   # the first MAX_MISMATCHES
         self.mismatch_count = 0
@@ -128,6 +130,7 @@ def load(path: str | os.PathLike, progress: Progress | None = None) -> TraceWork
     path = str(path)
     lines = _lines(path, progress)
     first = next(lines, None)
+    checked = identity(path)
     if first is None:
         raise TraceError(f"{path}:1: empty file, expected a vmapviz trace header")
     name, defaults = _parse_header(path, first[1])
@@ -144,16 +147,32 @@ def load(path: str | os.PathLike, progress: Progress | None = None) -> TraceWork
         name=Path(path).name, summary=f"trace of {name}, {nr_ops:,} ops",
         watch=f"A replay of {path}, recorded from {name}; any result that differs is reported.",
         streams=None, defaults=defaults, needs=frozenset(calls), path=path, nr_ops=nr_ops,
-        cpu_lines=cpu_lines, wide_line=wide)
+        cpu_lines=cpu_lines, wide_line=wide, checked=checked)
 
 
-def _lines(path: str, progress: Progress | None = None) -> Iterator[tuple[int, str]]:
-    """(line number, text) of every non-blank line, each at most MAX_LINE bytes of UTF-8."""
+def identity(path: str) -> tuple[int, int, int, int]:
+    """What says a file is still the one that was checked: device, inode, size, mtime."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _lines(path: str, progress: Progress | None = None,
+           expect: tuple | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every non-blank line, each at most MAX_LINE bytes of UTF-8.
+    A trace is read twice, so it must be a regular file (a pipe such as `<(cat t)` or
+    /dev/stdin would be empty the second time); `expect`: the identity() it had when
+    it was checked, refused if the file changed since."""
     try:
-        f = open(path, "rb")
-        size = os.fstat(f.fileno()).st_size
+        f = open_regular(path, "a trace is read twice (checked, then replayed); save it to a file")
+        st = os.fstat(f.fileno())
+    except InputError as e:
+        raise TraceError(str(e)) from None
     except OSError as e:
         raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
+    size = st.st_size
+    if expect is not None and (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != expect:
+        f.close()
+        raise TraceError(f"{path}: changed since it was checked; load it again")
     with f:
         done, n = 0, 0
         while True:
@@ -180,8 +199,8 @@ def _lines(path: str, progress: Progress | None = None) -> Iterator[tuple[int, s
                 yield n, text
 
 
-def _ops(path: str) -> Iterator[TraceOp]:
-    lines = _lines(path)
+def _ops(path: str, checked: tuple | None = None) -> Iterator[TraceOp]:
+    lines = _lines(path, expect=checked)
     next(lines, None)  # the header
     for n, text in lines:
         yield _parse_op(path, n, text)
@@ -230,7 +249,10 @@ def _parse_header(path: str, text: str) -> tuple[str | None, dict]:
         if key not in CONFIG_KEYS:
             raise TraceError(f"{path}:1: unknown config key {_brief(key)} (known: {', '.join(CONFIG_KEYS)})")
         default = getattr(Config, key, None)
-        if isinstance(default, str):
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TraceError(f"{path}:1: config {key} must be true or false, not {_brief(value)}")
+        elif isinstance(default, str):
             if not isinstance(value, str):
                 raise TraceError(f"{path}:1: config {key} must be a string, not {_brief(value)}")
         elif not (_ulong(value) or value is None and default is None):

@@ -34,7 +34,7 @@ from .state import (FLAG_NAMES, VMAP_RAM, FreeBlock, ModernBlockView, ModernStat
                     PoolView)
 from .vmap_block import queue_view, vb_alloc, vb_free, vm_unmap_aliases
 
-__all__ = ["ModernKernel", "KWORKER", "FreeBlock", "PoolView", "NodeView", "ModernBlockView"]
+__all__ = ["ModernKernel", "ModernKernel618", "KWORKER", "FreeBlock", "PoolView", "NodeView", "ModernBlockView"]
 
 
 class ModernKernel(ModernState, Kernel):
@@ -243,4 +243,17 @@ class ModernKernel(ModernState, Kernel):
         return check(self)
 
 
+class ModernKernel618(ModernKernel):
+    """Linux 6.18 (mm/vmalloc.c of 6.18.2): what differs from 6.12 in what the simulator
+    models is decay_va_pool_node(), which now tests `if (!n_decay--) break;` before
+    taking an area, so a normal purge takes len >> 2 areas from each pool and keeps
+    pools of fewer than four whole (and restores the pool's length to what is left).
+    The change is "mm/vmalloc.c: optimize code in decay_va_pool_node() a little bit"
+    (Baoquan He, April 2025), a clean-up without a Fixes: or stable tag: 6.12.y keeps
+    the wrap."""
+
+    POOL_DECAY_WRAPS = False
+
+
 KERNEL_CLASS = ModernKernel
+KERNEL_6_18 = ModernKernel618

@@ -202,13 +202,15 @@ def decay_va_pool_node(k: ModernState, vn: VmapNode, full_decay: bool) -> int:
     """decay_va_pool_node(): from each pool's head, n_decay = len >> 2 areas go back to
     the free tree; all of them when full_decay.  As 6.12 writes it, n_decay is
     unsigned and tested after `--n_decay`, so a pool of fewer than four areas (n_decay
-    0, which wraps) is emptied too.  Returns the number decayed."""
+    0, which wraps) is emptied too; 6.18 tests it before (`if (!n_decay--) break;`) and
+    keeps such a pool (POOL_DECAY_WRAPS).  Returns the number decayed."""
     page = k.config.page_size
+    wraps = k.POOL_DECAY_WRAPS
     out = 0
     for idx, pool in vn.pool.items():
         if not pool:
             continue
-        n = len(pool) if full_decay or len(pool) < 4 else len(pool) >> 2
+        n = len(pool) if full_decay or (wraps and len(pool) < 4) else len(pool) >> 2
         k.counts["pool_lock"] += 1
         for _ in range(n):
             start = pool.popleft()

@@ -88,6 +88,10 @@ class VmapNode:
 class ModernState(Machine):
     """The globals of 6.12's mm/vmalloc.c."""
 
+    # decay_va_pool_node(): 6.12 tests its unsigned n_decay after `--n_decay`, so a pool
+    # of fewer than four areas (n_decay 0) wraps and is emptied; 6.18 keeps it.
+    POOL_DECAY_WRAPS = True
+
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         cfg = config

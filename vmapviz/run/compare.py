@@ -1,0 +1,156 @@
+"""Compare mode's runner: one workload, one seed, two kernel generations in lockstep.
+
+`Pair` steps two `driver.Run`s together, op n on both (each generation runs its own
+translation of the workload, `Workload.streams_for`), and looks like one Run to
+`driver.Driver`; `CompareDriver` is a Driver whose run is a Pair, so the thread, the
+commands, the pacing and the snapshot delivery are the Driver's.  It publishes a
+`PairSnapshot`: one ordinary Snapshot per generation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .driver import RECENT_EVENTS, Driver, Run, run_ops
+from ..kernel import Config, ConfigError
+from ..kernel.generations import NAMES
+from .snapshot import Snapshot, take
+from ..workloads import Workload
+
+DEFAULT_PAIR = ("vanilla", "merged")
+
+
+def parse_variants(text: str) -> tuple[str, str]:
+    """`vanilla,merged` -> ("vanilla", "merged"): two different registered generations."""
+    names = tuple(n.strip() for n in text.split(","))
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        raise ConfigError(f"no generation {unknown[0]!r}; the generations are: {', '.join(NAMES)}")
+    if len(names) != 2 or names[0] == names[1]:
+        raise ConfigError(f"compare mode takes two different generations separated by a comma "
+                          f"(e.g. vanilla,merged), not {text!r}")
+    return names
+
+
+class Side:
+    """One generation's run, and the part of its recent past the compare screen reads:
+    its recent events and its last op's (not the flush sparkline's op numbers)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def snapshot(self, previous: Snapshot | None, total_ops: int | None, **fields) -> Snapshot:
+        run = self.run
+        return take(run.kernel, previous, workload=run.workload.name,
+                    translation=run.workload.translation_note(run.config), op=run.kernel.op,
+                    total_ops=run.source.total if run.source.total is not None else total_ops,
+                    finished=run.done, events=tuple(run.recent), last_op=tuple(run.last_op),
+                    flush_per=run.flushes.per, flush_counts=run.flushes.counts(), **fields)
+
+
+class Pair:
+    """Two Runs of one workload on two configs, stepped together.  To the Driver it is a
+    Run: `step()` gives the op's events of both sides, `kernel` the first side's (the op
+    count, equal on both).  The pair ends when either side's workload ends, with both
+    sides at the shorter one's last op."""
+
+    def __init__(self, workload: Workload, configs: tuple[Config, Config]) -> None:
+        self.sides = tuple(Side(Run(workload, cfg)) for cfg in configs)
+        self.workload, self.config = workload, configs[0]
+        self.kernel = self.sides[0].run.kernel
+        self.done = False
+        self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the driver's own errors
+        self.last_op: list = []                             # the last op's events, both sides
+        self.extra_calls: list[tuple[int, str, tuple, int]] = []   # (op before, call, args, cpu)
+
+    def step(self) -> list | None:
+        return self.last_op if self.steps(1) else None
+
+    def steps(self, n: int) -> int:
+        """Up to n ops on both sides: the first side's n, then the second's, so that each
+        generation's code stays specialised by CPython's interpreter (alternating the
+        two kernel classes op by op costs about a fifth of the pair's speed, see
+        benchmarks/bench_compare.py).  How many ran on both: fewer than n when a
+        workload ended, and then the pair is done."""
+        first, second = (side.run for side in self.sides)
+        ran = run_ops(first, n)
+        caught_up = run_ops(second, ran)
+        if caught_up < ran:   # the second ended first: the first goes back to its op
+            first = self._replay(0, second.kernel.op)
+        self.done = caught_up < n
+        if caught_up:
+            self.last_op = first.last_op + second.last_op
+        return caught_up
+
+    def _replay(self, i: int, op: int) -> Run:
+        """Side i's run brought from op 0 to `op`, with the extra calls where they were
+        made: the state a run that stopped there has (the simulator is deterministic).
+        Only when a workload ends, so rare."""
+        run = Run(self.workload, self.sides[i].run.config)
+        for before, name, args, cpu in self.extra_calls:
+            run_ops(run, before - run.kernel.op)
+            run.call(name, *args, cpu=cpu)
+        run_ops(run, op - run.kernel.op)
+        self.sides[i].run = run
+        self.kernel = self.sides[0].run.kernel
+        return run
+
+    def call(self, name: str, *args, cpu: int = 0) -> list:
+        """An extra call on both sides (a generation without it refuses it)."""
+        self.extra_calls.append((self.kernel.op, name, args, cpu))
+        self.last_op = [e for side in self.sides for e in side.run.call(name, *args, cpu=cpu)]
+        return self.last_op
+
+
+@dataclass(frozen=True)
+class PairSnapshot:
+    """The two sides at the same op; the driver's fields read like a Snapshot's."""
+
+    sides: tuple[Snapshot, Snapshot]
+
+    @property
+    def op(self) -> int:
+        return self.sides[0].op
+
+    @property
+    def running(self) -> bool:
+        return self.sides[0].running
+
+    @property
+    def finished(self) -> bool:
+        return any(s.finished for s in self.sides)
+
+    @property
+    def error(self) -> str | None:
+        return self.sides[0].error
+
+    @property
+    def speed(self) -> float | None:
+        return self.sides[0].speed
+
+
+class CompareDriver(Driver):
+    """A Driver whose run is a Pair: `workload` on `variants` with the same options
+    (CPUs, width, seed, flush model).  A workload either generation cannot run is
+    refused here (UnsupportedWorkload), before any thread starts."""
+
+    BURST_OPS = 256   # a side's ops in a row (Pair.steps): about a burst's time for the pair
+
+    def __init__(self, workload: str | Workload = "map-touch-unmap",
+                 variants: tuple[str, str] = DEFAULT_PAIR, **options) -> None:
+        self.variants = parse_variants(",".join(variants))
+        super().__init__(workload, **options)
+
+    def _new_run(self) -> Pair:
+        wl = self._workload
+        return Pair(wl, tuple(wl.config(**{**self._options, "variant": v}) for v in self.variants))
+
+    def _run_ops(self, n: int) -> int:
+        return self._run.steps(n)
+
+    def _snapshot(self) -> PairSnapshot:
+        previous = self.latest.sides if self.latest is not None else (None, None)
+        fields = dict(running=self.running, speed=self.speed, ops_per_s=self._rate(), error=self._error)
+        return PairSnapshot(tuple(side.snapshot(prev, self.max_ops, **fields)
+                                  for side, prev in zip(self._run.sides, previous)))

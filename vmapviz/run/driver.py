@@ -1,0 +1,538 @@
+"""The driver: runs a workload against the kernel, an op at a time, in its own thread.
+
+`Run` is the loop without a thread (the headless CLI uses it directly).  `Driver` owns
+a Run in a background thread, obeys commands sent from any thread (play, pause, step,
+step until an event, speed, reset, restart, extra calls), paces the ops, and publishes
+immutable snapshots at a bounded rate to a consumer through a delivery thread, so a
+consumer that lags only ever receives the newest snapshot and never slows the kernel.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from typing import IO, Callable, Iterator, NamedTuple
+
+from ..models.flush_history import FlushHistory
+from ..kernel import Config, Kernel
+from ..kernel.config import keep_nr_cpus
+from ..kernel.events import UNTIL, VOID
+from .snapshot import Snapshot, take
+from .timeline import Timeline
+from ..workloads import CALLS, Op, Recorder, Workload, get
+from ..workloads.trace import TraceSource
+
+RECENT_EVENTS = 400
+BURST_S = 0.005  # at full speed, commands are looked at this often
+
+
+class DriverError(NamedTuple):
+    """An exception inside the driver, shown by views like a kernel event."""
+
+    op: int
+    cpu: int
+    message: str
+    kind = "error"
+
+    def line(self) -> str:
+        return f"driver error: {self.message}"
+
+
+def describe(e: BaseException) -> str:
+    """An exception as one line: its type, then its message, or what the type means
+    when it has none (MemoryError: Out of memory.)."""
+    meaning = str(e) or (type(e).__doc__ or "").strip().split("\n")[0]
+    return f"{type(e).__name__}: {meaning}" if meaning else type(e).__name__
+
+
+class Run:
+    """One workload on one kernel: `step()` runs one op and returns its events.
+
+    With a `timeline` (vmapviz.run.timeline), every op is logged and the kernel is
+    checkpointed, so `seek(n)` can go back to any op run so far; `step()` then replays
+    the logged ops, and reads the workload's source again past the log's end."""
+
+    def __init__(self, workload: Workload, config: Config, record: IO[str] | None = None,
+                 timeline: Timeline | None = None) -> None:
+        self.workload, self.config = workload, config
+        self.kernel = Kernel(config)
+        self.source = workload.source(config)
+        self.recorder = Recorder(record, workload.name, config) if record is not None else None
+        self.timeline = timeline
+        self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
+        self.last_op: list = []                             # every event of the last op
+        self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
+        self.done = False
+        self._exhausted = False      # the source has no more ops
+        self._replay: Iterator | None = None
+        self._ahead: Op | None = None  # the source's next op, peeked and not yet run
+        self._bind()
+        if timeline is not None:
+            timeline.save(0, self.kernel, self.recent)
+            self._due = timeline.k
+
+    def _bind(self) -> None:
+        self.calls = {name: getattr(self.kernel, name) for name in CALLS}
+        self._flushes_seen = self.kernel.stats.tlb_flushes   # _ran() looks for new ones
+
+    def step(self) -> list | None:
+        """Run the next op; its events, or None when the workload has ended."""
+        if self._replay is not None:
+            logged = next(self._replay, None)
+            if logged is not None:
+                op = logged.op
+                self.calls[op.call](*op.args, cpu=op.cpu)
+                return self._ran(self.kernel.drain_events())
+            self._replay = None
+        op, self._ahead = self._ahead or self.source.next(), None
+        if op is None:
+            self.done = self._exhausted = True
+            return None
+        result = self.calls[op.call](*op.args, cpu=op.cpu)
+        self.source.feed(result)
+        if self.recorder is not None:
+            self.recorder.op(op, None if result is VOID else result)
+        events = self.kernel.drain_events()
+        if self.timeline is not None:
+            self.timeline.record(op, result, events)
+        return self._ran(events)
+
+    def peek(self) -> Op | None:
+        """The op step() will run next, without running it (None at the end)."""
+        tl, n = self.timeline, self.kernel.op
+        if tl is not None and n < tl.end:
+            return next(tl.log.read(n, n + 1)).op
+        if self._ahead is None and not self._exhausted:
+            self._ahead = self.source.next()
+        return self._ahead
+
+    def _ran(self, events: list) -> list:
+        self.recent.extend(events)
+        self.last_op = events
+        flushes = self.kernel.stats.tlb_flushes
+        if flushes != self._flushes_seen:
+            self._flushes_seen = flushes
+            for e in events:
+                if e.kind == "flush":
+                    self.flushes.add(e.op)
+        tl = self.timeline
+        if tl is not None and self.kernel.op >= self._due:
+            op = self.kernel.op
+            if tl.due(op):
+                tl.save(op, self.kernel, self.recent)
+            self._due = tl.nearest(op) + tl.k
+        return events
+
+    def call(self, name: str, *args, cpu: int = 0) -> list:
+        """An extra call outside the workload (the TUI's purge and vm_unmap_aliases).
+        Made after stepping back, it changes the future: the ops logged after this
+        point are forgotten."""
+        if name not in CALLS:
+            raise ValueError(f"unknown call {name!r}")
+        tl = self.timeline
+        if tl is not None and self.kernel.op < tl.end:
+            self._diverge()
+        result = self.calls[name](*args, cpu=cpu)
+        events = self.kernel.drain_events()
+        if tl is not None:
+            tl.record(Op(cpu, name, args), result, events, from_source=False)
+        return self._ran(events)
+
+    def seek(self, n: int) -> None:
+        """Go to op n: the state, recent events and last op a straight run has after n
+        ops.  Back, or far ahead in the log: restore the nearest checkpoint and replay
+        the log from it; past the log's end, run the source (until it ends)."""
+        tl = self.timeline
+        if tl is None:
+            raise RuntimeError("this run keeps no timeline")
+        n = max(tl.start, n)     # the oldest history may have gone (the timeline's budget)
+        here = self.kernel.op
+        if not here <= n <= here + tl.k:
+            c = tl.nearest(n)
+            if not c <= here <= n:
+                self.kernel, recent = tl.restore(c)
+                self._bind()
+                self.recent = deque(recent, maxlen=RECENT_EVENTS)
+                self.last_op = [e for e in recent if e.op == c] if c else []
+                self.flushes = FlushHistory()
+                for op in tl.marks_until("flush", c, len(tl.marks["flush"])):
+                    self.flushes.add(op)
+        start = self.kernel.op
+        self._replay = tl.log.read(start, tl.end) if start < tl.end else None
+        self._due = tl.nearest(start) + tl.k
+        self.done = False
+        t0 = time.thread_time()
+        while self.kernel.op < n and self.step() is not None:
+            pass
+        if self.kernel.op <= tl.end:
+            tl.measured(self.kernel.op - start, time.thread_time() - t0)
+        self.done = self._exhausted and self.kernel.op >= tl.end
+
+    def _diverge(self) -> None:
+        """The run goes another way from op n (an extra call after stepping back):
+        forget the logged future and bring a fresh source to op n by feeding it the
+        logged results (no kernel needed: a source only sees results)."""
+        tl, n = self.timeline, self.kernel.op
+        if tl.start:
+            # A source is a set of generators: it can only be brought to op n by feeding
+            # it every op from the first, and those before tl.start are gone.
+            raise RuntimeError(f"the ops before op {tl.start:,} were forgotten to keep the timeline "
+                               f"within its budget, so the workload cannot be brought back to op {n:,}; "
+                               "go to the last op to make this call")
+        source = self.workload.source(self.config)
+        for logged in tl.log.read(0, n):
+            if logged.from_source:
+                if source.next() != logged.op:
+                    raise RuntimeError(f"the workload is not deterministic: op {n} differs")
+                source.feed(logged.result)
+        tl.truncate(n)
+        self.source, self._replay, self._exhausted, self._ahead = source, None, False, None
+
+    @property
+    def mismatches(self) -> list[str]:
+        """For a trace replay: the first results that differed from the recorded ones."""
+        return self.source.mismatches if isinstance(self.source, TraceSource) else []
+
+    @property
+    def mismatch_count(self) -> int:
+        """For a trace replay: how many results differed."""
+        return self.source.mismatch_count if isinstance(self.source, TraceSource) else 0
+
+
+def run_ops(run: Run, n: int) -> int:
+    """Up to n ops of `run`; how many ran (fewer: its workload ended)."""
+    step = run.step
+    for i in range(n):
+        if step() is None:
+            return i
+    return n
+
+
+class Driver:
+    """A background thread running a workload; see the module docstring.
+
+    Commands are safe from any thread.  `on_snapshot` is called from a delivery thread
+    with the newest Snapshot, at most `snapshot_hz` times a second, and promptly after
+    a command; it should return quickly (post a message, store a reference).
+    """
+
+    BURST_OPS = 64   # at full speed, ops run between two looks at the clock
+
+    def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
+                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
+                 flush: str | None = None, speed: float | None = 20.0,
+                 on_snapshot: Callable[[Snapshot], None] | None = None,
+                 snapshot_hz: float = 30.0, max_ops: int | None = None,
+                 config_nr_cpus: int | None = None, tiny: bool = False) -> None:
+        self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
+                             config_nr_cpus=config_nr_cpus, tiny=tiny or None)
+        self._workload = get(workload) if isinstance(workload, str) else workload
+        self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
+        self.requested: Config = self._run.config  # what the last restart asked for
+        self.speed = speed
+        self.max_ops = max_ops
+        self.on_snapshot = on_snapshot
+        self.snapshot_period = 1.0 / snapshot_hz
+        self.running = False
+        self._commands: queue.Queue = queue.Queue()
+        self._wake = threading.Event()
+        self._stop = False
+        self._reset_view_state()
+        self.latest: Snapshot = self._snapshot()
+        self._deliver = threading.Condition()
+        self._pending: Snapshot | None = None
+        self._thread = threading.Thread(target=self._loop, name="vmapviz-driver", daemon=True)
+        self._delivery = threading.Thread(target=self._delivery_loop, name="vmapviz-snapshots",
+                                          daemon=True)
+
+    # -- commands (any thread) ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        self._delivery.start()
+        self._publish()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop = True
+        self._wake.set()
+        with self._deliver:
+            self._deliver.notify()
+        for t in (self._thread, self._delivery):
+            if t.is_alive():
+                t.join(timeout)
+
+    def play(self) -> None:
+        self._send(lambda: self._set_running(True))
+
+    def pause(self) -> None:
+        self._send(lambda: self._set_running(False))
+
+    def toggle(self) -> None:
+        self._send(lambda: self._set_running(not self.running))
+
+    def step(self, n: int = 1) -> None:
+        """Pause and run n ops."""
+        self._send(lambda: self._steps(n))
+
+    def step_until(self, kind: str, limit: int = 1_000_000) -> None:
+        """Pause, then run until an op emits an event of `kind`: purge, flush, block,
+        or warn (a WARN or a BUG); `limit` ops at most."""
+        if kind not in UNTIL:
+            raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL)}")
+        self._send(lambda: self._until(kind, limit))
+
+    def step_back(self, n: int = 1) -> None:
+        """Pause and go back n ops (to op 0 at most)."""
+        self._send(lambda: self._seek(self._run.kernel.op - n))
+
+    def back_to(self, kind: str = "flush") -> None:
+        """Pause and go back to the last op before this one that emitted an event of
+        `kind` (flush, purge, block, warn), or to op 0 when none did."""
+        if kind not in UNTIL:
+            raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(UNTIL)}")
+        self._send(lambda: self._back_to(kind))
+
+    def back_to_flush(self) -> None:
+        self.back_to("flush")
+
+    def jump(self, n: int) -> None:
+        """Pause and go to op n: back through the timeline, or forward (replaying what
+        was run, then running the workload)."""
+        if n < 0:
+            raise ValueError(f"op {n} is before the start")
+        self._send(lambda: self._seek(n if self.max_ops is None else min(n, self.max_ops)))
+
+    def apply(self, fn: Callable[[Run], tuple], done: Callable[[object], None] | None = None) -> None:
+        """Pause and run fn(run) in the driver's thread (a lesson's step, a quiz's
+        look ahead).  fn returns (run, result): a new Run replaces the current one
+        (a lesson's restart); `done(result)` is called in the driver's thread."""
+        def command() -> None:
+            self.running = False
+            run, result = fn(self._run)
+            if run is not self._run:
+                self._run = run
+                self._reset_view_state()
+            if done is not None:
+                done(result)
+        self._send(lambda: self._guard(command))
+
+    @property
+    def timeline(self):
+        """The run's Timeline: its marks and log (read it from the driver's thread, or
+        after a snapshot, as a view)."""
+        return self._run.timeline
+
+    def set_speed(self, ops_per_s: float | None) -> None:
+        self._send(lambda: setattr(self, "speed", ops_per_s))
+
+    def set_snapshot_hz(self, hz: float) -> None:
+        """Publish at most `hz` snapshots a second: a view that paints less often
+        asks for fewer, so none is built for nothing."""
+        self.snapshot_period = 1.0 / max(hz, 0.1)
+
+    def reset(self) -> None:
+        """Start the same workload with the same options from op 0."""
+        self._send(self._reset)
+
+    def restart(self, workload: str | Workload | None = None, variant: str | None = None,
+                nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
+                flush: str | None = None, config_nr_cpus: int | None = None) -> None:
+        """Start over with another workload, variant, CPU count, width, seed or flush model.  Bad
+        values raise here, in the caller's thread, and change nothing."""
+        wl = self._workload if workload is None else get(workload) if isinstance(workload, str) else workload
+        opts = dict(self._options)
+        opts.update({k: v for k, v in dict(variant=variant, nr_cpus=nr_cpus, bits=bits,
+                                            seed=seed, flush=flush, config_nr_cpus=config_nr_cpus
+                                            ).items() if v is not None})
+        if workload is not None and nr_cpus is None and bits is None and variant is None:
+            opts.update(variant=None, nr_cpus=None, bits=None)  # the new workload's defaults
+        if config_nr_cpus is None:
+            opts = keep_nr_cpus(opts)   # more CPUs than the NR_CPUS asked before: its default
+        self.requested = wl.config(**opts)  # validate now
+        self._send(lambda: self._restart(wl, opts))
+
+    def call(self, name: str, *args, cpu: int = 0) -> None:
+        """Run one extra kernel call in the driver thread (e.g. "purge")."""
+        if name not in CALLS:
+            raise ValueError(f"unknown call {name!r}")
+        self._send(lambda: self._extra(name, args, cpu))
+
+    @property
+    def config(self) -> Config:
+        return self._run.config
+
+    @property
+    def workload(self) -> Workload:
+        return self._workload
+
+    # -- the thread -------------------------------------------------------------------------
+
+    def _send(self, command: Callable[[], None]) -> None:
+        self._commands.put(command)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        next_op = time.monotonic()
+        last_pub = 0.0
+        while not self._stop:
+            changed = self._drain_commands()
+            now = time.monotonic()
+            if self.running and not self._run.done:
+                if self.speed is None:
+                    self._guard(lambda: self._burst(now + BURST_S))
+                    next_op = time.monotonic()
+                elif now >= next_op:
+                    self._op()
+                    next_op = max(next_op + 1.0 / self.speed, now - 0.1)
+                changed = True
+            if changed and (time.monotonic() - last_pub >= self.snapshot_period or not self.running):
+                self._publish()
+                last_pub = time.monotonic()
+            if not self.running or self._run.done:
+                self._wake.wait(self.snapshot_period)
+            elif self.speed is not None:
+                self._wake.wait(max(0.0, min(next_op - time.monotonic(), self.snapshot_period)))
+            self._wake.clear()
+
+    def _drain_commands(self) -> bool:
+        changed = False
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return changed
+            self._guard(command)
+            changed = True
+
+    def _guard(self, fn):
+        """Run fn(); an exception becomes a DriverError event, pauses the run, and
+        gives False."""
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - any failure must reach the views
+            self.running = False
+            self._error = describe(e)
+            err = DriverError(self._run.kernel.op, 0, self._error)
+            self._run.recent.append(err)
+            self._run.last_op = [err]
+            return False
+
+    def _op(self) -> bool:
+        """One op of the workload; False when there was none to run."""
+        if self.max_ops is not None and self._run.kernel.op >= self.max_ops:
+            self._run.done = True
+        events = None if self._run.done else self._guard(self._run.step)
+        if events is None or events is False:
+            self.running = False
+            return False
+        self._ops_done += 1
+        return True
+
+    def _burst(self, deadline: float) -> None:
+        """As fast as possible until the deadline, BURST_OPS ops between two looks at
+        the clock: _op() without its per-op checks."""
+        left = None if self.max_ops is None else self.max_ops - self._run.kernel.op
+        n = 0
+        while time.monotonic() < deadline and (left is None or n < left):
+            chunk = self.BURST_OPS if left is None else min(self.BURST_OPS, left - n)
+            ran = self._run_ops(chunk)
+            n += ran
+            if ran < chunk:     # the workload ended
+                self.running = False
+                break
+        self._ops_done += n
+        if left is not None and n >= left:
+            self._run.done = True
+            self.running = False
+
+    def _run_ops(self, n: int) -> int:
+        """Up to n ops of the run; how many ran."""
+        return run_ops(self._run, n)
+
+    def _set_running(self, on: bool) -> None:
+        self.running = on and not self._run.done
+        self._rate_mark = (time.monotonic(), self._ops_done)
+
+    def _steps(self, n: int) -> None:
+        self.running = False
+        for _ in range(n):
+            if not self._op():
+                break
+
+    def _until(self, kind: str, limit: int = 1_000_000) -> None:
+        self.running = False
+        wanted = UNTIL[kind]
+        for _ in range(limit):
+            if not self._op():
+                return
+            if any(e.kind in wanted for e in self._run.last_op):
+                return
+
+    def _extra(self, name: str, args: tuple, cpu: int) -> None:
+        self._guard(lambda: self._run.call(name, *args, cpu=cpu))
+
+    def _seek(self, n: int) -> None:
+        self.running = False
+        self._guard(lambda: self._run.seek(n))
+
+    def _back_to(self, kind: str) -> None:
+        op = self._run.timeline.previous(kind, self._run.kernel.op)
+        self._seek(0 if op is None else op)
+
+    def _reset(self) -> None:
+        self._run = self._new_run()
+        self._reset_view_state()
+
+    def _restart(self, workload: Workload, options: dict) -> None:
+        self._workload, self._options = workload, options
+        self._reset()
+
+    def _new_run(self) -> Run:
+        return Run(self._workload, self._workload.config(**self._options), timeline=Timeline())
+
+    def _reset_view_state(self) -> None:
+        self._ops_done = 0
+        self._rate_mark = (time.monotonic(), 0)
+        self._error: str | None = None
+        self.latest = None
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def _rate(self) -> float:
+        """Ops per second measured since the run last started playing."""
+        t0, n0 = self._rate_mark
+        elapsed = time.monotonic() - t0
+        return (self._ops_done - n0) / elapsed if self.running and elapsed > 0.2 else 0.0
+
+    def _snapshot(self) -> Snapshot:
+        run = self._run
+        return take(run.kernel, self.latest, workload=run.workload.name,
+                    translation=run.workload.translation_note(run.config), op=run.kernel.op,
+                    total_ops=run.source.total if run.source.total is not None else self.max_ops,
+                    running=self.running, finished=run.done, speed=self.speed, ops_per_s=self._rate(),
+                    events=tuple(run.recent), last_op=tuple(run.last_op),
+                    flush_per=run.flushes.per, flush_counts=run.flushes.counts(),
+                    error=self._error)
+
+    def _publish(self) -> None:
+        snap = self._snapshot()
+        self.latest = snap
+        with self._deliver:
+            self._pending = snap
+            self._deliver.notify()
+
+    def _delivery_loop(self) -> None:
+        while True:
+            with self._deliver:
+                while self._pending is None and not self._stop:
+                    self._deliver.wait()
+                if self._stop:
+                    return
+                snap, self._pending = self._pending, None
+            if self.on_snapshot is not None:
+                try:
+                    self.on_snapshot(snap)
+                except Exception:  # noqa: BLE001 - a broken view must not stop delivery
+                    pass

@@ -1,0 +1,1 @@
+"""Panels: the widgets of the main screen, each drawing one part of a snapshot."""

@@ -1,0 +1,85 @@
+"""Quiz mode: the next op's question, a box for the prediction, then the answer, why,
+and the score.  The run waits just before the op; answering runs it."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from ...teaching.quiz import Question, check
+
+
+class QuizReady(Message):
+    """The driver found the next question (None: no op left that a question fits)."""
+
+    def __init__(self, question: Question | None, lesson: bool = False) -> None:
+        super().__init__()
+        self.question, self.lesson = question, lesson
+
+
+class Score:
+    def __init__(self) -> None:
+        self.right = self.asked = 0
+
+    def __str__(self) -> str:
+        return f"score {self.right}/{self.asked}"
+
+
+class QuizScreen(ModalScreen[str | None]):
+    """Ask, take the prediction, reveal.  `answered(correct)` runs the op; the screen
+    then dismisses with "next" (enter) or None (escape: leave quiz mode)."""
+
+    DEFAULT_CSS = """
+    #quiz-box { width: 100%; height: auto; max-height: 12; border: round $vz-focus;
+                background: $surface; padding: 0 1; }
+    #quiz-question { max-height: 5; overflow-y: auto; }
+    #quiz-verdict { max-height: 4; overflow-y: auto; }
+    """
+    AUTO_FOCUS = "#quiz-input"
+    BINDINGS = [Binding("escape", "leave", "leave quiz mode")]
+
+    def __init__(self, question: Question, score: Score, answered: Callable[[bool], None],
+                 title: str = "predict, then reveal") -> None:
+        super().__init__()
+        self.question, self.score, self.answered = question, score, answered
+        self.title_text = title
+        self.revealed = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quiz-box") as box:
+            box.border_title = f"{self.title_text} · {self.score}"
+            yield Static(self.question.question, id="quiz-question", markup=False)
+            yield Input(placeholder="your prediction, then enter (escape leaves quiz mode)", id="quiz-input")
+            yield Static("", id="quiz-verdict")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.revealed or not event.value.strip():
+            return
+        self.revealed = True
+        correct = check(self.question, event.value)
+        self.score.asked += 1
+        self.score.right += correct
+        q = self.question
+        verdict = "Right!" if correct else f"Not quite: the answer is {q.answer}."
+        self.query_one("#quiz-verdict", Static).update(
+            Text(f"{verdict} {q.why}.\n\nenter: next question · escape: leave quiz mode"))
+        self.query_one("#quiz-box").border_title = f"{self.title_text} · {self.score}"
+        inp = self.query_one(Input)
+        inp.display = False
+        self.focus()
+        self.answered(correct)
+
+    def key_enter(self) -> None:
+        if self.revealed:
+            self.dismiss("next")
+
+    def action_leave(self) -> None:
+        self.dismiss(None)

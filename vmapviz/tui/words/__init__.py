@@ -1,0 +1,1 @@
+"""Words: the sentences the TUI writes about an op (explanations, compare mode's contrast)."""
