@@ -448,7 +448,7 @@ def test_cost_panel_text_without_an_app():
     (10, "…its 8-11]"),                                                 # too narrow: the end
 ])
 def test_a_long_log_line_loses_words_from_its_middle_never_a_numbers_end(room, shown):
-    from vmapviz.tui.eventlog import fit
+    from vmapviz.tui.panels.eventlog import fit
     assert fit("vm_map_ram(4) = 0xffffc20000300000 [block #3, bits 8-11]", room) == shown
 
 
