@@ -393,9 +393,10 @@ def build_parser() -> Parser:
                    "(each with its kind and the given it shows)")
     q.add_argument("--kinds", type=_kinds, metavar="K,K,...",
                    help="only these kinds of question: " + ", ".join(_quiz_kinds()))
-    q.add_argument("--level", type=int, choices=(1, 2), default=2,
+    q.add_argument("--level", type=int, choices=(1, 2, 3), default=2,
                    help="1: single-op questions with all the state shown (address, bits, lazy, flush, "
-                   "ipis, fails); 2 (default): also the walk and what the kernel does next")
+                   "ipis, fails); 2 (default): also the walk and what the kernel does next; 3: also "
+                   "predictions over several ops (lazy_run)")
     q.add_argument("--show-ops", action="store_true",
                    help="print every op from op 1 to the last question, the questions among them")
     q.add_argument("--sheet", metavar="DIR", help="write one sheet per student (Markdown and HTML) and "

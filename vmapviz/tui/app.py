@@ -214,6 +214,7 @@ class VmapvizApp(App):
         self._frame_timer = False
         self._cpu_mark = time.thread_time()
         self.score = Score()
+        self.quiz_kinds: list[str] | None = None     # the kinds quiz mode asks (T picks); None: all
         self.lesson: LessonRunner | None = None
         self._start_lesson = lesson
         if lesson is not None:
@@ -512,21 +513,46 @@ class VmapvizApp(App):
         self.driver.jump(message.op)
 
     @guarded
-    def action_quiz(self) -> None:
-        """Quiz mode: the run waits before the next op a question fits; predict it."""
+    def action_quiz(self, skip: int = 0) -> None:
+        """Quiz mode: the run waits before the next op a question of the chosen kinds
+        fits and can show enough for; predict it.  `skip`: run that many ops first."""
         from ..teaching.quiz import next_question
         self.user_acted()
-        self.driver.apply(lambda run: (run, next_question(run)),
-                          lambda q: self.post_message(QuizReady(q)))
+        kinds = self.quiz_kinds
+
+        def ask(run):
+            for _ in range(skip):
+                if run.step() is None:
+                    break
+            return run, next_question(run, kinds)
+        self.driver.apply(ask, lambda q: self.post_message(QuizReady(q)))
+
+    @guarded
+    def action_quiz_kinds(self) -> None:
+        """Choose the kinds of question quiz mode asks, then start it."""
+        from ..teaching.quiz import FOR, KINDS, ONE_OP
+        variant = self.snap.config.variant if self.snap else None
+        options = [("all", "every kind this kernel has questions for")] + [
+            (k, KINDS[k]) for k in ONE_OP if variant is None or variant in FOR[k]]
+
+        def chosen(kind: str | None) -> None:
+            if kind:
+                self.quiz_kinds = None if kind == "all" else [kind]
+                self.action_quiz()
+
+        self.push_screen(PickScreen("quiz: which kind of question?", options,
+                                    "all" if self.quiz_kinds is None else self.quiz_kinds[0]), chosen)
 
     def on_quiz_ready(self, message: QuizReady) -> None:
         if message.question is None:
             self.notify("No op left that a question fits.", timeout=3)
             return
 
-        def closed(result: str | None) -> None:
+        def closed(result) -> None:
             if result == "next":
                 self.action_quiz()
+            elif isinstance(result, int):          # skipped: this op, or N ops ahead
+                self.action_quiz(result)
 
         self.push_screen(QuizScreen(message.question, self.score, lambda _ok: self.driver.step(1)), closed)
 
@@ -582,7 +608,8 @@ class VmapvizApp(App):
             def answered(_ok: bool) -> None:
                 self.driver.apply(runner.reveal(stop),
                                   lambda s: self.post_message(LessonStopped(message.index, s)))
-            self.push_screen(QuizScreen(stop.question, self.score, answered, "lesson question"))
+            self.push_screen(QuizScreen(stop.question, self.score, answered, "lesson question",
+                                        skippable=False))
 
     @guarded
     def action_speed(self, direction: int) -> None:

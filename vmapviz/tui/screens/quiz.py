@@ -32,9 +32,10 @@ class Score:
         return f"score {self.right}/{self.asked}"
 
 
-class QuizScreen(ModalScreen[str | None]):
+class QuizScreen(ModalScreen[str | int | None]):
     """Ask, take the prediction, reveal.  `answered(correct)` runs the op; the screen
-    then dismisses with "next" (enter) or None (escape: leave quiz mode)."""
+    then dismisses with "next" (enter) or None (escape: leave quiz mode).  Before an
+    answer, enter alone dismisses with 1 (skip this op) and "+N" with N (skip N ops)."""
 
     DEFAULT_CSS = """
     #quiz-box { width: 100%; height: auto; max-height: 12; border: round $vz-focus;
@@ -46,8 +47,9 @@ class QuizScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "leave", "leave quiz mode")]
 
     def __init__(self, question: Question, score: Score, answered: Callable[[bool], None],
-                 title: str = "predict, then reveal") -> None:
+                 title: str = "predict, then reveal", skippable: bool = True) -> None:
         super().__init__()
+        self.skippable = skippable
         self.question, self.score, self.answered = question, score, answered
         self.title_text = title
         self.revealed = False
@@ -56,12 +58,22 @@ class QuizScreen(ModalScreen[str | None]):
         with Vertical(id="quiz-box") as box:
             box.border_title = f"{self.title_text} · {self.score}"
             yield Static(self.question.question, id="quiz-question", markup=False)
-            yield Input(placeholder="your prediction, then enter (escape leaves quiz mode)", id="quiz-input")
+            yield Input(placeholder="your prediction, then enter · enter alone skips · +N skips N ops · "
+                        "escape leaves" if self.skippable else "your prediction, then enter", id="quiz-input")
             yield Static("", id="quiz-verdict")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if self.revealed or not event.value.strip():
+        if self.revealed:
+            return
+        text = event.value.strip()
+        if not self.skippable and (not text or text.startswith("+")):
+            return
+        if not text:                       # skip: the op runs, unscored, then the next question
+            self.dismiss(1)
+            return
+        if text.startswith("+") and text[1:].replace(",", "").replace("_", "").isdigit():
+            self.dismiss(int(text[1:].replace(",", "").replace("_", "")))
             return
         self.revealed = True
         correct = check(self.question, event.value)
