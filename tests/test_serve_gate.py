@@ -155,8 +155,7 @@ def test_a_tab_without_input_pauses_its_run():
         app = served_app_class()("map-touch-unmap", seed=1)
         app.idle_seconds = 0.5
         async with app.run_test(size=(120, 40)) as pilot:
-            assert await asyncio.to_thread(wait_for, lambda: app.driver.running, 30)
-            for _ in range(300):   # a loaded machine is slow to run the interval
+            for _ in range(300):   # it plays, then pauses itself (slowly on a loaded machine)
                 if app.paused_for is not None:
                     break
                 await pilot.pause(0.1)
