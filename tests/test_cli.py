@@ -141,3 +141,19 @@ def test_piped_run_output_keeps_counter_names_and_values_whole():
     # lazy_max_pages() for 4 CPUs: 32 MiB / 4 KiB * (fls(4) = 3) = 24,576, on the counter's line
     assert any(line.split()[:1] == ["lazy_pages"] and "/ 24,576" in line for line in lines)
     assert "…" not in out
+
+
+def test_modern_takes_any_nr_cpus_up_to_maxsmp(capsys):
+    # 6.12 divides by roundup_pow_of_two(NR_CPUS) (mm/vmalloc.c 6.12.33 2478-2481):
+    # 32-bit, NR_CPUS 6 -> 8: 32,768 / 8 / 16 = 256 pages a block; MAXSMP is 8192.
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--variant", "modern", "--bits", "32",
+                           "--config-nr-cpus", "6", "--ops", "1", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["config_nr_cpus"] == 6
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--variant", "modern", "--cpus", "4",
+                           "--config-nr-cpus", "8192", "--ops", "1", "--json")
+    assert code == 0 and json.loads(out)["config_nr_cpus"] == 8192
+    # the 2008 code: 32,768 // 6 // 16 = 341, not a power of two: refused, exit 2
+    code, _, err = run_cli(capsys, "run", "map-touch-unmap", "--variant", "merged", "--bits", "32",
+                           "--config-nr-cpus", "6", "--ops", "1")
+    assert code == 2 and "VMAP_BBMAP_BITS = 341" in err

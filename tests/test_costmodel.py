@@ -241,8 +241,9 @@ def test_the_attribution_puts_vanillas_flush_and_unmap_under_vmlist_lock():
     # 2.6.27's remove_vm_area(): write_lock(&vmlist_lock); __remove_vm_area() ->
     # unmap_vm_area() -> unmap_kernel_range(): clear the PTEs, then
     # flush_tlb_kernel_range() -> flush_tlb_all(): the IPI broadcast and the wait
-    # (v2.6.27 mm/vmalloc.c, remove_vm_area at line 366, __remove_vm_area at line 339:
-    # the hunks "@@ -321,39" and "@@ -366,11" of the rewrite patch remove them).
+    # (mm/vmalloc.c of the 2.6.27 tree the rewrite patch applies to: __remove_vm_area at
+    # line 338, its unmap_vm_area(tmp) at 349, remove_vm_area at 367; the patch's hunks
+    # "@@ -321,39" and "@@ -366,11" remove them).
     rows = {r["mechanism"]: r for r in m.attribution("vanilla")[:-1]}
     for mech in ("PTEs cleared", "own TLB flush (CR4.PGE toggle)", "common work, the unmap's third"):
         assert rows[mech]["lock"] == "vmlist_lock"

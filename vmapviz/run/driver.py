@@ -25,6 +25,7 @@ from ..workloads import CALLS, Op, Recorder, Workload, get
 from ..workloads.trace import TraceSource
 
 RECENT_EVENTS = 400
+INTERRUPT_EVERY = 1024   # ops of a long seek or run-until between two looks at Esc (a power of two)
 BURST_S = 0.005  # at full speed, commands are looked at this often
 
 
@@ -65,6 +66,9 @@ class Run:
         self.last_op: list = []                             # every event of the last op
         self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
         self.done = False
+        # Asked every INTERRUPT_EVERY ops of a long seek with (op, target): True stops it
+        # there (the driver's Esc); None: nothing can stop it.
+        self.interrupt: Callable[[int, int], bool] | None = None
         self._exhausted = False      # the source has no more ops
         self._replay: Iterator | None = None
         self._ahead: Op | None = None  # the source's next op, peeked and not yet run
@@ -164,8 +168,10 @@ class Run:
         self._due = tl.nearest(start) + tl.k
         self.done = False
         t0 = time.thread_time()
+        interrupt, every = self.interrupt, INTERRUPT_EVERY - 1
         while self.kernel.op < n and self.step() is not None:
-            pass
+            if interrupt is not None and not self.kernel.op & every and interrupt(self.kernel.op, n):
+                break
         if self.kernel.op <= tl.end:
             tl.measured(self.kernel.op - start, time.thread_time() - t0)
         self.done = self._exhausted and self.kernel.op >= tl.end
@@ -239,6 +245,10 @@ class Driver:
         self._commands: queue.Queue = queue.Queue()
         self._wake = threading.Event()
         self._stop = False
+        # A long jump or run-until in progress: (op reached, target op or None for
+        # "until", time.monotonic() when it began); cancel() stops it where it is.
+        self.seeking: tuple[int, int | None, float] | None = None
+        self._cancel = False
         self._reset_view_state()
         self.latest: Snapshot = self._snapshot()
         self._deliver = threading.Condition()
@@ -297,6 +307,18 @@ class Driver:
     def back_to_flush(self) -> None:
         self.back_to("flush")
 
+    def cancel(self) -> None:
+        """Stop a jump or a run-until in progress where it is (any thread; the command
+        queue waits behind it).  Nothing happens if there is none."""
+        if self.seeking is not None:
+            self._cancel = True
+
+    def _interrupted(self, op: int, target: int | None) -> bool:
+        """Run.interrupt: note the progress; True once cancel() or stop() was called."""
+        began = self.seeking[2] if self.seeking is not None else time.monotonic()
+        self.seeking = (op, target, began)
+        return self._cancel or self._stop
+
     def jump(self, n: int) -> None:
         """Pause and go to op n: back through the timeline, or forward (replaying what
         was run, then running the workload)."""
@@ -313,6 +335,7 @@ class Driver:
             run, result = fn(self._run)
             if run is not self._run:
                 self._run = run
+                run.interrupt = self._interrupted
                 self._reset_view_state()
             if done is not None:
                 done(result)
@@ -403,7 +426,11 @@ class Driver:
                 command = self._commands.get_nowait()
             except queue.Empty:
                 return changed
-            self._guard(command)
+            self._cancel = False
+            try:
+                self._guard(command)
+            finally:
+                self.seeking = None
             changed = True
 
     def _guard(self, fn):
@@ -464,10 +491,13 @@ class Driver:
     def _until(self, kind: str, limit: int = 1_000_000) -> None:
         self.running = False
         wanted = UNTIL[kind]
-        for _ in range(limit):
+        every = INTERRUPT_EVERY - 1
+        for i in range(1, limit + 1):
             if not self._op():
                 return
             if any(e.kind in wanted for e in self._run.last_op):
+                return
+            if not i & every and self._interrupted(self._run.kernel.op, None):
                 return
 
     def _extra(self, name: str, args: tuple, cpu: int) -> None:
@@ -490,7 +520,9 @@ class Driver:
         self._reset()
 
     def _new_run(self) -> Run:
-        return Run(self._workload, self._workload.config(**self._options), timeline=Timeline())
+        run = Run(self._workload, self._workload.config(**self._options), timeline=Timeline())
+        run.interrupt = self._interrupted
+        return run
 
     def _reset_view_state(self) -> None:
         self._ops_done = 0

@@ -24,7 +24,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..run.driver import Run
+from ..run.driver import INTERRUPT_EVERY, Run
 from ..files import InputError, open_regular
 from ..kernel import ConfigError, StatsView
 from ..kernel.events import UNTIL, VOID
@@ -358,9 +358,11 @@ class Player:
             run.seek(v)
         elif a == "until":
             wanted = UNTIL[v]
-            for _ in range(MAX_UNTIL):
+            for i in range(1, MAX_UNTIL + 1):
                 events = run.step()
                 if events is None or any(e.kind in wanted for e in events):
+                    break
+                if not i % INTERRUPT_EVERY and run.interrupt is not None and run.interrupt(run.kernel.op, None):
                     break
         elif a == "call":
             run.call(v)

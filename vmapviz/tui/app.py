@@ -42,7 +42,7 @@ from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
 from .screens.quiz import QuizReady, QuizScreen, Score
 from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
-from .panels.timeline import OpScreen, TimelineStrip
+from .panels.timeline import SLOW_SEEK, OpScreen, SeekScreen, TimelineStrip
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
 DEFAULT_SPEED = 20.0
@@ -268,6 +268,7 @@ class VmapvizApp(App):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.driver.on_snapshot = self._deliver
         self.driver.start()
+        self.set_interval(0.25, self._watch_seek)
         self._started = True
         if self.autoplay:
             self.driver.play()
@@ -359,9 +360,18 @@ class VmapvizApp(App):
         # Ask the driver for no more snapshots than are shown: each one costs it time.
         self.driver.set_snapshot_hz(1.0 / min(max(interval, FRAME_MIN), 0.25))
 
+    def _watch_seek(self) -> None:
+        """A jump or run-until that takes long shows its progress (escape stops it)."""
+        seeking = self.driver.seeking
+        if (seeking is not None and time.monotonic() - seeking[2] >= SLOW_SEEK
+                and not isinstance(self.screen, SeekScreen)):
+            self.push_screen(SeekScreen(self.driver))
+
     def user_acted(self) -> None:
-        """A key was pressed: show the snapshots of the next moments at once, so the
-        answer to the key is on screen without waiting for the frame pacing."""
+        """A key was pressed: it stops a long jump where it is, and the snapshots of the
+        next moments are shown at once, so the answer to the key is on screen without
+        waiting for the frame pacing."""
+        self.driver.cancel()
         self._next_frame = 0.0
         self._eager_until = time.perf_counter() + 0.4
         self._eager_frames = 2
@@ -455,12 +465,27 @@ class VmapvizApp(App):
                 return b
         return None
 
+    def load_then(self, load, then) -> None:
+        """Open and check a file the user named (a trace, a lesson) in a thread, never
+        the UI's: a slow disk or a long trace must not freeze the screen (a FIFO or a
+        device is refused there, without waiting).  then(result) runs in the UI thread;
+        a bad file is one error notification."""
+        def work() -> None:
+            try:
+                result = load()
+            except (ValueError, OSError) as e:   # TraceError, LessonError, UnknownWorkload
+                self.call_from_thread(self.report_error, e)
+                return
+            self.call_from_thread(guarded(lambda app: then(result)), self)
+
+        self.run_worker(work, thread=True, exit_on_error=False, group="load")
+
     @guarded
     def restart_with(self, **changes) -> None:
         """Start over with another workload, variant, CPU count or width."""
         self.user_acted()
         self.driver.restart(**changes)
-        what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {v}" for k, v in changes.items())
+        what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {getattr(v, 'name', v)}" for k, v in changes.items())
         self.notify(f"Restarted with {what}.", timeout=3)
         if self.snap is not None and self.snap.running:
             self.driver.play()   # a run that was playing goes on playing; a paused one waits
@@ -563,10 +588,7 @@ class VmapvizApp(App):
 
         def chosen(name: str | None) -> None:
             if name:
-                try:
-                    self.start_lesson(find(name))
-                except ValueError as e:
-                    self.report_error(e)
+                self.load_then(lambda: find(name), self.start_lesson)
 
         self.push_screen(PickScreen("pick a lesson", options, None,
                                     free_text="or the path of a lesson file, then enter:"), chosen)
@@ -656,6 +678,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_deselect(self) -> None:
+        self.driver.cancel()
         self.blocks.select(None)
 
     @guarded
@@ -665,7 +688,8 @@ class VmapvizApp(App):
 
         def chosen(name: str | None) -> None:
             if name:
-                self.restart_with(workload=name)
+                from ..workloads import get
+                self.load_then(lambda: get(name), lambda workload: self.restart_with(workload=workload))
 
         self.push_screen(PickScreen("pick a workload", catalog(), current,
                                     free_text="or the path of a trace file, then enter:"), chosen)
