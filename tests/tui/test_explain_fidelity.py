@@ -182,3 +182,15 @@ def test_vanilla_area_line_counts_nodes_examined():
     k.vmalloc(P)
     (e,) = [e for e in k.drain_events() if e.kind == "area"]
     assert e.line().endswith("(8 KiB, examined 1 vmlist nodes)")
+
+
+def test_vunmap_of_a_vmalloc_area_says_its_pages_stay():
+    # v2.6.28 vunmap() is __vunmap(addr, 0); 6.12.33 vunmap() (3398-3414) is
+    # remove_vm_area() + kfree(vm): neither frees the pages.
+    for variant in ("merged", "modern"):
+        k = Kernel(Config(variant=variant, nr_cpus=1))
+        a = k.vmalloc(2 * P)
+        text = said(k, lambda: k.vunmap(a))
+        assert "vunmap() frees no pages" in text, variant
+        b = k.vmap(2)
+        assert "frees no pages" not in said(k, lambda: k.vunmap(b)), variant

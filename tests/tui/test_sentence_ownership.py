@@ -17,7 +17,7 @@ import pytest
 from vmapviz.kernel import GENERATIONS, Config, Kernel
 from vmapviz.kernel.events import KINDS
 from vmapviz.kernel.vm_struct import VM_IOREMAP
-from vmapviz.sentences import NEUTRAL, borrowed
+from vmapviz.sentences import borrowed
 from vmapviz.run.snapshot import take
 from vmapviz.tui.words.explain import CALLS, PURGES, TROUBLE, explain_said
 

@@ -186,8 +186,8 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, undo: bool = False)
     in place.
 
     The kernel checks only that a block exists there.  A double unmap (every page of
-    the region dirty already) on a consistent state the simulator refuses (Bug.own): the kernel ignores bitmap_allocate_region()'s
-    -EBUSY and counts the pages twice.  Any other misuse (a size of 0, an address inside
+    the region dirty already) on a consistent state the simulator refuses (Bug.own):
+    the kernel ignores bitmap_allocate_region()'s -EBUSY and counts the pages twice.  Any other misuse (a size of 0, an address inside
     a mapping, a region covering pages never handed out or another live mapping) it
     follows as the C does, with a Corrupt event; so it does a double unmap once the
     kernel is corrupt (the victim's own correct unmap).  `undo`: vm_map_ram() giving

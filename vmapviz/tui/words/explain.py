@@ -42,7 +42,6 @@ CALLS = SentenceTable("explain.calls", _neutral_call)
 PURGES = SentenceTable("explain.purges", lambda snap, by_kind, name: [])
 TROUBLE = SentenceTable("explain.trouble", _neutral_event)
 
-from . import explain_modern as modern  # noqa: E402  (registers 6.12's texts in the tables)
 
 
 def explain(snap: Snapshot) -> list[str]:
@@ -395,6 +394,18 @@ def _get_vm_area(snap, call, ret, by_kind):
     return out
 
 
+def vunmap_keeps_pages(snap, call, start: int) -> list[str]:
+    """vunmap() of a vmalloc'ed area: true of every generation (v2.6.27 and v2.6.28
+    __vunmap(addr, 0); 6.12.33 vunmap() 3398-3414 is remove_vm_area() + kfree(vm))."""
+    if call.name != "vunmap":
+        return []
+    kind = next((a.kind for a in snap.areas if a.start == start), "")
+    if kind != "vmalloc":
+        return []
+    return ["vunmap() frees no pages: a vmalloc'ed area's pages (and a page array it "
+            "vmalloc'ed) stay allocated, leaked; only vfree() frees them."]
+
+
 def _free_lazy(snap, call, ret, by_kind):
     out = []
     lazies = by_kind.get("lazy", [])
@@ -405,6 +416,7 @@ def _free_lazy(snap, call, ret, by_kind):
         out.append(f"{call.name}() freed {e.start:#x}-{e.end:#x} through free_unmap_vmap_area(): the "
                    "area is only marked VM_LAZY_FREE; it stays in the tree and its PTEs stay "
                    "mapped until a purge.")
+        out += vunmap_keeps_pages(snap, call, e.start)
     if not _flushed(by_kind):
         out.append(f"{_no_flush_reason()}. {_lazy_numbers(snap)}.")
     return out
@@ -570,3 +582,6 @@ WHY_ADDED = {
     "purge": ("as purge_vmap_area_lazy(), which flushes the lazily freed areas in one batch; "
               "nothing is freed lazily before it, so there is nothing to purge"),
 }
+
+
+from . import explain_modern  # noqa: E402,F401  (registers 6.12's texts in the tables)

@@ -26,7 +26,7 @@ from ...kernel.modern.vmalloc import ioremap_align
 from ...kernel.vm_struct import VM_IOREMAP
 from ...run.snapshot import Snapshot
 from ...units import human_bytes, pct
-from .explain import CALLS, MODERN, PURGES, TROUBLE
+from .explain import CALLS, MODERN, PURGES, TROUBLE, vunmap_keeps_pages
 
 
 def _s(n: int, word: str) -> str:
@@ -126,6 +126,7 @@ def _free(snap, call, ret, by_kind):
                    f"(vunmap_range_noflush()) and put the area on node {e.node}'s lazy list: only "
                    "the TLB flush waits, and the address is not handed out again until a purge "
                    "has flushed it.")
+        out += vunmap_keeps_pages(snap, call, e.start)
     out += queued_sentences(snap, by_kind)
     if not any(e.queued for e in by_kind.get("lazy", [])):
         out.append(f"No TLB flush now. {lazy_numbers(snap)}; past it a kworker purges.")
@@ -292,7 +293,8 @@ def _find_vm_area(snap, call, ret, by_kind):
             + ("returned its vm_struct." if found else "found no busy area with a vm_struct there.")]
 
 
-for _name, _write in (("purge", _purge), ("find_vm_area", _find_vm_area), ("vmalloc", _vmalloc), ("vmalloc_align", _vmalloc), ("vmap", _vmalloc),
+for _name, _write in (("purge", _purge), ("find_vm_area", _find_vm_area), ("vmalloc", _vmalloc),
+                      ("vmalloc_align", _vmalloc), ("vmap", _vmalloc),
                       ("get_vm_area", _get_vm_area), ("vfree", _free), ("vunmap", _free),
                       ("remove_vm_area", _free), ("vm_map_ram", _vm_map_ram),
                       ("vm_unmap_ram", _vm_unmap_ram), ("vm_unmap_aliases", _vm_unmap_aliases)):
