@@ -761,7 +761,7 @@ def cmd_quiz(args) -> int:
         for i, q in enumerate(questions, 1):
             print(f"{i}. {q.question}")
             if args.c:
-                print(f"   answer: {q.answer}: {q.why}")
+                print(f"   answer: {quiz.answer_text(q)}: {q.why}")
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
     return 0
@@ -770,6 +770,7 @@ def cmd_quiz(args) -> int:
 def _print_ops(workload, config, questions, answers: bool) -> None:
     """Every op from op 1 to the last question's, each question before its op."""
     from ..run.driver import Run
+    from ..teaching import quiz
     run, asked = Run(workload, config), {q.op: (i, q) for i, q in enumerate(questions, 1)}
     while run.kernel.op < questions[-1].op:
         op = run.peek()
@@ -778,7 +779,7 @@ def _print_ops(workload, config, questions, answers: bool) -> None:
             i, q = asked[n]
             print(f"{i}. {q.question}")
             if answers:
-                print(f"   answer: {q.answer}: {q.why}")
+                print(f"   answer: {quiz.answer_text(q)}: {q.why}")
         else:
             print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
         run.step()
