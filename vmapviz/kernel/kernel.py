@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Callable, NamedTuple
 
-from .calls import arg_maxima, check_args
+from .calls import SIGNATURES, UINT_MAX, check_args
 from .config import Config
 from .events import VOID, Call, Refused, Return
 from .machine import KernelBug, Machine
@@ -28,7 +28,6 @@ VOID_CALLS = frozenset({"vfree", "vunmap", "vm_unmap_ram", "vm_unmap_aliases", "
 class CallSpec(NamedTuple):
     """How _op() runs one call on one kernel, looked up once per op."""
 
-    maxima: tuple[int, ...]    # the largest value each argument's C type holds
     body: Callable | None      # the generation's _<call>(self, cpu, *args); None: it lacks it
     allocating: bool           # NULL is a failed call
     void: bool                 # returns nothing
@@ -50,21 +49,22 @@ class Kernel(Machine):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
         self.generation = gen = self.config.generation
-        self.specs = {name: CallSpec(most, getattr(type(self), "_" + name) if name in gen.calls else None,
+        self.specs = {name: CallSpec(getattr(type(self), "_" + name) if name in gen.calls else None,
                                      name in ALLOCATING_CALLS, name in VOID_CALLS)
-                      for name, most in arg_maxima(self.config.bits).items()}
+                      for name in SIGNATURES}
+        if self.specs["get_vm_area"].body is not None:   # the range first (_check_range)
+            self.specs["get_vm_area"] = self.specs["get_vm_area"]._replace(body=Kernel._checked_get_vm_area)
+        self.ulong_max = (1 << self.config.bits) - 1     # the public calls check their arguments
+        self.nr_cpus = self.config.nr_cpus
 
     # -- one op ------------------------------------------------------------------------
 
     def _op(self, name: str, args: tuple, cpu: int):
-        maxima, body, allocating, void = self.specs[name]
-        i = 0
-        for value in args:
-            if type(value) is not int or not 0 <= value <= maxima[i]:
-                check_args(name, args, self.config.bits)    # raises, saying which and why
-            i += 1
-        if type(cpu) is not int or not 0 <= cpu < self.config.nr_cpus:
-            raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.config.nr_cpus - 1})")
+        """One op, its arguments checked by the public call that makes it: Call event,
+        the generation's body, Return event."""
+        body, allocating, void = self.specs[name]
+        if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
+            raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.nr_cpus - 1})")
         self.op = op = self.op + 1
         s = self.stats
         s.ops += 1
@@ -76,8 +76,6 @@ class Kernel(Machine):
             result, detail = None, "refused"
         else:
             try:
-                if name == "get_vm_area":
-                    self._check_range(cpu, *args)
                 result, detail = body(self, cpu, *args)
             except KernelBug:
                 result, detail = None, "BUG"
@@ -92,24 +90,35 @@ class Kernel(Machine):
 
     def vmalloc(self, size: int, cpu: int = 0) -> int | None:
         """vmalloc(size): an area of size rounded up to pages, mapped to fresh pages."""
+        if type(size) is not int or not 0 <= size <= self.ulong_max:
+            check_args("vmalloc", (size,), self.config.bits)
         return self._op("vmalloc", (size,), cpu)
 
     def vmalloc_align(self, size: int, align: int, cpu: int = 0) -> int | None:
         """vmalloc of `size` aligned to `align` (a power of two): the simulator's one
         extension, standing for the __vmalloc_node_range() that lib/test_vmalloc.c calls
         in later kernels; the 2008 kernel has no aligned vmalloc."""
+        if (type(size) is not int or not 0 <= size <= self.ulong_max or
+                type(align) is not int or not 0 <= align <= self.ulong_max):
+            check_args("vmalloc_align", (size, align), self.config.bits)
         return self._op("vmalloc_align", (size, align), cpu)
 
     def vfree(self, addr: int, cpu: int = 0) -> None:
         """vfree(addr)."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("vfree", (addr,), self.config.bits)
         return self._op("vfree", (addr,), cpu)
 
     def vmap(self, nr_pages: int, cpu: int = 0) -> int | None:
         """vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL) of nr_pages pages lent by the simulator."""
+        if type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX:
+            check_args("vmap", (nr_pages,), self.config.bits)
         return self._op("vmap", (nr_pages,), cpu)
 
     def vunmap(self, addr: int, cpu: int = 0) -> None:
         """vunmap(addr)."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("vunmap", (addr,), self.config.bits)
         return self._op("vunmap", (addr,), cpu)
 
     def get_vm_area(self, size: int, flags: int = 0, start: int | None = None,
@@ -118,32 +127,51 @@ class Kernel(Machine):
         range defaults to [VMALLOC_START, VMALLOC_END] (get_vm_area())."""
         start = self.config.vmalloc_start if start is None else start
         end = self.config.VMALLOC_END if end is None else end
+        if (type(size) is not int or not 0 <= size <= self.ulong_max or
+                type(flags) is not int or not 0 <= flags <= self.ulong_max or
+                type(start) is not int or not 0 <= start <= self.ulong_max or
+                type(end) is not int or not 0 <= end <= self.ulong_max):
+            check_args("get_vm_area", (size, flags, start, end), self.config.bits)
         return self._op("get_vm_area", (size, flags, start, end), cpu)
 
     def remove_vm_area(self, addr: int, cpu: int = 0) -> int | None:
         """remove_vm_area(addr): free the area; its address, or None."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("remove_vm_area", (addr,), self.config.bits)
         return self._op("remove_vm_area", (addr,), cpu)
 
     def find_vm_area(self, addr: int, cpu: int = 0):
         """find_vm_area(addr): the vm_struct of the area starting at addr, or None."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("find_vm_area", (addr,), self.config.bits)
         return self._op("find_vm_area", (addr,), cpu)
 
     def vmalloc_to_page(self, addr: int, cpu: int = 0) -> int | None:
         """vmalloc_to_page(addr): the page frame the page table maps there, or None."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("vmalloc_to_page", (addr,), self.config.bits)
         return self._op("vmalloc_to_page", (addr,), cpu)
 
     def touch(self, addr: int, nr_pages: int, cpu: int = 0) -> str:
         """A kernel access from `cpu` to nr_pages pages from addr (Machine.touch)."""
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX):
+            check_args("touch", (addr, nr_pages), self.config.bits)
         return self._op("touch", (addr, nr_pages), cpu)
 
     # -- the per-CPU API of the rewrite ------------------------------------------------------
 
     def vm_map_ram(self, count: int, cpu: int = 0) -> int | None:
         """vm_map_ram(pages, count): count fresh pages mapped at a new address."""
+        if type(count) is not int or not 0 <= count <= UINT_MAX:
+            check_args("vm_map_ram", (count,), self.config.bits)
         return self._op("vm_map_ram", (count,), cpu)
 
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(mem, count): give back what vm_map_ram() returned."""
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(count) is not int or not 0 <= count <= UINT_MAX):
+            check_args("vm_unmap_ram", (addr, count), self.config.bits)
         return self._op("vm_unmap_ram", (addr, count), cpu)
 
     def vm_unmap_aliases(self, cpu: int = 0) -> None:
@@ -164,6 +192,10 @@ class Kernel(Machine):
         if not start or start % page or (end + 1) % page and end % page or end <= start:
             self.bug(cpu, "__get_vm_area", f"range {start:#x}-{end:#x}: not page aligned, at 0, or "
                      "empty; the kernel would place an area there anyway", own=True)
+
+    def _checked_get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int):
+        self._check_range(cpu, size, flags, start, end)
+        return type(self)._get_vm_area(self, cpu, size, flags, start, end)
 
     def bad_align(self, cpu: int, align: int) -> bool:
         """vmalloc_align()'s check: later kernels refuse an alignment that is not a

@@ -40,7 +40,7 @@ class Machine:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stats = Stats(config.nr_cpus)
-        self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats)
+        self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats, config.num_physpages)
         self.pages = PageAllocator(config.num_physpages)
         self.events: list = []
         self.op = 0
@@ -135,36 +135,8 @@ class Machine:
         the access stops there.  Returns "ok", "fault", or "use-after-free" (a stale TLB
         entry, or a PTE left for a page its user already freed)."""
         shift = self.config.page_shift
-        ptes, tlb, dead = self.pgtable.ptes, self.pgtable.tlbs[cpu], self.pgtable.dead
-        first = addr >> shift
-        vpns = range(first, first + nr_pages)
-        # More pages than the page table maps cannot all be mapped: the walk below stops
-        # at the first hole, after at most len(ptes) + len(tlb) pages (the oops bounds
-        # the work, as in the kernel, however large nr_pages is).
-        mapped = list(map(ptes.get, vpns)) if nr_pages <= len(ptes) else [None]
-        if None not in mapped and dead.isdisjoint(vpns):
-            cached = list(map(tlb.get, vpns))
-            if cached == mapped:                   # every page through a current entry
-                return "ok"
-            if cached.count(None) == nr_pages:     # every page a TLB miss
-                tlb.update(zip(vpns, mapped))
-                self.stats.tlb_misses += nr_pages
-                return "ok"
-        stale, freed, fault = [], [], None
-        for vpn in vpns:
-            pte = ptes.get(vpn)
-            cached = tlb.get(vpn)
-            if cached is not None and cached != pte:
-                stale.append(vpn)
-            elif pte is None:
-                fault = vpn
-                break
-            else:
-                if cached is None:
-                    tlb[vpn] = pte
-                    self.stats.tlb_misses += 1
-                if vpn in dead:
-                    freed.append(vpn)
+        stale, freed, fault, misses = self.pgtable.walk(cpu, addr >> shift, nr_pages)
+        self.stats.tlb_misses += misses
         if stale or freed:
             self.stats.use_after_free += 1
             how = "a stale TLB entry" if stale else "a PTE left for lazy flushing"
@@ -182,6 +154,11 @@ class Machine:
         them."""
         return frozenset(self.pgtable.stale(cpu))
 
+    def stale_bits(self, cpu: int) -> tuple[tuple[int, int], ...]:
+        """The same pages as (group of PAGES pages, bitmap) pairs (pgtable)."""
+        return self.pgtable.stale_bits(cpu)
+
     def stale_tlb_entries(self) -> list[int]:
         """Per CPU: how many TLB entries still map pages their user freed."""
-        return [len(self.pgtable.stale(c)) for c in range(self.config.nr_cpus)]
+        return [sum(bits.bit_count() for _, bits in self.pgtable.stale_bits(c))
+                for c in range(self.config.nr_cpus)]

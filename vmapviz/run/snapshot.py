@@ -20,12 +20,6 @@ from functools import cached_property
 
 from ..kernel import BlockView, Config, Generation, Kernel, QueueView, StatsView, VmapArea
 
-# Stale TLB entries a snapshot lists page by page.  Beyond, it keeps the counts only: at
-# 4096 CPUs the TLBs can hold millions (no flush until a whole vmap block is dirty), and
-# a copy in every snapshot would double the memory and the time of each.
-STALE_DETAIL = 1 << 16
-
-
 @dataclass(frozen=True)
 class Snapshot:
     config: Config
@@ -43,7 +37,8 @@ class Snapshot:
     queues: tuple[QueueView, ...] = ()
     blocks: tuple[BlockView, ...] = ()   # every live block, by id
     stale_counts: tuple[int, ...] = ()  # per CPU: how many pages its TLB maps though freed
-    stale: tuple[frozenset[int], ...] = ()  # per CPU: those pages, () beyond STALE_DETAIL
+    stale: tuple[tuple[tuple[int, int], ...], ...] = ()  # per CPU: those pages, as (group of
+    #                                  1,024 pages, bitmap) pairs (kernel.pgtable.count_in counts them)
     events: tuple = ()               # the most recent events, oldest first
     last_op: tuple = ()              # every event of the last op
     flush_per: int = 1               # TLB flushes in ops [k * flush_per, (k + 1) * flush_per)
@@ -107,8 +102,8 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
         fields["drain_pending"] = kernel.drain_pending
     if features.dirty_range:
         fields["block_details"] = tuple(kernel.block_details())
-    stale = [kernel.stale_pages(c) for c in range(kernel.config.nr_cpus)]
-    counts = tuple(len(s) for s in stale)
+    stale = tuple(kernel.stale_bits(c) for c in range(kernel.config.nr_cpus))
+    counts = tuple(sum(bits.bit_count() for _, bits in s) for s in stale)
     return Snapshot(
         config=kernel.config,
         stats=kernel.stats_view(),
@@ -117,7 +112,7 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
         queues=tuple(kernel.queue_views()),
         blocks=tuple(kernel.block_views()),
         stale_counts=counts,
-        stale=tuple(stale) if sum(counts) <= STALE_DETAIL else (),
+        stale=stale,
         flag_names=kernel.FLAG_NAMES,
         **fields,
     )

@@ -525,6 +525,11 @@ def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_00
     return None
 
 
+def answer_text(q: Question) -> str:
+    """The answer as a person reads it: numbers grouped (2,210), addresses in hex."""
+    return f"{q.answer:,}" if isinstance(q.answer, int) else str(q.answer)
+
+
 # -- checking a student's answer ---------------------------------------------------------------
 
 def check(question: Question, reply: str) -> bool:
@@ -554,7 +559,7 @@ def check(question: Question, reply: str) -> bool:
         except ValueError:
             return False
     try:
-        return int(text, 0) == answer
+        return int(text.replace(",", "").replace("_", ""), 0) == answer
     except ValueError:
         return False
 

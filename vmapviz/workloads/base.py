@@ -76,7 +76,7 @@ class Interleaver(OpSource):
             return None
         self.current = i = randbelow(self.rng, len(ready)) if len(ready) > 1 else 0
         cpu, _, (call, args) = ready[i]
-        return Op(cpu, call, args)
+        return _op(Op, (cpu, call, args))
 
     def feed(self, result: object) -> None:
         cpu, stream, _ = self.ready[self.current]
@@ -88,6 +88,9 @@ class Interleaver(OpSource):
             del self.ready[self.current]
         else:
             self.ready[self.current] = (cpu, stream, nxt)
+
+
+_op = tuple.__new__   # Op(cpu, call, args) without NamedTuple's Python-level __new__: once an op
 
 
 def randbelow(rng: random.Random, n: int) -> int:
