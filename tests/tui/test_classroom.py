@@ -344,3 +344,20 @@ def test_quiz_kinds_and_skipping_ahead():
             assert (app.score.right, app.score.asked) == (1, 1)
             app.stop_driver()
     asyncio.run(go())
+
+
+def test_the_header_names_the_tiny_preset_and_its_constants():
+    async def go():
+        app = paused_app(tiny=True)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await step_to(app, pilot, 3)
+            header = screen_text(app).splitlines()[0]
+            assert ("tiny: 64-page range, VMAP_BBMAP_BITS 16, VMAP_MAX_ALLOC 4, "
+                    "lazy_max_pages 16") in header and "2 CPUs" in header
+            app.stop_driver()
+        app = paused_app(tiny=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await step_to(app, pilot, 3)
+            assert "tiny" in screen_text(app).splitlines()[0]
+            app.stop_driver()
+    asyncio.run(go())
