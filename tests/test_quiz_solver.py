@@ -33,6 +33,7 @@ The rules, with the C they come from:
 import pytest
 
 from vmapviz.teaching import quiz
+from vmapviz.run.spec import RunSpec
 from vmapviz.workloads import get
 
 
@@ -229,7 +230,7 @@ def test_the_solver_agrees_with_every_question(name, variant, seed, cpus):
         cfg = w.config(variant=variant, seed=seed, nr_cpus=cpus)
     except Exception:
         pytest.skip(f"{name} does not run on {variant}")
-    questions = quiz.generate(w, cfg, 12, seed, horizon=4_000)
+    questions = quiz.generate(RunSpec(w, cfg), 12, horizon=4_000)
     for q in questions:
         assert q.given["generation"] == variant
         assert variant in quiz.FOR[q.kind]

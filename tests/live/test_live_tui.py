@@ -10,7 +10,7 @@ import pytest
 
 from vmapviz.live.events import AllocVmapArea, FreeVmapAreaNoflush, PurgeVmapAreaLazy
 from vmapviz.live.state import LiveState
-from vmapviz.tui.live import LiveApp
+from vmapviz.tui.screens.live import LiveApp
 
 sys.path.insert(0, __file__.rsplit("/live/", 1)[0] + "/tui")
 from tui_helpers import screen_text  # noqa: E402

@@ -184,13 +184,27 @@ class Config:
     def ulong_max(self) -> int:
         return (1 << self.bits) - 1
 
+    @classmethod
+    def resolve(cls, base: dict, asked: dict) -> "Config":
+        """The Config for the options `asked` (a None is not asked) over `base` (a
+        workload's defaults, or another Config's fields).  The one home of the rules
+        that tie options together: --tiny takes the preset's range and CPUs; a new width
+        without a range of its own gets that width's range; NR_CPUS not asked for goes
+        back to its default when below the online CPUs."""
+        asked = {k: v for k, v in asked.items() if v is not None}
+        opts = dict(base)
+        if asked.get("tiny"):
+            opts.update(vmalloc_start=None, vmalloc_end=None, nr_cpus=TINY["nr_cpus"])
+        if asked.get("bits", opts.get("bits")) != opts.get("bits") and "vmalloc_start" not in asked:
+            opts.update(vmalloc_start=None, vmalloc_end=None)
+        opts.update(asked)
+        if "config_nr_cpus" not in asked:
+            opts = keep_nr_cpus(opts)
+        return cls(**opts)
+
     def replace(self, **changes) -> "Config":
-        """A copy with some fields changed, derived values recomputed."""
-        fields = self.as_dict()
-        if "bits" in changes and "vmalloc_start" not in changes:
-            fields["vmalloc_start"] = fields["vmalloc_end"] = None
-        fields.update(changes)
-        return Config(**keep_nr_cpus(fields))
+        """A copy with some fields changed, derived values recomputed (see resolve())."""
+        return Config.resolve(self.as_dict(), changes)
 
     def as_dict(self) -> dict:
         return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,

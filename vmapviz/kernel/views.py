@@ -12,23 +12,47 @@ from typing import NamedTuple
 
 from .vmap_area import VmapArea
 
-# The raw counters every generation keeps (Stats), exactly as its C code would count.
-COUNTERS = (
-    "ops", "tlb_flushes", "ipis", "tlb_full_flushes", "purges", "warnings", "bugs",
-    "alloc_failures", "failed_calls", "refused_calls", "vm_unmap_aliases_calls",
-    "faults", "use_after_free",
+class Counters:
+    """The raw counters every generation keeps (machine.Stats, StatsView), exactly as
+    its C code would count: declared once here, as annotations."""
+
+    __slots__ = ()
+    ops: int
+    tlb_flushes: int
+    ipis: int
+    tlb_full_flushes: int
+    purges: int
+    warnings: int
+    bugs: int
+    alloc_failures: int
+    failed_calls: int
+    refused_calls: int
+    vm_unmap_aliases_calls: int
+    faults: int
+    use_after_free: int
     # list or tree nodes examined: by the first-fit searches (`walk_total`; the last
     # one alone: `last_walk`), by the rewrite's walks of vmlist to link a vm_struct in
     # (`link_walk_total`), and by the walks that unlink one (`remove_walk_total`)
-    "walk_total", "last_walk", "link_walk_total", "remove_walk_total",
-    # the rewrite's purge walks every area of vmap_area_list
-    "purge_walk_total",
+    walk_total: int
+    last_walk: int
+    link_walk_total: int
+    remove_walk_total: int
+    purge_walk_total: int        # the rewrite's purge walks every area of vmap_area_list
     # page-table work: PTEs set and cleared, TLB misses taken by accesses
-    "ptes_set", "ptes_cleared", "tlb_misses",
+    ptes_set: int
+    ptes_cleared: int
+    tlb_misses: int
     # lock acquisitions
-    "vmlist_lock_write", "vmlist_lock_read", "vmap_area_lock", "purge_lock",
-    "vbq_lock", "vb_lock", "vmap_block_tree_lock",
-)
+    vmlist_lock_write: int
+    vmlist_lock_read: int
+    vmap_area_lock: int
+    purge_lock: int
+    vbq_lock: int
+    vb_lock: int
+    vmap_block_tree_lock: int
+
+
+COUNTERS: tuple[str, ...] = tuple(Counters.__annotations__)
 
 StatsView = make_dataclass(
     "StatsView",

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .driver import RECENT_EVENTS, Driver, Run, run_ops
+from .driver import RECENT_EVENTS, Driver, Run, run_loop
 from ..kernel import Config, ConfigError
 from ..kernel.generations import NAMES
 from .snapshot import Snapshot, take
+from .spec import RunSpec
 from ..workloads import Workload
 
 DEFAULT_PAIR = ("vanilla", "merged")
@@ -65,17 +66,20 @@ class Pair:
         self.extra_calls: list[tuple[int, str, tuple, int]] = []   # (op before, call, args, cpu)
 
     def step(self) -> list | None:
-        return self.last_op if self.steps(1) else None
+        return self.last_op if self.run(1) else None
 
-    def steps(self, n: int) -> int:
-        """Up to n ops on both sides: the first side's n, then the second's, so that each
+    def run(self, n: int, until: str | None = None, stop=None) -> int:
+        """Run.run() for the pair; with `until` or `stop`, op by op (run_loop).  Else up
+        to n ops on both sides: the first side's n, then the second's, so that each
         generation's code stays specialised by CPython's interpreter (alternating the
         two kernel classes op by op costs about a fifth of the pair's speed, see
         benchmarks/bench_compare.py).  How many ran on both: fewer than n when a
         workload ended, and then the pair is done."""
+        if until is not None or stop is not None:
+            return run_loop(self.step, n, until, stop)
         first, second = (side.run for side in self.sides)
-        ran = run_ops(first, n)
-        caught_up = run_ops(second, ran)
+        ran = first.run(n)
+        caught_up = second.run(ran)
         if caught_up < ran:   # the second ended first: the first goes back to its op
             first = self._replay(0, second.kernel.op)
         self.done = caught_up < n
@@ -89,9 +93,9 @@ class Pair:
         Only when a workload ends, so rare."""
         run = Run(self.workload, self.sides[i].run.config)
         for before, name, args, cpu in self.extra_calls:
-            run_ops(run, before - run.kernel.op)
+            run.run(before - run.kernel.op)
             run.call(name, *args, cpu=cpu)
-        run_ops(run, op - run.kernel.op)
+        run.run(op - run.kernel.op)
         self.sides[i].run = run
         self.kernel = self.sides[0].run.kernel
         return run
@@ -135,19 +139,15 @@ class CompareDriver(Driver):
     (CPUs, width, seed, flush model).  A workload either generation cannot run is
     refused here (UnsupportedWorkload), before any thread starts."""
 
-    BURST_OPS = 256   # a side's ops in a row (Pair.steps): about a burst's time for the pair
+    BURST_OPS = 256   # a side's ops in a row (Pair.run): about a burst's time for the pair
 
-    def __init__(self, workload: str | Workload = "map-touch-unmap",
-                 variants: tuple[str, str] = DEFAULT_PAIR, **options) -> None:
-        self.variants = parse_variants(",".join(variants))
-        super().__init__(workload, **options)
+    def __init__(self, spec: RunSpec, pair: tuple[str, str] = DEFAULT_PAIR, **driver_options) -> None:
+        self.variants = parse_variants(",".join(pair))
+        super().__init__(spec, **driver_options)    # builds the Pair: a refusal raises here
 
     def _new_run(self) -> Pair:
-        wl = self._workload
-        return Pair(wl, tuple(wl.config(**{**self._options, "variant": v}) for v in self.variants))
-
-    def _run_ops(self, n: int) -> int:
-        return self._run.steps(n)
+        """The spec on each generation: every option asked for (NR_CPUS too) but the variant."""
+        return Pair(self.spec.workload, tuple(self.spec.replace(variant=v).config for v in self.variants))
 
     def _snapshot(self) -> PairSnapshot:
         previous = self.latest.sides if self.latest is not None else (None, None)

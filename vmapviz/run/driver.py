@@ -13,15 +13,15 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import IO, Callable, Iterator, NamedTuple
+from typing import IO, Callable, Collection, Iterator, NamedTuple
 
 from ..models.flush_history import FlushHistory
 from ..kernel import Config, Kernel
-from ..kernel.config import keep_nr_cpus
 from ..kernel.events import UNTIL, VOID
 from .snapshot import Snapshot, take
+from .spec import RunSpec
 from .timeline import Timeline
-from ..workloads import CALLS, Op, Recorder, Workload, get
+from ..workloads import CALLS, Op, Recorder, Workload
 from ..workloads.trace import TraceSource
 
 RECENT_EVENTS = 400
@@ -98,6 +98,11 @@ class Run:
         if self.timeline is not None:
             self.timeline.record(op, result, events)
         return self._ran(events)
+
+    def run(self, n: int | None = None, until: str | Collection[str] | None = None,
+            stop: Callable[[], bool] | None = None) -> int:
+        """Up to `n` ops (see run_loop); how many ran."""
+        return run_loop(self.step, n, until, stop)
 
     def peek(self) -> Op | None:
         """The op step() will run next, without running it (None at the end)."""
@@ -201,13 +206,30 @@ class Run:
         return self.source.mismatch_count if isinstance(self.source, TraceSource) else 0
 
 
-def run_ops(run: Run, n: int) -> int:
-    """Up to n ops of `run`; how many ran (fewer: its workload ended)."""
-    step = run.step
-    for i in range(n):
-        if step() is None:
-            return i
-    return n
+
+def run_loop(step: Callable[[], list | None], n: int | None = None,
+             until: str | Collection[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
+    """The one loop every caller runs ops with (the driver, the headless report, a
+    lesson's steps, the quiz, the cost model): `step()` up to `n` times (None: until
+    it gives None, the workload's end); with `until` (a name of UNTIL, or event
+    kinds), stop after the first op that emits such an event; `stop()` is asked
+    before each op.  How many ops ran."""
+    i = 0
+    if until is None and stop is None:
+        while n is None or i < n:
+            if step() is None:
+                break
+            i += 1
+        return i
+    wanted = UNTIL[until] if isinstance(until, str) else frozenset(until or ())
+    while (n is None or i < n) and not (stop is not None and stop()):
+        events = step()
+        if events is None:
+            break
+        i += 1
+        if wanted and any(e.kind in wanted for e in events):
+            break
+    return i
 
 
 class Driver:
@@ -220,18 +242,12 @@ class Driver:
 
     BURST_OPS = 64   # at full speed, ops run between two looks at the clock
 
-    def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                 flush: str | None = None, speed: float | None = 20.0,
-                 on_snapshot: Callable[[Snapshot], None] | None = None,
-                 snapshot_hz: float = 30.0, max_ops: int | None = None,
-                 config_nr_cpus: int | None = None, tiny: bool = False) -> None:
-        self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
-                             config_nr_cpus=config_nr_cpus, tiny=tiny or None)
-        self._workload = get(workload) if isinstance(workload, str) else workload
-        self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
-        self.requested: Config = self._run.config  # what the last restart asked for
-        self.speed = speed
+    def __init__(self, spec: RunSpec, *, on_snapshot: Callable[[Snapshot], None] | None = None,
+                 snapshot_hz: float = 30.0, max_ops: int | None = None) -> None:
+        self.spec = spec                  # the run in the thread
+        self.requested = spec             # what the last restart asked for (the caller's thread)
+        self._run = self._new_run()
+        self.speed = spec.speed
         self.max_ops = max_ops
         self.on_snapshot = on_snapshot
         self.snapshot_period = 1.0 / snapshot_hz
@@ -336,22 +352,11 @@ class Driver:
         """Start the same workload with the same options from op 0."""
         self._send(self._reset)
 
-    def restart(self, workload: str | Workload | None = None, variant: str | None = None,
-                nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                flush: str | None = None, config_nr_cpus: int | None = None) -> None:
-        """Start over with another workload, variant, CPU count, width, seed or flush model.  Bad
-        values raise here, in the caller's thread, and change nothing."""
-        wl = self._workload if workload is None else get(workload) if isinstance(workload, str) else workload
-        opts = dict(self._options)
-        opts.update({k: v for k, v in dict(variant=variant, nr_cpus=nr_cpus, bits=bits,
-                                            seed=seed, flush=flush, config_nr_cpus=config_nr_cpus
-                                            ).items() if v is not None})
-        if workload is not None and nr_cpus is None and bits is None and variant is None:
-            opts.update(variant=None, nr_cpus=None, bits=None)  # the new workload's defaults
-        if config_nr_cpus is None:
-            opts = keep_nr_cpus(opts)   # more CPUs than the NR_CPUS asked before: its default
-        self.requested = wl.config(**opts)  # validate now
-        self._send(lambda: self._restart(wl, opts))
+    def restart(self, spec: RunSpec) -> None:
+        """Start over with another run (built, so validated, in the caller's thread:
+        `driver.requested.replace(...)`); the pace stays the one the keys set."""
+        self.requested = spec
+        self._send(lambda: self._restart(spec))
 
     def call(self, name: str, *args, cpu: int = 0) -> None:
         """Run one extra kernel call in the driver thread (e.g. "purge")."""
@@ -365,7 +370,12 @@ class Driver:
 
     @property
     def workload(self) -> Workload:
-        return self._workload
+        return self._run.workload
+
+    def running_spec(self) -> RunSpec:
+        """The run now in the thread as a spec (a lesson may have replaced the one
+        started with), its options pinned: for compare mode from the main screen."""
+        return RunSpec.pinned(self._run.workload, self._run.config, self.speed)
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -437,7 +447,7 @@ class Driver:
         n = 0
         while time.monotonic() < deadline and (left is None or n < left):
             chunk = self.BURST_OPS if left is None else min(self.BURST_OPS, left - n)
-            ran = self._run_ops(chunk)
+            ran = self._run.run(chunk)
             n += ran
             if ran < chunk:     # the workload ended
                 self.running = False
@@ -446,10 +456,6 @@ class Driver:
         if left is not None and n >= left:
             self._run.done = True
             self.running = False
-
-    def _run_ops(self, n: int) -> int:
-        """Up to n ops of the run; how many ran."""
-        return run_ops(self._run, n)
 
     def _set_running(self, on: bool) -> None:
         self.running = on and not self._run.done
@@ -463,12 +469,11 @@ class Driver:
 
     def _until(self, kind: str, limit: int = 1_000_000) -> None:
         self.running = False
-        wanted = UNTIL[kind]
-        for _ in range(limit):
-            if not self._op():
-                return
-            if any(e.kind in wanted for e in self._run.last_op):
-                return
+        if self.max_ops is not None:
+            limit = min(limit, self.max_ops - self._run.kernel.op)
+        self._ops_done += self._guard(lambda: self._run.run(max(limit, 0), until=kind)) or 0
+        if self.max_ops is not None and self._run.kernel.op >= self.max_ops:
+            self._run.done = True
 
     def _extra(self, name: str, args: tuple, cpu: int) -> None:
         self._guard(lambda: self._run.call(name, *args, cpu=cpu))
@@ -485,12 +490,12 @@ class Driver:
         self._run = self._new_run()
         self._reset_view_state()
 
-    def _restart(self, workload: Workload, options: dict) -> None:
-        self._workload, self._options = workload, options
+    def _restart(self, spec: RunSpec) -> None:
+        self.spec = spec
         self._reset()
 
     def _new_run(self) -> Run:
-        return Run(self._workload, self._workload.config(**self._options), timeline=Timeline())
+        return Run(self.spec.workload, self.spec.config, timeline=Timeline())
 
     def _reset_view_state(self) -> None:
         self._ops_done = 0

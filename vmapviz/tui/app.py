@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from ..run.snapshot import Snapshot
+from ..run.spec import RunSpec
 from . import palette as P
 from . import themes
 from .actions import ACTIONS, CPU_CHOICES, bindings
@@ -44,8 +45,6 @@ from .screens.quiz import QuizReady, QuizScreen, Score
 from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
 from .panels.timeline import OpScreen, TimelineStrip
 
-DEFAULT_WORKLOAD = "map-touch-unmap"
-DEFAULT_SPEED = 20.0
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
@@ -181,21 +180,16 @@ class VmapvizApp(App):
     AUTO_FOCUS = "#map"
     BINDINGS = bindings()   # from the one action table (actions.py)
 
-    def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                 flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
+    def __init__(self, spec: RunSpec | None = None, *, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
-                 theme: str | None = None, config_nr_cpus: int | None = None,
-                 lesson=None, tiny: bool = False) -> None:
+                 theme: str | None = None, lesson=None) -> None:
         super().__init__()
         themes.register(self)
         if theme:
             self.theme = theme
         if driver is None:
             from ..run.driver import Driver
-            driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
-                            bits=bits, seed=seed, flush=flush, speed=speed,
-                            config_nr_cpus=config_nr_cpus, tiny=tiny)
+            driver = Driver(spec if spec is not None else RunSpec.of())
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -458,7 +452,7 @@ class VmapvizApp(App):
     def restart_with(self, **changes) -> None:
         """Start over with another workload, variant, CPU count or width."""
         self.user_acted()
-        self.driver.restart(**changes)
+        self.driver.restart(self.driver.requested.replace(**changes))
         what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {v}" for k, v in changes.items())
         self.notify(f"Restarted with {what}.", timeout=3)
         if self.snap is not None and self.snap.running:
@@ -649,7 +643,7 @@ class VmapvizApp(App):
         one last asked for (so v v moves twice, even before the first restart lands)."""
         from ..kernel.generations import NAMES
         from ..workloads import UnsupportedWorkload
-        cfg = self.driver.requested
+        cfg = self.driver.requested.config
         i = NAMES.index(cfg.variant)
         for name in NAMES[i + 1:] + NAMES[:i]:
             try:
@@ -662,7 +656,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_cpus(self) -> None:
-        current = str(self.driver.requested.nr_cpus)
+        current = str(self.driver.requested.config.nr_cpus)
 
         def chosen(value: str | None) -> None:
             if value:
@@ -673,7 +667,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_bits(self) -> None:
-        cfg = self.driver.requested
+        cfg = self.driver.requested.config
         self.restart_with(bits=32 if cfg.bits == 64 else 64)
 
     @guarded
@@ -790,15 +784,11 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
-            bits: int | None = None, seed: int | None = None, flush: str | None = None,
-            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None,
-            tiny: bool = False) -> int:
+def run_tui(spec: RunSpec, theme: str | None = None, lesson=None) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
     (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
     SIGTERM or SIGHUP, 1 after a crash."""
-    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
-                     config_nr_cpus=config_nr_cpus, lesson=lesson, tiny=tiny)
+    app = VmapvizApp(spec, theme=theme, lesson=lesson)
     try:
         app.run()
     finally:

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ...run.compare import CompareDriver, PairSnapshot
+from ...run.spec import RunSpec
 from ...kernel.generations import GENERATIONS, NAMES
 from .. import palette as P
 from ..panels.addrmap import AddressMap
@@ -104,9 +105,7 @@ def open_compare(app: VmapvizApp, other: str | None = None) -> None:
     """From the main screen: the main run's workload and machine on its generation and
     `other`.  The main run pauses meanwhile and plays on afterwards if it was playing."""
     main = app.driver
-    cfg = main.config
-    driver = CompareDriver(main.workload, pair_for(cfg.variant, other), nr_cpus=cfg.nr_cpus,
-                           bits=cfg.bits, seed=cfg.seed, flush=cfg.flush, speed=main.speed)
+    driver = CompareDriver(main.running_spec(), pair_for(main.config.variant, other))
     was_running = main.running
     main.pause()
 
@@ -316,24 +315,18 @@ class CompareApp(VmapvizApp):
     """`vmapviz compare`: the app, opened on compare mode; leaving it quits."""
 
     def __init__(self, driver: CompareDriver, theme: str | None = None) -> None:
-        cfg = driver.config
-        super().__init__(driver.workload, cfg.variant, cfg.nr_cpus, cfg.bits, cfg.seed, cfg.flush,
-                         autoplay=False, theme=theme)
+        super().__init__(driver.spec, autoplay=False, theme=theme)
         self.compare_driver = driver
 
     def on_ready(self) -> None:
         self.push_screen(CompareScreen(self.compare_driver, standalone=True))
 
 
-def run_compare(workload: str, variants: tuple[str, str], nr_cpus: int | None = None,
-                bits: int | None = None, seed: int | None = 1, flush: str | None = None,
-                theme: str | None = None) -> int:
+def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None) -> int:
     """`vmapviz compare ...`: refuses a workload either generation cannot run (raised
     before the screen opens), else opens compare mode, playing.  Returns the app's exit
     status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
-    from ..app import DEFAULT_SPEED
-    driver = CompareDriver(workload, variants, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
-                           speed=DEFAULT_SPEED)
+    driver = CompareDriver(spec, pair)
     app = CompareApp(driver, theme=theme)
     try:
         app.run()
