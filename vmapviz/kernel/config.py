@@ -9,11 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .generations import GENERATIONS, NAMES, Generation
+from .generations import FLUSH_MODELS, GENERATIONS, NAMES, Generation
 
-# flush_tlb_kernel_range(): x86 (2.6.27 and 2.6.28) flushes every CPU's whole TLB,
-# whatever the range; architectures such as ARM drop only the range.
-FLUSH_MODELS = ("all", "range")
 
 # x86_64, 2.6.28 include/asm-x86/pgtable_64.h: VMALLOC_START 0xffffc20000000000,
 # VMALLOC_END 0xffffe1ffffffffff (inclusive).  We keep ends exclusive and page

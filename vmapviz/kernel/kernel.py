@@ -19,7 +19,8 @@ from .calls import arg_maxima, check_args
 from .config import Config
 from .events import VOID, Call, Refused, Return
 from .machine import KernelBug, Machine
-from .views import COUNTERS, BlockView, QueueView, StatsView, VmapArea
+from .views import COUNTERS, BlockView, FreeBlock, ModernBlockView, PoolView, QueueView, StatsView, VmapArea
+from .vm_struct import ioremap_align
 
 ALLOCATING_CALLS = frozenset({"vmalloc", "vmalloc_align", "vmap", "get_vm_area", "vm_map_ram"})
 VOID_CALLS = frozenset({"vfree", "vunmap", "vm_unmap_ram", "vm_unmap_aliases", "purge"})
@@ -41,6 +42,8 @@ class Kernel(Machine):
     (result, detail) for each call it offers, plus the view hooks below."""
 
     FLAG_NAMES: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean here
+    # Capabilities: what only some generations keep, each empty here (Features says who has it).
+    drain_pending: bool = False    # kworker_purge: the drain work is queued
 
     def __new__(cls, config: Config | None = None):
         if cls is Kernel:
@@ -208,6 +211,31 @@ class Kernel(Machine):
 
     def blocks_per_cpu(self) -> list[int]:
         return [0] * self.config.nr_cpus
+
+    def free_blocks(self) -> list[FreeBlock]:
+        """free_tree: the free blocks in address order."""
+        return []
+
+    def largest_free_block(self) -> FreeBlock | None:
+        """free_tree: the largest free block."""
+        return None
+
+    def node_pools(self) -> list[PoolView]:
+        """vmap_nodes: every non-empty pool of purged areas."""
+        return []
+
+    def extra_counters(self) -> dict[str, int]:
+        """vmap_nodes: what the shared counters have no name for."""
+        return {}
+
+    def block_details(self, cpu: int | None = None) -> list[ModernBlockView]:
+        """dirty_range: each live vmap block with its used map, bump pointer, dirty range."""
+        return []
+
+    @classmethod
+    def ioremap_align(cls, size: int, config: Config) -> int:
+        """The alignment __get_vm_area_node() gives a VM_IOREMAP area of `size` bytes."""
+        return ioremap_align(size, config.page_shift)
 
     def stats_view(self) -> StatsView:
         s = self.stats

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import make_dataclass
 from typing import NamedTuple
 
+from .vm_struct import VM_IOREMAP  # noqa: F401 - a bit of VmapArea.flags a view tests
 from .vmap_area import VmapArea
+
 
 class Counters:
     """The raw counters every generation keeps (machine.Stats, StatsView), exactly as
@@ -93,4 +95,42 @@ class QueueView(NamedTuple):
     nr_dirty: int
 
 
-__all__ = ["COUNTERS", "StatsView", "BlockView", "QueueView", "VmapArea"]
+# What only some generations keep (Kernel's capabilities, empty by default).
+
+class FreeBlock(NamedTuple):
+    """One block of free_vmap_area_list."""
+    start: int
+    end: int
+
+
+class PoolView(NamedTuple):
+    """One non-empty pool of a vmap node: purged areas of exactly `pages` pages,
+    `starts` in list order (the head, taken first, is index 0)."""
+    node: int
+    pages: int
+    starts: tuple[int, ...]
+
+
+class ModernBlockView(NamedTuple):
+    """One struct vmap_block as a generation with bump-allocated blocks keeps it (6.12;
+    the name is in the state digests, so it stays):
+    `used_map` (bit N: page N handed out and not yet freed), the bump pointer
+    VMAP_BBMAP_BITS - free, and the dirty range [dirty_min, dirty_max) of freed pages not
+    yet flushed (empty: dirty_min = BITS, dirty_max = 0).  It is stored in the xarray of
+    CPU `xa_cpu` (a hash of its address, not its owner) at index `xa_index`."""
+    id: int
+    cpu: int
+    start: int
+    end: int
+    free: int
+    dirty: int
+    used_map: int
+    dirty_min: int
+    dirty_max: int
+    on_free_list: bool
+    xa_cpu: int
+    xa_index: int
+
+
+__all__ = ["COUNTERS", "Counters", "StatsView", "BlockView", "QueueView", "VmapArea", "FreeBlock", "PoolView",
+           "ModernBlockView", "VM_IOREMAP"]

@@ -8,8 +8,7 @@ from functools import partial
 from textual import command
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from ..kernel.config import FLUSH_MODELS
-from ..kernel.generations import GENERATIONS
+from ..kernel.generations import FLUSH_MODELS, GENERATIONS
 from .actions import ACTIONS, CPU_CHOICES
 from .screens.dialogs import AnswersOnce
 
