@@ -126,3 +126,19 @@ def test_config_nr_cpus_sizes_the_blocks_and_cpus_the_threshold(capsys):
     code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--bits", "32", "--cpus", "3",
                            "--config-nr-cpus", "32", "--ops", "1", "--json")
     assert json.loads(out)["config_nr_cpus"] == 32
+
+
+def test_modern_takes_any_nr_cpus_up_to_maxsmp(capsys):
+    # 6.12 divides by roundup_pow_of_two(NR_CPUS) (mm/vmalloc.c 6.12.33 2478-2481):
+    # 32-bit, NR_CPUS 6 -> 8: 32,768 / 8 / 16 = 256 pages a block; MAXSMP is 8192.
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--variant", "modern", "--bits", "32",
+                           "--config-nr-cpus", "6", "--ops", "1", "--json")
+    got = json.loads(out)
+    assert code == 0 and got["config_nr_cpus"] == 6
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--variant", "modern", "--cpus", "4",
+                           "--config-nr-cpus", "8192", "--ops", "1", "--json")
+    assert code == 0 and json.loads(out)["config_nr_cpus"] == 8192
+    # the 2008 code: 32,768 // 6 // 16 = 341, not a power of two: refused, exit 2
+    code, _, err = run_cli(capsys, "run", "map-touch-unmap", "--variant", "merged", "--bits", "32",
+                           "--config-nr-cpus", "6", "--ops", "1")
+    assert code == 2 and "VMAP_BBMAP_BITS = 341" in err

@@ -241,8 +241,9 @@ def test_the_attribution_puts_vanillas_flush_and_unmap_under_vmlist_lock():
     # 2.6.27's remove_vm_area(): write_lock(&vmlist_lock); __remove_vm_area() ->
     # unmap_vm_area() -> unmap_kernel_range(): clear the PTEs, then
     # flush_tlb_kernel_range() -> flush_tlb_all(): the IPI broadcast and the wait
-    # (v2.6.27 mm/vmalloc.c, remove_vm_area at line 366, __remove_vm_area at line 339:
-    # the hunks "@@ -321,39" and "@@ -366,11" of the rewrite patch remove them).
+    # (mm/vmalloc.c of the 2.6.27 tree the rewrite patch applies to: __remove_vm_area at
+    # line 338, its unmap_vm_area(tmp) at 349, remove_vm_area at 367; the patch's hunks
+    # "@@ -321,39" and "@@ -366,11" remove them).
     rows = {r["mechanism"]: r for r in m.attribution("vanilla")[:-1]}
     for mech in ("PTEs cleared", "own TLB flush (CR4.PGE toggle)", "common work, the unmap's third"):
         assert rows[mech]["lock"] == "vmlist_lock"
@@ -437,3 +438,33 @@ def test_the_round_trip_constants_cancel_out_once_calibrated_again():
     assert out["constants"]["ipi_ns"]["low"]["roundtrip_ns"] == pytest.approx(base["roundtrip_ns"] + d, abs=0.1)
     assert out["constants"]["full_flush_ns"]["high"]["roundtrip_ns"] == pytest.approx(
         base["roundtrip_ns"] - 2 * m.PARAMS.full_flush_ns, abs=0.1)
+
+
+def test_two_curves_on_one_point_are_drawn_side_by_side():
+    from vmapviz.faces.scaling_view import plot
+    # merged and modern both at 10 ns: on the bottom row (0 of 200, rounded), merged's m
+    # at each thread column, modern's * beside it (right of the first, left of the last)
+    t = {"threads": [1, 2], "ns": {"vanilla": [100.0, 200.0], "merged": [10.0, 10.0], "modern": [10.0, 10.0]}}
+    rows = plot(t, height=5).plain.splitlines()
+    assert rows[4] == "       0 ns │m*·······*m"
+    assert rows[0].endswith("··v") and rows[2].startswith("     100 ns │v")
+
+
+def test_a_table_stops_when_its_stop_raises_and_keeps_nothing():
+    class Stop(Exception):
+        pass
+
+    asked = []
+
+    def stop():
+        asked.append(1)
+        raise Stop
+
+    with pytest.raises(Stop):
+        m.scaling([1, 2], stop=stop)
+    assert asked and getattr(m._STOP, "fn", None) is None
+    from vmapviz.tui.screens import scaling
+    scaling._TABLES.pop((scaling.THREADS, 8), None)
+    with pytest.raises(Stop):
+        scaling.chart_table(stop=stop)               # the screen closed: nothing kept
+    assert (scaling.THREADS, 8) not in scaling._TABLES

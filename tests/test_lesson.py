@@ -1,4 +1,4 @@
-"""Lessons: the five built-ins play to their end with every stated number reproduced,
+"""Lessons: the built-ins play to their end with every stated number reproduced,
 and malformed lessons are refused with the file, the line and the problem."""
 
 import pytest
@@ -7,9 +7,11 @@ from vmapviz.teaching import lesson
 from vmapviz.faces.cli import main
 
 
-def test_five_lessons_ship_in_order():
+def test_the_lessons_ship_in_order():
     names = [item.name for item in lesson.catalog()]
-    assert names == ["1-lazy-flush", "2-vmap-blocks", "3-unmap-aliases", "4-agp-warn", "5-before-after"]
+    assert names == ["1-lazy-flush", "2-vmap-blocks", "3-unmap-aliases", "4-agp-warn", "5-before-after",
+                     "6-current-kernel", "7-modern-blocks", "8-rbtree-walks", "9-stranded-blocks",
+                     "10-range-flushes"]
 
 
 @pytest.mark.parametrize("item", lesson.catalog(), ids=lambda item: item.name)
@@ -59,6 +61,8 @@ GOOD = 'title = "t"\nworkload = "agp-bug"\n\n[config]\nvariant = "posted"\n\n[[s
     (GOOD + '[[step]]\nrun = 3\nexpect = {flushes = 1}\n', 12, "unknown number 'flushes'"),
     (GOOD + '[[step]]\nrestart = {variant = "newest"}\n', 11, "bad config: variant must be one of"),
     (GOOD + '[[step]]\nfoo = 1\n', 11, "unknown step key 'foo'"),
+    (GOOD + '[[step]]\nrun = 3\nexpect = {result = "0x10"}\n', 12, "result must be an integer (an address)"),
+    ('title = "t"\nworkload = "agp-bug"\n[config]\ntiny = 1\n[[step]]\nrun = 1\n', 4, "bad config: tiny"),
     ('title = "t"\nworkload = "agp-bug"\n[config]\nnr_cpus = 0\n[[step]]\nrun = 1\n', 4, "bad config: nr_cpus"),
     ('title = "t"\nworkload = "agp-bug"\n', 1, "no steps"),
 ])
@@ -76,7 +80,7 @@ def test_a_malformed_lesson_is_refused_with_file_line_and_problem(tmp_path, caps
 def test_cli_lists_and_plays(capsys):
     assert main(["lesson", "list"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith("lazy-flush") and len(out.splitlines()) == 5
+    assert out.splitlines()[0].startswith("lazy-flush") and len(out.splitlines()) == 10
     assert main(["lesson", "before-after"]) == 0
     out = capsys.readouterr().out
     assert "1,000 TLB flushes, 1,000 IPIs" in out and "MISMATCH" not in out
@@ -87,3 +91,43 @@ def test_a_lesson_whose_numbers_are_wrong_exits_1(tmp_path, capsys):
     path.write_text(GOOD.replace("run = 2", "run = 2\nexpect = {live_areas = 7}"))
     assert main(["lesson", str(path)]) == 1
     assert "MISMATCH: live_areas is 2, the lesson says 7" in capsys.readouterr().out
+
+
+def test_expect_checks_what_the_op_returned(tmp_path, capsys):
+    """agp-bug on posted: op 1 is vmalloc(4096), 2 pages with its guard, at VMALLOC_START
+    of i386 (0xf8800000); op 2 comes after it, at 0xf8802000 (posted leaves no page
+    between areas when the walk does not move: the tree below addr is empty)."""
+    path = tmp_path / "result.toml"
+    path.write_text(GOOD.replace("run = 2", "run = 1\nexpect = {result = 0xf8800000}"))
+    assert main(["lesson", str(path)]) == 0
+    path.write_text(GOOD.replace("run = 2", "run = 1\nexpect = {result = 0xf8801000}"))
+    assert main(["lesson", str(path)]) == 1
+    assert "the last op returned 0xf8800000, the lesson says 0xf8801000" in capsys.readouterr().out
+
+
+def test_config_takes_tiny_and_config_nr_cpus(tmp_path, capsys):
+    path = tmp_path / "tiny.toml"
+    path.write_text('title = "t"\nworkload = "fix-size-alloc"\n[config]\nvariant = "modern"\ntiny = true\n'
+                    'config_nr_cpus = 16\n[[step]]\nrun = 1\nexpect = {lazy_max_pages = 16}\n')
+    item = lesson.load(path)
+    cfg = item.config_for()
+    assert cfg.tiny and cfg.config_nr_cpus == 16 and cfg.nr_cpus == 2
+    assert main(["lesson", str(path)]) == 0
+
+
+def test_current_kernel_lesson_by_hand():
+    """--tiny on 6.12: each vmalloc(4096) is 2 pages (guard), each vfree adds 2 to
+    vmap_lazy_nr, so the 9th vfree (18 > lazy_max_pages 16) queues the kworker; the 9th
+    area starts 8 x 8 KiB above VMALLOC_START, and cpu1 gets it back from its node's pool."""
+    item = lesson.find("current-kernel")
+    player, run, stops = lesson.Player(item), None, []
+    run = player.new_run()
+    for i in range(len(item.steps)):
+        run, stop = player.do(run, i)
+        if stop.question is not None:
+            assert stop.question.answer == 4          # 2 + 2 pages
+            stop = player.reveal(run, stop)
+        stops.append(stop)
+    assert stops[1].stats.lazy_pages == 2 and stops[3].stats.purges == 1
+    assert lesson.last_result(run) == 0xFFFFC20000000000 + 0x0A000     # cpu0: node 0's head
+    assert item.steps[5].expect["result"] == 0xFFFFC20000000000 + 8 * 0x2000

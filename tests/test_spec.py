@@ -73,3 +73,12 @@ def test_compare_from_the_main_screen_runs_the_main_runs_machine():
     assert spec.config == main.config
     sides = CompareDriver(spec, ("vanilla", "merged")).latest.sides
     assert [(s.config.config_nr_cpus, s.config.seed, s.config.bits) for s in sides] == [(64, 3, 32)] * 2
+
+
+def test_each_side_keeps_its_own_generations_range():
+    # modern's x86_64 VMALLOC_START is 0xffffc90000000000 (6.12's layout), 2.6.28's
+    # 0xffffc20000000000: compare mode from a modern run gives each side its own
+    from vmapviz.run.driver import Driver
+    spec = Driver(RunSpec.of("map-touch-unmap", variant="modern")).running_spec()
+    sides = CompareDriver(spec, ("vanilla", "modern")).latest.sides
+    assert [s.config.vmalloc_start for s in sides] == [0xFFFFC20000000000, 0xFFFFC90000000000]

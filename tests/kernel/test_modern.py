@@ -333,7 +333,7 @@ def test_a_failed_allocation_retires_fragmented_blocks_purges_and_retries():
     warns = [e.line() for e in events(k, "warn")]
     assert warns == [f"vmalloc_node_range for size {8 * MiB + P} failed: Address range "
                      f"restricted to {S:#x} - {k.config.VMALLOC_END:#x}",
-                     f"WARNING: at mm/vmalloc.c __vmalloc_node_range: vmalloc error: size "
+                     f"warn_alloc: vmalloc error: size "
                      f"{8 * MiB}, vm_struct allocation failed"]
     assert k.stats.alloc_failures == 1 and k.check() == []
 

@@ -192,3 +192,42 @@ def test_workloads_translate_or_are_refused():
     assert "vmap(4), touch, vunmap" in wl.translation_note(cfg)
     with pytest.raises(UnsupportedWorkload, match=r"vm_map_ram\(\).*vanilla v2.6.27"):
         get("vm-map-ram-test").config(variant="vanilla")
+
+
+# -- __get_vm_area_node()'s loop, literally (issue 22 §2) -----------------------------------
+# v2.6.27 mm/vmalloc.c 236-256: a node below addr (tmp->addr < addr) moves addr past itself
+# with no end test (245-250); `found` (253-254) has no end test either.  Areas here: A at
+# S (1 page + guard), B at S + 3 pages (an explicit start), C right after B.
+
+def _three_areas():
+    from vmapviz.kernel import Config, Kernel
+    k = Kernel(Config(variant="vanilla", nr_cpus=2))
+    P, S = 4096, 0xFFFFC20000000000
+    assert k.get_vm_area(P, 0) == S
+    assert k.get_vm_area(P, 0, S + 3 * P, k.config.VMALLOC_END) == S + 3 * P
+    assert k.get_vm_area(P, 0) == S + 5 * P
+    return k, P, S
+
+
+def test_vanilla_failed_aligned_search_counts_every_node_it_examined():
+    from vmapviz.kernel.vm_struct import VM_IOREMAP
+    k, P, S = _three_areas()
+    # __get_vm_area(12 KiB, VM_IOREMAP, S, S + 8 pages): fls(12288) = 14, align 16 KiB;
+    # size 12 KiB + guard = 4 pages; end - size = S + 4 pages.  A (at addr): no fit, addr =
+    # ALIGN(S + 2P, 4P) = S + 4P, not past S + 4P; B (S + 3P < addr): addr = ALIGN(S + 5P) =
+    # S + 8P, no end test; C (S + 5P < addr, ends at S + 7P < addr): skipped; after the
+    # loop S + 8P > S + 4P: fail, after examining 3 nodes.
+    assert k.get_vm_area(12288, VM_IOREMAP, S, S + 8 * P) is None
+    assert k.stats.last_walk == 3
+
+
+def test_vanilla_found_has_no_end_test_and_places_an_area_past_end():
+    from vmapviz.kernel.vm_struct import VM_IOREMAP
+    k, P, S = _three_areas()
+    assert k.get_vm_area(P, 0, S + 100 * P, k.config.VMALLOC_END) == S + 100 * P   # D
+    # as above, but after C the loop meets D (S + 100P >= S + 8P): S + 8P + 4P <= S + 100P,
+    # found, with no end test: the area [S + 8P, S + 12P) lies past end = S + 8P.
+    assert k.get_vm_area(12288, VM_IOREMAP, S, S + 8 * P) == S + 8 * P
+    assert k.stats.last_walk == 4
+    assert (S + 8 * P, S + 12 * P) in [(a.start, a.end) for a in k.areas()]
+    assert k.check() == []

@@ -2,6 +2,8 @@
 per vm_struct on vmlist, `0x%p-0x%p %7ld` (the size includes the guard page), then
 ` pages=%d` when it has pages, then the flags.  Expected lines are written by hand."""
 
+import pytest
+
 from vmapviz.faces.cli import main
 from vmapviz.kernel import VM_IOREMAP, Config, Kernel
 
@@ -16,7 +18,7 @@ def test_vanilla_prints_every_area_of_vmlist():
     assert a == 0xFFFFC20000000000
     assert k.vmallocinfo() == ([
         "0xffffc20000000000-0xffffc20000003000   12288 pages=2 vmalloc",
-        "0xffffc20000003000-0xffffc20000005000    8192 pages=1 vmap",
+        "0xffffc20000003000-0xffffc20000005000    8192 vmap",
         "0xffffc20000006000-0xffffc20000008000    8192 ioremap",
     ], "")
 
@@ -72,3 +74,20 @@ def test_modern_prints_node_by_node_then_the_unpurged_areas():
                      line(0x18000, 0x22000, "pages=9 vmalloc"),
                      line(0x0, 0x3000, "unpurged vm_area")]
     assert hidden == ""
+
+
+@pytest.mark.parametrize("variant", ["vanilla", "posted", "merged", "modern"])
+def test_pages_only_where_nr_pages_is_set_and_vpages_per_generation(variant):
+    # s_show() prints " pages=%d" only if (v->nr_pages) (2.6.27 966, 2.6.28 1728, 6.12.33
+    # 5013); only __vmalloc_area_node() sets nr_pages, so a vmap() line has none.  600
+    # pages: the page array (4,800 bytes) is vmalloc'ed: " vpages" (VM_VPAGES before 6.x;
+    # 6.12 prints it when is_vmalloc_addr(v->pages), 5037).
+    from vmapviz.kernel import Config, Kernel
+    k = Kernel(Config(variant=variant, nr_cpus=2))
+    k.vmalloc(600 * 4096)
+    k.vmap(3)
+    lines, _ = k.vmallocinfo()
+    big, vmap, array = sorted(lines, key=lambda line: -int(line.split()[1]))
+    assert big.endswith(" 2461696 pages=600 vmalloc vpages")
+    assert array.endswith("   12288 pages=2 vmalloc")
+    assert vmap.endswith("   16384 vmap") and "pages=" not in vmap

@@ -95,3 +95,35 @@ def test_malformed_files_name_file_and_line_and_exit_2(name, line, problem, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"{path}:{line}: {problem}" in err
+
+
+def test_without_root_one_line_says_so(monkeypatch, capsys):
+    import os as _os
+    monkeypatch.setattr(_os, "geteuid", lambda: 1000)
+    assert main(["record", "--live", "/tmp/never-written.jsonl", "--seconds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs root" in err and "sudo" in err
+    assert not _os.path.exists("/tmp/never-written.jsonl")
+
+
+def test_a_kernel_without_the_tracepoints_is_named(tmp_path):
+    # GIVEN a tracefs with instances/ but no events/vmalloc (a kernel before 6.3)
+    from vmapviz.live.events import LiveError
+    from vmapviz.live.tracefs import TraceSource
+    (tmp_path / "instances").mkdir()
+    src = TraceSource(root=str(tmp_path))
+    if os.geteuid() != 0:
+        pytest.skip("the root check comes first")
+    with pytest.raises(LiveError, match="no vmalloc:alloc_vmap_area tracepoint .* Linux 6.3 or later"):
+        src.__enter__()
+    assert not (tmp_path / "instances" / "vmapviz").exists()    # nothing made
+
+
+def test_no_tracefs_and_no_way_to_mount_it_is_named(tmp_path):
+    from vmapviz.live.events import LiveError
+    from vmapviz.live.tracefs import TraceSource
+    if os.geteuid() != 0:
+        pytest.skip("the root check comes first")
+    # a mount point that does not exist: mount(8) fails, nothing is mounted
+    with pytest.raises(LiveError, match="tracefs is not mounted at .* and mounting it failed"):
+        TraceSource(root=str(tmp_path / "missing")).__enter__()

@@ -308,3 +308,40 @@ def test_the_strip_starts_where_history_begins():
     assert strip._tail() == " op 1,500 of 1,999 from op 1,000 "
     strip.start = 0
     assert strip._tail() == " op 1,500 of 1,999 "
+
+
+def test_quiz_kinds_and_skipping_ahead():
+    """T picks one kind; enter alone skips a question (the op runs, unscored); +N skips
+    N ops ahead before the next question."""
+    async def go():
+        app = paused_app(workload="vmalloc-churn")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+
+            async def quiz_screen(old=None):
+                for _ in range(300):
+                    await pilot.pause(0.05)
+                    if isinstance(app.screen, QuizScreen) and app.screen is not old:
+                        return app.screen
+                raise AssertionError("no question")
+            await pilot.press("T")
+            await pilot.pause(0.3)
+            app.screen.dismiss("lazy")
+            screen = await quiz_screen()
+            first = screen.question
+            assert first.kind == "lazy" and app.driver.latest.op == first.op - 1
+            await pilot.press("enter")                                  # skip it
+            screen = await quiz_screen(screen)
+            assert screen.question.kind == "lazy" and screen.question.op > first.op
+            assert app.score.asked == 0
+            at = screen.question.op
+            screen.query_one(Input).value = "+500"
+            await pilot.press("enter")
+            screen = await quiz_screen(screen)
+            assert screen.question.kind == "lazy" and screen.question.op > at + 500 - 1
+            screen.query_one(Input).value = str(screen.question.answer)
+            await pilot.press("enter")
+            await wait_op(app, pilot, screen.question.op)
+            assert (app.score.right, app.score.asked) == (1, 1)
+            app.stop_driver()
+    asyncio.run(go())

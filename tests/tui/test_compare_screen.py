@@ -217,7 +217,7 @@ def test_a_workload_the_other_generation_cannot_run_is_refused():
 def test_the_scaling_chart_shows_where_the_run_stands(monkeypatch):
     from vmapviz.models import costmodel
     from vmapviz.tui.screens import scaling
-    monkeypatch.setattr(scaling, "chart_table", lambda: costmodel.scaling([1, 2]))
+    monkeypatch.setattr(scaling, "chart_table", lambda **kw: costmodel.scaling([1, 2]))
 
     async def scenario(app, pilot):
         screen = await open_compare(app, pilot)
@@ -262,3 +262,14 @@ def test_vmapviz_compare_opens_on_compare_mode_and_escape_quits():
         assert app.return_code == 0
         app.stop_driver()
     asyncio.run(main())
+
+
+def test_the_scaling_chart_takes_one_generation_per_feature_set():
+    # posted and merged share their registry features (the model cannot tell them
+    # apart): the chart keeps the later, merged; vanilla's are its own.
+    from vmapviz.kernel.generations import GENERATIONS
+    from vmapviz.tui.screens.scaling import chart_generations
+    gens = chart_generations()
+    assert "vanilla" in gens and "merged" in gens and "posted" not in gens
+    assert len({GENERATIONS[g].features for g in gens}) == len(gens)
+    assert {GENERATIONS[g].features for g in gens} == {g.features for g in GENERATIONS.values()}

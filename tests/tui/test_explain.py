@@ -213,7 +213,9 @@ def test_a_bad_vfree_prints_the_kernel_warning_on_either_generation():
 # -- v6.12 ("modern"): the free tree, node pools, the kworker, bump-allocated blocks --------
 # Hand-worked from mm/vmalloc.c of 6.12 (the README's "modern generation"): 2 CPUs on
 # 64-bit make 2 vmap nodes; lazy_max_pages() = fls(2) * 32 MiB / 4 KiB = 16,384 pages;
-# VMAP_BBMAP_BITS = 1,024 (a 4 MiB block); S is 4 MiB aligned.
+# VMAP_BBMAP_BITS = 1,024 (a 4 MiB block).  6.12's x86_64 VMALLOC_START is SM =
+# 0xffffc90000000000 (pgtable_64_types.h 124-156), 4 MiB aligned.
+SM = 0xFFFFC90000000000
 
 def modern(nr_cpus: int = 2, **kw) -> Kernel:
     return Kernel(Config(variant="modern", nr_cpus=nr_cpus, **kw))
@@ -222,15 +224,15 @@ def modern(nr_cpus: int = 2, **kw) -> Kernel:
 def test_modern_vmalloc_is_the_lowest_fit_and_a_purged_area_comes_back_from_its_pool():
     k = modern()
     # a = vmalloc(12 KiB) on cpu0: 3 pages + the guard page = 16 KiB; node 0's pool of
-    # 4-page areas is empty (a miss); the free tree is one block: one step, at S
+    # 4-page areas is empty (a miss); the free tree is one block: one step, at SM
     text = last(k, lambda: k.vmalloc(3 * PG))
     assert "for 12 KiB: rounded up to pages plus one guard page, and no gap page" in text
     assert "node 0's pool had no 4-page area (a miss)" in text
-    assert "1 step down the free tree" in text and "vmalloc area at 0xffffc20000000000 (16 KiB)" in text
-    k.vmalloc(PG)                                   # b: 8 KiB at S + 0x4000
+    assert "1 step down the free tree" in text and "vmalloc area at 0xffffc90000000000 (16 KiB)" in text
+    k.vmalloc(PG)                                   # b: 8 KiB at SM + 0x4000
     # vfree(a): PTEs cleared now, a on node 0's lazy list, 4 of 16,384 pages lazy
-    text = last(k, lambda: k.vfree(S))
-    assert "cleared the PTEs of 0xffffc20000000000-0xffffc20000004000 at once" in text
+    text = last(k, lambda: k.vfree(SM))
+    assert "cleared the PTEs of 0xffffc90000000000-0xffffc90000004000 at once" in text
     assert "node 0's lazy list" in text
     assert "vmap_lazy_nr is 4 of lazy_max_pages 16,384 pages" in text and "kworker" in text
     # purge(): a (4 pages, tagged with node 0) goes to node 0's pool of 4-page areas;
@@ -238,41 +240,41 @@ def test_modern_vmalloc_is_the_lowest_fit_and_a_purged_area_comes_back_from_its_
     text = last(k, lambda: k.purge())
     assert "purged 1 lazy area (4 pages) of every node: 1 to their node's pool" in text
     assert "0 back to the free tree" in text
-    assert ("flush_tlb_kernel_range(0xffffc20000000000, 0xffffc20000004000) covered 4 pages: at most "
+    assert ("flush_tlb_kernel_range(0xffffc90000000000, 0xffffc90000004000) covered 4 pages: at most "
             "x86's ceiling of 33 pages, so every CPU ran one INVLPG per page; 1 IPI") in text
     # vmalloc(12 KiB) on cpu0 again: a pool hit, a's address, no tree search
     text = last(k, lambda: k.vmalloc(3 * PG))
-    assert ("took the vmalloc area at 0xffffc20000000000 (16 KiB) from node 0's pool of 4-page "
+    assert ("took the vmalloc area at 0xffffc90000000000 (16 KiB) from node 0's pool of 4-page "
             "areas") in text and "a pool hit" in text
     # the same on cpu1: node 1's pool is empty, the lowest fit is right after b
     text = last(k, lambda: k.vmalloc(3 * PG, cpu=1))
     assert "node 1's pool had no 4-page area (a miss)" in text
-    assert "vmalloc area at 0xffffc20000006000 (16 KiB)" in text
+    assert "vmalloc area at 0xffffc90000006000 (16 KiB)" in text
 
 
 def test_modern_ioremap_aligns_to_the_size_rounded_up_to_a_power_of_two():
     k = modern()
-    k.vmalloc(PG)                                   # 8 KiB at S
+    k.vmalloc(PG)                                   # 8 KiB at SM
     # 20 KiB = 5 pages: aligned to 8 pages (32 KiB), + guard = 24 KiB, at the first
-    # 32 KiB boundary of the free block [S + 0x2000, ...): S + 0x8000
+    # 32 KiB boundary of the free block [SM + 0x2000, ...): SM + 0x8000
     text = last(k, lambda: k.get_vm_area(5 * PG, VM_IOREMAP))
     assert "here 32 KiB" in text and "size + align - 1" in text
     assert "node 0's pool had no 6-page area" in text
-    assert "ioremap area at 0xffffc20000008000 (24 KiB)" in text
+    assert "ioremap area at 0xffffc90000008000 (24 KiB)" in text
 
 
 def test_modern_free_past_lazy_max_pages_queues_the_kworker_which_flushes_the_whole_tlb():
     k = modern()
-    # three 32 MiB areas (8,191 pages + the guard page = 8,192) at S, S + 32 MiB, S + 64 MiB
+    # three 32 MiB areas (8,191 pages + the guard page = 8,192) at SM, SM + 32 MiB, SM + 64 MiB
     areas = [k.get_vm_area(8191 * PG, 0) for _ in range(3)]
-    assert areas == [S, S + 0x2000000, S + 0x4000000]
+    assert areas == [SM, SM + 0x2000000, SM + 0x4000000]
     k.remove_vm_area(areas[0])
     # 16,384 pages is lazy_max_pages itself: not over it, nothing queued
     text = last(k, lambda: k.remove_vm_area(areas[1]))
     assert "vmap_lazy_nr is 16,384 of lazy_max_pages 16,384 pages (100%)" in text
     assert "kworker's" not in text
     # 24,576 > 16,384: the call queues drain_vmap_work, the kworker purges the three
-    # areas (over 256 pages: none to a pool) with one flush of [S, S + 96 MiB) =
+    # areas (over 256 pages: none to a pool) with one flush of [SM, SM + 96 MiB) =
     # 24,576 pages, over the 33-page ceiling: whole TLBs; 1 IPI; nothing lazy after
     text = last(k, lambda: k.remove_vm_area(areas[2]))
     assert "That took vmap_lazy_nr to 24,576, over lazy_max_pages (16,384)" in text
@@ -280,7 +282,7 @@ def test_modern_free_past_lazy_max_pages_queues_the_kworker_which_flushes_the_wh
     assert "The kworker's drain_vmap_area_work() ran __purge_vmap_area_lazy()" in text
     assert "purged 3 lazy areas (24,576 pages) of every node: 0 to their node's pool" in text
     assert "3 back to the free tree, merged" in text
-    assert ("flush_tlb_kernel_range(0xffffc20000000000, 0xffffc20006000000) covered 24,576 pages: "
+    assert ("flush_tlb_kernel_range(0xffffc90000000000, 0xffffc90006000000) covered 24,576 pages: "
             "over x86's tlb_single_page_flush_ceiling of 33 pages, so every CPU flushed its whole "
             "TLB; 1 IPI") in text
     assert "vmap_lazy_nr is now 0" in text
@@ -288,26 +290,26 @@ def test_modern_free_past_lazy_max_pages_queues_the_kworker_which_flushes_the_wh
 
 def test_modern_vm_map_ram_bump_allocates_and_vm_unmap_aliases_flushes_each_dirty_range_once():
     k = modern()
-    # vm_map_ram(3) on cpu0: no block yet; a 4 MiB block at S (block #1), its first 4
-    # pages (3 rounded up); bump 4; S >> 22 is even: cpu0's xarray of the 2
+    # vm_map_ram(3) on cpu0: no block yet; a 4 MiB block at SM (block #1), its first 4
+    # pages (3 rounded up); bump 4; SM >> 22 is even: cpu0's xarray of the 2
     text = last(k, lambda: k.vm_map_ram(3))
     assert "new_vmap_block() took a 4 MiB area aligned to its size (block #1)" in text
     assert "its first 4 pages (3 asked, rounded up to a power of two)" in text
     assert "The bump pointer is now 4 of 1,024" in text and "xarray of cpu0" in text
-    text = last(k, lambda: k.vm_map_ram(2))         # pages 4-5 at S + 0x4000, bump 6
+    text = last(k, lambda: k.vm_map_ram(2))         # pages 4-5 at SM + 0x4000, bump 6
     assert "took pages 4-5 of block #1 at its bump pointer, with no alignment" in text
     assert "The bump pointer is now 6 of 1,024" in text
-    text = last(k, lambda: k.vm_map_ram(1))         # page 6 at S + 0x6000, bump 7
+    text = last(k, lambda: k.vm_map_ram(1))         # page 6 at SM + 0x6000, bump 7
     assert "took page 6 of block #1" in text and "now 7 of 1,024" in text
-    text = last(k, lambda: k.vm_unmap_ram(S + 0x4000, 2))
+    text = last(k, lambda: k.vm_unmap_ram(SM + 0x4000, 2))
     assert "vb_free() cleared pages 4-5 of block #1 in its used_map and their PTEs at once" in text
     assert "Its dirty range is now pages 4-5" in text
-    text = last(k, lambda: k.vm_unmap_ram(S, 3))     # 4 pages: 0-3; the range widens to 0-5
+    text = last(k, lambda: k.vm_unmap_ram(SM, 3))     # 4 pages: 0-3; the range widens to 0-5
     assert "cleared pages 0-3 of block #1" in text and "dirty range is now pages 0-5" in text
-    # vm_unmap_aliases(): block #1's range [S, S + 0x6000), 6 pages, flushed once
+    # vm_unmap_aliases(): block #1's range [SM, SM + 0x6000), 6 pages, flushed once
     # (INVLPGs: under 33 pages) and reset; the next call has nothing to flush
     text = last(k, lambda: k.vm_unmap_aliases())
-    assert "took the dirty range of 1 block (#1 0xffffc20000000000-0xffffc20000006000)" in text
+    assert "took the dirty range of 1 block (#1 0xffffc90000000000-0xffffc90000006000)" in text
     assert "reset each range" in text
     assert "covered 6 pages: at most x86's ceiling of 33 pages" in text
     text = last(k, lambda: k.vm_unmap_aliases())
@@ -320,14 +322,14 @@ def test_modern_vm_unmap_aliases_retires_a_fragmented_block():
     for i in range(13):
         k.vm_map_ram(64)
     for i in range(13):
-        k.vm_unmap_ram(S + i * 64 * PG, 64)
+        k.vm_unmap_ram(SM + i * 64 * PG, 64)
     # nothing in use, 192 free + 832 dirty = 1,024: vm_unmap_aliases() retires it; its
-    # 1,024-page area is purged (too big for a pool) with one flush of [S, S + 4 MiB),
+    # 1,024-page area is purged (too big for a pool) with one flush of [SM, SM + 4 MiB),
     # over the ceiling: whole TLBs
     text = last(k, lambda: k.vm_unmap_aliases())
     assert "retired 1 fragmented block (nothing in use, less than a quarter free): #1" in text
     assert "purged 1 lazy area (1,024 pages) of every node: 0 to their node's pool" in text
-    assert ("flush_tlb_kernel_range(0xffffc20000000000, 0xffffc20000400000) covered 1,024 pages: "
+    assert ("flush_tlb_kernel_range(0xffffc90000000000, 0xffffc90000400000) covered 1,024 pages: "
             "over x86's tlb_single_page_flush_ceiling") in text
 
 
@@ -343,12 +345,12 @@ def test_modern_allocation_failure_reclaims_purges_and_retries_once():
 
 def test_modern_the_last_page_of_a_block_frees_it_and_can_queue_the_kworker():
     k = modern()
-    # 16 blocks of 1,024 pages: block #1 takes 16 x vm_map_ram(64) on cpu0 at S; the
+    # 16 blocks of 1,024 pages: block #1 takes 16 x vm_map_ram(64) on cpu0 at SM; the
     # next 15 blocks lie above it. Freeing block #1's last region frees its area
     # lazily: 1,024 pages; with 15 more blocks freed first, 15 x 1,024 = 15,360, then
     # 16,384: not over; a 17th block is over: 17,408 > 16,384
     addrs = [k.vm_map_ram(64) for _ in range(17 * 16)]
-    assert addrs[0] == S and addrs[16] == S + 0x400000
+    assert addrs[0] == SM and addrs[16] == SM + 0x400000
     for a in addrs[:-1]:
         k.vm_unmap_ram(a, 64)
     assert k.lazy_pages() == 16 * 1024

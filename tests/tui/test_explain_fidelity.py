@@ -51,7 +51,8 @@ def test_a_kernel_bug_on_still_says_oops():
 def test_vm_map_ram_of_zero_is_the_simulators_refusal():
     k = Kernel(Config(nr_cpus=4, bits=64))
     text = said(k, lambda: k.vm_map_ram(0))
-    assert "vmapviz refuses vm_map_ram" in text and "get_order(0) is undefined" in text
+    assert "vmapviz refuses vm_map_ram" in text and "get_order(0) is 52" in text
+    assert "vb_alloc() found no room" not in text
     assert "WARNING" not in text
 
 
@@ -127,3 +128,69 @@ def test_ioremap_of_4_gib_is_page_aligned():
     k = Kernel(Config(nr_cpus=4, bits=64))
     text = said(k, lambda: k.get_vm_area(4 << 30, VM_IOREMAP))
     assert "here 4 KiB" in text
+
+
+# -- issue 22 §1: 6.12's sentences ------------------------------------------------------------
+SM = 0xFFFFC90000000000          # 6.12's x86_64 VMALLOC_START (pgtable_64_types.h)
+
+
+def test_modern_aligned_search_is_not_called_the_lowest_fit():
+    # 6.12 find_vmap_lowest_match() (1491-1556) with adjust_search_size() (1777): for
+    # align > PAGE_SIZE it needs a block of size + align - 1.  Free blocks [SM, SM + 4M)
+    # and [SM + 8M, end): a 4 MiB vmap block lands at SM + 8M, not at SM.
+    k = Kernel(Config(variant="modern", nr_cpus=1))
+    a = k.get_vm_area(4 * MiB - P, 0)           # [SM, SM + 4M) with its guard page
+    k.get_vm_area(4 * MiB - P, 0)               # [SM + 4M, SM + 8M)
+    k.remove_vm_area(a)
+    k.purge()                                   # 1,024 pages: too big for a pool, back to the tree
+    text = said(k, lambda: k.vm_map_ram(4))
+    assert f"vmap_block area at {SM + 8 * MiB:#x}" in text
+    assert "size + align - 1" in text and "not always the lowest" in text
+    assert "took the lowest free block that fits" not in text
+
+
+def test_modern_vm_map_ram_failing_to_map_blames_the_mapping_not_vb_alloc():
+    # 4 pages of RAM, 2 taken: vb_alloc() gives pages 0-3 of block #1, vmap_pages_range()
+    # meets a NULL page; vm_map_ram() calls vm_unmap_ram() and returns NULL (2998-3002).
+    k = Kernel(Config(variant="modern", nr_cpus=1, ram_size=4 * P))
+    k.vmalloc(2 * P)
+    text = said(k, lambda: k.vm_map_ram(4))
+    assert "vb_alloc() gave it pages 0-3 of block #1, but vmap_pages_range() could not map" in text
+    assert "new_vmap_block() could not get an area" not in text
+    assert "WARN_ON(!page)" in text and "Nothing overlaps" in text
+
+
+def test_modern_vm_map_ram_of_0_is_the_warn_then_the_bug():
+    k = Kernel(Config(variant="modern", nr_cpus=1))
+    text = said(k, lambda: k.vm_map_ram(0))
+    assert "WARN_ON(size == 0)" in text and "BUG_ON(addr >= end)" in text
+    assert "no block on its free list had room" not in text
+
+
+def test_modern_refusals_are_not_dressed_as_kernel_bugs():
+    k = Kernel(Config(variant="modern", nr_cpus=1))
+    r = k.vm_map_ram(4)
+    text = said(k, lambda: k.vfree(r))
+    assert "vmapviz refuses remove_vm_area (no check in the kernel)" in text
+    assert "Trying to vfree() nonexistent vm area" in text and "would oops" not in text
+
+
+def test_vanilla_area_line_counts_nodes_examined():
+    k = Kernel(Config(variant="vanilla", nr_cpus=1))
+    k.vmalloc(P)
+    k.drain_events()
+    k.vmalloc(P)
+    (e,) = [e for e in k.drain_events() if e.kind == "area"]
+    assert e.line().endswith("(8 KiB, examined 1 vmlist nodes)")
+
+
+def test_vunmap_of_a_vmalloc_area_says_its_pages_stay():
+    # v2.6.28 vunmap() is __vunmap(addr, 0); 6.12.33 vunmap() (3398-3414) is
+    # remove_vm_area() + kfree(vm): neither frees the pages.
+    for variant in ("merged", "modern"):
+        k = Kernel(Config(variant=variant, nr_cpus=1))
+        a = k.vmalloc(2 * P)
+        text = said(k, lambda: k.vunmap(a))
+        assert "vunmap() frees no pages" in text, variant
+        b = k.vmap(2)
+        assert "frees no pages" not in said(k, lambda: k.vunmap(b)), variant

@@ -24,7 +24,7 @@ from vmapviz.tui.panels.freespace import largest_blocks, pool_lines
 from vmapviz.tui.panels.inspector import inspect, summary
 
 PG = 4096
-S = 0xFFFFC20000000000
+S = 0xFFFFC90000000000          # 6.12's x86_64 VMALLOC_START (pgtable_64_types.h)
 
 
 def modern(nr_cpus: int = 2) -> Kernel:
@@ -118,10 +118,10 @@ def test_a_dirty_range_is_underlined_in_the_bitmap():
 def test_the_inspector_names_the_pooled_area_and_the_free_block():
     snap = take(pooled_kernel())
     text = inspect(snap, S, PG).plain
-    assert "pooled ffffc20000000000-ffffc20000004000" in text
+    assert "pooled ffffc90000000000-ffffc90000004000" in text
     assert "in node 0's pool of 4-page areas" in text and "free block" not in text
     text = inspect(snap, S + 0x6000, PG).plain
-    assert "free block 1 of 1 (the largest)" in text and "ffffc20000006000-ffffe20000000000" in text
+    assert "free block 1 of 1 (the largest)" in text and "ffffc90000006000-ffffe90000000000" in text
     # 32 TiB less the 24 KiB below it
     assert summary(snap, S + 0x8000, PG).endswith("free block 1 of 1, 32.0 TiB")
 

@@ -64,10 +64,13 @@ def _cpus(text: str) -> int:
 
 
 def _nr_cpus(text: str) -> int:
-    try:
-        return _cpus(text)
-    except argparse.ArgumentTypeError as e:
-        raise argparse.ArgumentTypeError(str(e).replace("--cpus", "--config-nr-cpus")) from None
+    """NR_CPUS: up to the largest any generation allows (6.12's MAXSMP, 8192); the
+    generation's own limit is Config's to check."""
+    n = _number(text, "a number of CPUs")
+    most = max(g.layout.nr_cpus_max for g in GENERATIONS.values())
+    if not 1 <= n <= most:
+        raise argparse.ArgumentTypeError(f"--config-nr-cpus must be between 1 and {most}, not {n}")
+    return n
 
 
 def _count(text: str) -> int:
@@ -394,9 +397,10 @@ def build_parser() -> Parser:
                    "(each with its kind and the given it shows)")
     q.add_argument("--kinds", type=_kinds, metavar="K,K,...",
                    help="only these kinds of question: " + ", ".join(_quiz_kinds()))
-    q.add_argument("--level", type=int, choices=(1, 2), default=2,
+    q.add_argument("--level", type=int, choices=(1, 2, 3), default=2,
                    help="1: single-op questions with all the state shown (address, bits, lazy, flush, "
-                   "ipis, fails); 2 (default): also the walk and what the kernel does next")
+                   "ipis, fails); 2 (default): also the walk and what the kernel does next; 3: also "
+                   "predictions over several ops (lazy_run)")
     q.add_argument("--show-ops", action="store_true",
                    help="print every op from op 1 to the last question, the questions among them")
     q.add_argument("--sheet", metavar="DIR", help="write one sheet per student (Markdown and HTML) and "
@@ -737,7 +741,7 @@ def cmd_quiz(args) -> int:
         for i, q in enumerate(questions, 1):
             print(f"{i}. {q.question}")
             if args.c:
-                print(f"   answer: {q.answer}: {q.why}")
+                print(f"   answer: {quiz.answer_text(q)}: {q.why}")
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
     return 0
@@ -746,6 +750,7 @@ def cmd_quiz(args) -> int:
 def _print_ops(workload, config, questions, answers: bool) -> None:
     """Every op from op 1 to the last question's, each question before its op."""
     from ..run.driver import Run
+    from ..teaching import quiz
     run, asked = Run(workload, config), {q.op: (i, q) for i, q in enumerate(questions, 1)}
     while run.kernel.op < questions[-1].op:
         op = run.peek()
@@ -754,7 +759,7 @@ def _print_ops(workload, config, questions, answers: bool) -> None:
             i, q = asked[n]
             print(f"{i}. {q.question}")
             if answers:
-                print(f"   answer: {q.answer}: {q.why}")
+                print(f"   answer: {quiz.answer_text(q)}: {q.why}")
         else:
             print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
         run.step()

@@ -10,6 +10,7 @@ from .report import Output  # a closed pipe is exit status 141, not Rich's 1
 
 STYLES = {"vanilla": "bold red", "merged": "bold green", "posted": "bold yellow"}
 MARKS = {"vanilla": "v", "merged": "m", "posted": "p"}
+MARK_SET = set(MARKS.values()) | {"*"}
 
 
 ITERATION = {"map-touch-unmap": "map+touch+unmap", "xfs-dir": "buffer (map, touch, unmap)"}
@@ -90,7 +91,10 @@ def plot(table: dict, height: int = 12, step: int = 10, marks: dict[str, float] 
                 r = round(row_of[i] + (row_of[i + 1] - row_of[i]) * x / step)
                 grid[r][i * step + x] = ("·", STYLES.get(g, ""))
         for i, r in enumerate(row_of):
-            grid[r][i * step] = (MARKS.get(g, "*"), STYLES.get(g, ""))
+            # another curve's point there: beside it, not over it
+            free = [x for x in (i * step, i * step + 1, i * step - 1, i * step + 2, i * step - 2)
+                    if 0 <= x < width and grid[r][x][0] not in MARK_SET]
+            grid[r][free[0] if free else i * step] = (MARKS.get(g, "*"), STYLES.get(g, ""))
     for g, v in marks.items():
         grid[height - 1 - round(v / top * (height - 1))][0] = ("◆", STYLES.get(g, "bold"))
     out = Text()

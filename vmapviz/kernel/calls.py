@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 ULONG, UINT = "unsigned long", "unsigned int"
+UINT_MAX = (1 << 32) - 1
 
 
 class Arg(NamedTuple):
@@ -47,13 +48,6 @@ CALLS: dict[str, tuple[str, ...]] = {name: tuple(a.name for a in req)
                                      for name, (req, _) in SIGNATURES.items() if name != "find_vm_area"}
 OPTIONAL_ARGS: dict[str, tuple[str, ...]] = {name: tuple(a.name for a in opt)
                                              for name, (_, opt) in SIGNATURES.items() if opt}
-
-
-def arg_maxima(bits: int) -> dict[str, tuple[int, ...]]:
-    """Per call, the largest value each argument's C type holds on a `bits`-bit
-    machine, in argument order: the fast test before check_args()."""
-    return {name: tuple((1 << (bits if a.ctype == ULONG else 32)) - 1 for a in req + opt)
-            for name, (req, opt) in SIGNATURES.items()}
 
 
 def check_args(call: str, args: tuple, bits: int) -> None:

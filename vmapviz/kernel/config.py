@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from .generations import FLUSH_MODELS, GENERATIONS, NAMES, Generation
 
@@ -43,8 +44,12 @@ def fls(x: int) -> int:
     return x.bit_length()
 
 
-def get_order(size: int, page_size: int) -> int:
-    """get_order(): the smallest order with (page_size << order) >= size."""
+def get_order(size: int, page_size: int, bits: int = 64) -> int:
+    """get_order(): the smallest order with (page_size << order) >= size.  For size 0
+    the kernel's loop starts from (size - 1) in unsigned long, all ones, and gives
+    BITS_PER_LONG - PAGE_SHIFT (52 on x86_64, 20 on i386)."""
+    if not size:
+        return bits - (page_size.bit_length() - 1)
     return (-(-size // page_size) - 1).bit_length()
 
 
@@ -55,10 +60,11 @@ class Config:
 
     `nr_cpus` is num_online_cpus() (run time: the simulated CPUs, the lazy threshold);
     `config_nr_cpus` is CONFIG_NR_CPUS, the compile-time NR_CPUS that sizes the vmap
-    blocks.  Left out, it is x86's Kconfig default for SMP, 8, or for a machine with
-    more CPUs the next power of two: NR_CPUS is never below the online count, and
-    the 2008 block arithmetic needs VMAP_BBMAP_BITS, a quotient by NR_CPUS, to be a
-    power of two (as the kernel's own choices, 8 to MAXSMP's 4096, give it).
+    blocks.  Left out, it is x86's Kconfig default for SMP (8 in 2008; the generation's
+    Layout says, 64 on x86_64 for 6.12), or for a machine with more CPUs the next power
+    of two: NR_CPUS is never below the online count, and the 2008 block arithmetic
+    needs VMAP_BBMAP_BITS, a quotient by NR_CPUS, to be a power of two (as the kernel's
+    own choices, 8 to MAXSMP's 4096, give it; 6.12 rounds NR_CPUS up itself).
     """
 
     nr_cpus: int = 4
@@ -91,11 +97,14 @@ class Config:
         for name in ("nr_cpus", "bits", "page_size", "seed", "ram_size"):
             if type(getattr(self, name)) is not int:
                 raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
+        layout = self.generation.layout
         if self.config_nr_cpus is None:
-            set_(self, "config_nr_cpus", max(DEFAULT_NR_CPUS, 1 << (self.nr_cpus - 1).bit_length()))
-        if type(self.config_nr_cpus) is not int or not self.nr_cpus <= self.config_nr_cpus <= MAX_CPUS:
+            default = layout.nr_cpus_default_64 if self.bits == 64 else DEFAULT_NR_CPUS
+            set_(self, "config_nr_cpus", max(default, 1 << (self.nr_cpus - 1).bit_length()))
+        most = layout.nr_cpus_max
+        if type(self.config_nr_cpus) is not int or not self.nr_cpus <= self.config_nr_cpus <= most:
             raise ConfigError(f"config_nr_cpus (NR_CPUS) must be between the {self.nr_cpus} online "
-                              f"CPUs and {MAX_CPUS}, not {self.config_nr_cpus!r}")
+                              f"CPUs and {most}, not {self.config_nr_cpus!r}")
         for name in ("vmalloc_start", "vmalloc_end"):
             if getattr(self, name) is not None and type(getattr(self, name)) is not int:
                 raise ConfigError(f"{name} must be an integer, not {getattr(self, name)!r}")
@@ -106,13 +115,13 @@ class Config:
             raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
                               f"address space and at most {MAX_RAM_SIZE >> 30} GiB (the simulator's "
                               f"cap), not {self.ram_size!r}")
-        default = VMALLOC_64 if self.bits == 64 else VMALLOC_32
+        span = (layout.vmalloc_64 or VMALLOC_64) if self.bits == 64 else VMALLOC_32
         if type(self.tiny) is not bool:
             raise ConfigError(f"tiny must be true or false, not {self.tiny!r}")
         if self.tiny:
-            default = (default[0], default[0] + TINY["vmalloc_pages"] * self.page_size)
-        start = default[0] if self.vmalloc_start is None else self.vmalloc_start
-        end = default[1] if self.vmalloc_end is None else self.vmalloc_end
+            span = (span[0], span[0] + TINY["vmalloc_pages"] * self.page_size)
+        start = span[0] if self.vmalloc_start is None else self.vmalloc_start
+        end = span[1] if self.vmalloc_end is None else self.vmalloc_end
         if start % ps or end % ps:
             raise ConfigError(f"vmalloc range {start:#x}-{end:#x} is not page aligned")
         if not 0 < start < end <= 1 << self.bits:
@@ -125,7 +134,10 @@ class Config:
         max_alloc = self.bits
         vmalloc_space = (128 << 20) if self.bits == 32 else (128 << 30)
         vmalloc_pages = vmalloc_space // ps
-        bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // self.config_nr_cpus // 16))
+        nr_cpus = self.config_nr_cpus
+        if layout.nr_cpus_roundup:
+            nr_cpus = 1 << (nr_cpus - 1).bit_length()      # roundup_pow_of_two(NR_CPUS)
+        bbmap_bits = min(1024, max(2 * max_alloc, vmalloc_pages // nr_cpus // 16))
         if bbmap_bits & (bbmap_bits - 1) and self.generation.features.vmap_blocks:
             # The patch aligns blocks with ALIGN() and finds offsets with
             # addr & (VMAP_BLOCK_SIZE - 1): both need a power of two.  A later
@@ -171,18 +183,22 @@ class Config:
     def VMALLOC_END(self) -> int:
         """The kernel's own VMALLOC_END, as alloc_vmap_area() and vm_unmap_ram() see it:
         x86_64's is the last byte (inclusive), i386's the first byte past the range."""
-        return self.vmalloc_end - 1 if self.bits == 64 else self.vmalloc_end
+        end = self.vmalloc_end
+        assert end is not None          # __post_init__ sets the range
+        return end - 1 if self.bits == 64 else end
 
     @cached_property
     def vmalloc_size(self) -> int:
-        return self.vmalloc_end - self.vmalloc_start
+        start, end = self.vmalloc_start, self.vmalloc_end
+        assert start is not None and end is not None
+        return end - start
 
     @cached_property
     def ulong_max(self) -> int:
         return (1 << self.bits) - 1
 
     @classmethod
-    def resolve(cls, base: dict, asked: dict) -> "Config":
+    def resolve(cls, base: dict[str, Any], asked: dict[str, Any]) -> "Config":
         """The Config for the options `asked` (a None is not asked) over `base` (a
         workload's defaults, or another Config's fields).  The one home of the rules
         that tie options together: --tiny takes the preset's range and CPUs; a new width
@@ -199,18 +215,29 @@ class Config:
             opts = keep_nr_cpus(opts)
         return cls(**opts)
 
-    def replace(self, **changes) -> "Config":
-        """A copy with some fields changed, derived values recomputed (see resolve())."""
-        return Config.resolve(self.as_dict(), changes)
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed, derived values recomputed."""
+        fields = self.as_dict()
+        # What was this generation's default (its layout's range, its NR_CPUS) follows
+        # a change of width or generation, unless given.
+        default = Config(**dict(fields, vmalloc_start=None, vmalloc_end=None, config_nr_cpus=None))
+        if "vmalloc_start" not in changes and ("bits" in changes or "variant" in changes and (
+                self.vmalloc_start, self.vmalloc_end) == (default.vmalloc_start, default.vmalloc_end)):
+            fields["vmalloc_start"] = fields["vmalloc_end"] = None
+        if ("bits" in changes or "variant" in changes) and "config_nr_cpus" not in changes and \
+                self.config_nr_cpus == default.config_nr_cpus:
+            fields["config_nr_cpus"] = None
+        fields.update(changes)
+        return Config(**keep_nr_cpus(fields))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
                     page_size=self.page_size, vmalloc_start=self.vmalloc_start,
                     vmalloc_end=self.vmalloc_end, seed=self.seed, flush=self.flush,
                     ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus, tiny=self.tiny)
 
 
-def keep_nr_cpus(fields: dict) -> dict:
+def keep_nr_cpus(fields: dict[str, Any]) -> dict[str, Any]:
     """Config fields with NR_CPUS dropped (back to its default) when it is below the
     online CPU count they ask for: for a copy or a trace run with more CPUs."""
     nr, config_nr = fields.get("nr_cpus"), fields.get("config_nr_cpus")

@@ -33,6 +33,7 @@ KINDS: dict[str, Kind] = {
     "alias": Kind("dirty runs unmapped by vm_unmap_aliases"),
     "warn": Kind("WARNs and allocation failures", True, "WARN"),
     "bug": Kind("BUGs", True, "BUG"),
+    "corrupt": Kind("the kernel's own corruption (misuse the C does not check)", True, "CORRUPTED"),
     "fault": Kind("oopses on unmapped pages", True, "OOPS"),
     "uaf": Kind("use-after-free accesses", True, "USE-AFTER-FREE"),
     "refused": Kind("calls this kernel does not have", True, "NO SUCH CALL"),
@@ -47,7 +48,7 @@ UNTIL: dict[str, tuple[str, ...]] = {
     "purge": ("purge",),
     "flush": ("flush",),
     "block": ("block",),
-    "warn": ("warn", "bug"),
+    "warn": ("warn", "bug", "corrupt"),
 }
 
 
@@ -148,8 +149,12 @@ class AreaAlloc(Event):
     kind = "area"
 
     def line(self) -> str:
+        # v2.6.27 counts the vmlist nodes its loop examined; the rewrite, the areas its
+        # search stepped past.
+        walk = (f"examined {self.walk} vmlist nodes" if self.fn == "__get_vm_area_node"
+                else f"walk passed {self.walk}")
         return (f"{self.fn}: {self.area_kind} {self.start:#x}-{self.end:#x} "
-                f"({(self.end - self.start) // 1024} KiB, walk passed {self.walk})")
+                f"({(self.end - self.start) // 1024} KiB, {walk})")
 
 
 class AreaRemove(Event):
@@ -317,14 +322,20 @@ class Refused(Event):
 
 
 class Warn(Event):
-    """A WARN_ON() or KERN_WARNING printk the kernel would print."""
+    """A WARN_ON() or KERN_WARNING printk the kernel would print, in function `where`.
+    `check` names the kernel's check that fired ("WARN_ON(!page)"...), for a view to
+    tell apart the meanings of one function's WARNs; "warn_alloc" is warn_alloc()'s
+    allocation-failure report, a pr_warn with a backtrace, not a WARNING."""
     op: int
     cpu: int
     where: str
     message: str
+    check: str
     kind = "warn"
 
     def line(self) -> str:
+        if self.check == "warn_alloc":
+            return f"warn_alloc: {self.message}"
         return f"WARNING: at mm/vmalloc.c {self.where}: {self.message}"
 
 
@@ -358,6 +369,22 @@ class Bug(Event):
         if self.own:
             return f"vmapviz refuses {self.where} (no check in the kernel): {self.message}"
         return f"kernel BUG at mm/vmalloc.c {self.where}: {self.message}"
+
+
+class Corrupt(Event):
+    """The kernel corrupted its own state: the C has no check for this misuse, and
+    the simulator followed the C.  `what` is what is now inconsistent, `next` what the
+    real kernel would do next; check() reports the state as the kernel's own
+    corruption from here on."""
+    op: int
+    cpu: int
+    where: str
+    what: str
+    next: str
+    kind = "corrupt"
+
+    def line(self) -> str:
+        return f"kernel state corrupted in {self.where}() (no check in the C): {self.what}"
 
 
 class Fault(Event):

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .kernel import Kernel
 
 # The old API every generation has (vmalloc_align is the simulator's one extension:
 # see Kernel.vmalloc_align).
@@ -39,6 +44,26 @@ class Features:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """What a generation's x86 kernel brings to the machine: its 64-bit vmalloc range
+    (None: 2.6.28's, config.VMALLOC_64), and how it takes CONFIG_NR_CPUS."""
+
+    vmalloc_64: tuple[int, int] | None = None
+    nr_cpus_default_64: int = 8      # x86_64 Kconfig's NR_CPUS default for SMP
+    nr_cpus_max: int = 4096          # MAXSMP
+    nr_cpus_roundup: bool = False    # VMAP_BBMAP_BITS divides by roundup_pow_of_two(NR_CPUS)
+
+
+# 6.12 x86_64, 4-level paging, no KASLR (arch/x86/include/asm/pgtable_64_types.h
+# 124-156): VMALLOC_START 0xffffc90000000000, VMALLOC_SIZE_TB 32, VMALLOC_END
+# 0xffffe8ffffffffff (kept exclusive: the next byte).  NR_CPUS: x86_64 defaults to 64
+# and MAXSMP allows 8192 (arch/x86/Kconfig); mm/vmalloc.c 6.12.33 2478-2481 divides by
+# roundup_pow_of_two(NR_CPUS), so any count gives a power-of-two VMAP_BBMAP_BITS.
+MODERN_LAYOUT = Layout(vmalloc_64=(0xFFFFC90000000000, 0xFFFFE90000000000),
+                       nr_cpus_default_64=64, nr_cpus_max=8192, nr_cpus_roundup=True)
+
+
+@dataclass(frozen=True)
 class Generation:
     name: str
     version: str             # the kernel version tag it follows
@@ -49,16 +74,18 @@ class Generation:
     module: str              # the module under vmapviz.kernel with its Kernel class
     kernel: str = "KERNEL_CLASS"   # that class's name there: a later kernel's policy of
                                    # the same module is a subclass beside it
+    layout: Layout = Layout()
     flush_ceiling: int = 0   # x86's tlb_single_page_flush_ceiling: pages up to which a range
                              # is flushed page by page, not whole (0: always whole)
 
-    def kernel_class(self) -> type:
-        return getattr(importlib.import_module(f"vmapviz.kernel.{self.module}"), self.kernel)
+    def kernel_class(self) -> type[Kernel]:
+        cls: type[Kernel] = getattr(importlib.import_module(f"vmapviz.kernel.{self.module}"), self.kernel)
+        return cls
 
     def offers(self, call: str) -> bool:
         return call in self.calls
 
-    def ioremap_align(self, size: int, config) -> int:
+    def ioremap_align(self, size: int, config: Config) -> int:
         """The alignment this generation gives a VM_IOREMAP area of `size` bytes."""
         return self.kernel_class().ioremap_align(size, config)
 
@@ -94,12 +121,12 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                "tree with lowest fit, one guard page, PTEs cleared at free and a kworker purge, "
                "vmap nodes with per-size pools, bump-allocated vmap blocks with dirty ranges",
                OLD_API + PER_CPU_API,
-               _MODERN, "modern", flush_ceiling=33),   # arch/x86/mm/tlb.c
+               _MODERN, "modern", layout=MODERN_LAYOUT, flush_ceiling=33),   # arch/x86/mm/tlb.c
     Generation("modern-6.18", "v6.18", "modern v6.18",
                "Linux 6.18 (read in 6.18.2) as a policy of modern: the same vmap layer, but a "
                "purge's pool decay takes a quarter of each pool, so pools of fewer than four "
                "areas are kept (6.12 empties them); replay-live's default on a 6.18 kernel",
-               OLD_API + PER_CPU_API, _MODERN, "modern", "KERNEL_6_18", flush_ceiling=33),
+               OLD_API + PER_CPU_API, _MODERN, "modern", "KERNEL_6_18", MODERN_LAYOUT, flush_ceiling=33),
 )}
 
 NAMES = tuple(GENERATIONS)

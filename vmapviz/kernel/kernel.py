@@ -13,9 +13,9 @@ returns None.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
-from .calls import arg_maxima, check_args
+from .calls import SIGNATURES, UINT_MAX, check_args
 from .config import Config
 from .events import VOID, Call, Refused, Return
 from .machine import KernelBug, Machine
@@ -29,8 +29,7 @@ VOID_CALLS = frozenset({"vfree", "vunmap", "vm_unmap_ram", "vm_unmap_aliases", "
 class CallSpec(NamedTuple):
     """How _op() runs one call on one kernel, looked up once per op."""
 
-    maxima: tuple[int, ...]    # the largest value each argument's C type holds
-    body: Callable | None      # the generation's _<call>(self, cpu, *args); None: it lacks it
+    body: Callable[..., Any] | None      # the generation's _<call>(self, cpu, *args); None: it lacks it
     allocating: bool           # NULL is a failed call
     void: bool                 # returns nothing
 
@@ -45,7 +44,7 @@ class Kernel(Machine):
     # Capabilities: what only some generations keep, each empty here (Features says who has it).
     drain_pending: bool = False    # kworker_purge: the drain work is queued
 
-    def __new__(cls, config: Config | None = None):
+    def __new__(cls, config: Config | None = None) -> Kernel:
         if cls is Kernel:
             cls = (config or Config()).generation.kernel_class()
         return super().__new__(cls)
@@ -53,21 +52,22 @@ class Kernel(Machine):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
         self.generation = gen = self.config.generation
-        self.specs = {name: CallSpec(most, getattr(type(self), "_" + name) if name in gen.calls else None,
+        self.specs = {name: CallSpec(getattr(type(self), "_" + name) if name in gen.calls else None,
                                      name in ALLOCATING_CALLS, name in VOID_CALLS)
-                      for name, most in arg_maxima(self.config.bits).items()}
+                      for name in SIGNATURES}
+        if self.specs["get_vm_area"].body is not None:   # the range first (_check_range)
+            self.specs["get_vm_area"] = self.specs["get_vm_area"]._replace(body=Kernel._checked_get_vm_area)
+        self.ulong_max = (1 << self.config.bits) - 1     # the public calls check their arguments
+        self.nr_cpus = self.config.nr_cpus
 
     # -- one op ------------------------------------------------------------------------
 
-    def _op(self, name: str, args: tuple, cpu: int):
-        maxima, body, allocating, void = self.specs[name]
-        i = 0
-        for value in args:
-            if type(value) is not int or not 0 <= value <= maxima[i]:
-                check_args(name, args, self.config.bits)    # raises, saying which and why
-            i += 1
-        if type(cpu) is not int or not 0 <= cpu < self.config.nr_cpus:
-            raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.config.nr_cpus - 1})")
+    def _op(self, name: str, args: tuple[Any, ...], cpu: int) -> Any:
+        """One op, its arguments checked by the public call that makes it: Call event,
+        the generation's body, Return event."""
+        body, allocating, void = self.specs[name]
+        if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
+            raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.nr_cpus - 1})")
         self.op = op = self.op + 1
         s = self.stats
         s.ops += 1
@@ -79,8 +79,6 @@ class Kernel(Machine):
             result, detail = None, "refused"
         else:
             try:
-                if name == "get_vm_area":
-                    self._check_range(cpu, *args)
                 result, detail = body(self, cpu, *args)
             except KernelBug:
                 result, detail = None, "BUG"
@@ -95,24 +93,35 @@ class Kernel(Machine):
 
     def vmalloc(self, size: int, cpu: int = 0) -> int | None:
         """vmalloc(size): an area of size rounded up to pages, mapped to fresh pages."""
+        if type(size) is not int or not 0 <= size <= self.ulong_max:
+            check_args("vmalloc", (size,), self.config.bits)
         return self._op("vmalloc", (size,), cpu)
 
     def vmalloc_align(self, size: int, align: int, cpu: int = 0) -> int | None:
         """vmalloc of `size` aligned to `align` (a power of two): the simulator's one
         extension, standing for the __vmalloc_node_range() that lib/test_vmalloc.c calls
         in later kernels; the 2008 kernel has no aligned vmalloc."""
+        if (type(size) is not int or not 0 <= size <= self.ulong_max or
+                type(align) is not int or not 0 <= align <= self.ulong_max):
+            check_args("vmalloc_align", (size, align), self.config.bits)
         return self._op("vmalloc_align", (size, align), cpu)
 
     def vfree(self, addr: int, cpu: int = 0) -> None:
         """vfree(addr)."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("vfree", (addr,), self.config.bits)
         return self._op("vfree", (addr,), cpu)
 
     def vmap(self, nr_pages: int, cpu: int = 0) -> int | None:
         """vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL) of nr_pages pages lent by the simulator."""
+        if type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX:
+            check_args("vmap", (nr_pages,), self.config.bits)
         return self._op("vmap", (nr_pages,), cpu)
 
     def vunmap(self, addr: int, cpu: int = 0) -> None:
         """vunmap(addr)."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("vunmap", (addr,), self.config.bits)
         return self._op("vunmap", (addr,), cpu)
 
     def get_vm_area(self, size: int, flags: int = 0, start: int | None = None,
@@ -121,32 +130,51 @@ class Kernel(Machine):
         range defaults to [VMALLOC_START, VMALLOC_END] (get_vm_area())."""
         start = self.config.vmalloc_start if start is None else start
         end = self.config.VMALLOC_END if end is None else end
+        if (type(size) is not int or not 0 <= size <= self.ulong_max or
+                type(flags) is not int or not 0 <= flags <= self.ulong_max or
+                type(start) is not int or not 0 <= start <= self.ulong_max or
+                type(end) is not int or not 0 <= end <= self.ulong_max):
+            check_args("get_vm_area", (size, flags, start, end), self.config.bits)
         return self._op("get_vm_area", (size, flags, start, end), cpu)
 
     def remove_vm_area(self, addr: int, cpu: int = 0) -> int | None:
         """remove_vm_area(addr): free the area; its address, or None."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("remove_vm_area", (addr,), self.config.bits)
         return self._op("remove_vm_area", (addr,), cpu)
 
-    def find_vm_area(self, addr: int, cpu: int = 0):
+    def find_vm_area(self, addr: int, cpu: int = 0) -> Any:
         """find_vm_area(addr): the vm_struct of the area starting at addr, or None."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("find_vm_area", (addr,), self.config.bits)
         return self._op("find_vm_area", (addr,), cpu)
 
     def vmalloc_to_page(self, addr: int, cpu: int = 0) -> int | None:
         """vmalloc_to_page(addr): the page frame the page table maps there, or None."""
+        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
+            check_args("vmalloc_to_page", (addr,), self.config.bits)
         return self._op("vmalloc_to_page", (addr,), cpu)
 
     def touch(self, addr: int, nr_pages: int, cpu: int = 0) -> str:
         """A kernel access from `cpu` to nr_pages pages from addr (Machine.touch)."""
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX):
+            check_args("touch", (addr, nr_pages), self.config.bits)
         return self._op("touch", (addr, nr_pages), cpu)
 
     # -- the per-CPU API of the rewrite ------------------------------------------------------
 
     def vm_map_ram(self, count: int, cpu: int = 0) -> int | None:
         """vm_map_ram(pages, count): count fresh pages mapped at a new address."""
+        if type(count) is not int or not 0 <= count <= UINT_MAX:
+            check_args("vm_map_ram", (count,), self.config.bits)
         return self._op("vm_map_ram", (count,), cpu)
 
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(mem, count): give back what vm_map_ram() returned."""
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(count) is not int or not 0 <= count <= UINT_MAX):
+            check_args("vm_unmap_ram", (addr, count), self.config.bits)
         return self._op("vm_unmap_ram", (addr, count), cpu)
 
     def vm_unmap_aliases(self, cpu: int = 0) -> None:
@@ -168,6 +196,10 @@ class Kernel(Machine):
             self.bug(cpu, "__get_vm_area", f"range {start:#x}-{end:#x}: not page aligned, at 0, or "
                      "empty; the kernel would place an area there anyway", own=True)
 
+    def _checked_get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int) -> Any:
+        self._check_range(cpu, size, flags, start, end)
+        return getattr(type(self), "_get_vm_area")(self, cpu, size, flags, start, end)
+
     def bad_align(self, cpu: int, align: int) -> bool:
         """vmalloc_align()'s check: later kernels refuse an alignment that is not a
         power of two (alloc_vmap_area()'s -EINVAL); so does the simulator, with a WARN."""
@@ -176,10 +208,10 @@ class Kernel(Machine):
         self.warn(cpu, "vmalloc_align", f"alignment {align} is not a power of two")
         return True
 
-    def _touch(self, cpu: int, addr: int, nr_pages: int):
+    def _touch(self, cpu: int, addr: int, nr_pages: int) -> Any:
         return self.touch_pages(cpu, addr, nr_pages), ""
 
-    def _vmalloc_to_page(self, cpu: int, addr: int):
+    def _vmalloc_to_page(self, cpu: int, addr: int) -> Any:
         return self.pgtable.ptes.get(addr >> self.config.page_shift), ""
 
     # -- views (a generation overrides what it has) -------------------------------------------
@@ -251,7 +283,7 @@ class Kernel(Machine):
         sentence on what the file does not show (empty when it shows everything)."""
         raise NotImplementedError
 
-    def _state(self) -> tuple:
+    def _state(self) -> tuple[Any, ...]:
         """The generation's own state, for digest()."""
         raise NotImplementedError
 
@@ -264,5 +296,18 @@ class Kernel(Machine):
         return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
     def check(self) -> list[str]:
-        """Invariant violations; [] when the state is consistent."""
+        """Invariant violations; [] when the state is consistent.  Once the kernel has
+        corrupted itself (a misuse the C does not check, Machine.corrupt()), the list
+        starts with that corruption, and a walk the broken state defeats is reported,
+        not raised."""
+        try:
+            found = self._check()
+        except Exception as exc:      # only a state the kernel itself corrupted can do this
+            if not self.corruption:
+                raise
+            found = [f"check() could not walk the corrupted state: {type(exc).__name__}: {exc}"]
+        return self.own_corruption(found)
+
+    def _check(self) -> list[str]:
+        """The generation's invariants."""
         raise NotImplementedError

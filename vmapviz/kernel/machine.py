@@ -9,7 +9,7 @@ knows a generation.
 from __future__ import annotations
 
 from .config import Config
-from .events import Bug, Fault, TlbFlush, UseAfterFree, Warn
+from .events import Bug, Corrupt, Fault, TlbFlush, UseAfterFree, Warn
 from .pgtable import EBUSY, PageAllocator, PageTable
 from .views import COUNTERS, Counters
 
@@ -41,10 +41,13 @@ class Machine:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stats = Stats(config.nr_cpus)
-        self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats)
+        self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats, config.num_physpages)
         self.pages = PageAllocator(config.num_physpages)
         self.events: list = []
         self.op = 0
+        # (op, function, what) of each misuse the C does not check and the simulator
+        # followed (Machine.corrupt): the state is the kernel's own corruption from there.
+        self.corruption: list[tuple[int, str, str]] = []
 
     # -- events ----------------------------------------------------------------------
 
@@ -57,9 +60,29 @@ class Machine:
         out, self.events = self.events, []
         return out
 
-    def warn(self, cpu: int, where: str, message: str) -> None:
+    # Does vmap_pte_range() WARN on a NULL page?  2.6.28 and 6.12 do (WARN_ON(!page));
+    # 2.6.27 returns -ENOMEM without a word (mm/vmalloc.c v2.6.27 105-108).
+    NULL_PAGE_WARNS = True
+
+    def warn(self, cpu: int, where: str, message: str, check: str = "") -> None:
+        """A WARN (or warn_alloc(), check "warn_alloc") the kernel prints in `where`."""
         self.stats.warnings += 1
-        self.emit(Warn, self.op, cpu, where, message)
+        self.emit(Warn, self.op, cpu, where, message, check)
+
+    def corrupt(self, cpu: int, where: str, what: str, next: str) -> None:
+        """The C has no check for this misuse and the simulator follows it: say what is
+        now inconsistent and what the real kernel would do next; remember it, so that
+        check() knows the state is the kernel's own corruption."""
+        self.corruption.append((self.op, where, what))
+        self.emit(Corrupt, self.op, cpu, where, what, next)
+
+    def own_corruption(self, violations: list[str]) -> list[str]:
+        """check()'s answer once the kernel corrupted itself: the corruption first (op,
+        function, what), then the invariants it broke."""
+        if not self.corruption:
+            return violations
+        return [f"the kernel corrupted its own state at op {op} in {where}(): {what}"
+                for op, where, what in self.corruption] + violations
 
     def bug(self, cpu: int, where: str, message: str, own: bool = False) -> None:
         """BUG(): report it and end the current call.  `own`: the simulator's refusal of
@@ -80,10 +103,10 @@ class Machine:
             # into -ENOMEM, which is what the caller sees.
             if err == -EBUSY:
                 self.warn(cpu, "vmap_page_range", f"WARN_ON(!pte_none(*pte)): PTE already present "
-                          f"at {addr:#x}; the caller gets -ENOMEM (-12)")
-            else:
+                          f"at {addr:#x}; the caller gets -ENOMEM (-12)", "WARN_ON(!pte_none(*pte))")
+            elif self.NULL_PAGE_WARNS:
                 self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}; the "
-                          "caller gets -ENOMEM (-12)")
+                          "caller gets -ENOMEM (-12)", "WARN_ON(!page)")
         return err
 
     def flush_tlb_kernel_range(self, cpu: int, start: int, end: int, whole: bool | None = None) -> None:
@@ -113,36 +136,8 @@ class Machine:
         the access stops there.  Returns "ok", "fault", or "use-after-free" (a stale TLB
         entry, or a PTE left for a page its user already freed)."""
         shift = self.config.page_shift
-        ptes, tlb, dead = self.pgtable.ptes, self.pgtable.tlbs[cpu], self.pgtable.dead
-        first = addr >> shift
-        vpns = range(first, first + nr_pages)
-        # More pages than the page table maps cannot all be mapped: the walk below stops
-        # at the first hole, after at most len(ptes) + len(tlb) pages (the oops bounds
-        # the work, as in the kernel, however large nr_pages is).
-        mapped = list(map(ptes.get, vpns)) if nr_pages <= len(ptes) else [None]
-        if None not in mapped and dead.isdisjoint(vpns):
-            cached = list(map(tlb.get, vpns))
-            if cached == mapped:                   # every page through a current entry
-                return "ok"
-            if cached.count(None) == nr_pages:     # every page a TLB miss
-                tlb.update(zip(vpns, mapped))
-                self.stats.tlb_misses += nr_pages
-                return "ok"
-        stale, freed, fault = [], [], None
-        for vpn in vpns:
-            pte = ptes.get(vpn)
-            cached = tlb.get(vpn)
-            if cached is not None and cached != pte:
-                stale.append(vpn)
-            elif pte is None:
-                fault = vpn
-                break
-            else:
-                if cached is None:
-                    tlb[vpn] = pte
-                    self.stats.tlb_misses += 1
-                if vpn in dead:
-                    freed.append(vpn)
+        stale, freed, fault, misses = self.pgtable.walk(cpu, addr >> shift, nr_pages)
+        self.stats.tlb_misses += misses
         if stale or freed:
             self.stats.use_after_free += 1
             how = "a stale TLB entry" if stale else "a PTE left for lazy flushing"
@@ -160,6 +155,11 @@ class Machine:
         them."""
         return frozenset(self.pgtable.stale(cpu))
 
+    def stale_bits(self, cpu: int) -> tuple[tuple[int, int], ...]:
+        """The same pages as (group of PAGES pages, bitmap) pairs (pgtable)."""
+        return self.pgtable.stale_bits(cpu)
+
     def stale_tlb_entries(self) -> list[int]:
         """Per CPU: how many TLB entries still map pages their user freed."""
-        return [len(self.pgtable.stale(c)) for c in range(self.config.nr_cpus)]
+        return [sum(bits.bit_count() for _, bits in self.pgtable.stale_bits(c))
+                for c in range(self.config.nr_cpus)]

@@ -1,58 +1,245 @@
 """/*** Page table manipulation functions ***/, page frames, and per-CPU TLBs.
 
-The kernel page table is a dict from virtual page number to page frame; a page frame
-is an int id handed out by a small LIFO page allocator.  Each CPU's TLB is a dict of
-the same shape.  Simplification: a TLB never evicts, so it shows the worst case, every
-stale entry kept until a flush removes it.
+The kernel page table maps a virtual page number to a page frame, an int id handed out
+by a small LIFO page allocator.  Each CPU's TLB has the same shape.  Simplification: a
+TLB never evicts, so it shows the worst case, every stale entry kept until a flush
+removes it.
 
 `dead` holds the pages whose PTEs are still set although their user has freed them:
 lazily freed areas and dirty vmap block regions, the aliases lazy flushing leaves
 behind.  A TLB entry for a dead page is a stale entry.
+
+Representation: pages are grouped by PAGES (1,024: 4 MiB of 4 KiB pages, like a page
+table page of a 32-bit x86), one `PageMap` page per group that has an entry: an int
+bitmap of the entries present and an `array` of their frames.  So a vmap block's or an
+area's pages are a bit range, stale entries are counted with one AND a group, and a
+checkpoint pickles a few arrays instead of a dict of big ints.
 """
 
 from __future__ import annotations
+
+from array import array
+from typing import Iterator
+
+SHIFT = 10
+PAGES = 1 << SHIFT          # entries per group
+LOW = PAGES - 1
+
+
+def spans(lo: int, hi: int) -> Iterator[tuple[int, int, int]]:
+    """(group, i, j) for each group [lo, hi) meets: its entries i..j-1."""
+    if hi <= lo:
+        return
+    for g in range(lo >> SHIFT, ((hi - 1) >> SHIFT) + 1):
+        base = g << SHIFT
+        yield g, max(lo, base) - base, min(hi, base + PAGES) - base
+
+
+def groups(lo: int, hi: int, have) -> list[tuple[int, int]]:
+    """(group, bitmap of its pages in [lo, hi)) for the groups of the range that `have`
+    (a dict by group) holds: a huge range costs what is there, not its length."""
+    g0, g1 = lo >> SHIFT, (hi - 1) >> SHIFT
+    if g0 == g1:                                # one group: the usual case
+        return [(g0, ((1 << (hi - lo)) - 1) << (lo & LOW))] if g0 in have else []
+    if g1 - g0 < len(have):
+        todo = [g for g in range(g0, g1 + 1) if g in have]
+    else:
+        todo = sorted(g for g in have if g0 <= g <= g1)
+    out = []
+    for g in todo:
+        base = g << SHIFT
+        i, j = max(lo, base) - base, min(hi, base + PAGES) - base
+        out.append((g, ((1 << (j - i)) - 1) << i))
+    return out
+
+
+def vpns(g: int, bits: int) -> Iterator[int]:
+    """The page numbers of the set bits of group g's bitmap, lowest first."""
+    base = g << SHIFT
+    while bits:
+        low = bits & -bits
+        yield base + low.bit_length() - 1
+        bits ^= low
+
+
+def count_in(masks, lo: int, hi: int) -> int:
+    """How many pages of [lo, hi) a bitmap per group ((group, bits) pairs or a dict)
+    holds."""
+    have = dict(masks)
+    return sum((have[g] & bits).bit_count() for g, bits in groups(lo, hi, have))
+
+
+class PageSet:
+    """A set of page numbers: a bitmap per group (dead pages)."""
+
+    __slots__ = ("bits", "count")
+
+    def __init__(self) -> None:
+        self.bits: dict[int, int] = {}
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, vpn: int) -> bool:
+        return self.bits.get(vpn >> SHIFT, 0) >> (vpn & LOW) & 1 == 1
+
+    def __iter__(self) -> Iterator[int]:
+        for g in sorted(self.bits):
+            yield from vpns(g, self.bits[g])
+
+    def __eq__(self, other) -> bool:
+        return set(self) == set(other)
+
+    def add_bits(self, g: int, bits: int) -> None:
+        old = self.bits.get(g, 0)
+        self.bits[g] = old | bits
+        self.count += (bits & ~old).bit_count()
+
+    def drop_bits(self, g: int, bits: int) -> None:
+        old = self.bits.get(g, 0)
+        if old & bits:
+            self.count -= (old & bits).bit_count()
+            if old & ~bits:
+                self.bits[g] = old & ~bits
+            else:
+                del self.bits[g]
+
+
+_EMPTY = {code: array(code, bytes(array(code).itemsize * PAGES)) for code in "IQ"}   # a new group
+
+
+def frame_type(nr_pages: int) -> str:
+    """The array type code that holds every frame number of a machine of nr_pages."""
+    return "I" if nr_pages < 1 << 32 else "Q"
+
+
+class PageMap:
+    """Page number -> frame (the page table, a TLB): per group, a bitmap of the entries
+    present and an array of frames of type `code` (where a bit is clear, the frame
+    means nothing).  Reads like a dict in page number order (get, in, len, items)."""
+
+    __slots__ = ("bits", "frames", "count", "code")
+
+    def __init__(self, code: str = "Q") -> None:
+        self.bits: dict[int, int] = {}
+        self.frames: dict[int, array] = {}
+        self.count = 0
+        self.code = code
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, vpn: int) -> bool:
+        return self.bits.get(vpn >> SHIFT, 0) >> (vpn & LOW) & 1 == 1
+
+    def get(self, vpn: int, default=None):
+        g = vpn >> SHIFT
+        if self.bits.get(g, 0) >> (vpn & LOW) & 1:
+            return self.frames[g][vpn & LOW]
+        return default
+
+    def __iter__(self) -> Iterator[int]:
+        for g in sorted(self.bits):
+            yield from vpns(g, self.bits[g])
+
+    def keys(self) -> Iterator[int]:
+        return iter(self)
+
+    def items(self) -> Iterator[tuple[int, int]]:
+        for g in sorted(self.bits):
+            frames = self.frames[g]
+            for vpn in vpns(g, self.bits[g]):
+                yield vpn, frames[vpn & LOW]
+
+    def __eq__(self, other) -> bool:
+        return dict(self.items()) == dict(other.items())
+
+    def copy(self) -> dict[int, int]:
+        return dict(self.items())
+
+    def set(self, vpn: int, frame: int) -> None:
+        g, i = vpn >> SHIFT, vpn & LOW
+        old = self.bits.get(g, 0)
+        if not old:
+            self.frames[g] = array(self.code, _EMPTY[self.code])
+        self.frames[g][i] = frame
+        self.bits[g] = old | 1 << i
+        self.count += not old >> i & 1
+
+    def set_run(self, g: int, i: int, bits: int, frames) -> None:
+        """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`."""
+        old = self.bits.get(g, 0)
+        if not old:
+            self.frames[g] = array(self.code, _EMPTY[self.code])
+        self.frames[g][i:i + len(frames)] = frames if type(frames) is array else array(self.code, frames)
+        self.bits[g] = old | bits
+        self.count += len(frames)
+
+    def drop_bits(self, g: int, bits: int) -> int:
+        """Remove group g's entries under `bits`; how many were there."""
+        old = self.bits.get(g, 0)
+        gone = old & bits
+        if not gone:
+            return 0
+        if old & ~bits:
+            self.bits[g] = old & ~bits
+        else:
+            del self.bits[g], self.frames[g]
+        n = gone.bit_count()
+        self.count -= n
+        return n
+
+    def clear(self) -> None:
+        self.bits.clear()
+        self.frames.clear()
+        self.count = 0
 
 
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
     last-in first-out (like the per-CPU hot lists); fewer than asked once all
-    `nr_pages` frames of the machine's memory are in use."""
+    `nr_pages` frames of the machine's memory are in use.  The frames in use are
+    derived: every frame handed out so far but those on the free list."""
 
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
         self.next_pfn = 1
         self.free_list: list[int] = []
-        self.allocated: set[int] = set()
+
+    @property
+    def allocated(self) -> set[int]:
+        """The frames in use."""
+        return set(range(1, self.next_pfn)).difference(self.free_list)
 
     def alloc_pages(self, count: int) -> list[int]:
         """`count` frames, fewer when memory runs out first: freed ones first, the
         newest freed first, then fresh ones."""
-        count = min(count, self.nr_pages - len(self.allocated))
         free = self.free_list
+        count = min(count, self.nr_pages - (self.next_pfn - 1 - len(free)))
         reused = min(count, len(free))
         pfns = free[-1:-reused - 1:-1]
         del free[len(free) - reused:]
         fresh = self.next_pfn
         self.next_pfn += count - reused
         pfns.extend(range(fresh, self.next_pfn))
-        self.allocated.update(pfns)
         return pfns
 
     def free_pages(self, pfns) -> None:
         """__free_page() of each frame in order: the last freed is the next reused."""
-        self.allocated.difference_update(pfns)
         self.free_list.extend(pfns)
 
 
 class PageTable:
     """init_mm's kernel page table and every CPU's TLB."""
 
-    def __init__(self, nr_cpus: int, page_shift: int, stats) -> None:
+    def __init__(self, nr_cpus: int, page_shift: int, stats, nr_pages: int = 1 << 32) -> None:
         self.stats = stats          # counts PTEs set and cleared
         self.shift = page_shift
-        self.ptes: dict[int, int] = {}
-        self.tlbs: list[dict[int, int]] = [{} for _ in range(nr_cpus)]
-        self.dead: set[int] = set()
+        code = frame_type(nr_pages)
+        self.ptes = PageMap(code)
+        self.tlbs = [PageMap(code) for _ in range(nr_cpus)]
+        self.dead = PageSet()
 
     def vmap_page_range(self, start: int, end: int, frames: list[int | None]) -> tuple[int, int]:
         """vmap_page_range(): map frames[N] at start + N pages.  Returns (err, nr):
@@ -61,77 +248,156 @@ class PageTable:
         ptes = self.ptes
         vpn = start >> self.shift
         count = (end - start) >> self.shift
-        vpns = range(vpn, vpn + count)
-        if len(frames) >= count and None not in frames and ptes.keys().isdisjoint(vpns):
-            ptes.update(zip(vpns, frames))     # the usual case: every PTE set
-            self.stats.ptes_set += count
-            return 0, count
+        if len(frames) >= count and None not in frames:
+            i = vpn & LOW
+            if 0 < count and i + count <= PAGES:    # one group: the usual case
+                g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
+                if not ptes.bits.get(g, 0) & bits:
+                    ptes.set_run(g, i, bits, frames if len(frames) == count else frames[:count])
+                    self.stats.ptes_set += count
+                    return 0, count
+            runs = [(g, i, j, ((1 << (j - i)) - 1) << i) for g, i, j in spans(vpn, vpn + count)]
+            if not any(ptes.bits.get(g, 0) & bits for g, _, _, bits in runs):   # the usual case
+                k = 0
+                for g, i, j, bits in runs:
+                    ptes.set_run(g, i, bits, frames[k:k + j - i] if k or len(frames) > j - i else frames)
+                    k += j - i
+                self.stats.ptes_set += count
+                return 0, count
         for nr in range(count):
             if vpn + nr in ptes:
                 return -EBUSY, nr
             frame = frames[nr]
             if frame is None:
                 return -ENOMEM, nr
-            ptes[vpn + nr] = frame
+            ptes.set(vpn + nr, frame)
             self.stats.ptes_set += 1
-        return 0, (end - start) >> self.shift
+        return 0, count
 
     def vunmap_page_range(self, start: int, end: int) -> int:
         """vunmap_page_range(): clear the PTEs of [start, end); returns how many were set."""
         lo, hi = start >> self.shift, end >> self.shift
-        _drop_range(self.dead, lo, hi)
-        cleared = _drop_range(self.ptes, lo, hi)
+        if hi <= lo:
+            return 0
+        ptes, dead = self.ptes, self.dead
+        cleared = 0
+        for g, bits in groups(lo, hi, ptes.bits):
+            dead.drop_bits(g, bits)
+            cleared += ptes.drop_bits(g, bits)
         self.stats.ptes_cleared += cleared
         return cleared
 
     def mark_dead(self, start: int, end: int) -> None:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
-        ptes = self.ptes
         lo, hi = start >> self.shift, end >> self.shift
-        if hi - lo <= len(ptes):
-            self.dead.update(filter(ptes.__contains__, range(lo, hi)))
+        if hi <= lo:
+            return
+        present = self.ptes.bits
+        for g, bits in groups(lo, hi, present):
+            mapped = present.get(g, 0) & bits
+            if mapped:
+                self.dead.add_bits(g, mapped)
+
+    def walk(self, cpu: int, vpn: int, n: int):
+        """A kernel access to n pages from vpn on `cpu`, page by page through its TLB,
+        filled from the page table, stopping at the first unmapped page.  Returns
+        (pages through a stale TLB entry, dead pages reached through a PTE, the
+        unmapped page or None, TLB misses filled)."""
+        ptes, tlb, dead = self.ptes, self.tlbs[cpu], self.dead
+        i = vpn & LOW
+        if 0 < n and i + n <= PAGES:                # one group: the usual case
+            g, bits = vpn >> SHIFT, ((1 << n) - 1) << i
+            if ptes.bits.get(g, 0) & bits == bits and not dead.bits.get(g, 0) & bits:
+                cached = tlb.bits.get(g, 0) & bits
+                if not cached:                      # every page a TLB miss
+                    tlb.set_run(g, i, bits, ptes.frames[g][i:i + n])
+                    return (), (), None, n
+                if cached == bits and tlb.frames[g][i:i + n] == ptes.frames[g][i:i + n]:
+                    return (), (), None, 0          # every page through a current entry
+        fills = []               # every page mapped, none dead: each group all cached or none
+        for g, i, j in spans(vpn, vpn + n):
+            bits = ((1 << (j - i)) - 1) << i
+            if ptes.bits.get(g, 0) & bits != bits or dead.bits.get(g, 0) & bits:
+                break
+            cached = tlb.bits.get(g, 0) & bits
+            if not cached:
+                fills.append((g, i, j, bits))
+            elif cached != bits or tlb.frames[g][i:j] != ptes.frames[g][i:j]:
+                break
         else:
-            self.dead.update(v for v in ptes if lo <= v < hi)
+            for g, i, j, bits in fills:
+                tlb.set_run(g, i, bits, ptes.frames[g][i:j])
+            return (), (), None, sum(j - i for _, i, j, _ in fills)
+        stale, freed, misses = [], [], 0
+        for v in range(vpn, vpn + n):
+            pte = ptes.get(v)
+            cached = tlb.get(v)
+            if cached is not None and cached != pte:
+                stale.append(v)
+            elif pte is None:
+                return stale, freed, v, misses
+            else:
+                if cached is None:
+                    tlb.set(v, pte)
+                    misses += 1
+                if v in dead:
+                    freed.append(v)
+        return stale, freed, None, misses
 
     def flush_range(self, start: int, end: int) -> tuple[int, int]:
         """Drop [start, end) from every CPU's TLB (a range flush, as ARM's
         flush_tlb_kernel_range()); returns (entries dropped, how many were stale)."""
         lo, hi = start >> self.shift, end >> self.shift
-        stale = sum(self._stale_in(tlb, lo, hi) for tlb in self.tlbs)
-        return sum(_drop_range(tlb, lo, hi) for tlb in self.tlbs), stale
+        entries = stale = 0
+        for tlb in self.tlbs:
+            if tlb.count:
+                for g, bits in groups(lo, hi, tlb.bits):
+                    stale += self._stale_in(tlb, g, bits)
+                    entries += tlb.drop_bits(g, bits)
+        return entries, stale
 
     def flush_all(self) -> tuple[int, int]:
         """Empty every CPU's TLB (x86's flush_tlb_all()); returns (entries dropped, how
         many were stale)."""
-        entries = sum(len(tlb) for tlb in self.tlbs)
-        stale = sum(self._stale_in(tlb, 0, None) for tlb in self.tlbs)
+        entries = stale = 0
         for tlb in self.tlbs:
+            entries += tlb.count
+            stale += sum(self._stale_in(tlb, g, -1) for g in tlb.bits)
             tlb.clear()
         return entries, stale
 
-    def _stale_in(self, tlb: dict[int, int], lo: int, hi: int | None) -> int:
-        """Entries of `tlb` in [lo, hi) that map what the page table no longer maps
-        there, or a page its user freed."""
-        ptes, dead = self.ptes, self.dead
-        return sum(1 for vpn, pfn in tlb.items()
-                   if (hi is None or lo <= vpn < hi) and (ptes.get(vpn) != pfn or vpn in dead))
+    def _stale_in(self, tlb: PageMap, g: int, bits: int) -> int:
+        """Entries of `tlb` in group g under `bits` that map what the page table no
+        longer maps there, or a page its user freed."""
+        held = tlb.bits.get(g, 0) & bits
+        if not held:
+            return 0
+        mapped = self.ptes.bits.get(g, 0)
+        dead = self.dead.bits.get(g, 0)
+        n = (held & ~(mapped & ~dead)).bit_count()     # unmapped or dead
+        live = held & mapped & ~dead
+        if live:
+            ours, theirs = tlb.frames[g], self.ptes.frames[g]
+            n += sum(1 for v in vpns(0, live) if ours[v] != theirs[v])
+        return n
+
+    def stale_bits(self, cpu: int) -> tuple[tuple[int, int], ...]:
+        """(group, bitmap) of the pages this CPU's TLB still maps although their user
+        freed them: a PTE left for lazy flushing (dead), or no PTE at all any more
+        (6.12 clears PTEs at free and only the flush waits).  A PTE that maps another
+        frame cannot meet a stale entry between calls: a page is mapped anew only after
+        the flush.  Plain ints, cheap to hand to a snapshot."""
+        held, dead, mapped = self.tlbs[cpu].bits, self.dead.bits, self.ptes.bits
+        out = []
+        for g in sorted(held):
+            both = held[g] & (dead.get(g, 0) | ~mapped.get(g, 0))
+            if both:
+                out.append((g, both))
+        return tuple(out)
 
     def stale(self, cpu: int) -> set[int]:
         """The pages this CPU's TLB still maps although their user freed them."""
-        return self.tlbs[cpu].keys() & self.dead
-
-
-def _drop_range(table: dict[int, int] | set[int], lo: int, hi: int) -> int:
-    """Delete keys in [lo, hi) from table, walking whichever is smaller."""
-    before = len(table)
-    keys = range(lo, hi) if hi - lo <= before else [v for v in table if lo <= v < hi]
-    if isinstance(table, set):
-        table.difference_update(keys)
-    else:
-        pop = table.pop
-        for vpn in keys:
-            pop(vpn, None)
-    return before - len(table)
+        return {v for g, bits in self.stale_bits(cpu) for v in vpns(g, bits)}
 
 
 EBUSY = 16

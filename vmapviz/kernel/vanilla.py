@@ -20,7 +20,7 @@ from .events import AllocFail, AreaAlloc, AreaRemove
 from .kernel import Kernel
 from .views import VmapArea
 from .vm_struct import (VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind,
-                        ioremap_align, page_align, vmallocinfo_line)
+                        ioremap_align, page_align, uint_pages, vmallocinfo_line)
 from .vmap_area import ALIGN, VmapAreaTree
 
 FAIL_MESSAGE = "allocation failed: out of vmalloc space - use vmalloc=<size> to increase size."
@@ -28,6 +28,8 @@ FAIL_MESSAGE = "allocation failed: out of vmalloc space - use vmalloc=<size> to 
 
 class VanillaKernel(Kernel):
     """v2.6.27's vmlist and the old API: `_<call>(cpu, *args)` -> (result, detail)."""
+
+    NULL_PAGE_WARNS = False
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config(variant="vanilla"))
@@ -56,27 +58,62 @@ class VanillaKernel(Kernel):
         size += cfg.page_size               # the guard page
         s = self.stats
         s.vmlist_lock_write += 1
-        found = self.vmlist.search(addr, size, align, end, exact_fit=True, first_contains_addr=False)
-        n = len(self.vmlist)
-        # The nodes the loop examined: every one below the hole, and the one after it.
-        if found.ok:
-            at = found.low + found.walk
-            examined = at + (at < n)
+        if align == 1 and (start, end) == (cfg.vmalloc_start, cfg.VMALLOC_END):
+            found = self.vmlist.search(addr, size, align, end, exact_fit=True, first_contains_addr=False)
+            n = len(self.vmlist)
+            # The nodes the loop examined: every one below the hole, and the one after it.
+            if found.ok:
+                at = found.low + found.walk
+                examined = at + (at < n)
+            else:
+                examined = min(n, found.low + max(found.walk, 1))
+            ok, addr = found.ok, found.addr
         else:
-            examined = min(n, found.low + max(found.walk, 1))
+            ok, addr, examined = self.vmlist_walk(addr, size, align, end)
         s.walk_total += examined
         s.last_walk = examined
-        if not found.ok:
+        if not ok:
             s.alloc_failures += 1
             s.warnings += 1
             self.emit(AllocFail, self.op, cpu, size, FAIL_MESSAGE, True)
             return None
         kind = kind or area_kind(flags)
-        va = VmapArea(found.addr, found.addr + size, kind, "busy", cfg.page_size, cpu, self.op)
+        va = VmapArea(addr, addr + size, kind, "busy", cfg.page_size, cpu, self.op)
         self.vmlist.insert(va)
         vm = self.vm[va.start] = VmStruct(va.start, size, flags, kind)
         self.emit(AreaAlloc, self.op, cpu, va.start, va.end, kind, examined, "__get_vm_area_node")
         return vm
+
+    def vmlist_walk(self, addr: int, size: int, align: int, end: int) -> tuple[bool, int, int]:
+        """__get_vm_area_node()'s loop over vmlist, literally (v2.6.27 236-256), in
+        unsigned long arithmetic: (found, addr, nodes examined).  A node below addr moves
+        addr past itself with no end test (245-250), and `found` has none either
+        (253-254): with an explicit range an area can be placed past `end` when the next
+        area lies beyond it.  (Used for aligned requests and explicit ranges; the common
+        unaligned whole-range request gives the same answer from the fast search.)"""
+        mask = self.config.ulong_max
+        examined = 0
+        if addr > mask:                             # ALIGN(start) wrapped: see below
+            return False, addr, examined
+        for tmp in self.vmlist.list:
+            examined += 1
+            if tmp.start < addr:
+                if tmp.end >= addr:
+                    addr = ALIGN(tmp.end, align)
+                    if addr > mask:
+                        # ALIGN() wrapped to 0: the C would go on and hand out address
+                        # 0; the simulator fails instead (README: departures).
+                        return False, addr & mask, examined
+                continue
+            if size + addr > mask:                  # (size + addr) < addr: wrapped
+                return False, addr, examined
+            if size + addr <= tmp.start:
+                return True, addr, examined         # found: no end test
+            addr = ALIGN(tmp.end, align)
+            if addr > mask or addr > (end - size) & mask:
+                return False, addr & mask, examined
+        ok = size + addr <= mask and addr <= (end - size) & mask
+        return ok, addr, examined
 
     def unlink_vm_area(self, cpu: int, addr: int) -> VmStruct | None:
         """remove_vm_area() (not named so: that is the public call): under
@@ -173,9 +210,9 @@ class VanillaKernel(Kernel):
         cfg = self.config
         if nr_pages > cfg.num_physpages:
             return None, ""
-        vm = self.get_vm_area_node(cpu, nr_pages * cfg.page_size, VM_MAP, cfg.vmalloc_start,
-                                   cfg.VMALLOC_END)
-        return (None if vm is None else self.map_new_pages(cpu, vm, nr_pages)), ""
+        size = uint_pages(nr_pages, cfg.page_shift)     # count << PAGE_SHIFT in unsigned int
+        vm = self.get_vm_area_node(cpu, size, VM_MAP, cfg.vmalloc_start, cfg.VMALLOC_END)
+        return (None if vm is None else self.map_new_pages(cpu, vm, size >> cfg.page_shift)), ""
 
     def _get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int):
         vm = self.get_vm_area_node(cpu, size, flags, start, end)
@@ -210,7 +247,7 @@ class VanillaKernel(Kernel):
     def _state(self) -> tuple:
         return (tuple(self.vmlist.list),)
 
-    def check(self) -> list[str]:
+    def _check(self) -> list[str]:
         """vmlist is sorted and its areas, guard pages included, do not overlap; PTEs are
         present exactly for the mapped pages of live areas; no stale TLB entry survives
         any free (each free flushed at once)."""

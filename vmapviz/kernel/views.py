@@ -8,8 +8,9 @@ internals.
 from __future__ import annotations
 
 from dataclasses import make_dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+from .pgtable import count_in  # noqa: F401 - counts pages in the bitmaps a snapshot keeps (stale)
 from .vm_struct import VM_IOREMAP  # noqa: F401 - a bit of VmapArea.flags a view tests
 from .vmap_area import VmapArea
 
@@ -56,19 +57,31 @@ class Counters:
 
 COUNTERS: tuple[str, ...] = tuple(Counters.__annotations__)
 
-StatsView = make_dataclass(
-    "StatsView",
-    [(name, int) for name in COUNTERS] + [
-        ("lazy_pages", int),            # vmap_lazy_nr
-        ("lazy_max_pages", int),        # lazy_max_pages()
-        ("live_areas", int),            # busy areas
-        ("lazy_areas", int),            # areas freed lazily, awaiting a purge
-        ("vmap_blocks", int),           # live vmap blocks
-        ("blocks_per_cpu", tuple),      # live vmap blocks per CPU
-        ("full_flushes_per_cpu", tuple),  # whole-TLB flushes each CPU received
-    ],
-    frozen=True, slots=True)
-StatsView.__doc__ = "The counters and the state-derived figures at one moment."
+
+class Figures:
+    """What a StatsView adds to the counters: figures derived from the state."""
+
+    __slots__ = ()
+    lazy_pages: int                     # vmap_lazy_nr
+    lazy_max_pages: int                 # lazy_max_pages()
+    live_areas: int                     # busy areas
+    lazy_areas: int                     # areas freed lazily, awaiting a purge
+    vmap_blocks: int                    # live vmap blocks
+    blocks_per_cpu: tuple[int, ...]     # live vmap blocks per CPU
+    full_flushes_per_cpu: tuple[int, ...]  # whole-TLB flushes each CPU received
+
+
+if TYPE_CHECKING:
+    class StatsView(Counters, Figures):
+        """The counters and the state-derived figures at one moment (frozen)."""
+
+        def __init__(self, **fields: int | tuple[int, ...]) -> None: ...
+else:   # a frozen, slotted dataclass of Counters' and Figures' fields, in that order
+    StatsView = make_dataclass(
+        "StatsView", [(name, int) for name in COUNTERS] + [(name, tuple if "tuple" in t else int)
+                                                           for name, t in Figures.__annotations__.items()],
+        frozen=True, slots=True)
+    StatsView.__doc__ = "The counters and the state-derived figures at one moment."
 
 
 class BlockView(NamedTuple):
@@ -133,4 +146,4 @@ class ModernBlockView(NamedTuple):
 
 
 __all__ = ["COUNTERS", "Counters", "StatsView", "BlockView", "QueueView", "VmapArea", "FreeBlock", "PoolView",
-           "ModernBlockView", "VM_IOREMAP"]
+           "ModernBlockView", "VM_IOREMAP", "count_in"]

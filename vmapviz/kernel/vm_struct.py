@@ -28,7 +28,10 @@ class VmStruct:
 
     @property
     def nr_pages(self) -> int:
-        return len(self.pages)
+        """vm->nr_pages: set by __vmalloc_area_node() only.  vmap() leaves it 0 (in
+        every generation; 6.12 sets it only for VM_MAP_PUT_PAGES): a vmap area's
+        `pages` here are the simulator's loan, not the kernel's field."""
+        return len(self.pages) if self.flags & VM_ALLOC else 0
 
 
 def area_kind(flags: int) -> str:
@@ -52,22 +55,35 @@ def ioremap_align(size: int, page_shift: int) -> int:
     return 1 << bit
 
 
-def vmallocinfo_line(vm: VmStruct, bits: int) -> str:
-    """s_show() of v2.6.26-2.6.28: one vm_struct as /proc/vmallocinfo prints it: the range
-    (%p: zero-padded to the width), the size with its guard page, then ` pages=`, the
-    flags.  The caller (%pS of __builtin_return_address) is left out: the simulator's
-    areas have none.  Non-NUMA: no `N<node>=` fields."""
+def vmallocinfo_line(vm: VmStruct, bits: int, vpages: bool | None = None) -> str:
+    """s_show() of v2.6.26-2.6.28 (and 6.12's vmalloc_info_show()): one vm_struct as
+    /proc/vmallocinfo prints it: the range (%p: zero-padded to the width), the size with
+    its guard page, ` pages=` only `if (v->nr_pages)` (2.6.27 966, 2.6.28 1728, 6.12.33
+    5013), the flags, ` vpages`: VM_VPAGES before 6.x, `vpages` (bool) where the
+    generation decides otherwise (6.12: is_vmalloc_addr(v->pages), 5037).  The caller
+    (%pS of __builtin_return_address) is left out: the simulator's areas have none.
+    Non-NUMA: no `N<node>=` fields."""
     width = bits // 4
     line = f"0x{vm.addr:0{width}x}-0x{vm.addr + vm.size:0{width}x} {vm.size:7d}"
     if vm.nr_pages:
         line += f" pages={vm.nr_pages}"
     for flag, name in ((VM_IOREMAP, "ioremap"), (VM_ALLOC, "vmalloc"), (VM_MAP, "vmap"),
-                       (VM_USERMAP, "user"), (VM_VPAGES, "vpages")):
+                       (VM_USERMAP, "user")):
         if vm.flags & flag:
             line += " " + name
+    if vm.flags & VM_VPAGES if vpages is None else vpages:
+        line += " vpages"
     return line
 
 
 def page_align(size: int, page_size: int, ulong_max: int) -> int:
     """PAGE_ALIGN(size) in an unsigned long: within a page of the top it wraps to 0."""
     return (size + page_size - 1) & ~(page_size - 1) & ulong_max
+
+
+def uint_pages(count: int, page_shift: int) -> int:
+    """`count << PAGE_SHIFT` with count an unsigned int, as vmap() (v2.6.27 469, v2.6.28
+    1237), vm_map_ram() (v2.6.28 933) and vm_unmap_ram() (905) compute a size: the
+    shift is done in 32 bits, on x86_64 too, so 2^20 pages of 4 KiB give 0.  (6.12
+    casts count to unsigned long first.)"""
+    return (count << page_shift) & 0xFFFFFFFF

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import threading
 from collections import deque
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
@@ -277,8 +278,12 @@ def _measure(generation: str, threads: int, cpus: int, workload: str,
     read = attrgetter(*COUNTERS)
     runs: list[list[OpCounts]] = [[] for _ in range(threads)]
 
+    stop = getattr(_STOP, "fn", None)
+
     def play(iterations: int, record: bool) -> None:
-        for _ in range(iterations * per_it * threads):
+        for i in range(iterations * per_it * threads):
+            if stop is not None and not i & 0xFF:
+                stop()
             cpu = (run.source.i + 1) % threads
             if record:
                 before, e0 = read(k.stats), extra() if extra else None
@@ -303,6 +308,7 @@ def _measure(generation: str, threads: int, cpus: int, workload: str,
 
 
 WORKLOADS = {"map-touch-unmap": measured, "xfs-dir": measured}
+_STOP = threading.local()     # fn: what a table's `stop` is, while the counts are measured
 
 
 # -- from counts to steps -------------------------------------------------------------------
@@ -839,22 +845,29 @@ def scaling(threads: list[int], cpus: int = CALIBRATION_CPUS, workload: str = "m
     `progress` hears a line before each simulation; `stop` may raise to cancel."""
     for gen in generations:
         _generation(gen)
+    if workload not in WORKLOADS:
+        raise ModelError(f"the cost model has no counts for workload {workload!r} "
+                         f"(known: {', '.join(WORKLOADS)})")
     if len(generations) < 2:
         raise ModelError("the table compares at least two generations (its speed-up is the first over the second)")
     table: dict = {"workload": workload, "threads": list(threads), "ns": {}, "parts": {}}
     todo, done = len(generations) * len(threads), 0
     if progress:
         progress(f"calibrating on the 1-thread rows ({CALIBRATION_CPUS} CPUs)")
-    cal = calibrate(p)
-    for gen in generations:
-        results = []
-        for t in threads:
-            done += 1
-            if progress:
-                progress(f"{gen}, {t} thread{'s' * (t > 1)} on {cpus} CPUs ({done}/{todo})")
-            results.append(simulate(gen, t, cpus, cal, p, workload, is_quick(t, cpus), stop))
-        table["ns"][gen] = [round(r.ns, 1) for r in results]
-        table["parts"][gen] = [{k: round(v, 1) for k, v in r.parts.items()} for r in results]
+    _STOP.fn = stop
+    try:
+        cal = calibrate(p)
+        for gen in generations:
+            results = []
+            for t in threads:
+                done += 1
+                if progress:
+                    progress(f"{gen}, {t} thread{'s' * (t > 1)} on {cpus} CPUs ({done}/{todo})")
+                results.append(simulate(gen, t, cpus, cal, p, workload, is_quick(t, cpus), stop))
+            table["ns"][gen] = [round(r.ns, 1) for r in results]
+            table["parts"][gen] = [{k: round(v, 1) for k, v in r.parts.items()} for r in results]
+    finally:
+        _STOP.fn = None
     a, b = generations[0], generations[1]
     table["speedup"] = [round(x / y, 2) for x, y in zip(table["ns"][a], table["ns"][b])]
     table["params"] = {**asdict(p), "cpus": cpus, "cores_per_socket": CORES_PER_SOCKET,

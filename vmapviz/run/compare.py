@@ -146,8 +146,8 @@ class CompareDriver(Driver):
         super().__init__(spec, **driver_options)    # builds the Pair: a refusal raises here
 
     def _new_run(self) -> Pair:
-        """The spec on each generation: every option asked for (NR_CPUS too) but the variant."""
-        return Pair(self.spec.workload, tuple(self.spec.replace(variant=v).config for v in self.variants))
+        """The spec's machine on each generation (RunSpec.on: NR_CPUS and the seed kept)."""
+        return Pair(self.spec.workload, tuple(self.spec.on(v).config for v in self.variants))
 
     def _snapshot(self) -> PairSnapshot:
         previous = self.latest.sides if self.latest is not None else (None, None)

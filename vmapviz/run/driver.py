@@ -13,18 +13,20 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import IO, Callable, Collection, Iterator, NamedTuple
+from typing import IO, Any, Callable, Collection, Iterator, NamedTuple
 
 from ..models.flush_history import FlushHistory
 from ..kernel import Config, Kernel
 from ..kernel.events import UNTIL, VOID
 from .snapshot import Snapshot, take
 from .spec import RunSpec
-from .timeline import Timeline
+from .timeline import Logged, Timeline
 from ..workloads import CALLS, Op, Recorder, Workload
 from ..workloads.trace import TraceSource
 
+Events = list[Any]   # one op's events: kernel events, or a DriverError
 RECENT_EVENTS = 400
+INTERRUPT_EVERY = 1024   # ops of a long seek or run-until between two looks at Esc (a power of two)
 BURST_S = 0.005  # at full speed, commands are looked at this often
 
 
@@ -34,7 +36,7 @@ class DriverError(NamedTuple):
     op: int
     cpu: int
     message: str
-    kind = "error"
+    kind: str = "error"
 
     def line(self) -> str:
         return f"driver error: {self.message}"
@@ -61,12 +63,15 @@ class Run:
         self.source = workload.source(config)
         self.recorder = Recorder(record, workload.name, config) if record is not None else None
         self.timeline = timeline
-        self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
-        self.last_op: list = []                             # every event of the last op
+        self.recent: deque[Any] = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
+        self.last_op: Events = []                                # every event of the last op
         self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
         self.done = False
+        # Asked every INTERRUPT_EVERY ops of a long seek with (op, target): True stops it
+        # there (the driver's Esc); None: nothing can stop it.
+        self.interrupt: Callable[[int, int | None], bool] | None = None
         self._exhausted = False      # the source has no more ops
-        self._replay: Iterator | None = None
+        self._replay: Iterator[Logged] | None = None
         self._ahead: Op | None = None  # the source's next op, peeked and not yet run
         self._bind()
         if timeline is not None:
@@ -77,13 +82,12 @@ class Run:
         self.calls = {name: getattr(self.kernel, name) for name in CALLS}
         self._flushes_seen = self.kernel.stats.tlb_flushes   # _ran() looks for new ones
 
-    def step(self) -> list | None:
+    def step(self) -> Events | None:
         """Run the next op; its events, or None when the workload has ended."""
         if self._replay is not None:
             logged = next(self._replay, None)
             if logged is not None:
-                op = logged.op
-                self.calls[op.call](*op.args, cpu=op.cpu)
+                self.calls[logged.op.call](*logged.op.args, cpu=logged.op.cpu)
                 return self._ran(self.kernel.drain_events())
             self._replay = None
         op, self._ahead = self._ahead or self.source.next(), None
@@ -101,7 +105,16 @@ class Run:
 
     def run(self, n: int | None = None, until: str | Collection[str] | None = None,
             stop: Callable[[], bool] | None = None) -> int:
-        """Up to `n` ops (see run_loop); how many ran."""
+        """Up to `n` ops (see run_loop); how many ran.  A run-until, or a run longer than
+        INTERRUPT_EVERY ops, asks `interrupt` every INTERRUPT_EVERY ops (Esc, quit)."""
+        interrupt = self.interrupt
+        if stop is None and interrupt is not None and (until is not None or n is None or n > INTERRUPT_EVERY):
+            every = INTERRUPT_EVERY - 1
+            goal = None if until is not None or n is None else self.kernel.op + n
+
+            def stop() -> bool:
+                op = self.kernel.op
+                return not op & every and interrupt(op, goal)
         return run_loop(self.step, n, until, stop)
 
     def peek(self) -> Op | None:
@@ -113,7 +126,7 @@ class Run:
             self._ahead = self.source.next()
         return self._ahead
 
-    def _ran(self, events: list) -> list:
+    def _ran(self, events: Events) -> Events:
         self.recent.extend(events)
         self.last_op = events
         flushes = self.kernel.stats.tlb_flushes
@@ -130,7 +143,7 @@ class Run:
             self._due = tl.nearest(op) + tl.k
         return events
 
-    def call(self, name: str, *args, cpu: int = 0) -> list:
+    def call(self, name: str, *args: int, cpu: int = 0) -> Events:
         """An extra call outside the workload (the TUI's purge and vm_unmap_aliases).
         Made after stepping back, it changes the future: the ops logged after this
         point are forgotten."""
@@ -169,8 +182,7 @@ class Run:
         self._due = tl.nearest(start) + tl.k
         self.done = False
         t0 = time.thread_time()
-        while self.kernel.op < n and self.step() is not None:
-            pass
+        self.run(n - self.kernel.op)
         if self.kernel.op <= tl.end:
             tl.measured(self.kernel.op - start, time.thread_time() - t0)
         self.done = self._exhausted and self.kernel.op >= tl.end
@@ -180,6 +192,7 @@ class Run:
         forget the logged future and bring a fresh source to op n by feeding it the
         logged results (no kernel needed: a source only sees results)."""
         tl, n = self.timeline, self.kernel.op
+        assert tl is not None      # only a run with a timeline steps back
         if tl.start:
             # A source is a set of generators: it can only be brought to op n by feeding
             # it every op from the first, and those before tl.start are gone.
@@ -207,7 +220,7 @@ class Run:
 
 
 
-def run_loop(step: Callable[[], list | None], n: int | None = None,
+def run_loop(step: Callable[[], Events | None], n: int | None = None,
              until: str | Collection[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
     """The one loop every caller runs ops with (the driver, the headless report, a
     lesson's steps, the quiz, the cost model): `step()` up to `n` times (None: until
@@ -252,11 +265,16 @@ class Driver:
         self.on_snapshot = on_snapshot
         self.snapshot_period = 1.0 / snapshot_hz
         self.running = False
-        self._commands: queue.Queue = queue.Queue()
+        self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._wake = threading.Event()
         self._stop = False
+        # A long jump or run-until in progress: (op reached, target op or None for
+        # "until", time.monotonic() when it began); cancel() stops it where it is.
+        self.seeking: tuple[int, int | None, float] | None = None
+        self._cancel = False
+        self._error: str | None = None
         self._reset_view_state()
-        self.latest: Snapshot = self._snapshot()
+        self.latest: Snapshot | None = self._snapshot()
         self._deliver = threading.Condition()
         self._pending: Snapshot | None = None
         self._thread = threading.Thread(target=self._loop, name="vmapviz-driver", daemon=True)
@@ -313,6 +331,18 @@ class Driver:
     def back_to_flush(self) -> None:
         self.back_to("flush")
 
+    def cancel(self) -> None:
+        """Stop a jump or a run-until in progress where it is (any thread; the command
+        queue waits behind it).  Nothing happens if there is none."""
+        if self.seeking is not None:
+            self._cancel = True
+
+    def _interrupted(self, op: int, target: int | None) -> bool:
+        """Run.interrupt: note the progress; True once cancel() or stop() was called."""
+        began = self.seeking[2] if self.seeking is not None else time.monotonic()
+        self.seeking = (op, target, began)
+        return self._cancel or self._stop
+
     def jump(self, n: int) -> None:
         """Pause and go to op n: back through the timeline, or forward (replaying what
         was run, then running the workload)."""
@@ -320,7 +350,7 @@ class Driver:
             raise ValueError(f"op {n} is before the start")
         self._send(lambda: self._seek(n if self.max_ops is None else min(n, self.max_ops)))
 
-    def apply(self, fn: Callable[[Run], tuple], done: Callable[[object], None] | None = None) -> None:
+    def apply(self, fn: Callable[[Run], tuple[Run, object]], done: Callable[[object], None] | None = None) -> None:
         """Pause and run fn(run) in the driver's thread (a lesson's step, a quiz's
         look ahead).  fn returns (run, result): a new Run replaces the current one
         (a lesson's restart); `done(result)` is called in the driver's thread."""
@@ -329,13 +359,14 @@ class Driver:
             run, result = fn(self._run)
             if run is not self._run:
                 self._run = run
+                run.interrupt = self._interrupted
                 self._reset_view_state()
             if done is not None:
                 done(result)
         self._send(lambda: self._guard(command))
 
     @property
-    def timeline(self):
+    def timeline(self) -> Timeline | None:
         """The run's Timeline: its marks and log (read it from the driver's thread, or
         after a snapshot, as a view)."""
         return self._run.timeline
@@ -358,7 +389,7 @@ class Driver:
         self.requested = spec
         self._send(lambda: self._restart(spec))
 
-    def call(self, name: str, *args, cpu: int = 0) -> None:
+    def call(self, name: str, *args: int, cpu: int = 0) -> None:
         """Run one extra kernel call in the driver thread (e.g. "purge")."""
         if name not in CALLS:
             raise ValueError(f"unknown call {name!r}")
@@ -374,8 +405,8 @@ class Driver:
 
     def running_spec(self) -> RunSpec:
         """The run now in the thread as a spec (a lesson may have replaced the one
-        started with), its options pinned: for compare mode from the main screen."""
-        return RunSpec.pinned(self._run.workload, self._run.config, self.speed)
+        started with): for compare mode from the main screen."""
+        return RunSpec(self._run.workload, self._run.config, self.speed)
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -413,10 +444,14 @@ class Driver:
                 command = self._commands.get_nowait()
             except queue.Empty:
                 return changed
-            self._guard(command)
+            self._cancel = False
+            try:
+                self._guard(command)
+            finally:
+                self.seeking = None
             changed = True
 
-    def _guard(self, fn):
+    def _guard(self, fn: Callable[[], Any]) -> Any:
         """Run fn(); an exception becomes a DriverError event, pauses the run, and
         gives False."""
         try:
@@ -475,7 +510,7 @@ class Driver:
         if self.max_ops is not None and self._run.kernel.op >= self.max_ops:
             self._run.done = True
 
-    def _extra(self, name: str, args: tuple, cpu: int) -> None:
+    def _extra(self, name: str, args: tuple[int, ...], cpu: int) -> None:
         self._guard(lambda: self._run.call(name, *args, cpu=cpu))
 
     def _seek(self, n: int) -> None:
@@ -483,7 +518,9 @@ class Driver:
         self._guard(lambda: self._run.seek(n))
 
     def _back_to(self, kind: str) -> None:
-        op = self._run.timeline.previous(kind, self._run.kernel.op)
+        tl = self._run.timeline
+        assert tl is not None      # a Driver's run keeps one
+        op = tl.previous(kind, self._run.kernel.op)
         self._seek(0 if op is None else op)
 
     def _reset(self) -> None:
@@ -495,12 +532,14 @@ class Driver:
         self._reset()
 
     def _new_run(self) -> Run:
-        return Run(self.spec.workload, self.spec.config, timeline=Timeline())
+        run = Run(self.spec.workload, self.spec.config, timeline=Timeline())
+        run.interrupt = self._interrupted
+        return run
 
     def _reset_view_state(self) -> None:
         self._ops_done = 0
         self._rate_mark = (time.monotonic(), 0)
-        self._error: str | None = None
+        self._error = None
         self.latest = None
 
     # -- snapshots ------------------------------------------------------------------------------
@@ -536,7 +575,7 @@ class Driver:
                 if self._stop:
                     return
                 snap, self._pending = self._pending, None
-            if self.on_snapshot is not None:
+            if self.on_snapshot is not None and snap is not None:
                 try:
                     self.on_snapshot(snap)
                 except Exception:  # noqa: BLE001 - a broken view must not stop delivery

@@ -43,11 +43,12 @@ class RunSpec:
         given = tuple(sorted((k, v) for k, v in asked.items() if v is not None and v is not False))
         return cls(wl, wl.config(**dict(given)), speed, given)
 
-    @classmethod
-    def pinned(cls, workload: Workload, config: Config, speed: float | None = DEFAULT_SPEED) -> RunSpec:
-        """`workload` on exactly `config`: every option counts as asked for, so a
-        replace() changes only what it names (compare mode's other generation)."""
-        return cls.of(workload, speed=speed, **config.as_dict())
+    def on(self, variant: str) -> RunSpec:
+        """This run's machine on another generation (compare mode): Config.replace()'s
+        rules (that generation's own default range and NR_CPUS, unless they were set),
+        and the workload's check that the generation can run it."""
+        config = self.workload.config(**self.config.replace(variant=variant).as_dict())
+        return RunSpec(self.workload, config, self.speed, self.asked)
 
     def replace(self, workload: str | Workload | None = None, **changes: Any) -> RunSpec:
         """This run with another workload and/or other options (the palette's restart).

@@ -28,8 +28,8 @@ from ..run.driver import Run
 from ..run.spec import RunSpec
 from ..files import InputError, open_regular
 from ..kernel import ConfigError, StatsView
-from ..kernel.events import UNTIL
-from .quiz import KINDS, Question, next_question
+from ..kernel.events import UNTIL, VOID
+from .quiz import KINDS, ONE_OP, Question, next_question
 from ..run.timeline import Timeline
 from ..workloads import TraceError, UnknownWorkload, Workload, get
 
@@ -38,7 +38,7 @@ ACTIONS = ("run", "until", "call", "restart", "quiz", "highlight")
 PANELS = {"map": "the vmalloc map", "inspector": "under the cursor", "blocks": "the per-CPU vmap blocks",
           "lazy": "lazy TLB flushing", "log": "the events", "explain": "what just happened"}
 CALLS = ("purge", "vm_unmap_aliases")
-CONFIG_KEYS = ("variant", "nr_cpus", "bits", "seed", "flush")
+CONFIG_KEYS = ("variant", "nr_cpus", "bits", "seed", "flush", "config_nr_cpus", "tiny")
 STATS = tuple(name for name, f in StatsView.__dataclass_fields__.items() if f.type in (int, "int"))
 MAX_UNTIL = 1_000_000   # ops an until step runs at most
 MAX_OP = 1_000_000      # the furthest op a run step goes to (about 20 s headless)
@@ -92,8 +92,12 @@ class Lesson:
 
 
 def catalog() -> list[Lesson]:
-    """The built-in lessons, in order."""
-    return [load(p) for p in sorted(LESSONS_DIR.glob("*.toml"))]
+    """The built-in lessons, in the order of their numbers."""
+    return [load(p) for p in _builtin_paths()]
+
+
+def _builtin_paths() -> list[Path]:
+    return sorted(LESSONS_DIR.glob("*.toml"), key=lambda p: (int(p.stem.split("-")[0]), p.stem))
 
 
 def find(name: str) -> Lesson:
@@ -101,10 +105,10 @@ def find(name: str) -> Lesson:
     path = Path(name)
     if path.suffix == ".toml" or path.exists():
         return load(path)
-    for p in sorted(LESSONS_DIR.glob("*.toml")):
+    for p in _builtin_paths():
         if name in (p.stem, p.stem.split("-", 1)[-1]):
             return load(p)
-    names = ", ".join(p.stem.split("-", 1)[-1] for p in sorted(LESSONS_DIR.glob("*.toml")))
+    names = ", ".join(p.stem.split("-", 1)[-1] for p in _builtin_paths())
     raise LessonError(f"no lesson {name!r}; the lessons are: {names} (or give a .toml file)")
 
 
@@ -264,10 +268,13 @@ class _Checker:
         if not isinstance(expect, dict):
             self.fail("expect must be a table, e.g. expect = {op = 10, tlb_flushes = 1}", "expect", i)
         for key, v in expect.items():
-            if key != "op" and key not in STATS:
-                self.fail(f"expect: unknown number {key!r} (op or a counter: {', '.join(STATS[:6])}, ...)",
+            if key not in ("op", "result") and key not in STATS:
+                self.fail(f"expect: unknown number {key!r} (op, result or a counter: "
+                          f"{', '.join(STATS[:6])}, ...)", "expect", i)
+            if key == "result" and not (type(v) is int or v == "NULL"):
+                self.fail(f"expect: result must be an integer (an address) or \"NULL\", not {_brief(v)}",
                           "expect", i)
-            if type(v) is not int:
+            elif key != "result" and type(v) is not int:
                 self.fail(f"expect: {key} must be an integer, not {_brief(v)}", "expect", i)
         return Step(self.line(action if action != "note" else "note", i), action, value, note.strip(), dict(expect))
 
@@ -279,8 +286,8 @@ class _Checker:
             return f"until takes one of {', '.join(UNTIL)}, not {_brief(v)}"
         if action == "call" and (not isinstance(v, str) or v not in CALLS):
             return f"call takes one of {', '.join(CALLS)}, not {_brief(v)}"
-        if action == "quiz" and (not isinstance(v, str) or v not in KINDS):
-            return f"quiz takes one of {', '.join(KINDS)}, not {_brief(v)}"
+        if action == "quiz" and (not isinstance(v, str) or v not in ONE_OP):
+            return f"quiz takes one of {', '.join(ONE_OP)}, not {_brief(v)}"
         if action == "restart" and (not isinstance(v, dict) or not v or set(v) - set(CONFIG_KEYS)):
             return f"restart takes a table of {', '.join(CONFIG_KEYS)}, not {_brief(v)}"
         if action == "highlight":
@@ -292,14 +299,30 @@ class _Checker:
         return None
 
 
-def check_expect(step: Step, op: int, stats) -> list[str]:
-    """The numbers of `step.expect` that the stop does not show, as sentences."""
+def check_expect(step: Step, op: int, stats, result: object = None) -> list[str]:
+    """The numbers of `step.expect` that the stop does not show, as sentences.
+    `result`: what the stop's last op returned (an address, NULL, a value)."""
     wrong = []
     for key, want in step.expect.items():
+        if key == "result":
+            got = "NULL" if result is None else result
+            if got != want:
+                wrong.append(f"the last op returned {_value(got)}, the lesson says {_value(want)}")
+            continue
         got = op if key == "op" else getattr(stats, key)
         if got != want:
             wrong.append(f"{key} is {got:,}, the lesson says {want:,}")
     return wrong
+
+
+def _value(v: object) -> str:
+    return f"{v:#x}" if isinstance(v, int) and v > 0xFFFFF else f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def last_result(run: Run) -> object:
+    """What the run's last op returned: an address or value, None for NULL (VOID: nothing)."""
+    ret = next((e for e in reversed(getattr(run, "last_op", None) or []) if e.kind == "return"), None)
+    return VOID if ret is None else ret.result
 
 
 # -- playing a lesson ----------------------------------------------------------------------
@@ -351,7 +374,8 @@ class Player:
     def stop(self, run: Run, index: int, question: Question | None = None) -> Stop:
         step = self.lesson.steps[index]
         stats = run.kernel.stats_view()
-        return Stop(index, step, run.kernel.op, stats, check_expect(step, run.kernel.op, stats), question)
+        return Stop(index, step, run.kernel.op, stats,
+                    check_expect(step, run.kernel.op, stats, last_result(run)), question)
 
     def reveal(self, run: Run, stop: Stop) -> Stop:
         """Run the op a quiz step asked about: the stop with the answer out."""
@@ -362,10 +386,16 @@ class Player:
 def state_line(op: int, stats: StatsView) -> str:
     """The numbers a lesson's stop shows."""
     s = stats
-    return (f"op {op:,} · {s.live_areas:,} live areas, {s.lazy_areas:,} lazy "
-            f"(vmap_lazy_nr {s.lazy_pages:,} of {s.lazy_max_pages:,}) · {s.tlb_flushes:,} TLB flushes, "
-            f"{s.ipis:,} IPIs, {s.purges:,} purges · {s.vmap_blocks:,} vmap blocks · "
-            f"{s.warnings:,} warnings")
+    return (f"op {op:,} · {plural(s.live_areas, 'live area')}, {s.lazy_areas:,} lazy "
+            f"(vmap_lazy_nr {s.lazy_pages:,} of {plural(s.lazy_max_pages, 'page')}) · "
+            f"{plural(s.tlb_flushes, 'TLB flush', 'TLB flushes')}, {plural(s.ipis, 'IPI')}, "
+            f"{plural(s.purges, 'purge')} · {plural(s.vmap_blocks, 'vmap block')} · "
+            f"{plural(s.warnings, 'warning')}")
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """"1 IPI", "2 IPIs", "1,024 pages": one number format (grouped), the noun agreeing."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def play(lesson: Lesson, out=print) -> int:

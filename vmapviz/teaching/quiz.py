@@ -41,6 +41,7 @@ KINDS = {
     "ipis": "how many IPIs a free's flush sends",
     "next": "what the kernel does next after a free (multiple choice)",
     "fails": "whether an allocation fails",
+    "lazy_run": "vmap_lazy_nr after a run of ops (level 3: several ops predicted in turn)",
 }
 # The generations each kind is asked on: its sentences are written for those (the others
 # have no such question).  "walk" is a count of areas passed on vanilla and the rewrite,
@@ -48,11 +49,14 @@ KINDS = {
 # purge_fragmented_blocks_allcpus() retires, which a question does not show.
 FOR = {kind: ("vanilla", "posted", "merged", "modern") for kind in KINDS}
 FOR.update(walk=("vanilla", "posted", "merged"), bits=("posted", "merged", "modern"),
-           lazy=("posted", "merged", "modern"), fails=("vanilla", "posted", "merged"))
+           lazy=("posted", "merged", "modern"), fails=("vanilla", "posted", "merged"),
+           lazy_run=("posted", "merged", "modern"))
 # Level 1 asks single-op questions with all the state shown; level 2 adds the walk and
-# "what next"; level 3 asks to predict over several ops (the `lazy` kind over a run of frees).
+# "what next"; level 3 adds predictions over several ops (lazy_run: RUN_OPS ops in turn).
 LEVELS = {1: ("address", "bits", "lazy", "flush", "ipis", "fails"),
-          2: tuple(KINDS), 3: tuple(KINDS)}
+          2: tuple(k for k in KINDS if k != "lazy_run"), 3: tuple(KINDS)}
+ONE_OP = LEVELS[2]  # the kinds about one op (the TUI's and a lesson's)
+RUN_OPS = 4
 NEXT = {"a": "it purges the lazy areas and flushes the TLB itself, before returning",
         "b": "it queues the purge work; a kworker purges and flushes after the call returns",
         "c": "it returns; no flush yet (the freed pages wait for a later purge)",
@@ -72,13 +76,15 @@ class Before(NamedTuple):
     blocks: tuple[BlockView, ...]
     queues: tuple[QueueView, ...]
     lazy_pages: int
+    ptes: tuple[int, ...] = ()   # posted: the pages with a PTE (its overlaps map over them or not)
 
     @classmethod
     def of(cls, kernel: Kernel, op: Op | None = None) -> "Before":
         nodes = getattr(kernel, "nodes", None) if getattr(kernel, "nr_nodes", 1) > 1 else None
         pools = {vn.id: {i + 1: list(p) for i, p in vn.pool.items() if p} for vn in nodes} if nodes else {}
+        ptes = tuple(sorted(kernel.pgtable.ptes)) if kernel.config.variant == "posted" else ()
         return cls(kernel.config, tuple(kernel.areas()), pools, tuple(kernel.block_views()),
-                   tuple(kernel.queue_views()), kernel.lazy_pages())
+                   tuple(kernel.queue_views()), kernel.lazy_pages(), ptes)
 
 
 class Question(NamedTuple):
@@ -112,7 +118,7 @@ def kinds_for(op: Op, config: Config, events: list) -> list[str]:
     if op.call in ALLOCS:
         out.append("fails")
     if op.call in FREES:
-        out += ["lazy", "flush", "next"]
+        out += ["lazy", "flush", "next", "lazy_run"]
         if any(e.kind == "flush" for e in events):
             out.append("ipis")
     return [k for k in out if gen in FOR[k]]
@@ -211,11 +217,30 @@ def _given_areas(g: dict, kind: str, op: Op, before: Before, events: list) -> di
     g.update(vstart=hex(cfg.vmalloc_start), vend=hex(cfg.VMALLOC_END),
              areas=[[hex(s), hex(e), st, kind] for s, e, st, kind in shown],
              all_areas=len(shown) == len(occupied))
+    if cfg.variant == "posted":
+        # posted may place an area over another (the AGP report): whether mapping it
+        # then meets a present PTE (WARN, NULL) depends on which pages have PTEs.
+        top = max([e for _, e, _, _ in shown] + [cfg.vmalloc_start + _size_of(op, cfg) + cfg.page_size])
+        g["ptes"] = _pte_runs(before.ptes, cfg.vmalloc_start, top, cfg.page_shift)
+        if len(g["ptes"]) > MAX_AREAS:
+            return None
     if before.pools:
         node = op.cpu % len(before.pools)
         pages = _size_of(op, cfg) // cfg.page_size + 1
         g.update(node=node, pool=[hex(s) for s in before.pools[node].get(pages, [])])
     return g
+
+
+def _pte_runs(vpns: tuple, lo: int, hi: int, shift: int) -> list[list[str]]:
+    """The pages of [lo, hi) that have a PTE, as [start, end) runs."""
+    import bisect
+    runs: list[list[int]] = []
+    for vpn in vpns[bisect.bisect_left(vpns, lo >> shift):bisect.bisect_left(vpns, hi >> shift)]:
+        if runs and runs[-1][1] == vpn:
+            runs[-1][1] = vpn + 1
+        else:
+            runs.append([vpn, vpn + 1])
+    return [[hex(a << shift), hex(b << shift)] for a, b in runs]
 
 
 def _shape_decides(cfg: Config, occupied: list, vstart: int, size: int) -> bool:
@@ -269,6 +294,8 @@ def _given_text(g: dict) -> str:
         shown = "; ".join(f"{s}-{e} {kind} {st}".replace("  ", " ") for s, e, st, kind in g["areas"]) or "none"
         which = "every area" if g["all_areas"] else "the areas from the start of the range"
         parts.append(f"The range is {g['vstart']}-{g['vend']}; {which}: {shown}.")
+    if "ptes" in g:
+        parts.append("Pages with a PTE: " + ("; ".join(f"{a}-{b}" for a, b in g["ptes"]) or "none") + ".")
     if "pool" in g:
         parts.append(f"cpu{g['cpu']}'s node {g['node']} pool of that size: "
                      + (", ".join(g["pool"]) + " (head first)" if g["pool"] else "empty") + ".")
@@ -348,8 +375,9 @@ def _ipis(op, before, events, g, lazy_after):
     times = f", {len(flushes)} times" if len(flushes) > 1 else ""
     return (f"The machine has {_plural(n, 'CPU')}. How many IPIs does the TLB flush of this free send?",
             sum(e.ipis for e in flushes),
-            f"flush_tlb_kernel_range() runs on_each_cpu(): one IPI to each of the other "
-            f"{_plural(n - 1, 'CPU')}{times}. " + _free_why(op, before, events))
+            (f"flush_tlb_kernel_range() runs on_each_cpu(): one IPI to each of the other "
+             f"{_plural(n - 1, 'CPU')}{times}. " if n > 1 else
+             "a single CPU flushes its own TLB: no IPI. ") + _free_why(op, before, events))
 
 
 def _next(op, before, events, g, lazy_after):
@@ -438,12 +466,12 @@ def _placement(op, before, events):
                 f"way to ALIGN(va_end + PAGE_SIZE, align), until the size fits: {result:#x}")
     region = _bits_text(got.bit, got.nbits)
     if new is not None:
-        return (f"no block on cpu{op.cpu}'s free list had {got.nbits} free pages, so new_vmap_block() "
+        return (f"no block on cpu{op.cpu}'s free list had {_plural(got.nbits, 'free page')}, so new_vmap_block() "
                 f"made a block at {new.start:#x} and vb_alloc() took its {region}: {got.addr:#x}")
     if fam == "modern":
-        return (f"the first block on cpu{op.cpu}'s free list with {got.nbits} free pages gives the pages at "
+        return (f"the first block on cpu{op.cpu}'s free list with {_plural(got.nbits, 'free page')} gives the pages at "
                 f"its bump pointer VMAP_BBMAP_BITS - free = bit {got.bit} (no alignment): {got.addr:#x}")
-    return (f"the first block on cpu{op.cpu}'s free list with {got.nbits} free pages: "
+    return (f"the first block on cpu{op.cpu}'s free list with {_plural(got.nbits, 'free page')}: "
             f"bitmap_find_free_region() takes its first free run of {got.nbits} aligned to "
             f"{got.nbits}, {region}: {got.addr:#x}")
 
@@ -482,7 +510,7 @@ def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_00
     they take turns); `run` (with a timeline) is left just before that op, so the
     answer is still to come.  None, and the run where it was, when no op fits."""
     start = run.kernel.op
-    wanted = list(KINDS if kinds is None else kinds)
+    wanted = [k for k in (ONE_OP if kinds is None else kinds) if k in ONE_OP]
     for _ in range(limit):
         op = run.peek()
         if op is None:
@@ -498,6 +526,11 @@ def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_00
                 return q
     run.seek(start)
     return None
+
+
+def answer_text(q: Question) -> str:
+    """The answer as a person reads it: numbers grouped (2,210), addresses in hex."""
+    return f"{q.answer:,}" if isinstance(q.answer, int) else str(q.answer)
 
 
 # -- checking a student's answer ---------------------------------------------------------------
@@ -529,7 +562,7 @@ def check(question: Question, reply: str) -> bool:
         except ValueError:
             return False
     try:
-        return int(text, 0) == answer
+        return int(text.replace(",", "").replace("_", ""), 0) == answer
     except ValueError:
         return False
 
@@ -540,9 +573,10 @@ def generate(spec: RunSpec, n: int = 5, horizon: int = HORIZON,
              kinds: Iterable[str] | None = None) -> list[Question]:
     """N questions (of `kinds`, all if None) about ops of the run `spec`, each
     answerable from what it shows: the same spec (its seed, printed with the machine,
-    picks the questions too) gives the same questions.  A first pass finds the ops each kind fits and what happened there; a
-    seeded choice spreads candidates over the kinds and outcomes; a second run asks
-    them, drops the ones it cannot show enough for, and keeps n, spread the same way."""
+    picks the questions too) gives the same questions.  A first pass finds the ops each
+    kind fits and what happened there; a seeded choice spreads candidates over the kinds
+    and outcomes; a second run asks them, drops the ones it cannot show enough for, and
+    keeps n, spread the same way."""
     from ..run.driver import Run
     workload, config, seed = spec.workload, spec.config, spec.config.seed
     wanted = set(KINDS if kinds is None else kinds)
@@ -560,25 +594,74 @@ def generate(spec: RunSpec, n: int = 5, horizon: int = HORIZON,
     candidates = _choose(found, 6 * n, rng)
     run, asked = Run(workload, config), {}
     for number, (kind, label) in candidates:
-        run.run(number - 1 - run.kernel.op)
-        op = run.peek()
-        before = Before.of(run.kernel, op)
-        q = ask(number, op, kind, before, run.step(), run.kernel.lazy_pages())
-        if q is not None:
+        if _ask_at(run, number, kind) is not None:
             asked.setdefault((kind, label), []).append(number)
-    by_op = {}
-    run = None
-    keep = _choose(asked, n, rng)
-    out = []
-    if keep:
-        run = Run(workload, config)
-        for number, (kind, _label) in keep:
-            run.run(number - 1 - run.kernel.op)
-            op = run.peek()
-            before = Before.of(run.kernel, op)
-            by_op[number] = ask(number, op, kind, before, run.step(), run.kernel.lazy_pages())
-        out = [by_op[k] for k in sorted(by_op)]
+    run, out = Run(workload, config), []
+    for number, (kind, _label) in _choose(asked, n, rng):
+        q = _ask_at(run, number, kind)
+        if q is not None:
+            out.append(q)
     return out
+
+
+def _ask_at(run, number: int, kind: str) -> Question | None:
+    """Run forward to op `number` and ask; None if the run is already past it (a run of
+    ops asked before) or the question cannot show enough."""
+    if run.kernel.op >= number:
+        return None
+    run.run(number - 1 - run.kernel.op)
+    if kind == "lazy_run":
+        return ask_run(number, run)
+    op = run.peek()
+    before = Before.of(run.kernel, op)
+    return ask(number, op, kind, before, run.step(), run.kernel.lazy_pages())
+
+
+def ask_run(n: int, run) -> Question | None:
+    """Level 3: vmap_lazy_nr after RUN_OPS ops from op n, each free shown with what it
+    frees (the area, or the block's counts before it).  Runs those ops.  Not asked when
+    one of them purges for another reason than the threshold (an allocation's retry,
+    vm_unmap_aliases(), an explicit purge) or frees something not shown."""
+    cfg = run.config
+    g = {"generation": cfg.variant, "version": cfg.generation.version, "nr_cpus": cfg.nr_cpus,
+         "page_size": cfg.page_size, "lazy_nr": run.kernel.lazy_pages(), "lazy_max_pages": cfg.lazy_max_pages,
+         "block_pages": cfg.vmap_bbmap_bits, "max_alloc": cfg.vmap_max_alloc, "ops": []}
+    ok, lines, why = True, [], []
+    for i in range(RUN_OPS):
+        op = run.peek()
+        if op is None:
+            return None
+        before = Before.of(run.kernel, op)
+        item = {"op": n + i, "cpu": op.cpu, "call": op.call, "args": list(op.args)}
+        if op.call in FREES:
+            shown = _given("lazy", op, before, [])
+            if shown is None:
+                ok = False
+            else:
+                item.update({k: shown[k] for k in ("area", "block") if k in shown})
+        events = run.step()
+        if events is None:
+            return None
+        if any(e.kind == "purge" for e in events) and op.call not in FREES:
+            ok = False
+        g["ops"].append(item)
+        what = (f" (the area {item['area'][0]}-{item['area'][1]})" if "area" in item else
+                f" (its block at {item['block']['start']}: {item['block']['dirty']:,} of "
+                f"{cfg.vmap_bbmap_bits:,} pages dirty)" if "block" in item else "")
+        lines.append(f"op {n + i:,}: cpu{op.cpu} {op.call}({', '.join(_arg(a) for a in op.args)}){what}")
+        lazy = next((e for e in events if e.kind == "lazy"), None)
+        if lazy is not None:
+            flushed = any(e.kind == "flush" for e in events)
+            why.append(f"op {n + i:,} adds to vmap_lazy_nr: {lazy.lazy_nr:,}"
+                       + (f" > {cfg.lazy_max_pages:,}, purged: 0" if flushed else ""))
+    if not ok:
+        return None
+    answer = run.kernel.lazy_pages()
+    text = (f"ops {n:,}-{n + RUN_OPS - 1:,}: vmap_lazy_nr = {g['lazy_nr']:,} and lazy_max_pages = "
+            f"{cfg.lazy_max_pages:,} before them; then " + "; ".join(lines)
+            + f". What is vmap_lazy_nr after op {n + RUN_OPS - 1:,}?")
+    return Question(n, "lazy_run", text, answer,
+                    ("; ".join(why) or "none of them frees anything lazily") + f": {answer:,}", g)
 
 
 def _choose(found: dict, n: int, rng: random.Random) -> list[tuple[int, tuple[str, str]]]:
@@ -615,6 +698,6 @@ def machine_lines(config: Config, workload: Workload) -> list[str]:
     if config.tiny:
         lines.append(config.tiny_text() + "; the rules stay the kernel's")
     if g.features.vmap_blocks:
-        lines.append(f"VMAP_BBMAP_BITS {config.vmap_bbmap_bits} pages a vmap block, "
-                     f"VMAP_MAX_ALLOC {config.vmap_max_alloc} pages")
+        lines.append(f"VMAP_BBMAP_BITS {config.vmap_bbmap_bits:,} pages a vmap block, "
+                     f"VMAP_MAX_ALLOC {config.vmap_max_alloc:,} pages")
     return lines

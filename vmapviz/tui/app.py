@@ -43,7 +43,7 @@ from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
 from .screens.quiz import QuizReady, QuizScreen, Score
 from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
-from .panels.timeline import OpScreen, TimelineStrip
+from .panels.timeline import SLOW_SEEK, OpScreen, SeekScreen, TimelineStrip
 
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
@@ -208,6 +208,7 @@ class VmapvizApp(App):
         self._frame_timer = False
         self._cpu_mark = time.thread_time()
         self.score = Score()
+        self.quiz_kinds: list[str] | None = None     # the kinds quiz mode asks (T picks); None: all
         self.lesson: LessonRunner | None = None
         self._start_lesson = lesson
         if lesson is not None:
@@ -261,6 +262,7 @@ class VmapvizApp(App):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.driver.on_snapshot = self._deliver
         self.driver.start()
+        self.set_interval(0.25, self._watch_seek)
         self._started = True
         if self.autoplay:
             self.driver.play()
@@ -352,9 +354,18 @@ class VmapvizApp(App):
         # Ask the driver for no more snapshots than are shown: each one costs it time.
         self.driver.set_snapshot_hz(1.0 / min(max(interval, FRAME_MIN), 0.25))
 
+    def _watch_seek(self) -> None:
+        """A jump or run-until that takes long shows its progress (escape stops it)."""
+        seeking = self.driver.seeking
+        if (seeking is not None and time.monotonic() - seeking[2] >= SLOW_SEEK
+                and not isinstance(self.screen, SeekScreen)):
+            self.push_screen(SeekScreen(self.driver))
+
     def user_acted(self) -> None:
-        """A key was pressed: show the snapshots of the next moments at once, so the
-        answer to the key is on screen without waiting for the frame pacing."""
+        """A key was pressed: it stops a long jump where it is, and the snapshots of the
+        next moments are shown at once, so the answer to the key is on screen without
+        waiting for the frame pacing."""
+        self.driver.cancel()
         self._next_frame = 0.0
         self._eager_until = time.perf_counter() + 0.4
         self._eager_frames = 2
@@ -448,12 +459,27 @@ class VmapvizApp(App):
                 return b
         return None
 
+    def load_then(self, load, then) -> None:
+        """Open and check a file the user named (a trace, a lesson) in a thread, never
+        the UI's: a slow disk or a long trace must not freeze the screen (a FIFO or a
+        device is refused there, without waiting).  then(result) runs in the UI thread;
+        a bad file is one error notification."""
+        def work() -> None:
+            try:
+                result = load()
+            except (ValueError, OSError) as e:   # TraceError, LessonError, UnknownWorkload
+                self.call_from_thread(self.report_error, e)
+                return
+            self.call_from_thread(guarded(lambda app: then(result)), self)
+
+        self.run_worker(work, thread=True, exit_on_error=False, group="load")
+
     @guarded
     def restart_with(self, **changes) -> None:
         """Start over with another workload, variant, CPU count or width."""
         self.user_acted()
         self.driver.restart(self.driver.requested.replace(**changes))
-        what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {v}" for k, v in changes.items())
+        what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {getattr(v, 'name', v)}" for k, v in changes.items())
         self.notify(f"Restarted with {what}.", timeout=3)
         if self.snap is not None and self.snap.running:
             self.driver.play()   # a run that was playing goes on playing; a paused one waits
@@ -506,21 +532,46 @@ class VmapvizApp(App):
         self.driver.jump(message.op)
 
     @guarded
-    def action_quiz(self) -> None:
-        """Quiz mode: the run waits before the next op a question fits; predict it."""
+    def action_quiz(self, skip: int = 0) -> None:
+        """Quiz mode: the run waits before the next op a question of the chosen kinds
+        fits and can show enough for; predict it.  `skip`: run that many ops first."""
         from ..teaching.quiz import next_question
         self.user_acted()
-        self.driver.apply(lambda run: (run, next_question(run)),
-                          lambda q: self.post_message(QuizReady(q)))
+        kinds = self.quiz_kinds
+
+        def ask(run):
+            for _ in range(skip):
+                if run.step() is None:
+                    break
+            return run, next_question(run, kinds)
+        self.driver.apply(ask, lambda q: self.post_message(QuizReady(q)))
+
+    @guarded
+    def action_quiz_kinds(self) -> None:
+        """Choose the kinds of question quiz mode asks, then start it."""
+        from ..teaching.quiz import FOR, KINDS, ONE_OP
+        variant = self.snap.config.variant if self.snap else None
+        options = [("all", "every kind this kernel has questions for")] + [
+            (k, KINDS[k]) for k in ONE_OP if variant is None or variant in FOR[k]]
+
+        def chosen(kind: str | None) -> None:
+            if kind:
+                self.quiz_kinds = None if kind == "all" else [kind]
+                self.action_quiz()
+
+        self.push_screen(PickScreen("quiz: which kind of question?", options,
+                                    "all" if self.quiz_kinds is None else self.quiz_kinds[0]), chosen)
 
     def on_quiz_ready(self, message: QuizReady) -> None:
         if message.question is None:
             self.notify("No op left that a question fits.", timeout=3)
             return
 
-        def closed(result: str | None) -> None:
+        def closed(result) -> None:
             if result == "next":
                 self.action_quiz()
+            elif isinstance(result, int):          # skipped: this op, or N ops ahead
+                self.action_quiz(result)
 
         self.push_screen(QuizScreen(message.question, self.score, lambda _ok: self.driver.step(1)), closed)
 
@@ -531,10 +582,7 @@ class VmapvizApp(App):
 
         def chosen(name: str | None) -> None:
             if name:
-                try:
-                    self.start_lesson(find(name))
-                except ValueError as e:
-                    self.report_error(e)
+                self.load_then(lambda: find(name), self.start_lesson)
 
         self.push_screen(PickScreen("pick a lesson", options, None,
                                     free_text="or the path of a lesson file, then enter:"), chosen)
@@ -576,7 +624,8 @@ class VmapvizApp(App):
             def answered(_ok: bool) -> None:
                 self.driver.apply(runner.reveal(stop),
                                   lambda s: self.post_message(LessonStopped(message.index, s)))
-            self.push_screen(QuizScreen(stop.question, self.score, answered, "lesson question"))
+            self.push_screen(QuizScreen(stop.question, self.score, answered, "lesson question",
+                                        skippable=False))
 
     @guarded
     def action_speed(self, direction: int) -> None:
@@ -623,6 +672,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_deselect(self) -> None:
+        self.driver.cancel()
         self.blocks.select(None)
 
     @guarded
@@ -632,7 +682,8 @@ class VmapvizApp(App):
 
         def chosen(name: str | None) -> None:
             if name:
-                self.restart_with(workload=name)
+                from ..workloads import get
+                self.load_then(lambda: get(name), lambda workload: self.restart_with(workload=workload))
 
         self.push_screen(PickScreen("pick a workload", catalog(), current,
                                     free_text="or the path of a trace file, then enter:"), chosen)
@@ -752,6 +803,18 @@ class VmapvizApp(App):
         # removed would otherwise mount a second screen of the same id (DuplicateIds).
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(CommandPalette())
+
+    def search_themes(self) -> None:
+        """The palette's "Theme" entry: Textual's own opens its own palette, without the
+        workarounds of ours (commands.CommandPalette); this one is ours."""
+        from textual.theme import ThemeProvider
+        self.push_screen(CommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
+
+    def search_commands(self, commands, placeholder: str = "Search for commands…"):
+        """As App.search_commands, in our palette (see search_themes)."""
+        from textual.command import SimpleProvider
+        return self.push_screen(CommandPalette(providers=[SimpleProvider(self.screen, commands)],
+                                               placeholder=placeholder))
 
     async def action_quit(self) -> None:
         self.stop_driver()

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from functools import partial
 
-from textual import command
+from textual import command, work
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 
 from ..kernel.generations import FLUSH_MODELS, GENERATIONS
+from ..sentences import SentenceTable
 from .actions import ACTIONS, CPU_CHOICES
 from .screens.dialogs import AnswersOnce
+
+
+_GATHER = command.CommandPalette._gather_commands.__wrapped__   # the search, unwrapped from @work
 
 
 class CommandPalette(AnswersOnce, command.CommandPalette):
@@ -20,13 +25,19 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
     20 ms of ctrl+p) raises KeyError in OptionList._move_page.  That key is dropped: the
     list is not on screen yet."""
 
-    def _gather_commands(self, search_value: str):
+    @work(exclusive=True, group=command.CommandPalette._GATHER_COMMANDS_GROUP)
+    async def _gather_commands(self, search_value: str) -> None:
         # Keys queued behind the one that answered still reach the palette's input, and
-        # Textual 8.2.8 starts a search for each: one that runs while the palette is
-        # being removed fails with NoMatches('CommandList') and ends the app.
-        if not self._answered:
-            return super()._gather_commands(search_value)
-        return None
+        # Textual 8.2.8 starts a search for each; a search that runs while the palette
+        # is being removed (escape, enter) fails with NoMatches('CommandList'), a worker
+        # error that ends the app.  No search starts once answered, and one under way
+        # ends quietly.
+        if self._answered:
+            return
+        try:
+            await _GATHER(self, search_value)
+        except NoMatches:
+            pass
 
     def _action_command_list(self, action: str) -> None:
         try:
@@ -35,10 +46,15 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
             pass
 
 
-FLUSH_HELP = {
-    "all": "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)",
-    "range": "ARM and others: only the range is dropped from each CPU's TLB",
-}
+# What each flush model means, in the words of the generations it is true of.
+FLUSH_HELP = SentenceTable("palette.flush", lambda model: f"flush model {model!r}")
+FLUSH_HELP.add("all", ("vanilla", "posted", "merged"), lambda model: (
+    "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)"))
+FLUSH_HELP.add("all", ("modern",), lambda model: (
+    "x86: flush_tlb_kernel_range() runs one INVLPG per page up to 33 pages "
+    "(tlb_single_page_flush_ceiling), a whole-TLB flush above"))
+FLUSH_HELP.add("range", ("vanilla", "posted", "merged", "modern"), lambda model: (
+    "ARM and others: only the range is dropped from each CPU's TLB"))
 
 
 def palette_entries(app):
@@ -61,7 +77,8 @@ def palette_entries(app):
     for n in CPU_CHOICES:
         yield f"CPUs: {n}", "restart with this CPU count", partial(app.restart_with, nr_cpus=n)
     for model in FLUSH_MODELS:
-        yield f"flush model: {model}", FLUSH_HELP.get(model, ""), partial(app.restart_with, flush=model)
+        help_text = FLUSH_HELP.pick(model, current).write(model)
+        yield f"flush model: {model}", help_text, partial(app.restart_with, flush=model)
 
 
 class VmapvizCommands(Provider):

@@ -194,8 +194,8 @@ class Palette:
             "bits": Style(color=muted), "purge": Style(bold=True),
             "gap": Style(color=muted, italic=True),
             "flush": BADGES["flush"], "warn": BADGES["warn"], "bug": BADGES["bug"],
-            "fault": BADGES["bug"], "uaf": BADGES["bug"], "error": BADGES["error"],
-            "refused": BADGES["refused"],
+            "fault": BADGES["bug"], "uaf": BADGES["bug"], "corrupt": BADGES["bug"],
+            "error": BADGES["error"], "refused": BADGES["refused"],
         })
         put("_cpu", (tuple(Style(color=h) for h in self.hues),
                      tuple(Style(color=h, bold=True) for h in self.hues)))

@@ -75,7 +75,7 @@ class Interleaver(OpSource):
             return None
         self.current = i = randbelow(self.rng, len(ready)) if len(ready) > 1 else 0
         cpu, _, (call, args) = ready[i]
-        return Op(cpu, call, args)
+        return _op(Op, (cpu, call, args))
 
     def feed(self, result: object) -> None:
         cpu, stream, _ = self.ready[self.current]
@@ -87,6 +87,9 @@ class Interleaver(OpSource):
             del self.ready[self.current]
         else:
             self.ready[self.current] = (cpu, stream, nxt)
+
+
+_op = tuple.__new__   # Op(cpu, call, args) without NamedTuple's Python-level __new__: once an op
 
 
 class RoundRobin(Interleaver):
@@ -103,7 +106,7 @@ class RoundRobin(Interleaver):
             return None
         self.current = i = (self.current + 1) % len(ready)
         cpu, _, (call, args) = ready[i]
-        return Op(cpu, call, args)
+        return _op(Op, (cpu, call, args))
 
     def feed(self, result: object) -> None:
         before = len(self.ready)
@@ -150,6 +153,17 @@ class Workload:
     needs: frozenset[str] = frozenset()
     translations: dict[str, Translation] = field(default_factory=dict)  # by generation name
     turns: int | None = None         # CPUs 0..turns-1 take turns (RoundRobin); None: seeded interleaving
+    # The generations `watch` is written for (empty: the default variant's alone): each
+    # generation owns its sentences, and another gets watch_on()'s neutral line.
+    watch_for: tuple[str, ...] = ()
+
+    def watch_on(self, generation: str) -> str:
+        """What a class should watch for on `generation`: `watch` where it is true of it."""
+        owners = self.watch_for or (self.defaults.get("variant", "merged"),)
+        if generation in owners:
+            return self.watch
+        return (f"The notes of {self.name} are written for {', '.join(owners)}; on {generation} the "
+                "event log and the explanation panel say what each op did.")
 
     def config(self, **overrides) -> Config:
         """The Config to run with: the workload's defaults, then the overrides that are

@@ -252,7 +252,7 @@ BUILTINS = [
              translations={"vanilla": Translation(
                  each_cpu(xen_pat_vanilla), frozenset({"vmap", "touch", "vunmap"}),
                  "v2.6.27 has no vm_map_ram and nothing lazy: vmap, touch, and vunmap at once")}),
-    Workload("exhaust-32bit", "a 32-bit vmalloc space fills up and recovers through purge-and-retry",
+    Workload("exhaust-32bit", "a 32-bit vmalloc space fills up; the rewrite recovers through purge-and-retry",
              "111 MiB holds 27 areas of 4 MiB; the 28th fails with the kernel's warning. Freed areas "
              "stay lazy (under the threshold), so the next request fails once, purges, and succeeds "
              "on the retry; a 16 MiB request finds no hole and fails for good.",

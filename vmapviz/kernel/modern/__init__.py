@@ -70,7 +70,8 @@ class ModernKernel(ModernState, Kernel):
         return vm.vfree(self, cpu, addr), ""
 
     def _vunmap(self, cpu: int, addr: int):
-        return vm.vfree(self, cpu, addr, "vunmap"), ""
+        """vunmap(): remove_vm_area() and kfree(vm); the pages stay its caller's."""
+        return vm.vunmap(self, cpu, addr), ""
 
     def _vmap(self, cpu: int, nr_pages: int):
         return vm.vmap(self, cpu, nr_pages, VM_MAP), ""
@@ -91,12 +92,16 @@ class ModernKernel(ModernState, Kernel):
     def _vm_map_ram(self, cpu: int, count: int):
         """vm_map_ram(pages, count, node): up to VMAP_MAX_ALLOC pages from this CPU's
         vmap blocks, more from alloc_vmap_area() (no guard page); mapped to `count`
-        fresh pages."""
+        fresh pages.  The size is (unsigned long)count << PAGE_SHIFT: no truncation."""
         cfg = self.config
         size = count * cfg.page_size
         if not count:
-            self.warn(cpu, "vb_alloc", "WARN_ON(size == 0)")
-            return None, ""
+            # vb_alloc() WARNs and returns NULL, which vm_map_ram() does not catch (it
+            # tests IS_ERR(mem)): it maps [0, 0), and vmap_small_pages_range_noflush()
+            # stops at BUG_ON(addr >= end).
+            self.warn(cpu, "vb_alloc", "WARN_ON(size == 0)", "WARN_ON(size == 0)")
+            self.bug(cpu, "vmap_small_pages_range_noflush", "BUG_ON(addr >= end): vb_alloc() "
+                     "returned NULL, not an ERR_PTR, so vm_map_ram() went on to map [0, 0)")
         if count <= cfg.vmap_max_alloc:
             addr = vb_alloc(self, cpu, size)
             detail = "vmap block"
@@ -116,26 +121,27 @@ class ModernKernel(ModernState, Kernel):
 
     def _vm_unmap_ram(self, cpu: int, addr: int, count: int):
         """vm_unmap_ram(mem, count): PTEs cleared now; the simulator frees the pages it
-        lent."""
+        lent.  6.12 checks the address (four BUG_ON()s) and nothing else: where it would
+        go on corrupting itself, the simulator refuses the call (Bug.own)."""
         cfg = self.config
         for cond, bad in (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.vmalloc_start),
                           ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
                           ("!PAGE_ALIGNED(addr)", bool(addr & (cfg.page_size - 1)))):
             if bad:
                 self.bug(cpu, "vm_unmap_ram", f"BUG_ON({cond}) for {addr:#x}")
-        if not count:
-            self.bug(cpu, "vm_unmap_ram", "count 0: vb_free() would take get_order(0)")
         if count <= cfg.vmap_max_alloc:
             vb_free(self, cpu, addr, count * cfg.page_size)
             detail = "vmap block"
         else:
             va = self.find_busy(addr)
             if va is None:
-                self.warn(cpu, "vm_unmap_ram", f"WARN_ON_ONCE(!va): no busy area holds {addr:#x}")
+                self.warn(cpu, "vm_unmap_ram", f"WARN_ON_ONCE(!va): no busy area holds {addr:#x}",
+                          "WARN_ON_ONCE(!va)")
                 return None, ""
             if va.kind != "vm_map_ram":
-                self.bug(cpu, "vm_unmap_ram", f"{addr:#x} lies in a {va.kind} area: the kernel "
-                         "would free it under its user")
+                self.bug(cpu, "vm_unmap_ram", f"{addr:#x} lies in a {va.kind} area: 6.12's "
+                         "find_unlink_vmap_area() takes any busy area holding the address and "
+                         "free_unmap_vmap_area() would free it under its user", own=True)
             vm.find_unlink_vmap_area(self, addr)
             free_unmap_vmap_area(self, cpu, va)
             addr, detail = va.start, "lazily freed"
@@ -229,7 +235,7 @@ class ModernKernel(ModernState, Kernel):
             for start in vn.busy:
                 vm = self.vms.get(start)
                 if vm is not None:
-                    lines.append(vmallocinfo_line(vm, self.config.bits))
+                    lines.append(vmallocinfo_line(vm, self.config.bits, vm.pages_area is not None))
                 elif self.va[start].flags & VMAP_RAM:
                     end = self.va[start].end
                     lines.append(f"0x{start:0{width}x}-0x{end:0{width}x} {end - start:7d} vm_map_ram")
@@ -243,7 +249,7 @@ class ModernKernel(ModernState, Kernel):
         return (tuple(self.va.values()), tuple(self.free.blocks()), self.node_pools(),
                 self.block_details(), self.queue_views(), self.vmap_lazy_nr, self.drain_pending)
 
-    def check(self) -> list[str]:
+    def _check(self) -> list[str]:
         return check(self)
 
 

@@ -15,8 +15,8 @@ from ..events import Event
 
 
 class VaAlloc(Event):
-    """alloc_vmap_area() placed [start, end): from node `node`'s pool (`pooled`), or
-    from the free tree after a descent of `walk` steps."""
+    """alloc_vmap_area() placed [start, end) aligned to `align`: from node `node`'s
+    pool (`pooled`), or from the free tree after a descent of `walk` steps."""
     op: int
     cpu: int
     start: int
@@ -26,6 +26,7 @@ class VaAlloc(Event):
     node: int
     pooled: bool
     fn: str
+    align: int
     kind = "area"
 
     def line(self) -> str:

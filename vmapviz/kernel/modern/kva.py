@@ -50,7 +50,7 @@ def alloc_vmap_area(k: ModernState, cpu: int, size: int, align: int, vstart: int
     k.set_area(va)
     k.counts["busy_lock"] += 1
     k.addr_to_node(addr).busy.add(addr)
-    k.emit(VaAlloc, k.op, cpu, va.start, va.end, kind, steps, node, pooled, "alloc_vmap_area")
+    k.emit(VaAlloc, k.op, cpu, va.start, va.end, kind, steps, node, pooled, "alloc_vmap_area", align)
     return va
 
 

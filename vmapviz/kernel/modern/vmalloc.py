@@ -6,15 +6,17 @@ There is no vmlist any more: a vm_struct hangs off its vmap_area (va->vm), and a
 are found by the address they contain, through the busy sets of the vmap nodes.
 
 Simplifications: the pages a caller hands to vmap() are allocated by the simulator for
-it, and freed when it vunmaps them; no huge mappings, no VM_NO_GUARD, no KASAN.
+it, and freed when it vunmaps them; no huge mappings, no KASAN.
 """
 
 from __future__ import annotations
 
-from ..vm_struct import VM_ALLOC, VM_IOREMAP, VmStruct, area_kind, page_align
+from ..vm_struct import VM_ALLOC, VM_IOREMAP, VM_MAP, VmStruct, area_kind, page_align
 from ..vmap_area import VmapArea
 from .kva import alloc_vmap_area, free_unmap_vmap_area, unlink_busy
 from .state import ModernState
+
+VM_NO_GUARD = 0x40      # include/linux/vmalloc.h in 6.12: no guard page after the area
 
 
 def ioremap_align(size: int, page_shift: int, bits: int) -> int:
@@ -29,15 +31,17 @@ def ioremap_align(size: int, page_shift: int, bits: int) -> int:
 def get_vm_area_node(k: ModernState, cpu: int, size: int, align: int, flags: int, start: int,
                      end: int, kind: str | None = None) -> VmStruct | None:
     """__get_vm_area_node(): page-align the size, align VM_IOREMAP areas, add one guard
-    page, take an area from alloc_vmap_area() and bind the vm_struct to it."""
+    page unless VM_NO_GUARD (mm/vmalloc.c 6.12.33 3126), take an area from
+    alloc_vmap_area() and bind the vm_struct to it."""
     page = k.config.page_size
     size = page_align(size, page, k.config.ulong_max)
     if not size:
         return None
     if flags & VM_IOREMAP:
         align = ioremap_align(size, k.config.page_shift, k.config.bits)
-    size += page
-    va = alloc_vmap_area(k, cpu, size, align, start, end, kind or area_kind(flags), page)
+    guard = 0 if flags & VM_NO_GUARD else page
+    size += guard
+    va = alloc_vmap_area(k, cpu, size, align, start, end, kind or area_kind(flags), guard)
     if va is None:
         return None
     vm = VmStruct(va.start, size, flags, va.kind)
@@ -71,23 +75,39 @@ def remove_vm_area(k: ModernState, cpu: int, addr: int) -> VmStruct | None:
     if va is None:
         return None
     if va.start not in k.vms:
-        # The kernel unlinks it, sees no vm_struct and returns NULL: the area is lost
-        # for good.  The simulator refuses instead.
+        # 6.12 (3232): find_unlink_vmap_area() takes the area off its busy tree, then
+        # `if (!va || !va->vm) return NULL`: the area is lost for good and vfree()
+        # WARNs "Trying to vfree() nonexistent vm area" (3362).  The simulator refuses.
         k.bug(cpu, "remove_vm_area", f"{addr:#x} lies in a {va.kind} area without a vm_struct: "
-              "the kernel would unlink it and lose its addresses")
+              "6.12 would unlink it from its busy tree, find no vm_struct and return NULL (vfree() "
+              "then WARNs 'Trying to vfree() nonexistent vm area'), losing its addresses for good",
+              own=True)
     find_unlink_vmap_area(k, addr)
     free_unmap_vmap_area(k, cpu, va)
     return k.vms.pop(va.start)
 
 
-def vfree(k: ModernState, cpu: int, addr: int, name: str = "vfree") -> None:
-    """vfree() (and vunmap(), `name`): remove the area, free its pages and a page
-    array that was itself vmalloc'ed; WARN when no area is found."""
+def vunmap(k: ModernState, cpu: int, addr: int) -> None:
+    """vunmap() (6.12.33 3398-3414): remove_vm_area() and kfree(vm), WARN when no area
+    is found.  Only vfree() frees pages: a vmalloc'ed area's pages and page array stay
+    allocated (leaked); the pages the simulator lent to vmap() (VM_MAP) go back."""
     if not addr:
         return
     vm = remove_vm_area(k, cpu, addr)
     if vm is None:
-        k.warn(cpu, name, f"Trying to {name}() nonexistent vm area ({addr:#x})")
+        k.warn(cpu, "vunmap", f"Trying to vunmap() nonexistent vm area ({addr:#x})")
+    elif vm.flags & VM_MAP:
+        k.pages.free_pages(vm.pages)
+
+
+def vfree(k: ModernState, cpu: int, addr: int) -> None:
+    """vfree(): remove the area, free its pages and a page array that was itself
+    vmalloc'ed (3366-3385); WARN when no area is found."""
+    if not addr:
+        return
+    vm = remove_vm_area(k, cpu, addr)
+    if vm is None:
+        k.warn(cpu, "vfree", f"Trying to vfree() nonexistent vm area ({addr:#x})")
         return
     k.pages.free_pages(vm.pages)
     if vm.pages_area is not None:
@@ -99,14 +119,16 @@ def vmalloc_node(k: ModernState, cpu: int, size: int, align: int = 1, kind: str 
     0 pages, more pages than the machine has, no area, or no pages."""
     cfg = k.config
     if not size:
-        k.warn(cpu, "__vmalloc_node_range", "WARN_ON_ONCE(!size)")
+        k.warn(cpu, "__vmalloc_node_range", "WARN_ON_ONCE(!size)", "WARN_ON_ONCE(!size)")
         return None
     if size >> cfg.page_shift > cfg.num_physpages:
-        k.warn(cpu, "__vmalloc_node_range", f"vmalloc error: size {size}, exceeds total pages")
+        k.warn(cpu, "__vmalloc_node_range", f"vmalloc error: size {size}, exceeds total pages",
+               "warn_alloc")
         return None
     vm = get_vm_area_node(k, cpu, size, align, VM_ALLOC, cfg.vmalloc_start, cfg.VMALLOC_END, kind)
     if vm is None:
-        k.warn(cpu, "__vmalloc_node_range", f"vmalloc error: size {size}, vm_struct allocation failed")
+        k.warn(cpu, "__vmalloc_node_range", f"vmalloc error: size {size}, vm_struct allocation failed",
+               "warn_alloc")
         return None
     return vmalloc_area_node(k, cpu, vm)
 
@@ -121,13 +143,14 @@ def vmalloc_area_node(k: ModernState, cpu: int, vm: VmStruct) -> int | None:
         vm.pages_area = vmalloc_node(k, cpu, array_size, 1, "vpages")
         if vm.pages_area is None:
             k.warn(cpu, "__vmalloc_area_node", f"vmalloc error: size {nr_pages * page}, failed "
-                   f"to allocated page array size {array_size}")
+                   f"to allocated page array size {array_size}", "warn_alloc")
             remove_vm_area(k, cpu, vm.addr)      # free_vm_area()
             return None
     vm.pages = k.pages.alloc_pages(nr_pages)
     if len(vm.pages) < nr_pages:
-        k.warn(cpu, "__vmalloc_area_node", f"vmalloc error: size {nr_pages * page}, failed to "
-               f"allocate pages")
+        # 6.12.33 3694-3695 prints area->nr_pages * PAGE_SIZE: the pages it did get.
+        k.warn(cpu, "__vmalloc_area_node", f"vmalloc error: size {len(vm.pages) * page}, failed to "
+               f"allocate pages", "warn_alloc")
         vfree(k, cpu, vm.addr)
         return None
     if k.vmap_page_range(cpu, vm.addr, vm.addr + nr_pages * page, vm.pages):
@@ -149,6 +172,6 @@ def vmap(k: ModernState, cpu: int, count: int, flags: int) -> int | None:
     vm.pages = k.pages.alloc_pages(count)
     short = [None] * (len(vm.pages) < count)
     if k.vmap_page_range(cpu, vm.addr, vm.addr + count * cfg.page_size, vm.pages + short):
-        vfree(k, cpu, vm.addr, "vunmap")
+        vunmap(k, cpu, vm.addr)
         return None
     return vm.addr

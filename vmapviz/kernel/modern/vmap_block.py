@@ -70,8 +70,15 @@ def new_vmap_block(k: ModernState, cpu: int, order: int) -> int | None:
     k.block_ids += 1
     vb = VmapBlock(k.block_ids, cpu, va.start, va.end, cfg.vmap_bbmap_bits, 1 << order)
     xa_cpu, idx = k.xa_of(vb.start)
-    assert idx not in k.xa[xa_cpu], "xa_insert() == -EBUSY"
     k.counts["xa_lock"] += 1
+    if idx in k.xa[xa_cpu]:
+        # xa_insert() == -EBUSY (a block whose area was freed under it still holds the
+        # slot): 6.12 frees the new area at once and returns ERR_PTR(-EBUSY).
+        unlink_busy(k, va)
+        k.drop_area(va.start)
+        k.free.merge_or_add(va.start, va.end)
+        k.block_ids -= 1
+        return None
     k.xa[xa_cpu][idx] = vb
     k.stats.vbq_lock += 1
     k.vbq[cpu].append(vb)                     # list_add_tail_rcu()
@@ -121,19 +128,28 @@ def vb_free(k: ModernState, cpu: int, addr: int, size: int) -> None:
     """vb_free(): clear the region's used_map bits, clear its PTEs now, widen the
     dirty range and count the pages dirty; all dirty: free the block.
 
-    The kernel checks none of the following; where it would dereference NULL or
-    silently miscount, the simulator reports a BUG and refuses instead."""
+    6.12 checks none of the following (2810-2850).  With no block in the xarray it
+    dereferences NULL (an oops); size 0 reaches BUG_ON(addr >= end) in
+    __vunmap_range_noflush() (449); pages not in use would be counted dirty twice,
+    which the simulator refuses (Bug.own)."""
     cfg = k.config
-    n = 1 << get_order(size, cfg.page_size)
     vb = k.block_at(addr)
     if vb is None:
         k.bug(cpu, "vb_free", f"unable to handle kernel NULL pointer dereference: no vmap "
               f"block in the xarray for {addr:#x}")
+    if not size:
+        # get_order(0) is 52 on x86_64; bitmap_clear() takes 1UL << 52 as an unsigned
+        # int, 0, and clears nothing; then vunmap_range_noflush(addr, addr).
+        k.bug(cpu, "__vunmap_range_noflush", f"BUG_ON(addr >= end): vm_unmap_ram({addr:#x}, 0) "
+              "reaches vunmap_range_noflush(addr, addr + 0)")
+    n = 1 << get_order(size, cfg.page_size)
     off = (addr & (cfg.vmap_block_size - 1)) // cfg.page_size
     region = ((1 << n) - 1) << off
     if vb.used_map & region != region:
         k.bug(cpu, "vb_free", f"{addr:#x} (pages {off}-{off + n - 1} of block #{vb.id}) is not "
-              "in use: never handed out, or freed already; the kernel would count it dirty twice")
+              "in use: never handed out, or freed already; 6.12's vb_free() has no check and "
+              f"would add {n} to vb->dirty again, so the block could be freed while pages of it "
+              "are still in use", own=True)
     k.stats.vb_lock += 2                      # bitmap_clear(), then the dirty range
     vb.used_map &= ~region
     k.pgtable.vunmap_page_range(addr, addr + size)

@@ -6,11 +6,11 @@ One generation with two versions: their differences are the Policy of `state`.
 
 from __future__ import annotations
 
-from ..config import Config
+from ..config import Config, get_order
 from ..kernel import Kernel
 from ..views import BlockView, QueueView, VmapArea
 from ..vmap_area import FLAG_NAMES, VM_VM_AREA
-from ..vm_struct import VM_MAP, vmallocinfo_line
+from ..vm_struct import VM_MAP, uint_pages, vmallocinfo_line
 from . import vmalloc as old
 from .check import check
 from .kva import alloc_vmap_area, free_unmap_vmap_area, purge_vmap_area_lazy
@@ -62,12 +62,14 @@ class RewriteKernel(RewriteState, Kernel):
 
     def _vm_map_ram(self, cpu: int, count: int):
         """vm_map_ram(): up to VMAP_MAX_ALLOC pages from this CPU's vmap blocks, more
-        from the global allocator; mapped to `count` fresh pages."""
+        from the global allocator; mapped to `count` fresh pages.  The size is
+        `count << PAGE_SHIFT` in unsigned int (v2.6.28 933): it wraps past 4 GiB."""
         cfg = self.config
         if count < 1:
             self.bug(cpu, "vm_map_ram", "count 0: vm_map_ram() has no check; get_order(0) is "
-                     "undefined, so the kernel would take an arbitrary region size", own=True)
-        size = count * cfg.page_size
+                     f"{get_order(0, cfg.page_size, cfg.bits)}, so vb_alloc() would look for a region "
+                     "of 1 << that many pages", own=True)
+        size = uint_pages(count, cfg.page_shift)
         if count <= cfg.vmap_max_alloc:
             got = vb_alloc(self, cpu, size)
             if got is None:
@@ -76,16 +78,22 @@ class RewriteKernel(RewriteState, Kernel):
             bit = (addr - vb.start) // cfg.page_size
             detail = f"block #{vb.id}, bits {bit}-{bit + (1 << (count - 1).bit_length()) - 1}"
         else:
+            if not size:
+                # alloc_vmap_area() of 0 bytes succeeds (the kernel inserts an empty area
+                # first; the simulator does not), then vmap_page_range(addr, addr).
+                self.bug(cpu, "vmap_page_range", f"BUG_ON(addr >= end): count {count} << PAGE_SHIFT "
+                         "wraps to 0 in unsigned int, so the area is empty")
             va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.vmalloc_start,
                                  cfg.VMALLOC_END, "vm_map_ram", maps=True)
             if va is None:
                 return None, ""
             addr, detail = va.start, "global allocator"
-        frames = self.pages.alloc_pages(count)
+        mapped_pages = size >> cfg.page_shift
+        frames = self.pages.alloc_pages(mapped_pages)
         # Memory ran out: the caller has a NULL page, which vmap_page_range() refuses.
-        mapped = frames if len(frames) == count else frames + [None]
+        mapped = frames if len(frames) == mapped_pages else frames + [None]
         if self.vmap_page_range(cpu, addr, addr + size, mapped):
-            self._unmap_ram(cpu, addr, count)
+            self._unmap_ram(cpu, addr, count, undo=True)
             self.pages.free_pages(frames)
             return None, detail
         self.ram_maps[addr] = frames
@@ -97,13 +105,15 @@ class RewriteKernel(RewriteState, Kernel):
         self.pages.free_pages(self.ram_maps.pop(addr, ()))
         return None, detail
 
-    def _unmap_ram(self, cpu: int, addr: int, count: int) -> str:
+    def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> str:
         cfg = self.config
         if not addr or addr < cfg.vmalloc_start or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
             self._bad_unmap_addr(cpu, addr)
         if count <= cfg.vmap_max_alloc:
-            vb = vb_free(self, cpu, addr, count * cfg.page_size)
+            vb = vb_free(self, cpu, addr, uint_pages(count, cfg.page_shift), undo)
             bit = (addr - vb.start) // cfg.page_size
+            if not count:
+                return f"block #{vb.id}: vb->dirty past VMAP_BBMAP_BITS"
             return f"block #{vb.id}, bits {bit}-{bit + (1 << (count - 1).bit_length()) - 1} dirty"
         # free_unmap_vmap_area_addr(): find_vmap_area() under vmap_area_lock
         self.stats.vmap_area_lock += 1
@@ -118,6 +128,20 @@ class RewriteKernel(RewriteState, Kernel):
             self.bug(cpu, "free_unmap_vmap_area_addr", f"vm_unmap_ram of {addr:#x}, an area with a "
                      "vm_struct (vmalloc, vmap, get_vm_area): the kernel would free the area and "
                      "leave its vm_struct on vmlist", own=True)
+        if va.kind == "vmap_block":
+            vb = self.block_at(addr)
+            self.stolen[va.start] = self.op
+            self.corrupt(cpu, "free_unmap_vmap_area_addr", f"vm_unmap_ram({addr:#x}, {count}): over "
+                         f"VMAP_MAX_ALLOC, so the whole area of vmap block #{vb.id} "
+                         f"({va.start:#x}-{va.end:#x}) was freed lazily while the block lives on in "
+                         f"vmap_block_tree and on cpu{vb.cpu}'s lists",
+                         "vb_alloc() keeps handing out its pages and the next purge clears all its "
+                         "PTEs, so its mappings in use fault; the range can then go to another "
+                         "area (vmap_page_range() WARNs on the PTEs it finds), a new block there "
+                         "hits BUG_ON(radix_tree_insert()) in new_vmap_block(), and when the block "
+                         "is all dirty free_vmap_block() frees its area a second time")
+            free_unmap_vmap_area(self, cpu, va, mark=False)
+            return "lazily freed (a vmap block's area)"
         free_unmap_vmap_area(self, cpu, va)
         return "lazily freed"
 
@@ -189,7 +213,7 @@ class RewriteKernel(RewriteState, Kernel):
     def _state(self) -> tuple:
         return (tuple(self.tree.list), self.block_views(), self.queue_views(), self.vmap_lazy_nr)
 
-    def check(self) -> list[str]:
+    def _check(self) -> list[str]:
         return check(self)
 
 

@@ -83,13 +83,16 @@ def wrapped(k: RewriteState, cpu: int, addr: int, size: int, guard: int | None) 
           f"misplacing every later search; {fix}", own=True)
 
 
-def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea) -> None:
+def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = True) -> None:
     """free_unmap_vmap_area(): mark the area VM_LAZY_FREE and count its pages in
-    vmap_lazy_nr; over lazy_max_pages(), purge.  Its PTEs stay until the purge."""
+    vmap_lazy_nr; over lazy_max_pages(), purge.  Its PTEs stay until the purge.
+    `mark`: its pages were freed by their users (not so for a vmap block's area freed
+    under it by vm_unmap_ram())."""
     lazy = va.marked("lazy", va.flags | VM_LAZY_FREE)
     k.tree.replace(lazy)
     k.lazy[va.start] = lazy
-    mark_freed(k, va.start, va.start, va.end)
+    if mark:
+        mark_freed(k, va.start, va.start, va.end)
     k.vmap_lazy_nr += (va.end - va.start) // k.config.page_size
     k.emit(AreaLazyFree, k.op, cpu, va.start, va.end, k.vmap_lazy_nr)
     if k.vmap_lazy_nr > k.config.lazy_max_pages:
@@ -122,6 +125,8 @@ def _in_use(k: RewriteState, va: VmapArea, addr: int) -> bool:
     page = k.config.page_size
     if va.kind == "vmap_block":
         vb = k.block_at(addr)
+        if vb is None:
+            return False
         bit = 1 << ((addr - vb.start) // page)
         return bool(vb.alloc_map & bit and not vb.dirty_map & bit)
     vm = k.vmlist.get(va.start)
@@ -160,8 +165,8 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
         k.tree.replace(va.marked("freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE))
     k.lazy.clear()
     if nr:
-        assert nr <= k.vmap_lazy_nr, "BUG_ON(nr > atomic_read(&vmap_lazy_nr))"
-        k.vmap_lazy_nr -= nr
+        k.vmap_lazy_nr -= nr        # BUG_ON(nr > vmap_lazy_nr) cannot fire: every lazy
+                                    # area's pages were counted when it was freed
     if nr or force_flush:
         k.stats.purges += 1
         k.emit(Purge, k.op, cpu, start if end else 0, end, len(valist), nr, sync, force_flush)

@@ -62,6 +62,8 @@ class RewriteState(Machine):
         self.block_ids = 0
         self.ram_maps: dict[int, list[int]] = {}         # vm_map_ram address -> lent pages
         self.overlaps: set[int] = set()  # posted only: starts of areas placed over a live one
+        # Blocks whose area vm_unmap_ram() freed under them: start -> the op (corrupt).
+        self.stolen: dict[int, int] = {}
 
     def block_at(self, addr: int):
         """radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): the block holding

@@ -15,7 +15,8 @@ vunmap() of a vmalloc()ed area frees nothing but the area, as __vunmap(addr, 0) 
 from __future__ import annotations
 
 from ..events import UseAfterFree
-from ..vm_struct import VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind, ioremap_align, page_align
+from ..vm_struct import (VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind, ioremap_align,
+                         page_align, uint_pages)
 from ..vmap_area import VM_VM_AREA, rank
 from .kva import alloc_vmap_area, free_unmap_vmap_area
 from .state import RewriteState
@@ -164,11 +165,13 @@ def map_new_pages(k: RewriteState, cpu: int, vm: VmStruct, count: int) -> int | 
 
 def vmap(k: RewriteState, cpu: int, count: int, flags: int) -> int | None:
     """vmap(): map `count` pages (lent by the simulator) into a new area; NULL for more
-    pages than the machine has."""
+    pages than the machine has.  The size is count << PAGE_SHIFT in unsigned int
+    (uint_pages): past 2^20 pages of 4 KiB it wraps, and only the area's pages are
+    mapped (and lent)."""
     if count > k.config.num_physpages:
         return None
-    vm = get_vm_area_node(k, cpu, count * k.config.page_size, flags,
-                          k.config.vmalloc_start, k.config.VMALLOC_END, maps=True)
+    size = uint_pages(count, k.config.page_shift)
+    vm = get_vm_area_node(k, cpu, size, flags, k.config.vmalloc_start, k.config.VMALLOC_END, maps=True)
     if vm is None:
         return None
-    return map_new_pages(k, cpu, vm, count)
+    return map_new_pages(k, cpu, vm, size >> k.config.page_shift)

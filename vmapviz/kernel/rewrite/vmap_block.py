@@ -109,7 +109,12 @@ def new_vmap_block(k: RewriteState, cpu: int) -> VmapBlock | None:
     k.block_ids += 1
     vb = VmapBlock(k.block_ids, cpu, va.start, va.end, cfg.vmap_bbmap_bits)
     idx = addr_to_vb_idx(cfg, va.start)
-    assert idx not in k.vmap_block_tree, "BUG_ON(radix_tree_insert() == -EEXIST)"
+    if idx in k.vmap_block_tree:
+        # A block whose area vm_unmap_ram() freed under it still holds the slot
+        # (Machine.corrupt() said so): radix_tree_insert() returns -EEXIST.
+        k.bug(cpu, "new_vmap_block", f"BUG_ON(err): radix_tree_insert() of the block at "
+              f"{va.start:#x} returned -EEXIST: block #{k.vmap_block_tree[idx].id} still holds "
+              "that slot (the new area stays allocated, leaked)")
     k.stats.vmap_block_tree_lock += 1
     k.vmap_block_tree[idx] = vb
     k.stats.vbq_lock += 1
@@ -132,6 +137,17 @@ def free_vmap_block(k: RewriteState, cpu: int, vb: VmapBlock) -> None:
     k.stats.vmap_block_tree_lock += 1
     del k.vmap_block_tree[addr_to_vb_idx(k.config, vb.start)]
     k.emit(BlockFree, k.op, cpu, vb.id, vb.start, vb.end)
+    if vb.start in k.stolen:
+        # vm_unmap_ram() freed vb->va under the block: free it again (no check).
+        k.corrupt(cpu, "free_vmap_block", f"block #{vb.id}'s vmap_area {vb.start:#x} was already "
+                  f"freed by vm_unmap_ram() at op {k.stolen.pop(vb.start)}; free_unmap_vmap_area_"
+                  f"noflush(vb->va) frees it again and adds {k.config.vmap_bbmap_bits} pages to "
+                  "vmap_lazy_nr that no lazy area holds",
+                  "vmap_lazy_nr stays that much too high, so purges come early for good; if the "
+                  "area was purged already, the kernel wrote into a freed vmap_area (a "
+                  "use-after-free the simulator does not model)")
+        k.vmap_lazy_nr += k.config.vmap_bbmap_bits
+        return
     free_unmap_vmap_area(k, cpu, k.tree.by_start[vb.start])
 
 
@@ -164,45 +180,103 @@ def vb_alloc(k: RewriteState, cpu: int, size: int) -> tuple[int, VmapBlock] | No
             return None
 
 
-def vb_free(k: RewriteState, cpu: int, addr: int, size: int) -> VmapBlock:
+def vb_free(k: RewriteState, cpu: int, addr: int, size: int, undo: bool = False) -> VmapBlock:
     """vb_free(): under vb->lock, mark the region dirty, count it, put the block on its
     queue's dirty list the first time; all bits dirty: free the block.  PTEs are left
     in place.
 
-    The kernel checks none of the following; where it would silently miscount
-    (bitmap_allocate_region()'s -EBUSY is ignored) the simulator refuses the call, its
-    own refusal (Bug.own), saying what the kernel would have corrupted."""
+    The kernel checks only that a block exists there.  A double unmap (every page of
+    the region dirty already) on a consistent state the simulator refuses (Bug.own):
+    the kernel ignores bitmap_allocate_region()'s -EBUSY and counts the pages twice.  Any other misuse (a size of 0, an address inside
+    a mapping, a region covering pages never handed out or another live mapping) it
+    follows as the C does, with a Corrupt event; so it does a double unmap once the
+    kernel is corrupt (the victim's own correct unmap).  `undo`: vm_map_ram() giving
+    back the region it just took, whose mapping failed (always honest)."""
     cfg = k.config
-    nbits = 1 << get_order(size, cfg.page_size)
+    order = get_order(size, cfg.page_size, cfg.bits)
+    nbits = 1 << order
     vb = k.block_at(addr)
     if vb is None:
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
     pos = (addr & (cfg.vmap_block_size - 1)) >> cfg.page_shift
-    region = ((1 << nbits) - 1) << pos
-    if vb.alloc_map & region != region:
-        k.bug(cpu, "vb_free", f"{addr:#x} (bits {pos}-{pos + nbits - 1} of block #{vb.id}) "
-              f"was never handed out by vb_alloc(); the kernel would mark them dirty and add "
-              f"{nbits} to vb->dirty anyway, so the block could be freed while pages of it are "
-              "still in use", own=True)
-    if vb.dirty_map & region:
+    bits = cfg.vmap_bbmap_bits
+    region = ((1 << min(nbits, bits)) - 1) << pos & ((1 << bits) - 1)
+    mine = k.ram_maps.get(addr)
+    honest = undo or (size and mine is not None
+                      and 1 << get_order(len(mine) << cfg.page_shift, cfg.page_size) == nbits
+                      and vb.alloc_map & region == region and not vb.dirty_map & region)
+    if not honest and size and vb.dirty_map & region == region and not k.corruption:
         k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
               f"block #{vb.id} are already dirty; the kernel ignores bitmap_allocate_region()'s "
               f"-EBUSY and adds {nbits} to vb->dirty again, so the block is freed before all its "
               "pages are", own=True)
     stats = k.stats
     stats.vb_lock += 1
-    vb.dirty_map |= region
-    mark_freed(k, vb.start, addr, addr + (nbits << cfg.page_shift))
+    if not honest:
+        _corrupting_free(k, cpu, vb, addr, size, pos, nbits, region)
+    else:
+        vb.dirty_map |= region
+        mark_freed(k, vb.start, addr, addr + (nbits << cfg.page_shift))
     if not vb.dirty:
         stats.vbq_lock += 1
         k.vbq[vb.cpu].dirty.insert(0, vb)  # list_add()
         vb.on_dirty_list = True
     vb.dirty += nbits
-    k.events.append(BlockDirty((k.op, cpu, vb.id, pos, nbits, vb.dirty)))
-    if vb.dirty == cfg.vmap_bbmap_bits:
-        assert not vb.free and not vb.on_free_list, "BUG_ON(vb->free || !list_empty(&vb->free_list))"
+    if size:                                # size 0 set no bit the simulator models
+        k.events.append(BlockDirty((k.op, cpu, vb.id, pos, nbits, vb.dirty)))
+    if vb.dirty == bits:
+        if vb.free or vb.on_free_list:
+            k.bug(cpu, "vb_free", f"BUG_ON(vb->free || !list_empty(&vb->free_list)): block #{vb.id} "
+                  f"counts {bits} dirty pages but still has {vb.free} free")
         free_vmap_block(k, cpu, vb)
     return vb
+
+
+def _corrupting_free(k: RewriteState, cpu: int, vb: VmapBlock, addr: int, size: int, pos: int,
+                     nbits: int, region: int) -> None:
+    """vb_free() of a region that is not one honest mapping: what the C does to the
+    dirty map, said in a Corrupt event.  The pages of the mapping starting at addr (if
+    any) are freed by their user; other mappings' pages keep their PTEs, in use."""
+    cfg = k.config
+    bits = cfg.vmap_bbmap_bits
+    tag = f"block #{vb.id}"
+    if not size:
+        k.corrupt(cpu, "vb_free", f"vm_unmap_ram({addr:#x}, 0): get_order(0) is {nbits.bit_length() - 1}, "
+                  f"so vb->dirty of {tag} grows by 1 << {nbits.bit_length() - 1} to {vb.dirty + nbits:,}, "
+                  f"past VMAP_BBMAP_BITS ({bits}): the test vb->dirty == VMAP_BBMAP_BITS can never "
+                  "hold again",
+                  f"{tag} is never freed: its {bits} pages of address space stay taken for good. "
+                  f"bitmap_allocate_region() computes 1 << {nbits.bit_length() - 1} in an int "
+                  "(undefined) and may write far past dirty_map: heap corruption the simulator "
+                  "does not model (it leaves dirty_map as it was)")
+        return
+    page = cfg.page_size
+    end = addr + nbits * page
+    others = sorted(s for s, frames in k.ram_maps.items()
+                    if s != addr and s < end and s + len(frames) * page > addr and vb.start <= s < vb.end)
+    never = region & ~vb.alloc_map
+    twice = region & vb.dirty_map
+    what = []
+    if k.ram_maps.get(addr) is None:
+        what.append(f"{addr:#x} is not the start of a vm_map_ram() mapping")
+    if others:
+        what.append("the region covers " + ", ".join(f"{s:#x}" for s in others)
+                    + ", still in use: their pages are now counted dirty")
+    if never:
+        what.append(f"{never.bit_count()} of its pages were never handed out, yet are counted dirty")
+    if twice:
+        what.append(f"{twice.bit_count()} of its pages were dirty already: vb->dirty counts them twice")
+    k.corrupt(cpu, "vb_free", f"vm_unmap_ram({addr:#x}) marked bits {pos}-{pos + nbits - 1} of {tag} "
+              f"dirty: " + "; ".join(what),
+              "their PTEs stay until vm_unmap_aliases() or the block's purge clears them, and then "
+              "the mappings still in use fault; the owners' own vm_unmap_ram() count their pages "
+              f"again, so {tag} reaches VMAP_BBMAP_BITS dirty early (BUG_ON(vb->free) if it still "
+              "has free pages, else its area is freed under its users) or passes it and is never "
+              "freed")
+    vb.dirty_map |= region
+    mine = k.ram_maps.get(addr)
+    if mine is not None:
+        mark_freed(k, vb.start, addr, addr + len(mine) * page)
 
 
 def vm_unmap_aliases(k: RewriteState, cpu: int) -> None:

@@ -16,6 +16,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from ...kernel.views import count_in
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from ...units import human_bytes
@@ -81,17 +82,8 @@ def stale_cpus(snap: Snapshot, start: int, end: int) -> list[tuple[int, int]]:
     """(cpu, count) of CPUs whose TLB holds stale entries for pages in [start, end)."""
     shift = snap.config.page_shift
     lo, hi = start >> shift, end >> shift
-    out = []
-    for cpu, vpns in enumerate(snap.stale):
-        if not vpns:
-            continue
-        if hi - lo <= len(vpns):
-            n = sum(1 for v in range(lo, hi) if v in vpns)
-        else:
-            n = sum(1 for v in vpns if lo <= v < hi)
-        if n:
-            out.append((cpu, n))
-    return out
+    counts = ((cpu, count_in(bits, lo, hi)) for cpu, bits in enumerate(snap.stale) if bits)
+    return [(cpu, n) for cpu, n in counts if n]
 
 
 def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
@@ -126,10 +118,7 @@ def inspect(snap: Snapshot, addr: int, cell_bytes: int) -> Text:
     if free_tree:
         _free_space(t, snap, addr, end)
     stale = stale_cpus(snap, addr, end)
-    if not snap.stale and any(snap.stale_counts):
-        t.append(f"{sum(snap.stale_counts):,} stale TLB entries in all: too many to place "
-                 "page by page\n", style=P.active().muted)
-    elif stale:
+    if stale:
         t.append("stale TLB entries: ", style=P.BADGES["warn"])
         for cpu, n in stale:
             t.append(f" cpu{cpu}", style=P.cpu_style(cpu))

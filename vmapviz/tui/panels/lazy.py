@@ -162,7 +162,7 @@ class LazyPanel(Widget):
         t.append("ops/s ", style=P.active().muted)
         t.append(f"{snap.ops_per_s:,.0f}" if snap.running else "-")
         t.append("  areas ", style=P.active().muted)
-        t.append(f"{s.live_areas:,}+{s.lazy_areas:,} lazy")
+        t.append(f"{s.live_areas:,} live, {s.lazy_areas:,} lazy")
         t.append("  blocks ", style=P.active().muted)
         t.append(f"{s.vmap_blocks:,}\n")
         t.append("stale TLB entries\n", style=P.active().muted)

@@ -12,6 +12,8 @@ op it still holds, and says so: "from op N".
 from __future__ import annotations
 
 import bisect
+import re
+import time
 
 from rich.segment import Segment
 from rich.style import Style
@@ -153,8 +155,68 @@ class OpScreen(ModalScreen[int | None]):
             yield Input(placeholder="op number, then enter", type="integer", id="op-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        self.dismiss(int(text) if text.lstrip("-").isdigit() and int(text) >= 0 else None)
+        self.dismiss(parse_op(event.value))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def parse_op(text: str) -> int | None:
+    """An op number typed in ASCII digits (at most 18 of them: int() of thousands of
+    digits fails, and no run gets near 10**18 ops), else None."""
+    text = text.strip().replace("_", "").replace(",", "")
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
+
+
+SLOW_SEEK = 0.5       # seconds a jump runs before its progress is shown
+
+
+class SeekScreen(ModalScreen[None]):
+    """The progress of a long jump or run-until (Driver.seeking), until it ends; escape,
+    or any key, stops it where it is."""
+
+    DEFAULT_CSS = """
+    #seek-box { width: 64; max-width: 100%; height: auto; border: round $vz-focus;
+                background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "stop here")]
+
+    def __init__(self, driver) -> None:
+        super().__init__()
+        self.driver = driver
+        self._gone = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="seek-box") as box:
+            box.border_title = "running"
+            yield Label(self.text(), id="seek-text")
+            yield Label("escape (or any key) stops here: the run pauses at the op reached", classes="dim")
+
+    def on_mount(self) -> None:
+        self.set_interval(0.1, self.poll)
+
+    def text(self) -> str:
+        seeking = self.driver.seeking
+        if seeking is None:
+            return "done"
+        op, target, began = seeking
+        spent = time.monotonic() - began
+        if target is None:
+            return f"running to the next event asked for: op {op:,} ({spent:.0f} s)"
+        return f"going to op {target:,}: op {op:,}, {100 * op / max(target, 1):.0f}% ({spent:.0f} s)"
+
+    def poll(self) -> None:
+        if self.driver.seeking is None:
+            if not self._gone and self.app.screen is self:   # once: the timer may fire again
+                self._gone = True
+                self.dismiss(None)
+        else:
+            self.query_one("#seek-text", Label).update(self.text())
+
+    def on_key(self, event) -> None:
+        """Any key stops the jump (the key itself is not acted on)."""
+        event.stop()
+        self.driver.cancel()
+
+    def action_cancel(self) -> None:
+        self.driver.cancel()

@@ -60,6 +60,11 @@ GLYPHS = [
     ("◦", "purged, waiting in a vmap node's pool for a request of its size (neither busy nor free)"),
     ("·", "guard page / the page the search leaves"),
     ("▌▐█ ▖▗▄ ▙▟", "bitmaps, two pages a cell: full height allocated, half height dirty, empty free"),
+    ("F- FD -D --", "blocks panel (2008): the block is on its CPU's free list (F) and/or dirty list (D), "
+                    "- for not"),
+    ("W F P b ·", "time strip: an op with a WARN or BUG, a TLB flush, a purge, a vmap block made or "
+                  "freed; · none (the most notable shown); click or g to go there"),
+    ("areas 3 live, 2 lazy", "lazy panel: areas in use, and areas freed lazily that wait for a purge"),
 ]
 
 

@@ -10,8 +10,6 @@ keeps it.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from ...models import costmodel
 from ...run.compare import PairSnapshot
@@ -37,9 +36,21 @@ def chart_generations() -> tuple[str, ...]:
     return tuple(name for name in GENERATIONS if name in by_features.values())
 
 
-@lru_cache(maxsize=None)
-def chart_table(threads: tuple[int, ...] = THREADS, cpus: int = costmodel.CALIBRATION_CPUS) -> dict:
-    return costmodel.scaling(list(threads), cpus, generations=chart_generations())
+_TABLES: dict[tuple, dict] = {}   # the session's tables, by thread counts and CPUs
+
+
+def chart_table(threads: tuple[int, ...] = THREADS, cpus: int = costmodel.CALIBRATION_CPUS,
+                stop=None) -> dict:
+    """The chart's table, computed once a session; `stop` may raise to abandon it (the
+    screen closed), and then nothing is kept."""
+    key = (threads, cpus)
+    if key not in _TABLES:
+        _TABLES[key] = costmodel.scaling(list(threads), cpus, generations=chart_generations(), stop=stop)
+    return _TABLES[key]
+
+
+class _Closed(Exception):
+    """The chart's screen closed while its table was being computed."""
 
 
 def standing(pair: PairSnapshot) -> tuple[dict[str, float], Text]:
@@ -84,7 +95,16 @@ class ScalingScreen(ModalScreen[None]):
         self.run_worker(self._compute, thread=True, exclusive=True)
 
     def _compute(self) -> None:
-        table = chart_table()
+        worker = get_current_worker()
+
+        def stop() -> None:
+            if worker.is_cancelled:
+                raise _Closed
+
+        try:
+            table = chart_table(stop=stop)
+        except _Closed:
+            return
         self.app.call_from_thread(self.show_table, table)
 
     def show_table(self, table: dict) -> None:

@@ -112,7 +112,7 @@ def did(snap: Snapshot) -> str:
     if call is not None and call.name == "touch":
         ret = by.get("return", [None])[-1]
         parts.append(f"{call.args[1]} page{_s(call.args[1])}: {ret.result if ret else '?'}")
-    for kind in ("warn", "bug", "fault", "uaf"):
+    for kind in ("warn", "bug", "corrupt", "fault", "uaf"):
         parts.extend(e.line() for e in by.get(kind, []))
     return f"{label}: {name} " + "; ".join(parts) + "." if parts else f"{label}: {name}."
 

@@ -15,55 +15,72 @@ from __future__ import annotations
 from ...kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
 from ...kernel.views import VM_IOREMAP
 from ...run.snapshot import Snapshot
-from . import explain_modern as modern
+from ...sentences import Said, SentenceTable
 from ...units import human_bytes, pct
+
+# The generations each text below is written for (names in the registry).  A new
+# generation owns none of them until a text is checked against its C and its name added.
+VANILLA = ("vanilla",)
+REWRITE = ("posted", "merged")
+MODERN = ("modern",)
+EVERY = VANILLA + REWRITE + MODERN
+
+
+def _neutral_call(snap, call, ret, by_kind):
+    """What any generation can say of a call it has no text for: the call and its result."""
+    what = ret.line() if ret is not None else call.line()
+    return [f"cpu{call.cpu} called {what}. No explanation of {call.name}() is written for "
+            f"{snap.generation.title}; the event log shows what it did."]
+
+
+def _neutral_event(snap, e):
+    return [f"The kernel reported: {e.line()}."]
+
+
+# The texts, by call name / event kind; modules add their texts with `owns`.
+CALLS = SentenceTable("explain.calls", _neutral_call)
+PURGES = SentenceTable("explain.purges", lambda snap, by_kind, name: [])
+TROUBLE = SentenceTable("explain.trouble", _neutral_event)
+
 
 
 def explain(snap: Snapshot) -> list[str]:
     """Sentences describing the last op of `snap` (empty before the first op)."""
+    return explain_said(snap)
+
+
+def explain_said(snap: Snapshot) -> Said:
+    """explain(), each sentence remembered with the generations its text is written for."""
+    said = Said()
     evs = snap.last_op
+    gen = snap.generation.name
     if not evs:
         if snap.op == 0:
-            out = ["Nothing has run yet. Press space to play, n to step one op, "
-                   "f to run to the next TLB flush."]
+            said.add(CALLS.neutral, ["Nothing has run yet. Press space to play, n to step one op, "
+                                     "f to run to the next TLB flush."])
             if snap.translation:
-                out.append(f"{snap.workload} runs translated on {snap.generation.title}: "
-                           f"{snap.translation}.")
-            return out
-        return []
+                said.add(CALLS.neutral, [f"{snap.workload} runs translated on {snap.generation.title}: "
+                                         f"{snap.translation}."])
+        return said
     by_kind: dict[str, list] = {}
     for e in evs:
         by_kind.setdefault(e.kind, []).append(e)
     call = by_kind.get("call", [None])[0]
     ret = by_kind.get("return", [None])[-1]
     name = call.name if call is not None else ""
-    out: list[str] = []
-    features = snap.generation.features
-    handler = handlers_for(features).get(name)
     if "refused" in by_kind:
-        out.append(_refused(by_kind["refused"][0]))
-    elif handler is not None:
-        out.extend(handler(snap, call, ret, by_kind))
+        text = TROUBLE.pick("refused", gen)
+        said.add(text, text.write(snap, by_kind["refused"][0]))
     elif call is not None:
-        out.append(f"cpu{call.cpu} called {call.line()}.")
+        text = CALLS.pick(name, gen)
+        said.add(text, text.write(snap, call, ret, by_kind))
     if "error" in by_kind:
-        out.append(f"The driver reported an error: {by_kind['error'][-1].message}. "
-                   "The run is paused; the app keeps going.")
-    purges = modern.purge_sentences if features.kworker_purge else _purge_sentences
-    out.extend(purges(snap, by_kind, name))
-    out.extend(_trouble_sentences(snap, by_kind))
-    return out
-
-
-def handlers_for(features) -> dict:
-    """The explanation of each call, in the terms of a generation with `features`."""
-    table = _HANDLERS if features.lazy_flush else _VMLIST_HANDLERS
-    for has, more in ((features.free_tree, modern.FREE_TREE_HANDLERS),
-                      (features.kworker_purge, modern.KWORKER_HANDLERS),
-                      (features.dirty_range, modern.DIRTY_RANGE_HANDLERS)):
-        if has:
-            table = table | more
-    return table
+        said.add(TROUBLE.neutral, [f"The driver reported an error: {by_kind['error'][-1].message}. "
+                                   "The run is paused; the app keeps going."])
+    text = PURGES.pick("purge", gen)
+    said.add(text, text.write(snap, by_kind, name))
+    _trouble_sentences(snap, by_kind, said)
+    return said
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -85,6 +102,7 @@ def _flushed(by_kind) -> bool:
     return "flush" in by_kind
 
 
+@PURGES.owns("purge", by=REWRITE)
 def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     """What a purge and flush inside the op did (the moment to watch)."""
     if "purge" not in by_kind:
@@ -124,59 +142,117 @@ def _dropped(fl) -> str:
             "it survive.")
 
 
-def _trouble_sentences(snap: Snapshot, by_kind) -> list[str]:
-    out = []
-    lazy = snap.generation.features.lazy_flush
+def _trouble_sentences(snap: Snapshot, by_kind, said: Said) -> None:
+    """What each WARN, BUG, oops, use-after-free and self-corruption of the op means,
+    in the words of the generation that printed it."""
+    gen = snap.generation.name
     for e in by_kind.get("warn", []):
-        if isinstance(e, AllocFail) and snap.generation.features.free_tree:
-            out.append(modern.alloc_fail(e))
-        elif isinstance(e, AllocFail) and lazy and not e.restarted:
-            out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was "
-                       "found, and the retry after the purge went on from where the first search "
-                       "stopped (the posted code sets addr above retry:), so it could not succeed "
-                       "even if the purge opened a hole lower down; the same call succeeds on the "
-                       "next try. The caller gets NULL.")
-        elif isinstance(e, AllocFail) and lazy:
-            out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was left "
-                       "even after purging the lazy areas, so the caller gets NULL.")
-        elif isinstance(e, AllocFail):
-            out.append(f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} (guard "
-                       "page included) was left between the areas of vmlist. Nothing is freed "
-                       "lazily before the rewrite, so there is nothing to purge and no retry: the "
-                       "caller gets NULL.")
-        else:
-            out.append(f"The kernel printed \"{e.line()}\". "
-                       + _WARN_MEANING.get(e.where, "Something the kernel did not expect happened; "
-                                                    "the call failed."))
-    for e in by_kind.get("bug", []):
-        if getattr(e, "own", False):
-            out.append(f"\"{e.line()}\": the kernel has no check here and would carry on, "
-                       "corrupting its state as the message says; the simulator refuses the call "
-                       "on its own account and keeps its state as it was.")
-        else:
-            out.append(f"\"{e.line()}\": a real kernel would oops here and stop this task; the "
-                       "simulator ends the call and keeps its state as it was.")
-    for e in by_kind.get("fault", []):
-        out.append(f"\"{e.line()}\": the access hit a page with no mapping, which oopses a real "
-                   "kernel.")
-    for e in by_kind.get("uaf", []):
-        if e.how.startswith("find_vm_area"):
-            continue                    # a dangling vm_struct, not an access: _find_vm_area
-        out.append(f"Use-after-free at {e.addr:#x} through {e.how}: the page was freed but a "
-                   "translation survived, so the access reached memory that may belong to "
-                   "someone else now. Lazy flushing is only safe while nobody touches freed "
-                   "addresses.")
-    return out
+        key = "alloc_fail" if isinstance(e, AllocFail) else f"warn:{e.where}:{e.check}"
+        text = TROUBLE.pick(key, gen)
+        if text is TROUBLE.neutral and not isinstance(e, AllocFail):
+            text = TROUBLE.pick(f"warn:{e.where}", gen)
+        said.add(text, text.write(snap, e))
+    for kind in ("bug", "fault", "uaf", "corrupt"):
+        for e in by_kind.get(kind, []):
+            if kind == "uaf" and e.how.startswith("find_vm_area"):
+                continue                # a dangling vm_struct, not an access: _find_vm_area
+            text = TROUBLE.pick(kind, gen)
+            said.add(text, text.write(snap, e))
 
 
-_WARN_MEANING = {
-    "vmap_page_range": ("vmap_page_range() met a PTE that was already present: the new area overlaps "
-                        "a live one. vmap_pte_range() returns -EBUSY, but vmap_pmd_range() turns "
-                        "any error into -ENOMEM, so the caller sees -12. On the posted code this "
-                        "sequence gives the same WARN and return code as Andrew Morton's "
-                        "agp_add_bridge report; the thread itself leaves that report's cause open."),
-    "__vunmap": "The address was not one vmalloc handed out, so nothing was freed.",
-}
+@TROUBLE.owns("alloc_fail", by=("posted",))
+def _fail_posted(snap, e):
+    return [f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was "
+            "found, and the retry after the purge went on from where the first search "
+            "stopped (the posted code sets addr above retry:), so it could not succeed "
+            "even if the purge opened a hole lower down; the same call succeeds on the "
+            "next try. The caller gets NULL."]
+
+
+@TROUBLE.owns("alloc_fail", by=("merged",))
+def _fail_merged(snap, e):
+    return [f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} was left "
+            "even after purging the lazy areas, so the caller gets NULL."]
+
+
+@TROUBLE.owns("alloc_fail", by=VANILLA)
+def _fail_vanilla(snap, e):
+    return [f"The kernel printed \"{e.line()}\": no hole of {human_bytes(e.size)} (guard "
+            "page included) was left between the areas of vmlist. Nothing is freed "
+            "lazily before the rewrite, so there is nothing to purge and no retry: the "
+            "caller gets NULL."]
+
+
+@TROUBLE.owns("warn:vmap_page_range:WARN_ON(!pte_none(*pte))", by=("posted",))
+def _warn_busy_pte_posted(snap, e):
+    return _warn_busy_pte(snap, e) + [
+        "On the posted code this sequence gives the same WARN and return code as Andrew "
+        "Morton's agp_add_bridge report; the thread itself leaves that report's cause open."]
+
+
+@TROUBLE.owns("warn:vmap_page_range:WARN_ON(!pte_none(*pte))", by=("merged",) + MODERN)
+def _warn_busy_pte(snap, e):
+    return [f"The kernel printed \"{e.line()}\". vmap_pte_range() met a PTE that was already "
+            "present: the new mapping overlaps pages that are still mapped. It returns -EBUSY, "
+            "but vmap_pmd_range() turns any error into -ENOMEM, so the caller sees -12 and "
+            "undoes the mapping."]
+
+
+@TROUBLE.owns("warn:vmap_page_range:WARN_ON(!page)", by=REWRITE + MODERN)
+def _warn_no_page(snap, e):
+    return [f"The kernel printed \"{e.line()}\". The caller's page array had no page there "
+            "(memory ran out before every page was allocated): vmap_pte_range() returns "
+            "-ENOMEM (-12) and the caller undoes the mapping. Nothing overlaps."]
+
+
+@TROUBLE.owns("warn:__vunmap", by=VANILLA + REWRITE)
+def _warn_vunmap(snap, e):
+    return [f"The kernel printed \"{e.line()}\". The address was not one vmalloc handed out "
+            "(__vunmap() looks up the exact start of an area), so nothing was freed."]
+
+
+@TROUBLE.owns("warn:vfree", "warn:vunmap", by=MODERN)
+def _warn_vfree_modern(snap, e):
+    return [f"The kernel printed \"{e.line()}\". remove_vm_area() found no busy area with a "
+            "vm_struct holding that address, so nothing was freed."]
+
+
+@TROUBLE.owns("bug", by=EVERY)
+def _bug(snap, e):
+    if getattr(e, "own", False):
+        return [f"\"{e.line()}\": the kernel has no check here and would carry on, "
+                "corrupting its state as the message says; the simulator refuses the call "
+                "on its own account and keeps its state as it was."]
+    return [f"\"{e.line()}\": a real kernel would oops here and stop this task; the "
+            "simulator ends the call."]
+
+
+@TROUBLE.owns("fault", by=EVERY)
+def _fault(snap, e):
+    return [f"\"{e.line()}\": the access hit a page with no mapping, which oopses a real "
+            "kernel."]
+
+
+@TROUBLE.owns("uaf", by=REWRITE)
+def _uaf(snap, e):
+    return [f"Use-after-free at {e.addr:#x} through {e.how}: the page was freed but a "
+            "translation survived, so the access reached memory that may belong to "
+            "someone else now. Lazy flushing is only safe while nobody touches freed "
+            "addresses."]
+
+
+@TROUBLE.owns("corrupt", by=EVERY)
+def _corrupt(snap, e):
+    return [f"The kernel corrupted its own state in {e.where}() (it has no check here, and the "
+            f"simulator follows the C): {e.what}. What the real kernel does next: {e.next}"]
+
+
+@TROUBLE.owns("refused", by=VANILLA)
+def _refused(snap, e) -> list[str]:
+    why = WHY_ADDED.get(e.call)
+    added = f" The 2008 rewrite (v2.6.28) added it {why}." if why else ""
+    return [f"{e.call}() does not exist in {e.version}: the call was refused and changed "
+            f"nothing.{added}"]
 
 
 # -- per call ---------------------------------------------------------------------------------
@@ -186,6 +262,12 @@ def _vm_map_ram(snap, call, ret, by_kind):
     cfg = snap.config
     addr = ret.result if ret is not None else None
     out = []
+    if "bug" in by_kind:
+        bug = by_kind["bug"][-1]
+        return [f"vm_map_ram({count}) on cpu{call.cpu} "
+                + ("was refused by the simulator before it reached vb_alloc() or "
+                   "alloc_vmap_area(): the kernel has no check here." if bug.own else
+                   f"hit a BUG in {bug.where}(); it returned NULL.")]
     if count <= cfg.vmap_max_alloc:
         new = by_kind.get("block", [])
         if addr is None and "bits" in by_kind:
@@ -312,6 +394,18 @@ def _get_vm_area(snap, call, ret, by_kind):
     return out
 
 
+def vunmap_keeps_pages(snap, call, start: int) -> list[str]:
+    """vunmap() of a vmalloc'ed area: true of every generation (v2.6.27 and v2.6.28
+    __vunmap(addr, 0); 6.12.33 vunmap() 3398-3414 is remove_vm_area() + kfree(vm))."""
+    if call.name != "vunmap":
+        return []
+    kind = next((a.kind for a in snap.areas if a.start == start), "")
+    if kind != "vmalloc":
+        return []
+    return ["vunmap() frees no pages: a vmalloc'ed area's pages (and a page array it "
+            "vmalloc'ed) stay allocated, leaked; only vfree() frees them."]
+
+
 def _free_lazy(snap, call, ret, by_kind):
     out = []
     lazies = by_kind.get("lazy", [])
@@ -322,6 +416,7 @@ def _free_lazy(snap, call, ret, by_kind):
         out.append(f"{call.name}() freed {e.start:#x}-{e.end:#x} through free_unmap_vmap_area(): the "
                    "area is only marked VM_LAZY_FREE; it stays in the tree and its PTEs stay "
                    "mapped until a purge.")
+        out += vunmap_keeps_pages(snap, call, e.start)
     if not _flushed(by_kind):
         out.append(f"{_no_flush_reason()}. {_lazy_numbers(snap)}.")
     return out
@@ -369,22 +464,15 @@ def _find_vm_area(snap, call, ret, by_kind):
     return [f"find_vm_area({call.args[0]:#x}) looked the address up in the tree."]
 
 
-_HANDLERS = {
-    "vm_map_ram": _vm_map_ram,
-    "vm_unmap_ram": _vm_unmap_ram,
-    "vmalloc": _vmalloc,
-    "vmalloc_align": _vmalloc,
-    "vmap": _vmalloc,
-    "get_vm_area": _get_vm_area,
-    "vfree": _free_lazy,
-    "vunmap": _free_lazy,
-    "remove_vm_area": _free_lazy,
-    "vm_unmap_aliases": _vm_unmap_aliases,
-    "purge": _purge,
-    "touch": _touch,
-    "vmalloc_to_page": _vmalloc_to_page,
-    "find_vm_area": _find_vm_area,
-}
+for _name, _write, _owners in (
+        ("vm_map_ram", _vm_map_ram, REWRITE), ("vm_unmap_ram", _vm_unmap_ram, REWRITE),
+        ("vmalloc", _vmalloc, REWRITE), ("vmalloc_align", _vmalloc, REWRITE),
+        ("vmap", _vmalloc, REWRITE), ("get_vm_area", _get_vm_area, REWRITE),
+        ("vfree", _free_lazy, REWRITE), ("vunmap", _free_lazy, REWRITE),
+        ("remove_vm_area", _free_lazy, REWRITE), ("vm_unmap_aliases", _vm_unmap_aliases, REWRITE),
+        ("purge", _purge, REWRITE), ("find_vm_area", _find_vm_area, REWRITE),
+        ("touch", _touch, EVERY), ("vmalloc_to_page", _vmalloc_to_page, EVERY)):
+    CALLS.add(_name, _owners, _write)
 
 
 # -- before the rewrite: vmlist under vmlist_lock, a flush at every free ---------------------
@@ -475,16 +563,11 @@ def _vmlist_find_vm_area(snap, call, ret, by_kind):
             f"{'found the area' if found else 'found no area starting there'}."]
 
 
-_VMLIST_HANDLERS = _HANDLERS | {
-    "vmalloc": _vmlist_alloc,
-    "vmalloc_align": _vmlist_alloc,
-    "vmap": _vmlist_alloc,
-    "get_vm_area": _vmlist_get_vm_area,
-    "vfree": _vmlist_free,
-    "vunmap": _vmlist_free,
-    "remove_vm_area": _vmlist_free,
-    "find_vm_area": _vmlist_find_vm_area,
-}
+for _name, _write in (("vmalloc", _vmlist_alloc), ("vmalloc_align", _vmlist_alloc),
+                      ("vmap", _vmlist_alloc), ("get_vm_area", _vmlist_get_vm_area),
+                      ("vfree", _vmlist_free), ("vunmap", _vmlist_free),
+                      ("remove_vm_area", _vmlist_free), ("find_vm_area", _vmlist_find_vm_area)):
+    CALLS.add(_name, VANILLA, _write)
 
 
 # -- calls a generation does not have -----------------------------------------------------------
@@ -501,8 +584,4 @@ WHY_ADDED = {
 }
 
 
-def _refused(e) -> str:
-    why = WHY_ADDED.get(e.call)
-    added = f" The 2008 rewrite (v2.6.28) added it {why}." if why else ""
-    return (f"{e.call}() does not exist in {e.version}: the call was refused and changed "
-            f"nothing.{added}")
+from . import explain_modern  # noqa: E402,F401  (registers 6.12's texts in the tables)

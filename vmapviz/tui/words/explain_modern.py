@@ -13,7 +13,8 @@
   once and resets it.
 
 The handlers take (snapshot, call, return, events by kind) like explain.py's and
-return sentences; `purge_sentences` and `alloc_fail` replace the 2008 ones.
+return sentences; each is registered in explain.py's tables for the generations it is
+written for (MODERN: 6.12.33).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ...kernel.events import KWORKER, BlockFree, BlockNew, FragmentedPurge
 from ...kernel.views import VM_IOREMAP
 from ...run.snapshot import Snapshot
 from ...units import human_bytes, pct
+from .explain import CALLS, MODERN, PURGES, TROUBLE, vunmap_keeps_pages
 
 
 def _s(n: int, word: str) -> str:
@@ -54,8 +56,17 @@ def area_sentences(snap: Snapshot, by_kind) -> list[str]:
                        "size: a pool hit, handed out without searching the free tree.")
             continue
         miss = (f"node {e.node}'s pool had no {pages}-page area (a miss), so " if e.node >= 0 else "")
-        out.append(f"alloc_vmap_area(): {miss}find_vmap_lowest_match() took the lowest free block "
-                   f"that fits, {_s(e.walk, 'step')} down the free tree, and cut the {e.area_kind} "
+        if e.align <= page:
+            how = "took the lowest free block that fits"
+        else:
+            how = (f"looked for a free block of size + align - 1 (aligned to {human_bytes(e.align)}): "
+                   "it turns left only into a subtree holding such a block, so it takes the first "
+                   "one its descent meets that fits once aligned, not always the lowest (the "
+                   "kernel's tree also holds the free space outside the vmalloc range, from 1 to "
+                   "ULONG_MAX, so its shape, and this answer, can differ from the simulator's "
+                   "balanced tree)")
+        out.append(f"alloc_vmap_area(): {miss}find_vmap_lowest_match() {how}, "
+                   f"{_s(e.walk, 'step')} down the free tree, and cut the {e.area_kind} "
                    f"area at {e.start:#x} ({size}) out of it.")
     return out
 
@@ -88,9 +99,17 @@ def _get_vm_area(snap, call, ret, by_kind):
     return out
 
 
-def alloc_fail(e) -> str:
-    return (f"The kernel printed \"{e.line()}\": even after that reclaim and one retry no free "
-            f"block of {human_bytes(e.size)} fits, so the caller gets NULL.")
+@TROUBLE.owns("alloc_fail", by=MODERN)
+def alloc_fail(snap, e) -> list[str]:
+    return [f"The kernel printed \"{e.line()}\": even after that reclaim and one retry no free "
+            f"block of {human_bytes(e.size)} fits, so the caller gets NULL."]
+
+
+@TROUBLE.owns("uaf", by=MODERN)
+def uaf(snap, e) -> list[str]:
+    return [f"Use-after-free at {e.addr:#x} through {e.how}: 6.12 cleared the PTE at the free, but "
+            "this CPU's TLB still held the translation until the purge's flush, so the access "
+            "reached a page that may belong to someone else now."]
 
 
 # -- lazy freeing and the kworker -------------------------------------------------------------
@@ -104,6 +123,7 @@ def _free(snap, call, ret, by_kind):
                    f"(vunmap_range_noflush()) and put the area on node {e.node}'s lazy list: only "
                    "the TLB flush waits, and the address is not handed out again until a purge "
                    "has flushed it.")
+        out += vunmap_keeps_pages(snap, call, e.start)
     out += queued_sentences(snap, by_kind)
     if not any(e.queued for e in by_kind.get("lazy", [])):
         out.append(f"No TLB flush now. {lazy_numbers(snap)}; past it a kworker purges.")
@@ -118,6 +138,7 @@ def queued_sentences(snap: Snapshot, by_kind) -> list[str]:
             for e in by_kind.get("lazy", []) if e.queued]
 
 
+@PURGES.owns("purge", by=MODERN)
 def purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     """Who ran __purge_vmap_area_lazy(), where the areas went, and its one flush."""
     if "purge" not in by_kind:
@@ -171,9 +192,18 @@ def _vm_map_ram(snap, call, ret, by_kind):
     if count > cfg.vmap_max_alloc:
         return [f"vm_map_ram({count}) is larger than VMAP_MAX_ALLOC ({cfg.vmap_max_alloc} pages), "
                 "so it went to alloc_vmap_area(), without a guard page.", *area_sentences(snap, by_kind)]
-    if ret is None or ret.result is None or "bits" not in by_kind:
-        return [f"vm_map_ram({count}) on cpu{call.cpu} failed: no block had room and "
-                "new_vmap_block() could not get an area."]
+    if not count:
+        return [f"vm_map_ram(0) on cpu{call.cpu}: vb_alloc() hit WARN_ON(size == 0) and returned "
+                "NULL, which vm_map_ram() does not catch (it tests IS_ERR()), so it went on to map "
+                "[0, 0) and vmap_pages_range() hit BUG_ON(addr >= end)."]
+    if "bits" in by_kind and (ret is None or ret.result is None):
+        b = by_kind["bits"][-1]
+        return [f"vm_map_ram({count}) on cpu{call.cpu}: vb_alloc() gave it {_pages(b.bit, b.nbits)} of "
+                f"block #{b.block}, but vmap_pages_range() could not map them, so vm_map_ram() "
+                "called vm_unmap_ram() on them and returned NULL."]
+    if ret is None or ret.result is None:
+        return [f"vm_map_ram({count}) on cpu{call.cpu} failed: no block on its free list had room "
+                "and new_vmap_block() could not get an area."]
     b = by_kind["bits"][-1]
     rounded = f" ({count} asked, rounded up to a power of two)" if b.nbits != count else ""
     out = []
@@ -182,6 +212,7 @@ def _vm_map_ram(snap, call, ret, by_kind):
                    f"new_vmap_block() took a {human_bytes(cfg.vmap_block_size)} area aligned to its "
                    f"size (block #{b.block}), handed out its first {_s(b.nbits, 'page')}{rounded} and "
                    "put it at the tail of the free list.")
+        out += area_sentences(snap, by_kind)
     else:
         out.append(f"vb_alloc() on cpu{call.cpu} took {_pages(b.bit, b.nbits)}{rounded} of "
                    f"block #{b.block} at its bump pointer, with no alignment, without the free tree "
@@ -199,7 +230,13 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
     addr, count = call.args[0], call.args[1]
     cfg = snap.config
     if "bug" in by_kind:
-        return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} hit a BUG and was refused."]
+        own = by_kind["bug"][-1].own
+        return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} "
+                + ("was refused by the simulator: 6.12 does not check this." if own
+                   else "hit a BUG in the kernel.")]
+    if "warn" in by_kind:
+        return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} found no busy area there and "
+                "returned after its WARN; nothing was freed."]
     if count > cfg.vmap_max_alloc:
         return [f"vm_unmap_ram() of {count} pages went to free_unmap_vmap_area(): the PTEs are "
                 "cleared now, the area waits on its node's lazy list for the TLB flush.",
@@ -240,10 +277,22 @@ def _vm_unmap_aliases(snap, call, ret, by_kind):
     return out
 
 
-FREE_TREE_HANDLERS = {
-    "vmalloc": _vmalloc, "vmalloc_align": _vmalloc, "vmap": _vmalloc, "get_vm_area": _get_vm_area,
-}
-KWORKER_HANDLERS = {"vfree": _free, "vunmap": _free, "remove_vm_area": _free}
-DIRTY_RANGE_HANDLERS = {
-    "vm_map_ram": _vm_map_ram, "vm_unmap_ram": _vm_unmap_ram, "vm_unmap_aliases": _vm_unmap_aliases,
-}
+def _purge(snap, call, ret, by_kind):
+    return [f"purge() is the simulator's call (6.12 exports none): cpu{call.cpu} ran the drain "
+            "work's body at once, __purge_vmap_area_lazy(ULONG_MAX, 0, false) under "
+            "vmap_purge_lock."]
+
+
+def _find_vm_area(snap, call, ret, by_kind):
+    found = ret is not None and ret.result is not None
+    return [f"find_vm_area({call.args[0]:#x}) looked the address up in the vmap nodes' busy trees "
+            "(any address inside an area finds it) and "
+            + ("returned its vm_struct." if found else "found no busy area with a vm_struct there.")]
+
+
+for _name, _write in (("purge", _purge), ("find_vm_area", _find_vm_area), ("vmalloc", _vmalloc),
+                      ("vmalloc_align", _vmalloc), ("vmap", _vmalloc),
+                      ("get_vm_area", _get_vm_area), ("vfree", _free), ("vunmap", _free),
+                      ("remove_vm_area", _free), ("vm_map_ram", _vm_map_ram),
+                      ("vm_unmap_ram", _vm_unmap_ram), ("vm_unmap_aliases", _vm_unmap_aliases)):
+    CALLS.add(_name, MODERN, _write)

@@ -1,0 +1,107 @@
+"""The page table's groups of 1,024 pages (bitmaps and arrays) against the obvious
+oracle: dicts and a set, page by page, as the C walks them.  Ranges cross group
+boundaries, overlap, start mapped or not; every result and the final state must agree."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vmapviz.kernel.machine import Stats
+from vmapviz.kernel.pgtable import PAGES, PageTable, count_in
+
+SHIFT = 12
+BASE = 7 * PAGES - 40          # near a group boundary, so small ranges cross it
+
+
+class Oracle:
+    def __init__(self, cpus):
+        self.ptes, self.tlbs, self.dead = {}, [{} for _ in range(cpus)], set()
+
+    def map(self, lo, frames):
+        for nr, f in enumerate(frames):
+            if lo + nr in self.ptes:
+                return -16, nr
+            if f is None:
+                return -12, nr
+            self.ptes[lo + nr] = f
+        return 0, len(frames)
+
+    def unmap(self, lo, hi):
+        gone = [v for v in range(lo, hi) if v in self.ptes]
+        for v in gone:
+            del self.ptes[v]
+        self.dead -= set(range(lo, hi))
+        return len(gone)
+
+    def mark_dead(self, lo, hi):
+        self.dead |= {v for v in range(lo, hi) if v in self.ptes}
+
+    def walk(self, cpu, lo, n):
+        tlb, stale, freed, misses = self.tlbs[cpu], [], [], 0
+        for v in range(lo, lo + n):
+            pte, cached = self.ptes.get(v), tlb.get(v)
+            if cached is not None and cached != pte:
+                stale.append(v)
+            elif pte is None:
+                return stale, freed, v, misses
+            else:
+                if cached is None:
+                    tlb[v] = pte
+                    misses += 1
+                if v in self.dead:
+                    freed.append(v)
+        return stale, freed, None, misses
+
+    def is_stale(self, v, pfn):
+        return self.ptes.get(v) != pfn or v in self.dead
+
+    def flush(self, lo, hi):
+        entries = stale = 0
+        for tlb in self.tlbs:
+            for v in [v for v in tlb if hi is None or lo <= v < hi]:
+                entries += 1
+                stale += self.is_stale(v, tlb.pop(v))
+        return entries, stale
+
+
+ranges = st.tuples(st.integers(0, 120), st.integers(0, 90))
+steps = st.lists(st.one_of(
+    st.tuples(st.just("map"), ranges, st.integers(0, 3)),      # the int: which frame is None (3: none)
+    st.tuples(st.just("unmap"), ranges, st.none()),
+    st.tuples(st.just("dead"), ranges, st.none()),
+    st.tuples(st.just("walk"), ranges, st.integers(0, 2)),      # the int: the CPU
+    st.tuples(st.just("flush"), ranges, st.booleans())), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps)
+def test_groups_agree_with_dicts_page_by_page(steps):
+    pt, o = PageTable(3, SHIFT, Stats(3)), Oracle(3)
+    pfn = 1
+    for what, (off, n), arg in steps:
+        lo = BASE + off
+        if what == "map":
+            frames = list(range(pfn, pfn + n))
+            pfn += n
+            if arg < n and arg < 3:
+                frames[arg] = None
+            assert pt.vmap_page_range(lo << SHIFT, (lo + n) << SHIFT, frames) == o.map(lo, frames)
+        elif what == "unmap":
+            assert pt.vunmap_page_range(lo << SHIFT, (lo + n) << SHIFT) == o.unmap(lo, lo + n)
+        elif what == "dead":
+            pt.mark_dead(lo << SHIFT, (lo + n) << SHIFT)
+            o.mark_dead(lo, lo + n)
+        elif what == "walk":
+            got = pt.walk(arg, lo, n)
+            assert (list(got[0]), list(got[1]), got[2], got[3]) == o.walk(arg, lo, n)
+        elif arg:
+            assert pt.flush_all() == o.flush(0, None)
+        else:
+            assert pt.flush_range(lo << SHIFT, (lo + n) << SHIFT) == o.flush(lo, lo + n)
+        assert list(pt.ptes.items()) == sorted(o.ptes.items()) and len(pt.ptes) == len(o.ptes)
+        assert [list(t.items()) for t in pt.tlbs] == [sorted(t.items()) for t in o.tlbs]
+        assert list(pt.dead) == sorted(o.dead) and len(pt.dead) == len(o.dead)
+        for cpu, tlb in enumerate(o.tlbs):
+            stale = {v for v in tlb if v in o.dead or v not in o.ptes}
+            assert pt.stale(cpu) == stale
+            assert count_in(pt.stale_bits(cpu), BASE + 30, BASE + 70) == \
+                len({v for v in stale if BASE + 30 <= v < BASE + 70})
