@@ -82,3 +82,24 @@ def test_each_side_keeps_its_own_generations_range():
     spec = Driver(RunSpec.of("map-touch-unmap", variant="modern")).running_spec()
     sides = CompareDriver(spec, ("vanilla", "modern")).latest.sides
     assert [s.config.vmalloc_start for s in sides] == [0xFFFFC20000000000, 0xFFFFC90000000000]
+
+
+def test_the_timeline_travels_in_the_snapshot(driver):
+    """Item 4: the marks and span the time strip draws come in the snapshot, copied in
+    the driver's thread; an older snapshot keeps its own."""
+    from driver_helpers import wait_for
+
+    from vmapviz.run.driver import Run
+    d = driver("map-touch-unmap", tiny=True, speed=None)      # lazy_max_pages 16: flushes soon
+    d.step(3000)
+    wait_for(lambda: d.latest.op == 3000)
+    first = d.latest
+    # the oracle: the ops whose events include a TLB flush, from a plain run of the same spec
+    plain = Run(d.spec.workload, d.spec.config)
+    flushed = [n for n in range(1, 3001) if any(e.kind == "flush" for e in plain.step())]
+    assert flushed and list(first.timeline.marks["flush"]) == flushed
+    assert (first.timeline.start, first.timeline.end) == (0, 3000)
+    d.step(3000)
+    wait_for(lambda: d.latest.op == 6000)
+    assert list(first.timeline.marks["flush"]) == flushed          # unchanged by the run going on
+    assert d.latest.timeline.end == 6000

@@ -13,12 +13,12 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import IO, Any, Callable, Collection, Iterator, NamedTuple
+from typing import IO, Any, Callable, Collection, Iterator, NamedTuple, Sequence
 
 from ..models.flush_history import FlushHistory
 from ..kernel import Config, Kernel
 from ..kernel.events import UNTIL, VOID
-from .snapshot import Snapshot, take
+from .snapshot import Snapshot, TimelineView, take
 from .spec import RunSpec
 from .timeline import Logged, Timeline
 from ..workloads import CALLS, Op, Recorder, Workload
@@ -558,7 +558,21 @@ class Driver:
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=self._rate(),
                     events=tuple(run.recent), last_op=tuple(run.last_op),
                     flush_per=run.flushes.per, flush_counts=run.flushes.counts(),
-                    error=self._error)
+                    error=self._error, timeline=self._timeline_view())
+
+    def _timeline_view(self) -> TimelineView | None:
+        """The timeline's span and marks for the snapshot: the marks copied (C memcpy)
+        only when they changed, else the previous snapshot's."""
+        tl = self._run.timeline
+        if tl is None:
+            return None
+        old = self.latest.timeline if self.latest is not None else None
+        if old is None or any(len(old.marks[k]) != len(m) or len(m) and old.marks[k][-1] != m[-1]
+                              for k, m in tl.marks.items()):
+            marks: dict[str, Sequence[int]] = {k: m[:] for k, m in tl.marks.items()}
+        else:
+            marks = old.marks
+        return TimelineView(tl.start, tl.end, marks)
 
     def _publish(self) -> None:
         snap = self._snapshot()

@@ -17,10 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 from ..kernel import BlockView, Config, Generation, Kernel, QueueView, StatsView, VmapArea
 from ..kernel.views import FreeBlock, ModernBlockView, PoolView
+
+class TimelineView(NamedTuple):
+    """What the timeline holds, copied in the driver's thread: the ops from `start` to
+    `end` it can go back to, and its marks (op numbers by UNTIL name, ascending)."""
+
+    start: int
+    end: int
+    marks: dict[str, Sequence[int]]
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -46,6 +55,7 @@ class Snapshot:
     flush_per: int = 1               # TLB flushes in ops [k * flush_per, (k + 1) * flush_per)
     flush_counts: tuple[int, ...] = ()  # for each k (flush_history)
     error: str | None = None         # the last error from the driver, if any
+    timeline: TimelineView | None = None   # a run with time travel: its span and marks
     flag_names: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean
     # Taken only when the generation's features offer them (see the module docstring):
     free_blocks: tuple[FreeBlock, ...] = ()   # free_tree: in address order

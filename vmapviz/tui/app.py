@@ -24,6 +24,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from ..kernel.views import Config
 from ..run.snapshot import Snapshot
 from ..run.spec import RunSpec
 from . import palette as P
@@ -361,6 +362,12 @@ class VmapvizApp(App):
                 and not isinstance(self.screen, SeekScreen)):
             self.push_screen(SeekScreen(self.driver))
 
+    @property
+    def run_config(self) -> Config:
+        """The config of the run on screen, from its snapshot (the driver's thread owns
+        the live run); before the first snapshot, the one asked for."""
+        return self.snap.config if self.snap is not None else self.driver.requested.config
+
     def user_acted(self) -> None:
         """A key was pressed: it stops a long jump where it is, and the snapshots of the
         next moments are shown at once, so the answer to the key is on screen without
@@ -384,7 +391,7 @@ class VmapvizApp(App):
         with self.batch_update():
             self._pick_panels(snap.generation.features)
             self.header.show(snap)
-            self.strip.show(self.driver.timeline, snap.op)
+            self.strip.show(snap.timeline, snap.op)
             self.amap.update_snapshot(snap)
             for panel in (self.blocks, self.lazy, self.costs):
                 if panel.display:
@@ -525,7 +532,8 @@ class VmapvizApp(App):
                 self.user_acted()
                 self.driver.jump(op)
 
-        self.push_screen(OpScreen(self.driver.timeline.end, self.driver.timeline.start), chosen)
+        span = self.snap.timeline if self.snap is not None else None
+        self.push_screen(OpScreen(span.end if span else 0, span.start if span else 0), chosen)
 
     def on_timeline_strip_jump(self, message: TimelineStrip.Jump) -> None:
         self.user_acted()
@@ -652,7 +660,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_select_block(self) -> None:
-        gen = self.driver.config.generation
+        gen = self.run_config.generation
         if not gen.features.vmap_blocks:
             self.notify(f"{gen.title} has no vmap blocks.", severity="warning", timeout=3)
             return
@@ -734,7 +742,7 @@ class VmapvizApp(App):
         (an op with a Refused event, which the explanation tells about)."""
         self.user_acted()
         self.driver.call(call)
-        cfg = self.driver.config
+        cfg = self.run_config
         if cfg.offers(call):
             self.notify(f"{name} called.", timeout=2)
         else:
@@ -763,7 +771,7 @@ class VmapvizApp(App):
             if text is None:
                 return
             try:
-                log.set_filter(text, self.driver.config.nr_cpus)
+                log.set_filter(text, self.run_config.nr_cpus)
             except ValueError as e:
                 self.report_error(e)
                 return
@@ -828,7 +836,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_log_filter(self, text: str) -> None:
-        self.log_panel.set_filter(text, self.driver.config.nr_cpus)
+        self.log_panel.set_filter(text, self.run_config.nr_cpus)
 
     @guarded
     def action_fit(self) -> None:
@@ -837,7 +845,7 @@ class VmapvizApp(App):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """An action that needs a feature the running generation lacks is disabled."""
         needs = NEEDS.get((action, parameters))
-        if needs and not getattr(self.driver.config.generation.features, needs):
+        if needs and not getattr(self.run_config.generation.features, needs):
             return False
         return True
 

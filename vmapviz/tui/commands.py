@@ -69,7 +69,7 @@ def palette_entries(app):
     for gen in GENERATIONS.values():
         yield (f"variant: {gen.name}", f"{gen.title}: {gen.description}",
                partial(app.restart_with, variant=gen.name))
-    current = app.driver.config.variant
+    current = app.run_config.variant
     for gen in GENERATIONS.values():
         if gen.name != current:
             yield (f"compare with {gen.name}", f"compare mode: this run on {current} and on {gen.title}, "
