@@ -10,7 +10,9 @@ import contextlib
 import functools
 import os
 import re
+import signal
 import sys
+import threading
 
 from .. import __version__
 from ..kernel import ConfigError
@@ -443,7 +445,23 @@ def build_parser() -> Parser:
     return p
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM and SIGHUP end any command as Ctrl+C does (exit status 130), unless the
+    # command handles them itself (a run stops between two ops, a TUI quits as q does).
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)} if main_thread else {}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
@@ -708,7 +726,7 @@ def cmd_serve(args) -> int:
         serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
     except OSError as e:   # the port is taken, or the address is not this machine's
         raise UsageError(f"cannot listen on {args.host} port {args.port}: {e.strerror or e}") from None
-    return 0
+    return INTERRUPTED   # serve() returns only once SIGINT or SIGTERM stopped it
 
 
 def cmd_quiz(args) -> int:

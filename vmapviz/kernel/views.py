@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .config import Config  # noqa: F401 - the machine a snapshot was taken on
 from .pgtable import count_in  # noqa: F401 - counts pages in the bitmaps a snapshot keeps (stale)
-from .vm_struct import VM_IOREMAP  # noqa: F401 - a bit of VmapArea.flags a view tests
+from .vm_struct import VM_IOREMAP, VM_NO_GUARD  # noqa: F401 - bits of VmapArea.flags a view tests
 from .vmap_area import VmapArea
 
 
@@ -147,4 +147,4 @@ class ModernBlockView(NamedTuple):
 
 
 __all__ = ["COUNTERS", "Counters", "StatsView", "BlockView", "QueueView", "VmapArea", "FreeBlock", "PoolView",
-           "ModernBlockView", "VM_IOREMAP", "count_in", "Config"]
+           "ModernBlockView", "VM_IOREMAP", "VM_NO_GUARD", "count_in", "Config"]

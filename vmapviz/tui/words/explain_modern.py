@@ -20,7 +20,7 @@ written for (MODERN: 6.12.33).
 from __future__ import annotations
 
 from ...kernel.events import KWORKER, BlockFree, BlockNew, FragmentedPurge
-from ...kernel.views import VM_IOREMAP
+from ...kernel.views import VM_IOREMAP, VM_NO_GUARD
 from ...run.snapshot import Snapshot
 from ...units import human_bytes, pct
 from .explain import CALLS, MODERN, PURGES, TROUBLE, vunmap_keeps_pages
@@ -91,7 +91,8 @@ def _get_vm_area(snap, call, ret, by_kind):
                "and adds a guard page; with an alignment over a page the lowest-fit search asks "
                "for a block of size + align - 1."]
     else:
-        out = [f"get_vm_area() of {human_bytes(size)}: an area with a guard page and no pages "
+        guard = ("no guard page (VM_NO_GUARD)" if flags & VM_NO_GUARD else "a guard page")
+        out = [f"get_vm_area() of {human_bytes(size)}: an area with {guard} and no pages "
                "mapped yet."]
     out += area_sentences(snap, by_kind)
     if ret is not None and ret.result is None:
