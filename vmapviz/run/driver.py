@@ -143,6 +143,12 @@ class Run:
             self._due = tl.nearest(op) + tl.k
         return events
 
+    def previous(self, kind: str) -> int | None:
+        """The last op before this one marked `kind` (an UNTIL name), or None."""
+        if self.timeline is None:
+            raise RuntimeError("this run keeps no timeline")
+        return self.timeline.previous(kind, self.kernel.op)
+
     def call(self, name: str, *args: int, cpu: int = 0) -> Events:
         """An extra call outside the workload (the TUI's purge and vm_unmap_aliases).
         Made after stepping back, it changes the future: the ops logged after this
@@ -518,9 +524,7 @@ class Driver:
         self._guard(lambda: self._run.seek(n))
 
     def _back_to(self, kind: str) -> None:
-        tl = self._run.timeline
-        assert tl is not None      # a Driver's run keeps one
-        op = tl.previous(kind, self._run.kernel.op)
+        op = self._run.previous(kind)
         self._seek(0 if op is None else op)
 
     def _reset(self) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -27,7 +26,10 @@ from .. import palette as P
 from ..panels.addrmap import AddressMap
 from ..app import EXPLAIN_MAX_SPEED, VmapvizApp, next_speed, speed_text
 from ..words.contrast import contrast, rows
+from ..actions import ACTIONS, Action
 from ..footer import FitFooter
+from ..panels.timeline import OpScreen
+from .dialogs import HelpScreen
 
 
 class TwinMap(AddressMap):
@@ -116,24 +118,20 @@ def open_compare(app: VmapvizApp, other: str | None = None) -> None:
     app.push_screen(CompareScreen(driver, autoplay=was_running), back)
 
 
+# The main screen's actions compare mode does, on both sides (keys, words and help from
+# the one action table), and its own way out.
+ON_BOTH = ("toggle", "step", "until('flush')", "step_back", "back_to_flush", "jump", "speed(1)",
+           "speed(-1)", "zoom(-1)", "zoom(1)", "fit", "reset", "scaling", "help")
+ACTIONS_HERE = tuple(a for a in ACTIONS if a.keys and a.action in ON_BOTH) + (
+    Action("escape,q", "close", (), "back", "leave compare mode", True),)
+
+
 class CompareScreen(ModalScreen[None]):
     """See the module docstring."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (120, "-side")]
     AUTO_FOCUS = "#map-0"
-    BINDINGS = [
-        Binding("space", "toggle", "play"),
-        Binding("n,right", "step", "step"),
-        Binding("f", "flush", "flush"),
-        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+"),
-        Binding("minus", "speed(-1)", "slower", key_display="-"),
-        Binding("z", "zoom(-1)", "zoom"),
-        Binding("Z", "zoom(1)", "zoom out", show=False),
-        Binding("0", "fit", "fit", show=False),
-        Binding("r", "reset", "reset", show=False),
-        Binding("S", "scaling", "scaling chart"),
-        Binding("escape,q", "close", "back"),
-    ]
+    BINDINGS = [a.binding() for a in ACTIONS_HERE]
     DEFAULT_CSS = """
     CompareScreen { layout: vertical; background: $background; }
     #compare-header { height: 1; background: $panel; color: $foreground; }
@@ -272,8 +270,26 @@ class CompareScreen(ModalScreen[None]):
     def action_step(self) -> None:
         self.driver.step(1)
 
-    def action_flush(self) -> None:
-        self.driver.step_until("flush")
+    def action_until(self, kind: str) -> None:
+        self.driver.step_until(kind)
+
+    def action_step_back(self) -> None:
+        self.driver.step_back(1)
+
+    def action_back_to_flush(self) -> None:
+        self.driver.back_to("flush")
+
+    def action_jump(self) -> None:
+        def chosen(op: int | None) -> None:
+            if op is not None:
+                self.driver.jump(op)
+
+        span = self.snap.sides[0].timeline if self.snap is not None else None
+        self.app.push_screen(OpScreen(span.end if span else 0, span.start if span else 0), chosen)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen([(a.key_text, a.help) for a in ACTIONS_HERE],
+                                        "compare mode: both sides at once"))
 
     def _pace(self, speed: float | None) -> None:
         """Frames a second: 20 at a pace a person follows, 8 when running fast (a frame
