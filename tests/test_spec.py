@@ -42,12 +42,12 @@ def test_the_quiz_seed_it_prints_reproduces_its_questions(capsys):
 
 
 def test_serve_hands_its_tabs_the_same_command_line():
-    args = cli.build_parser().parse_args(["serve", "agp-bug", "--tiny", "--cpus", "2", "--config-nr-cpus", "16",
-                                          "--seed", "3", "--flush", "range"])
+    args = cli.build_parser().parse_args(["serve", "agp-bug", "--bits", "64", "--cpus", "2", "--config-nr-cpus",
+                                          "16", "--seed", "3", "--flush", "range"])
     tab = cli.build_parser().parse_args(["tui", *session_args(args)])
     a, b = cli.spec_from(args), cli.spec_from(tab)
     assert (a.asked, a.config) == (b.asked, b.config)
-    assert b.config.tiny and b.config.config_nr_cpus == 16 and b.config.flush == "range"
+    assert (b.config.bits, b.config.config_nr_cpus, b.config.flush, b.config.seed) == (64, 16, "range", 3)
 
 
 def test_another_workload_keeps_what_was_asked_and_takes_its_own_machine():

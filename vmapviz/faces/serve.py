@@ -435,7 +435,7 @@ def session_args(args) -> list[str]:
         value = getattr(args, name)
         if value is not None:
             out += [f"--{name.replace('_', '-')}", str(value)]
-    return out + ["--tiny"] * bool(args.tiny)
+    return out + ["--tiny"] * bool(getattr(args, "tiny", False))
 
 
 if __name__ == "__main__":
