@@ -66,6 +66,7 @@ class FakeDriver:
 
     speed = 20.0
     running = False
+    timeline = None   # no time travel: the time strip stays empty
 
     def __init__(self, snap: Snapshot) -> None:
         self.latest = snap

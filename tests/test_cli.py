@@ -1,6 +1,7 @@
 """The command line as a user types it: output, exit status, one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -126,6 +127,20 @@ def test_config_nr_cpus_sizes_the_blocks_and_cpus_the_threshold(capsys):
     code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--bits", "32", "--cpus", "3",
                            "--config-nr-cpus", "32", "--ops", "1", "--json")
     assert json.loads(out)["config_nr_cpus"] == 32
+
+
+def test_piped_run_output_keeps_counter_names_and_values_whole():
+    """A pipe gives Rich 80 columns: names and values are never cut, the meaning wraps."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    out = subprocess.run([sys.executable, "-m", "vmapviz", "run", "map-touch-unmap", "--ops", "3000"],
+                         capture_output=True, text=True, env=env, timeout=120).stdout
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80
+    for name in ("vm_unmap_aliases_calls", "vmlist_lock_write", "use_after_free", "vmap_area_lock"):
+        assert any(line.split()[:1] == [name] for line in lines), name
+    # lazy_max_pages() for 4 CPUs: 32 MiB / 4 KiB * (fls(4) = 3) = 24,576, on the counter's line
+    assert any(line.split()[:1] == ["lazy_pages"] and "/ 24,576" in line for line in lines)
+    assert "…" not in out
 
 
 def test_modern_takes_any_nr_cpus_up_to_maxsmp(capsys):

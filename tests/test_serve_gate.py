@@ -15,6 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from browser import Served, alive, wait_for
 from vmapviz.faces.serve import MAX_SIZE, Gate, clamp
@@ -155,9 +157,12 @@ def test_a_tab_without_input_pauses_its_run():
         app = served_app_class()("map-touch-unmap", seed=1)
         app.idle_seconds = 0.5
         async with app.run_test(size=(120, 40)) as pilot:
-            assert await asyncio.to_thread(wait_for, lambda: app.driver.running, 10)
-            await pilot.pause(1.5)
-            assert app.paused_for == "idle" and not app.driver.running
+            for _ in range(300):   # it plays, then pauses itself (slowly on a loaded machine)
+                if app.paused_for is not None:
+                    break
+                await pilot.pause(0.1)
+            assert app.paused_for == "idle"
+            assert await asyncio.to_thread(wait_for, lambda: not app.driver.running, 10)
             assert any("no input for" in n.message for n in app._notifications)
             app.stop_driver()
     asyncio.run(run())
@@ -176,3 +181,59 @@ def test_a_port_in_use_or_out_of_range_is_one_line_and_nothing_served():
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 2 and done.stdout == "", (arg, done)
             assert done.stderr.count("\n") == 1 and says in done.stderr, (arg, done.stderr)
+
+
+hosts = st.one_of(st.sampled_from(["127.0.0.1", "localhost", "10.0.0.7", "[::1]", "class.example",
+                                   "evil.example", "127.0.0.1.evil.example", "", "LOCALHOST"]),
+                  st.text(alphabet="abcdefxyz0123456789.-", max_size=20))
+ports = st.one_of(st.none(), st.integers(1, 65535))
+
+
+def hostport(host: str, port) -> str:
+    return host if port is None else f"{host}:{port}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(host=hosts, port=ports, scheme=st.sampled_from(["http", "https", "ws", "file", "null"]),
+       other=hosts, other_port=ports)
+def test_fuzzed_origins_get_in_only_as_the_pages_own(host, port, scheme, other, other_port):
+    """Worked independently of the gate: a socket is let in iff its Host is an IP
+    literal or a known name, and its Origin is http(s):// + that same host[:port] (the
+    default port written or not) or the public URL's origin."""
+    import ipaddress
+    gate = Gate("127.0.0.1", "https://class.example")
+    header = hostport(host, port)
+    origin = f"{scheme}://{hostport(other, other_port)}"
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+        known = True
+    except ValueError:
+        known = bare.lower() in {"localhost", "127.0.0.1", "class.example", socket.gethostname().lower()}
+    default = {"http": 80, "https": 443}.get(scheme)
+    same = (scheme in ("http", "https") and other.lower() == host.lower()
+            and (other_port or default) == (port or default))
+    public = scheme == "https" and other.lower() == "class.example" and other_port in (None, 443)
+    assert (gate.refusal(header, origin) is None) == (known and (same or public)), (header, origin)
+
+
+@given(value=st.one_of(st.none(), st.text(max_size=12), st.integers().map(str)))
+def test_a_fuzzed_size_is_always_within_the_clamp(value):
+    assert 20 <= clamp(value, 20, MAX_SIZE[0], 80) <= MAX_SIZE[0]
+
+
+def test_a_tab_gone_silent_ends_its_app(server):
+    """A tab whose machine slept or whose network dropped: the socket stays open but
+    nothing answers the server's pings (every 15 s); the app must still end."""
+    async def silent():
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"http://127.0.0.1:{server.port}/ws?width=100&height=30",
+                                          headers={"Origin": f"http://127.0.0.1:{server.port}"},
+                                          autoping=False)
+            assert await asyncio.to_thread(wait_for, lambda: len(server.children()) == 1, 30)
+            pid = server.children()[0]
+            # never read, never answer a ping: as good as gone
+            gone = await asyncio.to_thread(wait_for, lambda: not alive(pid), 60)
+            await ws.close()
+            return gone
+    assert asyncio.run(silent()), "the app of a silent tab kept running"

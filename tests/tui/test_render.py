@@ -8,6 +8,10 @@ the end of a vm_area, one free page after every area), never copied from the out
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from rich.style import Style
 
 from vmapviz.models.flush_history import FlushHistory, columns
@@ -421,3 +425,24 @@ def test_cost_panel_text_without_an_app():
     assert "vmlist_lock write 3  vmlist_lock read 0  stale TLB entries 0" in text
     assert "alloc walk ▁█       last 1 max 1" in text
     assert "free walk  █        last 2 max 2" in text
+
+
+@pytest.mark.parametrize("room, shown", [
+    (60, "vm_map_ram(4) = 0xffffc20000300000 [block #3, bits 8-11]"),   # fits: as it is
+    (50, "vm_map_ram(4) = 0xffffc20000300000 [block … 8-11]"),
+    (40, "vm_map_ram(4) = … [block #3, bits 8-11]"),                   # the address whole or gone
+    (20, "vm_map_ram(… 8-11]"),                                         # a call's name is a word
+    (10, "…its 8-11]"),                                                 # too narrow: the end
+])
+def test_a_long_log_line_loses_words_from_its_middle_never_a_numbers_end(room, shown):
+    from vmapviz.tui.panels.eventlog import fit
+    assert fit("vm_map_ram(4) = 0xffffc20000300000 [block #3, bits 8-11]", room) == shown
+
+
+def test_a_log_line_at_the_panels_edge_keeps_its_address_whole():
+    text = "vm_unmap_aliases(): purge 0xffffc20000000000-0xffffc20000400000 (1024 pages)"
+    line = EventLog.entry_strip(Entry(0, 21125, 1, "purge", text), 60).text
+    assert len(line) == 60 and "…" in line
+    numbers = re.findall(r"0x[0-9a-f]+", line)
+    assert set(numbers) <= set(re.findall(r"0x[0-9a-f]+", text))   # whole addresses only
+    assert line.rstrip().endswith("(1024 pages)")

@@ -190,3 +190,12 @@ def test_allocated_dirty_and_free_differ_in_shape():
     pairs = P.PAIR_GLYPHS
     assert len(pairs) == 9 and len(set(pairs.values())) == 9
     assert pairs[("F", "F")] == " " and pairs[("A", "A")] == "█" and pairs[("D", "D")] == "▄"
+
+
+@pytest.mark.parametrize("theme", sorted(t for t in PALETTES if P.luminance(PALETTES[t].background) >= 0.18))
+def test_no_cpu_tint_looks_black_on_a_light_panel(theme):
+    """A thin map line in a CPU's tint must read as a colour, not as black: CIELAB
+    lightness of at least 22 (vmapviz-light's cpu1 #152B38 and cpu3 #2B290C were 16;
+    lighter still, two CPUs' tints come closer than 10 for some dichromat in textual-light)."""
+    for cpu, tint in enumerate(PALETTES[theme].tints[:CPUS]):
+        assert lab(linear(tint))[0] >= 22, f"cpu{cpu} {tint}"

@@ -10,7 +10,9 @@ import contextlib
 import functools
 import os
 import re
+import signal
 import sys
+import threading
 
 from .. import __version__
 from ..kernel import ConfigError
@@ -240,7 +242,7 @@ def _variants(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
+def _machine_options(p: argparse.ArgumentParser, variant: bool = True, tiny: bool = False) -> None:
     if variant:
         p.add_argument("--variant", choices=NAMES, metavar="NAME",
                        help=f"the kernel generation: {_generations_text()} (default: the workload's; "
@@ -254,9 +256,10 @@ def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
                    "two above --cpus)")
     p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
                    help="32- or 64-bit machine (default: the workload's)")
-    p.add_argument("--tiny", action="store_true",
-                   help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
-                   "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
+    if tiny:    # the commands that run the preset (tui, run, quiz); elsewhere it is refused
+        p.add_argument("--tiny", action="store_true",
+                       help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
+                       "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
     p.add_argument("-s", "--seed", type=lambda t: _number(t, "a seed"),
                    help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
@@ -274,7 +277,7 @@ def build_parser() -> Parser:
 
     t = command("tui", help="open the interactive TUI (the default)")
     t.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    _machine_options(t)
+    _machine_options(t, tiny=True)
     t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
     _watch_option(t)
     _theme_option(t)
@@ -289,7 +292,7 @@ def build_parser() -> Parser:
 
     r = command("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
-    _machine_options(r)
+    _machine_options(r, tiny=True)
     r.add_argument("--ops", type=_count, metavar="N", help="stop after N ops (default: the workload's length)")
     r.add_argument("--record", metavar="FILE", help="record the run as a JSON Lines trace")
     r.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -388,7 +391,7 @@ def build_parser() -> Parser:
 
     q = command("quiz", help="questions about a seeded run, to predict before revealing (-c)")
     q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    _machine_options(q)
+    _machine_options(q, tiny=True)
     q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
     q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
@@ -442,7 +445,23 @@ def build_parser() -> Parser:
     return p
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM and SIGHUP end any command as Ctrl+C does (exit status 130), unless the
+    # command handles them itself (a run stops between two ops, a TUI quits as q does).
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)} if main_thread else {}
+    try:
+        return _main(argv)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
@@ -477,7 +496,7 @@ def _workload_and_config(name: str, args):
         workload = get(name, progress)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
                                      seed=args.seed, flush=args.flush,
-                                     config_nr_cpus=args.config_nr_cpus, tiny=args.tiny or None)
+                                     config_nr_cpus=args.config_nr_cpus, tiny=getattr(args, "tiny", False) or None)
 
 
 def _loading_progress(name: str):
@@ -711,7 +730,7 @@ def cmd_serve(args) -> int:
         serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
     except OSError as e:   # the port is taken, or the address is not this machine's
         raise UsageError(f"cannot listen on {args.host} port {args.port}: {e.strerror or e}") from None
-    return 0
+    return INTERRUPTED   # serve() returns only once SIGINT or SIGTERM stopped it
 
 
 def cmd_quiz(args) -> int:
@@ -743,7 +762,7 @@ def cmd_quiz(args) -> int:
         for i, q in enumerate(questions, 1):
             print(f"{i}. {q.question}")
             if args.c:
-                print(f"   answer: {q.answer}: {q.why}")
+                print(f"   answer: {quiz.answer_text(q)}: {q.why}")
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
     return 0
@@ -752,6 +771,7 @@ def cmd_quiz(args) -> int:
 def _print_ops(workload, config, questions, answers: bool) -> None:
     """Every op from op 1 to the last question's, each question before its op."""
     from ..run.driver import Run
+    from ..teaching import quiz
     run, asked = Run(workload, config), {q.op: (i, q) for i, q in enumerate(questions, 1)}
     while run.kernel.op < questions[-1].op:
         op = run.peek()
@@ -760,7 +780,7 @@ def _print_ops(workload, config, questions, answers: bool) -> None:
             i, q = asked[n]
             print(f"{i}. {q.question}")
             if answers:
-                print(f"   answer: {q.answer}: {q.why}")
+                print(f"   answer: {quiz.answer_text(q)}: {q.why}")
         else:
             print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
         run.step()

@@ -174,9 +174,10 @@ def print_report(result: dict, console: Console | None = None) -> None:
            else ", stopped at the op limit")
     console.print(f"{result['ops']:,} ops in {result['wall_s']:.2f} s ({ops_s} ops/s){end}")
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
-    table.add_column("counter")
-    table.add_column("value", justify="right")
-    table.add_column("meaning", style="dim", no_wrap=True, overflow="ellipsis")
+    # Names and values whole at any width (80 columns in a pipe); the meaning wraps.
+    table.add_column("counter", no_wrap=True, min_width=len("vm_unmap_aliases_calls"))
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("meaning", style="dim", overflow="fold")
     lazy, blocks = gen.features.lazy_flush, gen.features.vmap_blocks
     rows = [
         ("tlb_flushes", s["tlb_flushes"], "flush_tlb_kernel_range() calls", True),

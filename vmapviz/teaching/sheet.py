@@ -116,7 +116,8 @@ def _key_markdown(key: dict) -> str:
     for st in key["students"]:
         lines += [f"## {st['name']} (seed {st['seed']})", ""]
         for i, q in enumerate(st["questions"], 1):
-            lines += [f"{i}. op {q['op']:,} ({q['kind']}): **{q['answer']}**: {q['why']}", ""]
+            answer = f"{q['answer']:,}" if isinstance(q["answer"], int) else q["answer"]
+            lines += [f"{i}. op {q['op']:,} ({q['kind']}): **{answer}**: {q['why']}", ""]
     return "\n".join(lines)
 
 

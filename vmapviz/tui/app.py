@@ -810,6 +810,18 @@ class VmapvizApp(App):
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(CommandPalette())
 
+    def search_themes(self) -> None:
+        """The palette's "Theme" entry: Textual's own opens its own palette, without the
+        workarounds of ours (commands.CommandPalette); this one is ours."""
+        from textual.theme import ThemeProvider
+        self.push_screen(CommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
+
+    def search_commands(self, commands, placeholder: str = "Search for commands…"):
+        """As App.search_commands, in our palette (see search_themes)."""
+        from textual.command import SimpleProvider
+        return self.push_screen(CommandPalette(providers=[SimpleProvider(self.screen, commands)],
+                                               placeholder=placeholder))
+
     async def action_quit(self) -> None:
         self.stop_driver()
         self.exit()

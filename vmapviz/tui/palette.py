@@ -39,7 +39,11 @@ CPU_HUES = (
 # black on light ones) than its hue needs: neighbours differ in lightness, which every
 # colour-vision deficiency keeps (orange and yellow, darkened for a light panel, are one
 # colour to a protanope; sky blue and bluish green nearly one to a tritanope).
+# On a light panel darker is also nearer black, so the step is smaller: at 0.6 cpu1 and
+# cpu3 of vmapviz-light came out #152B38 and #2B290C (CIELAB L* 16), both black as a thin
+# map line; at 0.35 they are L* 28, blue and olive, and every pair still differs by 10.
 ODD_CPU_STEP = 0.6
+ODD_CPU_STEP_LIGHT = 0.35
 
 
 def graphic_ratio(text_ratio: float) -> float:
@@ -173,8 +177,8 @@ class Palette:
         put("slot", slot)
         put("hilite", hilite)
         put("hues", tuple(text(h) for h in CPU_HUES))
-        far = "#FFFFFF" if dark else "#000000"
-        put("tints", tuple(mix(readable(h, grounds, graphic), far, ODD_CPU_STEP * (cpu % 2))
+        far, step = ("#FFFFFF", ODD_CPU_STEP) if dark else ("#000000", ODD_CPU_STEP_LIGHT)
+        put("tints", tuple(mix(readable(h, grounds, graphic), far, step * (cpu % 2))
                            for cpu, h in enumerate(CPU_HUES)))
         put("muted", Style(color=muted))
         put("faint", Style(color=readable(mix(fg, bg, 0.7), (bg,), graphic)))

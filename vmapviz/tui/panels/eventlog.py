@@ -11,7 +11,9 @@ small tuples, a Strip is rendered only for a visible line and cached on the entr
 from __future__ import annotations
 
 import bisect
+import re
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
@@ -61,6 +63,43 @@ def op_entries(events, seq: int) -> list[Entry]:
     for e in inner:
         out.append(Entry(seq + len(out), e.op, e.cpu, e.kind, e, bool(ret) and e.cpu != KWORKER))
     return out
+
+
+def fit(text: str, room: int) -> str:
+    """`text` in `room` cells: words (a call's name up to its "(" is a word) dropped
+    from the middle for an ellipsis, so that a number (an address, a size) is shown
+    whole or not at all, and the line's end stays; where its first and last words do not
+    fit together, whole words from the start; where not even one, its end."""
+    if cell_len(text) <= room:
+        return text
+    units = re.findall(r"\S*?\(|\S+|\s+", text)
+    budget = room - 3 - cell_len(units[-1])          # " … " and the last word
+    head: list[str] = []
+    for unit in units[:-1]:
+        if cell_len(unit) > budget:
+            break
+        head.append(unit)
+        budget -= cell_len(unit)
+    tail: list[str] = []
+    for unit in reversed(units[len(head):-1]):
+        if cell_len(unit) > budget:
+            break
+        tail.insert(0, unit)
+        budget -= cell_len(unit)
+    left = "".join(head).rstrip()
+    if left:
+        return left + ("" if left.endswith("(") else " ") + "… " + "".join(tail + units[-1:]).lstrip()
+    # The last word is too long to keep with the first: whole words from the start.
+    budget, head = room - 2, []
+    for unit in units:
+        if cell_len(unit) > budget:
+            break
+        head.append(unit)
+        budget -= cell_len(unit)
+    left = "".join(head).rstrip()
+    if left:
+        return left + ("" if left.endswith("(") else " ") + "…"
+    return "…" + text[len(text) - max(0, room - 1):] if room > 0 else ""
 
 
 def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset | None]:
@@ -230,9 +269,11 @@ class EventLog(CachedLines, can_focus=True):
         style = base + P.active().log.get(e.kind, Style())
         if tag:
             segs.append(Segment(tag, style))
-            segs.append(Segment(" " + e.text, base + Style(bold=True)))
+            style, lead = base + Style(bold=True), " "
         else:
-            segs.append(Segment(e.text, style))
+            lead = ""
+        room = width - sum(seg.cell_length for seg in segs) - len(lead)
+        segs.append(Segment(lead + fit(e.text, room), style))
         return Strip(segs).adjust_cell_length(width, base)
 
     def on_resize(self) -> None:

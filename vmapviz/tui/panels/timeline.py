@@ -184,6 +184,7 @@ class SeekScreen(ModalScreen[None]):
     def __init__(self, driver) -> None:
         super().__init__()
         self.driver = driver
+        self._gone = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="seek-box") as box:
@@ -206,7 +207,9 @@ class SeekScreen(ModalScreen[None]):
 
     def poll(self) -> None:
         if self.driver.seeking is None:
-            self.dismiss(None)
+            if not self._gone and self.app.screen is self:   # once: the timer may fire again
+                self._gone = True
+                self.dismiss(None)
         else:
             self.query_one("#seek-text", Label).update(self.text())
 

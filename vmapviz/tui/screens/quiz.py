@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from ...teaching.quiz import Question, check
+from ...teaching.quiz import Question, answer_text, check
 
 
 class QuizReady(Message):
@@ -41,7 +41,8 @@ class QuizScreen(ModalScreen[str | int | None]):
     #quiz-box { width: 100%; height: auto; max-height: 12; border: round $vz-focus;
                 background: $surface; padding: 0 1; }
     #quiz-question { max-height: 5; overflow-y: auto; }
-    #quiz-verdict { max-height: 4; overflow-y: auto; }
+    #quiz-verdict { max-height: 4; overflow-y: auto; display: none; }
+    #quiz-input { margin: 1 0 0 0; }
     """
     AUTO_FOCUS = "#quiz-input"
     BINDINGS = [Binding("escape", "leave", "leave quiz mode")]
@@ -59,7 +60,8 @@ class QuizScreen(ModalScreen[str | int | None]):
             box.border_title = f"{self.title_text} · {self.score}"
             yield Static(self.question.question, id="quiz-question", markup=False)
             yield Input(placeholder="your prediction, then enter · enter alone skips · +N skips N ops · "
-                        "escape leaves" if self.skippable else "your prediction, then enter", id="quiz-input")
+                        "escape leaves" if self.skippable else "your prediction, then enter", id="quiz-input",
+                        compact=True)
             yield Static("", id="quiz-verdict")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -80,9 +82,11 @@ class QuizScreen(ModalScreen[str | int | None]):
         self.score.asked += 1
         self.score.right += correct
         q = self.question
-        verdict = "Right!" if correct else f"Not quite: the answer is {q.answer}."
-        self.query_one("#quiz-verdict", Static).update(
-            Text(f"{verdict} {q.why}.\n\nenter: next question · escape: leave quiz mode"))
+        verdict = "Right!" if correct else f"Not quite: the answer is {answer_text(q)}."
+        verdict_box = self.query_one("#quiz-verdict", Static)
+        verdict_box.display = True
+        verdict_box.update(
+            Text(f"{verdict} Why: {q.why}.\n\nenter: next question · escape: leave quiz mode"))
         self.query_one("#quiz-box").border_title = f"{self.title_text} · {self.score}"
         inp = self.query_one(Input)
         inp.display = False
