@@ -4,7 +4,8 @@
   header's colour on the page), and from opening the page to it;
 - the CPU an idle, paused session's app uses, and the server's, over 10 s;
 - the CPU after the tab is closed (the app must be gone; the server's share);
-- the time and size of a 100-frame GIF at 120x40.
+- the time and size of a 100-frame GIF at 120x40, and of the same run's HTML player;
+  the player's load time from disk with the network off.
 
 Needs Debian's Chromium and playwright, like the browser tests.
 """
@@ -63,15 +64,37 @@ def bench_serve() -> None:
         browser.close()
 
 
-def bench_gif() -> None:
+def bench_export(browser: bool) -> None:
+    """The GIF and the HTML player of one run, side by side: export time and size; the
+    player's load time from disk in Chromium with the network off (to its first frame
+    drawn), and a scrub to the last frame."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "run.gif")
-        cmd = [sys.executable, "-m", "vmapviz", "export", "--gif", path, "--ops", "1000", "--every", "10"]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        took = time.perf_counter() - t0
-        print(f"GIF, 100 frames at 120x40 ({' '.join(cmd[2:])}): {took:.1f} s, "
-              f"{os.path.getsize(path) / 1024:.0f} KiB")
+        for kind in ("gif", "html"):
+            path = os.path.join(tmp, f"run.{kind}")
+            cmd = [sys.executable, "-m", "vmapviz", "export", f"--{kind}", path, "--ops", "1000", "--every", "10"]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            took = time.perf_counter() - t0
+            print(f"{kind.upper():<4}, 100 frames at 120x40 ({' '.join(cmd[2:])}): {took:.1f} s, "
+                  f"{os.path.getsize(path) / 1024:.0f} KiB")
+        if browser:
+            from pathlib import Path
+
+            from playwright.sync_api import sync_playwright
+            with sync_playwright() as p:
+                b = launch(p)
+                page = b.new_context(offline=True).new_page()
+                uri = Path(path).as_uri()
+                t0 = time.perf_counter()
+                page.goto(uri)
+                page.wait_for_function("window.player && window.player.frame === 0")
+                loaded = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                page.evaluate("window.player.show(99)")
+                scrub = time.perf_counter() - t0
+                print(f"HTML opened from disk, network off: first frame in {loaded * 1000:.0f} ms; "
+                      f"frame 1 -> 100 in {scrub * 1000:.0f} ms")
+                b.close()
 
 
 if __name__ == "__main__":
@@ -80,4 +103,4 @@ if __name__ == "__main__":
         print(f"serve: skipped: {reason}")
     else:
         bench_serve()
-    bench_gif()
+    bench_export(reason is None)

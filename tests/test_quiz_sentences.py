@@ -8,6 +8,7 @@ import re
 import pytest
 
 from vmapviz.kernel.generations import GENERATIONS
+from vmapviz.sentences import NEUTRAL, Said, borrowed
 from vmapviz.teaching import quiz
 from vmapviz.workloads import get
 
@@ -55,3 +56,19 @@ def test_the_why_numbers_are_the_events():
         for q in quiz.generate(w, w.config(variant=variant, tiny=True), 6, 1, horizon=300, kinds=["lazy", "flush"]):
             said = [int(x.replace(",", "")) for x in re.findall(r"vmap_lazy_nr (?:=|reached) ([\d,]+)", q.why)]
             assert said == [q.given["lazy_nr"] + 2], (q.why, q.given)
+
+
+@pytest.mark.parametrize("generation", list(GENERATIONS))
+def test_each_kind_asked_on_a_generation_has_that_generations_own_why(generation):
+    """Through vmapviz.sentences: for every kind asked on this generation, each text its
+    why is made of (quiz.ROLES) is owned by the generation, none borrowed nor neutral."""
+    for kind, roles in quiz.ROLES.items():
+        for role in roles:
+            text = quiz.WHY.pick(role, generation)
+            if generation in quiz.FOR[kind]:
+                assert generation in text.owners and text.owners != NEUTRAL, (kind, role, generation)
+                said = Said()
+                said.add(text, ["..."])
+                assert borrowed(said, generation) == []
+            else:
+                assert text.owners == NEUTRAL or generation in text.owners

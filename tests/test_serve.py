@@ -208,3 +208,20 @@ def test_a_hidden_tab_pauses_its_run_until_it_is_seen(browser, served):
     set_hidden(page, False)
     assert wait_for(lambda: header_pixels(page, running) > 100, 30), "it did not go on when seen"
     page.close()
+
+
+def test_served_on_a_second_loopback_address_the_page_works_there(browser):
+    """`--host 127.0.0.2` (as --host 0.0.0.0 opened at the LAN address): every URL of
+    the page is the address the browser used."""
+    server = Served(host="127.0.0.2")
+    try:
+        page = browser.new_page(viewport={"width": 1100, "height": 760})
+        seen = urls_seen(page)
+        page.goto(server.url)
+        page.wait_for_selector("body.-first-byte", timeout=60_000)
+        ours = [url for url in seen if "googleapis" not in url]
+        assert ours and all(url.split("/")[2] == f"127.0.0.2:{server.port}" for url in ours), ours
+        assert wait_for(lambda: header_pixels(page, (0x56, 0xB4, 0xE9)) > 100, 30)   # RUNNING
+        page.close()
+    finally:
+        server.stop()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from browser import Served, alive, wait_for
 from vmapviz.faces.serve import MAX_SIZE, Gate, clamp
@@ -179,3 +181,42 @@ def test_a_port_in_use_or_out_of_range_is_one_line_and_nothing_served():
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 2 and done.stdout == "", (arg, done)
             assert done.stderr.count("\n") == 1 and says in done.stderr, (arg, done.stderr)
+
+
+hosts = st.one_of(st.sampled_from(["127.0.0.1", "localhost", "10.0.0.7", "[::1]", "class.example",
+                                   "evil.example", "127.0.0.1.evil.example", "", "LOCALHOST"]),
+                  st.text(alphabet="abcdefxyz0123456789.-", max_size=20))
+ports = st.one_of(st.none(), st.integers(1, 65535))
+
+
+def hostport(host: str, port) -> str:
+    return host if port is None else f"{host}:{port}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(host=hosts, port=ports, scheme=st.sampled_from(["http", "https", "ws", "file", "null"]),
+       other=hosts, other_port=ports)
+def test_fuzzed_origins_get_in_only_as_the_pages_own(host, port, scheme, other, other_port):
+    """Worked independently of the gate: a socket is let in iff its Host is an IP
+    literal or a known name, and its Origin is http(s):// + that same host[:port] (the
+    default port written or not) or the public URL's origin."""
+    import ipaddress
+    gate = Gate("127.0.0.1", "https://class.example")
+    header = hostport(host, port)
+    origin = f"{scheme}://{hostport(other, other_port)}"
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(bare)
+        known = True
+    except ValueError:
+        known = bare.lower() in {"localhost", "127.0.0.1", "class.example", socket.gethostname().lower()}
+    default = {"http": 80, "https": 443}.get(scheme)
+    same = (scheme in ("http", "https") and other.lower() == host.lower()
+            and (other_port or default) == (port or default))
+    public = scheme == "https" and other.lower() == "class.example" and other_port in (None, 443)
+    assert (gate.refusal(header, origin) is None) == (known and (same or public)), (header, origin)
+
+
+@given(value=st.one_of(st.none(), st.text(max_size=12), st.integers().map(str)))
+def test_a_fuzzed_size_is_always_within_the_clamp(value):
+    assert 20 <= clamp(value, 20, MAX_SIZE[0], 80) <= MAX_SIZE[0]

@@ -194,3 +194,10 @@ def test_vunmap_of_a_vmalloc_area_says_its_pages_stay():
         assert "vunmap() frees no pages" in text, variant
         b = k.vmap(2)
         assert "frees no pages" not in said(k, lambda: k.vunmap(b)), variant
+
+
+def test_modern_vm_no_guard_is_said():
+    # 6.12.33 __get_vm_area_node() 3126: no guard page with VM_NO_GUARD (0x40)
+    k = Kernel(Config(variant="modern", nr_cpus=1))
+    text = said(k, lambda: k.get_vm_area(P, 0x40))
+    assert "no guard page (VM_NO_GUARD)" in text and f"area at {SM:#x} (4 KiB)" in text

@@ -124,7 +124,12 @@ class Gate:
         if not origin:
             return "vmapviz: no Origin: a session is opened by vmapviz's page"
         own = {_origin(scheme, host) for scheme in ("http", "https")}
-        if origin.lower().rstrip("/") not in own | self.origins:
+        try:
+            parts = urlsplit(origin)
+            given = _origin(parts.scheme, parts.netloc) if parts.scheme in ("http", "https") else None
+        except ValueError:
+            given = None
+        if given not in own | self.origins:
             return f"vmapviz: Origin {origin!r} is not this server's page"
         return None
 

@@ -25,6 +25,7 @@ from typing import Iterable, NamedTuple
 
 from ..kernel import BlockView, Config, Kernel, QueueView, VmapArea
 from ..kernel.events import KWORKER, VOID
+from ..sentences import SentenceTable
 from ..workloads import Op, Workload
 
 FREES = ("vm_unmap_ram", "vfree", "vunmap", "remove_vm_area")
@@ -331,7 +332,7 @@ def _runs_text(runs: list) -> str:
 
 def _address(op, before, events, g, lazy_after):
     result = _result(events)
-    return ("What address does it return?", _hex(result), _placement(op, before, events))
+    return ("What address does it return?", _hex(result), _why("place", op, before, events))
 
 
 def _bits(op, before, events, g, lazy_after):
@@ -340,30 +341,26 @@ def _bits(op, before, events, g, lazy_after):
         any(type(e).__name__ == "BlockNew" for e in events) else got.addr - got.bit * before.config.page_size
     return ("Which block (its address) and which bits does vb_alloc() take "
             "(answer as 0xBLOCK bits X-Y)?", f"{block:#x} {_bits_text(got.bit, got.nbits)}",
-            _placement(op, before, events))
+            _why("place", op, before, events))
 
 
 def _walk(op, before, events, g, lazy_after):
     area = next(e for e in events if e.kind == "area")
     what = ("the vmlist walk examine (the node it stops at included)" if _family(before.config) == "vanilla"
             else "alloc_vmap_area()'s walk move past")
-    why = (f"it lands at {area.start:#x} after examining {_plural(area.walk, 'node')} of vmlist"
-           if _family(before.config) == "vanilla" else
-           f"the walk moved addr past {_plural(area.walk, 'area')} (addr = ALIGN(va_end + PAGE_SIZE, "
-           f"align) each time) and stopped at {area.start:#x}")
-    return (f"How many areas does {what}?", area.walk, why)
+    return (f"How many areas does {what}?", area.walk, _why("walk", op, before, events))
 
 
 def _lazy(op, before, events, g, lazy_after):
     return ("What is vmap_lazy_nr after the call (and any purge it causes)?", lazy_after,
-            _free_why(op, before, events))
+            _why("free", op, before, events))
 
 
 def _flush(op, before, events, g, lazy_after):
     flushed = any(e.kind == "flush" for e in events)
     q = ("Is the TLB flushed, by this call or by the purge work it queues (yes or no)?"
          if _family(before.config) == "modern" else "Does it flush the TLB (yes or no)?")
-    return (q, "yes" if flushed else "no", _free_why(op, before, events))
+    return (q, "yes" if flushed else "no", _why("free", op, before, events))
 
 
 def _ipis(op, before, events, g, lazy_after):
@@ -374,7 +371,7 @@ def _ipis(op, before, events, g, lazy_after):
             sum(e.ipis for e in flushes),
             (f"flush_tlb_kernel_range() runs on_each_cpu(): one IPI to each of the other "
              f"{_plural(n - 1, 'CPU')}{times}. " if n > 1 else
-             "a single CPU flushes its own TLB: no IPI. ") + _free_why(op, before, events))
+             "a single CPU flushes its own TLB: no IPI. ") + _why("free", op, before, events))
 
 
 def _next(op, before, events, g, lazy_after):
@@ -388,7 +385,7 @@ def _next(op, before, events, g, lazy_after):
         answer = "b" if any(e.kind == "purge" and e.cpu == KWORKER for e in events) else "a"
     options = " ".join(f"({k}) {v};" for k, v in NEXT.items())
     return (f"What happens next? {options[:-1]}. Answer a, b, c or d.", answer,
-            _free_why(op, before, events))
+            _why("free", op, before, events))
 
 
 def _fails(op, before, events, g, lazy_after):
@@ -404,73 +401,135 @@ _ASK = {"address": _address, "bits": _bits, "walk": _walk, "lazy": _lazy, "flush
         "ipis": _ipis, "next": _next, "fails": _fails}
 
 
-def _free_why(op, before, events) -> str:
-    """Why a free flushed or not, in the words of the generation that ran it."""
-    cfg = before.config
-    fam = _family(cfg)
-    named = {type(e).__name__: e for e in events}
+# The whys, each written for the generations it is true of (vmapviz.sentences): "free"
+# (why a free flushed or not), "place" (why an allocation got its address), "walk"
+# (what the walk counted).  ROLES says which a kind's answer uses.
+VANILLA, REWRITE, MODERN = ("vanilla",), ("posted", "merged"), ("modern",)
+WHY = SentenceTable("quiz.why", neutral=lambda op, before, events: "; ".join(
+    e.line() for e in events if e.kind not in ("call", "return")) or "it returned")
+ROLES = {"address": ("place",), "bits": ("place",), "walk": ("walk",), "lazy": ("free",),
+         "flush": ("free",), "ipis": ("free",), "next": ("free",), "fails": (), "lazy_run": ()}
+
+
+def _why(role: str, op, before, events) -> str:
+    return WHY.pick(role, before.config.variant).write(op, before, events)
+
+
+@WHY.owns("free", by=VANILLA)
+def _free_2627(op, before, events) -> str:
     flushed = any(e.kind == "flush" for e in events)
+    return ("v2.6.27's remove_vm_area() unlinks the area, clears its PTEs and flushes at once, "
+            "on every vunmap and vfree" if flushed else "v2.6.27 found nothing to remove")
+
+
+def _lazy_free(op, before, events, fam: str) -> tuple:
+    """What 2008 and 6.12 share: (the lazy event, the purge, how it was freed), or a why."""
+    cfg = before.config
+    named = {type(e).__name__: e for e in events}
     lazy = next((e for e in events if e.kind == "lazy"), None)
     purge = next((e for e in events if e.kind == "purge"), None)
-    if fam == "vanilla":
-        return ("v2.6.27's remove_vm_area() unlinks the area, clears its PTEs and flushes at once, "
-                "on every vunmap and vfree" if flushed else "v2.6.27 found nothing to remove")
     if lazy is None and "BlockDirty" in named:
         d = named["BlockDirty"]
         if fam == "modern":
-            return (f"vb_free() widens the block's dirty range to cover these pages ({d.dirty:,} of "
-                    f"{cfg.vmap_bbmap_bits:,} dirty): the block is not fully dirty, nothing is freed, "
-                    "no flush until vm_unmap_aliases() or a purge")
-        return (f"vb_free() only marks {_bits_text(d.bit, d.nbits)} of the block dirty ({d.dirty:,} of "
-                f"{cfg.vmap_bbmap_bits:,} dirty): the block is not fully dirty, nothing is freed, no flush")
+            return None, None, (f"vb_free() widens the block's dirty range to cover these pages ({d.dirty:,} "
+                                f"of {cfg.vmap_bbmap_bits:,} dirty): the block is not fully dirty, nothing is "
+                                "freed, no flush until vm_unmap_aliases() or a purge")
+        return None, None, (f"vb_free() only marks {_bits_text(d.bit, d.nbits)} of the block dirty ({d.dirty:,} "
+                            f"of {cfg.vmap_bbmap_bits:,} dirty): the block is not fully dirty, nothing is "
+                            "freed, no flush")
     if lazy is None:
-        return "nothing was freed (" + _failure(events) + ")"
+        return None, None, "nothing was freed (" + _failure(events) + ")"
     block = ("the block became fully dirty, so free_vmap_block() freed its area lazily: "
-             if any(type(e).__name__ in ("BlockFree",) or (e.kind == "block" and fam == "modern")
-                    for e in events) else "the area is freed lazily: ")
-    if not flushed:
-        return (block + f"vmap_lazy_nr = {lazy.lazy_nr:,}, not above lazy_max_pages "
-                f"{cfg.lazy_max_pages:,}, so no flush until a purge")
-    over = f"vmap_lazy_nr reached {lazy.lazy_nr:,} > lazy_max_pages {cfg.lazy_max_pages:,}: "
-    if fam == "modern":
-        return (block + over + "free_vmap_area_noflush() calls schedule_work(&drain_vmap_work); after "
-                f"the call returns, the kworker's __purge_vmap_area_lazy() purges {_plural(purge.nr_areas, 'area')} "
-                f"({purge.nr_pages:,} pages) and flushes once")
-    return (block + over + f"try_purge_vmap_area_lazy() purges {_plural(purge.nr_areas, 'area')} "
-            f"({purge.nr_pages:,} pages) and flushes once, before returning")
+             if any(e.kind == "block" for e in events) else "the area is freed lazily: ")
+    if not any(e.kind == "flush" for e in events):
+        return None, None, (block + f"vmap_lazy_nr = {lazy.lazy_nr:,}, not above lazy_max_pages "
+                            f"{cfg.lazy_max_pages:,}, so no flush until a purge")
+    return lazy, purge, block + f"vmap_lazy_nr reached {lazy.lazy_nr:,} > lazy_max_pages {cfg.lazy_max_pages:,}: "
 
 
-def _placement(op, before, events):
-    """Why the call got that address, in the words of its generation."""
-    cfg = before.config
-    fam = _family(cfg)
+@WHY.owns("free", by=REWRITE)
+def _free_2008(op, before, events) -> str:
+    lazy, purge, why = _lazy_free(op, before, events, "rewrite")
+    if lazy is None:
+        return why
+    return why + (f"try_purge_vmap_area_lazy() purges {_plural(purge.nr_areas, 'area')} "
+                  f"({purge.nr_pages:,} pages) and flushes once, before returning")
+
+
+@WHY.owns("free", by=MODERN)
+def _free_612(op, before, events) -> str:
+    lazy, purge, why = _lazy_free(op, before, events, "modern")
+    if lazy is None:
+        return why
+    return why + ("free_vmap_area_noflush() calls schedule_work(&drain_vmap_work); after the call "
+                  f"returns, the kworker's __purge_vmap_area_lazy() purges {_plural(purge.nr_areas, 'area')} "
+                  f"({purge.nr_pages:,} pages) and flushes once")
+
+
+def _block_place(op, events) -> tuple:
+    """(vb_alloc()'s event or None, the why of a new block or None)."""
     new = next((e for e in events if type(e).__name__ == "BlockNew"), None)
     got = next((e for e in events if type(e).__name__ == "BlockAlloc"), None)
-    area = next((e for e in events if e.kind == "area"), None)
+    if got is None or new is None:
+        return got, None
+    return got, (f"no block on cpu{op.cpu}'s free list had {_plural(got.nbits, 'free page')}, so "
+                 f"new_vmap_block() made a block at {new.start:#x} and vb_alloc() took its "
+                 f"{_bits_text(got.bit, got.nbits)}: {got.addr:#x}")
+
+
+@WHY.owns("place", by=VANILLA)
+def _place_2627(op, before, events) -> str:
     result = _result(events)
     if result is None:
         return _failure(events)
+    return f"__get_vm_area_node() walks vmlist for the first hole that fits the size plus a guard page: {result:#x}"
+
+
+@WHY.owns("place", by=REWRITE)
+def _place_2008(op, before, events) -> str:
+    result = _result(events)
+    if result is None:
+        return _failure(events)
+    got, new = _block_place(op, events)
+    if new:
+        return new
     if got is None:
-        if fam == "vanilla":
-            return (f"__get_vm_area_node() walks vmlist for the first hole that fits the size plus a "
-                    f"guard page: {result:#x}")
-        if fam == "modern":
-            if area is not None and getattr(area, "pooled", False):
-                return f"node_alloc() takes the head of node {area.node}'s pool of that size: {result:#x}"
-            return (f"alloc_vmap_area() takes the lowest free block of the free tree that fits "
-                    f"(the size plus a guard page for vmalloc, vmap and get_vm_area): {result:#x}")
         return (f"alloc_vmap_area() walks the areas from VMALLOC_START, moving past each one in the "
                 f"way to ALIGN(va_end + PAGE_SIZE, align), until the size fits: {result:#x}")
-    region = _bits_text(got.bit, got.nbits)
-    if new is not None:
-        return (f"no block on cpu{op.cpu}'s free list had {_plural(got.nbits, 'free page')}, so new_vmap_block() "
-                f"made a block at {new.start:#x} and vb_alloc() took its {region}: {got.addr:#x}")
-    if fam == "modern":
-        return (f"the first block on cpu{op.cpu}'s free list with {_plural(got.nbits, 'free page')} gives the pages at "
-                f"its bump pointer VMAP_BBMAP_BITS - free = bit {got.bit} (no alignment): {got.addr:#x}")
     return (f"the first block on cpu{op.cpu}'s free list with {_plural(got.nbits, 'free page')}: "
             f"bitmap_find_free_region() takes its first free run of {got.nbits} aligned to "
-            f"{got.nbits}, {region}: {got.addr:#x}")
+            f"{got.nbits}, {_bits_text(got.bit, got.nbits)}: {got.addr:#x}")
+
+
+@WHY.owns("place", by=MODERN)
+def _place_612(op, before, events) -> str:
+    result = _result(events)
+    if result is None:
+        return _failure(events)
+    got, new = _block_place(op, events)
+    if new:
+        return new
+    if got is None:
+        area = next((e for e in events if e.kind == "area"), None)
+        if area is not None and getattr(area, "pooled", False):
+            return f"node_alloc() takes the head of node {area.node}'s pool of that size: {result:#x}"
+        return (f"alloc_vmap_area() takes the lowest free block of the free tree that fits "
+                f"(the size plus a guard page for vmalloc, vmap and get_vm_area): {result:#x}")
+    return (f"the first block on cpu{op.cpu}'s free list with {_plural(got.nbits, 'free page')} gives the "
+            f"pages at its bump pointer VMAP_BBMAP_BITS - free = bit {got.bit} (no alignment): {got.addr:#x}")
+
+
+@WHY.owns("walk", by=VANILLA)
+def _walk_2627(op, before, events) -> str:
+    area = next(e for e in events if e.kind == "area")
+    return f"it lands at {area.start:#x} after examining {_plural(area.walk, 'node')} of vmlist"
+
+
+@WHY.owns("walk", by=REWRITE)
+def _walk_2008(op, before, events) -> str:
+    area = next(e for e in events if e.kind == "area")
+    return (f"the walk moved addr past {_plural(area.walk, 'area')} (addr = ALIGN(va_end + PAGE_SIZE, "
+            f"align) each time) and stopped at {area.start:#x}")
 
 
 def _bits_text(bit: int, n: int) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ...kernel.events import KWORKER, BlockFree, BlockNew
 from ...kernel.modern.events import FragmentedPurge
 from ...kernel.modern.kva import TLB_SINGLE_PAGE_FLUSH_CEILING
-from ...kernel.modern.vmalloc import ioremap_align
+from ...kernel.modern.vmalloc import VM_NO_GUARD, ioremap_align
 from ...kernel.vm_struct import VM_IOREMAP
 from ...run.snapshot import Snapshot
 from ...units import human_bytes, pct
@@ -94,7 +94,8 @@ def _get_vm_area(snap, call, ret, by_kind):
                "and adds a guard page; with an alignment over a page the lowest-fit search asks "
                "for a block of size + align - 1."]
     else:
-        out = [f"get_vm_area() of {human_bytes(size)}: an area with a guard page and no pages "
+        guard = ("no guard page (VM_NO_GUARD)" if flags & VM_NO_GUARD else "a guard page")
+        out = [f"get_vm_area() of {human_bytes(size)}: an area with {guard} and no pages "
                "mapped yet."]
     out += area_sentences(snap, by_kind)
     if ret is not None and ret.result is None:
