@@ -36,7 +36,7 @@ def browser():
 def served():
     server = Served("map-touch-unmap", "--seed", "1")
     yield server
-    assert server.stop() == 0, "the server did not exit cleanly"
+    assert server.stop() == 130, "the server did not exit as interrupted (130)"
     assert not server.children()
 
 
@@ -93,7 +93,7 @@ def test_a_signal_ends_the_server_and_every_app(browser, sig):
     server = Served()
     page = open_app(browser, server.url)
     app = the_app(server)
-    assert server.stop(sig) == 0
+    assert server.stop(sig) == 130   # interrupted (the README's table)
     assert wait_for(lambda: not alive(app), 20), "an app outlived its server"
     page.close()
 
@@ -110,7 +110,7 @@ def test_an_app_whose_server_is_killed_quits(browser):
 
 def test_another_host_is_served_only_with_a_warning():
     server = Served(host="127.0.0.2")   # loopback, but not the default
-    assert server.stop() == 0
+    assert server.stop() == 130
     assert any("warning: serving on 127.0.0.2" in line for line in server.output["stderr"])
 
 
@@ -119,7 +119,7 @@ def test_the_default_host_is_this_machine_only_and_says_nothing():
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.fontsize) == ("127.0.0.1", 8000, 16)
     server = Served()
-    assert server.stop() == 0
+    assert server.stop() == 130
     assert not any("warning" in line for line in server.output["stderr"])
     assert server.output["stdout"][0].startswith(f"vmapviz: serving on http://127.0.0.1:{server.port}/")
 

@@ -220,3 +220,20 @@ def test_fuzzed_origins_get_in_only_as_the_pages_own(host, port, scheme, other, 
 @given(value=st.one_of(st.none(), st.text(max_size=12), st.integers().map(str)))
 def test_a_fuzzed_size_is_always_within_the_clamp(value):
     assert 20 <= clamp(value, 20, MAX_SIZE[0], 80) <= MAX_SIZE[0]
+
+
+def test_a_tab_gone_silent_ends_its_app(server):
+    """A tab whose machine slept or whose network dropped: the socket stays open but
+    nothing answers the server's pings (every 15 s); the app must still end."""
+    async def silent():
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"http://127.0.0.1:{server.port}/ws?width=100&height=30",
+                                          headers={"Origin": f"http://127.0.0.1:{server.port}"},
+                                          autoping=False)
+            assert await asyncio.to_thread(wait_for, lambda: len(server.children()) == 1, 30)
+            pid = server.children()[0]
+            # never read, never answer a ping: as good as gone
+            gone = await asyncio.to_thread(wait_for, lambda: not alive(pid), 60)
+            await ws.close()
+            return gone
+    assert asyncio.run(silent()), "the app of a silent tab kept running"

@@ -344,3 +344,40 @@ def test_quiz_kinds_and_skipping_ahead():
             assert (app.score.right, app.score.asked) == (1, 1)
             app.stop_driver()
     asyncio.run(go())
+
+
+def test_the_header_names_the_tiny_preset_and_its_constants():
+    async def go():
+        app = paused_app(tiny=True)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await step_to(app, pilot, 3)
+            header = screen_text(app).splitlines()[0]
+            assert ("tiny: 64-page range, VMAP_BBMAP_BITS 16, VMAP_MAX_ALLOC 4, "
+                    "lazy_max_pages 16") in header and "2 CPUs" in header
+            app.stop_driver()
+        app = paused_app(tiny=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await step_to(app, pilot, 3)
+            assert "tiny" in screen_text(app).splitlines()[0]
+            app.stop_driver()
+    asyncio.run(go())
+
+
+def test_the_help_explains_the_blocks_lists_the_strip_letters_and_the_area_counts():
+    """Issue 23 §4: F-/FD, the time strip's W F P b and 'areas N live, M lazy' were
+    explained nowhere; the help (?) has a line for each, next to the panels that show them."""
+    async def go():
+        app = paused_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await step_to(app, pilot, 5)
+            assert "live, 0 lazy" in screen_text(app)              # the lazy panel's wording
+            await pilot.press("question_mark")
+            await pilot.pause(0.3)
+            console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+            console.print(app.screen.query_one("#help-text").content)
+            help_text = console.export_text()
+            for legend in ("F- FD -D --", "free list (F)", "dirty list (D)", "W F P b ·",
+                           "a WARN or BUG, a TLB flush, a purge, a vmap block", "areas 3 live, 2 lazy"):
+                assert legend in help_text, legend
+            app.stop_driver()
+    asyncio.run(go())

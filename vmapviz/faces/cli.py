@@ -242,7 +242,7 @@ def _variants(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
+def _machine_options(p: argparse.ArgumentParser, variant: bool = True, tiny: bool = False) -> None:
     if variant:
         p.add_argument("--variant", choices=NAMES, metavar="NAME",
                        help=f"the kernel generation: {_generations_text()} (default: the workload's; "
@@ -256,9 +256,10 @@ def _machine_options(p: argparse.ArgumentParser, variant: bool = True) -> None:
                    "two above --cpus)")
     p.add_argument("--bits", type=lambda t: _number(t, "32 or 64"), choices=(32, 64),
                    help="32- or 64-bit machine (default: the workload's)")
-    p.add_argument("--tiny", action="store_true",
-                   help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
-                   "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
+    if tiny:    # the commands that run the preset (tui, run, quiz); elsewhere it is refused
+        p.add_argument("--tiny", action="store_true",
+                       help="a machine to work by hand: 64 pages of vmalloc range, vmap blocks of 16 pages, "
+                       "VMAP_MAX_ALLOC 4, lazy_max_pages 16, 2 CPUs (unless --cpus); the rules stay the kernel's")
     p.add_argument("-s", "--seed", type=lambda t: _number(t, "a seed"),
                    help="seed of the CPU interleaving and the workload (default: a trace's, else 1)")
 
@@ -276,7 +277,7 @@ def build_parser() -> Parser:
 
     t = command("tui", help="open the interactive TUI (the default)")
     t.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    _machine_options(t)
+    _machine_options(t, tiny=True)
     t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
     _watch_option(t)
     _theme_option(t)
@@ -291,7 +292,7 @@ def build_parser() -> Parser:
 
     r = command("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
-    _machine_options(r)
+    _machine_options(r, tiny=True)
     r.add_argument("--ops", type=_count, metavar="N", help="stop after N ops (default: the workload's length)")
     r.add_argument("--record", metavar="FILE", help="record the run as a JSON Lines trace")
     r.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -390,7 +391,7 @@ def build_parser() -> Parser:
 
     q = command("quiz", help="questions about a seeded run, to predict before revealing (-c)")
     q.add_argument("workload", nargs="?", default=DEFAULT_WORKLOAD, help="a built-in workload or a trace file")
-    _machine_options(q)
+    _machine_options(q, tiny=True)
     q.add_argument("-n", type=_positive, default=5, metavar="N", help="how many questions (default 5)")
     q.add_argument("-c", action="store_true", help="compute the answers, each with its reason")
     q.add_argument("--ops", type=_positive, metavar="N", help="draw the questions from the first N ops (default 30,000)")
@@ -495,7 +496,7 @@ def _workload_and_config(name: str, args):
         workload = get(name, progress)
     return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
                                      seed=args.seed, flush=args.flush,
-                                     config_nr_cpus=args.config_nr_cpus, tiny=args.tiny or None)
+                                     config_nr_cpus=args.config_nr_cpus, tiny=getattr(args, "tiny", False) or None)
 
 
 def _loading_progress(name: str):

@@ -166,7 +166,7 @@ class Config:
         """What --tiny changed, constant by constant ("" without it)."""
         if not self.tiny:
             return ""
-        return (f"tiny: vmalloc range {TINY['vmalloc_pages']} pages, VMAP_BBMAP_BITS {self.vmap_bbmap_bits}, "
+        return (f"tiny: {TINY['vmalloc_pages']}-page range, VMAP_BBMAP_BITS {self.vmap_bbmap_bits}, "
                 f"VMAP_MAX_ALLOC {self.vmap_max_alloc}, lazy_max_pages {self.lazy_max_pages}")
 
     def offers(self, call: str) -> bool:

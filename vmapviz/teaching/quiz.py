@@ -369,9 +369,10 @@ def _ipis(op, before, events, g, lazy_after):
     times = f", {len(flushes)} times" if len(flushes) > 1 else ""
     return (f"The machine has {_plural(n, 'CPU')}. How many IPIs does the TLB flush of this free send?",
             sum(e.ipis for e in flushes),
-            (f"flush_tlb_kernel_range() runs on_each_cpu(): one IPI to each of the other "
-             f"{_plural(n - 1, 'CPU')}{times}. " if n > 1 else
-             "a single CPU flushes its own TLB: no IPI. ") + _why("free", op, before, events))
+            ("flush_tlb_kernel_range() runs on_each_cpu(): " +
+             ("one IPI, to the other CPU" if n == 2 else f"one IPI to each of the other {n - 1:,} CPUs")
+             + f"{times}; " if n > 1 else "a single CPU flushes its own TLB: no IPI; ")
+            + _why("free", op, before, events))
 
 
 def _next(op, before, events, g, lazy_after):
