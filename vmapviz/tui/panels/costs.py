@@ -114,7 +114,8 @@ class CostPanel(Widget):
                 t.append(f" {n:,} ")
         else:
             low, high = min(per_cpu), max(per_cpu)
-            t.append(f"{low:,}{f' to {high:,}' * (high != low)} on each of {len(per_cpu)} CPUs")
+            t.append(f"{low:,}{f' to {high:,}' * (high != low)} on each of {len(per_cpu)} "
+                     f"CPU{'s' * (len(per_cpu) != 1)}")
         t.append("\n")
         for lock in snap.generation.features.locks:
             for c in lock_counters(lock):

@@ -105,7 +105,7 @@ def did(snap: Snapshot) -> str:
     for e in by.get("purge", []):
         parts.append(f"purged {e.nr_areas} lazy area{_s(e.nr_areas)} ({e.nr_pages:,} pages)")
     for e in by.get("flush", []):
-        where = f"all {cpus} TLBs" if e.whole else f"the range on {cpus} CPUs"
+        where = (f"all {cpus} TLB{_s(cpus)}" if e.whole else f"the range on {cpus} CPU{_s(cpus)}")
         parts.append(f"flushed {where} ({e.ipis} IPI{_s(e.ipis)})")
     if call is not None and call.name in FREES and "flush" not in by:
         parts.append("no flush")

@@ -280,7 +280,7 @@ def _vm_map_ram(snap, call, ret, by_kind):
                        "new_vmap_block() could not get an area.")
             return out
         taken = by_kind["bits"][-1].nbits      # the region vb_alloc() took, as the event says
-        region = (f"a naturally aligned region of {taken} pages"
+        region = (f"a naturally aligned region of {taken} page{'s' * (taken != 1)}"
                   + (f" ({count} asked, rounded up to a power of two)" if taken != count else ""))
         if new:
             b = new[0]

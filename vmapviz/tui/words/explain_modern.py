@@ -212,7 +212,7 @@ def _vm_map_ram(snap, call, ret, by_kind):
     rounded = f" ({count} asked, rounded up to a power of two)" if b.nbits != count else ""
     out = []
     if any(isinstance(e, BlockNew) for e in by_kind.get("block", [])):
-        out.append(f"No block on cpu{call.cpu}'s free list had {b.nbits} free pages, so "
+        out.append(f"No block on cpu{call.cpu}'s free list had {_s(b.nbits, 'free page')}, so "
                    f"new_vmap_block() took a {human_bytes(cfg.vmap_block_size)} area aligned to its "
                    f"size (block #{b.block}), handed out its first {_s(b.nbits, 'page')}{rounded} and "
                    "put it at the tail of the free list.")
