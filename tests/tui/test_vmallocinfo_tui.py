@@ -12,8 +12,9 @@ import pytest
 from tui_helpers import screen_text
 
 from vmapviz.models import vmallocinfo as vi
-from vmapviz.tui.screens.vmallocinfo import (BORN, FREED, MAX_ROWS, Row, SpanMap, VmallocinfoApp, choose_cell,
-                                     count_rows, map_rows)
+from vmapviz.tui.screens.vmallocinfo import MAX_ROWS, Row, SpanMap, VmallocinfoApp, choose_cell, count_rows, map_rows
+from vmapviz.tui.screens.vmallocinfo import born as born_tint
+from vmapviz.tui.screens.vmallocinfo import freed as freed_tint
 
 DATA = Path(__file__).parent.parent / "data" / "vmallocinfo"
 
@@ -139,7 +140,7 @@ def test_watch_highlights_born_and_freed_areas(tmp_path):
         # the cells of the freed area are red, the born one's green
         _, freed_style = m._cell(0xFFFFB3A8C0404000)
         glyph, born_style = m._cell(0xFFFFB3A8C0409000)
-        assert freed_style.bgcolor == FREED.bgcolor and born_style.bgcolor == BORN.bgcolor
+        assert freed_style.bgcolor == freed_tint().bgcolor and born_style.bgcolor == born_tint().bgcolor
         assert glyph == "▓"
         m._place(0xFFFFB3A8C0404000)
         await pilot.pause()
@@ -147,7 +148,7 @@ def test_watch_highlights_born_and_freed_areas(tmp_path):
         # a read with no change keeps the highlights
         app.action_reread()
         await pilot.pause()
-        assert m._cell(0xFFFFB3A8C0409000)[1].bgcolor == BORN.bgcolor
+        assert m._cell(0xFFFFB3A8C0409000)[1].bgcolor == born_tint().bgcolor
         # a purge of the three unpurged areas turns them over
         f.write_text("\n".join([*lines[:2], born, *lines[5:]]) + "\n")
         app.action_reread()
@@ -156,7 +157,7 @@ def test_watch_highlights_born_and_freed_areas(tmp_path):
         assert "lazy +0 -3 (purge)" in str(app.query_one("#change").render())
         assert m._cell(0xFFFFB3A8C0409000)[1].bgcolor is None
         glyph, style = m._cell(0xFFFFB3A8C0404000)     # the purged area, shown once more in red
-        assert glyph == "╳" and style.bgcolor == FREED.bgcolor
+        assert glyph == "╳" and style.bgcolor == freed_tint().bgcolor
 
     run(f, scenario, watch=3600)
 

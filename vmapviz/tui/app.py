@@ -170,7 +170,7 @@ class Header(Static):
         self.refresh_text()
 
 
-class VmapvizApp(App):
+class VmapvizApp(themes.Readable, App):
     """vmapviz's interactive view.  See the module docstring."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -297,10 +297,6 @@ class VmapvizApp(App):
     def _painted(self) -> None:
         if self.first_paint is None:
             self.first_paint = time.perf_counter()
-
-    def get_css_variables(self) -> dict[str, str]:
-        self.theme_variables = themes.readable_variables(super().get_css_variables(), self.ansi_theme)
-        return self.theme_variables
 
     def _theme_changed(self, _theme) -> None:
         """Draw every panel again in the palette of the new theme."""
