@@ -52,8 +52,12 @@ elif what == "pair":               # vmalloc(1 page) + vfree beside ARG live are
             k.vfree(k.vmalloc(4096))
             k.drain_events()
 else:                              # a Run of map-touch-unmap, ARG: with a timeline
-    from vmapviz.run.driver import Run
-    from vmapviz.run.timeline import Timeline
+    try:                           # a tree from before the package layout (--before)
+        from vmapviz.driver import Run
+        from vmapviz.timeline import Timeline
+    except ImportError:
+        from vmapviz.run.driver import Run
+        from vmapviz.run.timeline import Timeline
     from vmapviz.workloads import get
     w = get("map-touch-unmap")
     run = Run(w, w.config(), timeline=Timeline(every=6000) if arg else None)

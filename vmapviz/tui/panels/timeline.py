@@ -26,6 +26,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
+from ...run.snapshot import TimelineView
+
 
 GLYPHS = (("warn", "W"), ("flush", "F"), ("purge", "P"), ("block", "b"))   # most notable first
 LABEL = " time "
@@ -84,14 +86,11 @@ class TimelineStrip(Widget, can_focus=True):
         self.start = 0      # the first op the timeline still holds
         self._cells: list[tuple[str, int]] = []
 
-    def show(self, timeline, op: int) -> None:
-        """Draw the marks of `timeline` (a Timeline, read as the driver fills it) with
-        `op` as the current one."""
+    def show(self, timeline: TimelineView | None, op: int) -> None:
+        """Draw the marks of `timeline` (the snapshot's copy) with `op` as the current one."""
         if timeline is None:
             return
-        # copies (C memcpy): the driver thread appends to the marks, and cuts them when
-        # the run changes course
-        self.marks = {name: timeline.marks[name][:] for name, _ in GLYPHS}
+        self.marks = {name: timeline.marks[name] for name, _ in GLYPHS}
         self.end, self.op, self.start = max(timeline.end, op), op, min(timeline.start, op)
         self._cells = cells(self.marks, self.end, self._width(), self.start)
         self.refresh()
