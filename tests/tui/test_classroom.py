@@ -203,13 +203,13 @@ def coloured_map_cell(app) -> tuple[int, int]:
     raise AssertionError("no coloured cell in the map")
 
 
-@pytest.mark.parametrize("key", ["t", "g"])
-def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key):
+@pytest.mark.parametrize("key,size", [("t", SIZE), ("g", SIZE), ("t", (80, 24))])
+def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key, size):
     """Issue 23: the map, blocks and lazy gauge stay visible behind the dialog, in
     their own colours (the dialogs' screen is see-through, the box sits at the bottom)."""
     async def go():
         app = paused_app()
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await step_to(app, pilot, 40)
             x, y = coloured_map_cell(app)
             before = cell_styles(app)

@@ -45,6 +45,23 @@ def test_rows_fold_long_free_stretches():
     assert count_rows(areas, 4096, 16) == 3 and count_rows(areas, 0x10000, 16) == 2
 
 
+def test_an_empty_area_still_gets_its_row(tmp_path):
+    # a zero-size area (start == end, size 0) far from the others: its stretch is one row,
+    # where the map used to have none and the cursor's row was out of range at start
+    areas = [vi.parse_line("0x0-0x2000 8192 vm_map_ram"), vi.parse_line("0x100000-0x100000 0 vm_map_ram")]
+    assert map_rows(areas, 4096, 16) == [Row(0), Row(0x2000, 0x100000, folded=True), Row(0x100000)]
+    dump = tmp_path / "zero"
+    dump.write_text("0xffffc90000000000-0xffffc90000000000 0 f+0x0/0x1 pages=0 vmalloc\n")
+
+    async def scenario(app, pilot):
+        m = app.query_one(SpanMap)
+        assert m.rows == [Row(0xffffc90000000000)] and m.cursor_range()[0] == 0xffffc90000000000
+        await pilot.press("right", "down", "left", "up", "r")
+        await pilot.pause()
+        assert app._exception is None
+    run(dump, scenario)
+
+
 def test_a_huge_area_gets_a_coarse_cell_not_millions_of_rows():
     areas = [vi.parse_line(f"0xffff800000000000-0xffffa00000000000 {32 << 40} f+0x1/0x2 vmalloc")]
     cell = choose_cell(areas, 96, 4096)

@@ -11,10 +11,8 @@ traceback.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from .panels.inspector import Inspector
 from .panels.lazy import LazyPanel
 from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
+from .signals import catch_signals
 from .screens.quiz import QuizReady, QuizScreen, Score
 from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
 from .panels.timeline import SLOW_SEEK, OpScreen, SeekScreen, TimelineStrip
@@ -277,15 +276,7 @@ class VmapvizApp(themes.Readable, App):
     def _catch_signals(self, on: bool) -> None:
         """SIGTERM and SIGHUP quit as q does, so Textual restores the terminal (main
         screen, no mouse reporting, cursor shown); the exit status is then 130."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                if on:
-                    loop.add_signal_handler(sig, self._signalled)
-                else:
-                    loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass   # not the main thread, or no signals here
+        catch_signals(on, self._signalled)
 
     def _signalled(self) -> None:
         self.stop_driver()
