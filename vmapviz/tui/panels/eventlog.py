@@ -236,8 +236,12 @@ class EventLog(CachedLines, can_focus=True):
         self.refresh()
 
     def _scroll_bottom(self) -> None:
+        # force: Textual lets a widget scroll only once a layout has shown its scrollbar,
+        # and a screen under a modal (a long jump's progress, help) is not laid out: a
+        # log that first outgrew its panel there would stay at its top.  Following is
+        # this panel's decision; the size it scrolls by is its own virtual size.
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False)
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
