@@ -432,7 +432,10 @@ def test_the_log_follows_its_end_through_a_run_until_behind_the_progress_screen(
         assert [row.split()[2].split("(")[0].rstrip(":") for row in rows[4:8]] == [
             "vb_free", "free_vmap_block", "lazy", "__purge_vmap_area_lazy"]
         assert "TLB FLUSH" in rows[8] and "flush_tlb_kernel_range(" in rows[8]
-        assert app.query_one(EventLog).follow
+        log = app.query_one(EventLog)
+        assert log.follow
+        # the scrollbar's thumb at the end too: 9 rows shown of the log's lines
+        assert log.vertical_scrollbar.position == log.scroll_y == len(log.shown) - 9
     run(scenario, workload="xfs-dir")
 
 
