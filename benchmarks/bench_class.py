@@ -25,8 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from browser import Served, cpu_seconds, wait_for  # noqa: E402
+from test_helpers import load
+
+browser = load("browser.py")
+Served, cpu_seconds, wait_for = browser.Served, browser.cpu_seconds, browser.wait_for
 
 WINDOW = 10.0
 

@@ -19,7 +19,8 @@ import argparse
 import time
 
 from vmapviz.run.compare import CompareDriver, Pair
-from vmapviz.run.driver import Driver, Run, run_ops
+from vmapviz.run.driver import Driver, Run
+from vmapviz.run.spec import RunSpec
 from vmapviz.workloads import get
 
 ROUNDS = 3   # this machine's speed drifts: alternate the measurements and keep each one's best
@@ -37,15 +38,15 @@ def loop(steps, seconds: float) -> float:
 def alone(workload: str, variant: str, cpus: int, seconds: float) -> float:
     w = get(workload)
     run = Run(w, w.config(variant=variant, nr_cpus=cpus))
-    return loop(lambda n: run_ops(run, n), seconds)
+    return loop(run.run, seconds)
 
 
 def paired(workload: str, variants: tuple[str, str], cpus: int, seconds: float, lockstep: bool = False) -> float:
-    """The pair as CompareDriver runs it (Pair.steps: BURST_OPS ops of a side in a row), or
+    """The pair as CompareDriver runs it (Pair.run: BURST_OPS ops of a side in a row), or
     alternating the sides op by op (Pair.step)."""
     w = get(workload)
     pair = Pair(w, tuple(w.config(variant=v, nr_cpus=cpus) for v in variants))
-    return loop(lambda n: run_ops(pair, n) if lockstep else pair.steps(n), seconds)
+    return loop(lambda n: sum(pair.step() is not None for _ in range(n)) if lockstep else pair.run(n), seconds)
 
 
 def threaded(driver, seconds: float) -> float:
@@ -77,9 +78,9 @@ def main() -> None:
             keep(v, alone(args.workload, v, args.cpus, args.seconds))
         keep("pair", paired(args.workload, variants, args.cpus, args.seconds))
         keep("op by op", paired(args.workload, variants, args.cpus, args.seconds, lockstep=True))
-        keep("driver", threaded(Driver(args.workload, variant=variants[1], nr_cpus=args.cpus, speed=None,
+        keep("driver", threaded(Driver(RunSpec.of(args.workload, variant=variants[1], nr_cpus=args.cpus, speed=None),
                                        on_snapshot=lambda s: None), args.seconds))
-        keep("compare driver", threaded(CompareDriver(args.workload, variants, nr_cpus=args.cpus, speed=None,
+        keep("compare driver", threaded(CompareDriver(RunSpec.of(args.workload, nr_cpus=args.cpus, speed=None), variants,
                                                       on_snapshot=lambda s: None), args.seconds))
     ideal = 1 / sum(1 / best[v] for v in variants)     # each side as fast as alone
     print(f"{args.workload}, {args.cpus} CPUs, best of {ROUNDS} alternating runs of {args.seconds:g} s:")

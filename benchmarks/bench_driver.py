@@ -12,6 +12,7 @@ import time
 from vmapviz.run.driver import Driver, Run
 from vmapviz.kernel import Config, Kernel
 from vmapviz.run.snapshot import take
+from vmapviz.run.spec import RunSpec
 from vmapviz.workloads import get
 
 SECONDS = 3.0
@@ -34,7 +35,7 @@ def through_driver(workload: str, cpus: int | None = None,
                    seconds: float = SECONDS) -> tuple[float, int]:
     """The Driver thread at full speed; ops/s and the snapshots it delivered."""
     snaps = []
-    d = Driver(workload, nr_cpus=cpus, speed=None, on_snapshot=lambda s: snaps.append(1))
+    d = Driver(RunSpec.of(workload, nr_cpus=cpus, speed=None), on_snapshot=lambda s: snaps.append(1))
     d.start()
     d.play()
     time.sleep(0.3)

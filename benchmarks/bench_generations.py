@@ -11,13 +11,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from vmapviz.kernel import Config, Kernel  # noqa: E402
+from vmapviz.kernel import Config, Kernel
 
 P = 4096
 COUNTS = ("walk_total", "remove_walk_total", "purge_walk_total", "vmlist_lock_write",

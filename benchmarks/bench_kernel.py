@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 import time
 import tracemalloc
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from vmapviz.kernel import Config, Kernel  # noqa: E402
+from vmapviz.kernel import Config, Kernel
 
 P = 4096
 
@@ -85,7 +82,7 @@ def bench_vmalloc_pairs(variant="merged", sizes=(100, 10_000, 100_000, 1_000_000
         per = time_pairs(k.vmalloc, k.vfree, k, walks)
         purges = k.stats.purges
         # The same pairs without Kernel._op: the generation's own code, events included.
-        body = time_pairs(lambda size: k._vmalloc(0, size)[0], lambda a: k._vfree(0, a), k, [])
+        body = time_pairs(lambda size, k=k: k._vmalloc(0, size)[0], lambda a, k=k: k._vfree(0, a), k, [])
         rows.append((live, per * 1e6, body * 1e6, walks[0], sum(walks) / len(walks), len(walks), purges))
         del k
         gc.unfreeze()

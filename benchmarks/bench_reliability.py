@@ -22,13 +22,13 @@ import tempfile
 import time
 import traceback
 
+from test_helpers import load
+from vmapviz.run.spec import RunSpec
+from vmapviz.tui.app import VmapvizApp
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, "tests", "tui")]
-
-from test_reliability import KEYS  # noqa: E402  the same keys the test mashes
-from tui_helpers import burst  # noqa: E402
-
-from vmapviz.tui.app import VmapvizApp  # noqa: E402
+burst = load("tui/tui_helpers.py").burst
+KEYS = load("tui/test_reliability.py").KEYS   # the same keys the test mashes
 
 
 # -- 1. key mashing -----------------------------------------------------------------------------
@@ -37,7 +37,7 @@ async def mash_once(seed: int, n: int, shots: str) -> str | None:
     """n keys at full speed; None if the app survived (or quit through the palette's
     "Quit the application", status 0), else what went wrong."""
     rng = random.Random(seed)
-    app = VmapvizApp("map-touch-unmap", speed=None, screenshot_dir=shots)
+    app = VmapvizApp(RunSpec.of("map-touch-unmap", speed=None), screenshot_dir=shots)
     async with app.run_test(size=(120, 40)) as pilot:
         sent = 0
         while sent < n:

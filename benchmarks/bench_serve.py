@@ -18,10 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from browser import Served, alive, cpu_seconds, launch, missing, wait_for  # noqa: E402
+from test_helpers import load
+
+browser = load("browser.py")
+Served, alive, cpu_seconds, launch, missing, wait_for = (
+    browser.Served, browser.alive, browser.cpu_seconds, browser.launch, browser.missing, browser.wait_for)
 
 HEADER_BG = {(0x24, 0x2F, 0x38)}   # textual-dark's $panel, behind the header
 

@@ -25,6 +25,7 @@ from bench_driver import direct, through_driver  # the same loops, measured the 
 from vmapviz.kernel import BlockView, Config, Kernel, QueueView, VmapArea
 from vmapviz.kernel.vmap_area import FLAG_NAMES
 from vmapviz.run.snapshot import Snapshot
+from vmapviz.run.spec import RunSpec
 
 SIZE = (200, 60)
 
@@ -132,7 +133,7 @@ def tui_ops_per_s(seconds: float, workload: str = "map-touch-unmap") -> tuple[fl
     from vmapviz.tui.app import VmapvizApp
 
     async def main() -> tuple[float, int, float, float]:
-        app = VmapvizApp(workload, seed=1, speed=None, autoplay=True)
+        app = VmapvizApp(RunSpec.of(workload, seed=1, speed=None), autoplay=True)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.3)
             op0, n0, t0, c0 = app.driver.latest.op, app.snapshots_applied, time.perf_counter(), time.thread_time()
@@ -155,7 +156,7 @@ def key_latency(presses: int = 30, key_name: str = "e") -> list[float]:
     lat: list[float] = []
 
     async def main() -> None:
-        app = VmapvizApp("map-touch-unmap", seed=1, speed=None, autoplay=True)
+        app = VmapvizApp(RunSpec.of("map-touch-unmap", seed=1, speed=None), autoplay=True)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.5)
             box = app.query_one("#explain")

@@ -23,6 +23,7 @@ from vmapviz.run.driver import Run
 from vmapviz.kernel import ConfigError
 from vmapviz.tui.words.contrast import contrast, did, ratio, rows
 from vmapviz.workloads import UnsupportedWorkload, get
+from vmapviz.run.spec import RunSpec
 
 
 def schedule(ops: int, cpus: int, seed: int = 1) -> list[int]:
@@ -99,7 +100,7 @@ def test_runs_of_a_side_in_a_row_end_both_sides_at_the_shorter_ones_last_op():
         for _ in range(3):
             run.step()
         run.call("purge")
-    assert pair.steps(1000) == end - 4
+    assert pair.run(1000) == end - 4
     assert pair.done
     posted, vanilla = (side.run for side in pair.sides)
     assert posted.kernel.op == vanilla.kernel.op == end
@@ -113,7 +114,7 @@ def test_runs_of_a_side_in_a_row_end_both_sides_at_the_shorter_ones_last_op():
 def test_runs_in_a_row_reach_the_state_of_single_runs():
     wl = get("xfs-dir")
     pair = Pair(wl, tuple(wl.config(variant=v, nr_cpus=16, seed=3) for v in ("vanilla", "merged")))
-    assert [pair.steps(256) for _ in range(4)] == [256] * 4
+    assert [pair.run(256) for _ in range(4)] == [256] * 4
     for side, variant in zip(pair.sides, ("vanilla", "merged")):
         assert side.run.kernel.digest() == single("xfs-dir", variant, 1024, nr_cpus=16, seed=3).kernel.digest()
 
@@ -144,7 +145,7 @@ def test_vanilla_flushes_every_unmap_and_merged_not_until_its_purge():
 
 def stepped(variants, ops: int, **options) -> PairSnapshot:
     """The pair a CompareDriver publishes after `ops` steps, through its thread."""
-    d = CompareDriver("map-touch-unmap", variants, speed=None, **options)
+    d = CompareDriver(RunSpec.of("map-touch-unmap", speed=None, **options), variants)
     d.start()
     try:
         d.step(ops)
@@ -169,7 +170,7 @@ def test_the_driver_publishes_both_sides_at_the_same_op():
 
 def test_a_workload_either_generation_cannot_run_is_refused():
     with pytest.raises(UnsupportedWorkload, match="vanilla v2.6.27 does not have"):
-        CompareDriver("vm-map-ram-test", ("vanilla", "merged"))
+        CompareDriver(RunSpec.of("vm-map-ram-test"), ("vanilla", "merged"))
 
 
 @pytest.mark.parametrize("text", ["vanilla", "vanilla,merged,modern", "merged,merged", "vanilla,2.6.27", ""])
@@ -217,7 +218,7 @@ def test_rows_and_contrast_at_a_vanilla_unmap():
 
 
 def test_contrast_before_the_first_op_says_how_vanilla_runs_it():
-    d = CompareDriver("map-touch-unmap", ("vanilla", "merged"))
+    d = CompareDriver(RunSpec.of("map-touch-unmap"), ("vanilla", "merged"))
     text = contrast(d.latest)
     assert text.startswith("Nothing has run yet")
     assert "vmap(4), touch, vunmap" in text

@@ -4,11 +4,12 @@ import threading
 import time
 
 import pytest
-from driver_helpers import driver, wait_for  # noqa: F401 - driver is a fixture
+from driver_helpers import wait_for
 
 from vmapviz.run.driver import Driver
 from vmapviz.workloads import Workload
 from vmapviz.workloads.base import on_cpu0
+from vmapviz.run.spec import RunSpec
 
 
 
@@ -65,18 +66,18 @@ def test_reset_restart_and_extra_calls(driver):
     wait_for(lambda: d.latest.op == 10)
     d.reset()
     wait_for(lambda: d.latest.op == 0)
-    d.restart(variant="posted", nr_cpus=8, seed=3)
+    d.restart(d.requested.replace(variant="posted", nr_cpus=8, seed=3))
     wait_for(lambda: d.latest.config.nr_cpus == 8)
     assert d.latest.config.variant == "posted" and d.latest.config.seed == 3
-    d.restart("agp-bug")                    # another workload: its own defaults
+    d.restart(d.requested.replace("agp-bug"))  # another workload: its own defaults
     wait_for(lambda: d.latest.workload == "agp-bug")
     assert (d.latest.config.bits, d.latest.config.nr_cpus) == (32, 1)
     d.call("purge")
     wait_for(lambda: d.latest.op == 1)
     assert d.latest.last_op[0].name == "purge"
     with pytest.raises(ValueError):         # NR_CPUS 3: 32768/3/16 = 682 bits, not a power
-        d.restart(nr_cpus=3, bits=32, config_nr_cpus=3)   # of two: refused in the caller
-    d.restart(nr_cpus=3, bits=32)           # NR_CPUS 8: 256 bits
+        d.requested.replace(nr_cpus=3, bits=32, config_nr_cpus=3)   # of two: refused in the caller
+    d.restart(d.requested.replace(nr_cpus=3, bits=32))  # NR_CPUS 8: 256 bits
     wait_for(lambda: d.latest.config.nr_cpus == 3)
     assert d.latest.config.vmap_bbmap_bits == 256
     assert d.latest.workload == "agp-bug"
@@ -102,7 +103,7 @@ def test_a_lagging_consumer_gets_only_the_newest_snapshot():
     def slow(snap):
         seen.append(snap.op)
         time.sleep(0.2)
-    d = Driver("map-touch-unmap", speed=None, on_snapshot=slow)
+    d = Driver(RunSpec.of("map-touch-unmap", speed=None), on_snapshot=slow)
     d.start()
     d.play()
     time.sleep(1.0)
@@ -117,7 +118,7 @@ def test_a_lagging_consumer_gets_only_the_newest_snapshot():
 
 
 def test_stop_joins_the_threads():
-    d = Driver("map-touch-unmap", speed=None)
+    d = Driver(RunSpec.of("map-touch-unmap", speed=None))
     d.start()
     d.play()
     time.sleep(0.2)
@@ -139,9 +140,9 @@ def test_a_restart_toggles_from_the_requested_state(driver):
     # two restarts sent before the driver thread has run either: the second one reads
     # what the first asked for, not the config still running
     d = driver("map-touch-unmap")
-    d.restart(variant="posted" if d.requested.variant == "merged" else "merged")
-    d.restart(variant="posted" if d.requested.variant == "merged" else "merged")
-    assert d.requested.variant == "merged"
+    d.restart(d.requested.replace(variant="posted" if d.requested.config.variant == "merged" else "merged"))
+    d.restart(d.requested.replace(variant="posted" if d.requested.config.variant == "merged" else "merged"))
+    assert d.requested.config.variant == "merged"
     wait_for(lambda: d._commands.empty() and d.config.variant == "merged")
 
 

@@ -110,7 +110,7 @@ def test_config_takes_tiny_and_config_nr_cpus(tmp_path, capsys):
     path.write_text('title = "t"\nworkload = "fix-size-alloc"\n[config]\nvariant = "modern"\ntiny = true\n'
                     'config_nr_cpus = 16\n[[step]]\nrun = 1\nexpect = {lazy_max_pages = 16}\n')
     item = lesson.load(path)
-    cfg = item.config_for()
+    cfg = item.spec().config
     assert cfg.tiny and cfg.config_nr_cpus == 16 and cfg.nr_cpus == 2
     assert main(["lesson", str(path)]) == 0
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from vmapviz.teaching import quiz
+from vmapviz.run.spec import RunSpec
 from vmapviz.faces.cli import main
 from vmapviz.run.driver import Run
 from vmapviz.workloads import get
@@ -28,8 +29,8 @@ def replay_to(workload, config, op):
 def test_answers_are_what_the_simulator_does_at_that_op(name, seed):
     w = get(name)
     cfg = w.config(seed=seed)
-    questions = quiz.generate(w, cfg, 6, seed, horizon=25_000)
-    assert questions == quiz.generate(w, cfg, 6, seed, horizon=25_000)      # same seed, same quiz
+    questions = quiz.generate(RunSpec(w, cfg), 6, horizon=25_000)
+    assert questions == quiz.generate(RunSpec(w, cfg), 6, horizon=25_000)      # same seed, same quiz
     assert len({q.op for q in questions}) == len(questions)
     for q in questions:
         run = replay_to(w, cfg, q.op)
@@ -64,11 +65,11 @@ def test_answers_are_what_the_simulator_does_at_that_op(name, seed):
 
 def test_a_quiz_spreads_over_kinds_and_outcomes():
     w = get("map-touch-unmap")
-    questions = quiz.generate(w, w.config(), 8, 1)
+    questions = quiz.generate(RunSpec.of(w), 8)
     kinds = {q.kind for q in questions}
     assert {"address", "bits", "flush"} <= kinds
     assert {q.answer for q in questions if q.kind == "flush"} == {"yes", "no"} or "ipis" in kinds
-    assert quiz.generate(w, w.config(seed=2), 8, 2) != questions
+    assert quiz.generate(RunSpec.of(w, seed=2), 8) != questions
 
 
 def test_first_vm_map_ram_by_hand():

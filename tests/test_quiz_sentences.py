@@ -8,6 +8,7 @@ import re
 import pytest
 
 from vmapviz.kernel.generations import GENERATIONS
+from vmapviz.run.spec import RunSpec
 from vmapviz.sentences import NEUTRAL, Said, borrowed
 from vmapviz.teaching import quiz
 from vmapviz.workloads import get
@@ -33,7 +34,7 @@ def test_every_generation_and_every_quiz_kind(generation, kind):
             cfg = w.config(variant=generation, nr_cpus=2, tiny=True)
         except Exception:
             continue
-        asked += quiz.generate(w, cfg, 4, 1, horizon=500, kinds=[kind])
+        asked += quiz.generate(RunSpec(w, cfg), 4, horizon=500, kinds=[kind])
     if generation not in quiz.FOR[kind]:
         assert asked == [], f"{kind} asked on {generation}, which its sentences are not written for"
         return
@@ -53,7 +54,7 @@ def test_the_why_numbers_are_the_events():
     lazy_nr plus the pages freed gives (by hand: 2 pages a vfree(4096) on --tiny)."""
     w = get("fix-size-alloc")
     for variant in ("merged", "modern"):
-        for q in quiz.generate(w, w.config(variant=variant, tiny=True), 6, 1, horizon=300, kinds=["lazy", "flush"]):
+        for q in quiz.generate(RunSpec.of(w, variant=variant, tiny=True), 6, horizon=300, kinds=["lazy", "flush"]):
             said = [int(x.replace(",", "")) for x in re.findall(r"vmap_lazy_nr (?:=|reached) ([\d,]+)", q.why)]
             assert said == [q.given["lazy_nr"] + 2], (q.why, q.given)
 

@@ -37,6 +37,7 @@ The rules, with the C they come from:
 import pytest
 
 from vmapviz.teaching import quiz
+from vmapviz.run.spec import RunSpec
 from vmapviz.workloads import get
 
 
@@ -245,7 +246,7 @@ def test_the_solver_agrees_with_every_question(name, variant, seed, cpus):
         cfg = w.config(variant=variant, seed=seed, nr_cpus=cpus)
     except Exception:
         pytest.skip(f"{name} does not run on {variant}")
-    questions = quiz.generate(w, cfg, 14, seed, horizon=4_000, kinds=quiz.LEVELS[3])
+    questions = quiz.generate(RunSpec(w, cfg), 14, horizon=4_000, kinds=quiz.LEVELS[3])
     for q in questions:
         assert q.given["generation"] == variant
         assert variant in quiz.FOR[q.kind]
@@ -267,7 +268,7 @@ def test_the_solver_agrees_on_the_tiny_machine_over_ten_seeds(name, variant, see
         cfg = w.config(variant=variant, seed=seed, tiny=True)
     except Exception:
         pytest.skip(f"{name} does not run on {variant}")
-    for q in quiz.generate(w, cfg, 10, seed, horizon=600, kinds=quiz.LEVELS[3]):
+    for q in quiz.generate(RunSpec(w, cfg), 10, horizon=600, kinds=quiz.LEVELS[3]):
         assert solve(q) == q.answer, (q.question, q.given)
         COVERAGE.add((q.kind, variant))
 

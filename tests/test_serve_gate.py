@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from browser import Served, alive, wait_for
 from vmapviz.faces.serve import MAX_SIZE, Gate, clamp
+from vmapviz.run.spec import RunSpec
 
 THIS = socket.gethostname().lower()
 
@@ -154,7 +155,7 @@ def test_a_tab_without_input_pauses_its_run():
     from vmapviz.faces.serve import served_app_class
 
     async def run():
-        app = served_app_class()("map-touch-unmap", seed=1)
+        app = served_app_class()(RunSpec.of("map-touch-unmap", seed=1))
         app.idle_seconds = 0.5
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(300):   # it plays, then pauses itself (slowly on a loaded machine)

@@ -4,6 +4,7 @@ answers file, and malformed ones."""
 import json
 
 from vmapviz.teaching import quiz
+from vmapviz.run.spec import RunSpec
 from vmapviz.faces.cli import main
 from vmapviz.kernel.config import Config
 from vmapviz.workloads import get
@@ -35,7 +36,7 @@ def test_a_class_of_30_gets_30_sheets_with_their_own_seeds_and_a_key(tmp_path, c
     # The same class and seed: the same sheets; a student's sheet is the quiz of its seed.
     first = key["students"][0]
     w = get("map-touch-unmap")
-    again = quiz.generate(w, w.config(tiny=True, seed=first["seed"]), 4, first["seed"], 400, quiz.LEVELS[2])
+    again = quiz.generate(RunSpec.of(w, tiny=True, seed=first["seed"]), 4, 400, quiz.LEVELS[2])
     assert [q.as_json() for q in again] == first["questions"]
     keymd = (d / "key.md").read_text()
     assert "## student-30" in keymd and first["questions"][0]["why"] in keymd

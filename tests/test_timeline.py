@@ -9,7 +9,7 @@ import pathlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from driver_helpers import driver, wait_for  # noqa: F401 - driver is a fixture
+from driver_helpers import wait_for
 
 from vmapviz.run.driver import Run
 from vmapviz.run.timeline import BLOCK, OpLog, Timeline

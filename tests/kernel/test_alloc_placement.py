@@ -261,7 +261,6 @@ def test_failure_warning_text(variant, message):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_purge_happens_once_even_if_the_retry_fails(variant):
     k = kernel(variant, bits=32, pages=8)
-    S = k.config.vmalloc_start
     a, b, c = (k.vmalloc(P) for _ in range(3))
     k.vfree(c)                                   # [6, 8) lazy
     # vmalloc(3 pages) = 4 pages: 0 -> 3 -> 6 -> 9, fail; purge (c goes); retry:

@@ -93,7 +93,6 @@ def test_large_vm_map_ram_has_no_guard_page_and_vmalloc_packs_after_it():
 def test_busy_lists_by_address_lazy_lists_by_the_allocating_cpus_node():
     # 4 CPUs: 4 nodes, 16-page zones; S is 64 KiB aligned with (S >> 16) % 4 == 0.
     k = kernel()
-    S = k.config.vmalloc_start
     a = k.vmalloc(15 * P, cpu=1)                   # [S, S+16p): zone 0, node 0's busy list
     b = k.vmalloc(P, cpu=1)                        # [S+16p, S+18p): zone 1, node 1
     assert [n.busy for n in k.node_views()] == [(a,), (b,), (), ()]

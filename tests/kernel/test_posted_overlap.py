@@ -8,8 +8,6 @@ area can cover existing ones.  The kernel then meets their PTEs in vmap_page_ran
 everything under it (vunmap_page_range(va_start, va_end)).
 """
 
-import pytest
-
 from vmapviz.kernel import Config, Kernel
 
 P = 4096

@@ -14,6 +14,7 @@ from vmapviz.tui.headless import settle
 from vmapviz.tui.panels.lesson import LessonPanel
 from vmapviz.tui.screens.quiz import QuizScreen
 from vmapviz.tui.panels.timeline import OpScreen, TimelineStrip, cell_of, cells
+from vmapviz.run.spec import RunSpec
 
 from tui_helpers import paused_app, screen_text, step_to
 
@@ -136,7 +137,7 @@ def test_quiz_mode_right_and_wrong():
 def test_a_lesson_played_to_its_end():
     async def go():
         lesson = find("agp-warn")
-        app = VmapvizApp(lesson.workload.name, autoplay=False, lesson=lesson)
+        app = VmapvizApp(RunSpec.of(lesson.workload.name), autoplay=False, lesson=lesson)
         async with app.run_test(size=SIZE) as pilot:
             panel = app.query_one(LessonPanel)
             stops = []
@@ -202,13 +203,13 @@ def coloured_map_cell(app) -> tuple[int, int]:
     raise AssertionError("no coloured cell in the map")
 
 
-@pytest.mark.parametrize("key", ["t", "g"])
-def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key):
+@pytest.mark.parametrize("key,size", [("t", SIZE), ("g", SIZE), ("t", (80, 24))])
+def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key, size):
     """Issue 23: the map, blocks and lazy gauge stay visible behind the dialog, in
     their own colours (the dialogs' screen is see-through, the box sits at the bottom)."""
     async def go():
         app = paused_app()
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await step_to(app, pilot, 40)
             x, y = coloured_map_cell(app)
             before = cell_styles(app)
@@ -238,7 +239,7 @@ def test_every_builtin_lesson_plays_to_its_last_stop(name):
     note holds "[VMALLOC_START, +80 KiB)", which markup would choke on (issue 23 §5)."""
     async def go():
         lesson = find(name)
-        app = VmapvizApp(lesson.workload.name, autoplay=False, lesson=lesson)
+        app = VmapvizApp(RunSpec.of(lesson.workload.name), autoplay=False, lesson=lesson)
         async with app.run_test(size=SIZE) as pilot:
             panel = app.query_one(LessonPanel)
             for i, step in enumerate(lesson.steps):

@@ -19,6 +19,7 @@ from tui_helpers import paused_app, screen_text, settle
 from vmapviz.tui.commands import palette_entries
 from vmapviz.tui.screens.compare import CompareApp, CompareScreen, TwinMap
 from vmapviz.tui.screens.scaling import ScalingScreen
+from vmapviz.run.spec import RunSpec
 
 
 def unmaps(ops: int, cpus: int = 4) -> tuple[int, int]:
@@ -247,7 +248,7 @@ def test_vmapviz_compare_opens_on_compare_mode_and_escape_quits():
     from vmapviz.run.compare import CompareDriver
 
     async def main():
-        app = CompareApp(CompareDriver("map-touch-unmap", ("vanilla", "modern"), nr_cpus=4))
+        app = CompareApp(CompareDriver(RunSpec.of("map-touch-unmap", nr_cpus=4), ("vanilla", "modern")))
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(100):
                 await pilot.pause(0.02)
@@ -272,3 +273,70 @@ def test_the_scaling_chart_takes_one_generation_per_feature_set():
     assert "vanilla" in gens and "merged" in gens and "posted" not in gens
     assert len({GENERATIONS[g].features for g in gens}) == len(gens)
     assert {GENERATIONS[g].features for g in gens} == {g.features for g in GENERATIONS.values()}
+
+
+def unmap_ops(ops: int, cpus: int = 4) -> list[int]:
+    """The ops among the first `ops` that are a vunmap (a CPU's 3rd, 6th, ... op):
+    vanilla flushes the TLB at each of them."""
+    rng = random.Random("vmapviz-schedule:1")
+    done, found = [0] * cpus, []
+    for op in range(1, ops + 1):
+        cpu = rng.randrange(cpus)
+        done[cpu] += 1
+        if done[cpu] % 3 == 0:
+            found.append(op)
+    return found
+
+
+async def at_op(screen, pilot, op: int) -> None:
+    """Wait until compare mode shows both sides at `op`, paused."""
+    for _ in range(1500):
+        await pilot.pause(0.02)
+        snap = screen.snap
+        if snap is not None and snap is screen.driver.latest and not snap.running and \
+                [s.op for s in snap.sides] == [op, op]:
+            return
+    raise AssertionError(f"compare mode did not reach op {op}")
+
+
+def test_compare_mode_travels_in_time_on_both_sides():
+    """Issue 23 §4: N, F and g act on both sides; ? opens compare mode's own help."""
+    from vmapviz.tui.screens.dialogs import HelpScreen
+
+    async def scenario(app, pilot):
+        screen = await open_compare(app, pilot)
+        assert screen.driver.variants == ("vanilla", "merged")
+        # GIVEN both sides at op 20
+        screen.driver.step(20)
+        await at_op(screen, pilot, 20)
+        # WHEN N: both go back one op, to what a fresh run shows at op 19: vanilla has
+        # flushed once per vunmap so far, merged not at all (no purge yet)
+        await pilot.press("N")
+        await at_op(screen, pilot, 19)
+        vanilla, merged = screen.snap.sides
+        assert vanilla.stats.tlb_flushes == len(unmap_ops(19)) and merged.stats.tlb_flushes == 0
+        # F: back to the last op before 19 that flushed on either side (vanilla's last vunmap)
+        await pilot.press("F")
+        last = max(u for u in unmap_ops(18))
+        await at_op(screen, pilot, last)
+        assert screen.snap.sides[0].stats.tlb_flushes == len(unmap_ops(last))
+        # g 5 enter: both at op 5
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        await pilot.press("5", "enter")
+        await at_op(screen, pilot, 5)
+        assert screen.snap.sides[0].stats.tlb_flushes == len(unmap_ops(5))
+        # ?: compare mode's own keys, the time travel among them
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        assert "go back to the previous TLB flush" in text and "leave compare mode" in text
+    run(scenario)
+
+
+def test_compare_footer_offers_help():
+    async def scenario(app, pilot):
+        await open_compare(app, pilot)
+        assert "? help" in screen_text(app)
+    run(scenario)

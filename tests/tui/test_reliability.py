@@ -20,6 +20,7 @@ import vmapviz
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.commands import CommandPalette
 from vmapviz.tui.minsize import MIN_COLS, MIN_ROWS
+from vmapviz.run.spec import RunSpec
 
 SIZE = (120, 40)
 
@@ -214,13 +215,13 @@ def test_sigterm_and_sighup_restore_the_terminal(sig, tmp_path):
 
 
 def test_screenshot_waits_for_every_op_in_chunks(tmp_path, capsys):
-    from vmapviz.faces.export import SCREENSHOT_CHUNK, Run, save_screenshot
+    from vmapviz.faces.export import SCREENSHOT_CHUNK, save_screenshot
     ops = 2 * SCREENSHOT_CHUNK + 7    # three chunks, the last of 7 ops
-    out = save_screenshot(tmp_path / "s.svg", Run("map-touch-unmap", nr_cpus=1), ops, progress=True)
+    out = save_screenshot(tmp_path / "s.svg", RunSpec.of("map-touch-unmap", nr_cpus=1), ops, progress=True)
     svg = (tmp_path / "s.svg").read_text()
     assert out == str(tmp_path / "s.svg") and f"op&#160;{ops:,}" in svg
     # a workload that ends first: agp-bug has 7 ops; the picture is of its end
-    save_screenshot(tmp_path / "a.svg", Run("agp-bug"), SCREENSHOT_CHUNK + 1)
+    save_screenshot(tmp_path / "a.svg", RunSpec.of("agp-bug"), SCREENSHOT_CHUNK + 1)
     assert "FINISHED" in (tmp_path / "a.svg").read_text()
 
 
@@ -253,7 +254,7 @@ def test_palette_bursts_while_running_at_full_speed(seed):
     rng = random.Random(seed)
 
     async def main():
-        app = VmapvizApp("map-touch-unmap", speed=None)
+        app = VmapvizApp(RunSpec.of("map-touch-unmap", speed=None))
         async with app.run_test(size=SIZE) as pilot:
             for _ in range(40):
                 burst(app, "ctrl+p", *(rng.choice(["x", "question_mark", "a", "escape", "enter", "backspace"])

@@ -29,6 +29,7 @@ from textual.theme import BUILTIN_THEMES
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
 from vmapviz.tui.panels.lazy import LazyPanel
+from vmapviz.run.spec import RunSpec
 
 OURS = ("vmapviz-light", "vmapviz-projector")
 # Not ansi-dark and ansi-light: see the docstring.
@@ -85,7 +86,7 @@ def svg_cells(svg: str):
 
 
 async def render_all(themes) -> dict[str, str]:
-    app = VmapvizApp("map-touch-unmap", seed=1, autoplay=False)
+    app = VmapvizApp(RunSpec.of("map-touch-unmap", seed=1), autoplay=False)
     svgs = {}
     async with app.run_test(size=(120, 40)) as pilot:
         for panel in app.query(LazyPanel):

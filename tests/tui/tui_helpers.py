@@ -6,6 +6,7 @@ import io
 
 from rich.console import Console
 
+from vmapviz.run.spec import RunSpec
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
 
@@ -21,9 +22,9 @@ def screen_text(app) -> str:
 def paused_app(tmp_path=None, **kw) -> VmapvizApp:
     """An app on the real driver, not playing: every op comes from a key or a step."""
     kw.setdefault("seed", 1)
-    app = VmapvizApp(kw.pop("workload", "map-touch-unmap"), autoplay=False,
-                     screenshot_dir=tmp_path, **kw)
-    return app
+    app_kw = {k: kw.pop(k) for k in ("theme", "lesson", "driver") if k in kw}
+    spec = RunSpec.of(kw.pop("workload", "map-touch-unmap"), **kw)
+    return VmapvizApp(spec, autoplay=False, screenshot_dir=tmp_path, **app_kw)
 
 
 async def step_to(app, pilot, ops: int) -> None:

@@ -23,6 +23,7 @@ from ..teaching.lesson import LessonError
 from ..teaching.sheet import GradeError
 from ..live.events import LiveError
 from ..models.vmallocinfo import VmallocinfoError
+from ..run.spec import RunSpec
 from ..workloads import TraceError, UnknownWorkload, catalog, get
 
 DEFAULT_WORKLOAD = "map-touch-unmap"
@@ -491,12 +492,15 @@ def file_error(path, e: OSError) -> str:
     return f"{where}: {e.strerror or e}"
 
 
-def _workload_and_config(name: str, args):
+def spec_from(args, name: str | None = None) -> RunSpec:
+    """The run the command line asks for: the workload `name` (default: the argument
+    `workload`) and the machine options; built, so validated, once, here."""
+    name = args.workload if name is None else name
     with _loading_progress(name) as progress:
         workload = get(name, progress)
-    return workload, workload.config(variant=args.variant, nr_cpus=args.cpus, bits=args.bits,
-                                     seed=args.seed, flush=args.flush,
-                                     config_nr_cpus=args.config_nr_cpus, tiny=getattr(args, "tiny", False) or None)
+    return RunSpec.of(workload, variant=getattr(args, "variant", None), nr_cpus=args.cpus, bits=args.bits,
+                      seed=args.seed, flush=args.flush, config_nr_cpus=args.config_nr_cpus,
+                      tiny=getattr(args, "tiny", False))
 
 
 def _loading_progress(name: str):
@@ -518,13 +522,12 @@ def cmd_tui(args) -> int:
         if args.vmallocinfo == "-":
             raise UsageError("--vmallocinfo takes a file: the TUI needs standard input for the keys")
         from ..tui.screens.vmallocinfo import run_vmallocinfo_tui
-        return _tui_status(run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus))
+        return _tui_status(run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus, theme=args.theme))
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
-    workload, _ = _workload_and_config(args.workload, args)  # refuse bad options first
+    spec = spec_from(args)  # refuse bad options first
     from ..tui.app import run_tui
-    return _tui_status(run_tui(workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
-                               args.theme, config_nr_cpus=args.config_nr_cpus, tiny=args.tiny))
+    return _tui_status(run_tui(spec, args.theme))
 
 
 def _tui_status(code: int) -> int:
@@ -534,15 +537,15 @@ def _tui_status(code: int) -> int:
 
 def cmd_run(args) -> int:
     from .report import print_json, print_report, print_vmallocinfo, run_headless, stop_on_signals
-    workload, config = _workload_and_config(args.workload, args)
-    if args.record and _same_file(args.record, getattr(workload, "path", "")):
+    spec = spec_from(args)
+    if args.record and _same_file(args.record, getattr(spec.workload, "path", "")):
         raise UsageError(f"--record {args.record}: that is the trace being replayed; recording "
                          "would overwrite it before it is read (record to another file)")
     try:
         record = open(args.record, "w") if args.record else None
         with stop_on_signals() as stop:
             try:
-                result = run_headless(workload, config, args.ops, record, progress=not args.json,
+                result = run_headless(spec, args.ops, record, progress=not args.json,
                                       vmallocinfo=getattr(args, "vmallocinfo", False), stop=stop)
             finally:
                 if record:
@@ -611,16 +614,14 @@ def cmd_variants(args) -> int:
 
 
 def cmd_screenshot(args) -> int:
-    workload, _ = _workload_and_config(args.workload, args)
+    spec = spec_from(args)
     check_image_path(args.out)
     if args.start is not None and args.until is not None and not args.until_flush:
         raise UsageError("screenshot shows one op: give --from (with --until-flush) or --until, not both")
-    from .export import Run, save_screenshot
-    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
-              args.theme)
+    from .export import save_screenshot
     try:
-        path = save_screenshot(args.out, run, args.until, args.start, args.until_flush, size=args.size,
-                               layout=args.layout, font_size=args.font_size, progress=True)
+        path = save_screenshot(args.out, spec, args.until, args.start, args.until_flush, size=args.size,
+                               layout=args.layout, font_size=args.font_size, progress=True, theme=args.theme)
     except OSError as e:
         raise UsageError(f"--out {file_error(args.out, e)}") from None
     print(path)
@@ -648,8 +649,7 @@ def cmd_vmallocinfo(args) -> int:
 
 def cmd_compare(args) -> int:
     from ..tui.screens.compare import run_compare
-    return _tui_status(run_compare(args.workload, args.variants, args.cpus, args.bits, args.seed,
-                                   args.flush, args.theme))
+    return _tui_status(run_compare(spec_from(args), args.variants, args.theme))
 
 
 def cmd_scaling(args) -> int:
@@ -700,7 +700,7 @@ def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload:
 
 
 def cmd_export(args) -> int:
-    workload, _ = _workload_and_config(args.workload, args)
+    spec = spec_from(args)
     if not (args.gif or args.html):
         raise UsageError("export writes --gif FILE.gif or --html FILE.html (or both)")
     for path, suffix in ((args.gif, ".gif"), (args.html, ".html")):
@@ -708,15 +708,13 @@ def cmd_export(args) -> int:
             check_image_path(path, (suffix,))
     if args.until is None and not args.until_flush:
         raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
-    from .export import Run, Span, export
+    from .export import Span, export
     until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
     if args.start is not None and args.start > until:
         raise UsageError(f"--from {args.start} is after the last op {until}")
-    run = Run(workload, args.variant, args.cpus, args.bits, args.seed, args.flush, args.config_nr_cpus,
-              args.theme)
-    frames = export(run, Span(args.every, until, args.start, args.until_flush), gif=args.gif,
+    frames = export(spec, Span(args.every, until, args.start, args.until_flush), gif=args.gif,
                     html=args.html, size=args.size, fps=args.fps, layout=args.layout,
-                    font_size=args.font_size)
+                    font_size=args.font_size, theme=args.theme)
     for path in (args.gif, args.html):
         if path:
             print(f"{path}: {frames} frames")
@@ -724,7 +722,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    _workload_and_config(args.workload, args)
+    spec_from(args)   # refuse bad options before listening
     from .serve import serve, session_args
     try:
         serve(args.host, args.port, args.fontsize, session_args(args), args.public_url, args.max_sessions)
@@ -735,7 +733,8 @@ def cmd_serve(args) -> int:
 
 def cmd_quiz(args) -> int:
     from ..teaching import quiz
-    workload, config = _workload_and_config(args.workload, args)
+    spec = spec_from(args)
+    workload, config = spec.workload, spec.config
     kinds = [k for k in (args.kinds or quiz.KINDS) if k in quiz.LEVELS[args.level]]
     if not kinds:
         raise UsageError(f"none of --kinds {','.join(args.kinds)} is asked at --level {args.level}")
@@ -745,11 +744,11 @@ def cmd_quiz(args) -> int:
             raise UsageError("--sheet DIR and --students N|FILE go together")
         from ..teaching.sheet import students_from, write_sheets
         names = students_from(args.students)
-        paths = write_sheets(args.sheet, workload, config, names, args.n, kinds, args.level, horizon)
+        paths = write_sheets(args.sheet, spec, names, args.n, kinds, args.level, horizon)
         print(f"{args.sheet}: {len(names)} sheets (Markdown and HTML), key.json and key.md "
               f"({len(paths)} files)")
         return 0
-    questions = quiz.generate(workload, config, args.n, config.seed, horizon, kinds)
+    questions = quiz.generate(spec, args.n, horizon, kinds)
     if args.json:
         import json
         print(json.dumps([q.as_json() for q in questions]))
@@ -806,8 +805,7 @@ def cmd_lesson(args) -> int:
     chosen = lesson.find(args.lesson)
     if args.tui:
         from ..tui.app import run_tui
-        return _tui_status(run_tui(chosen.workload.name if not getattr(chosen.workload, "path", "")
-                                   else chosen.workload.path, theme=args.theme, lesson=chosen))
+        return _tui_status(run_tui(chosen.spec(), theme=args.theme, lesson=chosen))
     wrong = lesson.play(chosen)
     if wrong:
         print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)

@@ -34,6 +34,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.terminal_theme import TerminalTheme
 
+from ..run.spec import RunSpec
+
 FONT = "DejaVu Sans Mono"              # Debian's fonts-dejavu-core, on every machine here
 FONT_FILES = {False: "DejaVuSansMono.ttf", True: "DejaVuSansMono-Bold.ttf"}
 DEJAVU_ADVANCE = 0.602                 # DejaVu Sans Mono's advance, in em
@@ -313,23 +315,6 @@ class Span:
         return range(first, self.until + 1, self.every)
 
 
-@dataclass(frozen=True)
-class Run:
-    """What to run: a workload and the machine options of `vmapviz run`."""
-    workload: object
-    variant: str | None = None
-    nr_cpus: int | None = None
-    bits: int | None = None
-    seed: int | None = None
-    flush: str | None = None
-    config_nr_cpus: int | None = None
-    theme: str | None = None
-
-    def options(self) -> dict:
-        return {name: getattr(self, name) for name in
-                ("variant", "nr_cpus", "bits", "seed", "flush", "theme", "config_nr_cpus")}
-
-
 async def film(session, span: Span):
     """Run the headless `session` through `span`; yield each frame's op, on screen."""
     for i, target in enumerate(span.targets()):
@@ -349,11 +334,12 @@ def frames_progress(count: int, progress: bool):
     return bar, bar.add_task("frames", total=count)
 
 
-async def _record(run: Run, span: Span, size, layout: str, font_size: int, progress: bool, writer):
-    """Film `run` over `span`: `writer(painter, app)` makes the writer, whose
+async def _record(spec: RunSpec, theme: str | None, span: Span, size, layout: str, font_size: int,
+                  progress: bool, writer):
+    """Film `spec` over `span`: `writer(painter, app)` makes the writer, whose
     add(op, rows) takes each frame; return the writer."""
     from ..tui.headless import headless
-    async with headless(size, run.workload, **run.options()) as session:
+    async with headless(size, spec, theme) as session:
         session.slide(layout == "presenter")
         app = session.app
         painter = CellPainter(app.ansi_theme, font_size)
@@ -366,9 +352,9 @@ async def _record(run: Run, span: Span, size, layout: str, font_size: int, progr
     return out
 
 
-def export(run: Run, span: Span, gif: str | Path | None = None, html: str | Path | None = None,
+def export(spec: RunSpec, span: Span, gif: str | Path | None = None, html: str | Path | None = None,
            size: tuple[int, int] = (120, 40), fps: float = 10, progress: bool = True,
-           layout: str = "presenter", font_size: int = FONT_SIZE) -> int:
+           layout: str = "presenter", font_size: int = FONT_SIZE, theme: str | None = None) -> int:
     """`vmapviz export`: the frames of `span`, in the presenter layout (key l) or with
     every panel, written as a GIF and/or an HTML player; return the number of frames."""
     from .html_film import HtmlFilm
@@ -376,7 +362,7 @@ def export(run: Run, span: Span, gif: str | Path | None = None, html: str | Path
     class Both:
         def __init__(self, painter, app) -> None:
             self.gif = GifWriter(painter, fps) if gif else None
-            self.html = HtmlFilm(app, fps, run, layout) if html else None
+            self.html = HtmlFilm(app, fps, spec, layout) if html else None
             self.frames = 0
 
         def add_frame(self, op, rows) -> None:
@@ -385,7 +371,7 @@ def export(run: Run, span: Span, gif: str | Path | None = None, html: str | Path
                     out.add_frame(op, rows)
             self.frames += 1
 
-    out = asyncio.run(_record(run, span, size, layout, font_size, progress, Both))
+    out = asyncio.run(_record(spec, theme, span, size, layout, font_size, progress, Both))
     if not out.frames:
         raise ExportError("no frames: --ops must be at least --every")
     if gif:
@@ -395,9 +381,9 @@ def export(run: Run, span: Span, gif: str | Path | None = None, html: str | Path
     return out.frames
 
 
-def save_screenshot(path: str | Path, run: Run, until: int | None = None, start: int | None = None,
+def save_screenshot(path: str | Path, spec: RunSpec, until: int | None = None, start: int | None = None,
                     until_flush: bool = False, size: tuple[int, int] = (120, 40), layout: str = "full",
-                    font_size: int | None = None, progress: bool = False) -> str:
+                    font_size: int | None = None, progress: bool = False, theme: str | None = None) -> str:
     """`vmapviz screenshot --out FILE.svg|FILE.png`: the screen at op `until` (default
     200) or `start`, or with `until_flush` at the first op after `start` that flushes the
     TLB, headless and paused (reproducible), dressed as a slide; write it, return the
@@ -409,7 +395,7 @@ def save_screenshot(path: str | Path, run: Run, until: int | None = None, start:
         (until if until is not None else start if start is not None else 200)
 
     async def shoot() -> str:
-        async with headless(size, run.workload, **run.options()) as session:
+        async with headless(size, spec, theme) as session:
             session.slide(layout == "presenter")
             if until_flush:
                 await session.run_to(first)

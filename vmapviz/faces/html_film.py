@@ -16,6 +16,8 @@ from __future__ import annotations
 import html
 import json
 
+from ..run.spec import RunSpec
+
 # The player.  FILM is the data: {"fps", "cols", "rows", "bg", "fg", "styles":
 # [[fg, bg, bold]...], "frames": [{"op", "text", "runs": [[y, x, style, text]...]}]}.
 PLAYER_JS = r"""
@@ -136,9 +138,9 @@ def hex_colour(rgb: tuple[int, int, int]) -> str:
 class HtmlFilm:
     """The frames of a run for the player: the changed cells of each, one style table."""
 
-    def __init__(self, app, fps: float, run, layout: str) -> None:
+    def __init__(self, app, fps: float, spec: RunSpec, layout: str) -> None:
         self.app, self.fps, self.layout = app, fps, layout
-        self.title = f"vmapviz {getattr(run.workload, 'name', run.workload)}"
+        self.title = f"vmapviz {spec.workload.name}"
         self.styles: dict[tuple, int] = {}
         self.frames: list[dict] = []
         self.rows: list[tuple] = []

@@ -19,12 +19,12 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 from ..run.driver import Run
-from ..kernel import Config
+from ..run.spec import RunSpec
 from ..kernel.events import KINDS
 from ..run.snapshot import take
-from ..workloads import Workload
 
 PROGRESS_FROM = 20_000  # runs at least this long get a progress bar
+BAR_EVERY = 4096        # ops between two updates of the bar
 
 
 class Stop:
@@ -57,39 +57,42 @@ def stop_on_signals():
             signal.signal(s, h)
 
 
-def run_headless(workload: Workload, config: Config, ops: int | None = None,
+def run_headless(spec: RunSpec, ops: int | None = None,
                  record: IO[str] | None = None, progress: bool = False,
                  vmallocinfo: bool = False, stop: Stop | None = None) -> dict:
     """Run `ops` ops (None: the workload's default length, or to its end) on the
     driver's Run, and return the result object that --json prints, read from the final
     snapshot.  A `stop` request ends the run between two ops: the result then says
     "interrupted"."""
+    workload, config = spec.workload, spec.config
     run = Run(workload, config, record)
     stop = stop or Stop()
     limit = ops if ops is not None else run.source.total or workload.default_ops
     stats = run.kernel.stats
     notable: list[str] = []
-    seen = 0
+
+    def troubles() -> int:
+        return stats.warnings + stats.bugs + stats.faults + stats.use_after_free + stats.refused_calls
+
+    seen = troubles()
+
+    def interrupt() -> bool:   # before each op: a signal, or the last op's troubles to list
+        return stop.signal is not None or (len(notable) < 20 and troubles() != seen)
+
     bar = op_progress(limit) if progress and limit and limit >= PROGRESS_FROM else None
     t0 = time.perf_counter()
     with bar or nullcontext():
         task = bar.add_task("ops", total=limit) if bar else None
-        step, n = run.step, 0
-        while (limit is None or n < limit) and stop.signal is None:
-            events = step()
-            if events is None:
-                break
-            n += 1
-            count = stats.warnings + stats.bugs + stats.faults + stats.use_after_free + stats.refused_calls
-            if count != seen:
-                seen = count
+        n = 0
+        while (limit is None or n < limit) and stop.signal is None and not run.done:
+            n += run.run(BAR_EVERY if limit is None else min(BAR_EVERY, limit - n), stop=interrupt)
+            if troubles() != seen:
+                seen = troubles()
                 if len(notable) < 20:
-                    notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in events
+                    notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in run.last_op
                                    if KINDS[e.kind].notable)
-            if bar and not n % 4096:
+            if bar:
                 bar.update(task, completed=n)
-        if bar:
-            bar.update(task, completed=n)
     wall = time.perf_counter() - t0
     snap = take(run.kernel, workload=workload.name, op=n, finished=run.done)
     extra = {}

@@ -27,7 +27,6 @@ vmapviz's own, below).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ipaddress
 import json
@@ -220,9 +219,9 @@ def served_app_class():
 
 def main(argv: list[str] | None = None) -> int:
     """One tab's app: the TUI on the web driver."""
-    args = session_parser().parse_args(argv)
-    app = served_app_class()(args.workload, args.variant, args.cpus, args.bits, args.seed, args.flush,
-                             theme=args.theme, config_nr_cpus=args.config_nr_cpus)
+    from .cli import build_parser, spec_from
+    args = build_parser().parse_args(["tui", *(sys.argv[1:] if argv is None else argv)])
+    app = served_app_class()(spec_from(args), theme=args.theme)
     app.driver_class = SessionDriver
     try:
         app.run()
@@ -428,28 +427,15 @@ def serve(host: str, port: int, fontsize: int, session_args: list[str],
     make_server(host, port, fontsize, session_args, public_url, max_sessions).serve()
 
 
-def session_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vmapviz.faces.serve",
-                                description="one browser tab's app (run by `vmapviz serve`)")
-    p.add_argument("workload")
-    p.add_argument("--variant")
-    p.add_argument("--cpus", type=int)
-    p.add_argument("--bits", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--flush")
-    p.add_argument("--config-nr-cpus", type=int)
-    p.add_argument("--theme")
-    return p
-
-
 def session_args(args) -> list[str]:
-    """The arguments `vmapviz serve` hands to every tab's app."""
+    """The arguments `vmapviz serve` hands to every tab's app: a `vmapviz tui` command
+    line, which the tab parses with the CLI's own parser (main())."""
     out = [args.workload]
     for name in ("variant", "cpus", "bits", "seed", "flush", "config_nr_cpus", "theme"):
         value = getattr(args, name)
         if value is not None:
             out += [f"--{name.replace('_', '-')}", str(value)]
-    return out
+    return out + ["--tiny"] * bool(getattr(args, "tiny", False))
 
 
 if __name__ == "__main__":

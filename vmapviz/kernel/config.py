@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
-from .generations import GENERATIONS, NAMES, Generation
+from .generations import FLUSH_MODELS, GENERATIONS, NAMES, Generation
 
-# flush_tlb_kernel_range(): x86 (2.6.27 and 2.6.28) flushes every CPU's whole TLB,
-# whatever the range; architectures such as ARM drop only the range.
-FLUSH_MODELS = ("all", "range")
 
 # x86_64, 2.6.28 include/asm-x86/pgtable_64.h: VMALLOC_START 0xffffc20000000000,
 # VMALLOC_END 0xffffe1ffffffffff (inclusive).  We keep ends exclusive and page
@@ -117,13 +115,13 @@ class Config:
             raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
                               f"address space and at most {MAX_RAM_SIZE >> 30} GiB (the simulator's "
                               f"cap), not {self.ram_size!r}")
-        default = (layout.vmalloc_64 or VMALLOC_64) if self.bits == 64 else VMALLOC_32
+        span = (layout.vmalloc_64 or VMALLOC_64) if self.bits == 64 else VMALLOC_32
         if type(self.tiny) is not bool:
             raise ConfigError(f"tiny must be true or false, not {self.tiny!r}")
         if self.tiny:
-            default = (default[0], default[0] + TINY["vmalloc_pages"] * self.page_size)
-        start = default[0] if self.vmalloc_start is None else self.vmalloc_start
-        end = default[1] if self.vmalloc_end is None else self.vmalloc_end
+            span = (span[0], span[0] + TINY["vmalloc_pages"] * self.page_size)
+        start = span[0] if self.vmalloc_start is None else self.vmalloc_start
+        end = span[1] if self.vmalloc_end is None else self.vmalloc_end
         if start % ps or end % ps:
             raise ConfigError(f"vmalloc range {start:#x}-{end:#x} is not page aligned")
         if not 0 < start < end <= 1 << self.bits:
@@ -185,17 +183,39 @@ class Config:
     def VMALLOC_END(self) -> int:
         """The kernel's own VMALLOC_END, as alloc_vmap_area() and vm_unmap_ram() see it:
         x86_64's is the last byte (inclusive), i386's the first byte past the range."""
-        return self.vmalloc_end - 1 if self.bits == 64 else self.vmalloc_end
+        end = self.vmalloc_end
+        assert end is not None          # __post_init__ sets the range
+        return end - 1 if self.bits == 64 else end
 
     @cached_property
     def vmalloc_size(self) -> int:
-        return self.vmalloc_end - self.vmalloc_start
+        start, end = self.vmalloc_start, self.vmalloc_end
+        assert start is not None and end is not None
+        return end - start
 
     @cached_property
     def ulong_max(self) -> int:
         return (1 << self.bits) - 1
 
-    def replace(self, **changes) -> "Config":
+    @classmethod
+    def resolve(cls, base: dict[str, Any], asked: dict[str, Any]) -> "Config":
+        """The Config for the options `asked` (a None is not asked) over `base` (a
+        workload's defaults, or another Config's fields).  The one home of the rules
+        that tie options together: --tiny takes the preset's range and CPUs; a new width
+        without a range of its own gets that width's range; NR_CPUS not asked for goes
+        back to its default when below the online CPUs."""
+        asked = {k: v for k, v in asked.items() if v is not None}
+        opts = dict(base)
+        if asked.get("tiny"):
+            opts.update(vmalloc_start=None, vmalloc_end=None, nr_cpus=TINY["nr_cpus"])
+        if asked.get("bits", opts.get("bits")) != opts.get("bits") and "vmalloc_start" not in asked:
+            opts.update(vmalloc_start=None, vmalloc_end=None)
+        opts.update(asked)
+        if "config_nr_cpus" not in asked:
+            opts = keep_nr_cpus(opts)
+        return cls(**opts)
+
+    def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed, derived values recomputed."""
         fields = self.as_dict()
         # What was this generation's default (its layout's range, its NR_CPUS) follows
@@ -210,14 +230,14 @@ class Config:
         fields.update(changes)
         return Config(**keep_nr_cpus(fields))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return dict(nr_cpus=self.nr_cpus, bits=self.bits, variant=self.variant,
                     page_size=self.page_size, vmalloc_start=self.vmalloc_start,
                     vmalloc_end=self.vmalloc_end, seed=self.seed, flush=self.flush,
                     ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus, tiny=self.tiny)
 
 
-def keep_nr_cpus(fields: dict) -> dict:
+def keep_nr_cpus(fields: dict[str, Any]) -> dict[str, Any]:
     """Config fields with NR_CPUS dropped (back to its default) when it is below the
     online CPU count they ask for: for a copy or a trace run with more CPUs."""
     nr, config_nr = fields.get("nr_cpus"), fields.get("config_nr_cpus")

@@ -249,6 +249,25 @@ class BlockFree(Event):
         return f"free_vmap_block: #{self.block} {self.start:#x} fully dirty, its area freed lazily"
 
 
+class FragmentedPurge(Event):
+    """purge_fragmented_block(): block `block` has nothing in use and is retired
+    (`forced` by an allocation failure, else by vm_unmap_aliases())."""
+    op: int
+    cpu: int
+    block: int
+    start: int
+    end: int
+    free: int
+    dirty: int
+    forced: bool
+    kind = "block"
+
+    def line(self) -> str:
+        why = "forced" if self.forced else "free < VMAP_PURGE_THRESHOLD"
+        return (f"purge_fragmented_block: #{self.block} {self.start:#x} (free {self.free} + "
+                f"dirty {self.dirty}, nothing in use; {why})")
+
+
 class BlockAlloc(Event):
     """vb_alloc() took bits [bit, bit + nbits) of block `block`: the pages at addr."""
     op: int

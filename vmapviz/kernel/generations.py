@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .kernel import Kernel
 
 # The old API every generation has (vmalloc_align is the simulator's one extension:
 # see Kernel.vmalloc_align).
 OLD_API = ("vmalloc", "vmalloc_align", "vfree", "vmap", "vunmap", "get_vm_area",
            "remove_vm_area", "find_vm_area", "vmalloc_to_page", "touch")
+# flush_tlb_kernel_range(): x86 (2.6.27 and 2.6.28) flushes every CPU's whole TLB,
+# whatever the range; architectures such as ARM drop only the range.
+FLUSH_MODELS = ("all", "range")
 # What the 2008 rewrite added.
 PER_CPU_API = ("vm_map_ram", "vm_unmap_ram", "vm_unmap_aliases", "purge")
 
@@ -67,12 +75,19 @@ class Generation:
     kernel: str = "KERNEL_CLASS"   # that class's name there: a later kernel's policy of
                                    # the same module is a subclass beside it
     layout: Layout = Layout()
+    flush_ceiling: int = 0   # x86's tlb_single_page_flush_ceiling: pages up to which a range
+                             # is flushed page by page, not whole (0: always whole)
 
-    def kernel_class(self) -> type:
-        return getattr(importlib.import_module(f"vmapviz.kernel.{self.module}"), self.kernel)
+    def kernel_class(self) -> type[Kernel]:
+        cls: type[Kernel] = getattr(importlib.import_module(f"vmapviz.kernel.{self.module}"), self.kernel)
+        return cls
 
     def offers(self, call: str) -> bool:
         return call in self.calls
+
+    def ioremap_align(self, size: int, config: Config) -> int:
+        """The alignment this generation gives a VM_IOREMAP area of `size` bytes."""
+        return self.kernel_class().ioremap_align(size, config)
 
 
 _REWRITE = Features(lazy_flush=True, vmap_blocks=True, gap_page=True,
@@ -106,12 +121,12 @@ GENERATIONS: dict[str, Generation] = {g.name: g for g in (
                "tree with lowest fit, one guard page, PTEs cleared at free and a kworker purge, "
                "vmap nodes with per-size pools, bump-allocated vmap blocks with dirty ranges",
                OLD_API + PER_CPU_API,
-               _MODERN, "modern", layout=MODERN_LAYOUT),
+               _MODERN, "modern", layout=MODERN_LAYOUT, flush_ceiling=33),   # arch/x86/mm/tlb.c
     Generation("modern-6.18", "v6.18", "modern v6.18",
                "Linux 6.18 (read in 6.18.2) as a policy of modern: the same vmap layer, but a "
                "purge's pool decay takes a quarter of each pool, so pools of fewer than four "
                "areas are kept (6.12 empties them); replay-live's default on a 6.18 kernel",
-               OLD_API + PER_CPU_API, _MODERN, "modern", "KERNEL_6_18", MODERN_LAYOUT),
+               OLD_API + PER_CPU_API, _MODERN, "modern", "KERNEL_6_18", MODERN_LAYOUT, flush_ceiling=33),
 )}
 
 NAMES = tuple(GENERATIONS)

@@ -13,13 +13,14 @@ returns None.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from .calls import SIGNATURES, UINT_MAX, check_args
 from .config import Config
 from .events import VOID, Call, Refused, Return
 from .machine import KernelBug, Machine
-from .views import COUNTERS, BlockView, QueueView, StatsView, VmapArea
+from .views import COUNTERS, BlockView, FreeBlock, ModernBlockView, PoolView, QueueView, StatsView, VmapArea
+from .vm_struct import ioremap_align
 
 ALLOCATING_CALLS = frozenset({"vmalloc", "vmalloc_align", "vmap", "get_vm_area", "vm_map_ram"})
 VOID_CALLS = frozenset({"vfree", "vunmap", "vm_unmap_ram", "vm_unmap_aliases", "purge"})
@@ -28,7 +29,7 @@ VOID_CALLS = frozenset({"vfree", "vunmap", "vm_unmap_ram", "vm_unmap_aliases", "
 class CallSpec(NamedTuple):
     """How _op() runs one call on one kernel, looked up once per op."""
 
-    body: Callable | None      # the generation's _<call>(self, cpu, *args); None: it lacks it
+    body: Callable[..., Any] | None      # the generation's _<call>(self, cpu, *args); None: it lacks it
     allocating: bool           # NULL is a failed call
     void: bool                 # returns nothing
 
@@ -40,8 +41,10 @@ class Kernel(Machine):
     (result, detail) for each call it offers, plus the view hooks below."""
 
     FLAG_NAMES: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean here
+    # Capabilities: what only some generations keep, each empty here (Features says who has it).
+    drain_pending: bool = False    # kworker_purge: the drain work is queued
 
-    def __new__(cls, config: Config | None = None):
+    def __new__(cls, config: Config | None = None) -> Kernel:
         if cls is Kernel:
             cls = (config or Config()).generation.kernel_class()
         return super().__new__(cls)
@@ -59,7 +62,7 @@ class Kernel(Machine):
 
     # -- one op ------------------------------------------------------------------------
 
-    def _op(self, name: str, args: tuple, cpu: int):
+    def _op(self, name: str, args: tuple[Any, ...], cpu: int) -> Any:
         """One op, its arguments checked by the public call that makes it: Call event,
         the generation's body, Return event."""
         body, allocating, void = self.specs[name]
@@ -140,7 +143,7 @@ class Kernel(Machine):
             check_args("remove_vm_area", (addr,), self.config.bits)
         return self._op("remove_vm_area", (addr,), cpu)
 
-    def find_vm_area(self, addr: int, cpu: int = 0):
+    def find_vm_area(self, addr: int, cpu: int = 0) -> Any:
         """find_vm_area(addr): the vm_struct of the area starting at addr, or None."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("find_vm_area", (addr,), self.config.bits)
@@ -193,9 +196,9 @@ class Kernel(Machine):
             self.bug(cpu, "__get_vm_area", f"range {start:#x}-{end:#x}: not page aligned, at 0, or "
                      "empty; the kernel would place an area there anyway", own=True)
 
-    def _checked_get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int):
+    def _checked_get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int) -> Any:
         self._check_range(cpu, size, flags, start, end)
-        return type(self)._get_vm_area(self, cpu, size, flags, start, end)
+        return getattr(type(self), "_get_vm_area")(self, cpu, size, flags, start, end)
 
     def bad_align(self, cpu: int, align: int) -> bool:
         """vmalloc_align()'s check: later kernels refuse an alignment that is not a
@@ -205,10 +208,10 @@ class Kernel(Machine):
         self.warn(cpu, "vmalloc_align", f"alignment {align} is not a power of two")
         return True
 
-    def _touch(self, cpu: int, addr: int, nr_pages: int):
+    def _touch(self, cpu: int, addr: int, nr_pages: int) -> Any:
         return self.touch_pages(cpu, addr, nr_pages), ""
 
-    def _vmalloc_to_page(self, cpu: int, addr: int):
+    def _vmalloc_to_page(self, cpu: int, addr: int) -> Any:
         return self.pgtable.ptes.get(addr >> self.config.page_shift), ""
 
     # -- views (a generation overrides what it has) -------------------------------------------
@@ -241,6 +244,31 @@ class Kernel(Machine):
     def blocks_per_cpu(self) -> list[int]:
         return [0] * self.config.nr_cpus
 
+    def free_blocks(self) -> list[FreeBlock]:
+        """free_tree: the free blocks in address order."""
+        return []
+
+    def largest_free_block(self) -> FreeBlock | None:
+        """free_tree: the largest free block."""
+        return None
+
+    def node_pools(self) -> list[PoolView]:
+        """vmap_nodes: every non-empty pool of purged areas."""
+        return []
+
+    def extra_counters(self) -> dict[str, int]:
+        """vmap_nodes: what the shared counters have no name for."""
+        return {}
+
+    def block_details(self, cpu: int | None = None) -> list[ModernBlockView]:
+        """dirty_range: each live vmap block with its used map, bump pointer, dirty range."""
+        return []
+
+    @classmethod
+    def ioremap_align(cls, size: int, config: Config) -> int:
+        """The alignment __get_vm_area_node() gives a VM_IOREMAP area of `size` bytes."""
+        return ioremap_align(size, config.page_shift)
+
     def stats_view(self) -> StatsView:
         s = self.stats
         return StatsView(*(getattr(s, n) for n in COUNTERS),
@@ -255,7 +283,7 @@ class Kernel(Machine):
         sentence on what the file does not show (empty when it shows everything)."""
         raise NotImplementedError
 
-    def _state(self) -> tuple:
+    def _state(self) -> tuple[Any, ...]:
         """The generation's own state, for digest()."""
         raise NotImplementedError
 

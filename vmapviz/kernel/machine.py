@@ -11,19 +11,20 @@ from __future__ import annotations
 from .config import Config
 from .events import Bug, Corrupt, Fault, TlbFlush, UseAfterFree, Warn
 from .pgtable import EBUSY, PageAllocator, PageTable
-from .views import COUNTERS
+from .views import COUNTERS, Counters
 
 
 class KernelBug(Exception):
     """Raised by Machine.bug(): the call stops where the real kernel would oops."""
 
 
-class Stats:
-    """Counters of what the kernel did, exactly as its C code does it: these raw counts
-    are what a cost model turns into time."""
+class Stats(Counters):
+    """Counters of what the kernel did, exactly as its C code does it (the fields of
+    views.Counters): these raw counts are what a cost model turns into time."""
 
     COUNTERS = COUNTERS
     __slots__ = COUNTERS + ("full_flushes_per_cpu",)
+    full_flushes_per_cpu: list[int]
 
     def __init__(self, nr_cpus: int) -> None:
         for name in self.COUNTERS:

@@ -10,6 +10,7 @@ VM_ALLOC = 0x02
 VM_MAP = 0x04
 VM_USERMAP = 0x08
 VM_VPAGES = 0x10
+VM_NO_GUARD = 0x40      # include/linux/vmalloc.h in 6.12: no guard page after the area (not in 2.6.28)
 IOREMAP_MAX_ORDER_PAGES = 7  # IOREMAP_MAX_ORDER = 7 + PAGE_SHIFT: 128 pages
 
 

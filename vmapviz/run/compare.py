@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .driver import RECENT_EVENTS, Driver, Run, run_ops
+from .driver import RECENT_EVENTS, Driver, Run, run_loop
 from ..kernel import Config, ConfigError
 from ..kernel.generations import NAMES
-from .snapshot import Snapshot, take
+from .snapshot import Snapshot, TimelineView, take
+from .spec import RunSpec
+from .timeline import Timeline
 from ..workloads import Workload
 
 DEFAULT_PAIR = ("vanilla", "merged")
@@ -41,8 +43,9 @@ class Side:
         self.run = run
 
     def snapshot(self, previous: Snapshot | None, total_ops: int | None, **fields) -> Snapshot:
-        run = self.run
-        return take(run.kernel, previous, workload=run.workload.name,
+        run, tl = self.run, self.run.timeline
+        span = TimelineView(tl.start, tl.end, {}) if tl is not None else None   # no strip: no marks
+        return take(run.kernel, previous, workload=run.workload.name, timeline=span,
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
                     total_ops=run.source.total if run.source.total is not None else total_ops,
                     finished=run.done, events=tuple(run.recent), last_op=tuple(run.last_op),
@@ -56,49 +59,56 @@ class Pair:
     sides at the shorter one's last op."""
 
     def __init__(self, workload: Workload, configs: tuple[Config, Config]) -> None:
-        self.sides = tuple(Side(Run(workload, cfg)) for cfg in configs)
+        self.sides = tuple(Side(Run(workload, cfg, timeline=Timeline())) for cfg in configs)
         self.workload, self.config = workload, configs[0]
         self.kernel = self.sides[0].run.kernel
         self.done = False
         self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the driver's own errors
         self.last_op: list = []                             # the last op's events, both sides
-        self.extra_calls: list[tuple[int, str, tuple, int]] = []   # (op before, call, args, cpu)
 
     def step(self) -> list | None:
-        return self.last_op if self.steps(1) else None
+        return self.last_op if self.run(1) else None
 
-    def steps(self, n: int) -> int:
-        """Up to n ops on both sides: the first side's n, then the second's, so that each
+    def run(self, n: int, until: str | None = None, stop=None) -> int:
+        """Run.run() for the pair; with `until` or `stop`, op by op (run_loop).  Else up
+        to n ops on both sides: the first side's n, then the second's, so that each
         generation's code stays specialised by CPython's interpreter (alternating the
         two kernel classes op by op costs about a fifth of the pair's speed, see
         benchmarks/bench_compare.py).  How many ran on both: fewer than n when a
         workload ended, and then the pair is done."""
+        if until is not None or stop is not None:
+            return run_loop(self.step, n, until, stop)
         first, second = (side.run for side in self.sides)
-        ran = run_ops(first, n)
-        caught_up = run_ops(second, ran)
+        ran = first.run(n)
+        caught_up = second.run(ran)
         if caught_up < ran:   # the second ended first: the first goes back to its op
-            first = self._replay(0, second.kernel.op)
+            first.seek(second.kernel.op)
+            self.kernel = first.kernel
         self.done = caught_up < n
         if caught_up:
             self.last_op = first.last_op + second.last_op
         return caught_up
 
-    def _replay(self, i: int, op: int) -> Run:
-        """Side i's run brought from op 0 to `op`, with the extra calls where they were
-        made: the state a run that stopped there has (the simulator is deterministic).
-        Only when a workload ends, so rare."""
-        run = Run(self.workload, self.sides[i].run.config)
-        for before, name, args, cpu in self.extra_calls:
-            run_ops(run, before - run.kernel.op)
-            run.call(name, *args, cpu=cpu)
-        run_ops(run, op - run.kernel.op)
-        self.sides[i].run = run
+    def seek(self, n: int) -> None:
+        """Run.seek() for the pair: both sides to op n (time travel on both), or both
+        to the shorter one's end when a workload ends first."""
+        for side in self.sides:
+            side.run.seek(n)
+        end = min(side.run.kernel.op for side in self.sides)
+        for side in self.sides:
+            if side.run.kernel.op > end:
+                side.run.seek(end)
         self.kernel = self.sides[0].run.kernel
-        return run
+        self.done = any(side.run.done for side in self.sides)
+        self.last_op = [e for side in self.sides for e in side.run.last_op]
+
+    def previous(self, kind: str) -> int | None:
+        """The last op before this one marked `kind` on either side, or None."""
+        found = [op for side in self.sides if (op := side.run.previous(kind)) is not None]
+        return max(found) if found else None
 
     def call(self, name: str, *args, cpu: int = 0) -> list:
         """An extra call on both sides (a generation without it refuses it)."""
-        self.extra_calls.append((self.kernel.op, name, args, cpu))
         self.last_op = [e for side in self.sides for e in side.run.call(name, *args, cpu=cpu)]
         return self.last_op
 
@@ -135,19 +145,15 @@ class CompareDriver(Driver):
     (CPUs, width, seed, flush model).  A workload either generation cannot run is
     refused here (UnsupportedWorkload), before any thread starts."""
 
-    BURST_OPS = 256   # a side's ops in a row (Pair.steps): about a burst's time for the pair
+    BURST_OPS = 256   # a side's ops in a row (Pair.run): about a burst's time for the pair
 
-    def __init__(self, workload: str | Workload = "map-touch-unmap",
-                 variants: tuple[str, str] = DEFAULT_PAIR, **options) -> None:
-        self.variants = parse_variants(",".join(variants))
-        super().__init__(workload, **options)
+    def __init__(self, spec: RunSpec, pair: tuple[str, str] = DEFAULT_PAIR, **driver_options) -> None:
+        self.variants = parse_variants(",".join(pair))
+        super().__init__(spec, **driver_options)    # builds the Pair: a refusal raises here
 
     def _new_run(self) -> Pair:
-        wl = self._workload
-        return Pair(wl, tuple(wl.config(**{**self._options, "variant": v}) for v in self.variants))
-
-    def _run_ops(self, n: int) -> int:
-        return self._run.steps(n)
+        """The spec's machine on each generation (RunSpec.on: NR_CPUS and the seed kept)."""
+        return Pair(self.spec.workload, tuple(self.spec.on(v).config for v in self.variants))
 
     def _snapshot(self) -> PairSnapshot:
         previous = self.latest.sides if self.latest is not None else (None, None)

@@ -13,17 +13,18 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import IO, Callable, Iterator, NamedTuple
+from typing import IO, Any, Callable, Collection, Iterator, NamedTuple, Sequence
 
 from ..models.flush_history import FlushHistory
 from ..kernel import Config, Kernel
-from ..kernel.config import keep_nr_cpus
 from ..kernel.events import UNTIL, VOID
-from .snapshot import Snapshot, take
-from .timeline import Timeline
-from ..workloads import CALLS, Op, Recorder, Workload, get
+from .snapshot import Snapshot, TimelineView, take
+from .spec import RunSpec
+from .timeline import Logged, Timeline
+from ..workloads import CALLS, Op, Recorder, Workload
 from ..workloads.trace import TraceSource
 
+Events = list[Any]   # one op's events: kernel events, or a DriverError
 RECENT_EVENTS = 400
 INTERRUPT_EVERY = 1024   # ops of a long seek or run-until between two looks at Esc (a power of two)
 BURST_S = 0.005  # at full speed, commands are looked at this often
@@ -35,7 +36,7 @@ class DriverError(NamedTuple):
     op: int
     cpu: int
     message: str
-    kind = "error"
+    kind: str = "error"
 
     def line(self) -> str:
         return f"driver error: {self.message}"
@@ -62,15 +63,15 @@ class Run:
         self.source = workload.source(config)
         self.recorder = Recorder(record, workload.name, config) if record is not None else None
         self.timeline = timeline
-        self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
-        self.last_op: list = []                             # every event of the last op
+        self.recent: deque[Any] = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
+        self.last_op: Events = []                                # every event of the last op
         self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
         self.done = False
         # Asked every INTERRUPT_EVERY ops of a long seek with (op, target): True stops it
         # there (the driver's Esc); None: nothing can stop it.
-        self.interrupt: Callable[[int, int], bool] | None = None
+        self.interrupt: Callable[[int, int | None], bool] | None = None
         self._exhausted = False      # the source has no more ops
-        self._replay: Iterator | None = None
+        self._replay: Iterator[Logged] | None = None
         self._ahead: Op | None = None  # the source's next op, peeked and not yet run
         self._bind()
         if timeline is not None:
@@ -81,13 +82,12 @@ class Run:
         self.calls = {name: getattr(self.kernel, name) for name in CALLS}
         self._flushes_seen = self.kernel.stats.tlb_flushes   # _ran() looks for new ones
 
-    def step(self) -> list | None:
+    def step(self) -> Events | None:
         """Run the next op; its events, or None when the workload has ended."""
         if self._replay is not None:
             logged = next(self._replay, None)
             if logged is not None:
-                op = logged.op
-                self.calls[op.call](*op.args, cpu=op.cpu)
+                self.calls[logged.op.call](*logged.op.args, cpu=logged.op.cpu)
                 return self._ran(self.kernel.drain_events())
             self._replay = None
         op, self._ahead = self._ahead or self.source.next(), None
@@ -103,6 +103,20 @@ class Run:
             self.timeline.record(op, result, events)
         return self._ran(events)
 
+    def run(self, n: int | None = None, until: str | Collection[str] | None = None,
+            stop: Callable[[], bool] | None = None) -> int:
+        """Up to `n` ops (see run_loop); how many ran.  A run-until, or a run longer than
+        INTERRUPT_EVERY ops, asks `interrupt` every INTERRUPT_EVERY ops (Esc, quit)."""
+        interrupt = self.interrupt
+        if stop is None and interrupt is not None and (until is not None or n is None or n > INTERRUPT_EVERY):
+            every = INTERRUPT_EVERY - 1
+            goal = None if until is not None or n is None else self.kernel.op + n
+
+            def stop() -> bool:
+                op = self.kernel.op
+                return not op & every and interrupt(op, goal)
+        return run_loop(self.step, n, until, stop)
+
     def peek(self) -> Op | None:
         """The op step() will run next, without running it (None at the end)."""
         tl, n = self.timeline, self.kernel.op
@@ -112,7 +126,7 @@ class Run:
             self._ahead = self.source.next()
         return self._ahead
 
-    def _ran(self, events: list) -> list:
+    def _ran(self, events: Events) -> Events:
         self.recent.extend(events)
         self.last_op = events
         flushes = self.kernel.stats.tlb_flushes
@@ -129,7 +143,13 @@ class Run:
             self._due = tl.nearest(op) + tl.k
         return events
 
-    def call(self, name: str, *args, cpu: int = 0) -> list:
+    def previous(self, kind: str) -> int | None:
+        """The last op before this one marked `kind` (an UNTIL name), or None."""
+        if self.timeline is None:
+            raise RuntimeError("this run keeps no timeline")
+        return self.timeline.previous(kind, self.kernel.op)
+
+    def call(self, name: str, *args: int, cpu: int = 0) -> Events:
         """An extra call outside the workload (the TUI's purge and vm_unmap_aliases).
         Made after stepping back, it changes the future: the ops logged after this
         point are forgotten."""
@@ -168,10 +188,7 @@ class Run:
         self._due = tl.nearest(start) + tl.k
         self.done = False
         t0 = time.thread_time()
-        interrupt, every = self.interrupt, INTERRUPT_EVERY - 1
-        while self.kernel.op < n and self.step() is not None:
-            if interrupt is not None and not self.kernel.op & every and interrupt(self.kernel.op, n):
-                break
+        self.run(n - self.kernel.op)
         if self.kernel.op <= tl.end:
             tl.measured(self.kernel.op - start, time.thread_time() - t0)
         self.done = self._exhausted and self.kernel.op >= tl.end
@@ -181,6 +198,7 @@ class Run:
         forget the logged future and bring a fresh source to op n by feeding it the
         logged results (no kernel needed: a source only sees results)."""
         tl, n = self.timeline, self.kernel.op
+        assert tl is not None      # only a run with a timeline steps back
         if tl.start:
             # A source is a set of generators: it can only be brought to op n by feeding
             # it every op from the first, and those before tl.start are gone.
@@ -207,13 +225,30 @@ class Run:
         return self.source.mismatch_count if isinstance(self.source, TraceSource) else 0
 
 
-def run_ops(run: Run, n: int) -> int:
-    """Up to n ops of `run`; how many ran (fewer: its workload ended)."""
-    step = run.step
-    for i in range(n):
-        if step() is None:
-            return i
-    return n
+
+def run_loop(step: Callable[[], Events | None], n: int | None = None,
+             until: str | Collection[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
+    """The one loop every caller runs ops with (the driver, the headless report, a
+    lesson's steps, the quiz, the cost model): `step()` up to `n` times (None: until
+    it gives None, the workload's end); with `until` (a name of UNTIL, or event
+    kinds), stop after the first op that emits such an event; `stop()` is asked
+    before each op.  How many ops ran."""
+    i = 0
+    if until is None and stop is None:
+        while n is None or i < n:
+            if step() is None:
+                break
+            i += 1
+        return i
+    wanted = UNTIL[until] if isinstance(until, str) else frozenset(until or ())
+    while (n is None or i < n) and not (stop is not None and stop()):
+        events = step()
+        if events is None:
+            break
+        i += 1
+        if wanted and any(e.kind in wanted for e in events):
+            break
+    return i
 
 
 class Driver:
@@ -226,31 +261,26 @@ class Driver:
 
     BURST_OPS = 64   # at full speed, ops run between two looks at the clock
 
-    def __init__(self, workload: str | Workload = "map-touch-unmap", *, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                 flush: str | None = None, speed: float | None = 20.0,
-                 on_snapshot: Callable[[Snapshot], None] | None = None,
-                 snapshot_hz: float = 30.0, max_ops: int | None = None,
-                 config_nr_cpus: int | None = None, tiny: bool = False) -> None:
-        self._options = dict(variant=variant, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
-                             config_nr_cpus=config_nr_cpus, tiny=tiny or None)
-        self._workload = get(workload) if isinstance(workload, str) else workload
-        self._run = self._new_run()       # raises ConfigError/TraceError here, not in the thread
-        self.requested: Config = self._run.config  # what the last restart asked for
-        self.speed = speed
+    def __init__(self, spec: RunSpec, *, on_snapshot: Callable[[Snapshot], None] | None = None,
+                 snapshot_hz: float = 30.0, max_ops: int | None = None) -> None:
+        self.spec = spec                  # the run in the thread
+        self.requested = spec             # what the last restart asked for (the caller's thread)
+        self._run = self._new_run()
+        self.speed = spec.speed
         self.max_ops = max_ops
         self.on_snapshot = on_snapshot
         self.snapshot_period = 1.0 / snapshot_hz
         self.running = False
-        self._commands: queue.Queue = queue.Queue()
+        self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._wake = threading.Event()
         self._stop = False
         # A long jump or run-until in progress: (op reached, target op or None for
         # "until", time.monotonic() when it began); cancel() stops it where it is.
         self.seeking: tuple[int, int | None, float] | None = None
         self._cancel = False
+        self._error: str | None = None
         self._reset_view_state()
-        self.latest: Snapshot = self._snapshot()
+        self.latest: Snapshot | None = self._snapshot()
         self._deliver = threading.Condition()
         self._pending: Snapshot | None = None
         self._thread = threading.Thread(target=self._loop, name="vmapviz-driver", daemon=True)
@@ -326,7 +356,7 @@ class Driver:
             raise ValueError(f"op {n} is before the start")
         self._send(lambda: self._seek(n if self.max_ops is None else min(n, self.max_ops)))
 
-    def apply(self, fn: Callable[[Run], tuple], done: Callable[[object], None] | None = None) -> None:
+    def apply(self, fn: Callable[[Run], tuple[Run, object]], done: Callable[[object], None] | None = None) -> None:
         """Pause and run fn(run) in the driver's thread (a lesson's step, a quiz's
         look ahead).  fn returns (run, result): a new Run replaces the current one
         (a lesson's restart); `done(result)` is called in the driver's thread."""
@@ -342,7 +372,7 @@ class Driver:
         self._send(lambda: self._guard(command))
 
     @property
-    def timeline(self):
+    def timeline(self) -> Timeline | None:
         """The run's Timeline: its marks and log (read it from the driver's thread, or
         after a snapshot, as a view)."""
         return self._run.timeline
@@ -359,24 +389,13 @@ class Driver:
         """Start the same workload with the same options from op 0."""
         self._send(self._reset)
 
-    def restart(self, workload: str | Workload | None = None, variant: str | None = None,
-                nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                flush: str | None = None, config_nr_cpus: int | None = None) -> None:
-        """Start over with another workload, variant, CPU count, width, seed or flush model.  Bad
-        values raise here, in the caller's thread, and change nothing."""
-        wl = self._workload if workload is None else get(workload) if isinstance(workload, str) else workload
-        opts = dict(self._options)
-        opts.update({k: v for k, v in dict(variant=variant, nr_cpus=nr_cpus, bits=bits,
-                                            seed=seed, flush=flush, config_nr_cpus=config_nr_cpus
-                                            ).items() if v is not None})
-        if workload is not None and nr_cpus is None and bits is None and variant is None:
-            opts.update(variant=None, nr_cpus=None, bits=None)  # the new workload's defaults
-        if config_nr_cpus is None:
-            opts = keep_nr_cpus(opts)   # more CPUs than the NR_CPUS asked before: its default
-        self.requested = wl.config(**opts)  # validate now
-        self._send(lambda: self._restart(wl, opts))
+    def restart(self, spec: RunSpec) -> None:
+        """Start over with another run (built, so validated, in the caller's thread:
+        `driver.requested.replace(...)`); the pace stays the one the keys set."""
+        self.requested = spec
+        self._send(lambda: self._restart(spec))
 
-    def call(self, name: str, *args, cpu: int = 0) -> None:
+    def call(self, name: str, *args: int, cpu: int = 0) -> None:
         """Run one extra kernel call in the driver thread (e.g. "purge")."""
         if name not in CALLS:
             raise ValueError(f"unknown call {name!r}")
@@ -388,7 +407,12 @@ class Driver:
 
     @property
     def workload(self) -> Workload:
-        return self._workload
+        return self._run.workload
+
+    def running_spec(self) -> RunSpec:
+        """The run now in the thread as a spec (a lesson may have replaced the one
+        started with): for compare mode from the main screen."""
+        return RunSpec(self._run.workload, self._run.config, self.speed)
 
     # -- the thread -------------------------------------------------------------------------
 
@@ -433,7 +457,7 @@ class Driver:
                 self.seeking = None
             changed = True
 
-    def _guard(self, fn):
+    def _guard(self, fn: Callable[[], Any]) -> Any:
         """Run fn(); an exception becomes a DriverError event, pauses the run, and
         gives False."""
         try:
@@ -464,7 +488,7 @@ class Driver:
         n = 0
         while time.monotonic() < deadline and (left is None or n < left):
             chunk = self.BURST_OPS if left is None else min(self.BURST_OPS, left - n)
-            ran = self._run_ops(chunk)
+            ran = self._run.run(chunk)
             n += ran
             if ran < chunk:     # the workload ended
                 self.running = False
@@ -473,10 +497,6 @@ class Driver:
         if left is not None and n >= left:
             self._run.done = True
             self.running = False
-
-    def _run_ops(self, n: int) -> int:
-        """Up to n ops of the run; how many ran."""
-        return run_ops(self._run, n)
 
     def _set_running(self, on: bool) -> None:
         self.running = on and not self._run.done
@@ -490,17 +510,13 @@ class Driver:
 
     def _until(self, kind: str, limit: int = 1_000_000) -> None:
         self.running = False
-        wanted = UNTIL[kind]
-        every = INTERRUPT_EVERY - 1
-        for i in range(1, limit + 1):
-            if not self._op():
-                return
-            if any(e.kind in wanted for e in self._run.last_op):
-                return
-            if not i & every and self._interrupted(self._run.kernel.op, None):
-                return
+        if self.max_ops is not None:
+            limit = min(limit, self.max_ops - self._run.kernel.op)
+        self._ops_done += self._guard(lambda: self._run.run(max(limit, 0), until=kind)) or 0
+        if self.max_ops is not None and self._run.kernel.op >= self.max_ops:
+            self._run.done = True
 
-    def _extra(self, name: str, args: tuple, cpu: int) -> None:
+    def _extra(self, name: str, args: tuple[int, ...], cpu: int) -> None:
         self._guard(lambda: self._run.call(name, *args, cpu=cpu))
 
     def _seek(self, n: int) -> None:
@@ -508,26 +524,26 @@ class Driver:
         self._guard(lambda: self._run.seek(n))
 
     def _back_to(self, kind: str) -> None:
-        op = self._run.timeline.previous(kind, self._run.kernel.op)
+        op = self._run.previous(kind)
         self._seek(0 if op is None else op)
 
     def _reset(self) -> None:
         self._run = self._new_run()
         self._reset_view_state()
 
-    def _restart(self, workload: Workload, options: dict) -> None:
-        self._workload, self._options = workload, options
+    def _restart(self, spec: RunSpec) -> None:
+        self.spec = spec
         self._reset()
 
     def _new_run(self) -> Run:
-        run = Run(self._workload, self._workload.config(**self._options), timeline=Timeline())
+        run = Run(self.spec.workload, self.spec.config, timeline=Timeline())
         run.interrupt = self._interrupted
         return run
 
     def _reset_view_state(self) -> None:
         self._ops_done = 0
         self._rate_mark = (time.monotonic(), 0)
-        self._error: str | None = None
+        self._error = None
         self.latest = None
 
     # -- snapshots ------------------------------------------------------------------------------
@@ -546,7 +562,21 @@ class Driver:
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=self._rate(),
                     events=tuple(run.recent), last_op=tuple(run.last_op),
                     flush_per=run.flushes.per, flush_counts=run.flushes.counts(),
-                    error=self._error)
+                    error=self._error, timeline=self._timeline_view())
+
+    def _timeline_view(self) -> TimelineView | None:
+        """The timeline's span and marks for the snapshot: the marks copied (C memcpy)
+        only when they changed, else the previous snapshot's."""
+        tl = self._run.timeline
+        if tl is None:
+            return None
+        old = self.latest.timeline if self.latest is not None else None
+        if old is None or any(len(old.marks[k]) != len(m) or len(m) and old.marks[k][-1] != m[-1]
+                              for k, m in tl.marks.items()):
+            marks: dict[str, Sequence[int]] = {k: m[:] for k, m in tl.marks.items()}
+        else:
+            marks = old.marks
+        return TimelineView(tl.start, tl.end, marks)
 
     def _publish(self) -> None:
         snap = self._snapshot()
@@ -563,7 +593,7 @@ class Driver:
                 if self._stop:
                     return
                 snap, self._pending = self._pending, None
-            if self.on_snapshot is not None:
+            if self.on_snapshot is not None and snap is not None:
                 try:
                     self.on_snapshot(snap)
                 except Exception:  # noqa: BLE001 - a broken view must not stop delivery

@@ -17,8 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, NamedTuple, Sequence
 
 from ..kernel import BlockView, Config, Generation, Kernel, QueueView, StatsView, VmapArea
+from ..kernel.views import FreeBlock, ModernBlockView, PoolView
+
+class TimelineView(NamedTuple):
+    """What the timeline holds, copied in the driver's thread: the ops from `start` to
+    `end` it can go back to, and its marks (op numbers by UNTIL name, ascending)."""
+
+    start: int
+    end: int
+    marks: dict[str, Sequence[int]]
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -39,19 +50,20 @@ class Snapshot:
     stale_counts: tuple[int, ...] = ()  # per CPU: how many pages its TLB maps though freed
     stale: tuple[tuple[tuple[int, int], ...], ...] = ()  # per CPU: those pages, as (group of
     #                                  1,024 pages, bitmap) pairs (kernel.pgtable.count_in counts them)
-    events: tuple = ()               # the most recent events, oldest first
-    last_op: tuple = ()              # every event of the last op
+    events: tuple[Any, ...] = ()     # the most recent events, oldest first
+    last_op: tuple[Any, ...] = ()    # every event of the last op
     flush_per: int = 1               # TLB flushes in ops [k * flush_per, (k + 1) * flush_per)
     flush_counts: tuple[int, ...] = ()  # for each k (flush_history)
     error: str | None = None         # the last error from the driver, if any
+    timeline: TimelineView | None = None   # a run with time travel: its span and marks
     flag_names: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean
     # Taken only when the generation's features offer them (see the module docstring):
-    free_blocks: tuple = ()          # free_tree: FreeBlock(start, end), in address order
-    largest_free: tuple | None = None   # free_tree: the largest FreeBlock
-    pools: tuple = ()                # vmap_nodes: PoolView(node, pages, starts), non-empty ones
+    free_blocks: tuple[FreeBlock, ...] = ()   # free_tree: in address order
+    largest_free: FreeBlock | None = None     # free_tree: the largest
+    pools: tuple[PoolView, ...] = ()          # vmap_nodes: the non-empty pools
     extra_counters: tuple[tuple[str, int], ...] = ()   # vmap_nodes: (name, count)
     drain_pending: bool = False      # kworker_purge: the drain work is queued
-    block_details: tuple = ()        # dirty_range: one record per block, by id (used_map, dirty range)
+    block_details: tuple[ModernBlockView, ...] = ()   # dirty_range: one per block, by id
 
     @property
     def generation(self) -> Generation:
@@ -64,7 +76,7 @@ class Snapshot:
                 return b
         return None
 
-    def block_detail(self, block_id: int):
+    def block_detail(self, block_id: int) -> ModernBlockView | None:
         """The generation's own record of block `block_id` (dirty_range), or None."""
         return next((b for b in self.block_details if b.id == block_id), None)
 
@@ -80,12 +92,13 @@ class Snapshot:
         return tuple(sorted((s, s + p.pages * page, p.node) for p in self.pools for s in p.starts))
 
 
-def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot:
+def take(kernel: Kernel, previous: Snapshot | None = None, **fields: Any) -> Snapshot:
     """A snapshot of `kernel` now; `fields` fill the driver's part (workload, op...).
     The area tuple of `previous` is reused when the areas have not changed."""
     gen = kernel.area_generation
-    same = previous is not None and previous.area_generation == gen and previous.config is kernel.config
-    areas = previous.areas if same else tuple(kernel.areas())
+    same = previous if previous is not None and previous.area_generation == gen and \
+        previous.config is kernel.config else None      # the previous snapshot, if its areas hold
+    areas = same.areas if same is not None else tuple(kernel.areas())
     features = kernel.config.generation.features
     if features.vmap_nodes:
         fields.update(pools=tuple(kernel.node_pools()),
@@ -93,8 +106,8 @@ def take(kernel: Kernel, previous: Snapshot | None = None, **fields) -> Snapshot
     if features.free_tree:
         # Free blocks, areas and pooled areas tile the range: with the areas and the
         # pools unchanged, so are the free blocks.
-        if same and previous.pools == fields.get("pools", ()):
-            fields.update(free_blocks=previous.free_blocks, largest_free=previous.largest_free)
+        if same is not None and same.pools == fields.get("pools", ()):
+            fields.update(free_blocks=same.free_blocks, largest_free=same.largest_free)
         else:
             fields.update(free_blocks=tuple(kernel.free_blocks()),
                           largest_free=kernel.largest_free_block())

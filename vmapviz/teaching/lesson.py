@@ -24,7 +24,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..run.driver import INTERRUPT_EVERY, Run
+from ..run.driver import Run
+from ..run.spec import RunSpec
 from ..files import InputError, open_regular
 from ..kernel import ConfigError, StatsView
 from ..kernel.events import UNTIL, VOID
@@ -85,8 +86,9 @@ class Lesson:
     config: dict
     steps: tuple[Step, ...]
 
-    def config_for(self, changes: dict | None = None):
-        return self.workload.config(**{**self.config, **(changes or {})})
+    def spec(self, changes: dict | None = None) -> RunSpec:
+        """The run the lesson file asks for, with a step's `restart` changes."""
+        return RunSpec.of(self.workload, **{**self.config, **(changes or {})})
 
 
 def catalog() -> list[Lesson]:
@@ -348,7 +350,7 @@ class Player:
         self.changes: dict = {}
 
     def new_run(self) -> Run:
-        return Run(self.lesson.workload, self.lesson.config_for(self.changes), timeline=Timeline())
+        return Run(self.lesson.workload, self.lesson.spec(self.changes).config, timeline=Timeline())
 
     def do(self, run: Run, index: int) -> tuple[Run, Stop]:
         step = self.lesson.steps[index]
@@ -357,13 +359,7 @@ class Player:
         if a == "run":
             run.seek(v)
         elif a == "until":
-            wanted = UNTIL[v]
-            for i in range(1, MAX_UNTIL + 1):
-                events = run.step()
-                if events is None or any(e.kind in wanted for e in events):
-                    break
-                if not i % INTERRUPT_EVERY and run.interrupt is not None and run.interrupt(run.kernel.op, None):
-                    break
+            run.run(MAX_UNTIL, until=v)
         elif a == "call":
             run.call(v)
         elif a == "restart":

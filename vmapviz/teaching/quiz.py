@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Iterable, NamedTuple
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from ..kernel import BlockView, Config, Kernel, QueueView, VmapArea
 from ..kernel.events import KWORKER, VOID
 from ..sentences import SentenceTable
 from ..workloads import Op, Workload
+
+if TYPE_CHECKING:
+    from ..run.spec import RunSpec
 
 FREES = ("vm_unmap_ram", "vfree", "vunmap", "remove_vm_area")
 ALLOCS = ("vmalloc", "vmalloc_align", "vmap", "get_vm_area")
@@ -626,14 +629,16 @@ def check(question: Question, reply: str) -> bool:
 
 # -- a quiz from a seeded run ----------------------------------------------------------------
 
-def generate(workload: Workload, config: Config, n: int = 5, seed: int = 1,
-             horizon: int = HORIZON, kinds: Iterable[str] | None = None) -> list[Question]:
-    """N questions (of `kinds`, all if None) about ops of a run of `workload` on
-    `config`, each answerable from what it shows: the same arguments give the same
-    questions.  A first pass finds the ops each kind fits and what happened there; a
-    seeded choice spreads candidates over the kinds and outcomes; a second run asks
-    them, drops the ones it cannot show enough for, and keeps n, spread the same way."""
+def generate(spec: RunSpec, n: int = 5, horizon: int = HORIZON,
+             kinds: Iterable[str] | None = None) -> list[Question]:
+    """N questions (of `kinds`, all if None) about ops of the run `spec`, each
+    answerable from what it shows: the same spec (its seed, printed with the machine,
+    picks the questions too) gives the same questions.  A first pass finds the ops each
+    kind fits and what happened there; a seeded choice spreads candidates over the kinds
+    and outcomes; a second run asks them, drops the ones it cannot show enough for, and
+    keeps n, spread the same way."""
     from ..run.driver import Run
+    workload, config, seed = spec.workload, spec.config, spec.config.seed
     wanted = set(KINDS if kinds is None else kinds)
     found: dict[tuple[str, str], list[int]] = {}
     run = Run(workload, config)
@@ -664,8 +669,7 @@ def _ask_at(run, number: int, kind: str) -> Question | None:
     ops asked before) or the question cannot show enough."""
     if run.kernel.op >= number:
         return None
-    while run.kernel.op < number - 1:
-        run.step()
+    run.run(number - 1 - run.kernel.op)
     if kind == "lazy_run":
         return ask_run(number, run)
     op = run.peek()

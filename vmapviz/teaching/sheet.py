@@ -16,8 +16,7 @@ import re
 from pathlib import Path
 
 from . import quiz
-from ..kernel import Config
-from ..workloads import Workload
+from ..run.spec import RunSpec
 
 
 class GradeError(ValueError):
@@ -54,9 +53,10 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "student"
 
 
-def write_sheets(directory: str, workload: Workload, config: Config, names: list[str], n: int,
+def write_sheets(directory: str, spec: RunSpec, names: list[str], n: int,
                  kinds: list[str] | None, level: int, horizon: int) -> list[Path]:
     """Write every student's sheet and the key into `directory`; the paths written."""
+    workload, config = spec.workload, spec.config
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     key = {"workload": workload.name, "variant": config.variant, "nr_cpus": config.nr_cpus,
@@ -65,8 +65,9 @@ def write_sheets(directory: str, workload: Workload, config: Config, names: list
     written, slugs = [], set()
     for name in names:
         seed = student_seed(config.seed, name)
-        cfg = config.replace(seed=seed)
-        questions = quiz.generate(workload, cfg, n, seed, horizon, kinds)
+        student = RunSpec(workload, config.replace(seed=seed))
+        cfg = student.config
+        questions = quiz.generate(student, n, horizon, kinds)
         s = slug(name)
         while s in slugs:
             s += "_"

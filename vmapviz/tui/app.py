@@ -11,10 +11,8 @@ traceback.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -24,7 +22,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from ..kernel.views import Config
 from ..run.snapshot import Snapshot
+from ..run.spec import RunSpec
 from . import palette as P
 from . import themes
 from .actions import ACTIONS, CPU_CHOICES, bindings
@@ -40,12 +40,11 @@ from .panels.inspector import Inspector
 from .panels.lazy import LazyPanel
 from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
+from .signals import catch_signals
 from .screens.quiz import QuizReady, QuizScreen, Score
 from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
 from .panels.timeline import SLOW_SEEK, OpScreen, SeekScreen, TimelineStrip
 
-DEFAULT_WORKLOAD = "map-touch-unmap"
-DEFAULT_SPEED = 20.0
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
@@ -170,7 +169,7 @@ class Header(Static):
         self.refresh_text()
 
 
-class VmapvizApp(App):
+class VmapvizApp(themes.Readable, App):
     """vmapviz's interactive view.  See the module docstring."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -181,21 +180,16 @@ class VmapvizApp(App):
     AUTO_FOCUS = "#map"
     BINDINGS = bindings()   # from the one action table (actions.py)
 
-    def __init__(self, workload: str | None = DEFAULT_WORKLOAD, variant: str | None = None,
-                 nr_cpus: int | None = None, bits: int | None = None, seed: int | None = None,
-                 flush: str | None = None, *, speed: float | None = DEFAULT_SPEED, autoplay: bool = True,
+    def __init__(self, spec: RunSpec | None = None, *, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
-                 theme: str | None = None, config_nr_cpus: int | None = None,
-                 lesson=None, tiny: bool = False) -> None:
+                 theme: str | None = None, lesson=None) -> None:
         super().__init__()
         themes.register(self)
         if theme:
             self.theme = theme
         if driver is None:
             from ..run.driver import Driver
-            driver = Driver(workload or DEFAULT_WORKLOAD, variant=variant, nr_cpus=nr_cpus,
-                            bits=bits, seed=seed, flush=flush, speed=speed,
-                            config_nr_cpus=config_nr_cpus, tiny=tiny)
+            driver = Driver(spec if spec is not None else RunSpec.of())
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -282,15 +276,7 @@ class VmapvizApp(App):
     def _catch_signals(self, on: bool) -> None:
         """SIGTERM and SIGHUP quit as q does, so Textual restores the terminal (main
         screen, no mouse reporting, cursor shown); the exit status is then 130."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                if on:
-                    loop.add_signal_handler(sig, self._signalled)
-                else:
-                    loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass   # not the main thread, or no signals here
+        catch_signals(on, self._signalled)
 
     def _signalled(self) -> None:
         self.stop_driver()
@@ -302,10 +288,6 @@ class VmapvizApp(App):
     def _painted(self) -> None:
         if self.first_paint is None:
             self.first_paint = time.perf_counter()
-
-    def get_css_variables(self) -> dict[str, str]:
-        self.theme_variables = themes.readable_variables(super().get_css_variables(), self.ansi_theme)
-        return self.theme_variables
 
     def _theme_changed(self, _theme) -> None:
         """Draw every panel again in the palette of the new theme."""
@@ -367,6 +349,12 @@ class VmapvizApp(App):
                 and not isinstance(self.screen, SeekScreen)):
             self.push_screen(SeekScreen(self.driver))
 
+    @property
+    def run_config(self) -> Config:
+        """The config of the run on screen, from its snapshot (the driver's thread owns
+        the live run); before the first snapshot, the one asked for."""
+        return self.snap.config if self.snap is not None else self.driver.requested.config
+
     def user_acted(self) -> None:
         """A key was pressed: it stops a long jump where it is, and the snapshots of the
         next moments are shown at once, so the answer to the key is on screen without
@@ -390,7 +378,7 @@ class VmapvizApp(App):
         with self.batch_update():
             self._pick_panels(snap.generation.features)
             self.header.show(snap)
-            self.strip.show(self.driver.timeline, snap.op)
+            self.strip.show(snap.timeline, snap.op)
             self.amap.update_snapshot(snap)
             for panel in (self.blocks, self.lazy, self.costs):
                 if panel.display:
@@ -484,7 +472,7 @@ class VmapvizApp(App):
     def restart_with(self, **changes) -> None:
         """Start over with another workload, variant, CPU count or width."""
         self.user_acted()
-        self.driver.restart(**changes)
+        self.driver.restart(self.driver.requested.replace(**changes))
         what = ", ".join(f"{k.replace('nr_cpus', 'CPUs')} {getattr(v, 'name', v)}" for k, v in changes.items())
         self.notify(f"Restarted with {what}.", timeout=3)
         if self.snap is not None and self.snap.running:
@@ -531,7 +519,8 @@ class VmapvizApp(App):
                 self.user_acted()
                 self.driver.jump(op)
 
-        self.push_screen(OpScreen(self.driver.timeline.end, self.driver.timeline.start), chosen)
+        span = self.snap.timeline if self.snap is not None else None
+        self.push_screen(OpScreen(span.end if span else 0, span.start if span else 0), chosen)
 
     def on_timeline_strip_jump(self, message: TimelineStrip.Jump) -> None:
         self.user_acted()
@@ -658,7 +647,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_select_block(self) -> None:
-        gen = self.driver.config.generation
+        gen = self.run_config.generation
         if not gen.features.vmap_blocks:
             self.notify(f"{gen.title} has no vmap blocks.", severity="warning", timeout=3)
             return
@@ -700,7 +689,7 @@ class VmapvizApp(App):
         one last asked for (so v v moves twice, even before the first restart lands)."""
         from ..kernel.generations import NAMES
         from ..workloads import UnsupportedWorkload
-        cfg = self.driver.requested
+        cfg = self.driver.requested.config
         i = NAMES.index(cfg.variant)
         for name in NAMES[i + 1:] + NAMES[:i]:
             try:
@@ -713,7 +702,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_cpus(self) -> None:
-        current = str(self.driver.requested.nr_cpus)
+        current = str(self.driver.requested.config.nr_cpus)
 
         def chosen(value: str | None) -> None:
             if value:
@@ -724,7 +713,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_bits(self) -> None:
-        cfg = self.driver.requested
+        cfg = self.driver.requested.config
         self.restart_with(bits=32 if cfg.bits == 64 else 64)
 
     @guarded
@@ -740,7 +729,7 @@ class VmapvizApp(App):
         (an op with a Refused event, which the explanation tells about)."""
         self.user_acted()
         self.driver.call(call)
-        cfg = self.driver.config
+        cfg = self.run_config
         if cfg.offers(call):
             self.notify(f"{name} called.", timeout=2)
         else:
@@ -769,7 +758,7 @@ class VmapvizApp(App):
             if text is None:
                 return
             try:
-                log.set_filter(text, self.driver.config.nr_cpus)
+                log.set_filter(text, self.run_config.nr_cpus)
             except ValueError as e:
                 self.report_error(e)
                 return
@@ -834,7 +823,7 @@ class VmapvizApp(App):
 
     @guarded
     def action_log_filter(self, text: str) -> None:
-        self.log_panel.set_filter(text, self.driver.config.nr_cpus)
+        self.log_panel.set_filter(text, self.run_config.nr_cpus)
 
     @guarded
     def action_fit(self) -> None:
@@ -843,7 +832,7 @@ class VmapvizApp(App):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """An action that needs a feature the running generation lacks is disabled."""
         needs = NEEDS.get((action, parameters))
-        if needs and not getattr(self.driver.config.generation.features, needs):
+        if needs and not getattr(self.run_config.generation.features, needs):
             return False
         return True
 
@@ -853,15 +842,11 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(workload=None, variant: str | None = None, nr_cpus: int | None = None,
-            bits: int | None = None, seed: int | None = None, flush: str | None = None,
-            theme: str | None = None, config_nr_cpus: int | None = None, lesson=None,
-            tiny: bool = False) -> int:
+def run_tui(spec: RunSpec, theme: str | None = None, lesson=None) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
     (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
     SIGTERM or SIGHUP, 1 after a crash."""
-    app = VmapvizApp(workload or DEFAULT_WORKLOAD, variant, nr_cpus, bits, seed, flush, theme=theme,
-                     config_nr_cpus=config_nr_cpus, lesson=lesson, tiny=tiny)
+    app = VmapvizApp(spec, theme=theme, lesson=lesson)
     try:
         app.run()
     finally:

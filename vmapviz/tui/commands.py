@@ -9,8 +9,7 @@ from textual import command, work
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 
-from ..kernel.config import FLUSH_MODELS
-from ..kernel.generations import GENERATIONS
+from ..kernel.generations import FLUSH_MODELS, GENERATIONS
 from ..sentences import SentenceTable
 from .actions import ACTIONS, CPU_CHOICES
 from .screens.dialogs import AnswersOnce
@@ -70,7 +69,7 @@ def palette_entries(app):
     for gen in GENERATIONS.values():
         yield (f"variant: {gen.name}", f"{gen.title}: {gen.description}",
                partial(app.restart_with, variant=gen.name))
-    current = app.driver.config.variant
+    current = app.run_config.variant
     for gen in GENERATIONS.values():
         if gen.name != current:
             yield (f"compare with {gen.name}", f"compare mode: this run on {current} and on {gen.title}, "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ..kernel.events import UNTIL
 from ..run.snapshot import Snapshot
+from ..run.spec import RunSpec
 
 MAX_UNTIL = 1_000_000   # ops `--until-flush` runs at most looking for a flush
 
@@ -109,13 +110,11 @@ class Headless:
 
 
 @asynccontextmanager
-async def headless(size: tuple[int, int], workload, variant=None, nr_cpus=None, bits=None, seed=None,
-                   flush=None, theme=None, config_nr_cpus=None):
-    """A paused app at op 0 in a `size` screen, its flashes off, signals caught."""
+async def headless(size: tuple[int, int], spec: RunSpec, theme: str | None = None):
+    """A paused app at op 0 of `spec` in a `size` screen, its flashes off, signals caught."""
     from .app import VmapvizApp
     from .panels.lazy import LazyPanel
-    app = VmapvizApp(workload, variant, nr_cpus, bits, seed, flush, autoplay=False, theme=theme,
-                     config_nr_cpus=config_nr_cpus)
+    app = VmapvizApp(spec, autoplay=False, theme=theme)
     async with app.run_test(size=tuple(size)) as pilot:
         for panel in app.query(LazyPanel):
             panel.flash_seconds = 0

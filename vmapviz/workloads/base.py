@@ -10,12 +10,11 @@ the same order on every machine.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Generator, Iterator, NamedTuple
 
 from ..kernel import Config, ConfigError
 from ..kernel.calls import CALLS, OPTIONAL_ARGS
-from ..kernel.config import TINY, keep_nr_cpus
 
 Stream = Generator[tuple[str, tuple], object, None]
 Streams = Callable[[Config, Callable[[int], random.Random]], dict[int, Stream]]
@@ -93,6 +92,29 @@ class Interleaver(OpSource):
 _op = tuple.__new__   # Op(cpu, call, args) without NamedTuple's Python-level __new__: once an op
 
 
+class RoundRobin(Interleaver):
+    """Runs the streams in turn, one op each, in CPU order: threads that run at once,
+    each one's mapping live while the others map theirs (the cost model's machine).
+    A stream that ends leaves the turn."""
+
+    def __init__(self, streams: dict[int, Stream]) -> None:
+        super().__init__(streams, 0)
+
+    def next(self) -> Op | None:
+        ready = self.ready
+        if not ready:
+            return None
+        self.current = i = (self.current + 1) % len(ready)
+        cpu, _, (call, args) = ready[i]
+        return _op(Op, (cpu, call, args))
+
+    def feed(self, result: object) -> None:
+        before = len(self.ready)
+        super().feed(result)
+        if len(self.ready) < before:
+            self.current -= 1     # the next stream has moved into this one's place
+
+
 def randbelow(rng: random.Random, n: int) -> int:
     """rng.randrange(n) for n >= 1, drawn exactly as CPython's randrange() draws it
     (Random._randbelow_with_getrandbits), without its three Python frames: the
@@ -130,6 +152,7 @@ class Workload:
     expect_failures: str = ""        # why allocation failures are the expected outcome
     needs: frozenset[str] = frozenset()
     translations: dict[str, Translation] = field(default_factory=dict)  # by generation name
+    turns: int | None = None         # CPUs 0..turns-1 take turns (RoundRobin); None: seeded interleaving
     # The generations `watch` is written for (empty: the default variant's alone): each
     # generation owns its sentences, and another gets watch_on()'s neutral line.
     watch_for: tuple[str, ...] = ()
@@ -144,21 +167,9 @@ class Workload:
 
     def config(self, **overrides) -> Config:
         """The Config to run with: the workload's defaults, then the overrides that are
-        not None.  A new width without a range of its own gets that width's range.
-        Refused (UnsupportedWorkload) when the generation lacks a call the workload needs
+        not None (Config.resolve: the rules that tie options together).  Refused (UnsupportedWorkload) when the generation lacks a call the workload needs
         and there is no translation for it."""
-        opts = dict(self.defaults)
-        if overrides.get("tiny"):       # the preset's range and CPUs, not the workload's
-            opts.pop("vmalloc_start", None)
-            opts.pop("vmalloc_end", None)
-            opts["nr_cpus"] = TINY["nr_cpus"]
-        if overrides.get("bits") not in (None, opts.get("bits")) and overrides.get("vmalloc_start") is None:
-            opts.pop("vmalloc_start", None)
-            opts.pop("vmalloc_end", None)
-        opts.update({k: v for k, v in overrides.items() if v is not None})
-        if overrides.get("config_nr_cpus") is None:
-            opts = keep_nr_cpus(opts)
-        cfg = Config(**opts)
+        cfg = Config.resolve(self.defaults, overrides)
         gen = cfg.generation
         missing = sorted(self.program(cfg)[1] - set(gen.calls))
         if missing:
@@ -184,7 +195,14 @@ class Workload:
         return t.note if t is not None else ""
 
     def source(self, config: Config) -> OpSource:
-        return Interleaver(self.streams_for(config), config.seed)
+        streams = self.streams_for(config)
+        if self.turns is None:
+            return Interleaver(streams, config.seed)
+        return RoundRobin({cpu: streams[cpu] for cpu in range(self.turns)})
+
+    def taking_turns(self, threads: int) -> Workload:
+        """This workload with its first `threads` CPUs taking turns op by op."""
+        return replace(self, turns=threads)
 
 
 def each_cpu(stream: Callable[[int, Config, random.Random], Iterator]):

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 from ..config import Config
 from ..kernel import Kernel
-from ..views import BlockView, QueueView, VmapArea
+from ..views import BlockView, FreeBlock, ModernBlockView, PoolView, QueueView, VmapArea
 from ..vm_struct import VM_MAP, vmallocinfo_line
 from . import vmalloc as vm
 from .check import check
 from ..events import KWORKER
 from .kva import alloc_vmap_area, drain_vmap_area_work, free_unmap_vmap_area, purge_vmap_area_lazy
-from .state import (FLAG_NAMES, VMAP_RAM, FreeBlock, ModernBlockView, ModernState, NodeView,
-                    PoolView)
+from .state import FLAG_NAMES, VMAP_RAM, ModernState, NodeView
 from .vmap_block import queue_view, vb_alloc, vb_free, vm_unmap_aliases
 
 __all__ = ["ModernKernel", "ModernKernel618", "KWORKER", "FreeBlock", "PoolView", "NodeView", "ModernBlockView"]
@@ -41,6 +40,11 @@ class ModernKernel(ModernState, Kernel):
     """6.12's calls: `_<call>(cpu, *args)` -> (result, detail)."""
 
     FLAG_NAMES = FLAG_NAMES
+
+    @classmethod
+    def ioremap_align(cls, size: int, config: Config) -> int:
+        """6.12's VM_IOREMAP rule, of the page-aligned size (vmalloc.ioremap_align)."""
+        return vm.ioremap_align(-(-size // config.page_size) * config.page_size, config.page_shift, config.bits)
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())

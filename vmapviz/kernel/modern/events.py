@@ -95,22 +95,3 @@ class DirtyFlush(Event):
 
     def line(self) -> str:
         return f"vm_unmap_aliases: flush dirty range {self.start:#x}-{self.end:#x} of #{self.block}, reset it"
-
-
-class FragmentedPurge(Event):
-    """purge_fragmented_block(): block `block` has nothing in use and is retired
-    (`forced` by an allocation failure, else by vm_unmap_aliases())."""
-    op: int
-    cpu: int
-    block: int
-    start: int
-    end: int
-    free: int
-    dirty: int
-    forced: bool
-    kind = "block"
-
-    def line(self) -> str:
-        why = "forced" if self.forced else "free < VMAP_PURGE_THRESHOLD"
-        return (f"purge_fragmented_block: #{self.block} {self.start:#x} (free {self.free} + "
-                f"dirty {self.dirty}, nothing in use; {why})")

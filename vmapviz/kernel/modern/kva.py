@@ -16,7 +16,6 @@ from .events import Purge, VaAlloc, VaLazyFree
 from .free_space import ALIGN
 from .state import MAX_VA_SIZE_PAGES, ModernState, VmapNode
 
-TLB_SINGLE_PAGE_FLUSH_CEILING = 33   # arch/x86/mm/tlb.c
 
 
 def alloc_vmap_area(k: ModernState, cpu: int, size: int, align: int, vstart: int, vend: int,
@@ -227,5 +226,5 @@ def flush_tlb_kernel_range(k: ModernState, cpu: int, start: int, end: int) -> No
     else one INVLPG per page of the range: either way one IPI to every other online
     CPU.  The "range" model (ARM) drops only the range."""
     cfg = k.config
-    whole = cfg.flush == "all" and end - start > TLB_SINGLE_PAGE_FLUSH_CEILING * cfg.page_size
+    whole = cfg.flush == "all" and end - start > cfg.generation.flush_ceiling * cfg.page_size
     k.flush_tlb_kernel_range(cpu, start, end, whole)

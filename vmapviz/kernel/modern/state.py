@@ -25,20 +25,6 @@ MAX_VA_SIZE_PAGES = 256        # pools hold areas of 1 to 256 pages
 ZONE_PAGES = 16                # vmap_zone_size: 16 pages per node, round robin
 
 
-class FreeBlock(NamedTuple):
-    """One block of free_vmap_area_list."""
-    start: int
-    end: int
-
-
-class PoolView(NamedTuple):
-    """One non-empty pool of a vmap node: purged areas of exactly `pages` pages,
-    `starts` in list order (the head, taken first, is index 0)."""
-    node: int
-    pages: int
-    starts: tuple[int, ...]
-
-
 class NodeView(NamedTuple):
     """One vmap node: the starts of its busy and lazy areas, in address order (the
     order /proc/vmallocinfo prints them, node by node), and its pooled areas."""
@@ -46,26 +32,6 @@ class NodeView(NamedTuple):
     busy: tuple[int, ...]
     lazy: tuple[int, ...]
     pooled: int
-
-
-class ModernBlockView(NamedTuple):
-    """One struct vmap_block as 6.12 has it: `used_map` (bit N: page N handed out and
-    not yet freed), the bump pointer VMAP_BBMAP_BITS - free, and the dirty range
-    [dirty_min, dirty_max) of freed pages not yet flushed (empty: dirty_min = BITS,
-    dirty_max = 0).  It is stored in the xarray of CPU `xa_cpu` (a hash of its address,
-    not its owner) at index `xa_index`."""
-    id: int
-    cpu: int
-    start: int
-    end: int
-    free: int
-    dirty: int
-    used_map: int
-    dirty_min: int
-    dirty_max: int
-    on_free_list: bool
-    xa_cpu: int
-    xa_index: int
 
 
 class VmapNode:

@@ -11,12 +11,11 @@ it, and freed when it vunmaps them; no huge mappings, no KASAN.
 
 from __future__ import annotations
 
-from ..vm_struct import VM_ALLOC, VM_IOREMAP, VM_MAP, VmStruct, area_kind, page_align
+from ..vm_struct import VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD, VmStruct, area_kind, page_align
 from ..vmap_area import VmapArea
 from .kva import alloc_vmap_area, free_unmap_vmap_area, unlink_busy
 from .state import ModernState
 
-VM_NO_GUARD = 0x40      # include/linux/vmalloc.h in 6.12: no guard page after the area
 
 
 def ioremap_align(size: int, page_shift: int, bits: int) -> int:

@@ -13,11 +13,11 @@ by a hash of the address (`ModernState.xa_of`); bitmaps are Python ints.
 from __future__ import annotations
 
 from ..config import get_order
-from ..events import BlockAlloc, BlockDirty, BlockFree, BlockNew
-from ..views import BlockView, QueueView
-from .events import DirtyFlush, FragmentedPurge
+from ..events import BlockAlloc, BlockDirty, BlockFree, BlockNew, FragmentedPurge
+from ..views import BlockView, ModernBlockView, QueueView
+from .events import DirtyFlush
 from .kva import alloc_vmap_area, flush_tlb_kernel_range, free_vmap_area_noflush, purge_vmap_area_lazy, unlink_busy
-from .state import VMAP_BLOCK, VMAP_RAM, ModernBlockView, ModernState
+from .state import VMAP_BLOCK, VMAP_RAM, ModernState
 
 
 class VmapBlock:
@@ -42,8 +42,8 @@ class VmapBlock:
     def view(self, k: ModernState) -> ModernBlockView:
         xa_cpu, idx = k.xa_of(self.start)
         return ModernBlockView(self.id, self.cpu, self.start, self.end, self.free, self.dirty,
-                               self.used_map, self.dirty_min, self.dirty_max, self.on_free_list,
-                               xa_cpu, idx)
+                           self.used_map, self.dirty_min, self.dirty_max, self.on_free_list,
+                           xa_cpu, idx)
 
     def generic_view(self) -> BlockView:
         """The 2008 panels' record: alloc_map = every page below the bump pointer,

@@ -16,7 +16,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from ...kernel.pgtable import count_in
+from ...kernel.views import count_in
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from ...units import human_bytes

@@ -14,19 +14,22 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ...run.compare import CompareDriver, PairSnapshot
+from ...run.spec import RunSpec
 from ...kernel.generations import GENERATIONS, NAMES
 from .. import palette as P
 from ..panels.addrmap import AddressMap
 from ..app import EXPLAIN_MAX_SPEED, VmapvizApp, next_speed, speed_text
 from ..words.contrast import contrast, rows
+from ..actions import ACTIONS, Action
 from ..footer import FitFooter
+from ..panels.timeline import OpScreen
+from .dialogs import HelpScreen
 
 
 class TwinMap(AddressMap):
@@ -104,9 +107,7 @@ def open_compare(app: VmapvizApp, other: str | None = None) -> None:
     """From the main screen: the main run's workload and machine on its generation and
     `other`.  The main run pauses meanwhile and plays on afterwards if it was playing."""
     main = app.driver
-    cfg = main.config
-    driver = CompareDriver(main.workload, pair_for(cfg.variant, other), nr_cpus=cfg.nr_cpus,
-                           bits=cfg.bits, seed=cfg.seed, flush=cfg.flush, speed=main.speed)
+    driver = CompareDriver(main.running_spec(), pair_for(main.config.variant, other))
     was_running = main.running
     main.pause()
 
@@ -117,24 +118,20 @@ def open_compare(app: VmapvizApp, other: str | None = None) -> None:
     app.push_screen(CompareScreen(driver, autoplay=was_running), back)
 
 
+# The main screen's actions compare mode does, on both sides (keys, words and help from
+# the one action table), and its own way out.
+ON_BOTH = ("toggle", "step", "until('flush')", "step_back", "back_to_flush", "jump", "speed(1)",
+           "speed(-1)", "zoom(-1)", "zoom(1)", "fit", "reset", "scaling", "help")
+ACTIONS_HERE = tuple(a for a in ACTIONS if a.keys and a.action in ON_BOTH) + (
+    Action("escape,q", "close", (), "back", "leave compare mode", True),)
+
+
 class CompareScreen(ModalScreen[None]):
     """See the module docstring."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (120, "-side")]
     AUTO_FOCUS = "#map-0"
-    BINDINGS = [
-        Binding("space", "toggle", "play"),
-        Binding("n,right", "step", "step"),
-        Binding("f", "flush", "flush"),
-        Binding("plus,equals_sign", "speed(1)", "faster", key_display="+"),
-        Binding("minus", "speed(-1)", "slower", key_display="-"),
-        Binding("z", "zoom(-1)", "zoom"),
-        Binding("Z", "zoom(1)", "zoom out", show=False),
-        Binding("0", "fit", "fit", show=False),
-        Binding("r", "reset", "reset", show=False),
-        Binding("S", "scaling", "scaling chart"),
-        Binding("escape,q", "close", "back"),
-    ]
+    BINDINGS = [a.binding() for a in ACTIONS_HERE]
     DEFAULT_CSS = """
     CompareScreen { layout: vertical; background: $background; }
     #compare-header { height: 1; background: $panel; color: $foreground; }
@@ -273,8 +270,26 @@ class CompareScreen(ModalScreen[None]):
     def action_step(self) -> None:
         self.driver.step(1)
 
-    def action_flush(self) -> None:
-        self.driver.step_until("flush")
+    def action_until(self, kind: str) -> None:
+        self.driver.step_until(kind)
+
+    def action_step_back(self) -> None:
+        self.driver.step_back(1)
+
+    def action_back_to_flush(self) -> None:
+        self.driver.back_to("flush")
+
+    def action_jump(self) -> None:
+        def chosen(op: int | None) -> None:
+            if op is not None:
+                self.driver.jump(op)
+
+        span = self.snap.sides[0].timeline if self.snap is not None else None
+        self.app.push_screen(OpScreen(span.end if span else 0, span.start if span else 0), chosen)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen([(a.key_text, a.help) for a in ACTIONS_HERE],
+                                        "compare mode: both sides at once"))
 
     def _pace(self, speed: float | None) -> None:
         """Frames a second: 20 at a pace a person follows, 8 when running fast (a frame
@@ -316,24 +331,18 @@ class CompareApp(VmapvizApp):
     """`vmapviz compare`: the app, opened on compare mode; leaving it quits."""
 
     def __init__(self, driver: CompareDriver, theme: str | None = None) -> None:
-        cfg = driver.config
-        super().__init__(driver.workload, cfg.variant, cfg.nr_cpus, cfg.bits, cfg.seed, cfg.flush,
-                         autoplay=False, theme=theme)
+        super().__init__(driver.spec, autoplay=False, theme=theme)
         self.compare_driver = driver
 
     def on_ready(self) -> None:
         self.push_screen(CompareScreen(self.compare_driver, standalone=True))
 
 
-def run_compare(workload: str, variants: tuple[str, str], nr_cpus: int | None = None,
-                bits: int | None = None, seed: int | None = 1, flush: str | None = None,
-                theme: str | None = None) -> int:
+def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None) -> int:
     """`vmapviz compare ...`: refuses a workload either generation cannot run (raised
     before the screen opens), else opens compare mode, playing.  Returns the app's exit
     status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
-    from ..app import DEFAULT_SPEED
-    driver = CompareDriver(workload, variants, nr_cpus=nr_cpus, bits=bits, seed=seed, flush=flush,
-                           speed=DEFAULT_SPEED)
+    driver = CompareDriver(spec, pair)
     app = CompareApp(driver, theme=theme)
     try:
         app.run()

@@ -111,17 +111,21 @@ def _section(title: str, rows: list[tuple[str, str]]) -> Group:
 
 
 class HelpScreen(Modal):
+    """Every key, panel and glyph; or, given `rows`, a screen's own keys (compare mode)."""
+
     AUTO_FOCUS = "#help-box"
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
+    def __init__(self, rows: list[tuple[str, str]] | None = None, title: str = "vmapviz help") -> None:
+        super().__init__()
+        self.rows, self.title_text = rows, title
+
     def compose(self) -> ComposeResult:
+        sections = [_section("Keys", self.rows)] if self.rows is not None else [
+            _section("Keys", keys()), _section("Panels", PANELS), _section("Glyphs", GLYPHS)]
         with VerticalScroll(id="help-box") as box:
-            box.border_title = "vmapviz help"
-            yield Static(Group(
-                _section("Keys", keys()),
-                _section("Panels", PANELS),
-                _section("Glyphs", GLYPHS),
-                Text("escape closes this help", style="dim")), id="help-text")
+            box.border_title = self.title_text
+            yield Static(Group(*sections, Text("escape closes this help", style="dim")), id="help-text")
 
     def action_dismiss(self) -> None:
         self.dismiss(None)

@@ -13,7 +13,7 @@ Textual, so they are tested on their own.
 from __future__ import annotations
 
 from ...kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
-from ...kernel.vm_struct import VM_IOREMAP, ioremap_align
+from ...kernel.views import VM_IOREMAP
 from ...run.snapshot import Snapshot
 from ...sentences import Said, SentenceTable
 from ...units import human_bytes, pct
@@ -381,7 +381,7 @@ def _get_vm_area(snap, call, ret, by_kind):
     size, flags = call.args[0], call.args[1]
     out = []
     if flags & VM_IOREMAP:
-        align = ioremap_align(size, snap.config.page_shift)
+        align = snap.generation.ioremap_align(size, snap.config)
         out.append(f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: ioremap areas are aligned to "
                    f"1 << fls(size), here {human_bytes(align)} (at most 512 KiB; x86's fls() takes "
                    "an int, so 4 GiB gets one page), plus a guard page.")
@@ -514,7 +514,7 @@ def _vmlist_alloc(snap, call, ret, by_kind):
 def _vmlist_get_vm_area(snap, call, ret, by_kind):
     size, flags = call.args[0], call.args[1]
     if flags & VM_IOREMAP:
-        align = ioremap_align(size, snap.config.page_shift)
+        align = snap.generation.ioremap_align(size, snap.config)
         out = [f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: __get_vm_area_node() aligns "
                f"ioremap areas to 1 << fls(size), here {human_bytes(align)} (at most 512 KiB), "
                "and adds a guard page; it walks vmlist under write_lock(&vmlist_lock)."]

@@ -19,11 +19,8 @@ written for (MODERN: 6.12.33).
 
 from __future__ import annotations
 
-from ...kernel.events import KWORKER, BlockFree, BlockNew
-from ...kernel.modern.events import FragmentedPurge
-from ...kernel.modern.kva import TLB_SINGLE_PAGE_FLUSH_CEILING
-from ...kernel.modern.vmalloc import VM_NO_GUARD, ioremap_align
-from ...kernel.vm_struct import VM_IOREMAP
+from ...kernel.events import KWORKER, BlockFree, BlockNew, FragmentedPurge
+from ...kernel.views import VM_IOREMAP, VM_NO_GUARD
 from ...run.snapshot import Snapshot
 from ...units import human_bytes, pct
 from .explain import CALLS, MODERN, PURGES, TROUBLE, vunmap_keeps_pages
@@ -88,7 +85,7 @@ def _get_vm_area(snap, call, ret, by_kind):
     cfg = snap.config
     size, flags = call.args[0], call.args[1]
     if flags & VM_IOREMAP:
-        align = ioremap_align(-(-size // cfg.page_size) * cfg.page_size, cfg.page_shift, cfg.bits)
+        align = snap.generation.ioremap_align(size, cfg)
         out = [f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: 6.12 aligns ioremap areas to the "
                f"size rounded up to a power of two (get_count_order_long), here {human_bytes(align)}, "
                "and adds a guard page; with an alignment over a page the lowest-fit search asks "
@@ -175,7 +172,7 @@ def purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
 def flush_sentence(snap: Snapshot, fl) -> str:
     """x86's flush_tlb_kernel_range(): a full flush over 33 pages, else INVLPGs."""
     pages = (fl.end - fl.start) // snap.config.page_size
-    ceiling = TLB_SINGLE_PAGE_FLUSH_CEILING
+    ceiling = snap.generation.flush_ceiling
     if snap.config.flush == "range":
         how = "the range model flushes only that range"
     elif fl.whole:
