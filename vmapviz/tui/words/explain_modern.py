@@ -14,7 +14,8 @@
 
 The handlers take (snapshot, call, return, events by kind) like explain.py's and
 return sentences; each is registered in explain.py's tables for the generations it is
-written for (MODERN: 6.12.33).
+written for: MODERN (6.12.33 and 6.18.2), except the purge's text, whose pool decay
+differs (6.12 empties a pool of fewer than four areas, 6.18 keeps it).
 """
 
 from __future__ import annotations
@@ -139,9 +140,25 @@ def queued_sentences(snap: Snapshot, by_kind) -> list[str]:
             for e in by_kind.get("lazy", []) if e.queued]
 
 
-@PURGES.owns("purge", by=MODERN)
+@PURGES.owns("purge", by=("modern",))
 def purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     """Who ran __purge_vmap_area_lazy(), where the areas went, and its one flush."""
+    return _purge_sentences(snap, by_kind, name, [])
+
+
+@PURGES.owns("purge", by=("modern-6.18",))
+def purge_sentences_618(snap: Snapshot, by_kind, name: str) -> list[str]:
+    """6.12's purge text, and the pools 6.18's decay_va_pool_node() kept because they
+    held fewer than four areas (`if (!n_decay--) break;` with n_decay = len >> 2 = 0)."""
+    kept = [f"node {node}'s pool of {pages}-page areas kept its {_s(n, 'area')}"
+            for p in by_kind.get("purge", [])[-1:] for node, pages, n in p.kept]
+    if kept:
+        kept = [f"The decay left {'; '.join(kept)}: 6.18's decay_va_pool_node() takes len >> 2 "
+                "areas of a pool, none of a pool of fewer than four (6.12 emptied such a pool)."]
+    return _purge_sentences(snap, by_kind, name, kept)
+
+
+def _purge_sentences(snap: Snapshot, by_kind, name: str, decay: list[str]) -> list[str]:
     if "purge" not in by_kind:
         return []
     p = by_kind["purge"][-1]
@@ -163,6 +180,7 @@ def purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
                f"neighbours{decayed}."]
     else:
         out = [f"{who}; there was no lazy area to purge{decayed}."]
+    out += decay
     fl = by_kind.get("flush", [None])[-1]
     if fl is not None:
         out.append(flush_sentence(snap, fl))
