@@ -13,14 +13,15 @@ from vmapviz.sentences import NEUTRAL, Said, borrowed
 from vmapviz.teaching import quiz
 from vmapviz.workloads import get
 
-# Words that are true of one family only (v2.6.27, the 2008 rewrite, 6.12).
+# Words that are true of one family only (v2.6.27, the 2008 rewrite, 6.12 and 6.18).
 ONLY = {
     "vanilla": ("v2.6.27", "vmlist", "__get_vm_area_node"),
     "rewrite": ("bitmap_find_free_region", "try_purge_vmap_area_lazy", "marks bits",
                 "first free run", "ALIGN(va_end + PAGE_SIZE"),
     "modern": ("kworker", "bump pointer", "dirty range", "node_alloc", "schedule_work", "free tree"),
 }
-FAMILY = {"vanilla": "vanilla", "posted": "rewrite", "merged": "rewrite", "modern": "modern"}
+FAMILY = {"vanilla": "vanilla", "posted": "rewrite", "merged": "rewrite", "modern": "modern",
+          "modern-6.18": "modern"}
 WORKLOADS = ("map-touch-unmap", "vmalloc-churn", "fix-size-alloc", "xen-pat")
 
 
@@ -53,7 +54,7 @@ def test_the_why_numbers_are_the_events():
     """A lazy free's why states the vmap_lazy_nr the event carries, which the given's
     lazy_nr plus the pages freed gives (by hand: 2 pages a vfree(4096) on --tiny)."""
     w = get("fix-size-alloc")
-    for variant in ("merged", "modern"):
+    for variant in ("merged", "modern", "modern-6.18"):
         for q in quiz.generate(RunSpec.of(w, variant=variant, tiny=True), 6, horizon=300, kinds=["lazy", "flush"]):
             said = [int(x.replace(",", "")) for x in re.findall(r"vmap_lazy_nr (?:=|reached) ([\d,]+)", q.why)]
             assert said == [q.given["lazy_nr"] + 2], (q.why, q.given)

@@ -20,6 +20,15 @@ from typing import Callable, Iterable, NamedTuple
 
 NEUTRAL = frozenset({"*"})      # the owners of a neutral text: true of every generation
 
+# Owner tuples several tables share, listed by hand (never derived from the registry).
+# MODERN is the 6.x family: a text it owns was checked against 6.12.33's C and 6.18.2's,
+# which differ, for what the simulator models, only in decay_va_pool_node() (a text about
+# the pools' decay is written per kernel, owned by one of the two names).
+VANILLA = ("vanilla",)
+REWRITE = ("posted", "merged")
+MODERN = ("modern", "modern-6.18")
+EVERY = VANILLA + REWRITE + MODERN
+
 
 class Text(NamedTuple):
     """One text: the function that writes its sentences, and who owns it."""

@@ -10,7 +10,9 @@ import pytest
 
 from vmapviz.live.events import AllocVmapArea, FreeVmapAreaNoflush, PurgeVmapAreaLazy
 from vmapviz.live.state import LiveState
-from vmapviz.tui.screens.live import LiveApp
+from vmapviz.tui import palette as P
+from vmapviz.tui.panels.addrmap import classify_row, legend_items
+from vmapviz.tui.screens.live import LIVE_DRAWS, LiveApp
 
 sys.path.insert(0, __file__.rsplit("/live/", 1)[0] + "/tui")
 from tui_helpers import screen_text  # noqa: E402
@@ -82,13 +84,46 @@ def test_the_live_screen(size):
             text = screen_text(app)
             assert text.startswith(" REAL KERNEL · Linux 6.18.44-test · 2 CPUs")
             assert "2 busy areas from /proc/vmallocinfo" in text
-            assert "kworker/u8:2-13: purge 1 areas" in text          # the event log
-            assert "bash-11: alloc_vmap_area 0xffffc90000008000" in text
+            # the event log (below 100 columns it elides the middle of a long line)
+            wide = size[0] >= 100
+            assert ("kworker/u8:2-13: purge 1 areas" if wide else "kworker/u8:2-13: purge 1 …") in text
+            assert ("bash-11: alloc_vmap_area 0xffffc90000008000" if wide
+                    else "bash-11: alloc_vmap_area … (20 KiB, align 16 KiB)") in text
             flat = " ".join(text.split())
             assert "seen 2 allocs · 1 frees · 1 purges" in flat
             # the lazy panel: the purge's line; no simulated TLB or IPI counters
             assert "purges 1 · last #4: 1 areas by kworker/u8:2" in flat[:4000] or size[0] < 100
             assert "TLB flushes" not in text and "IPIs" not in text
+            # the map's legend names only what the live source draws
+            lazy = "╳ lazy" if size[0] < 100 else "╳ lazily freed"     # compact words below 100
+            for drawn in ("▓ vmalloc", "░ ioremap", lazy, "· guard"):
+                assert drawn in flat, drawn
+            for sim in ("blocks", "▄ dirty", "▄ freed", "▁ not handed out", "▁ unused", "◦ pooled", "gap"):
+                assert sim not in flat, sim
             await pilot.press("q")
         assert app.return_code == 0
     asyncio.run(main())
+
+
+def test_the_live_map_draws_no_gap_page_and_its_legend_no_simulator_glyph():
+    """After the four events at once (A purged, B busy at V0+0x8000-0xd000, 20 KiB whose
+    last page is its guard page), the hashed busy areas are placed from V0, where they now
+    fit: the 12 KiB vmap at V0-0x3000, the 8 KiB ioremap at V0+0x3000-0x5000 (sizes, as
+    the tracepoint's, count the guard page, the last one).  Page by page from V0+0x4000:
+    the ioremap's guard page, three free pages, B's four pages and its guard page, then
+    free.  The real kernel leaves no gap page after an area; the snapshot's
+    2008 config alone would draw one at V0+0x5000 and at V0+0xd000."""
+    st = LiveState("6.18.44-test", 2, 4096, HASHED, "hashed")
+    st.apply(_events(), now=100.0)
+    snap = st.snapshot()
+    end = snap.config.vmalloc_end
+    F, B = P.FREE, P.VMALLOC
+    assert classify_row(snap, {}, V0 + 0x4000, 0x1000, 10, end, LIVE_DRAWS) == [
+        P.GUARD, F, F, F, B, B, B, B, P.GUARD, F]
+    assert classify_row(snap, {}, V0 + 0x4000, 0x1000, 10, end) == [
+        P.GUARD, P.GUARD, F, F, B, B, B, B, P.GUARD, P.GUARD]
+    assert classify_row(snap, {}, V0 + 0x3000, 0x1000, 1, end, LIVE_DRAWS) == [P.IOREMAP]
+    texts = [" ".join(seg.text.strip() for seg in segs) for segs, _ in legend_items(LIVE_DRAWS, 2)]
+    assert [t.split(" ", 1)[1] for t in texts] == [
+        "vmalloc", "vmap / vm_map_ram", "ioremap", "vm_area (unmapped)",
+        "lazily freed, awaiting flush", "guard page"]

@@ -203,13 +203,13 @@ def coloured_map_cell(app) -> tuple[int, int]:
     raise AssertionError("no coloured cell in the map")
 
 
-@pytest.mark.parametrize("key", ["t", "g"])
-def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key):
+@pytest.mark.parametrize("key,size", [("t", SIZE), ("g", SIZE), ("t", (80, 24))])
+def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key, size):
     """Issue 23: the map, blocks and lazy gauge stay visible behind the dialog, in
     their own colours (the dialogs' screen is see-through, the box sits at the bottom)."""
     async def go():
         app = paused_app()
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await step_to(app, pilot, 40)
             x, y = coloured_map_cell(app)
             before = cell_styles(app)
@@ -380,5 +380,33 @@ def test_the_help_explains_the_blocks_lists_the_strip_letters_and_the_area_count
             for legend in ("F- FD -D --", "free list (F)", "dirty list (D)", "W F P b ·",
                            "a WARN or BUG, a TLB flush, a purge, a vmap block", "areas 3 live, 2 lazy"):
                 assert legend in help_text, legend
+            app.stop_driver()
+    asyncio.run(go())
+
+
+def test_quiz_kinds_several_at_once():
+    """T's free text takes several kinds: the questions are of those kinds only."""
+    async def go():
+        app = paused_app(workload="vmalloc-churn")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("T")
+            await pilot.pause(0.3)
+            app.screen.query_one("#pick-input", Input).value = "address, flush"
+            app.screen.query_one("#pick-input", Input).focus()
+            await pilot.press("enter")
+            seen = set()
+            old = None
+            for _ in range(4):
+                for _ in range(300):
+                    await pilot.pause(0.05)
+                    if isinstance(app.screen, QuizScreen) and app.screen is not old:
+                        break
+                old = app.screen
+                assert isinstance(old, QuizScreen)
+                seen.add(old.question.kind)
+                await pilot.press("enter")                              # skip to the next one
+            assert app.quiz_kinds == ["address", "flush"] and seen <= {"address", "flush"}
+            assert seen == {"address", "flush"}
             app.stop_driver()
     asyncio.run(go())

@@ -257,6 +257,9 @@ def test_vmapviz_compare_opens_on_compare_mode_and_escape_quits():
             screen = app.screen
             assert isinstance(screen, CompareScreen) and screen.standalone
             assert [type(m) for m in screen.maps] == [TwinMap, TwinMap]
+            # one driver: the pair's (no idle main run behind compare mode)
+            import threading
+            assert [t.name for t in threading.enumerate()].count("vmapviz-driver") == 1
             await pilot.press("escape")
             await pilot.pause(0.2)
         assert app.return_code == 0

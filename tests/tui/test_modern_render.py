@@ -142,7 +142,7 @@ def test_the_inspector_gives_a_blocks_bump_pointer_dirty_range_and_xarray_slot()
 # -- the event log ---------------------------------------------------------------------------
 
 def test_the_kworkers_events_have_their_own_lines():
-    purge = Purge((7, KWORKER, S, S + 0x4000, 1, 4, 1, 0, 0, False, "kworker: drain_vmap_area_work", False))
+    purge = Purge((7, KWORKER, S, S + 0x4000, 1, 4, 1, 0, 0, False, "kworker: drain_vmap_area_work", False, ()))
     flush = TlbFlush((7, KWORKER, S, S + 0x4000, 1, 0, 0, False))
     from vmapviz.kernel.events import Return
     ret = Return((7, 0, "vfree", (S,), None, ""))

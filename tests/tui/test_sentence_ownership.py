@@ -147,9 +147,13 @@ def test_a_generation_without_a_text_gets_the_neutral_one():
     k.find_vm_area(a)
     snap = take(k, last_op=tuple(k.drain_events()), op=k.op)
     said = explain_said(snap)
-    assert said.owners == [frozenset({"modern"})] and "VM_VM_AREA" not in said[0]
+    # 6.12's find_vm_area text was checked against 6.18.2's C: the 6.x family owns it
+    assert said.owners == [frozenset({"modern", "modern-6.18"})] and "VM_VM_AREA" not in said[0]
     assert CALLS.pick("find_vm_area", "6.18") is CALLS.neutral
     assert CALLS.pick("find_vm_area", "merged").owners == frozenset({"posted", "merged"})
+    # the pools' decay differs: 6.12 and 6.18 each own their own purge text
+    assert PURGES.pick("purge", "modern").owners == frozenset({"modern"})
+    assert PURGES.pick("purge", "modern-6.18").owners == frozenset({"modern-6.18"})
     neutral = CALLS.neutral.write(snap, *[e for e in snap.last_op if e.kind in ("call", "return")],
                                   {})
     assert neutral[0].startswith(f"cpu0 called find_vm_area({a:#x}) = ")
@@ -162,3 +166,12 @@ def test_a_vmap_page_range_warn_is_explained_by_what_it_checks():
     text = " ".join(said)
     assert "WARN_ON(!page)" in text and "Nothing overlaps" in text
     assert "agp" not in text.lower() and "overlaps a live one" not in text
+
+
+def test_the_palette_flush_help_of_6_18_is_the_6x_text():
+    # x86's flush_tlb_kernel_range() of 6.18 still uses tlb_single_page_flush_ceiling (33)
+    from vmapviz.tui.commands import FLUSH_HELP
+    for gen in ("modern", "modern-6.18"):
+        text = FLUSH_HELP.pick("all", gen)
+        assert gen in text.owners and "INVLPG per page up to 33 pages" in text.write("all")
+    assert "flush_tlb_all" in FLUSH_HELP.pick("all", "merged").write("all")

@@ -12,8 +12,9 @@ import pytest
 from tui_helpers import screen_text
 
 from vmapviz.models import vmallocinfo as vi
-from vmapviz.tui.screens.vmallocinfo import (BORN, FREED, MAX_ROWS, Row, SpanMap, VmallocinfoApp, choose_cell,
-                                     count_rows, map_rows)
+from vmapviz.tui.screens.vmallocinfo import MAX_ROWS, Row, SpanMap, VmallocinfoApp, choose_cell, count_rows, map_rows
+from vmapviz.tui.screens.vmallocinfo import born as born_tint
+from vmapviz.tui.screens.vmallocinfo import freed as freed_tint
 
 DATA = Path(__file__).parent.parent / "data" / "vmallocinfo"
 
@@ -42,6 +43,23 @@ def test_rows_fold_long_free_stretches():
     # at 64 KiB cells a row is 1 MiB: the hole is within 2 rows, nothing folds
     assert map_rows(areas, 0x10000, 16) == [Row(0), Row(0x100000)]
     assert count_rows(areas, 4096, 16) == 3 and count_rows(areas, 0x10000, 16) == 2
+
+
+def test_an_empty_area_still_gets_its_row(tmp_path):
+    # a zero-size area (start == end, size 0) far from the others: its stretch is one row,
+    # where the map used to have none and the cursor's row was out of range at start
+    areas = [vi.parse_line("0x0-0x2000 8192 vm_map_ram"), vi.parse_line("0x100000-0x100000 0 vm_map_ram")]
+    assert map_rows(areas, 4096, 16) == [Row(0), Row(0x2000, 0x100000, folded=True), Row(0x100000)]
+    dump = tmp_path / "zero"
+    dump.write_text("0xffffc90000000000-0xffffc90000000000 0 f+0x0/0x1 pages=0 vmalloc\n")
+
+    async def scenario(app, pilot):
+        m = app.query_one(SpanMap)
+        assert m.rows == [Row(0xffffc90000000000)] and m.cursor_range()[0] == 0xffffc90000000000
+        await pilot.press("right", "down", "left", "up", "r")
+        await pilot.pause()
+        assert app._exception is None
+    run(dump, scenario)
 
 
 def test_a_huge_area_gets_a_coarse_cell_not_millions_of_rows():
@@ -139,7 +157,7 @@ def test_watch_highlights_born_and_freed_areas(tmp_path):
         # the cells of the freed area are red, the born one's green
         _, freed_style = m._cell(0xFFFFB3A8C0404000)
         glyph, born_style = m._cell(0xFFFFB3A8C0409000)
-        assert freed_style.bgcolor == FREED.bgcolor and born_style.bgcolor == BORN.bgcolor
+        assert freed_style.bgcolor == freed_tint().bgcolor and born_style.bgcolor == born_tint().bgcolor
         assert glyph == "▓"
         m._place(0xFFFFB3A8C0404000)
         await pilot.pause()
@@ -147,7 +165,7 @@ def test_watch_highlights_born_and_freed_areas(tmp_path):
         # a read with no change keeps the highlights
         app.action_reread()
         await pilot.pause()
-        assert m._cell(0xFFFFB3A8C0409000)[1].bgcolor == BORN.bgcolor
+        assert m._cell(0xFFFFB3A8C0409000)[1].bgcolor == born_tint().bgcolor
         # a purge of the three unpurged areas turns them over
         f.write_text("\n".join([*lines[:2], born, *lines[5:]]) + "\n")
         app.action_reread()
@@ -156,7 +174,7 @@ def test_watch_highlights_born_and_freed_areas(tmp_path):
         assert "lazy +0 -3 (purge)" in str(app.query_one("#change").render())
         assert m._cell(0xFFFFB3A8C0409000)[1].bgcolor is None
         glyph, style = m._cell(0xFFFFB3A8C0404000)     # the purged area, shown once more in red
-        assert glyph == "╳" and style.bgcolor == FREED.bgcolor
+        assert glyph == "╳" and style.bgcolor == freed_tint().bgcolor
 
     run(f, scenario, watch=3600)
 

@@ -91,7 +91,17 @@ def test_binary_files(tmp_path):
 def test_a_directory_names_its_path(tmp_path):
     with pytest.raises(TraceError) as e:
         load(tmp_path)
-    assert str(e.value) == f"{tmp_path}: cannot read: Is a directory"
+    assert str(e.value) == (f"{tmp_path}: a directory, not a regular file: a trace is read twice "
+                            "(checked, then replayed); save it to a file")
+
+
+def test_a_trace_changed_after_its_check_is_refused(tmp_path):
+    path = trace(tmp_path, '{"cpu": 0, "call": "purge", "args": [], "result": null}')
+    w = load(path)
+    with open(path, "a") as f:      # another op appended between the check and the replay
+        f.write('{"cpu": 0, "call": "vmalloc", "args": [[1]], "result": null}\n')
+    with pytest.raises(TraceError, match="changed since it was checked"):
+        w.source(w.config())
 
 
 def test_a_new_width_derives_its_own_range(tmp_path):

@@ -522,7 +522,7 @@ def cmd_tui(args) -> int:
         if args.vmallocinfo == "-":
             raise UsageError("--vmallocinfo takes a file: the TUI needs standard input for the keys")
         from ..tui.screens.vmallocinfo import run_vmallocinfo_tui
-        return _tui_status(run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus))
+        return _tui_status(run_vmallocinfo_tui(args.vmallocinfo, args.watch, args.cpus, theme=args.theme))
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
     spec = spec_from(args)  # refuse bad options first

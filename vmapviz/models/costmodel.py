@@ -28,7 +28,7 @@ flush that `remove_vm_area()` waits for holding `vmlist_lock` for write (its *re
 round trip*).  Every nanosecond of a calibrated 1-thread row is attributed to a
 mechanism and the lock held while it runs (`attribution`).
 
-The counts come from the shared run loop (`driver.Run`) on a kernel of each
+The counts come from the shared run loop (`Run.run()`) on a kernel of each
 generation; generations are known by their registry features.  Everything else here
 reads counts and never touches a kernel.
 """
@@ -209,46 +209,12 @@ def op_counts(before: tuple, after: tuple, extra: dict | None = None) -> OpCount
         ptes_set=d["ptes_set"], ptes_cleared=d["ptes_cleared"], pages_touched=d["tlb_misses"])
 
 
-class _TakingTurns:
-    """The workload's streams of CPUs 0..threads-1, taking turns op by op: an op
-    source for `driver.Run` (so every thread's mapping is live while the others map
-    theirs, as when they run at once)."""
-
-    def __init__(self, workload, threads: int) -> None:
-        self.workload, self.threads, self.name = workload, threads, workload.name
-
-    def source(self, config):
-        from ..workloads.base import Op, OpSource
-
-        streams = self.workload.streams_for(config)
-        gens = [streams[cpu] for cpu in range(self.threads)]
-
-        class Turns(OpSource):
-            def __init__(self) -> None:
-                self.pending = [next(g) for g in gens]
-                self.i = -1
-
-            @property
-            def ended(self) -> bool:
-                return False
-
-            def next(self):
-                self.i = (self.i + 1) % len(gens)
-                call, args = self.pending[self.i]
-                return Op(self.i, call, args)
-
-            def feed(self, result) -> None:
-                self.pending[self.i] = gens[self.i].send(result)
-
-        return Turns()
-
-
 @lru_cache(maxsize=None)
 def _measure(generation: str, threads: int, cpus: int, workload: str,
              quick: bool = False) -> tuple[tuple[tuple[OpCounts, ...], ...], ...]:
     """Run `workload` on a kernel of `generation` with `cpus` CPUs through the shared
-    run loop (`driver.Run`), its streams on CPUs 0..threads-1 taking turns op by op,
-    and return each thread's iterations as tuples of per-op counts.  Enough iterations
+    run loop (`Run.run()` on `Workload.taking_turns()`: CPUs 0..threads-1 one op each
+    in turn), and return each thread's iterations as tuples of per-op counts.  Enough iterations
     are recorded to hold one purge cycle of the machine (after as many again to warm
     up, and at least up to the first purge: the blocks of many CPUs take long to
     fill), so purges come at their natural rate; a generation without lazy flushing
@@ -262,7 +228,7 @@ def _measure(generation: str, threads: int, cpus: int, workload: str,
         cfg = wl.config(variant=generation, nr_cpus=cpus, bits=64)
     except Exception as e:   # an unknown workload, or one this generation cannot run
         raise ModelError(str(e)) from None
-    run = Run(_TakingTurns(wl, threads), cfg)
+    run = Run(wl.taking_turns(threads), cfg)      # CPUs 0..threads-1, one op each in turn
     k = run.kernel
     extra = k.extra_counters if cfg.generation.features.vmap_nodes else None
     per_it = OPS_PER_ITERATION[workload]
@@ -277,22 +243,33 @@ def _measure(generation: str, threads: int, cpus: int, workload: str,
         iterations = 50 if quick else 200
     read = attrgetter(*COUNTERS)
     runs: list[list[OpCounts]] = [[] for _ in range(threads)]
-
     stop = getattr(_STOP, "fn", None)
+    ran = 0                          # ops so far: op i runs on CPU i % threads
 
     def play(iterations: int, record: bool) -> None:
-        for i in range(iterations * per_it * threads):
-            if stop is not None and not i & 0xFF:
+        """iterations x threads iterations through Run.run(); recording, the counters
+        are read before each op (run_loop asks `stop` then) and after the last."""
+        nonlocal ran
+        n = iterations * per_it * threads
+        readings: list[tuple] = []
+        asked = [0]
+
+        def before_op() -> bool:
+            asked[0] += 1
+            if stop is not None and not asked[0] & 0xFF:
                 stop()
-            cpu = (run.source.i + 1) % threads
             if record:
-                before, e0 = read(k.stats), extra() if extra else None
-                run.step()
-                e1 = extra() if extra else None
-                runs[cpu].append(op_counts(before, read(k.stats),
-                                           {n: e1[n] - e0[n] for n in e1} if extra else None))
-            else:
-                run.step()
+                readings.append((read(k.stats), extra() if extra else None))
+            return False
+
+        done = run.run(n, stop=before_op if record or stop is not None else None)
+        if record:
+            readings.append((read(k.stats), extra() if extra else None))
+            for i in range(done):
+                (before, e0), (after, e1) = readings[i], readings[i + 1]
+                runs[(ran + i) % threads].append(
+                    op_counts(before, after, {name: e1[name] - e0[name] for name in e1} if extra else None))
+        ran += done
 
     play(iterations, False)          # the warm-up, and with lazy flushing up to the first purge
     while lazy and not k.stats.purges:

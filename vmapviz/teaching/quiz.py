@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from ..kernel import BlockView, Config, Kernel, QueueView, VmapArea
 from ..kernel.events import KWORKER, VOID
-from ..sentences import SentenceTable
+from ..sentences import EVERY, MODERN, REWRITE, VANILLA, SentenceTable
 from ..workloads import Op, Workload
 
 if TYPE_CHECKING:
@@ -48,10 +48,9 @@ KINDS = {
 # have no such question).  "walk" is a count of areas passed on vanilla and the rewrite,
 # descent steps on 6.12 (the tree's shape); a "fails" on 6.12 depends on which vmap blocks
 # purge_fragmented_blocks_allcpus() retires, which a question does not show.
-FOR = {kind: ("vanilla", "posted", "merged", "modern") for kind in KINDS}
-FOR.update(walk=("vanilla", "posted", "merged"), bits=("posted", "merged", "modern"),
-           lazy=("posted", "merged", "modern"), fails=("vanilla", "posted", "merged"),
-           lazy_run=("posted", "merged", "modern"))
+FOR = {kind: EVERY for kind in KINDS}
+FOR.update(walk=VANILLA + REWRITE, bits=REWRITE + MODERN, lazy=REWRITE + MODERN,
+           fails=VANILLA + REWRITE, lazy_run=REWRITE + MODERN)
 # Level 1 asks single-op questions with all the state shown; level 2 adds the walk and
 # "what next"; level 3 adds predictions over several ops (lazy_run: RUN_OPS ops in turn).
 LEVELS = {1: ("address", "bits", "lazy", "flush", "ipis", "fails"),
@@ -155,7 +154,9 @@ def _block_path(op: Op, config: Config) -> bool:
 
 
 def _family(config: Config) -> str:
-    return {"vanilla": "vanilla", "modern": "modern"}.get(config.variant, "rewrite")
+    """The question's words: v2.6.27 (no lazy flush), 6.x (a kworker purges), or 2008."""
+    f = config.generation.features
+    return "vanilla" if not f.lazy_flush else "modern" if f.kworker_purge else "rewrite"
 
 
 # -- what a question shows ----------------------------------------------------------------
@@ -408,7 +409,6 @@ _ASK = {"address": _address, "bits": _bits, "walk": _walk, "lazy": _lazy, "flush
 # The whys, each written for the generations it is true of (vmapviz.sentences): "free"
 # (why a free flushed or not), "place" (why an allocation got its address), "walk"
 # (what the walk counted).  ROLES says which a kind's answer uses.
-VANILLA, REWRITE, MODERN = ("vanilla",), ("posted", "merged"), ("modern",)
 WHY = SentenceTable("quiz.why", neutral=lambda op, before, events: "; ".join(
     e.line() for e in events if e.kind not in ("call", "return")) or "it returned")
 ROLES = {"address": ("place",), "bits": ("place",), "walk": ("walk",), "lazy": ("free",),

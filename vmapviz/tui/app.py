@@ -11,10 +11,8 @@ traceback.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from .panels.inspector import Inspector
 from .panels.lazy import LazyPanel
 from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
+from .signals import catch_signals
 from .screens.quiz import QuizReady, QuizScreen, Score
 from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
 from .panels.timeline import SLOW_SEEK, OpScreen, SeekScreen, TimelineStrip
@@ -170,7 +169,7 @@ class Header(Static):
         self.refresh_text()
 
 
-class VmapvizApp(App):
+class VmapvizApp(themes.Readable, App):
     """vmapviz's interactive view.  See the module docstring."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -277,15 +276,7 @@ class VmapvizApp(App):
     def _catch_signals(self, on: bool) -> None:
         """SIGTERM and SIGHUP quit as q does, so Textual restores the terminal (main
         screen, no mouse reporting, cursor shown); the exit status is then 130."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                if on:
-                    loop.add_signal_handler(sig, self._signalled)
-                else:
-                    loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass   # not the main thread, or no signals here
+        catch_signals(on, self._signalled)
 
     def _signalled(self) -> None:
         self.stop_driver()
@@ -297,10 +288,6 @@ class VmapvizApp(App):
     def _painted(self) -> None:
         if self.first_paint is None:
             self.first_paint = time.perf_counter()
-
-    def get_css_variables(self) -> dict[str, str]:
-        self.theme_variables = themes.readable_variables(super().get_css_variables(), self.ansi_theme)
-        return self.theme_variables
 
     def _theme_changed(self, _theme) -> None:
         """Draw every panel again in the palette of the new theme."""
@@ -562,13 +549,23 @@ class VmapvizApp(App):
         options = [("all", "every kind this kernel has questions for")] + [
             (k, KINDS[k]) for k in ONE_OP if variant is None or variant in FOR[k]]
 
-        def chosen(kind: str | None) -> None:
-            if kind:
-                self.quiz_kinds = None if kind == "all" else [kind]
-                self.action_quiz()
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            kinds = [k.strip() for k in answer.split(",") if k.strip()]
+            offered = [k for k, _ in options]
+            bad = [k for k in kinds if k not in offered]
+            if bad or not kinds:
+                self.notify(f"No such kind of question here: {', '.join(bad) or answer!r}; "
+                            f"the kinds: {', '.join(offered[1:])}", timeout=5)
+                return
+            self.quiz_kinds = None if "all" in kinds else kinds
+            self.action_quiz()
 
         self.push_screen(PickScreen("quiz: which kind of question?", options,
-                                    "all" if self.quiz_kinds is None else self.quiz_kinds[0]), chosen)
+                                    "all" if self.quiz_kinds is None else self.quiz_kinds[0],
+                                    free_text="or several kinds, separated by commas, then enter:",
+                                    placeholder="e.g. lazy,flush"), chosen)
 
     def on_quiz_ready(self, message: QuizReady) -> None:
         if message.question is None:

@@ -10,7 +10,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 
 from ..kernel.generations import FLUSH_MODELS, GENERATIONS
-from ..sentences import SentenceTable
+from ..sentences import EVERY, MODERN, REWRITE, VANILLA, SentenceTable
 from .actions import ACTIONS, CPU_CHOICES
 from .screens.dialogs import AnswersOnce
 
@@ -48,12 +48,12 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
 
 # What each flush model means, in the words of the generations it is true of.
 FLUSH_HELP = SentenceTable("palette.flush", lambda model: f"flush model {model!r}")
-FLUSH_HELP.add("all", ("vanilla", "posted", "merged"), lambda model: (
+FLUSH_HELP.add("all", VANILLA + REWRITE, lambda model: (
     "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)"))
-FLUSH_HELP.add("all", ("modern",), lambda model: (
+FLUSH_HELP.add("all", MODERN, lambda model: (
     "x86: flush_tlb_kernel_range() runs one INVLPG per page up to 33 pages "
     "(tlb_single_page_flush_ceiling), a whole-TLB flush above"))
-FLUSH_HELP.add("range", ("vanilla", "posted", "merged", "modern"), lambda model: (
+FLUSH_HELP.add("range", EVERY, lambda model: (
     "ARM and others: only the range is dropped from each CPU's TLB"))
 
 

@@ -98,3 +98,14 @@ def readable_variables(variables: dict[str, str], ansi: TerminalTheme) -> dict[s
 def palette_for(variables: dict[str, str]) -> P.Palette:
     """The panels' palette for variables made by `readable_variables()`."""
     return P.Palette(variables["vz-surface"], variables["foreground"], float(variables["vz-ratio"]))
+
+
+class Readable:
+    """An App mixin: the active theme's variables with its low-contrast foregrounds moved
+    (readable_variables) and vmapviz's $vz-* added; `theme_variables` keeps them."""
+
+    theme_variables: dict[str, str]
+
+    def get_css_variables(self) -> dict[str, str]:
+        self.theme_variables = readable_variables(super().get_css_variables(), self.ansi_theme)  # type: ignore[misc]
+        return self.theme_variables

@@ -74,7 +74,7 @@ class TraceWorkload(Workload):
     nr_ops: int = 0
     cpu_lines: dict = field(default_factory=dict)  # cpu -> first line that uses it
     wide_line: tuple | None = None  # (line, value) of the first argument >= 2**32
-    checked: tuple | None = None    # the file's identity() when load() checked it
+    checked: str | None = None      # the file's identity() when load() checked it
 
     def config(self, **overrides) -> Config:
         cfg = super().config(**overrides)
@@ -96,7 +96,7 @@ class TraceWorkload(Workload):
 class TraceSource(OpSource):
     """The ops of a checked trace, parsed as they are asked for."""
 
-    def __init__(self, path: str, total: int, checked: tuple | None = None) -> None:
+    def __init__(self, path: str, total: int, checked: str | None = None) -> None:
         self.path, self.total = path, total
         self.ops = _ops(path, checked)
         self.current: TraceOp | None = next(self.ops, None)
@@ -150,14 +150,17 @@ def load(path: str | os.PathLike, progress: Progress | None = None) -> TraceWork
         cpu_lines=cpu_lines, wide_line=wide, checked=checked)
 
 
-def identity(path: str) -> tuple[int, int, int, int]:
+def identity(path: str) -> str:
     """What says a file is still the one that was checked: device, inode, size, mtime."""
-    st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return _identity(os.stat(path))
+
+
+def _identity(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _lines(path: str, progress: Progress | None = None,
-           expect: tuple | None = None) -> Iterator[tuple[int, str]]:
+           expect: str | None = None) -> Iterator[tuple[int, str]]:
     """(line number, text) of every non-blank line, each at most MAX_LINE bytes of UTF-8.
     A trace is read twice, so it must be a regular file (a pipe such as `<(cat t)` or
     /dev/stdin would be empty the second time); `expect`: the identity() it had when
@@ -170,7 +173,7 @@ def _lines(path: str, progress: Progress | None = None,
     except OSError as e:
         raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
     size = st.st_size
-    if expect is not None and (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != expect:
+    if expect is not None and _identity(st) != expect:
         f.close()
         raise TraceError(f"{path}: changed since it was checked; load it again")
     with f:
@@ -199,7 +202,7 @@ def _lines(path: str, progress: Progress | None = None,
                 yield n, text
 
 
-def _ops(path: str, checked: tuple | None = None) -> Iterator[TraceOp]:
+def _ops(path: str, checked: str | None = None) -> Iterator[TraceOp]:
     lines = _lines(path, expect=checked)
     next(lines, None)  # the header
     for n, text in lines:

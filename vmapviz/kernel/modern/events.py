@@ -61,7 +61,8 @@ class Purge(Event):
     rest to the free tree; `decayed` pooled areas went back to the free tree first
     (all of them when `full_decay`); `helpers` purge works ran on other CPUs.
     `by` says who ran it; `force_flush`: vm_unmap_aliases() has dirty block ranges to
-    flush even if no area is purged."""
+    flush even if no area is purged; `kept`: (node, pages, areas) of each pool the decay
+    left whole because it held fewer than four areas (6.18 only: 6.12 empties them)."""
     op: int
     cpu: int
     start: int
@@ -74,13 +75,17 @@ class Purge(Event):
     full_decay: bool
     by: str
     force_flush: bool
+    kept: tuple
     kind = "purge"
 
     def line(self) -> str:
         rng = f"{self.start:#x}-{self.end:#x}" if self.nr_areas else "nothing lazy"
         return (f"{self.by}: __purge_vmap_area_lazy(full_pool_decay={int(self.full_decay)}): "
                 f"{self.nr_areas} areas, {self.nr_pages} pages ({self.pooled} to pools), "
-                f"{self.decayed} pooled areas decayed, {self.helpers} helpers, {rng}")
+                f"{self.decayed} pooled areas decayed{self._kept_text()}, {self.helpers} helpers, {rng}")
+
+    def _kept_text(self) -> str:
+        return "".join(f", node {n}'s pool of {p}-page areas kept ({a})" for n, p, a in self.kept)
 
 
 class DirtyFlush(Event):

@@ -149,10 +149,11 @@ def purge_vmap_area_lazy(k: ModernState, cpu: int, start: int, end: int, full_po
     cfg = k.config
     page = cfg.page_size
     decayed = 0
+    kept: list[tuple[int, int, int]] = []
     lists: list[tuple[VmapNode, list[VmapArea]]] = []
     for vn in k.nodes:
         vn.skip_populate = full_pool_decay
-        decayed += decay_va_pool_node(k, vn, full_pool_decay)
+        decayed += decay_va_pool_node(k, vn, full_pool_decay, kept)
         if not vn.lazy:
             continue
         k.counts["lazy_lock"] += 1
@@ -166,7 +167,7 @@ def purge_vmap_area_lazy(k: ModernState, cpu: int, start: int, end: int, full_po
     # One extra worker per full lazy_max_pages() set, minus one: counted, not run apart.
     helpers = min(max(k.vmap_lazy_nr // cfg.lazy_max_pages, 1), len(lists)) - 1 if lists else 0
     k.emit(Purge, k.op, cpu, start if lists else 0, end, nr_areas, nr_pages, pooled, decayed,
-                 helpers, full_pool_decay, by, force_flush)
+                 helpers, full_pool_decay, by, force_flush, tuple(kept))
     if lists:
         k.stats.purges += 1
         flush_tlb_kernel_range(k, cpu, start, end)
@@ -197,12 +198,14 @@ def purge_vmap_node(k: ModernState, vn: VmapNode, purge: list[VmapArea]) -> None
             k.free.merge_or_add(va.start, va.end)
 
 
-def decay_va_pool_node(k: ModernState, vn: VmapNode, full_decay: bool) -> int:
+def decay_va_pool_node(k: ModernState, vn: VmapNode, full_decay: bool,
+                       kept: list[tuple[int, int, int]]) -> int:
     """decay_va_pool_node(): from each pool's head, n_decay = len >> 2 areas go back to
     the free tree; all of them when full_decay.  As 6.12 writes it, n_decay is
     unsigned and tested after `--n_decay`, so a pool of fewer than four areas (n_decay
     0, which wraps) is emptied too; 6.18 tests it before (`if (!n_decay--) break;`) and
-    keeps such a pool (POOL_DECAY_WRAPS).  Returns the number decayed."""
+    keeps such a pool (POOL_DECAY_WRAPS): its (node, pages, areas) go on `kept`.
+    Returns the number decayed."""
     page = k.config.page_size
     wraps = k.POOL_DECAY_WRAPS
     out = 0
@@ -210,6 +213,8 @@ def decay_va_pool_node(k: ModernState, vn: VmapNode, full_decay: bool) -> int:
         if not pool:
             continue
         n = len(pool) if full_decay or (wraps and len(pool) < 4) else len(pool) >> 2
+        if not n:
+            kept.append((vn.id, idx + 1, len(pool)))
         k.counts["pool_lock"] += 1
         for _ in range(n):
             start = pool.popleft()

@@ -63,13 +63,14 @@ class MapView:
 
 
 def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_bytes: int,
-                 cols: int, end: int) -> list[int]:
+                 cols: int, end: int, features=None) -> list[int]:
     """The class (palette.FREE, VMALLOC, ... block_class()) of each of `cols` cells of
     `cell_bytes` from `row_start`.  Cells at or past `end` are FREE.  A generation whose
     search leaves a page after every area (features.gap_page) shows that page as a
     guard page when nothing took it; before the rewrite only an area's own guard page is.
     A cell with no area that holds a pooled area (snap.pooled: purged, kept in a vmap
-    node's pool, neither busy nor free) is POOLED.
+    node's pool, neither busy nor free) is POOLED.  `features`: what the source has, when
+    it is not the snapshot's generation (the live source).
 
     Cost per cell: one short bisect plus at most SAMPLES areas, whatever the total.
     """
@@ -77,7 +78,7 @@ def classify_row(snap: Snapshot, blocks_by_start: dict, row_start: int, cell_byt
     n = len(areas)
     page = snap.config.page_size
     shift = snap.config.page_shift
-    gap = page if snap.generation.features.gap_page else 0
+    gap = page if (features or snap.generation.features).gap_page else 0
     out = [P.FREE] * cols
     if snap.pooled:
         _mark_pooled(out, snap.pooled, row_start, cell_bytes, end)
@@ -312,8 +313,11 @@ class AddressMap(Widget, can_focus=True):
             super().__init__()
             self.addr = addr
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None,
+                 features=None) -> None:
         super().__init__(id=id, classes=classes)
+        # What the source draws (legend, gap pages), when not the snapshot's generation.
+        self.features = features
         self.snap: Snapshot | None = None
         self.blocks_by_start: dict = {}
         self.view: MapView | None = None
@@ -330,6 +334,9 @@ class AddressMap(Widget, can_focus=True):
         self._last_event_op = -1
 
     # -- geometry ---------------------------------------------------------------------
+
+    def _features(self):
+        return self.features or self.snap.generation.features
 
     @property
     def label_width(self) -> int:
@@ -354,7 +361,7 @@ class AddressMap(Widget, can_focus=True):
         snap = self.snap
         if snap is None or self._w <= 0:
             return
-        self._legend = legend_lines(snap.generation.features, snap.config.nr_cpus, self._w,
+        self._legend = legend_lines(self._features(), snap.config.nr_cpus, self._w,
                                     self._base_style)
         if self._h - len(self._legend) < 3:
             self._legend = self._legend[:max(0, self._h - 3)]
@@ -494,7 +501,8 @@ class AddressMap(Widget, can_focus=True):
             start = v.addr_of(row, 0)
             if start >= v.end:
                 break
-            classes = classify_row(self.snap, self.blocks_by_start, start, v.cell_bytes, v.cols, v.end)
+            classes = classify_row(self.snap, self.blocks_by_start, start, v.cell_bytes, v.cols, v.end,
+                                   self.features)
             if self._row_classes.get(row) != classes:
                 self._row_classes[row] = classes
                 self._rows.pop(row, None)
@@ -530,7 +538,8 @@ class AddressMap(Widget, can_focus=True):
         if start < v.end:
             classes = self._row_classes.get(row)
             if classes is None:
-                classes = classify_row(self.snap, self.blocks_by_start, start, v.cell_bytes, v.cols, v.end)
+                classes = classify_row(self.snap, self.blocks_by_start, start, v.cell_bytes, v.cols, v.end,
+                                   self.features)
                 self._row_classes[row] = classes
             segs.extend(row_segments(classes, base))
             used += v.cols
@@ -549,7 +558,7 @@ class AddressMap(Widget, can_focus=True):
             self._base_style, self._palette = style, P.active()
             _STYLED.clear()
             self._rows.clear()
-            self._legend = legend_lines(self.snap.generation.features, self.snap.config.nr_cpus,
+            self._legend = legend_lines(self._features(), self.snap.config.nr_cpus,
                                         self._w, style)
         rows = self.map_rows
         if y >= rows:

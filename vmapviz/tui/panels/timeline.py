@@ -21,12 +21,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from ...run.snapshot import TimelineView
+from ..screens.dialogs import Modal
 
 
 GLYPHS = (("warn", "W"), ("flush", "F"), ("purge", "P"), ("block", "b"))   # most notable first
@@ -132,8 +132,9 @@ class TimelineStrip(Widget, can_focus=True):
             self.post_message(self.Jump(self._cells[i][1]))
 
 
-class OpScreen(ModalScreen[int | None]):
-    """Asks for an op number to go to (key g)."""
+class OpScreen(Modal):
+    """Asks for an op number to go to (key g); answers once (enter enter in one burst
+    would dismiss it twice)."""
 
     DEFAULT_CSS = """
     #op-box { width: 60; max-width: 100%; height: auto; border: round $vz-focus;
@@ -170,7 +171,7 @@ def parse_op(text: str) -> int | None:
 SLOW_SEEK = 0.5       # seconds a jump runs before its progress is shown
 
 
-class SeekScreen(ModalScreen[None]):
+class SeekScreen(Modal):
     """The progress of a long jump or run-until (Driver.seeking), until it ends; escape,
     or any key, stops it where it is."""
 
@@ -183,13 +184,12 @@ class SeekScreen(ModalScreen[None]):
     def __init__(self, driver) -> None:
         super().__init__()
         self.driver = driver
-        self._gone = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="seek-box") as box:
             box.border_title = "running"
             yield Label(self.text(), id="seek-text")
-            yield Label("escape (or any key) stops here: the run pauses at the op reached", classes="dim")
+            yield Label("escape (or any key) stops it at the op reached", classes="dim")
 
     def on_mount(self) -> None:
         self.set_interval(0.1, self.poll)
@@ -206,9 +206,7 @@ class SeekScreen(ModalScreen[None]):
 
     def poll(self) -> None:
         if self.driver.seeking is None:
-            if not self._gone and self.app.screen is self:   # once: the timer may fire again
-                self._gone = True
-                self.dismiss(None)
+            self.dismiss(None)      # once (Modal): the timer may fire again meanwhile
         else:
             self.query_one("#seek-text", Label).update(self.text())
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -23,6 +23,8 @@ from ...run.compare import CompareDriver, PairSnapshot
 from ...run.spec import RunSpec
 from ...kernel.generations import GENERATIONS, NAMES
 from .. import palette as P
+from .. import themes
+from ..signals import INTERRUPTED, catch_signals
 from ..panels.addrmap import AddressMap
 from ..app import EXPLAIN_MAX_SPEED, VmapvizApp, next_speed, speed_text
 from ..words.contrast import contrast, rows
@@ -327,15 +329,31 @@ class CompareScreen(ModalScreen[None]):
             self.dismiss(None)
 
 
-class CompareApp(VmapvizApp):
-    """`vmapviz compare`: the app, opened on compare mode; leaving it quits."""
+class CompareApp(themes.Readable, App):
+    """`vmapviz compare`: compare mode alone, on the pair's driver only (no main run
+    behind it); leaving it quits."""
+
+    CSS_PATH = VmapvizApp.CSS_PATH
+    TITLE = "vmapviz compare"
 
     def __init__(self, driver: CompareDriver, theme: str | None = None) -> None:
-        super().__init__(driver.spec, autoplay=False, theme=theme)
+        super().__init__()
+        themes.register(self)
+        if theme:
+            self.theme = theme
         self.compare_driver = driver
 
-    def on_ready(self) -> None:
+    def on_mount(self) -> None:
+        P.activate(themes.palette_for(self.theme_variables))
+        catch_signals(True, self._signalled)
         self.push_screen(CompareScreen(self.compare_driver, standalone=True))
+
+    def _signalled(self) -> None:
+        self.stop_driver()
+        self.exit(return_code=INTERRUPTED)
+
+    def stop_driver(self) -> None:
+        self.compare_driver.stop()
 
 
 def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None) -> int:

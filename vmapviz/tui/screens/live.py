@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 
+from ...kernel.generations import Features
 from ...models import vmallocinfo as vi
 from ...live.recording import snapshot_vmallocinfo
 from ...live.state import LiveState
@@ -31,6 +32,12 @@ from ..panels.eventlog import EventLog
 from ..panels.lazy import LazyPanel
 
 FRAME = 0.25     # seconds between two looks at the newest snapshot
+# What the live source draws on the map, for its legend and cells: traced areas (their
+# guard page counted in the tracepoint's size) and vmallocinfo's busy areas by kind,
+# lazy ones until a purge's range covers them.  No vmap blocks (no tracepoint shows
+# vb_alloc()), no pools, and no gap page after each area (6.x leaves none; the snapshot's
+# config is 2008's only for its shape).
+LIVE_DRAWS = Features(lazy_flush=True, vmap_blocks=False, gap_page=False, locks=())
 GRACE = 3.0      # seconds a signalled app has to exit before the process ends
 
 
@@ -122,7 +129,7 @@ class LiveApp(App):
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         yield Static(id="note")
-        yield AddressMap(id="map")
+        yield AddressMap(id="map", features=LIVE_DRAWS)
         with Horizontal(id="middle"):
             yield LiveLazyPanel(id="lazy")
             yield LivePanel(id="live")

@@ -43,6 +43,10 @@ class QuizScreen(ModalScreen[str | int | None]):
     #quiz-question { max-height: 5; overflow-y: auto; }
     #quiz-verdict { max-height: 4; overflow-y: auto; display: none; }
     #quiz-input { margin: 1 0 0 0; }
+    QuizScreen.-short #quiz-box { max-height: 8; }
+    QuizScreen.-short #quiz-question { max-height: 4; }
+    QuizScreen.-short #quiz-input { margin: 0; }
+    QuizScreen.-short #quiz-verdict { max-height: 3; }
     """
     AUTO_FOCUS = "#quiz-input"
     BINDINGS = [Binding("escape", "leave", "leave quiz mode")]
@@ -63,6 +67,11 @@ class QuizScreen(ModalScreen[str | int | None]):
                         "escape leaves" if self.skippable else "your prediction, then enter", id="quiz-input",
                         compact=True)
             yield Static("", id="quiz-verdict")
+
+    def on_mount(self) -> None:
+        # A short terminal (24 rows): a lower box, so that the blocks and the lazy gauge
+        # stay above it (the question scrolls).
+        self.set_class(self.app.size.height < 30, "-short")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -28,15 +28,20 @@ from textual.widgets import DataTable, Footer, Static
 
 from ...models import vmallocinfo as vi
 from .. import palette as P
+from .. import themes
 from ..signals import INTERRUPTED, catch_signals
 from ...units import human_bytes, pct
 
 KIND_CLASS = {"vmalloc": P.VMALLOC, "vmap": P.VMAP, "vm_map_ram": P.VMAP, "ioremap": P.IOREMAP,
               "sparse": P.VM_AREA, "vm_area": P.VM_AREA, "unpurged": P.LAZY}
-BORN = Style(bgcolor="#1f6f2f")
-FREED = Style(bgcolor="#7a1f1f")
-LABEL = Style(color="#7a8a9a")
-GAP = Style(color="#6a6a6a", italic=True)
+def born() -> Style:
+    """An area new since the last read: the background tinted Okabe-Ito green."""
+    return Style(bgcolor=P.mix(P.active().background, "#009E73", 0.45))
+
+
+def freed() -> Style:
+    """An area gone since the last read: the background tinted vermillion."""
+    return Style(bgcolor=P.mix(P.active().background, "#D55E00", 0.45))
 MAX_ROWS = 2000       # the cell grows (by powers of two) until the span fits in this many rows
 FOLD_ROWS = 2         # free stretches longer than this many rows fold into one line
 ALIGN_CELLS = 16      # rows hold a multiple of 16 cells and start 16-cell aligned
@@ -202,9 +207,9 @@ class SpanMap(Widget, can_focus=True):
                 cls = P.GUARD                                  # its guard page
         glyph, style = P.class_glyph(cls)
         if any(id(a) in self.freed for a in inside):
-            style = style + FREED
+            style = style + freed()
         elif any(id(a) in self.born for a in inside):
-            style = style + BORN
+            style = style + born()
         return glyph, style
 
     def _strip(self, i: int) -> Strip:
@@ -213,9 +218,9 @@ class SpanMap(Widget, can_focus=True):
             r = self.rows[i]
             if r.folded:
                 text = f"{'':16} ··· {human_bytes(r.end - r.base)} free ···"
-                segs = [Segment(text[:self.cols + LABEL_W], GAP)]
+                segs = [Segment(text[:self.cols + LABEL_W], P.active().log["gap"])]
             else:
-                segs = [Segment(f"{r.base:016x} ", LABEL)]
+                segs = [Segment(f"{r.base:016x} ", P.active().muted)]
                 segs += [Segment(*self._cell(r.base + c * self.cell)) for c in range(self.cols)]
             strip = self._strips[i] = Strip(segs)
         return strip
@@ -298,30 +303,33 @@ def group_rows(dump: vi.Dump) -> list[tuple[str, str, list[vi.Area]]]:
                   key=lambda g: (-sum(a.pages or 0 for a in g[2]), -sum(a.size for a in g[2]), g[0], g[1]))
 
 
-class VmallocinfoApp(App):
+class VmallocinfoApp(themes.Readable, App):
     """One dump, or a live file, on screen."""
 
     TITLE = "vmapviz: /proc/vmallocinfo"
     CSS = """
-    Screen { layout: vertical; background: #0c0c0c; }
-    #header { height: 1; background: #1c2a38; color: #f0f0f0; }
+    Screen { layout: vertical; background: $background; }
+    #header { height: 1; background: $panel; color: $foreground; }
     #header, #summary, #change { text-wrap: nowrap; text-overflow: ellipsis; }
     #summary { height: auto; max-height: 3; padding: 0 1; }
-    #nolayout { height: auto; padding: 0 1; color: #000000; background: #E69F00; }
+    #nolayout { height: auto; padding: 0 1; color: $background; background: $warning; }
     SpanMap, DataTable, #inspector {
-        border: round #4e5d6c; border-title-color: #d0d0d0; border-title-style: bold;
-        border-subtitle-color: #a0a0a0; background: #121212;
+        border: round $vz-border; border-title-color: $foreground; border-title-style: bold;
+        border-subtitle-color: $vz-muted; background: $surface;
     }
-    SpanMap:focus, DataTable:focus { border: round #8fb8de; }
+    SpanMap:focus, DataTable:focus { border: round $vz-focus; }
     DataTable { height: 1fr; }
     #inspector { height: 6; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    #change { height: 1; padding: 0 1; color: #c0c0c0; }
+    #change { height: 1; padding: 0 1; color: $vz-muted; }
     """
     BINDINGS = [Binding("q", "quit", "quit"), Binding("r", "reread", "re-read")]
 
     def __init__(self, path: str, dump: vi.Dump, watch: float | None = None,
-                 cpus: int | None = None, page_size: int = vi.PAGE_SIZE) -> None:
+                 cpus: int | None = None, page_size: int = vi.PAGE_SIZE, theme: str | None = None) -> None:
         super().__init__()
+        themes.register(self)
+        if theme:
+            self.theme = theme
         self.path, self.dump, self.watch = path, dump, watch
         self.cpus, self.page = cpus or vi.online_cpus(), page_size
         self.reads = 1
@@ -344,7 +352,16 @@ class VmallocinfoApp(App):
         yield Static(id="change")
         yield Footer()
 
+    def _theme_changed(self, _theme) -> None:
+        """Draw the map again in the palette of the new theme."""
+        P.activate(themes.palette_for(self.theme_variables))
+        for m in self.query(SpanMap):
+            m._strips.clear()
+            m.refresh()
+
     def on_mount(self) -> None:
+        P.activate(themes.palette_for(self.theme_variables))
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.real:
             m = self.query_one(SpanMap)
             m.border_title = "the used span, in address order"
@@ -384,7 +401,7 @@ class VmallocinfoApp(App):
             return
         self.dump, self.last_change = new, ch
         self.query_one("#change", Static).update(Text(f"read {self.reads}: " + vi.change_line(
-            ch, new, self.cpus, self.page), style="#c0c0c0"))
+            ch, new, self.cpus, self.page), style=P.active().muted))
         self._show(ch)
 
     def _show(self, ch: vi.Change) -> None:
@@ -415,7 +432,7 @@ class VmallocinfoApp(App):
             (kinds, "bold"), f" · {s['pages']:,} pages mapped",
             (f" · {len(self.dump.skipped)} malformed lines skipped" if self.dump.skipped else "", "yellow"),
             "\nunpurged ", (f"{u['areas']:,} areas, {u['pages']:,}/{lazy_max:,} pages ", "bold"),
-            ("█" * full, "#E69F00"), ("░" * (width - full), "#4e4e4e"),
+            ("█" * full, P.active().gauge), ("░" * (width - full), P.active().faint),
             f" {pct(u['pages'], lazy_max)} of lazy_max_pages, {s['cpus']} CPUs")
         lay = s["layout"]
         if lay:
@@ -481,11 +498,11 @@ class VmallocinfoApp(App):
 
 
 def run_vmallocinfo_tui(path: str, watch: float | None = None, cpus: int | None = None,
-                        page_size: int = vi.PAGE_SIZE) -> int:
+                        page_size: int = vi.PAGE_SIZE, theme: str | None = None) -> int:
     """Read the file (a bad one, or one that cannot be read again, is refused before the
     screen opens), then show it.  Returns the app's exit status: 0, 130 after SIGTERM or
     SIGHUP, 1 after a crash."""
     dump = vi.read(path, page_size, again=True)
-    app = VmallocinfoApp(path, dump, watch, cpus, page_size)
+    app = VmallocinfoApp(path, dump, watch, cpus, page_size, theme)
     app.run()
     return app.return_code or 0

@@ -15,15 +15,12 @@ from __future__ import annotations
 from ...kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
 from ...kernel.views import VM_IOREMAP
 from ...run.snapshot import Snapshot
-from ...sentences import Said, SentenceTable
+from ...sentences import EVERY, MODERN, REWRITE, VANILLA, Said, SentenceTable
 from ...units import human_bytes, pct
 
-# The generations each text below is written for (names in the registry).  A new
-# generation owns none of them until a text is checked against its C and its name added.
-VANILLA = ("vanilla",)
-REWRITE = ("posted", "merged")
-MODERN = ("modern",)
-EVERY = VANILLA + REWRITE + MODERN
+# The generations each text below is written for: the owner tuples of vmapviz.sentences.
+# A new generation owns none of them until a text is checked against its C and its name
+# added there (or to a text's own owners).
 
 
 def _neutral_call(snap, call, ret, by_kind):

@@ -14,7 +14,8 @@
 
 The handlers take (snapshot, call, return, events by kind) like explain.py's and
 return sentences; each is registered in explain.py's tables for the generations it is
-written for (MODERN: 6.12.33).
+written for: MODERN (6.12.33 and 6.18.2), except the purge's text, whose pool decay
+differs (6.12 empties a pool of fewer than four areas, 6.18 keeps it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from .explain import CALLS, MODERN, PURGES, TROUBLE, vunmap_keeps_pages
 
 def _s(n: int, word: str) -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def _linux(snap: Snapshot) -> str:
+    """The kernel a text owned by the 6.x family speaks of: "6.12" or "6.18"."""
+    return ".".join(snap.generation.version.lstrip("v").split(".")[:2])
 
 
 def _pages(bit: int, n: int) -> str:
@@ -86,7 +92,7 @@ def _get_vm_area(snap, call, ret, by_kind):
     size, flags = call.args[0], call.args[1]
     if flags & VM_IOREMAP:
         align = snap.generation.ioremap_align(size, cfg)
-        out = [f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: 6.12 aligns ioremap areas to the "
+        out = [f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: {_linux(snap)} aligns ioremap areas to the "
                f"size rounded up to a power of two (get_count_order_long), here {human_bytes(align)}, "
                "and adds a guard page; with an alignment over a page the lowest-fit search asks "
                "for a block of size + align - 1."]
@@ -108,7 +114,7 @@ def alloc_fail(snap, e) -> list[str]:
 
 @TROUBLE.owns("uaf", by=MODERN)
 def uaf(snap, e) -> list[str]:
-    return [f"Use-after-free at {e.addr:#x} through {e.how}: 6.12 cleared the PTE at the free, but "
+    return [f"Use-after-free at {e.addr:#x} through {e.how}: {_linux(snap)} cleared the PTE at the free, but "
             "this CPU's TLB still held the translation until the purge's flush, so the access "
             "reached a page that may belong to someone else now."]
 
@@ -139,9 +145,26 @@ def queued_sentences(snap: Snapshot, by_kind) -> list[str]:
             for e in by_kind.get("lazy", []) if e.queued]
 
 
-@PURGES.owns("purge", by=MODERN)
+@PURGES.owns("purge", by=("modern",))
 def purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     """Who ran __purge_vmap_area_lazy(), where the areas went, and its one flush."""
+    return _purge_sentences(snap, by_kind, name, [])
+
+
+@PURGES.owns("purge", by=("modern-6.18",))
+def purge_sentences_618(snap: Snapshot, by_kind, name: str) -> list[str]:
+    """6.12's purge text, and the pools 6.18's decay_va_pool_node() kept because they
+    held fewer than four areas (`if (!n_decay--) break;` with n_decay = len >> 2 = 0)."""
+    kept = [f"node {node}'s pool of {pages}-page areas kept its {_s(n, 'area')}"
+            for p in by_kind.get("purge", [])[-1:] for node, pages, n in p.kept]
+    if kept:
+        kept = [f"decay_va_pool_node() took nothing from a pool of fewer than four areas: "
+                f"{'; '.join(kept)} (6.18 takes len >> 2 areas of a pool, here 0; 6.12 "
+                "empties such a pool)."]
+    return _purge_sentences(snap, by_kind, name, kept)
+
+
+def _purge_sentences(snap: Snapshot, by_kind, name: str, decay: list[str]) -> list[str]:
     if "purge" not in by_kind:
         return []
     p = by_kind["purge"][-1]
@@ -163,6 +186,7 @@ def purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
                f"neighbours{decayed}."]
     else:
         out = [f"{who}; there was no lazy area to purge{decayed}."]
+    out += decay
     fl = by_kind.get("flush", [None])[-1]
     if fl is not None:
         out.append(flush_sentence(snap, fl))
@@ -233,7 +257,7 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
     if "bug" in by_kind:
         own = by_kind["bug"][-1].own
         return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} "
-                + ("was refused by the simulator: 6.12 does not check this." if own
+                + (f"was refused by the simulator: {_linux(snap)} does not check this." if own
                    else "hit a BUG in the kernel.")]
     if "warn" in by_kind:
         return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} found no busy area there and "
@@ -279,7 +303,7 @@ def _vm_unmap_aliases(snap, call, ret, by_kind):
 
 
 def _purge(snap, call, ret, by_kind):
-    return [f"purge() is the simulator's call (6.12 exports none): cpu{call.cpu} ran the drain "
+    return [f"purge() is the simulator's call ({_linux(snap)} exports none): cpu{call.cpu} ran the drain "
             "work's body at once, __purge_vmap_area_lazy(ULONG_MAX, 0, false) under "
             "vmap_purge_lock."]
 
