@@ -307,6 +307,8 @@ def test_question_mark_opens_help():
         assert isinstance(app.screen, HelpScreen)
         assert "vm_unmap_aliases" in screen_text(app)
         await press(app, pilot, "end")        # the panels and glyphs, further down
+        assert "areas 3 live, 2 lazy" in screen_text(app)       # the last line of the legend
+        await press(app, pilot, "pageup")
         assert "per-CPU vmap blocks" in screen_text(app)
         await press(app, pilot, "escape")
         assert not isinstance(app.screen, HelpScreen)
