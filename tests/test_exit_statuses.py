@@ -49,8 +49,9 @@ def files(tmp_path_factory) -> dict[str, str]:
     wrong = d / "wrong.jsonl"   # vmalloc(4096) cannot return 1: a result that differs
     wrong.write_text(json.dumps(HEADER) + "\n" + json.dumps(
         {"cpu": 0, "call": "vmalloc", "args": [4096], "result": 1}) + "\n")
-    long = d / "long.jsonl"
-    assert cli.main(["run", "map-touch-unmap", "--ops", "60000", "--record", str(long), "--json"]) == OK
+    long = d / "long.jsonl"    # 1,000,000 purges: seconds to check and replay, however fast
+    purge = json.dumps({"cpu": 0, "call": "purge", "args": [], "result": None}) + "\n"
+    long.write_text(json.dumps(HEADER) + "\n" + purge * 1_000_000)
     lesson = d / "l.toml"
     lesson.write_text('title = "t"\nworkload = "agp-bug"\n[[step]]\nrun = 3\nexpect = {op = 3}\n')
     bad_lesson = d / "bad.toml"
