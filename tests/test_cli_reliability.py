@@ -48,7 +48,7 @@ def test_help_documents_every_exit_status(capsys):
     (["run", "map-touch-unmap", "--ops", "1,0,0"], "argument --ops: expected a number of ops in digits 0-9, not '1,0,0'"),
     (["run", "map-touch-unmap", "--ops", "١٠٠"], "argument --ops: expected a number of ops in digits 0-9, not '١٠٠'"),
     (["run", "map-touch-unmap", "--ops", "-5"], "argument --ops: expected a number of ops in digits 0-9, not '-5'"),
-    (["run", "map-touch-unmap", "--seed", "١"], "argument --seed: expected a seed in digits 0-9, not '١'"),
+    (["run", "map-touch-unmap", "--seed", "١"], "argument -s/--seed: expected a seed in digits 0-9, not '١'"),
     (["run", "map-touch-unmap", "--cpus", "٤"], "argument --cpus: expected a number of CPUs in digits 0-9, not '٤'"),
     (["run", "map-touch-unmap", "--bits", "٣٢"], "argument --bits: expected 32 or 64 in digits 0-9, not '٣٢'"),
     (["screenshot", "--out", "x.svg", "--size", "10x5"], "argument --size: 10x5 is smaller than the TUI's minimum 60x20"),

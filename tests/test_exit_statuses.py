@@ -49,8 +49,9 @@ def files(tmp_path_factory) -> dict[str, str]:
     wrong = d / "wrong.jsonl"   # vmalloc(4096) cannot return 1: a result that differs
     wrong.write_text(json.dumps(HEADER) + "\n" + json.dumps(
         {"cpu": 0, "call": "vmalloc", "args": [4096], "result": 1}) + "\n")
-    long = d / "long.jsonl"
-    assert cli.main(["run", "map-touch-unmap", "--ops", "60000", "--record", str(long), "--json"]) == OK
+    long = d / "long.jsonl"    # 1,000,000 purges: seconds to check and replay, however fast
+    purge = json.dumps({"cpu": 0, "call": "purge", "args": [], "result": None}) + "\n"
+    long.write_text(json.dumps(HEADER) + "\n" + purge * 1_000_000)
     lesson = d / "l.toml"
     lesson.write_text('title = "t"\nworkload = "agp-bug"\n[[step]]\nrun = 3\nexpect = {op = 3}\n')
     bad_lesson = d / "bad.toml"
@@ -178,8 +179,6 @@ SIGNALLED = [  # (argv, what stdout or stderr shows once it is up)
 @pytest.mark.parametrize("argv, ready", SIGNALLED, ids=[a[0] + ("-watch" if "--watch" in a else "")
                                                         for a, _ in SIGNALLED])
 def test_a_signal_gives_130(files, argv, ready, sig):
-    if argv[0] == "serve" and sig == signal.SIGHUP:
-        pytest.skip("serve takes SIGINT and SIGTERM (the README); SIGHUP ends it as the shell's hangup")
     argv = [a.format(port=free_port(), **files) for a in argv]
     p = subprocess.Popen(vmapviz_cmd(*argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=ENV)
     seen = b""
@@ -277,3 +276,13 @@ def test_the_readme_table_lists_every_status_expected_here():
     table = text[text.index("| exit status | meaning |"):].split("\n\n", 1)[0]
     codes = re.findall(r"^\| (\d+) \|", table, re.M)
     assert sorted(map(int, codes)) == [OK, DIFFER, BAD, CRASHED, INTERRUPTED, CLOSED]
+
+
+def test_serve_on_a_port_in_use_is_bad_input_and_never_says_serving():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = subprocess.run(vmapviz_cmd("serve", "--port", str(port)), capture_output=True, timeout=60, env=ENV)
+    assert p.returncode == BAD and b"serving on" not in p.stdout
+    assert p.stderr.decode().startswith(f"vmapviz: cannot listen on 127.0.0.1 port {port}: ")

@@ -5,12 +5,14 @@ key press and the results are deterministic (seed 1)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from tui_helpers import paused_app, screen_text, settle, step_to
 
 from vmapviz.tui.panels.addrmap import AddressMap
 from vmapviz.tui.panels.blocks import BlockList
 from vmapviz.tui.panels.eventlog import EventLog
+from vmapviz.tui.panels.timeline import SeekScreen
 from vmapviz.tui.screens.dialogs import FilterScreen, HelpScreen, PickScreen
 
 SIZE = (120, 40)
@@ -307,6 +309,8 @@ def test_question_mark_opens_help():
         assert isinstance(app.screen, HelpScreen)
         assert "vm_unmap_aliases" in screen_text(app)
         await press(app, pilot, "end")        # the panels and glyphs, further down
+        assert "areas 3 live, 2 lazy" in screen_text(app)       # the last line of the legend
+        await press(app, pilot, "pageup")
         assert "per-CPU vmap blocks" in screen_text(app)
         await press(app, pilot, "escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -383,3 +387,80 @@ def test_agp_bug_on_32_bit_shows_the_warn_and_the_oops():
         assert " OOPS " in text
         assert app.snap.stats.warnings == 1
     run(scenario, workload="agp-bug")
+
+
+def log_rows(app) -> list[str]:
+    """The events panel's rows as the terminal shows them (its border left out)."""
+    log = app.query_one(EventLog)
+    region = log.scrollable_content_region
+    rows = screen_text(app).splitlines()[region.y:region.y + region.height]
+    return [row[region.x:region.x + region.width].rstrip() for row in rows]
+
+
+def test_the_log_follows_its_end_through_a_run_until_behind_the_progress_screen():
+    # xfs-dir at 16 CPUs, seed 1: f runs to op 69,353, the first flush: the op unmaps the
+    # last clean page of block #111, so (2.6.28 vb_free) the block is all dirty,
+    # free_vmap_block() frees its 1024 pages lazily, vmap_lazy_nr goes over lazy_max_pages
+    # (fls(16) * 32 MiB / 4 KiB = 40,960 pages), the purge runs and flushes the TLB: six
+    # lines, under ops 69,351 (an unmap: two lines) and 69,352 (a touch: one).  The log
+    # first outgrows its 9 rows while the progress screen covers it.
+    async def scenario(app, pilot):
+        run, covered = app.driver._run, threading.Event()
+        report = run.interrupt   # Driver._interrupted: notes the progress the screen shows
+
+        def held(op, target):   # the run waits at its first progress note until covered
+            stop = report(op, target)
+            covered.wait(30)
+            return stop
+
+        run.interrupt = held
+        await pilot.press("f")
+        for _ in range(1500):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, SeekScreen):
+                break
+        assert isinstance(app.screen, SeekScreen)
+        covered.set()
+        await settle(app, pilot, 69353)
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if not isinstance(app.screen, SeekScreen):
+                break
+        await pilot.pause()
+        assert app.snap.op == 69353
+        rows = log_rows(app)
+        assert [row[:13] for row in rows] == ["  69351 cpu14"] * 2 + ["  69352 cpu3 "] + ["  69353 cpu5 "] * 6
+        assert "vm_unmap_ram(0xffffc200373d3000, 1)" in rows[3]
+        assert [row.split()[2].split("(")[0].rstrip(":") for row in rows[4:8]] == [
+            "vb_free", "free_vmap_block", "lazy", "__purge_vmap_area_lazy"]
+        assert "TLB FLUSH" in rows[8] and "flush_tlb_kernel_range(" in rows[8]
+        log = app.query_one(EventLog)
+        assert log.follow
+        # the scrollbar's thumb at the end too: 9 rows shown of the log's lines
+        assert log.vertical_scrollbar.position == log.scroll_y == len(log.shown) - 9
+    run(scenario, workload="xfs-dir")
+
+
+def test_the_log_follows_ops_run_under_a_modal_unless_the_reader_scrolled_up():
+    async def scenario(app, pilot):
+        log = app.query_one(EventLog)
+        # Empty, the log fits its panel; 60 ops run while help covers it (108 lines).
+        await press(app, pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await step_to(app, pilot, 60)
+        await press(app, pilot, "escape")
+        rows = log_rows(app)
+        # map-touch-unmap, seed 1: op 60 unmaps 4 pages on cpu0 (two lines: the call, vb_free)
+        assert rows[-2].startswith("     60 cpu0  vm_unmap_ram(") and "vb_free: #2 bits 24-27" in rows[-1]
+        assert rows[0].startswith("     56 cpu2  touch(")
+        # The reader goes to the top: the log stays there through more ops under help.
+        log.focus()
+        await press(app, pilot, "home")
+        assert not log.follow
+        await press(app, pilot, "question_mark")
+        await step_to(app, pilot, 30)
+        await press(app, pilot, "escape")
+        rows = log_rows(app)
+        assert rows[0].startswith("      1 cpu1  vm_map_ram(4) = 0xffffc2")   # op 1 maps 4 pages
+        assert not any(row.startswith("     90 ") for row in rows)
+    run(scenario)

@@ -382,3 +382,31 @@ def test_the_help_explains_the_blocks_lists_the_strip_letters_and_the_area_count
                 assert legend in help_text, legend
             app.stop_driver()
     asyncio.run(go())
+
+
+def test_quiz_kinds_several_at_once():
+    """T's free text takes several kinds: the questions are of those kinds only."""
+    async def go():
+        app = paused_app(workload="vmalloc-churn")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("T")
+            await pilot.pause(0.3)
+            app.screen.query_one("#pick-input", Input).value = "address, flush"
+            app.screen.query_one("#pick-input", Input).focus()
+            await pilot.press("enter")
+            seen = set()
+            old = None
+            for _ in range(4):
+                for _ in range(300):
+                    await pilot.pause(0.05)
+                    if isinstance(app.screen, QuizScreen) and app.screen is not old:
+                        break
+                old = app.screen
+                assert isinstance(old, QuizScreen)
+                seen.add(old.question.kind)
+                await pilot.press("enter")                              # skip to the next one
+            assert app.quiz_kinds == ["address", "flush"] and seen <= {"address", "flush"}
+            assert seen == {"address", "flush"}
+            app.stop_driver()
+    asyncio.run(go())

@@ -159,3 +159,20 @@ def test_random_sequences_with_huge_jumps_and_special_files_never_crash(tmp_path
                 await pilot.pause(0.1)
         assert len(app.screen_stack) == 1
     run(scenario)
+
+
+def test_the_theme_palette_is_ours_and_takes_page_keys_at_once():
+    # the palette's "Theme" entry opened Textual's own palette, without our workaround:
+    # a PageUp before its list was laid out raised KeyError 0 (bench_reliability keys,
+    # seed 6); both palettes are ours now, and such a key does nothing
+    from vmapviz.tui.commands import CommandPalette
+
+    async def scenario(app, pilot):
+        for opener in (app.search_themes, lambda: app.search_commands([])):
+            opener()
+            burst(app, "pageup", "pagedown", "pageup")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, CommandPalette) and app._exception is None
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+    run(scenario)

@@ -166,3 +166,12 @@ def test_a_vmap_page_range_warn_is_explained_by_what_it_checks():
     text = " ".join(said)
     assert "WARN_ON(!page)" in text and "Nothing overlaps" in text
     assert "agp" not in text.lower() and "overlaps a live one" not in text
+
+
+def test_the_palette_flush_help_of_6_18_is_the_6x_text():
+    # x86's flush_tlb_kernel_range() of 6.18 still uses tlb_single_page_flush_ceiling (33)
+    from vmapviz.tui.commands import FLUSH_HELP
+    for gen in ("modern", "modern-6.18"):
+        text = FLUSH_HELP.pick("all", gen)
+        assert gen in text.owners and "INVLPG per page up to 33 pages" in text.write("all")
+    assert "flush_tlb_all" in FLUSH_HELP.pick("all", "merged").write("all")

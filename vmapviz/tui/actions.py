@@ -73,7 +73,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("g", "jump", (), "go to op", "go to op N (or click the time strip under the header)"),
     Action("t", "quiz", (), "quiz", "quiz mode: predict the next op's answer, then reveal it (in the "
            "box: enter alone skips the question, +N skips N ops ahead)"),
-    Action("T", "quiz_kinds", (), "quiz kinds", "quiz mode on one kind of question (address, lazy, flush, ...)"),
+    Action("T", "quiz_kinds", (), "quiz kinds", "quiz mode on one kind of question, or several (address, lazy, flush, ...)"),
     Action("L", "pick_lesson", (), "lesson", "pick a lesson to play"),
     Action("right_square_bracket", "lesson_step", (1,), "lesson: go on", "lesson: go on to the next stop"),
     Action("left_square_bracket", "lesson_step", (-1,), "lesson: back", "lesson: back a stop"),

@@ -425,13 +425,23 @@ class VmapvizApp(themes.Readable, App):
         options = [("all", "every kind this kernel has questions for")] + [
             (k, KINDS[k]) for k in ONE_OP if variant is None or variant in FOR[k]]
 
-        def chosen(kind: str | None) -> None:
-            if kind:
-                self.quiz_kinds = None if kind == "all" else [kind]
-                self.action_quiz()
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            kinds = [k.strip() for k in answer.split(",") if k.strip()]
+            offered = [k for k, _ in options]
+            bad = [k for k in kinds if k not in offered]
+            if bad or not kinds:
+                self.notify(f"No such kind of question here: {', '.join(bad) or answer!r}; "
+                            f"the kinds: {', '.join(offered[1:])}", timeout=5)
+                return
+            self.quiz_kinds = None if "all" in kinds else kinds
+            self.action_quiz()
 
         self.push_screen(PickScreen("quiz: which kind of question?", options,
-                                    "all" if self.quiz_kinds is None else self.quiz_kinds[0]), chosen)
+                                    "all" if self.quiz_kinds is None else self.quiz_kinds[0],
+                                    free_text="or several kinds, separated by commas, then enter:",
+                                    placeholder="e.g. lazy,flush"), chosen)
 
     def on_quiz_ready(self, message: QuizReady) -> None:
         if message.question is None:

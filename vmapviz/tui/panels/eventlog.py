@@ -237,8 +237,15 @@ class EventLog(CachedLines, SnapshotPanel, can_focus=True):
         self.refresh()
 
     def _scroll_bottom(self) -> None:
+        # Textual (8.2.8) scrolls a widget, and moves its scrollbar's thumb, only once a
+        # layout has shown that scrollbar, and a screen under a modal (a long jump's
+        # progress, help) is not laid out: a log that first outgrew its panel there would
+        # stay at its top, thumb and all.  Following is this panel's decision, on its own
+        # virtual size: forced, and the thumb put where the scrollbar will show it.
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False)
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+            if self.scroll_y and not self.show_vertical_scrollbar:
+                self.vertical_scrollbar.position = self.scroll_y
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)

@@ -193,7 +193,7 @@ class SeekScreen(Modal):
         with Vertical(id="seek-box") as box:
             box.border_title = "running"
             yield Label(self.text(), id="seek-text")
-            yield Label("escape (or any key) stops here: the run pauses at the op reached", classes="dim")
+            yield Label("escape (or any key) stops it at the op reached", classes="dim")
 
     def on_mount(self) -> None:
         self.set_interval(0.1, self.poll)

@@ -115,12 +115,13 @@ class PickScreen(Modal):
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, title: str, options: list[tuple[str, str]], current: str | None = None,
-                 free_text: str | None = None) -> None:
+                 free_text: str | None = None, placeholder: str = "path/to/trace.jsonl") -> None:
         super().__init__()
         self.title_text = title
         self.options = options
         self.current = current
         self.free_text = free_text
+        self.placeholder = placeholder
 
     def compose(self) -> ComposeResult:
         with Vertical(id="pick-box") as box:
@@ -137,7 +138,7 @@ class PickScreen(Modal):
             yield PickList(*opts, id="pick-list")
             if self.free_text:
                 yield Label(self.free_text, classes="pick-label")
-                yield Input(placeholder="path/to/trace.jsonl", id="pick-input")
+                yield Input(placeholder=self.placeholder, id="pick-input")
 
     def on_mount(self) -> None:
         ol = self.query_one(OptionList)

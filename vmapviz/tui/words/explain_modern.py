@@ -31,6 +31,11 @@ def _s(n: int, word: str) -> str:
     return f"{n:,} {word}{'s' * (n != 1)}"
 
 
+def _linux(snap: Snapshot) -> str:
+    """The kernel a text owned by the 6.x family speaks of: "6.12" or "6.18"."""
+    return ".".join(snap.generation.version.lstrip("v").split(".")[:2])
+
+
 def _pages(bit: int, n: int) -> str:
     return f"page {bit}" if n == 1 else f"pages {bit}-{bit + n - 1}"
 
@@ -87,7 +92,7 @@ def _get_vm_area(snap, call, ret, by_kind):
     size, flags = call.args[0], call.args[1]
     if flags & VM_IOREMAP:
         align = snap.generation.ioremap_align(size, cfg)
-        out = [f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: 6.12 aligns ioremap areas to the "
+        out = [f"get_vm_area(VM_IOREMAP) of {human_bytes(size)}: {_linux(snap)} aligns ioremap areas to the "
                f"size rounded up to a power of two (get_count_order_long), here {human_bytes(align)}, "
                "and adds a guard page; with an alignment over a page the lowest-fit search asks "
                "for a block of size + align - 1."]
@@ -109,7 +114,7 @@ def alloc_fail(snap, e) -> list[str]:
 
 @TROUBLE.owns("uaf", by=MODERN)
 def uaf(snap, e) -> list[str]:
-    return [f"Use-after-free at {e.addr:#x} through {e.how}: 6.12 cleared the PTE at the free, but "
+    return [f"Use-after-free at {e.addr:#x} through {e.how}: {_linux(snap)} cleared the PTE at the free, but "
             "this CPU's TLB still held the translation until the purge's flush, so the access "
             "reached a page that may belong to someone else now."]
 
@@ -153,8 +158,9 @@ def purge_sentences_618(snap: Snapshot, by_kind, name: str) -> list[str]:
     kept = [f"node {node}'s pool of {pages}-page areas kept its {_s(n, 'area')}"
             for p in by_kind.get("purge", [])[-1:] for node, pages, n in p.kept]
     if kept:
-        kept = [f"The decay left {'; '.join(kept)}: 6.18's decay_va_pool_node() takes len >> 2 "
-                "areas of a pool, none of a pool of fewer than four (6.12 emptied such a pool)."]
+        kept = [f"decay_va_pool_node() took nothing from a pool of fewer than four areas: "
+                f"{'; '.join(kept)} (6.18 takes len >> 2 areas of a pool, here 0; 6.12 "
+                "empties such a pool)."]
     return _purge_sentences(snap, by_kind, name, kept)
 
 
@@ -251,7 +257,7 @@ def _vm_unmap_ram(snap, call, ret, by_kind):
     if "bug" in by_kind:
         own = by_kind["bug"][-1].own
         return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} "
-                + ("was refused by the simulator: 6.12 does not check this." if own
+                + (f"was refused by the simulator: {_linux(snap)} does not check this." if own
                    else "hit a BUG in the kernel.")]
     if "warn" in by_kind:
         return [f"vm_unmap_ram({addr:#x}, {count}) on cpu{call.cpu} found no busy area there and "
@@ -297,7 +303,7 @@ def _vm_unmap_aliases(snap, call, ret, by_kind):
 
 
 def _purge(snap, call, ret, by_kind):
-    return [f"purge() is the simulator's call (6.12 exports none): cpu{call.cpu} ran the drain "
+    return [f"purge() is the simulator's call ({_linux(snap)} exports none): cpu{call.cpu} ran the drain "
             "work's body at once, __purge_vmap_area_lazy(ULONG_MAX, 0, false) under "
             "vmap_purge_lock."]
 
