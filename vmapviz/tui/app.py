@@ -4,8 +4,9 @@ and the kernel's events, live.
 The driver runs the simulation in its own thread and hands every new Snapshot to
 `_deliver`, which posts a `SnapshotReady` message; a pending one is replaced by a newer
 one (`can_replace`), so a busy UI skips to the newest state and never slows the kernel.
-The app applies a snapshot inside `batch_update()`, and each panel refreshes only the
-lines that changed.  Every action that can fail ends in a notification, never a
+The app shows a snapshot when its frame is due (pacing.py), inside `batch_update()`,
+and each panel of the panel table (panels/table.py) refreshes only the lines that
+changed; the run line is panels/header.py.  Every action that can fail ends in a notification, never a
 traceback.
 """
 
@@ -32,6 +33,7 @@ from .actions import ACTIONS, CPU_CHOICES, bindings
 from .commands import CommandPalette, VmapvizCommands
 from .footer import FitFooter
 from .minsize import MESSAGE, fits
+from .pacing import FramePacer
 from .panels.addrmap import AddressMap
 from .panels.base import SnapshotPanel
 from .panels.blocks import BlockList
@@ -47,8 +49,6 @@ from .screens.quiz import QuizReady, QuizScreen, Score
 from .signals import catch_signals
 
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
-FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
-UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
 
 
 class SnapshotReady(Message):
@@ -120,12 +120,7 @@ class VmapvizApp(themes.Readable, App):
         self._features = None      # the generation features the panels were picked for
         self._started = False
         self._speed = driver.speed
-        self._pending: Snapshot | None = None
-        self._next_frame = 0.0
-        self._eager_until = 0.0
-        self._eager_frames = 0
-        self._frame_timer = False
-        self._cpu_mark = time.thread_time()
+        self.pacer = FramePacer(self, self.apply_snapshot)
         self.score = Score()
         self.quiz_kinds: list[str] | None = None     # the kinds quiz mode asks (T picks); None: all
         self.lesson: LessonRunner | None = None
@@ -216,33 +211,7 @@ class VmapvizApp(themes.Readable, App):
         self.post_message(SnapshotReady(snap))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
-        self._pending = message.snapshot
-        self._apply_pending()
-
-    def _apply_pending(self) -> None:
-        """Apply the newest snapshot, unless the last frames cost so much that showing
-        one now would take more than UI_DUTY of a CPU from the simulation: then wait,
-        and show whatever is newest when the time comes (the frame rate drops, the
-        kernel does not slow down)."""
-        if self._pending is None:
-            return
-        now = time.perf_counter()
-        if now < self._next_frame:
-            if not self._frame_timer:
-                self._frame_timer = True
-                self.set_timer(self._next_frame - now, self._frame_due)
-            return
-        snap, self._pending = self._pending, None
-        cpu = time.thread_time()
-        cost, self._cpu_mark = cpu - self._cpu_mark, cpu  # the UI's CPU since the last frame
-        self.apply_snapshot(snap)
-        interval = max(FRAME_MIN, min(1.0, cost / UI_DUTY))
-        if now < self._eager_until and self._eager_frames > 0:
-            self._eager_frames -= 1   # the answer to a key: the next snapshot or two at once
-            interval = 0.0
-        self._next_frame = now + interval
-        # Ask the driver for no more snapshots than are shown: each one costs it time.
-        self.driver.set_snapshot_hz(1.0 / min(max(interval, FRAME_MIN), 0.25))
+        self.pacer.offer(message.snapshot)
 
     def _watch_seek(self) -> None:
         """A jump or run-until that takes long shows its progress (escape stops it)."""
@@ -262,14 +231,7 @@ class VmapvizApp(themes.Readable, App):
         next moments are shown at once, so the answer to the key is on screen without
         waiting for the frame pacing."""
         self.driver.cancel()
-        self._next_frame = 0.0
-        self._eager_until = time.perf_counter() + 0.4
-        self._eager_frames = 2
-        self.driver.set_snapshot_hz(1.0 / FRAME_MIN)
-
-    def _frame_due(self) -> None:
-        self._frame_timer = False
-        self._apply_pending()
+        self.pacer.hurry()
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         """Show `snap`: every panel takes what it needs and refreshes what changed."""

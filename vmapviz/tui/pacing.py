@@ -1,0 +1,70 @@
+"""Frame pacing: when the app shows the newest of the driver's snapshots.
+
+At most FRAME_MIN apart, and further apart when the last frames cost more than UI_DUTY
+of a CPU: the frame rate drops, the kernel does not slow down.  A key makes the next
+snapshot or two show at once, so its answer is on screen without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from ..run.snapshot import Snapshot
+
+FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
+UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
+
+
+class FramePacer:
+    """Holds the newest snapshot not yet shown and shows it (`show`) when its frame is
+    due; `app` lends its timers and its driver (asked for no more snapshots than are shown)."""
+
+    def __init__(self, app: Any, show: Callable[[Snapshot], None]) -> None:
+        self._app, self._show = app, show
+        self._pending: Snapshot | None = None
+        self._next_frame = 0.0
+        self._eager_until = 0.0
+        self._eager_frames = 0
+        self._timer = False
+        self._cpu_mark = time.thread_time()
+
+    def offer(self, snap: Snapshot) -> None:
+        """A new snapshot from the driver: it replaces one still waiting."""
+        self._pending = snap
+        self._show_pending()
+
+    def hurry(self) -> None:
+        """A key was pressed: show the snapshots of the next moments at once."""
+        self._next_frame = 0.0
+        self._eager_until = time.perf_counter() + 0.4
+        self._eager_frames = 2
+        self._app.driver.set_snapshot_hz(1.0 / FRAME_MIN)
+
+    def _show_pending(self) -> None:
+        """Show the newest snapshot, unless the last frames cost so much that showing
+        one now would take more than UI_DUTY of a CPU from the simulation: then wait,
+        and show whatever is newest when the time comes."""
+        if self._pending is None:
+            return
+        now = time.perf_counter()
+        if now < self._next_frame:
+            if not self._timer:
+                self._timer = True
+                self._app.set_timer(self._next_frame - now, self._due)
+            return
+        snap, self._pending = self._pending, None
+        cpu = time.thread_time()
+        cost, self._cpu_mark = cpu - self._cpu_mark, cpu  # the UI's CPU since the last frame
+        self._show(snap)
+        interval = max(FRAME_MIN, min(1.0, cost / UI_DUTY))
+        if now < self._eager_until and self._eager_frames > 0:
+            self._eager_frames -= 1   # the answer to a key: the next snapshot or two at once
+            interval = 0.0
+        self._next_frame = now + interval
+        # Ask the driver for no more snapshots than are shown: each one costs it time.
+        self._app.driver.set_snapshot_hz(1.0 / min(max(interval, FRAME_MIN), 0.25))
+
+    def _due(self) -> None:
+        self._timer = False
+        self._show_pending()
