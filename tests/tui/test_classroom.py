@@ -223,7 +223,7 @@ def test_the_quiz_and_go_to_dialogs_keep_the_map_in_sight(key, size):
             after = cell_styles(app)
             assert after[y][x].bgcolor == before[y][x].bgcolor and after[y][x].color == before[y][x].color
             box = app.screen.query_one("#quiz-box" if key == "t" else "#op-box").region
-            for panel in (app.blocks, app.lazy):                      # above the dialog's box
+            for panel in (app.blocks, app.panels["lazy"]):                      # above the dialog's box
                 r = panel.region
                 assert r.y + r.height <= box.y, (panel, r, box)
                 row = r.y + 1
@@ -270,7 +270,7 @@ def test_every_builtin_lesson_plays_to_its_last_stop(name):
                 if step.note:                                  # the note as written, brackets and all
                     assert step.note.split("\n")[0][:40] in shown
                 if step.action == "highlight" and isinstance(step.value, str):
-                    target = {"map": app.amap, "blocks": app.blocks, "lazy": app.lazy, "log": app.log_panel,
+                    target = {"map": app.amap, "blocks": app.blocks, "lazy": app.panels["lazy"], "log": app.log_panel,
                               "explain": app.explain_box, "inspector": app.inspector}[step.value]
                     assert target.styles.border_top[0] == "heavy"          # the highlight shows
                     assert app.amap.styles.border_top[0] != "heavy" or target is app.amap
@@ -287,7 +287,7 @@ def test_the_presenter_layout_keeps_the_lazy_panel_and_l_is_in_the_footer():
             assert " l " in screen_text(app).splitlines()[-1] or "l presenter" in screen_text(app)
             await pilot.press("l")
             await pilot.pause(0.3)
-            assert app.lazy.display and app.lazy.region.height >= 5 and app.lazy.region.width >= 60
+            assert app.panels["lazy"].display and app.panels["lazy"].region.height >= 5 and app.panels["lazy"].region.width >= 60
             assert not app.blocks.region.height and app.amap.region.height >= 10, app.amap.region
             assert "lazy TLB flushing" in screen_text(app)
             app.stop_driver()

@@ -32,7 +32,7 @@ def test_vanilla_has_no_block_panel_and_a_free_costs_what_the_c_pays():
     async def scenario(app, pilot):
         text = screen_text(app)
         assert "vanilla v2.6.27" in text
-        assert not app.blocks.display and not app.lazy.display and app.costs.display
+        assert not app.blocks.display and not app.panels["lazy"].display and app.panels["costs"].display
         assert "per-CPU vmap blocks" not in text and "lazy TLB flushing" not in text
         assert "what a free costs" in text
         # the translation note, at op 0, in the explanation
@@ -57,7 +57,7 @@ def test_vanilla_has_no_block_panel_and_a_free_costs_what_the_c_pays():
         assert "TLB flushes 1  IPIs 3  whole-TLB flushes cpu0 1 cpu1 1 cpu2 1 cpu3 1" in text
         assert f"vmlist_lock write {s.vmlist_lock_write}  vmlist_lock read 0" in text
         # the walks: every vmap examined some nodes, drawn as a sparkline
-        assert app.costs.alloc_walks and "alloc walk" in text and "free walk" in text
+        assert app.panels["costs"].alloc_walks and "alloc walk" in text and "free walk" in text
         # the explanation speaks v2.6.27
         assert "vunmap() unlinked the area" in text and "vmlist_lock" in text
         assert "3 IPIs" in " ".join(app.explain_text.render().plain.split())
@@ -74,7 +74,7 @@ def test_v_cycles_the_registry_and_the_panels_follow():
             await until_variant(app, pilot, name)
             feats = GENERATIONS[name].features
             assert app.blocks.display == feats.vmap_blocks
-            assert app.lazy.display == feats.lazy_flush and app.costs.display != feats.lazy_flush
+            assert app.panels["lazy"].display == feats.lazy_flush and app.panels["costs"].display != feats.lazy_flush
             assert GENERATIONS[name].title in screen_text(app)
     run(scenario, variant="vanilla")
 

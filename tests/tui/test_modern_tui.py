@@ -48,8 +48,8 @@ async def tour(app, pilot) -> None:
 
 def test_modern_has_blocks_free_tree_and_pools_and_the_lazy_gauge():
     async def scenario(app, pilot):
-        assert app.blocks.display and app.free.display and app.lazy.display
-        assert not app.costs.display
+        assert app.blocks.display and app.panels["free"].display and app.panels["lazy"].display
+        assert not app.panels["costs"].display
         text = screen_text(app)
         assert "free tree and pools" in text and "kworker idle · no drain yet" in text
         assert "free blocks 1 · 32 TiB" in text and "every pool is empty" in text  # the whole range
@@ -103,7 +103,7 @@ def test_the_tour_kworker_line_pools_after_the_purge_and_the_blocks_dirty_ranges
 def test_at_80x24_the_free_panel_folds_away_and_the_map_border_names_the_pool():
     async def scenario(app, pilot):
         await tour(app, pilot)
-        assert not app.free.display and app.blocks.display and app.lazy.display
+        assert not app.panels["free"].display and app.blocks.display and app.panels["lazy"].display
         app.amap._move_cursor_to(S)
         await pilot.pause(0.1)
         assert app.amap.border_subtitle.startswith("cursor ffffc20000000000: pooled")

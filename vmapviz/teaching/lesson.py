@@ -9,7 +9,7 @@ optional `expect`ed numbers:
     call = "purge"            call purge() or vm_unmap_aliases() now
     restart = {variant = "merged"}   the same lesson's workload again on another config
     quiz = "address"          ask a question about the next op (quiz.KINDS), then run it
-    highlight = "blocks"      point at a panel (PANELS) or at {start = ..., end = ...}
+    highlight = "blocks"      point at a panel (tui/panels/table.py) or at {start = ..., end = ...}
     note = "..."              alone: a pause with a note
 
 `expect = {op = 6912, tlb_flushes = 1}` names the op and any counter of the stats
@@ -29,14 +29,13 @@ from ..run.spec import RunSpec
 from ..files import InputError, open_regular
 from ..kernel import ConfigError, StatsView
 from ..kernel.events import UNTIL, VOID
+from ..tui.panels.table import LESSON_NAMES as PANELS   # textual-free: names only
 from .quiz import KINDS, ONE_OP, Question, next_question
 from ..run.timeline import Timeline
 from ..workloads import TraceError, UnknownWorkload, Workload, get
 
 LESSONS_DIR = Path(__file__).with_name("lessons")
 ACTIONS = ("run", "until", "call", "restart", "quiz", "highlight")
-PANELS = {"map": "the vmalloc map", "inspector": "under the cursor", "blocks": "the per-CPU vmap blocks",
-          "lazy": "lazy TLB flushing", "log": "the events", "explain": "what just happened"}
 CALLS = ("purge", "vm_unmap_aliases")
 CONFIG_KEYS = ("variant", "nr_cpus", "bits", "seed", "flush", "config_nr_cpus", "tiny")
 STATS = tuple(name for name, f in StatsView.__dataclass_fields__.items() if f.type in (int, "int"))

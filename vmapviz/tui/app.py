@@ -14,12 +14,13 @@ from __future__ import annotations
 import functools
 import os
 import time
+from itertools import groupby
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Static
 
 from ..kernel.views import Config
@@ -28,27 +29,26 @@ from ..run.spec import RunSpec
 from . import palette as P
 from . import themes
 from .actions import ACTIONS, CPU_CHOICES, bindings
-from .panels.addrmap import AddressMap
-from .panels.blocks import BlockList
 from .commands import CommandPalette, VmapvizCommands
-from .panels.costs import CostPanel
-from .panels.eventlog import EventLog
-from .words.explain import explain
 from .footer import FitFooter
-from .panels.freespace import FreeSpacePanel
-from .panels.inspector import Inspector
-from .panels.lazy import LazyPanel
-from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
 from .minsize import MESSAGE, fits
-from .signals import catch_signals
-from .screens.quiz import QuizReady, QuizScreen, Score
-from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
+from .panels.addrmap import AddressMap
+from .panels.base import SnapshotPanel
+from .panels.blocks import BlockList
+from .panels.eventlog import EventLog
+from .panels.explain import ExplainPanel
+from .panels.header import Header, speed_text
+from .panels.inspector import Inspector
+from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
+from .panels.table import LESSON_NAMES, PANELS, Panel
 from .panels.timeline import SLOW_SEEK, OpScreen, SeekScreen, TimelineStrip
+from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
+from .screens.quiz import QuizReady, QuizScreen, Score
+from .signals import catch_signals
 
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
-EXPLAIN_MAX_SPEED = 50  # above this many ops/s the explanation waits for a pause
 
 
 class SnapshotReady(Message):
@@ -76,10 +76,6 @@ def guarded(fn):
     return wrapper
 
 
-def speed_text(speed: float | None) -> str:
-    return "max" if speed is None else f"{speed:,.0f}"
-
-
 def next_speed(current: float | None, direction: int) -> float | None:
     """The listed speed one step faster (direction 1) or slower (-1) than `current`."""
     if current in SPEEDS:
@@ -91,82 +87,6 @@ def next_speed(current: float | None, direction: int) -> float | None:
             i += 1
         direction = 0 if direction > 0 else -1
     return SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]
-
-
-class Header(Static):
-    """One line: the run's parameters on the left, its state on the right."""
-
-    asked: str | None = None   # a state asked for by a key, until the driver shows it
-
-    asked_at = 0.0
-    slide = False   # a picture for a slide: no state badge, no speed
-
-    def show(self, snap: Snapshot | None) -> None:
-        self._snap = snap
-        if self.asked is not None and snap is not None and (
-                (self.asked == "RUNNING") == snap.running or snap.finished
-                or time.perf_counter() - self.asked_at > 1.0):
-            self.asked = None
-        self.refresh_text()
-
-    def ask(self, state: str) -> None:
-        """Answer a play/pause key at once; the driver's snapshot confirms it (or,
-        after a second, whatever the driver shows wins)."""
-        self.asked, self.asked_at = state, time.perf_counter()
-        self.refresh_text()
-
-    def expected_running(self) -> bool | None:
-        snap = getattr(self, "_snap", None)
-        if self.asked is not None:
-            return self.asked == "RUNNING"
-        return None if snap is None else snap.running
-
-    def refresh_text(self) -> None:
-        snap = getattr(self, "_snap", None)
-        if snap is None:
-            self.update(" vmapviz", layout=False)
-            return
-        cfg = snap.config
-        width = self.size.width or 120
-        right = Text()
-        if self.asked is not None and not self.slide:
-            right.append(f" {self.asked}… ", style="bold reverse")
-        elif snap.finished:
-            right.append(" FINISHED ", style="bold reverse")
-        elif not self.slide:
-            state = "running" if snap.running else "paused"
-            right.append(f" {state.upper()} ", style=P.BADGES[state])
-        if not self.slide:
-            right.append(f" {speed_text(snap.speed)} ops/s")
-            if snap.running and width >= 110:
-                right.append(f" ({snap.ops_per_s:,.0f} measured)")
-        total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
-        right.append(f"  op {snap.op:,}{total} ", style="bold")
-        cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
-        flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
-        # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
-        nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
-        tiny = [f" · {cfg.tiny_text()}", " · tiny"] if cfg.tiny else ["", ""]
-        for variant, tag, nr_cpus, small in ((cfg.generation.title, True, nr, tiny[0]),
-                                             (cfg.generation.title, False, nr, tiny[0]),
-                                             (cfg.variant, False, "", tiny[0]),
-                                             (cfg.generation.title, False, nr, tiny[1]),
-                                             (cfg.variant, False, nr, tiny[1]), (cfg.variant, False, "", tiny[1])):
-            left = Text()
-            if tag:
-                left.append(" vmapviz ", style="bold reverse")
-            left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush}{small} · seed {cfg.seed}")
-            if left.cell_len + right.cell_len < width:
-                break
-        gap = width - left.cell_len - right.cell_len
-        if gap < 1:
-            left.truncate(max(10, width - right.cell_len - 1), overflow="ellipsis")
-            gap = max(1, width - left.cell_len - right.cell_len)
-        self.update(Text.assemble(left, " " * gap, right), layout=False)
-
-    def on_resize(self) -> None:
-        self.refresh_text()
 
 
 class VmapvizApp(themes.Readable, App):
@@ -197,7 +117,6 @@ class VmapvizApp(themes.Readable, App):
         self.snapshots_applied = 0
         self.first_paint: float | None = None
         self._last_error: str | None = None
-        self._explained_op = -2
         self._features = None      # the generation features the panels were picked for
         self._started = False
         self._speed = driver.speed
@@ -217,47 +136,32 @@ class VmapvizApp(themes.Readable, App):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        """The panels of the table (panels/table.py) in order, each in its row."""
         yield Static(MESSAGE, id="too-small")
-        yield Header(id="header")
-        yield TimelineStrip(id="timeline")
-        with Horizontal(id="top"):
-            yield AddressMap(id="map")
-            inspector = Inspector(id="inspector")
-            inspector.border_title = "under the cursor"
-            yield inspector
-        with Horizontal(id="middle"):
-            blocks = BlockList(id="blocks")
-            blocks.border_title = "per-CPU vmap blocks"
-            yield blocks
-            free = FreeSpacePanel(id="free")
-            free.border_title = "free tree and pools"
-            yield free
-            lazy = LazyPanel(id="lazy")
-            lazy.border_title = "lazy TLB flushing"
-            yield lazy
-            costs = CostPanel(id="costs")
-            costs.border_title = "what a free costs"
-            yield costs
-        with Horizontal(id="bottom"):
-            log = EventLog(id="log")
-            log.border_title = "events"
-            yield log
-            with VerticalScroll(id="explain") as ex:
-                ex.border_title = "what just happened"
-                ex.can_focus = False
-                yield Static("", id="explain-text")
-        yield LessonPanel(id="lesson")
+        for row, line in groupby(PANELS, key=lambda p: p.row):
+            if row is None:
+                yield from (self._make_panel(p) for p in line)
+            else:
+                with Horizontal(id=row):
+                    yield from (self._make_panel(p) for p in line)
         yield FitFooter()
+
+    @staticmethod
+    def _make_panel(line: Panel) -> Widget:
+        widget = line.widget_class()(id=line.id)
+        widget.border_title = line.title
+        return widget
 
     def on_mount(self) -> None:
         # References to the main screen's panels: a modal screen on top (help, a
         # picker, the palette) must not hide them from the snapshots.
         q = self.query_one
+        self.panels = {p.id: q(f"#{p.id}") for p in PANELS}
+        self.fed = [(p, w) for p, w in zip(PANELS, self.panels.values()) if isinstance(w, SnapshotPanel)]
         self.header, self.amap, self.blocks = q(Header), q(AddressMap), q(BlockList)
-        self.lazy, self.log_panel, self.inspector = q(LazyPanel), q(EventLog), q(Inspector)
-        self.costs, self.free = q(CostPanel), q(FreeSpacePanel)
-        self.explain_box, self.explain_text = q("#explain"), q("#explain-text", Static)
-        self.strip, self.lesson_panel = q(TimelineStrip), q(LessonPanel)
+        self.log_panel, self.inspector = q(EventLog), q(Inspector)
+        self.explain_box, self.explain_text = q(ExplainPanel), q("#explain-text", Static)
+        self.lesson_panel = q(LessonPanel)
         P.activate(themes.palette_for(self.theme_variables))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.driver.on_snapshot = self._deliver
@@ -292,10 +196,8 @@ class VmapvizApp(themes.Readable, App):
     def _theme_changed(self, _theme) -> None:
         """Draw every panel again in the palette of the new theme."""
         P.activate(themes.palette_for(self.theme_variables))
-        for panel in (self.amap, self.blocks, self.lazy, self.free, self.log_panel):
-            panel.refresh()
-        self.header.refresh_text()
-        self.inspector.show(addr=self.inspector.addr)
+        for _line, panel in self.fed:
+            panel.restyle()
 
     async def on_unmount(self) -> None:
         self._catch_signals(False)
@@ -376,62 +278,36 @@ class VmapvizApp(themes.Readable, App):
         self.snap = snap
         self.snapshots_applied += 1
         with self.batch_update():
-            self._pick_panels(snap.generation.features)
-            self.header.show(snap)
-            self.strip.show(snap.timeline, snap.op)
-            self.amap.update_snapshot(snap)
-            for panel in (self.blocks, self.lazy, self.costs):
-                if panel.display:
+            features = snap.generation.features
+            self._pick_panels(features)
+            for line, panel in self.fed:
+                # a panel the generation has nothing for gets nothing; one that redraws
+                # whole waits while it is not displayed; the others keep current, hidden
+                if line.shown_with(features) and (panel.display or not line.hidden_waits):
                     panel.update_snapshot(snap)
-            if self._features.free_tree or self._features.vmap_nodes:
-                self.free.update_snapshot(snap)   # hidden on narrow screens, kept current
-            log = self.log_panel
-            log.update_snapshot(snap)
-            self.inspector.show(snap)
-            last = snap.last_op[-1].op if snap.last_op else -1
-            fast = snap.running and (snap.speed is None or snap.speed > EXPLAIN_MAX_SPEED)
-            if fast:
-                if self._explained_op != -3:
-                    self._explained_op = -3
-                    self._show_fast_hint(snap)
-            elif last != self._explained_op or snap.op == 0:
-                self._explained_op = last
-                self._show_explanation(snap)
             if snap.error and snap.error != self._last_error:
-                log.add_error(snap.op, snap.error)
+                self.log_panel.add_error(snap.op, snap.error)
                 self.notify(snap.error, title="driver error", severity="error", timeout=8)
             self._last_error = snap.error
 
     def _pick_panels(self, features) -> None:
-        """Show the panels the generation's features call for (never its name): the
-        per-CPU blocks only with vmap blocks, the lazy gauge with lazy flushing, else
-        what each free costs, the free tree and pools where there are some (shown by
-        the stylesheet, which folds it away on narrow screens).  Without blocks the
-        middle row shrinks to its panel."""
+        """Show the panels the generation's features call for (each line's `needs`,
+        never a generation's name).  A row says which of its panels are there
+        (-with-<id> / -no-<id>) for the stylesheet's layouts: without blocks the middle
+        row shrinks to its panel; the free tree shows on wide screens only."""
         if features == self._features:
             return
         self._features = features
         # Classes, not inline display, so that the stylesheet's layouts (presenter) still apply.
-        self.blocks.set_class(not features.vmap_blocks, "-absent")
-        self.lazy.set_class(not features.lazy_flush, "-absent")
-        self.costs.set_class(features.lazy_flush, "-absent")
-        middle = self.query_one("#middle")
-        middle.set_class(not features.vmap_blocks, "-no-blocks")
-        middle.set_class(features.free_tree or features.vmap_nodes, "-free-space")
+        for line in PANELS:
+            if line.needs:
+                shown = line.shown_with(features)
+                self.panels[line.id].set_class(not shown, "-absent")
+                if line.row is not None:
+                    row = self.query_one(f"#{line.row}")
+                    row.set_class(shown, f"-with-{line.id}")
+                    row.set_class(not shown, f"-no-{line.id}")
         self.refresh_bindings()
-
-    def _show_explanation(self, snap: Snapshot) -> None:
-        sentences = explain(snap)
-        self.explain_box.border_title = (f"what just happened · op {snap.last_op[-1].op:,}"
-                                         if snap.last_op else "what just happened")
-        self.explain_text.update(" ".join(sentences))
-
-    def _show_fast_hint(self, snap: Snapshot) -> None:
-        self.explain_box.border_title = "what just happened"
-        self.explain_text.update(
-            "Running too fast to explain every op. "
-            "Press space to pause, n to step one op, f to run to the next TLB flush, "
-            "or - to slow down below 50 ops/s; the explanation of each op comes back.")
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -615,13 +491,11 @@ class VmapvizApp(themes.Readable, App):
         runner.index, runner.stop = message.index, message.stop
         stop = message.stop
         self.lesson_panel.show_stop(runner.lesson, stop)
-        for panel in (self.amap, self.blocks, self.lazy, self.log_panel, self.explain_box, self.inspector):
-            panel.remove_class("-lesson-highlight")
+        for name in LESSON_NAMES:
+            self.panels[name].remove_class("-lesson-highlight")
         target = stop.step.value if stop.step.action == "highlight" else None
         if isinstance(target, str):
-            panel = {"map": self.amap, "blocks": self.blocks, "lazy": self.lazy, "log": self.log_panel,
-                     "explain": self.explain_box, "inspector": self.inspector}[target]
-            panel.add_class("-lesson-highlight")
+            self.panels[target].add_class("-lesson-highlight")
         elif isinstance(target, dict):
             self.amap.add_class("-lesson-highlight")
             self.amap._move_cursor_to(target["start"])

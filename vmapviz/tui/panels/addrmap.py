@@ -24,6 +24,7 @@ from textual.widget import Widget
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from ...units import human_bytes
+from .base import SnapshotPanel
 
 SAMPLES = 8          # a cell with more areas than this is judged from a few of them
 _BIG = 1 << 80
@@ -286,7 +287,7 @@ def legend_lines(features, nr_cpus: int, width: int, base: Style,
     return [Strip(segs).adjust_cell_length(width, base) for segs in lines]
 
 
-class AddressMap(Widget, can_focus=True):
+class AddressMap(Widget, SnapshotPanel, can_focus=True):
     """The map of the vmalloc range.  See the module docstring."""
 
     DEFAULT_CSS = """

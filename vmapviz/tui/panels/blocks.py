@@ -27,6 +27,7 @@ from textual.strip import Strip
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from .lines import CachedLines
+from .base import SnapshotPanel
 
 
 
@@ -102,7 +103,7 @@ def bits_per_row(bits: int, width: int) -> int:
     return min(per, bits)
 
 
-class BlockList(CachedLines, can_focus=True):
+class BlockList(CachedLines, SnapshotPanel, can_focus=True):
     """The per-CPU vmap blocks panel.  See the module docstring."""
 
     BINDINGS = [

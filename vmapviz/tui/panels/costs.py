@@ -21,6 +21,7 @@ from ...kernel.views import COUNTERS
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from .lazy import SPARK
+from .base import SnapshotPanel
 
 HISTORY = 512        # walks remembered, per kind
 
@@ -57,7 +58,7 @@ def free_bill(events, nr_cpus: int) -> dict | None:
     }
 
 
-class CostPanel(Widget):
+class CostPanel(Widget, SnapshotPanel):
     """The cost-of-a-free panel.  See the module docstring."""
 
     DEFAULT_CSS = """

@@ -24,6 +24,7 @@ from ...kernel.events import KWORKER
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from .lines import CachedLines
+from .base import SnapshotPanel
 
 MAX_ENTRIES = 5000
 # Every kind of the vocabulary but the call lines (an op is logged by its return line).
@@ -135,7 +136,7 @@ def parse_filter(text: str, nr_cpus: int) -> tuple[frozenset | None, frozenset |
     return (frozenset(kinds) or None, frozenset(cpus) or None)
 
 
-class EventLog(CachedLines, can_focus=True):
+class EventLog(CachedLines, SnapshotPanel, can_focus=True):
     """The event log panel.  See the module docstring."""
 
     CACHE_LIMIT = 2000

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from ...units import human_bytes
+from .base import SnapshotPanel
 
 LARGEST_LISTED = 3
 
@@ -37,7 +38,7 @@ def pool_lines(pools) -> list[tuple[int, int, list[tuple[int, int]]]]:
             for node, sizes in sorted(by_node.items())]
 
 
-class FreeSpacePanel(Widget):
+class FreeSpacePanel(Widget, SnapshotPanel):
     """The free-tree and pools panel.  See the module docstring."""
 
     DEFAULT_CSS = """

@@ -20,6 +20,7 @@ from ...kernel.views import count_in
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from ...units import human_bytes
+from .base import SnapshotPanel
 
 START = attrgetter("start")
 MAX_LISTED = 4
@@ -195,7 +196,7 @@ def summary(snap: Snapshot, addr: int, cell_bytes: int) -> str:
     return text
 
 
-class Inspector(Static):
+class Inspector(Static, SnapshotPanel):
     """The inspector panel: updated when the cursor moves or a snapshot arrives."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -204,6 +205,12 @@ class Inspector(Static):
         self.addr = 0
         self.cell_bytes = 4096
         self._plain = ""
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        self.show(snap)
+
+    def restyle(self) -> None:
+        self.show(addr=self.addr)
 
     def show(self, snap: Snapshot | None = None, addr: int | None = None,
              cell_bytes: int | None = None) -> None:

@@ -19,6 +19,7 @@ from ...models.flush_history import columns
 from ...kernel.events import KWORKER
 from ...run.snapshot import Snapshot
 from .. import palette as P
+from .base import SnapshotPanel
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -40,7 +41,7 @@ def flush_sparkline(per: int, counts: tuple[int, ...], op: int, width: int) -> t
     return "".join(chars).rjust(max(1, width)), col
 
 
-class LazyPanel(Widget):
+class LazyPanel(Widget, SnapshotPanel):
     """The lazy-flushing panel.  See the module docstring."""
 
     DEFAULT_CSS = """

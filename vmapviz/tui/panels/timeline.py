@@ -25,8 +25,9 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
-from ...run.snapshot import TimelineView
+from ...run.snapshot import Snapshot, TimelineView
 from ..screens.dialogs import Modal
+from .base import SnapshotPanel
 
 
 GLYPHS = (("warn", "W"), ("flush", "F"), ("purge", "P"), ("block", "b"))   # most notable first
@@ -60,7 +61,7 @@ def cell_of(op: int, end: int, width: int, start: int = 0) -> int:
     return max(0, min(width - 1, (op - start) * width // (end + 1 - start)))
 
 
-class TimelineStrip(Widget, can_focus=True):
+class TimelineStrip(Widget, SnapshotPanel, can_focus=True):
     """See the module docstring.  `show(timeline, op)` draws it; `Jump(op)` asks the
     app to go there."""
 
@@ -85,6 +86,9 @@ class TimelineStrip(Widget, can_focus=True):
         self.op = 0
         self.start = 0      # the first op the timeline still holds
         self._cells: list[tuple[str, int]] = []
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        self.show(snap.timeline, snap.op)
 
     def show(self, timeline: TimelineView | None, op: int) -> None:
         """Draw the marks of `timeline` (the snapshot's copy) with `op` as the current one."""

@@ -26,7 +26,9 @@ from .. import palette as P
 from .. import themes
 from ..signals import INTERRUPTED, catch_signals
 from ..panels.addrmap import AddressMap
-from ..app import EXPLAIN_MAX_SPEED, VmapvizApp, next_speed, speed_text
+from ..app import VmapvizApp, next_speed
+from ..panels.explain import EXPLAIN_MAX_SPEED
+from ..panels.header import speed_text
 from ..words.contrast import contrast, rows
 from ..actions import ACTIONS, Action
 from ..footer import FitFooter

@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 
 from ..actions import ACTIONS, OTHER_KEYS
 from ..panels.eventlog import FILTER_KINDS
+from ..panels.table import PANELS as TABLE
 
 
 def keys() -> list[tuple[str, str]]:
@@ -26,31 +27,7 @@ def keys() -> list[tuple[str, str]]:
     return [(a.key_text, a.help) for a in ACTIONS if a.keys] + list(OTHER_KEYS)
 
 
-PANELS = [
-    ("header", "workload, variant, CPUs, width, seed, running or paused, speed, op count"),
-    ("vmalloc space", "the map of [VMALLOC_START, VMALLOC_END); the title says what is shown and "
-                      "what one cell is. A cell shows the dominant state of its pages; a lazily "
-                      "freed area wins from a quarter of the cell up."),
-    ("under the cursor", "the areas in the cell: range, size, flags, kind, state, block and CPU, "
-                         "and which CPUs' TLBs still hold stale entries for it"),
-    ("per-CPU vmap blocks", "(generations with vmap blocks) each CPU's free and dirty lists in list order; each block's alloc_map "
-                            "and dirty_map as a bar; every bit of the selected block. Where blocks "
-                            "bump-allocate (6.12): the bump pointer ↑, the dirty range d (underlined "
-                            "in the bar), pages in use, freed and past the bump pointer"),
-    ("free tree and pools", "(generations with a free tree or vmap nodes; wide screens) the free "
-                            "blocks, the largest and the next two; each node's pools of purged "
-                            "areas by size (4p×3: three areas of 4 pages), pool hits and misses"),
-    ("lazy TLB flushing", "(generations that flush lazily) vmap_lazy_nr against lazy_max_pages, "
-                          "flushes, IPIs, purges, failures, WARN and BUG counts, and a sparkline "
-                          "of flushes by op; where a kworker purges, whether it is pending or what "
-                          "its last drain did"),
-    ("what a free costs", "(generations that flush at once) the last free's flush, IPIs and "
-                          "emptied TLBs, totals per CPU, lock acquisitions, and the walk lengths "
-                          "as sparklines"),
-    ("events", "kernel-style lines of each op, WARN/BUG/flush tagged, a kworker's on its own "
-               "\"kworker\" lines; filter with / (kinds, cpuN, kworker)"),
-    ("what just happened", "two or three sentences on the last op, for the classroom (e hides it)"),
-]
+PANELS = [(p.title, p.help) for p in TABLE if p.help]   # the panel table's help lines
 
 GLYPHS = [
     ("█ ▄ ▁", "vmap block pages (hue of its CPU): allocated, dirty (6.12: freed), not yet handed out"),

@@ -1,0 +1,96 @@
+"""The header: one line of the run's parameters and its state (running, speed, op)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ...run.snapshot import Snapshot
+from .. import palette as P
+from .base import SnapshotPanel
+
+
+def speed_text(speed: float | None) -> str:
+    return "max" if speed is None else f"{speed:,.0f}"
+
+
+
+class Header(Static, SnapshotPanel):
+    """One line: the run's parameters on the left, its state on the right."""
+
+    asked: str | None = None   # a state asked for by a key, until the driver shows it
+
+    asked_at = 0.0
+    slide = False   # a picture for a slide: no state badge, no speed
+
+    def update_snapshot(self, snap: Snapshot | None) -> None:
+        self._snap = snap
+        if self.asked is not None and snap is not None and (
+                (self.asked == "RUNNING") == snap.running or snap.finished
+                or time.perf_counter() - self.asked_at > 1.0):
+            self.asked = None
+        self.refresh_text()
+
+    def ask(self, state: str) -> None:
+        """Answer a play/pause key at once; the driver's snapshot confirms it (or,
+        after a second, whatever the driver shows wins)."""
+        self.asked, self.asked_at = state, time.perf_counter()
+        self.refresh_text()
+
+    def expected_running(self) -> bool | None:
+        snap = getattr(self, "_snap", None)
+        if self.asked is not None:
+            return self.asked == "RUNNING"
+        return None if snap is None else snap.running
+
+    def refresh_text(self) -> None:
+        snap = getattr(self, "_snap", None)
+        if snap is None:
+            self.update(" vmapviz", layout=False)
+            return
+        cfg = snap.config
+        width = self.size.width or 120
+        right = Text()
+        if self.asked is not None and not self.slide:
+            right.append(f" {self.asked}… ", style="bold reverse")
+        elif snap.finished:
+            right.append(" FINISHED ", style="bold reverse")
+        elif not self.slide:
+            state = "running" if snap.running else "paused"
+            right.append(f" {state.upper()} ", style=P.BADGES[state])
+        if not self.slide:
+            right.append(f" {speed_text(snap.speed)} ops/s")
+            if snap.running and width >= 110:
+                right.append(f" ({snap.ops_per_s:,.0f} measured)")
+        total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
+        right.append(f"  op {snap.op:,}{total} ", style="bold")
+        cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
+        flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
+        # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
+        nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
+        tiny = [f" · {cfg.tiny_text()}", " · tiny"] if cfg.tiny else ["", ""]
+        for variant, tag, nr_cpus, small in ((cfg.generation.title, True, nr, tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[0]),
+                                             (cfg.variant, False, "", tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[1]),
+                                             (cfg.variant, False, nr, tiny[1]), (cfg.variant, False, "", tiny[1])):
+            left = Text()
+            if tag:
+                left.append(" vmapviz ", style="bold reverse")
+            left.append(f" {snap.workload}", style="bold")
+            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush}{small} · seed {cfg.seed}")
+            if left.cell_len + right.cell_len < width:
+                break
+        gap = width - left.cell_len - right.cell_len
+        if gap < 1:
+            left.truncate(max(10, width - right.cell_len - 1), overflow="ellipsis")
+            gap = max(1, width - left.cell_len - right.cell_len)
+        self.update(Text.assemble(left, " " * gap, right), layout=False)
+
+    def restyle(self) -> None:
+        self.refresh_text()
+
+    def on_resize(self) -> None:
+        self.refresh_text()
