@@ -14,6 +14,7 @@ import pytest
 
 from browser import launch, missing, wait_for
 from vmapviz.faces.cli import main
+from vmapviz.run.spec import RunSpec
 
 REASON = missing()
 if REASON and os.environ.get("CI"):
@@ -30,7 +31,7 @@ def screen_at(op: int) -> list[tuple]:
     from vmapviz.tui.headless import headless
 
     async def shoot():
-        async with headless((120, 40), "map-touch-unmap") as session:
+        async with headless((120, 40), RunSpec.of("map-touch-unmap")) as session:
             session.slide(presenter=True)
             await session.run_to(op)
             app = session.app
