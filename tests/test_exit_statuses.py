@@ -202,8 +202,9 @@ RESTORE = {"alternate screen off": b"\x1b[?1049l", "mouse reporting off": b"\x1b
            "cursor shown": b"\x1b[?25h"}
 TUIS = [
     (["tui", "vmalloc-churn"], b"vmalloc-churn"),
-    (["tui", "--vmallocinfo", DUMP], b"real addresses"),
-    (["tui", "--vmallocinfo", DUMP, "--watch", "0.5"], b"real addresses"),
+    # (the header names the dump by its path, which can push "real addresses" off its end)
+    (["tui", "--vmallocinfo", DUMP], b"9 areas"),
+    (["tui", "--vmallocinfo", DUMP, "--watch", "0.5"], b"9 areas"),
     (["compare", "map-touch-unmap"], b"vanilla"),
     (["lesson", "lazy-flush", "--tui"], b"lazy"),
 ]
