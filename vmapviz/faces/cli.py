@@ -536,8 +536,23 @@ def cmd_tui(args) -> int:
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
     spec = spec_from(args)  # refuse bad options first
-    from ..tui.app import run_tui
-    return _tui_status(run_tui(spec, args.theme, in_process=args.in_process))
+    return _run_tui(spec, args)
+
+
+def _run_tui(spec, args, lesson=None) -> int:
+    """The TUI on its driver: the simulation in a child process, started before the UI
+    is imported so that the two start up side by side, and ended however the UI ends;
+    with --in-process, a thread of the app's own process."""
+    driver = None
+    if not args.in_process:
+        from ..run.child import ChildDriver
+        driver = ChildDriver(spec)
+    try:
+        from ..tui.app import run_tui
+        return _tui_status(run_tui(spec, args.theme, lesson=lesson, driver=driver))
+    finally:
+        if driver is not None:
+            driver.stop()
 
 
 def _tui_status(code: int) -> int:
@@ -814,8 +829,7 @@ def cmd_lesson(args) -> int:
         return 0
     chosen = lesson.find(args.lesson)
     if args.tui:
-        from ..tui.app import run_tui
-        return _tui_status(run_tui(chosen.spec(), theme=args.theme, lesson=chosen, in_process=args.in_process))
+        return _run_tui(chosen.spec(), args, lesson=chosen)
     wrong = lesson.play(chosen)
     if wrong:
         print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)

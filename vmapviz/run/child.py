@@ -30,11 +30,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
-from ..kernel import Kernel, StatsView
+from ..kernel import Config, Kernel, StatsView
 from ..workloads import WORKLOADS, Workload, get
 from .compare import PairSnapshot, parse_variants
 from .snapshot import Snapshot, take
@@ -47,16 +46,21 @@ STOP_WAIT_S = 2.0    # a child that has not ended this long after `stop` is kill
 
 # -- pickling: what crosses the socket ---------------------------------------------------------
 
-def _stats(values: tuple) -> StatsView:
+Reduced = tuple[Callable[..., Any], tuple[Any, ...]]   # what a dispatch_table entry returns
+Packed = tuple[list[type] | None, Any]                     # events as their classes and tuples
+STATS_FIELDS = tuple(f.name for f in dataclasses.fields(StatsView))   # type: ignore[arg-type]
+
+
+def _stats(values: tuple[Any, ...]) -> StatsView:
     return StatsView(*values)
 
 
-def _reduce_stats(s: StatsView) -> tuple:
+def _reduce_stats(s: StatsView) -> Reduced:
     # StatsView is made by make_dataclass, which names no module: pickle it by value.
-    return _stats, (tuple(getattr(s, f.name) for f in dataclasses.fields(s)),)
+    return _stats, (tuple(getattr(s, name) for name in STATS_FIELDS),)
 
 
-def _reduce_workload(w: Workload) -> tuple:
+def _reduce_workload(w: Workload) -> Reduced:
     """A built-in workload by name (its streams are closures); any other cannot cross."""
     if WORKLOADS.get(w.name) is not w:
         raise pickle.PicklingError(f"workload {w.name!r} is not a built-in: it cannot run in a child process")
@@ -83,16 +87,17 @@ class Codec:
     def __init__(self) -> None:
         self._prev: dict[int, Snapshot] = {}
 
-    def encode(self, snap: Snapshot | PairSnapshot) -> tuple:
+    def encode(self, snap: Snapshot | PairSnapshot) -> tuple[dict[str, Any], ...]:
         if isinstance(snap, PairSnapshot):
             return tuple(self._encode(i, s) for i, s in enumerate(snap.sides))
         return (self._encode(0, snap),)
 
-    def decode(self, parts: tuple) -> Snapshot | PairSnapshot:
-        sides = tuple(self._decode(i, part) for i, part in enumerate(parts))
-        return sides[0] if len(sides) == 1 else PairSnapshot(sides)
+    def decode(self, parts: tuple[dict[str, Any], ...]) -> Snapshot | PairSnapshot:
+        if len(parts) == 1:
+            return self._decode(0, parts[0])
+        return PairSnapshot((self._decode(0, parts[0]), self._decode(1, parts[1])))
 
-    def _encode(self, slot: int, snap: Snapshot) -> dict:
+    def _encode(self, slot: int, snap: Snapshot) -> dict[str, Any]:
         prev, self._prev[slot] = self._prev.get(slot), snap
         if prev is None:
             changed = {f: getattr(snap, f) for f in FIELDS}
@@ -108,7 +113,7 @@ class Codec:
             changed["last_op"] = _pack(snap.last_op)
         return changed
 
-    def _decode(self, slot: int, fields: dict) -> Snapshot:
+    def _decode(self, slot: int, fields: dict[str, Any]) -> Snapshot:
         prev = self._prev.get(slot)
         if "last_op" in fields:
             fields["last_op"] = _unpack(fields["last_op"])
@@ -124,7 +129,7 @@ class Codec:
         return snap
 
 
-def _pack(events: tuple) -> tuple:
+def _pack(events: tuple[Any, ...]) -> Packed:
     """Events that are tuples (NamedTuples) as their classes and plain tuples, which
     pickle in C, about three times faster than NamedTuples one by one."""
     if all(isinstance(e, tuple) for e in events):
@@ -132,12 +137,12 @@ def _pack(events: tuple) -> tuple:
     return None, events
 
 
-def _unpack(packed: tuple) -> tuple:
+def _unpack(packed: Packed) -> tuple[Any, ...]:
     kinds, rows = packed
     return tuple(rows) if kinds is None else tuple(map(tuple.__new__, kinds, rows))
 
 
-def _tail(old: tuple, new: tuple) -> tuple[int, tuple]:
+def _tail(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]]:
     """`new` as (how many of `old`'s last events it starts with, the events after them):
     the recent events are a window that slides over the run."""
     if old:
@@ -252,7 +257,7 @@ class ChildDriver:
             raise ValueError(f"op {n} is before the start")
         self._send("jump", n)
 
-    def apply(self, fn: Callable, done: Callable[[object], None] | None = None) -> None:
+    def apply(self, fn: Callable[[Any], tuple[Any, object]], done: Callable[[object], None] | None = None) -> None:
         """Driver.apply in the child: `fn` must pickle (a module-level function, or a
         partial of one); `done(result)` is called in this process's receiving thread."""
         token = next(self._tokens)
@@ -291,7 +296,7 @@ class ChildDriver:
         return bool(self.latest is not None and self.latest.running)
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.running_spec().config
 
     @property
@@ -317,7 +322,7 @@ class ChildDriver:
             except (OSError, ValueError):
                 pass            # the child has gone: _receive reports it
 
-    def _receive(self, conn: Connection, proc: subprocess.Popen) -> None:
+    def _receive(self, conn: Connection, proc: subprocess.Popen[bytes]) -> None:
         crash = None
         try:
             while True:
@@ -369,16 +374,21 @@ class ChildDriver:
 
     def _blank(self) -> Snapshot | PairSnapshot:
         spec = self.requested
-        one = lambda s: take(Kernel(s.config), workload=s.workload.name)   # noqa: E731
         if self.pair is None:
-            return one(spec)
-        return PairSnapshot(tuple(one(spec.on(v)) for v in self.variants))
+            return _blank(spec)
+        first, second = self.variants
+        return PairSnapshot((_blank(spec.on(first)), _blank(spec.on(second))))
 
     def _respawn(self, spec: RunSpec) -> None:
         self.latest = None
         self._spawn(spec)
         if self._started:
             self._send("start")
+
+
+def _blank(spec: RunSpec) -> Snapshot:
+    """Op 0 of `spec`: what a child that died before its first snapshot leaves shown."""
+    return take(Kernel(spec.config), workload=spec.workload.name)
 
 
 def _with_error(snap: Snapshot | PairSnapshot, error: str) -> Snapshot | PairSnapshot:
@@ -436,12 +446,12 @@ class _Child:
                 self.conn.send_bytes(dumps(("run", self.driver.running_spec())))
             self.conn.send_bytes(dumps(("snap", self.codec.encode(snap))))
 
-    def obey(self, message: tuple) -> bool:
-        """One message; False for stop."""
+    def obey(self, message: tuple[Any, ...]) -> None:
+        """One message from the parent."""
         name, *args = message
         d = self.driver
         if name == "stop":
-            return False
+            os._exit(0)     # nothing to keep: the driver's threads are daemons
         if name == "start":
             d.start()
         elif name == "build":
@@ -453,13 +463,11 @@ class _Child:
             d.apply(pickle.loads(payload), lambda result: self.send("done", token, result))
         elif name in self.COMMANDS:
             getattr(d, name)(*args)
-        return True
 
     def loop(self) -> None:
         while True:
             if self.conn.poll(POLL_S):
-                if not self.obey(pickle.loads(self.conn.recv_bytes())):
-                    return
+                self.obey(pickle.loads(self.conn.recv_bytes()))
             if os.getppid() != self.parent:
                 return                   # the parent is gone (and the socket leaked)
             seeking = self.driver.seeking if self.driver is not None else None
@@ -486,7 +494,4 @@ def serve() -> None:
         except Exception:  # noqa: BLE001
             pass
         status = 1
-    finally:
-        if child.driver is not None:
-            child.driver.stop(0.2)
     os._exit(status)      # the driver's threads are daemons: do not wait for them

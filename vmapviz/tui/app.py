@@ -682,13 +682,12 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(spec: RunSpec, theme: str | None = None, lesson=None, in_process: bool = False) -> int:
+def run_tui(spec: RunSpec, theme: str | None = None, lesson=None, driver=None) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
-    (or paused at a lesson's first stop), the simulation in a child process
-    (run/child.py) unless `in_process`.  Returns the app's exit status: 0, 130 after
-    SIGTERM or SIGHUP, 1 after a crash."""
-    from ..run.child import ChildDriver
-    app = VmapvizApp(spec, theme=theme, lesson=lesson, driver=None if in_process else ChildDriver(spec))
+    (or paused at a lesson's first stop), on `driver` (the CLI's: a child process's,
+    run/child.py, unless --in-process; None: a Driver thread in this process).  Returns
+    the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
+    app = VmapvizApp(spec, theme=theme, lesson=lesson, driver=driver)
     try:
         app.run()
     finally:
