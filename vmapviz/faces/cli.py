@@ -616,15 +616,30 @@ def cmd_workloads(args) -> int:
     return 0
 
 
+def _default_layouts(name: str) -> dict[int, tuple[int, int, str]]:
+    """Each width's default vmalloc range on a generation, with its summary line."""
+    from ..kernel import Config
+    out = {}
+    for bits in (64, 32):
+        cfg = Config(variant=name, bits=bits, nr_cpus=1)
+        out[bits] = (cfg.vmalloc_start, cfg.vmalloc_end,
+                     cfg.generation.layout.summary(bits, cfg.config_nr_cpus, cfg.ram_size))
+    return out
+
+
 def cmd_variants(args) -> int:
     gens = list(GENERATIONS.values())
+    layouts = {g.name: _default_layouts(g.name) for g in gens}
     if args.json:
         import json
         print(json.dumps([{"name": g.name, "version": g.version, "description": g.description,
                            "calls": list(g.calls), "lazy_flush": g.features.lazy_flush,
-                           "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks)}
+                           "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks),
+                           "vmalloc": {str(b): {"start": s, "end": e, "text": t}
+                                       for b, (s, e, t) in layouts[g.name].items()}}
                           for g in gens]))
         return 0
+    from rich.markup import escape
     from rich.table import Table
 
     from .report import Output
@@ -632,7 +647,8 @@ def cmd_variants(args) -> int:
     for col in ("name", "version", "what it is", "lazy flush", "vmap blocks"):
         table.add_column(col)
     for g in gens:
-        table.add_row(f"[bold]{g.name}[/]", g.version, g.description,
+        where = "; ".join(t for _, _, t in layouts[g.name].values())
+        table.add_row(f"[bold]{g.name}[/]", g.version, f"{g.description}\n[dim]{escape(where)}[/]",
                       "yes" if g.features.lazy_flush else "no", "yes" if g.features.vmap_blocks else "no")
     Output().print(table)
     return 0

@@ -18,7 +18,7 @@ from typing import IO, Any, Callable, Collection, Iterator, NamedTuple, Sequence
 from ..models.flush_history import FlushHistory
 from ..kernel import Config, Kernel
 from ..kernel.events import UNTIL, VOID
-from .snapshot import Snapshot, TimelineView, take
+from .snapshot import Snapshot, TimelineView, take, watch_fields
 from .spec import RunSpec
 from .timeline import Logged, Timeline
 from ..workloads import CALLS, Op, Recorder, Workload
@@ -573,6 +573,7 @@ class Driver:
         run = self._run
         return take(run.kernel, self.latest, workload=run.workload.name,
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
+                    **watch_fields(run),
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=self._rate(),
                     events=tuple(run.recent), last_op=tuple(run.last_op),

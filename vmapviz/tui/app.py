@@ -527,14 +527,16 @@ class VmapvizApp(themes.Readable, App):
     def action_variant(self) -> None:
         """Cycle through every registered generation that can run the workload, from the
         one last asked for (so v v moves twice, even before the first restart lands)."""
+        from ..kernel import ConfigError
         from ..kernel.generations import NAMES
-        from ..workloads import UnsupportedWorkload
         cfg = self.driver.requested.config
         i = NAMES.index(cfg.variant)
         for name in NAMES[i + 1:] + NAMES[:i]:
-            try:
+            try:   # a generation without a call the workload needs, or that cannot boot
+                   # this machine (6.18 on 32-bit allows 8 CPUs): UnsupportedWorkload is one
+                cfg.replace(variant=name)
                 self.driver.workload.config(variant=name, nr_cpus=cfg.nr_cpus, bits=cfg.bits)
-            except UnsupportedWorkload:
+            except ConfigError:
                 continue
             self.restart_with(variant=name)
             return
