@@ -226,6 +226,12 @@ class Run:
 
 
 
+def where(run: Run, kinds: Collection[str] = ()) -> tuple[Run, tuple[int, bool]]:
+    """Driver.apply's function that asks where the run is: its op, and whether its last
+    op emitted an event of one of `kinds`."""
+    return run, (run.kernel.op, any(e.kind in kinds for e in run.last_op))
+
+
 def run_loop(step: Callable[[], Events | None], n: int | None = None,
              until: str | Collection[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
     """The one loop every caller runs ops with (the driver, the headless report, a
@@ -260,6 +266,9 @@ class Driver:
     """
 
     BURST_OPS = 64   # at full speed, ops run between two looks at the clock
+    # The share of a CPU a view's frames may take (tui/pacing.py): this thread shares
+    # the view's interpreter lock, so every frame is time the simulation waits.
+    ui_share = 0.12
 
     def __init__(self, spec: RunSpec, *, on_snapshot: Callable[[Snapshot], None] | None = None,
                  snapshot_hz: float = 30.0, max_ops: int | None = None) -> None:
@@ -413,6 +422,12 @@ class Driver:
         """The run now in the thread as a spec (a lesson may have replaced the one
         started with): for compare mode from the main screen."""
         return RunSpec(self._run.workload, self._run.config, self.speed)
+
+    def paired(self, pair: tuple[str, str]) -> Driver:
+        """Compare mode's driver (compare.CompareDriver) for this run's machine on the two
+        generations `pair`, of this driver's kind (run/child.py has one in a process)."""
+        from .compare import CompareDriver
+        return CompareDriver(self.running_spec(), pair)
 
     # -- the thread -------------------------------------------------------------------------
 
