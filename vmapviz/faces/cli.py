@@ -803,9 +803,32 @@ def cmd_quiz(args) -> int:
             print(f"{i}. {q.question}")
             if args.c:
                 print(f"   answer: {quiz.answer_text(q)}: {q.why}")
+    for line in _quiz_shortfall(args, quiz, kinds, horizon, len(questions), workload.name, config):
+        print(line)
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
     return 0
+
+
+def _quiz_shortfall(args, quiz, kinds, horizon, got, name, config) -> list[str]:
+    """Why a quiz asked fewer questions than -n, or left out kinds of --kinds."""
+    out = []
+    left_out = [k for k in args.kinds or () if k not in kinds]
+    if left_out:
+        out.append(f"Not asked at --level {args.level}: {', '.join(left_out)} (level "
+                   f"{min(lv for lv, ks in quiz.LEVELS.items() if left_out[0] in ks)} asks it).")
+    gen = config.variant
+    unowned = [k for k in kinds if gen not in quiz.FOR[k]]
+    if unowned:
+        out.append(f"Not asked on {gen}: {', '.join(unowned)} (the answer's why is not written "
+                   f"for {gen}: {'; '.join(k + ' is ' + ', '.join(quiz.FOR[k]) + ' only' for k in unowned)}).")
+    if got < args.n:
+        asked = [k for k in kinds if k not in unowned]
+        out.append(f"Only {got} of {args.n} questions: the first {horizon:,} ops of {name} on "
+                   f"{config.generation.title} have no more ops that a question of the kinds "
+                   f"{', '.join(asked) or 'asked'} can be asked about with all it needs shown "
+                   "(try --tiny, another --level or --ops N).")
+    return out
 
 
 def _print_ops(workload, config, questions, answers: bool) -> None:
