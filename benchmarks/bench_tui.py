@@ -171,6 +171,8 @@ def headless_driver(mode: str, seconds: float) -> tuple[float, float]:
     d = _new_driver(mode)
     d.start()
     d.play()
+    while d.latest is None or d.latest.op < 1000:     # started (a child takes a moment)
+        time.sleep(0.05)
     time.sleep(0.5)
     op0, t0, c0 = d.latest.op, time.perf_counter(), _sim_cpu(d)
     time.sleep(seconds)

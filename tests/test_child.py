@@ -217,3 +217,14 @@ def test_an_extra_call_goes_through_either_driver(make):
         assert (d.latest.events, d.latest.stats) == (tuple(run.recent), run.kernel.stats_view())
     finally:
         d.stop()
+
+
+def test_the_tuis_take_in_process_and_run_in_a_child_without_it(monkeypatch):
+    from vmapviz.faces import cli
+    seen = []
+    monkeypatch.setattr("vmapviz.tui.app.run_tui", lambda spec, theme, lesson=None, driver=None:
+                        seen.append((type(driver).__name__, lesson is not None)) or 0)
+    for argv in (["tui"], ["tui", "vmalloc-churn", "--in-process"], ["lesson", "lazy-flush", "--tui"],
+                 ["lesson", "lazy-flush", "--tui", "--in-process"]):
+        assert cli.main(argv) == 0
+    assert seen == [("ChildDriver", False), ("NoneType", False), ("ChildDriver", True), ("NoneType", True)]
