@@ -16,7 +16,8 @@ import threading
 
 from .. import __version__
 from ..kernel import ConfigError
-from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
+from ..tui.headless import LAYOUTS, MAX_UNTIL
+from .export import ExportError, check_image_path
 from ..kernel.config import FLUSH_MODELS, MAX_CPUS
 from ..kernel.generations import GENERATIONS, NAMES
 from ..teaching.lesson import LessonError
@@ -708,7 +709,8 @@ def cmd_export(args) -> int:
             check_image_path(path, (suffix,))
     if args.until is None and not args.until_flush:
         raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
-    from .export import Span, export
+    from ..tui.headless import Span
+    from .export import export
     until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
     if args.start is not None and args.start > until:
         raise UsageError(f"--from {args.start} is after the last op {until}")
