@@ -23,11 +23,10 @@ from .panels.header import next_speed, speed_text
 from .panels.timeline import OpScreen
 
 
-class SnapshotReady(Message):
-    """A new snapshot (or pair of them) from the driver's thread; a newer one replaces it
-    while it waits, so a busy view skips to the newest state and never slows the kernel."""
-
-    bubble = False
+class SnapshotReady(Message, bubble=False):
+    """A new snapshot (or pair of them) from the driver's thread, for the view that runs
+    it only; a newer one replaces it while it waits, so a busy view skips to the newest
+    state and never slows the kernel."""
 
     def __init__(self, snapshot: Any) -> None:
         super().__init__()
