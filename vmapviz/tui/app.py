@@ -467,7 +467,7 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """An action that needs a feature the running generation lacks is disabled."""
         needs = NEEDS.get((action, parameters))
-        if needs and not getattr(self.run_config.generation.features, needs):
+        if needs and not self.run_config.generation.features.have(needs):
             return False
         return True
 

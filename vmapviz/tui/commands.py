@@ -48,14 +48,15 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
             pass
 
 
-# What each flush model means, in the words of the generations it is true of.
-FLUSH_HELP = SentenceTable("palette.flush", lambda model: f"flush model {model!r}")
-FLUSH_HELP.add("all", VANILLA + REWRITE, lambda model: (
+# What each flush model means, in the words of the generations it is true of (the
+# ceiling, a constant of the generation, from the registry).
+FLUSH_HELP = SentenceTable("palette.flush", lambda model, gen: f"flush model {model!r}")
+FLUSH_HELP.add("all", VANILLA + REWRITE, lambda model, gen: (
     "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)"))
-FLUSH_HELP.add("all", MODERN, lambda model: (
-    "x86: flush_tlb_kernel_range() runs one INVLPG per page up to 33 pages "
+FLUSH_HELP.add("all", MODERN, lambda model, gen: (
+    f"x86: flush_tlb_kernel_range() runs one INVLPG per page up to {gen.flush_ceiling} pages "
     "(tlb_single_page_flush_ceiling), a whole-TLB flush above"))
-FLUSH_HELP.add("range", EVERY, lambda model: (
+FLUSH_HELP.add("range", EVERY, lambda model, gen: (
     "ARM and others: only the range is dropped from each CPU's TLB"))
 
 
@@ -83,7 +84,7 @@ def palette_entries(app):
     for n in CPU_CHOICES:
         yield f"CPUs: {n}", "restart with this CPU count", partial(app.restart_with, nr_cpus=n)
     for model in FLUSH_MODELS:
-        help_text = FLUSH_HELP.pick(model, current).write(model)
+        help_text = FLUSH_HELP.pick(model, current).write(model, GENERATIONS[current])
         yield f"flush model: {model}", help_text, partial(app.restart_with, flush=model)
 
 
