@@ -82,10 +82,10 @@ def _count(text: str) -> int:
 
 def _size(text: str) -> tuple[int, int]:
     from ..tui.minsize import MIN_COLS, MIN_ROWS
-    cols, x, rows = text.lower().partition("x")
+    cols_text, x, rows_text = text.lower().partition("x")
     if not x:
         raise argparse.ArgumentTypeError(f"--size takes COLSxROWS, e.g. 120x40, not {text!r}")
-    cols, rows = _number(cols, "COLS"), _number(rows, "ROWS")
+    cols, rows = _number(cols_text, "COLS"), _number(rows_text, "ROWS")
     if cols < MIN_COLS or rows < MIN_ROWS:
         raise argparse.ArgumentTypeError(f"{cols}x{rows} is smaller than the TUI's minimum "
                                          f"{MIN_COLS}x{MIN_ROWS}")

@@ -25,6 +25,7 @@ import re
 import struct
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -120,8 +121,8 @@ def drawn_shape(char: str, w: int, h: int) -> list[tuple[int, int, int, int]] | 
         xs, ys = (0, round(w / 2), w), (0, round(h / 2), h)
         quads = [QUADRANTS[q] for q in name.removeprefix("QUADRANT ").split(" AND ")]
         return [(xs[c], ys[r], xs[c + 1], ys[r + 1]) for c, r in quads]
-    weight, _, parts = name.removeprefix("BOX DRAWINGS ").partition(" ")
-    parts = parts.removeprefix("ARC ").split(" AND ")
+    weight, _, rest = name.removeprefix("BOX DRAWINGS ").partition(" ")
+    parts = rest.removeprefix("ARC ").split(" AND ")
     if not name.startswith("BOX DRAWINGS ") or weight not in ("LIGHT", "HEAVY") \
             or not all(p in ARMS for p in parts):
         return None
@@ -129,6 +130,15 @@ def drawn_shape(char: str, w: int, h: int) -> list[tuple[int, int, int, int]] | 
     x, y = (w - t) // 2, (h - t) // 2
     arm = {"l": (0, y, x + t, y + t), "r": (x, y, w, y + t), "u": (x, 0, x + t, y + t), "d": (x, y, x + t, h)}
     return [arm[a] for p in parts for a in ARMS[p]]
+
+
+RGB = tuple[int, int, int]
+
+
+def rgb(colour) -> RGB:
+    """A colour (Rich's ColorTriplet, or any three numbers) as an (r, g, b) tuple."""
+    r, g, b = colour
+    return (r, g, b)
 
 
 class CellPainter:
@@ -148,21 +158,21 @@ class CellPainter:
         self._tiles: dict = {}
         self._styles: dict = {}
 
-    def colours(self, style: Style | None) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:
+    def colours(self, style: Style | None) -> tuple[RGB, RGB, bool]:
         style = style or Style()
-        fg = tuple(style.color.get_truecolor(self.theme, True)) if style.color else tuple(self.theme.foreground_color)
-        bg = tuple(style.bgcolor.get_truecolor(self.theme, False)) if style.bgcolor else tuple(self.theme.background_color)
+        fg = rgb(style.color.get_truecolor(self.theme, True)) if style.color else rgb(self.theme.foreground_color)
+        bg = rgb(style.bgcolor.get_truecolor(self.theme, False)) if style.bgcolor else rgb(self.theme.background_color)
         if style.reverse:
             fg, bg = bg, fg
         if style.dim:
-            fg = tuple((a + b) // 2 for a, b in zip(fg, bg))
+            fg = rgb((a + b) // 2 for a, b in zip(fg, bg))
         return fg, bg, bool(style.bold)
 
     def cells(self, lines: list[list[Segment]], cols: int) -> list[tuple]:
         """The screen as rows of cells, (character, fg, bg, bold), `cols` a row."""
         rows = []
         for segments in lines:
-            row = []
+            row: list[tuple] = []
             for seg in segments:
                 if not seg.control:
                     if seg.style not in self._styles:
@@ -233,7 +243,7 @@ class GifWriter:
         self.delay = max(1, round(100 / fps))   # centiseconds
         self.out = io.BytesIO()
         self.rows: list[tuple] = []
-        self.screen = None                      # the picture the GIF shows so far
+        self.screen: Any = None                 # the picture the GIF shows so far (a PIL image)
         self.frames = 0
 
     def add_frame(self, op: int, rows: list[tuple]) -> None:
@@ -292,8 +302,8 @@ class FilmWriter:
         self.spec, self.want_gif, self.want_html = spec, gif, html
         self.fps, self.layout, self.font_size = fps, layout, font_size
         self.painter: CellPainter | None = None
-        self.gif: GifWriter | None = None
-        self.html = None
+        self.gif: Any = None     # a GifWriter, when asked for, from the first frame on
+        self.html: Any = None    # an HtmlFilm, likewise
         self.frames = 0
 
     def __call__(self, app, op: int) -> None:

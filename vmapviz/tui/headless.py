@@ -83,15 +83,19 @@ class Headless:
         n = max(0, op - self.op)
         if n:
             driver.step_until(until, n) if until else driver.step(n)
-        done, result = threading.Event(), {}
+        done, result = threading.Event(), list[tuple[int, bool]]()
 
         def where(run):
             wanted = UNTIL[until] if until else ()
             return run, (run.kernel.op, any(e.kind in wanted for e in run.last_op) and n > 0)
 
-        driver.apply(where, lambda r: (result.setdefault("r", r), done.set()))
+        def reached(r: tuple[int, bool]) -> None:
+            result.append(r)
+            done.set()
+
+        driver.apply(where, reached)
         await self._wait(done)
-        self.op, hit = result["r"]
+        self.op, hit = result[0]
         while True:   # the snapshot of that op, on screen
             latest = driver.latest
             if latest is not None and latest.op == self.op and self.app.snap is latest and not latest.running:
@@ -122,7 +126,7 @@ async def headless(size: tuple[int, int], spec: RunSpec, theme: str | None = Non
     from .app import VmapvizApp
     from .panels.lazy import LazyPanel
     app = VmapvizApp(spec, autoplay=False, theme=theme)
-    async with app.run_test(size=tuple(size)) as pilot:
+    async with app.run_test(size=(size[0], size[1])) as pilot:
         for panel in app.query(LazyPanel):
             panel.flash_seconds = 0
         session = Headless(app, pilot)

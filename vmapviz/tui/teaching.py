@@ -117,10 +117,10 @@ class Teaching(App):
 
     def on_lesson_stopped(self, message: LessonStopped) -> None:
         runner = self.lesson
-        if runner is None or message.stop is None:
+        if runner is None or message.reached is None:
             return
-        runner.index, runner.stop = message.index, message.stop
-        stop = message.stop
+        runner.index, runner.stop = message.index, message.reached
+        stop = message.reached
         self.lesson_panel.show_stop(runner.lesson, stop)
         for name in LESSON_NAMES:
             self.panels[name].remove_class("-lesson-highlight")
