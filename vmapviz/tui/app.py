@@ -351,14 +351,16 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
     def action_variant(self) -> None:
         """Cycle through every registered generation that can run the workload, from the
         one last asked for (so v v moves twice, even before the first restart lands)."""
+        from ..kernel import ConfigError
         from ..kernel.generations import NAMES
-        from ..workloads import UnsupportedWorkload
         cfg = self.driver.requested.config
         i = NAMES.index(cfg.variant)
         for name in NAMES[i + 1:] + NAMES[:i]:
-            try:
+            try:   # a generation without a call the workload needs, or that cannot boot
+                   # this machine (6.18 on 32-bit allows 8 CPUs): UnsupportedWorkload is one
+                cfg.replace(variant=name)
                 self.driver.workload.config(variant=name, nr_cpus=cfg.nr_cpus, bits=cfg.bits)
-            except UnsupportedWorkload:
+            except ConfigError:
                 continue
             self.restart_with(variant=name)
             return
@@ -477,11 +479,12 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(spec: RunSpec, theme: str | None = None, lesson=None) -> int:
+def run_tui(spec: RunSpec, theme: str | None = None, lesson=None, driver=None) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
-    (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
-    SIGTERM or SIGHUP, 1 after a crash."""
-    app = VmapvizApp(spec, theme=theme, lesson=lesson)
+    (or paused at a lesson's first stop), on `driver` (the CLI's: a child process's,
+    run/child.py, unless --in-process; None: a Driver thread in this process).  Returns
+    the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
+    app = VmapvizApp(spec, theme=theme, lesson=lesson, driver=driver)
     try:
         app.run()
     finally:

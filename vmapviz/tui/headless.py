@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 import threading
@@ -23,6 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..kernel.events import UNTIL
+from ..run.driver import where
 from ..run.snapshot import Snapshot
 from ..run.spec import RunSpec
 
@@ -84,16 +86,13 @@ class Headless:
         if n:
             driver.step_until(until, n) if until else driver.step(n)
         done, result = threading.Event(), list[tuple[int, bool]]()
-
-        def where(run):
-            wanted = UNTIL[until] if until else ()
-            return run, (run.kernel.op, any(e.kind in wanted for e in run.last_op) and n > 0)
+        kinds = UNTIL[until] if until and n else frozenset()
 
         def reached(r: tuple[int, bool]) -> None:
             result.append(r)
             done.set()
 
-        driver.apply(where, reached)
+        driver.apply(functools.partial(where, kinds=kinds), reached)
         await self._wait(done)
         self.op, hit = result[0]
         while True:   # the snapshot of that op, on screen

@@ -8,6 +8,7 @@ answer when it comes back as a message.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from textual.app import App
@@ -37,16 +38,10 @@ class Teaching(App):
     def action_quiz(self, skip: int = 0) -> None:
         """Quiz mode: the run waits before the next op a question of the chosen kinds
         fits and can show enough for; predict it.  `skip`: run that many ops first."""
-        from ..teaching.quiz import next_question
+        from ..teaching.quiz import ask_after
         self.user_acted()
-        kinds = self.quiz_kinds
-
-        def ask(run):
-            for _ in range(skip):
-                if run.step() is None:
-                    break
-            return run, next_question(run, kinds)
-        self.driver.apply(ask, lambda q: self.post_message(QuizReady(q)))
+        self.driver.apply(functools.partial(ask_after, skip=skip, kinds=self.quiz_kinds),
+                          lambda q: self.post_message(QuizReady(q)))
 
     @guarded
     def action_quiz_kinds(self) -> None:

@@ -99,7 +99,7 @@ def open_compare(app, other: str | None = None) -> None:
     """From the main screen: the main run's workload and machine on its generation and
     `other`.  The main run pauses meanwhile and plays on afterwards if it was playing."""
     main = app.driver
-    driver = CompareDriver(main.running_spec(), pair_for(main.config.variant, other))
+    driver = main.paired(pair_for(main.config.variant, other))   # of the main driver's kind
     was_running = main.running
     main.pause()
 
@@ -266,9 +266,11 @@ class CompareScreen(RunView, ModalScreen[None]):
         return self.focused if isinstance(self.focused, TwinMap) else self.maps[0]
 
     def paced(self, speed: float | None) -> None:
-        """Frames a second: 20 at a pace a person follows, 8 when running fast (a frame
-        redraws two maps, and its time is taken from the simulation)."""
-        self.driver.set_snapshot_hz(20 if speed is not None and speed <= EXPLAIN_MAX_SPEED else 8)
+        """Frames a second: 20 at a pace a person follows; when running fast, 8 if the
+        driver shares this process (a frame redraws two maps, and its time is taken from
+        the simulation), else 30 (the driver's `ui_share`: a child process's)."""
+        fast = 30 if getattr(self.driver, "ui_share", 0) >= 1 else 8
+        self.driver.set_snapshot_hz(20 if speed is not None and speed <= EXPLAIN_MAX_SPEED else fast)
 
     def action_scaling(self) -> None:
         from .scaling import ScalingScreen
@@ -282,12 +284,15 @@ class CompareScreen(RunView, ModalScreen[None]):
             self.dismiss(None)
 
 
-def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None) -> int:
+def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None,
+                in_process: bool = False) -> int:
     """`vmapviz compare ...`: refuses a workload either generation cannot run (raised
-    before the screen opens), else opens compare mode, playing.  Returns the app's exit
-    status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
+    before the screen opens), else opens the app in compare mode, playing, the two
+    kernels in a child process (run/child.py) unless `in_process`.  Returns the app's
+    exit status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
+    from ...run.child import ChildDriver
     from ..app import VmapvizApp
-    driver = CompareDriver(spec, pair)
+    driver = CompareDriver(spec, pair) if in_process else ChildDriver(spec, pair)
     app = VmapvizApp(theme=theme, compare=driver)
     try:
         app.run()
