@@ -351,7 +351,7 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
     def action_variant(self) -> None:
         """Cycle through every registered generation that can run the workload, from the
         one last asked for (so v v moves twice, even before the first restart lands)."""
-        from ..kernel import ConfigError
+        from ..kernel.views import ConfigError
         from ..kernel.generations import NAMES
         cfg = self.driver.requested.config
         i = NAMES.index(cfg.variant)
