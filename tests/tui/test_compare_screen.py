@@ -17,7 +17,8 @@ from textual.screen import Screen
 from tui_helpers import MODES, paused_app, screen_text, settle
 
 from vmapviz.tui.commands import palette_entries
-from vmapviz.tui.screens.compare import CompareApp, CompareScreen, TwinMap
+from vmapviz.tui.app import VmapvizApp
+from vmapviz.tui.screens.compare import CompareScreen, TwinMap
 from vmapviz.tui.screens.scaling import ScalingScreen
 from vmapviz.run.spec import RunSpec
 
@@ -255,7 +256,7 @@ def test_vmapviz_compare_opens_on_compare_mode_and_escape_quits():
     from vmapviz.run.compare import CompareDriver
 
     async def main():
-        app = CompareApp(CompareDriver(RunSpec.of("map-touch-unmap", nr_cpus=4), ("vanilla", "modern")))
+        app = VmapvizApp(compare=CompareDriver(RunSpec.of("map-touch-unmap", nr_cpus=4), ("vanilla", "modern")))
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(100):
                 await pilot.pause(0.02)
