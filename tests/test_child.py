@@ -228,3 +228,15 @@ def test_the_tuis_take_in_process_and_run_in_a_child_without_it(monkeypatch):
                  ["lesson", "lazy-flush", "--tui", "--in-process"]):
         assert cli.main(argv) == 0
     assert seen == [("ChildDriver", False), ("NoneType", False), ("ChildDriver", True), ("NoneType", True)]
+
+
+def test_a_trace_replays_in_the_child_as_in_a_plain_run(tmp_path, capsys):
+    from vmapviz.faces import cli
+    trace = str(tmp_path / "t.jsonl")
+    assert cli.main(["run", "xfs-dir", "--ops", "300", "--record", trace, "--json"]) == 0
+    capsys.readouterr()
+    spec = RunSpec.of(trace)        # a trace's workload crosses as its checked fields, not re-read
+    want = expected(spec, (120, 180))
+    got = stepped(ChildDriver(spec), (120, 180))
+    assert [shown(s) for s in got] == want
+    assert got[-1].total_ops == 300
