@@ -588,6 +588,16 @@ def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_00
     return None
 
 
+def ask_after(run, skip: int = 0, kinds: Iterable[str] | None = None):
+    """Driver.apply's function for quiz mode: run `skip` ops, then find the next
+    question (next_question); (run, the question or None).  Module-level, so that it
+    can be sent to a driver in another process (run/child.py)."""
+    for _ in range(skip):
+        if run.step() is None:
+            break
+    return run, next_question(run, kinds)
+
+
 def answer_text(q: Question) -> str:
     """The answer as a person reads it: numbers grouped (2,210), addresses in hex."""
     return f"{q.answer:,}" if isinstance(q.answer, int) else str(q.answer)

@@ -368,16 +368,10 @@ class VmapvizApp(themes.Readable, App):
     def action_quiz(self, skip: int = 0) -> None:
         """Quiz mode: the run waits before the next op a question of the chosen kinds
         fits and can show enough for; predict it.  `skip`: run that many ops first."""
-        from ..teaching.quiz import next_question
+        from ..teaching.quiz import ask_after
         self.user_acted()
-        kinds = self.quiz_kinds
-
-        def ask(run):
-            for _ in range(skip):
-                if run.step() is None:
-                    break
-            return run, next_question(run, kinds)
-        self.driver.apply(ask, lambda q: self.post_message(QuizReady(q)))
+        self.driver.apply(functools.partial(ask_after, skip=skip, kinds=self.quiz_kinds),
+                          lambda q: self.post_message(QuizReady(q)))
 
     @guarded
     def action_quiz_kinds(self) -> None:
@@ -533,14 +527,16 @@ class VmapvizApp(themes.Readable, App):
     def action_variant(self) -> None:
         """Cycle through every registered generation that can run the workload, from the
         one last asked for (so v v moves twice, even before the first restart lands)."""
+        from ..kernel import ConfigError
         from ..kernel.generations import NAMES
-        from ..workloads import UnsupportedWorkload
         cfg = self.driver.requested.config
         i = NAMES.index(cfg.variant)
         for name in NAMES[i + 1:] + NAMES[:i]:
-            try:
+            try:   # a generation without a call the workload needs, or that cannot boot
+                   # this machine (6.18 on 32-bit allows 8 CPUs): UnsupportedWorkload is one
+                cfg.replace(variant=name)
                 self.driver.workload.config(variant=name, nr_cpus=cfg.nr_cpus, bits=cfg.bits)
-            except UnsupportedWorkload:
+            except ConfigError:
                 continue
             self.restart_with(variant=name)
             return
@@ -688,11 +684,12 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(spec: RunSpec, theme: str | None = None, lesson=None) -> int:
+def run_tui(spec: RunSpec, theme: str | None = None, lesson=None, driver=None) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
-    (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
-    SIGTERM or SIGHUP, 1 after a crash."""
-    app = VmapvizApp(spec, theme=theme, lesson=lesson)
+    (or paused at a lesson's first stop), on `driver` (the CLI's: a child process's,
+    run/child.py, unless --in-process; None: a Driver thread in this process).  Returns
+    the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
+    app = VmapvizApp(spec, theme=theme, lesson=lesson, driver=driver)
     try:
         app.run()
     finally:

@@ -11,6 +11,7 @@ keys, no PAUSED badge.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import threading
 import time
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..kernel.events import UNTIL
+from ..run.driver import where
 from ..run.snapshot import Snapshot
 from ..run.spec import RunSpec
 
@@ -77,12 +79,8 @@ class Headless:
         if n:
             driver.step_until(until, n) if until else driver.step(n)
         done, result = threading.Event(), {}
-
-        def where(run):
-            wanted = UNTIL[until] if until else ()
-            return run, (run.kernel.op, any(e.kind in wanted for e in run.last_op) and n > 0)
-
-        driver.apply(where, lambda r: (result.setdefault("r", r), done.set()))
+        kinds = UNTIL[until] if until and n else frozenset()
+        driver.apply(functools.partial(where, kinds=kinds), lambda r: (result.setdefault("r", r), done.set()))
         await self._wait(done)
         self.op, hit = result["r"]
         while True:   # the snapshot of that op, on screen

@@ -157,9 +157,13 @@ class Workload:
     # generation owns its sentences, and another gets watch_on()'s neutral line.
     watch_for: tuple[str, ...] = ()
 
+    def watch_owners(self) -> tuple[str, ...]:
+        """The generations `watch` is written for."""
+        return self.watch_for or (self.defaults.get("variant", "merged"),)
+
     def watch_on(self, generation: str) -> str:
         """What a class should watch for on `generation`: `watch` where it is true of it."""
-        owners = self.watch_for or (self.defaults.get("variant", "merged"),)
+        owners = self.watch_owners()
         if generation in owners:
             return self.watch
         return (f"The notes of {self.name} are written for {', '.join(owners)}; on {generation} the "

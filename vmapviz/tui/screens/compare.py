@@ -111,7 +111,7 @@ def open_compare(app: VmapvizApp, other: str | None = None) -> None:
     """From the main screen: the main run's workload and machine on its generation and
     `other`.  The main run pauses meanwhile and plays on afterwards if it was playing."""
     main = app.driver
-    driver = CompareDriver(main.running_spec(), pair_for(main.config.variant, other))
+    driver = main.paired(pair_for(main.config.variant, other))   # of the main driver's kind
     was_running = main.running
     main.pause()
 
@@ -296,9 +296,11 @@ class CompareScreen(ModalScreen[None]):
                                         "compare mode: both sides at once"))
 
     def _pace(self, speed: float | None) -> None:
-        """Frames a second: 20 at a pace a person follows, 8 when running fast (a frame
-        redraws two maps, and its time is taken from the simulation)."""
-        self.driver.set_snapshot_hz(20 if speed is not None and speed <= EXPLAIN_MAX_SPEED else 8)
+        """Frames a second: 20 at a pace a person follows; when running fast, 8 if the
+        driver shares this process (a frame redraws two maps, and its time is taken from
+        the simulation), else 30 (the driver's `ui_share`: a child process's)."""
+        fast = 30 if getattr(self.driver, "ui_share", 0) >= 1 else 8
+        self.driver.set_snapshot_hz(20 if speed is not None and speed <= EXPLAIN_MAX_SPEED else fast)
 
     def action_speed(self, direction: int) -> None:
         speed = next_speed(self.driver.speed, direction)
@@ -358,11 +360,14 @@ class CompareApp(themes.Readable, App):
         self.compare_driver.stop()
 
 
-def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None) -> int:
+def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None,
+                in_process: bool = False) -> int:
     """`vmapviz compare ...`: refuses a workload either generation cannot run (raised
-    before the screen opens), else opens compare mode, playing.  Returns the app's exit
-    status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
-    driver = CompareDriver(spec, pair)
+    before the screen opens), else opens compare mode, playing, the two kernels in a
+    child process (run/child.py) unless `in_process`.  Returns the app's exit status
+    (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
+    from ...run.child import ChildDriver
+    driver = CompareDriver(spec, pair) if in_process else ChildDriver(spec, pair)
     app = CompareApp(driver, theme=theme)
     try:
         app.run()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ...kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
 from ...kernel.views import VM_IOREMAP
 from ...run.snapshot import Snapshot
-from ...sentences import EVERY, MODERN, REWRITE, VANILLA, Said, SentenceTable
+from ...sentences import EVERY, MODERN, REWRITE, VANILLA, Said, SentenceTable, Text
 from ...units import human_bytes, pct
 
 # The generations each text below is written for: the owner tuples of vmapviz.sentences.
@@ -58,6 +58,9 @@ def explain_said(snap: Snapshot) -> Said:
             if snap.translation:
                 said.add(CALLS.neutral, [f"{snap.workload} runs translated on {snap.generation.title}: "
                                          f"{snap.translation}."])
+            if snap.watch:   # the workload's notes, owned by the generations they are written for
+                owners = frozenset({gen}) if snap.watch_owned else CALLS.neutral.owners
+                said.add(Text(owners, CALLS.neutral.write), [f"What to watch: {snap.watch}"])
         return said
     by_kind: dict[str, list] = {}
     for e in evs:

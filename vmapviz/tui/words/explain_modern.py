@@ -219,8 +219,7 @@ def _vm_map_ram(snap, call, ret, by_kind):
                 "so it went to alloc_vmap_area(), without a guard page.", *area_sentences(snap, by_kind)]
     if not count:
         return [f"vm_map_ram(0) on cpu{call.cpu}: vb_alloc() hit WARN_ON(size == 0) and returned "
-                "NULL, which vm_map_ram() does not catch (it tests IS_ERR()), so it went on to map "
-                "[0, 0) and vmap_pages_range() hit BUG_ON(addr >= end)."]
+                "ERR_PTR(-EINVAL), so vm_map_ram() returned NULL; nothing was mapped."]
     if "bits" in by_kind and (ret is None or ret.result is None):
         b = by_kind["bits"][-1]
         return [f"vm_map_ram({count}) on cpu{call.cpu}: vb_alloc() gave it {_pages(b.bit, b.nbits)} of "
