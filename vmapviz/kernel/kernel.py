@@ -2,9 +2,10 @@
 
 `Kernel(config)` boots the generation `config.variant` names (the registry in
 `generations` says which module has its class).  Every public method is one op on one
-CPU: its arguments are checked against their C types before anything changes, a call
-the generation does not have is refused (a `Refused` event, NULL), otherwise it emits a
-Call event, runs the generation's code (`_<call>()`), and emits a Return event.  Misuse
+CPU: its arguments are checked against their C types before anything changes; then it
+emits a Call event, calls the generation's body `_<call>()` directly (a call the
+generation does not have keeps Kernel's body, which refuses it: a `Refused` event,
+NULL), and emits a Return event.  Misuse
 ends in the WARN or BUG the kernel would print; a BUG stops the call before it changes
 anything (where the real kernel would oops), so the state stays consistent and the call
 returns None.
@@ -13,7 +14,7 @@ returns None.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from typing import Any
 
 from .calls import SIGNATURES, UINT_MAX, check_args
 from .config import Config
@@ -23,16 +24,9 @@ from .views import COUNTERS, BlockView, FreeBlock, ModernBlockView, PoolView, Qu
 from .vm_struct import ioremap_align
 
 
-def _refusing(name: str) -> Callable[..., tuple[None, str]]:
-    """The body of `name` on a generation that does not have the call: a Refused event,
-    NULL, nothing changed."""
-    def refuse(self: Kernel, cpu: int, *args: Any) -> tuple[None, str]:
-        self.stats.refused_calls += 1
-        self.events.append(Refused((self.op, cpu, name, self.generation.version)))
-        return None, "refused"
-    refuse.__name__ = refuse.__qualname__ = f"_{name}"
-    refuse.refuses = True     # type: ignore[attr-defined]
-    return refuse
+Result = tuple[Any, Any]    # a body's (result, detail): detail a str or a template and its values
+# The calls whose bodies a generation brings (touch and vmalloc_to_page have one shared body).
+REFUSABLE = tuple(name for name in SIGNATURES if name not in ("touch", "vmalloc_to_page"))
 
 
 class Kernel(Machine):
@@ -55,9 +49,9 @@ class Kernel(Machine):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
         self.generation = gen = self.config.generation
-        for name in SIGNATURES:
-            has = not getattr(getattr(type(self), "_" + name), "refuses", False)
-            assert has == (name in gen.calls), f"{gen.name}: _{name}() and its calls disagree"
+        for name in REFUSABLE:      # a body of its own exactly for each call it has
+            own = getattr(type(self), "_" + name) is not getattr(Kernel, "_" + name)
+            assert own == (name in gen.calls), f"{gen.name}: _{name}() and its calls disagree"
         self.ulong_max = (1 << self.config.bits) - 1     # the public calls check their arguments
         self.nr_cpus = self.config.nr_cpus
 
@@ -92,6 +86,52 @@ class Kernel(Machine):
     def drain_work(self) -> None:
         """drain_vmap_area_work(), on a generation with a kworker purge."""
         raise NotImplementedError
+
+    def refuse(self, cpu: int, name: str) -> Result:
+        """The body of a call this generation does not have: a Refused event, NULL,
+        nothing changed."""
+        self.stats.refused_calls += 1
+        self.events.append(Refused((self.op, cpu, name, self.generation.version)))
+        return None, "refused"
+
+    # The bodies of the calls only some generations have: Kernel's refuse them, and a
+    # generation overrides those it has (`_<call>(cpu, *args)` -> (result, detail)).
+
+    def _vmalloc(self, cpu: int, size: int) -> Result:
+        return self.refuse(cpu, "vmalloc")
+
+    def _vmalloc_align(self, cpu: int, size: int, align: int) -> Result:
+        return self.refuse(cpu, "vmalloc_align")
+
+    def _vfree(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "vfree")
+
+    def _vmap(self, cpu: int, nr_pages: int) -> Result:
+        return self.refuse(cpu, "vmap")
+
+    def _vunmap(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "vunmap")
+
+    def _get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int) -> Result:
+        return self.refuse(cpu, "get_vm_area")
+
+    def _remove_vm_area(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "remove_vm_area")
+
+    def _find_vm_area(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "find_vm_area")
+
+    def _vm_map_ram(self, cpu: int, count: int) -> Result:
+        return self.refuse(cpu, "vm_map_ram")
+
+    def _vm_unmap_ram(self, cpu: int, addr: int, count: int) -> Result:
+        return self.refuse(cpu, "vm_unmap_ram")
+
+    def _vm_unmap_aliases(self, cpu: int) -> Result:
+        return self.refuse(cpu, "vm_unmap_aliases")
+
+    def _purge(self, cpu: int) -> Result:
+        return self.refuse(cpu, "purge")
 
     # -- the old vmalloc API --------------------------------------------------------------
 
@@ -159,6 +199,7 @@ class Kernel(Machine):
         range defaults to [VMALLOC_START, VMALLOC_END] (get_vm_area())."""
         start = self.config.vmalloc_start if start is None else start
         end = self.config.VMALLOC_END if end is None else end
+        assert start is not None        # Config sets its range
         if (type(size) is not int or not 0 <= size <= self.ulong_max or
                 type(flags) is not int or not 0 <= flags <= self.ulong_max or
                 type(start) is not int or not 0 <= start <= self.ulong_max or
@@ -279,10 +320,10 @@ class Kernel(Machine):
         self.warn(cpu, "vmalloc_align", f"alignment {align} is not a power of two")
         return True
 
-    def _touch(self, cpu: int, addr: int, nr_pages: int) -> Any:
+    def _touch(self, cpu: int, addr: int, nr_pages: int) -> Result:
         return self.touch_pages(cpu, addr, nr_pages), ""
 
-    def _vmalloc_to_page(self, cpu: int, addr: int) -> Any:
+    def _vmalloc_to_page(self, cpu: int, addr: int) -> Result:
         return self.pgtable.ptes.get(addr >> self.config.page_shift), ""
 
     # -- views (a generation overrides what it has) -------------------------------------------
@@ -383,7 +424,3 @@ class Kernel(Machine):
         """The generation's invariants."""
         raise NotImplementedError
 
-
-for _name in SIGNATURES:              # a generation overrides the bodies of the calls it has
-    if not hasattr(Kernel, "_" + _name):
-        setattr(Kernel, "_" + _name, _refusing(_name))
