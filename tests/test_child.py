@@ -200,3 +200,20 @@ def test_the_in_process_pair_and_the_child_pair_are_of_their_drivers_kind():
         paired.stop()
     finally:
         child.stop()
+
+
+@pytest.mark.parametrize("make", [ChildDriver, Driver], ids=["child", "thread"])
+def test_an_extra_call_goes_through_either_driver(make):
+    d = make(SPEC)
+    d.start()
+    try:
+        d.step(9)
+        wait_for(lambda: d.latest is not None and d.latest.op == 9)
+        d.call("vm_unmap_aliases", cpu=2)
+        wait_for(lambda: d.latest.stats.vm_unmap_aliases_calls == 1)
+        run = Run(SPEC.workload, SPEC.config)
+        run.run(9)
+        run.call("vm_unmap_aliases", cpu=2)
+        assert (d.latest.events, d.latest.stats) == (tuple(run.recent), run.kernel.stats_view())
+    finally:
+        d.stop()

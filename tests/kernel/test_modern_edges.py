@@ -81,7 +81,15 @@ def test_modern_vm_unmap_ram_of_count_0_is_the_bug_on_in_vunmap_range_noflush():
     k.vm_unmap_ram(a, 0)
     (bug,) = kinds(k.drain_events(), "bug")
     assert bug.where == "__vunmap_range_noflush" and not bug.own
-    assert "BUG_ON(addr >= end)" in bug.message
+    assert "BUG_ON(addr >= end)" in bug.message and "zeroed" not in bug.message
+    # i386: get_order(0) = fls(0xffffffff >> 12) = 20, and 1 << 20 fits the unsigned int
+    # nbits: __bitmap_clear() (lib/bitmap.c 379-397) zeroes 2^20 bits = 128 KiB first.
+    k = modern(bits=32)
+    a = k.vm_map_ram(4)
+    k.drain_events()
+    k.vm_unmap_ram(a, 0)
+    (bug,) = kinds(k.drain_events(), "bug")
+    assert "BUG_ON(addr >= end)" in bug.message and "zeroed 2^20 bits (128 KiB" in bug.message
 
 
 def test_modern_vm_map_ram_of_0_warns_and_returns_null():

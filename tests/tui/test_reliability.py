@@ -215,7 +215,8 @@ def test_sigterm_and_sighup_restore_the_terminal(sig, tmp_path):
 
 
 def test_screenshot_waits_for_every_op_in_chunks(tmp_path, capsys):
-    from vmapviz.faces.export import SCREENSHOT_CHUNK, save_screenshot
+    from vmapviz.faces.export import save_screenshot
+    from vmapviz.tui.headless import SCREENSHOT_CHUNK
     ops = 2 * SCREENSHOT_CHUNK + 7    # three chunks, the last of 7 ops
     out = save_screenshot(tmp_path / "s.svg", RunSpec.of("map-touch-unmap", nr_cpus=1), ops, progress=True)
     svg = (tmp_path / "s.svg").read_text()

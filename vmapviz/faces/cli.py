@@ -16,7 +16,8 @@ import threading
 
 from .. import __version__
 from ..kernel import ConfigError
-from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
+from ..tui.headless import LAYOUTS, MAX_UNTIL
+from .export import ExportError, check_image_path
 from ..kernel.config import FLUSH_MODELS, MAX_CPUS
 from ..kernel.generations import GENERATIONS, NAMES
 from ..teaching.lesson import LessonError
@@ -81,10 +82,10 @@ def _count(text: str) -> int:
 
 def _size(text: str) -> tuple[int, int]:
     from ..tui.minsize import MIN_COLS, MIN_ROWS
-    cols, x, rows = text.lower().partition("x")
+    cols_text, x, rows_text = text.lower().partition("x")
     if not x:
         raise argparse.ArgumentTypeError(f"--size takes COLSxROWS, e.g. 120x40, not {text!r}")
-    cols, rows = _number(cols, "COLS"), _number(rows, "ROWS")
+    cols, rows = _number(cols_text, "COLS"), _number(rows_text, "ROWS")
     if cols < MIN_COLS or rows < MIN_ROWS:
         raise argparse.ArgumentTypeError(f"{cols}x{rows} is smaller than the TUI's minimum "
                                          f"{MIN_COLS}x{MIN_ROWS}")
@@ -749,7 +750,8 @@ def cmd_export(args) -> int:
             check_image_path(path, (suffix,))
     if args.until is None and not args.until_flush:
         raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
-    from .export import Span, export
+    from ..tui.headless import Span
+    from .export import export
     until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
     if args.start is not None and args.start > until:
         raise UsageError(f"--from {args.start} is after the last op {until}")
@@ -803,9 +805,32 @@ def cmd_quiz(args) -> int:
             print(f"{i}. {q.question}")
             if args.c:
                 print(f"   answer: {quiz.answer_text(q)}: {q.why}")
+    for line in _quiz_shortfall(args, quiz, kinds, horizon, len(questions), workload.name, config):
+        print(line)
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
     return 0
+
+
+def _quiz_shortfall(args, quiz, kinds, horizon, got, name, config) -> list[str]:
+    """Why a quiz asked fewer questions than -n, or left out kinds of --kinds."""
+    out = []
+    left_out = [k for k in args.kinds or () if k not in kinds]
+    if left_out:
+        out.append(f"Not asked at --level {args.level}: {', '.join(left_out)} (level "
+                   f"{min(lv for lv, ks in quiz.LEVELS.items() if left_out[0] in ks)} asks it).")
+    gen = config.variant
+    unowned = [k for k in kinds if gen not in quiz.FOR[k]]
+    if unowned:
+        out.append(f"Not asked on {gen}: {', '.join(unowned)} (the answer's why is not written "
+                   f"for {gen}: {'; '.join(k + ' is ' + ', '.join(quiz.FOR[k]) + ' only' for k in unowned)}).")
+    if got < args.n:
+        asked = [k for k in kinds if k not in unowned]
+        out.append(f"Only {got} of {args.n} questions: the first {horizon:,} ops of {name} on "
+                   f"{config.generation.title} have no more ops that a question of the kinds "
+                   f"{', '.join(asked) or 'asked'} can be asked about with all it needs shown "
+                   "(try --tiny, another --level or --ops N).")
+    return out
 
 
 def _print_ops(workload, config, questions, answers: bool) -> None:

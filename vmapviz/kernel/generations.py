@@ -45,6 +45,15 @@ class Features:
     kworker_purge: bool = False  # a kworker purges (drain_pending; its events have cpu KWORKER)
     dirty_range: bool = False    # blocks bump-allocate and keep a dirty range: block_details()
 
+    def have(self, needs: str) -> bool:
+        """Whether these features meet `needs`: a feature ("dirty_range"), one without
+        ("!lazy_flush"), all of several ("lazy_flush&!kworker_purge"), or any of
+        several ("free_tree|vmap_nodes"); "" is always met.  A panel, a key and a
+        sentence name what they need this way, never a generation."""
+        def met(term: str) -> bool:
+            return not getattr(self, term[1:]) if term.startswith("!") else bool(getattr(self, term))
+        return not needs or any(all(map(met, part.split("&"))) for part in needs.split("|"))
+
 
 # 2.6.28's x86 ranges, which the 2008 generations (and v2.6.27) keep.  x86_64,
 # include/asm-x86/pgtable_64.h: VMALLOC_START 0xffffc20000000000, VMALLOC_END

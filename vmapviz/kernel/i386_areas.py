@@ -8,6 +8,8 @@ VMALLOC_OFFSET.  Read in v6.12.19 (wishday/linux-6.12.y, commit 21ae40e85ea7) an
 The sizes depend on the kernel's configuration, so the simulator fixes one (CONFIG_TEXT):
 x86_32 SMP, !X86_PAE (two-level paging: PMD_SIZE 4 MiB), HIGHMEM4G, VMSPLIT_3G, no
 KASAN/KMSAN, and i386_defconfig's fixmap entries; NR_CPUS is the simulator's CONFIG_NR_CPUS.
+HIGHMEM4G is 6.12's default (arch/x86/Kconfig 1392-1393 of 6.12.19); 6.18 made it a plain
+option, off by default (1407-1429 of 6.18.2), and the simulator keeps it on for 6.18 too.
 Simplifications: physical RAM is one range from address 0 (max_pfn = RAM / PAGE_SIZE, no
 e820 holes), no `vmalloc=` and no reserve_top_address() (a hypervisor's hole).
 """

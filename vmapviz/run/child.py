@@ -289,7 +289,7 @@ class ChildDriver:
             self._send("restart", dumps(spec))
 
     def call(self, name: str, *args: int, cpu: int = 0) -> None:
-        self._send("call", name, args, cpu)
+        self._send("call", name, *args, cpu=cpu)
 
     @property
     def running(self) -> bool:
@@ -315,10 +315,11 @@ class ChildDriver:
 
     # -- the socket ---------------------------------------------------------------------------
 
-    def _send(self, *message: Any) -> None:
+    def _send(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """A command to the child: the Driver method `name` and its arguments."""
         with self._send_lock:
             try:
-                self._conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+                self._conn.send_bytes(pickle.dumps((name, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
             except (OSError, ValueError):
                 pass            # the child has gone: _receive reports it
 
@@ -446,9 +447,9 @@ class _Child:
                 self.conn.send_bytes(dumps(("run", self.driver.running_spec())))
             self.conn.send_bytes(dumps(("snap", self.codec.encode(snap))))
 
-    def obey(self, message: tuple[Any, ...]) -> None:
-        """One message from the parent."""
-        name, *args = message
+    def obey(self, message: tuple[str, tuple[Any, ...], dict[str, Any]]) -> None:
+        """One message from the parent: a Driver method's name and its arguments."""
+        name, args, kwargs = message
         d = self.driver
         if name == "stop":
             os._exit(0)     # nothing to keep: the driver's threads are daemons
@@ -462,7 +463,7 @@ class _Child:
             token, payload = args
             d.apply(pickle.loads(payload), lambda result: self.send("done", token, result))
         elif name in self.COMMANDS:
-            getattr(d, name)(*args)
+            getattr(d, name)(*args, **kwargs)
 
     def loop(self) -> None:
         while True:

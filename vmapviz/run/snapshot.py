@@ -97,7 +97,7 @@ class Snapshot:
 def watch_fields(run: Any) -> dict[str, Any]:
     """A Run's workload notes for its generation: the snapshot's watch fields."""
     gen = run.config.variant
-    return {"watch": run.workload.watch_on(gen), "watch_owned": gen in run.workload.watch_owners()}
+    return {"watch": run.workload.watch_on(gen), "watch_owned": run.workload.watch_owned(gen)}
 
 
 def take(kernel: Kernel, previous: Snapshot | None = None, **fields: Any) -> Snapshot:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import reprlib
 import tomllib
+from typing import Any, NoReturn
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class LessonError(ValueError):
 class Step:
     line: int
     action: str                 # one of ACTIONS, or "note" for a pause
-    value: object = None
+    value: Any = None           # the action's TOML value, checked by value_problem()
     note: str = ""
     expect: dict = field(default_factory=dict)
 
@@ -176,7 +177,7 @@ class _Checker:
         self.step_headers = [i for i, t in enumerate(self.lines) if re.match(r"\s*\[\[\s*step\s*\]\]", t)]
 
     def fail(self, problem: str, key: str | None = None, step: int | None = None,
-             table: str | None = None):
+             table: str | None = None) -> NoReturn:
         raise LessonError(f"{self.path}:{self.line(key, step, table)}: {problem}")
 
     def line(self, key: str | None, step: int | None = None, table: str | None = None) -> int:

@@ -158,16 +158,23 @@ class Workload:
     # The generations `watch` is written for (empty: the default variant's alone): each
     # generation owns its sentences, and another gets watch_on()'s neutral line.
     watch_for: tuple[str, ...] = ()
+    # Notes written for other generations: (their owners, the text).
+    watch_also: tuple[tuple[tuple[str, ...], str], ...] = ()
 
-    def watch_owners(self) -> tuple[str, ...]:
-        """The generations `watch` is written for."""
-        return self.watch_for or (self.defaults.get("variant", "merged"),)
+    def watch_texts(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        """Every text of the notes, each with the generations it is written for."""
+        return ((self.watch_for or (self.defaults.get("variant", "merged"),), self.watch), *self.watch_also)
+
+    def watch_owned(self, generation: str) -> bool:
+        """Whether some text of the notes is written for `generation`."""
+        return any(generation in owners for owners, _ in self.watch_texts())
 
     def watch_on(self, generation: str) -> str:
-        """What a class should watch for on `generation`: `watch` where it is true of it."""
-        owners = self.watch_owners()
-        if generation in owners:
-            return self.watch
+        """What a class should watch for on `generation`: the text written for it."""
+        for owners, text in self.watch_texts():
+            if generation in owners:
+                return text
+        owners = sorted({g for o, _ in self.watch_texts() for g in o})
         return (f"The notes of {self.name} are written for {', '.join(owners)}; on {generation} the "
                 "event log and the explanation panel say what each op did.")
 

@@ -17,9 +17,10 @@ from ...teaching.lesson import Lesson, Stop, play_to, reveal, state_line
 class LessonStopped(Message):
     """The driver finished a lesson step."""
 
-    def __init__(self, index: int, stop: Stop | None) -> None:
+    def __init__(self, index: int, reached: Stop | None) -> None:
         super().__init__()
-        self.index, self.stop = index, stop
+        # not `stop`: that name is Message.stop(), which ends the message's bubbling
+        self.index, self.reached = index, reached
 
 
 class LessonPanel(Static):

@@ -15,12 +15,14 @@ from __future__ import annotations
 from ...kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
 from ...kernel.views import VM_IOREMAP
 from ...run.snapshot import Snapshot
-from ...sentences import EVERY, MODERN, REWRITE, VANILLA, Said, SentenceTable, Text
+from ...sentences import EVERY, MODERN, REWRITE, VANILLA, Capability, Said, SentenceTable, Text
 from ...units import human_bytes, pct
 
-# The generations each text below is written for: the owner tuples of vmapviz.sentences.
-# A new generation owns none of them until a text is checked against its C and its name
-# added there (or to a text's own owners).
+# The generations each text below is written for: the owner tuples of vmapviz.sentences,
+# or, for a mechanism's text worded without a version, a Capability (every generation
+# that declares it).  A new generation owns no named text until one is checked against
+# its C and its name added there (or to a text's own owners).
+LAZY_PURGE = Capability("lazy_flush&!kworker_purge")   # the caller purges the lazy areas itself
 
 
 def _neutral_call(snap, call, ret, by_kind):
@@ -102,7 +104,7 @@ def _flushed(by_kind) -> bool:
     return "flush" in by_kind
 
 
-@PURGES.owns("purge", by=REWRITE)
+@PURGES.owns("purge", by=LAZY_PURGE)
 def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     """What a purge and flush inside the op did (the moment to watch)."""
     if "purge" not in by_kind:
