@@ -351,3 +351,16 @@ def test_compare_footer_offers_help():
         await open_compare(app, pilot)
         assert "? help" in screen_text(app)
     run(scenario)
+
+
+def test_the_palette_in_compare_mode_offers_its_rows_of_the_action_table():
+    """Compare mode is a mode of the app: while it is open, ctrl+p lists its keys (and
+    its way out), not the main run's restarts, and an entry acts on both sides."""
+    async def scenario(app, pilot):
+        screen = await open_compare(app, pilot)
+        entries = {title: run for title, _, run in palette_entries(app)}
+        assert {"play", "step", "back", "go to op"} <= set(entries)
+        assert not [t for t in entries if t.startswith(("workload:", "variant:", "compare with", "CPUs:"))]
+        entries["step"]()
+        await at_op(screen, pilot, 1)
+    run(scenario)
