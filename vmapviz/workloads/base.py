@@ -54,15 +54,18 @@ class OpSource:
 
 
 class Interleaver(OpSource):
-    """Runs one generator per CPU, choosing the next CPU at random (seeded)."""
+    """Runs one generator per CPU, choosing the next CPU at random (seeded).
+
+    Its state is a list `ready` of one entry per CPU whose stream has a call ready:
+    [cpu, stream, that call as an Op], updated in place as the stream moves on."""
 
     def __init__(self, streams: dict[int, Stream], seed: int) -> None:
         self.rng = random.Random(f"vmapviz-schedule:{seed}")
-        self.ready: list[tuple[int, Stream, tuple[str, tuple]]] = []
+        self.ready: list[list] = []
         for cpu in sorted(streams):
             first = next(streams[cpu], None)
             if first is not None:
-                self.ready.append((cpu, streams[cpu], first))
+                self.ready.append([cpu, streams[cpu], _op(Op, (cpu, first[0], first[1]))])
         self.current = -1
 
     @property
@@ -71,22 +74,22 @@ class Interleaver(OpSource):
 
     def next(self) -> Op | None:
         ready = self.ready
-        if not ready:
+        n = len(ready)
+        if not n:
             return None
-        self.current = i = randbelow(self.rng, len(ready)) if len(ready) > 1 else 0
-        cpu, _, (call, args) = ready[i]
-        return _op(Op, (cpu, call, args))
+        self.current = i = randbelow(self.rng, n) if n > 1 else 0
+        return ready[i][2]
 
     def feed(self, result: object) -> None:
-        cpu, stream, _ = self.ready[self.current]
+        entry = self.ready[self.current]
         try:
-            nxt = stream.send(result)
+            nxt = entry[1].send(result)
         except StopIteration:
             nxt = None
         if nxt is None:
             del self.ready[self.current]
         else:
-            self.ready[self.current] = (cpu, stream, nxt)
+            entry[2] = _op(Op, (entry[0], nxt[0], nxt[1]))
 
 
 _op = tuple.__new__   # Op(cpu, call, args) without NamedTuple's Python-level __new__: once an op
@@ -105,8 +108,7 @@ class RoundRobin(Interleaver):
         if not ready:
             return None
         self.current = i = (self.current + 1) % len(ready)
-        cpu, _, (call, args) = ready[i]
-        return _op(Op, (cpu, call, args))
+        return ready[i][2]
 
     def feed(self, result: object) -> None:
         before = len(self.ready)

@@ -49,11 +49,9 @@ class ModernKernel(ModernState, Kernel):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
 
-    def _op(self, name: str, args: tuple, cpu: int):
-        result = super()._op(name, args, cpu)
-        if self.drain_pending:
-            drain_vmap_area_work(self)
-        return result
+    def drain_work(self) -> None:
+        """The kworker runs the drain work an op queued, before the next op."""
+        drain_vmap_area_work(self)
 
     # -- the vm_struct API ------------------------------------------------------------
 
