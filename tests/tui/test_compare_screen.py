@@ -343,6 +343,7 @@ def test_compare_mode_travels_in_time_on_both_sides():
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
         assert "go back to the previous TLB flush" in text and "leave compare mode" in text
+        assert "time strip" not in text and "every key, panel and glyph" not in text   # not here
     run(scenario)
 
 
