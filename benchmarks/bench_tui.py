@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import statistics
 import subprocess
@@ -167,6 +168,8 @@ def bench_frames(count: int = 150, warm: int = 30) -> dict:
     from vmapviz.tui.app import VmapvizApp
 
     snaps = seeded_snapshots(warm + count)
+    gc.collect()
+    gc.freeze()   # the bench's own list of snapshots is no garbage collection work of the app's
     by_panel: dict[tuple[str, str], float] = {}
 
     def timed(name: tuple[str, str], fn):
@@ -180,6 +183,7 @@ def bench_frames(count: int = 150, warm: int = 30) -> dict:
 
     async def main() -> list[float]:
         app = VmapvizApp(driver=FakeDriver(snaps[0]), autoplay=False)
+        app.freeze_at_first_paint = True     # as the CLI's run_tui does
         per_frame = []
         async with app.run_test(size=OPS_SIZE) as pilot:
             await pilot.pause()
@@ -201,6 +205,7 @@ def bench_frames(count: int = 150, warm: int = 30) -> dict:
         return per_frame[warm:]
 
     per_frame = asyncio.run(main())
+    gc.unfreeze()
     whole = [a + c for a, c in per_frame]
     return dict(median=statistics.median(whole) * 1e3, mean=statistics.fmean(whole) * 1e3,
                 apply=statistics.fmean(a for a, _ in per_frame) * 1e3,
@@ -277,6 +282,7 @@ def attached(mode: str, seconds: float) -> dict:
 
     async def main() -> dict:
         app = VmapvizApp(driver=_new_driver(mode), autoplay=True)
+        app.freeze_at_first_paint = True     # as the CLI's run_tui does
         async with app.run_test(size=OPS_SIZE) as pilot:
             while app.driver.latest is None or app.driver.latest.op < 1000:
                 await pilot.pause(0.05)
