@@ -41,6 +41,34 @@ def test_workloads_lists_the_builtins(capsys):
     assert "xen-pat" in out and "vm_unmap_aliases" in out
 
 
+def test_variants_names_each_generations_vmalloc_range(capsys):
+    # 2.6.28's i386 "vmalloc : 0xf8800000 - 0xff7fe000"; 6.12's with NR_CPUS 8 and 1 GiB:
+    # [0xf77fe000, 0xfeffe000) (worked out in tests/kernel/test_i386_layout.py).
+    code, out, _ = run_cli(capsys, "variants", "--json")
+    ranges = {g["name"]: g["vmalloc"] for g in json.loads(out)}
+    assert code == 0
+    assert (ranges["merged"]["32"]["start"], ranges["merged"]["32"]["end"]) == (0xF8800000, 0xFF7FE000)
+    assert (ranges["modern"]["32"]["start"], ranges["modern"]["32"]["end"]) == (0xF77FE000, 0xFEFFE000)
+    assert ranges["modern"]["64"]["start"] == 0xFFFFC90000000000
+    assert "HIGHMEM4G, VMSPLIT_3G" in ranges["modern-6.18"]["32"]["text"]
+    assert "NR_CPUS 8" in ranges["modern"]["32"]["text"] and "HIGHMEM" not in ranges["merged"]["32"]["text"]
+    code, out, _ = run_cli(capsys, "variants")
+    assert code == 0 and "0xf77fe000" in out and "0xf8800000" in out
+
+
+def test_quiz_says_why_it_asked_fewer_questions(capsys):
+    # quiz.FOR: the walk's why is written for vanilla and the 2008 rewrite only; level 1
+    # asks no walk (quiz.LEVELS); agp-bug has 10 ops, too few for 50 questions.
+    code, out, _ = run_cli(capsys, "quiz", "vmalloc-churn", "--variant", "modern", "--kinds", "walk",
+                           "--ops", "200", "-n", "2")
+    assert code == 0 and "Not asked on modern: walk" in out and "Only 0 of 2 questions" in out
+    code, out, _ = run_cli(capsys, "quiz", "vmalloc-churn", "--variant", "merged", "--level", "1",
+                           "--kinds", "walk,lazy", "--ops", "2000", "-n", "1")
+    assert code == 0 and "Not asked at --level 1: walk (level 2 asks it)." in out and "Only" not in out
+    code, out, _ = run_cli(capsys, "quiz", "agp-bug", "-n", "50")
+    assert code == 0 and "of 50 questions: the first 30,000 ops of agp-bug on posted 2008-08-18" in out
+
+
 def test_run_json_has_the_documented_fields(capsys):
     code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--cpus", "1", "--ops", "6912", "--json")
     r = json.loads(out)

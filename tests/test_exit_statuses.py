@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from driver_helpers import wait_for
 import vmapviz
 from vmapviz.faces import cli
 
@@ -210,6 +211,27 @@ TUIS = [
 ]
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (the simulation's child process, run/child.py)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def on_a_terminal(argv: list[str], ready: bytes, sig: int) -> tuple[int, bytes]:
     pid, fd = pty.fork()
     if pid == 0:  # the child: the app on the pty
@@ -231,11 +253,15 @@ def on_a_terminal(argv: list[str], ready: bytes, sig: int) -> tuple[int, bytes]:
     assert b"\x1b[?1049h" in out and ready in out, out[-2000:]
     start = len(out)
     time.sleep(0.5)
+    kids = children(pid)
+    # the simulation runs in a child process unless --in-process (a dump's TUI has none)
+    assert bool(kids) == ("--vmallocinfo" not in argv), kids
     os.kill(pid, sig)
     read(b"\x1b[?1049l", 30)
     read(b"never", 1)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
+    wait_for(lambda: all(gone(k) for k in kids), 30)     # and it ends with the app
     return os.waitstatus_to_exitcode(status), out[start:]
 
 

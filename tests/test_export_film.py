@@ -19,7 +19,8 @@ from PIL import Image
 
 from vmapviz.faces.cli import main
 from vmapviz.run.driver import Run as KernelRun
-from vmapviz.faces.export import GifWriter, Span
+from vmapviz.faces.export import GifWriter
+from vmapviz.tui.headless import Span
 from vmapviz.workloads import get
 
 ROOT = Path(__file__).resolve().parent.parent

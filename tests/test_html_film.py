@@ -27,7 +27,8 @@ OP = 500   # frame 50 of --from 0 --every 10
 def screen_at(op: int) -> list[tuple]:
     """The run's screen at `op` as the export's cells: a headless app of its own,
     dressed as the export dresses it (presenter layout, no footer, no badge)."""
-    from vmapviz.faces.export import CellPainter, screen_lines
+    from vmapviz.faces.export import CellPainter
+    from vmapviz.tui.headless import screen_lines
     from vmapviz.tui.headless import headless
 
     async def shoot():

@@ -24,10 +24,13 @@ def test_compare_keeps_nr_cpus():
 def test_the_compare_command_hands_its_options_on(monkeypatch):
     seen = {}
     monkeypatch.setattr("vmapviz.tui.screens.compare.run_compare",
-                        lambda spec, pair, theme: seen.update(spec=spec, pair=pair) or 0)
+                        lambda spec, pair, theme, in_process: seen.update(spec=spec, in_process=in_process) or 0)
     assert cli.main(["compare", "--bits", "32", "--config-nr-cpus", "64", "--seed", "5"]) == 0
     cfg = seen["spec"].config
     assert (cfg.bits, cfg.config_nr_cpus, cfg.seed, cfg.vmap_bbmap_bits) == (32, 64, 5, 64)
+    assert seen["in_process"] is False     # a child process, unless --in-process
+    assert cli.main(["compare", "--in-process"]) == 0
+    assert seen["in_process"] is True
 
 
 def test_the_quiz_seed_it_prints_reproduces_its_questions(capsys):

@@ -2,7 +2,10 @@
 
 A `SentenceTable` maps a key (a call name, an event kind, a quiz kind, a WARN's
 function...) to the texts written for it, each with the set of generation names that
-own it.  `pick(key, generation)` returns the text owned by that generation, or the
+own it.  A text about a mechanism, worded without a version, is owned by a
+`Capability` instead: every generation whose features declare it (Features.have), so
+a new generation that declares node pools or dirty ranges shows their sentences without
+an edit here.  `pick(key, generation)` returns the text owned by that generation, or the
 table's neutral text: a generation never borrows another's sentence.  A new generation
 (a name in `vmapviz.kernel.generations.GENERATIONS`) starts with the neutral texts
 everywhere until someone writes, or extends the owners of, a text that is true of it.
@@ -16,6 +19,7 @@ Pure Python: no textual, no rich; the kernel package does not import it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable, NamedTuple
 
 NEUTRAL = frozenset({"*"})      # the owners of a neutral text: true of every generation
@@ -30,11 +34,28 @@ MODERN = ("modern", "modern-6.18")
 EVERY = VANILLA + REWRITE + MODERN
 
 
-class Text(NamedTuple):
-    """One text: the function that writes its sentences, and who owns it."""
+@dataclass(frozen=True)
+class Capability:
+    """The owners of a text about a mechanism: the generations whose features have
+    `needs` (a Features.have expression, e.g. "dirty_range")."""
 
-    owners: frozenset[str]
+    needs: str
+
+    def owners(self) -> frozenset[str]:
+        from .kernel.generations import GENERATIONS
+        return frozenset(name for name, g in GENERATIONS.items() if g.features.have(self.needs))
+
+
+class Text(NamedTuple):
+    """One text: the function that writes its sentences, and who owns it (generation
+    names, or a Capability: the generations declaring it, asked when the text is picked)."""
+
+    by: frozenset[str] | Capability
     write: Callable
+
+    @property
+    def owners(self) -> frozenset[str]:
+        return self.by.owners() if isinstance(self.by, Capability) else self.by
 
 
 class SentenceTable:
@@ -46,16 +67,22 @@ class SentenceTable:
         self.neutral = Text(NEUTRAL, neutral)
         self.texts: dict[str, list[Text]] = {}
 
-    def add(self, key: str, owners: Iterable[str], write: Callable) -> None:
-        """Register `write` as the text of `key` for `owners` (generation names).  Two
-        texts of one key may not share an owner."""
-        owners = frozenset(owners)
-        assert owners and NEUTRAL.isdisjoint(owners), f"{self.name}.{key}: name its owners"
+    def add(self, key: str, owners: Iterable[str] | Capability, write: Callable) -> None:
+        """Register `write` as the text of `key` for `owners` (generation names, or the
+        generations that declare a Capability).  Two texts of one key may not share an
+        owner."""
+        text = Text(owners if isinstance(owners, Capability) else frozenset(owners), write)
+        assert text.owners and NEUTRAL.isdisjoint(text.owners), f"{self.name}.{key}: name its owners"
         for t in self.texts.get(key, ()):
-            assert not t.owners & owners, f"{self.name}.{key}: {sorted(t.owners & owners)} own two texts"
-        self.texts.setdefault(key, []).append(Text(owners, write))
+            assert not t.owners & text.owners, f"{self.name}.{key}: {sorted(t.owners & text.owners)} own two texts"
+        self.texts.setdefault(key, []).append(text)
 
-    def owns(self, *keys: str, by: Iterable[str]):
+    def add_each(self, owners: Iterable[str] | Capability, texts: dict[str, Callable]) -> None:
+        """add() each key: write of `texts`, all for `owners`."""
+        for key, write in texts.items():
+            self.add(key, owners, write)
+
+    def owns(self, *keys: str, by: Iterable[str] | Capability):
         """Decorator: register the function as the text of each key for `by`."""
         def register(write: Callable) -> Callable:
             for key in keys:

@@ -81,20 +81,28 @@ def test_modern_vm_unmap_ram_of_count_0_is_the_bug_on_in_vunmap_range_noflush():
     k.vm_unmap_ram(a, 0)
     (bug,) = kinds(k.drain_events(), "bug")
     assert bug.where == "__vunmap_range_noflush" and not bug.own
-    assert "BUG_ON(addr >= end)" in bug.message
-
-
-def test_modern_vm_map_ram_of_0_warns_then_bugs():
-    # vb_alloc(): WARN_ON(size == 0) returns NULL (2763-2770); vm_map_ram() tests only
-    # IS_ERR(mem), so it maps [0, 0): BUG_ON(addr >= end) in vmap_small_pages_range_noflush().
-    k = modern()
+    assert "BUG_ON(addr >= end)" in bug.message and "zeroed" not in bug.message
+    # i386: get_order(0) = fls(0xffffffff >> 12) = 20, and 1 << 20 fits the unsigned int
+    # nbits: __bitmap_clear() (lib/bitmap.c 379-397) zeroes 2^20 bits = 128 KiB first.
+    k = modern(bits=32)
+    a = k.vm_map_ram(4)
     k.drain_events()
-    assert k.vm_map_ram(0) is None
-    evs = k.drain_events()
-    (w,) = kinds(evs, "warn")
-    (bug,) = kinds(evs, "bug")
-    assert w.check == "WARN_ON(size == 0)" and w.where == "vb_alloc"
-    assert bug.where == "vmap_small_pages_range_noflush" and not bug.own
+    k.vm_unmap_ram(a, 0)
+    (bug,) = kinds(k.drain_events(), "bug")
+    assert "BUG_ON(addr >= end)" in bug.message and "zeroed 2^20 bits (128 KiB" in bug.message
+
+
+def test_modern_vm_map_ram_of_0_warns_and_returns_null():
+    # vb_alloc(): WARN_ON(size == 0) returns ERR_PTR(-EINVAL) (6.12.19 2763-2770; 6.18.2
+    # 2821-2828); vm_map_ram() returns NULL on IS_ERR(mem) (6.12.19 2981-2983).  No BUG.
+    for variant in ("modern", "modern-6.18"):
+        k = Kernel(Config(variant=variant, nr_cpus=2))
+        k.drain_events()
+        assert k.vm_map_ram(0) is None
+        evs = k.drain_events()
+        (w,) = kinds(evs, "warn")
+        assert w.check == "WARN_ON(size == 0)" and w.where == "vb_alloc"
+        assert kinds(evs, "bug") == [] and k.vm_map_ram(1) is not None
 
 
 @pytest.mark.parametrize("misuse", ["vfree_ram", "double_block", "unmap_vmalloc"])

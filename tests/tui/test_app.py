@@ -5,9 +5,11 @@ key press and the results are deterministic (seed 1)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 
-from tui_helpers import paused_app, screen_text, settle, step_to
+from tui_helpers import MODES, paused_app, screen_text, settle, step_to
 
 from vmapviz.tui.panels.addrmap import AddressMap
 from vmapviz.tui.panels.blocks import BlockList
@@ -19,6 +21,7 @@ SIZE = (120, 40)
 
 
 def run(scenario, size=SIZE, tmp_path=None, **kw):
+    """`scenario(app, pilot)` on a paused app (`child=True`: its driver in a child process)."""
     async def main():
         app = paused_app(tmp_path, **kw)
         async with app.run_test(size=size) as pilot:
@@ -40,7 +43,8 @@ async def press(app, pilot, *keys, op=None):
     await settle(app, pilot, op)
 
 
-def test_space_plays_and_pauses():
+@MODES
+def test_space_plays_and_pauses(child):
     async def scenario(app, pilot):
         # GIVEN a paused app WHEN space THEN the driver runs and the header says so
         await pilot.press("space")
@@ -54,10 +58,11 @@ def test_space_plays_and_pauses():
         await press(app, pilot, "space")
         assert not app.driver.running
         assert "PAUSED" in screen_text(app)
-    run(scenario)
+    run(scenario, child=child)
 
 
-def test_n_and_right_step_one_op():
+@MODES
+def test_n_and_right_step_one_op(child):
     async def scenario(app, pilot):
         await press(app, pilot, "n", op=1)
         assert app.snap.op == 1
@@ -69,10 +74,11 @@ def test_n_and_right_step_one_op():
         app.query_one(EventLog).focus()
         await press(app, pilot, "right", op=2)
         assert app.snap.op == 2
-    run(scenario)
+    run(scenario, child=child)
 
 
-def test_f_runs_to_the_next_tlb_flush():
+@MODES
+def test_f_runs_to_the_next_tlb_flush(child):
     async def scenario(app, pilot):
         await press(app, pilot, "f", op=1)
         s = app.snap.stats
@@ -83,10 +89,11 @@ def test_f_runs_to_the_next_tlb_flush():
         text = screen_text(app)
         assert "TLB FLUSH" in text
         assert "flush_tlb_kernel_range" in text            # the explanation names it
-    run(scenario)
+    run(scenario, child=child)
 
 
-def test_plus_and_minus_change_the_speed():
+@MODES
+def test_plus_and_minus_change_the_speed(child):
     async def scenario(app, pilot):
         assert app.driver.speed == 20
         await press(app, pilot, "plus")
@@ -95,7 +102,7 @@ def test_plus_and_minus_change_the_speed():
         await press(app, pilot, "minus")
         await press(app, pilot, "minus")
         assert app.driver.speed == 10
-    run(scenario)
+    run(scenario, child=child)
 
 
 def test_z_and_Z_zoom_and_the_title_says_the_cell_size():
@@ -236,7 +243,8 @@ def test_c_changes_the_cpu_count_and_b_the_width():
     run(scenario)
 
 
-def test_a_calls_vm_unmap_aliases_and_p_purges():
+@MODES
+def test_a_calls_vm_unmap_aliases_and_p_purges(child):
     async def scenario(app, pilot):
         await step_to(app, pilot, 9)
         await press(app, pilot, "a", op=10)
@@ -246,10 +254,11 @@ def test_a_calls_vm_unmap_aliases_and_p_purges():
         assert "vm_unmap_aliases()" in text
         await press(app, pilot, "p", op=11)
         assert "purge_vmap_area_lazy()" in screen_text(app)
-    run(scenario)
+    run(scenario, child=child)
 
 
-def test_r_resets_to_op_0():
+@MODES
+def test_r_resets_to_op_0(child):
     async def scenario(app, pilot):
         await step_to(app, pilot, 30)
         await press(app, pilot, "r")
@@ -260,7 +269,29 @@ def test_r_resets_to_op_0():
         await settle(app, pilot)
         assert app.snap.op == 0
         assert app.query_one(EventLog).entries == []
-    run(scenario)
+    run(scenario, child=child)
+
+
+def test_a_dead_simulation_process_is_one_line_and_r_starts_it_again():
+    async def scenario(app, pilot):
+        await step_to(app, pilot, 5)
+        os.kill(app.driver._proc.pid, signal.SIGKILL)
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if app.snap.error:
+                break
+        error = app.snap.error
+        assert error.startswith("the simulation's process ended (killed by SIGKILL)") and "\n" not in error
+        assert (app.snap.op, app.snap.running) == (5, False)    # the last state, paused
+        assert error in notes(app) and "Traceback" not in screen_text(app)
+        await pilot.press("r")
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if app.snap.op == 0 and not app.snap.error:
+                break
+        await press(app, pilot, "n", op=1)
+        assert app.snap.op == 1 and app.snap.error is None
+    run(scenario, child=True)
 
 
 def test_e_hides_and_shows_the_explanations():

@@ -14,9 +14,10 @@ from vmapviz.tui.headless import settle
 from vmapviz.tui.panels.lesson import LessonPanel
 from vmapviz.tui.screens.quiz import QuizScreen
 from vmapviz.tui.panels.timeline import OpScreen, TimelineStrip, cell_of, cells
+from vmapviz.run.child import ChildDriver
 from vmapviz.run.spec import RunSpec
 
-from tui_helpers import paused_app, screen_text, step_to
+from tui_helpers import MODES, paused_app, screen_text, step_to
 
 SIZE = (120, 40)
 
@@ -96,9 +97,10 @@ def test_the_strip_marks_blocks_and_a_click_jumps():
     asyncio.run(go())
 
 
-def test_quiz_mode_right_and_wrong():
+@MODES
+def test_quiz_mode_right_and_wrong(child):
     async def go():
-        app = paused_app(workload="agp-bug")
+        app = paused_app(workload="agp-bug", child=child)
         async with app.run_test(size=SIZE) as pilot:
             await settle(app, pilot)
             await pilot.press("t")
@@ -134,10 +136,12 @@ def test_quiz_mode_right_and_wrong():
     asyncio.run(go())
 
 
-def test_a_lesson_played_to_its_end():
+@MODES
+def test_a_lesson_played_to_its_end(child):
     async def go():
         lesson = find("agp-warn")
-        app = VmapvizApp(RunSpec.of(lesson.workload.name), autoplay=False, lesson=lesson)
+        spec = RunSpec.of(lesson.workload.name)
+        app = VmapvizApp(spec, autoplay=False, lesson=lesson, driver=ChildDriver(spec) if child else None)
         async with app.run_test(size=SIZE) as pilot:
             panel = app.query_one(LessonPanel)
             stops = []

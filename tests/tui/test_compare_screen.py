@@ -14,10 +14,11 @@ import asyncio
 import random
 
 from textual.screen import Screen
-from tui_helpers import paused_app, screen_text, settle
+from tui_helpers import MODES, paused_app, screen_text, settle
 
 from vmapviz.tui.commands import palette_entries
-from vmapviz.tui.screens.compare import CompareApp, CompareScreen, TwinMap
+from vmapviz.tui.app import VmapvizApp
+from vmapviz.tui.screens.compare import CompareScreen, TwinMap
 from vmapviz.tui.screens.scaling import ScalingScreen
 from vmapviz.run.spec import RunSpec
 
@@ -36,6 +37,8 @@ def unmaps(ops: int, cpus: int = 4) -> tuple[int, int]:
 
 
 def run(scenario, size=(120, 40), **kw):
+    """`scenario(app, pilot)` on a paused app (`child=True`: its driver, and so compare
+    mode's, in a child process)."""
     async def main():
         app = paused_app(None, nr_cpus=4, **kw)
         async with app.run_test(size=size) as pilot:
@@ -76,7 +79,8 @@ def counter_line(app, name: str) -> list[str]:
     return line.split("│")[1].split()[-3:]
 
 
-def test_both_maps_advance_in_lockstep_and_the_ratios_are_the_hand_counts():
+@MODES
+def test_both_maps_advance_in_lockstep_and_the_ratios_are_the_hand_counts(child):
     async def scenario(app, pilot):
         screen = await open_compare(app, pilot)
         assert screen.driver.variants == ("vanilla", "merged")   # the running merged against vanilla
@@ -93,10 +97,11 @@ def test_both_maps_advance_in_lockstep_and_the_ratios_are_the_hand_counts():
         assert [s.op for s in screen.snap.sides] == [301, 301]
         n301, _ = unmaps(301)
         assert counter_line(app, "flushes") == [f"{n301}", "0", "∞"]
-    run(scenario)
+    run(scenario, child=child)
 
 
-def test_f_runs_both_to_the_next_flush_on_either():
+@MODES
+def test_f_runs_both_to_the_next_flush_on_either(child):
     async def scenario(app, pilot):
         screen = await open_compare(app, pilot)
         _, first = unmaps(100)
@@ -107,10 +112,11 @@ def test_f_runs_both_to_the_next_flush_on_either():
         assert "vanilla: vunmap() unlinked the area from vmlist" in text.replace("\n", " ")
         assert counter_line(app, "flushes") == ["1", "0", "∞"]
         assert counter_line(app, "IPIs") == ["3", "0", "∞"]
-    run(scenario)
+    run(scenario, child=child)
 
 
-def test_space_and_speed_keys_act_on_the_pair():
+@MODES
+def test_space_and_speed_keys_act_on_the_pair(child):
     async def scenario(app, pilot):
         screen = await open_compare(app, pilot)
         assert screen.driver.speed == 20
@@ -130,7 +136,7 @@ def test_space_and_speed_keys_act_on_the_pair():
         await settle(screen, pilot)
         assert not screen.driver.running
         assert screen.snap.sides[0].op == screen.snap.sides[1].op > 0
-    run(scenario)
+    run(scenario, child=child)
 
 
 def test_the_maps_share_one_zoom_and_one_cursor():
@@ -176,7 +182,8 @@ def test_side_by_side_at_160x50():
     run(scenario, size=(160, 50))
 
 
-def test_escape_returns_to_the_main_screen_and_its_run():
+@MODES
+def test_escape_returns_to_the_main_screen_and_its_run(child):
     async def scenario(app, pilot):
         await pilot.press("space")                    # the main run plays ...
         screen = await open_compare(app, pilot, paused=False)
@@ -185,10 +192,11 @@ def test_escape_returns_to_the_main_screen_and_its_run():
         await pilot.press("escape")
         await until(pilot, lambda: app.driver.running)
         assert type(app.screen) is Screen
-        assert app.driver.running and not screen.driver._thread.is_alive()
+        d = screen.driver        # compare mode's driver ended: its thread, or its process
+        assert app.driver.running and (d._proc.poll() is not None if child else not d._thread.is_alive())
         await pilot.press("space")
         await settle(app, pilot)
-    run(scenario)
+    run(scenario, child=child)
 
 
 def test_the_palette_compares_with_any_other_generation():
@@ -248,7 +256,7 @@ def test_vmapviz_compare_opens_on_compare_mode_and_escape_quits():
     from vmapviz.run.compare import CompareDriver
 
     async def main():
-        app = CompareApp(CompareDriver(RunSpec.of("map-touch-unmap", nr_cpus=4), ("vanilla", "modern")))
+        app = VmapvizApp(compare=CompareDriver(RunSpec.of("map-touch-unmap", nr_cpus=4), ("vanilla", "modern")))
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(100):
                 await pilot.pause(0.02)
@@ -335,6 +343,7 @@ def test_compare_mode_travels_in_time_on_both_sides():
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
         assert "go back to the previous TLB flush" in text and "leave compare mode" in text
+        assert "time strip" not in text and "every key, panel and glyph" not in text   # not here
     run(scenario)
 
 
@@ -342,4 +351,17 @@ def test_compare_footer_offers_help():
     async def scenario(app, pilot):
         await open_compare(app, pilot)
         assert "? help" in screen_text(app)
+    run(scenario)
+
+
+def test_the_palette_in_compare_mode_offers_its_rows_of_the_action_table():
+    """Compare mode is a mode of the app: while it is open, ctrl+p lists its keys (and
+    its way out), not the main run's restarts, and an entry acts on both sides."""
+    async def scenario(app, pilot):
+        screen = await open_compare(app, pilot)
+        entries = {title: run for title, _, run in palette_entries(app)}
+        assert {"play", "step", "back", "go to op"} <= set(entries)
+        assert not [t for t in entries if t.startswith(("workload:", "variant:", "compare with", "CPUs:"))]
+        entries["step"]()
+        await at_op(screen, pilot, 1)
     run(scenario)

@@ -336,11 +336,12 @@ def test_modern_vm_unmap_aliases_retires_a_fragmented_block():
 def test_modern_allocation_failure_reclaims_purges_and_retries_once():
     k = modern(bits=32)
     cfg = k.config
-    # the whole 32-bit range plus the guard page cannot fit
+    # the whole 32-bit range plus the guard page cannot fit: 6.12's i386 range with
+    # NR_CPUS 8 is [0xf77fe000, 0xfeffe000), 120 MiB (tests/kernel/test_i386_layout.py)
     text = last(k, lambda: k.get_vm_area(cfg.vmalloc_size, 0))
     assert "reclaim_and_purge_vmap_areas() retired the fragmented vmap blocks" in text
     assert f"for size {cfg.vmalloc_size + PG} failed: Address range restricted to" in text
-    assert "even after that reclaim and one retry no free block of 112.0 MiB fits" in text
+    assert "even after that reclaim and one retry no free block of 120.0 MiB fits" in text
 
 
 def test_modern_the_last_page_of_a_block_frees_it_and_can_queue_the_kworker():
@@ -359,3 +360,40 @@ def test_modern_the_last_page_of_a_block_frees_it_and_can_queue_the_kworker():
     assert "1,024 pages added to vmap_lazy_nr at once" in text
     assert "That took vmap_lazy_nr to 17,408, over lazy_max_pages (16,384)" in text
     assert "purged 17 lazy areas (17,408 pages)" in text
+
+
+def test_before_the_first_op_the_workloads_notes_for_the_running_generation():
+    # Workload.watch_on(): exhaust-32bit's notes are written for merged (its default
+    # variant) and, in a text of their own, for 6.12 and 6.18; vanilla gets the line that
+    # says so, owned by nobody.
+    from vmapviz.run.driver import Run
+    from vmapviz.run.snapshot import watch_fields
+    from vmapviz.tui.words.explain import explain_said
+    w = get("exhaust-32bit")
+    for variant, owned, words in (("merged", {"merged"}, "111 MiB holds 27 areas"),
+                                  ("modern", {"modern"}, "120 MiB"),
+                                  ("modern-6.18", {"modern-6.18"}, "holds 29 areas of 4 MiB"),
+                                  ("vanilla", {"*"}, "written for merged, modern, modern-6.18; on vanilla")):
+        run = Run(w, w.config(variant=variant))
+        said = explain_said(take(run.kernel, workload=w.name, op=0, **watch_fields(run)))
+        sentence, owners = said.provenance()[-1]
+        assert sentence.startswith("What to watch: ") and words in sentence and owners == owned
+
+
+def test_exhaust_32bit_on_6_12_does_what_its_notes_say():
+    # 6.12's i386 range with NR_CPUS 8 is 120 MiB (tests/kernel/test_i386_layout.py); an
+    # area is 4 MiB + a guard page = 4100 KiB: 29 fit (118,900 KiB), a 30th would need
+    # 123,000 KiB > 122,880.  So vmalloc #30 (op 30) fails; after 6 lazy vfrees (ops
+    # 31-36) op 37 fails once, purges and succeeds on the retry; op 40 (16 MiB) fails.
+    from vmapviz.run.driver import Run
+    w = get("exhaust-32bit")
+    run = Run(w, w.config(variant="modern"))
+    failed, ok_after_purge = [], []
+    while (batch := run.step()) is not None:
+        ret = next(e for e in batch if e.kind == "return")
+        if ret.name == "vmalloc" and ret.result is None:
+            failed.append(run.kernel.op)
+        if ret.name == "vmalloc" and ret.result is not None and any(e.kind == "purge" for e in batch):
+            ok_after_purge.append(run.kernel.op)
+    assert run.kernel.config.vmalloc_size == 120 << 20
+    assert failed == [30, 40] and ok_after_purge == [37]

@@ -79,6 +79,18 @@ def test_v_cycles_the_registry_and_the_panels_follow():
     run(scenario, variant="vanilla")
 
 
+def test_v_skips_a_generation_that_cannot_boot_the_machine():
+    # 6.18.2's arch/x86/Kconfig 1031-1035: NR_CPUS_RANGE_END is 8 on x86_32 (X86_BIGSMP
+    # is gone), so 16 CPUs at 32 bits cannot boot modern-6.18: v goes from modern to
+    # vanilla; 6.12 (64 with X86_BIGSMP) runs them at its own i386 range.
+    async def scenario(app, pilot):
+        assert app.snap.config.variant == "modern" and app.snap.config.vmalloc_start == 0xF77FE000
+        await press(app, pilot, "v")
+        await until_variant(app, pilot, "vanilla")
+        assert app.snap.config.vmalloc_start == 0xF8800000
+    run(scenario, variant="modern", bits=32, nr_cpus=16)
+
+
 def test_a_and_p_on_vanilla_are_refused_calls_explained():
     async def scenario(app, pilot):
         await press(app, pilot, "a", op=1)

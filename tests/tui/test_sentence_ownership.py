@@ -173,5 +173,37 @@ def test_the_palette_flush_help_of_6_18_is_the_6x_text():
     from vmapviz.tui.commands import FLUSH_HELP
     for gen in ("modern", "modern-6.18"):
         text = FLUSH_HELP.pick("all", gen)
-        assert gen in text.owners and "INVLPG per page up to 33 pages" in text.write("all")
-    assert "flush_tlb_all" in FLUSH_HELP.pick("all", "merged").write("all")
+        assert gen in text.owners and "INVLPG per page up to 33 pages" in text.write("all", GENERATIONS[gen])
+    assert "flush_tlb_all" in FLUSH_HELP.pick("all", "merged").write("all", GENERATIONS["merged"])
+
+
+def test_features_meet_what_a_panel_key_or_sentence_needs():
+    # the registry's declarations (generations.py): vanilla flushes at once, the 2008
+    # rewrite purges lazily itself, 6.12 has a free tree, nodes, a kworker, dirty ranges
+    f = {name: g.features for name, g in GENERATIONS.items()}
+    assert f["vanilla"].have("!lazy_flush") and not f["merged"].have("!lazy_flush")
+    assert f["merged"].have("lazy_flush&!kworker_purge") and not f["modern"].have("lazy_flush&!kworker_purge")
+    assert f["modern"].have("free_tree|vmap_nodes") and not f["posted"].have("free_tree|vmap_nodes")
+    assert all(features.have("") for features in f.values())
+
+
+def test_a_mechanisms_words_belong_to_every_generation_that_declares_it(monkeypatch):
+    """Issue 26: a sentence about a mechanism is keyed by its capability.  A toy fifth
+    generation declaring 6.12's features under another name and version shows the
+    dirty-range words of vm_unmap_ram() as its own, with no edit to the words, and
+    without 6.12's version in them; the 2008 lazy purge's words stay the rewrite's."""
+    import dataclasses
+
+    from vmapviz.kernel import generations
+    toy = dataclasses.replace(GENERATIONS["modern"], name="toy", version="v9.9", title="toy v9.9")
+    monkeypatch.setitem(generations.GENERATIONS, "toy", toy)
+    k = Kernel(Config(variant="toy", nr_cpus=2))
+    a = k.vm_map_ram(4)
+    k.drain_events()
+    k.vm_unmap_ram(a, 4)
+    said = explain_said(take(k, last_op=tuple(k.drain_events()), op=k.op))
+    assert borrowed(said, "toy") == [] and "dirty range" in said[0]
+    assert said.owners[0] == {"modern", "modern-6.18", "toy"}
+    assert "6.12" not in " ".join(said)
+    assert "toy" not in PURGES.pick("purge", "toy").owners      # its purge is each kernel's own
+    assert PURGES.pick("purge", "merged").owners == {"posted", "merged"}

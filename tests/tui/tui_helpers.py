@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from rich.console import Console
 
+from vmapviz.run.child import ChildDriver
 from vmapviz.run.spec import RunSpec
 from vmapviz.tui.app import VmapvizApp
 from vmapviz.tui.headless import settle
@@ -19,12 +22,19 @@ def screen_text(app) -> str:
     return console.export_text()
 
 
-def paused_app(tmp_path=None, **kw) -> VmapvizApp:
-    """An app on the real driver, not playing: every op comes from a key or a step."""
+def paused_app(tmp_path=None, child: bool = False, **kw) -> VmapvizApp:
+    """An app on the real driver, not playing: every op comes from a key or a step.
+    The driver is a thread of this process, or with `child` a child process's
+    (run/child.py, the CLI's default)."""
     kw.setdefault("seed", 1)
     app_kw = {k: kw.pop(k) for k in ("theme", "lesson", "driver") if k in kw}
     spec = RunSpec.of(kw.pop("workload", "map-touch-unmap"), **kw)
+    if child:
+        app_kw["driver"] = ChildDriver(spec)
     return VmapvizApp(spec, autoplay=False, screenshot_dir=tmp_path, **app_kw)
+
+
+MODES = pytest.mark.parametrize("child", [False, True], ids=["thread", "child"])   # where the driver runs
 
 
 async def step_to(app, pilot, ops: int) -> None:

@@ -16,7 +16,8 @@ import threading
 
 from .. import __version__
 from ..kernel import ConfigError
-from .export import LAYOUTS, MAX_UNTIL, ExportError, check_image_path
+from ..tui.headless import LAYOUTS, MAX_UNTIL
+from .export import ExportError, check_image_path
 from ..kernel.config import FLUSH_MODELS, MAX_CPUS
 from ..kernel.generations import GENERATIONS, NAMES
 from ..teaching.lesson import LessonError
@@ -81,10 +82,10 @@ def _count(text: str) -> int:
 
 def _size(text: str) -> tuple[int, int]:
     from ..tui.minsize import MIN_COLS, MIN_ROWS
-    cols, x, rows = text.lower().partition("x")
+    cols_text, x, rows_text = text.lower().partition("x")
     if not x:
         raise argparse.ArgumentTypeError(f"--size takes COLSxROWS, e.g. 120x40, not {text!r}")
-    cols, rows = _number(cols, "COLS"), _number(rows, "ROWS")
+    cols, rows = _number(cols_text, "COLS"), _number(rows_text, "ROWS")
     if cols < MIN_COLS or rows < MIN_ROWS:
         raise argparse.ArgumentTypeError(f"{cols}x{rows} is smaller than the TUI's minimum "
                                          f"{MIN_COLS}x{MIN_ROWS}")
@@ -235,6 +236,13 @@ def _theme_option(p: argparse.ArgumentParser) -> None:
                    help="a Textual theme or vmapviz-light / vmapviz-projector (default textual-dark)")
 
 
+def _in_process_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--in-process", action="store_true",
+                   help="run the simulation in the TUI's own process (a thread) instead of a child "
+                   "process: for machines where a second process is unwelcome; the screen then "
+                   "drops frames at full speed to leave the simulation its time")
+
+
 def _variants(text: str) -> tuple[str, str]:
     from ..run.compare import parse_variants
     try:
@@ -282,6 +290,7 @@ def build_parser() -> Parser:
     t.add_argument("--vmallocinfo", metavar="FILE", help="show a /proc/vmallocinfo dump instead")
     _watch_option(t)
     _theme_option(t)
+    _in_process_option(t)
 
     c = command("compare", help="compare mode: one workload, one seed, two kernel generations "
                 "in lockstep, side by side")
@@ -290,6 +299,7 @@ def build_parser() -> Parser:
                    help=f"the two generations (default vanilla,merged): {_generations_text()}")
     _machine_options(c, variant=False)
     _theme_option(c)
+    _in_process_option(c)
 
     r = command("run", help="run a workload headless and print a summary")
     r.add_argument("workload", help="a built-in workload (see `vmapviz workloads`) or a trace file")
@@ -443,6 +453,7 @@ def build_parser() -> Parser:
     le.add_argument("lesson", metavar="NAME|FILE|list", help="a built-in lesson, a lesson file (.toml), or list")
     le.add_argument("--tui", action="store_true", help="play it in the TUI, a stop at a time")
     _theme_option(le)
+    _in_process_option(le)
     return p
 
 
@@ -526,8 +537,23 @@ def cmd_tui(args) -> int:
     if args.watch is not None:
         raise UsageError("--watch needs --vmallocinfo FILE")
     spec = spec_from(args)  # refuse bad options first
-    from ..tui.app import run_tui
-    return _tui_status(run_tui(spec, args.theme))
+    return _run_tui(spec, args)
+
+
+def _run_tui(spec, args, lesson=None) -> int:
+    """The TUI on its driver: the simulation in a child process, started before the UI
+    is imported so that the two start up side by side, and ended however the UI ends;
+    with --in-process, a thread of the app's own process."""
+    driver = None
+    if not args.in_process:
+        from ..run.child import ChildDriver
+        driver = ChildDriver(spec)
+    try:
+        from ..tui.app import run_tui
+        return _tui_status(run_tui(spec, args.theme, lesson=lesson, driver=driver))
+    finally:
+        if driver is not None:
+            driver.stop()
 
 
 def _tui_status(code: int) -> int:
@@ -591,15 +617,30 @@ def cmd_workloads(args) -> int:
     return 0
 
 
+def _default_layouts(name: str) -> dict[int, tuple[int, int, str]]:
+    """Each width's default vmalloc range on a generation, with its summary line."""
+    from ..kernel import Config
+    out = {}
+    for bits in (64, 32):
+        cfg = Config(variant=name, bits=bits, nr_cpus=1)
+        out[bits] = (cfg.vmalloc_start, cfg.vmalloc_end,
+                     cfg.generation.layout.summary(bits, cfg.config_nr_cpus, cfg.ram_size))
+    return out
+
+
 def cmd_variants(args) -> int:
     gens = list(GENERATIONS.values())
+    layouts = {g.name: _default_layouts(g.name) for g in gens}
     if args.json:
         import json
         print(json.dumps([{"name": g.name, "version": g.version, "description": g.description,
                            "calls": list(g.calls), "lazy_flush": g.features.lazy_flush,
-                           "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks)}
+                           "vmap_blocks": g.features.vmap_blocks, "locks": list(g.features.locks),
+                           "vmalloc": {str(b): {"start": s, "end": e, "text": t}
+                                       for b, (s, e, t) in layouts[g.name].items()}}
                           for g in gens]))
         return 0
+    from rich.markup import escape
     from rich.table import Table
 
     from .report import Output
@@ -607,7 +648,8 @@ def cmd_variants(args) -> int:
     for col in ("name", "version", "what it is", "lazy flush", "vmap blocks"):
         table.add_column(col)
     for g in gens:
-        table.add_row(f"[bold]{g.name}[/]", g.version, g.description,
+        where = "; ".join(t for _, _, t in layouts[g.name].values())
+        table.add_row(f"[bold]{g.name}[/]", g.version, f"{g.description}\n[dim]{escape(where)}[/]",
                       "yes" if g.features.lazy_flush else "no", "yes" if g.features.vmap_blocks else "no")
     Output().print(table)
     return 0
@@ -649,7 +691,7 @@ def cmd_vmallocinfo(args) -> int:
 
 def cmd_compare(args) -> int:
     from ..tui.screens.compare import run_compare
-    return _tui_status(run_compare(spec_from(args), args.variants, args.theme))
+    return _tui_status(run_compare(spec_from(args), args.variants, args.theme, in_process=args.in_process))
 
 
 def cmd_scaling(args) -> int:
@@ -708,7 +750,8 @@ def cmd_export(args) -> int:
             check_image_path(path, (suffix,))
     if args.until is None and not args.until_flush:
         raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
-    from .export import Span, export
+    from ..tui.headless import Span
+    from .export import export
     until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
     if args.start is not None and args.start > until:
         raise UsageError(f"--from {args.start} is after the last op {until}")
@@ -762,9 +805,32 @@ def cmd_quiz(args) -> int:
             print(f"{i}. {q.question}")
             if args.c:
                 print(f"   answer: {quiz.answer_text(q)}: {q.why}")
+    for line in _quiz_shortfall(args, quiz, kinds, horizon, len(questions), workload.name, config):
+        print(line)
     if not args.c:
         print("\nPredict each answer, then run again with -c to see them.")
     return 0
+
+
+def _quiz_shortfall(args, quiz, kinds, horizon, got, name, config) -> list[str]:
+    """Why a quiz asked fewer questions than -n, or left out kinds of --kinds."""
+    out = []
+    left_out = [k for k in args.kinds or () if k not in kinds]
+    if left_out:
+        out.append(f"Not asked at --level {args.level}: {', '.join(left_out)} (level "
+                   f"{min(lv for lv, ks in quiz.LEVELS.items() if left_out[0] in ks)} asks it).")
+    gen = config.variant
+    unowned = [k for k in kinds if gen not in quiz.FOR[k]]
+    if unowned:
+        out.append(f"Not asked on {gen}: {', '.join(unowned)} (the answer's why is not written "
+                   f"for {gen}: {'; '.join(k + ' is ' + ', '.join(quiz.FOR[k]) + ' only' for k in unowned)}).")
+    if got < args.n:
+        asked = [k for k in kinds if k not in unowned]
+        out.append(f"Only {got} of {args.n} questions: the first {horizon:,} ops of {name} on "
+                   f"{config.generation.title} have no more ops that a question of the kinds "
+                   f"{', '.join(asked) or 'asked'} can be asked about with all it needs shown "
+                   "(try --tiny, another --level or --ops N).")
+    return out
 
 
 def _print_ops(workload, config, questions, answers: bool) -> None:
@@ -804,8 +870,7 @@ def cmd_lesson(args) -> int:
         return 0
     chosen = lesson.find(args.lesson)
     if args.tui:
-        from ..tui.app import run_tui
-        return _tui_status(run_tui(chosen.spec(), theme=args.theme, lesson=chosen))
+        return _run_tui(chosen.spec(), args, lesson=chosen)
     wrong = lesson.play(chosen)
     if wrong:
         print(f"\n{wrong} of the lesson's numbers differ from the simulator's", file=sys.stderr)

@@ -20,15 +20,12 @@ Pillow's writer stored RGB frames quantised to one palette at 13 px.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import re
 import struct
-import sys
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -124,8 +121,8 @@ def drawn_shape(char: str, w: int, h: int) -> list[tuple[int, int, int, int]] | 
         xs, ys = (0, round(w / 2), w), (0, round(h / 2), h)
         quads = [QUADRANTS[q] for q in name.removeprefix("QUADRANT ").split(" AND ")]
         return [(xs[c], ys[r], xs[c + 1], ys[r + 1]) for c, r in quads]
-    weight, _, parts = name.removeprefix("BOX DRAWINGS ").partition(" ")
-    parts = parts.removeprefix("ARC ").split(" AND ")
+    weight, _, rest = name.removeprefix("BOX DRAWINGS ").partition(" ")
+    parts = rest.removeprefix("ARC ").split(" AND ")
     if not name.startswith("BOX DRAWINGS ") or weight not in ("LIGHT", "HEAVY") \
             or not all(p in ARMS for p in parts):
         return None
@@ -133,6 +130,15 @@ def drawn_shape(char: str, w: int, h: int) -> list[tuple[int, int, int, int]] | 
     x, y = (w - t) // 2, (h - t) // 2
     arm = {"l": (0, y, x + t, y + t), "r": (x, y, w, y + t), "u": (x, 0, x + t, y + t), "d": (x, y, x + t, h)}
     return [arm[a] for p in parts for a in ARMS[p]]
+
+
+RGB = tuple[int, int, int]
+
+
+def rgb(colour) -> RGB:
+    """A colour (Rich's ColorTriplet, or any three numbers) as an (r, g, b) tuple."""
+    r, g, b = colour
+    return (r, g, b)
 
 
 class CellPainter:
@@ -152,21 +158,21 @@ class CellPainter:
         self._tiles: dict = {}
         self._styles: dict = {}
 
-    def colours(self, style: Style | None) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:
+    def colours(self, style: Style | None) -> tuple[RGB, RGB, bool]:
         style = style or Style()
-        fg = tuple(style.color.get_truecolor(self.theme, True)) if style.color else tuple(self.theme.foreground_color)
-        bg = tuple(style.bgcolor.get_truecolor(self.theme, False)) if style.bgcolor else tuple(self.theme.background_color)
+        fg = rgb(style.color.get_truecolor(self.theme, True)) if style.color else rgb(self.theme.foreground_color)
+        bg = rgb(style.bgcolor.get_truecolor(self.theme, False)) if style.bgcolor else rgb(self.theme.background_color)
         if style.reverse:
             fg, bg = bg, fg
         if style.dim:
-            fg = tuple((a + b) // 2 for a, b in zip(fg, bg))
+            fg = rgb((a + b) // 2 for a, b in zip(fg, bg))
         return fg, bg, bool(style.bold)
 
     def cells(self, lines: list[list[Segment]], cols: int) -> list[tuple]:
         """The screen as rows of cells, (character, fg, bg, bold), `cols` a row."""
         rows = []
         for segments in lines:
-            row = []
+            row: list[tuple] = []
             for seg in segments:
                 if not seg.control:
                     if seg.style not in self._styles:
@@ -219,12 +225,6 @@ class CellPainter:
             image.paste(self.tile(rows[y][x]), (x * cw, y * ch))
 
 
-def screen_lines(app) -> list[list[Segment]]:
-    """The app's screen as lines of segments (what Textual puts in its SVG)."""
-    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    return [[seg for strip in line for seg in strip] for line in update.strips]
-
-
 # -- GIF file ---------------------------------------------------------------------------
 
 TRANSPARENT = 255   # the palette index of "as in the frame before"
@@ -243,7 +243,7 @@ class GifWriter:
         self.delay = max(1, round(100 / fps))   # centiseconds
         self.out = io.BytesIO()
         self.rows: list[tuple] = []
-        self.screen = None                      # the picture the GIF shows so far
+        self.screen: Any = None                 # the picture the GIF shows so far (a PIL image)
         self.frames = 0
 
     def add_frame(self, op: int, rows: list[tuple]) -> None:
@@ -295,83 +295,41 @@ class GifWriter:
         return bytes(data) + b";"
 
 
-LAYOUTS = ("presenter", "full")
-MAX_UNTIL = 1_000_000   # ops --until-flush looks through at most
-SCREENSHOT_CHUNK = 5000  # `screenshot` runs this many ops per driver command (its progress bar)
+class FilmWriter:
+    """A film's frames as a GIF and/or an HTML player, each frame the screen's cells."""
+
+    def __init__(self, spec: RunSpec, gif: bool, html: bool, fps: float, layout: str, font_size: int) -> None:
+        self.spec, self.want_gif, self.want_html = spec, gif, html
+        self.fps, self.layout, self.font_size = fps, layout, font_size
+        self.painter: CellPainter | None = None
+        self.gif: Any = None     # a GifWriter, when asked for, from the first frame on
+        self.html: Any = None    # an HtmlFilm, likewise
+        self.frames = 0
+
+    def __call__(self, app, op: int) -> None:
+        """The frame of op `op`, on `app`'s screen."""
+        from ..tui.headless import screen_lines
+        from .html_film import HtmlFilm
+        if self.painter is None:
+            self.painter = CellPainter(app.ansi_theme, self.font_size)
+            self.gif = GifWriter(self.painter, self.fps) if self.want_gif else None
+            self.html = HtmlFilm(app, self.fps, self.spec, self.layout) if self.want_html else None
+        rows = self.painter.cells(screen_lines(app), app.size.width)
+        for out in (self.gif, self.html):
+            if out is not None:
+                out.add_frame(op, rows)
+        self.frames += 1
 
 
-@dataclass(frozen=True)
-class Span:
-    """The ops a film shows: a frame at `start` (default: at `every`), then every
-    `every` ops, up to `until`, or (`flush`) up to the first op after the first frame
-    that flushes the TLB, which gets the last frame."""
-    every: int
-    until: int
-    start: int | None = None
-    flush: bool = False
-
-    def targets(self):
-        first = self.every if self.start is None else self.start
-        return range(first, self.until + 1, self.every)
-
-
-async def film(session, span: Span):
-    """Run the headless `session` through `span`; yield each frame's op, on screen."""
-    for i, target in enumerate(span.targets()):
-        plain = not span.flush or (i == 0 and span.start is not None)
-        reached = await session.run_to(target, None if plain else "flush")
-        yield reached.op
-        if reached.hit or reached.ended:
-            return
-
-
-def frames_progress(count: int, progress: bool):
-    """A bar on the real stderr: inside run_test, sys.stderr is Textual's capture, which
-    claims a terminal, so a pipe would get the bar's animation."""
-    from rich.console import Console
-    from rich.progress import Progress
-    bar = Progress(console=Console(file=sys.__stderr__), disable=not progress, transient=True)
-    return bar, bar.add_task("frames", total=count)
-
-
-async def _record(spec: RunSpec, theme: str | None, span: Span, size, layout: str, font_size: int,
-                  progress: bool, writer):
-    """Film `spec` over `span`: `writer(painter, app)` makes the writer, whose
-    add(op, rows) takes each frame; return the writer."""
-    from ..tui.headless import headless
-    async with headless(size, spec, theme) as session:
-        session.slide(layout == "presenter")
-        app = session.app
-        painter = CellPainter(app.ansi_theme, font_size)
-        out = writer(painter, app)
-        bar, task = frames_progress(len(span.targets()), progress)
-        with bar:
-            async for op in film(session, span):
-                out.add_frame(op, painter.cells(screen_lines(app), app.size.width))
-                bar.advance(task)
-    return out
-
-
-def export(spec: RunSpec, span: Span, gif: str | Path | None = None, html: str | Path | None = None,
+def export(spec: RunSpec, span, gif: str | Path | None = None, html: str | Path | None = None,
            size: tuple[int, int] = (120, 40), fps: float = 10, progress: bool = True,
            layout: str = "presenter", font_size: int = FONT_SIZE, theme: str | None = None) -> int:
-    """`vmapviz export`: the frames of `span`, in the presenter layout (key l) or with
-    every panel, written as a GIF and/or an HTML player; return the number of frames."""
-    from .html_film import HtmlFilm
-
-    class Both:
-        def __init__(self, painter, app) -> None:
-            self.gif = GifWriter(painter, fps) if gif else None
-            self.html = HtmlFilm(app, fps, spec, layout) if html else None
-            self.frames = 0
-
-        def add_frame(self, op, rows) -> None:
-            for out in (self.gif, self.html):
-                if out is not None:
-                    out.add_frame(op, rows)
-            self.frames += 1
-
-    out = asyncio.run(_record(spec, theme, span, size, layout, font_size, progress, Both))
+    """`vmapviz export`: the frames of `span` (tui/headless.py's Span), in the presenter
+    layout (key l) or with every panel, written as a GIF and/or an HTML player; return
+    the number of frames."""
+    from ..tui.headless import film
+    out = FilmWriter(spec, bool(gif), bool(html), fps, layout, font_size)
+    film(spec, span, out, size, layout, theme, progress)
     if not out.frames:
         raise ExportError("no frames: --ops must be at least --every")
     if gif:
@@ -386,33 +344,13 @@ def save_screenshot(path: str | Path, spec: RunSpec, until: int | None = None, s
                     font_size: int | None = None, progress: bool = False, theme: str | None = None) -> str:
     """`vmapviz screenshot --out FILE.svg|FILE.png`: the screen at op `until` (default
     200) or `start`, or with `until_flush` at the first op after `start` that flushes the
-    TLB, headless and paused (reproducible), dressed as a slide; write it, return the
-    path.  The ops run in chunks, as long as they take, with a progress bar on stderr."""
+    TLB, headless and paused (reproducible), dressed as a slide (tui/headless.py's
+    `screen`); write it, return the path.  A long run shows a progress bar on stderr."""
+    from ..tui.headless import MAX_UNTIL, screen
     from .report import op_progress
-    from ..tui.headless import headless
     first = start if start is not None else 0
     last = (until if until is not None else first + MAX_UNTIL) if until_flush else \
         (until if until is not None else start if start is not None else 200)
-
-    async def shoot() -> str:
-        async with headless(size, spec, theme) as session:
-            session.slide(layout == "presenter")
-            if until_flush:
-                await session.run_to(first)
-            ops = last - session.op
-            bar = op_progress(ops) if progress and ops >= SCREENSHOT_CHUNK else None
-            with bar or contextlib.nullcontext():
-                task = bar.add_task("ops", total=ops) if bar else None
-                base = session.op
-                while session.op < last:
-                    reached = await session.run_to(min(last, session.op + SCREENSHOT_CHUNK),
-                                                   "flush" if until_flush else None)
-                    if bar:
-                        bar.update(task, completed=session.op - base)
-                    if reached.hit or reached.ended:
-                        break
-            app = session.app
-            return app.export_screenshot(title=f"vmapviz {app.snap.workload if app.snap else ''}")
-
-    write_image(path, asyncio.run(shoot()), font_size)
+    svg = screen(spec, last, first, until_flush, size, layout, theme, op_progress if progress else None)
+    write_image(path, svg, font_size)
     return str(path)

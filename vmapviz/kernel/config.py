@@ -13,15 +13,6 @@ from typing import Any
 from .generations import FLUSH_MODELS, GENERATIONS, NAMES, Generation
 
 
-# x86_64, 2.6.28 include/asm-x86/pgtable_64.h: VMALLOC_START 0xffffc20000000000,
-# VMALLOC_END 0xffffe1ffffffffff (inclusive).  We keep ends exclusive and page
-# aligned, so the end is the next byte: 32 TiB of vmalloc space.
-VMALLOC_64 = (0xFFFFC20000000000, 0xFFFFE20000000000)
-# i386 with 896 MiB of lowmem, as mem_init() prints it on 2.6.28:
-# "vmalloc : 0xf8800000 - 0xff7fe000 ( 111 MB)"; VMALLOC_START is high_memory
-# plus the 8 MiB VMALLOC_OFFSET hole, VMALLOC_END is PKMAP_BASE - 2 pages.
-VMALLOC_32 = (0xF8800000, 0xFF7FE000)
-
 MAX_CPUS = 4096
 # The simulator's cap on physical memory (ram_size): every page frame is a Python int
 # in the page table and the TLBs, so 16 GiB of 4 KiB pages (4 Mi frames) is about as
@@ -101,7 +92,10 @@ class Config:
         if self.config_nr_cpus is None:
             default = layout.nr_cpus_default_64 if self.bits == 64 else DEFAULT_NR_CPUS
             set_(self, "config_nr_cpus", max(default, 1 << (self.nr_cpus - 1).bit_length()))
-        most = layout.nr_cpus_max
+        most = layout.nr_cpus_most(self.bits)
+        if self.nr_cpus > most:
+            raise ConfigError(f"{self.generation.title} on {self.bits}-bit x86 allows NR_CPUS up to {most} "
+                              f"(its Kconfig's NR_CPUS_RANGE_END): {self.nr_cpus} CPUs cannot boot it")
         if type(self.config_nr_cpus) is not int or not self.nr_cpus <= self.config_nr_cpus <= most:
             raise ConfigError(f"config_nr_cpus (NR_CPUS) must be between the {self.nr_cpus} online "
                               f"CPUs and {most}, not {self.config_nr_cpus!r}")
@@ -115,7 +109,7 @@ class Config:
             raise ConfigError(f"ram_size must be a whole number of pages within the {self.bits}-bit "
                               f"address space and at most {MAX_RAM_SIZE >> 30} GiB (the simulator's "
                               f"cap), not {self.ram_size!r}")
-        span = (layout.vmalloc_64 or VMALLOC_64) if self.bits == 64 else VMALLOC_32
+        span = layout.vmalloc_range(self.bits, self.config_nr_cpus, self.ram_size)
         if type(self.tiny) is not bool:
             raise ConfigError(f"tiny must be true or false, not {self.tiny!r}")
         if self.tiny:
@@ -225,14 +219,17 @@ class Config:
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed, derived values recomputed."""
         fields = self.as_dict()
-        # What was this generation's default (its layout's range, its NR_CPUS) follows
-        # a change of width or generation, unless given.
-        default = Config(**dict(fields, vmalloc_start=None, vmalloc_end=None, config_nr_cpus=None))
-        if "vmalloc_start" not in changes and ("bits" in changes or "variant" in changes and (
+        # What was this machine's default (its layout's range, its NR_CPUS) follows a
+        # change of width, and a change of generation or of what the layout depends on
+        # (NR_CPUS, RAM: 6.12's i386 range), unless given.
+        default = Config(**dict(fields, vmalloc_start=None, vmalloc_end=None))
+        nr_default = Config(**dict(fields, config_nr_cpus=None))
+        if "vmalloc_start" not in changes and ("bits" in changes or changes.keys() & {
+                "variant", "nr_cpus", "config_nr_cpus", "ram_size"} and (
                 self.vmalloc_start, self.vmalloc_end) == (default.vmalloc_start, default.vmalloc_end)):
             fields["vmalloc_start"] = fields["vmalloc_end"] = None
         if ("bits" in changes or "variant" in changes) and "config_nr_cpus" not in changes and \
-                self.config_nr_cpus == default.config_nr_cpus:
+                self.config_nr_cpus == nr_default.config_nr_cpus:
             fields["config_nr_cpus"] = None
         fields.update(changes)
         return Config(**keep_nr_cpus(fields))

@@ -77,7 +77,7 @@ class Event(tuple, metaclass=_EventType):
     kind = ""
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
         return f"{type(self).__name__}({fields})"
 
     def line(self) -> str:
@@ -98,7 +98,10 @@ class Call(Event):
 
 
 class Return(Event):
-    """A public call returns `result` (an address, None for NULL, or a value)."""
+    """A public call returns `result` (an address, None for NULL, or a value).  Its
+    `detail` is kept as the body gave it: a str, or a template and its values
+    (`("block #{}, bits {}-{}", id, first, last)`), formatted only when read, since
+    most ops' details are never shown."""
     op: int
     cpu: int
     name: str
@@ -112,6 +115,14 @@ class Return(Event):
         res = "" if self.result is _VOID else f" = {_fmt(self.result)}"
         det = f" [{self.detail}]" if self.detail else ""
         return f"{self.name}({args}){res}{det}"
+
+
+def _detail(ret: Return) -> str:
+    d = tuple.__getitem__(ret, 5)
+    return d if type(d) is str else d[0].format(*d[1:])
+
+
+Return.detail = property(_detail)     # type: ignore[assignment]
 
 
 class _Void:

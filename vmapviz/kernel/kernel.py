@@ -2,9 +2,10 @@
 
 `Kernel(config)` boots the generation `config.variant` names (the registry in
 `generations` says which module has its class).  Every public method is one op on one
-CPU: its arguments are checked against their C types before anything changes, a call
-the generation does not have is refused (a `Refused` event, NULL), otherwise it emits a
-Call event, runs the generation's code (`_<call>()`), and emits a Return event.  Misuse
+CPU: its arguments are checked against their C types before anything changes; then it
+emits a Call event, calls the generation's body `_<call>()` directly (a call the
+generation does not have keeps Kernel's body, which refuses it: a `Refused` event,
+NULL), and emits a Return event.  Misuse
 ends in the WARN or BUG the kernel would print; a BUG stops the call before it changes
 anything (where the real kernel would oops), so the state stays consistent and the call
 returns None.
@@ -13,7 +14,7 @@ returns None.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 from .calls import SIGNATURES, UINT_MAX, check_args
 from .config import Config
@@ -22,23 +23,19 @@ from .machine import KernelBug, Machine
 from .views import COUNTERS, BlockView, FreeBlock, ModernBlockView, PoolView, QueueView, StatsView, VmapArea
 from .vm_struct import ioremap_align
 
-ALLOCATING_CALLS = frozenset({"vmalloc", "vmalloc_align", "vmap", "get_vm_area", "vm_map_ram"})
-VOID_CALLS = frozenset({"vfree", "vunmap", "vm_unmap_ram", "vm_unmap_aliases", "purge"})
 
-
-class CallSpec(NamedTuple):
-    """How _op() runs one call on one kernel, looked up once per op."""
-
-    body: Callable[..., Any] | None      # the generation's _<call>(self, cpu, *args); None: it lacks it
-    allocating: bool           # NULL is a failed call
-    void: bool                 # returns nothing
+Result = tuple[Any, Any]    # a body's (result, detail): detail a str or a template and its values
+# The calls whose bodies a generation brings (touch and vmalloc_to_page have one shared body).
+REFUSABLE = tuple(name for name in SIGNATURES if name not in ("touch", "vmalloc_to_page"))
 
 
 class Kernel(Machine):
     """One simulated machine's vmalloc layer, of the generation its config names.
 
     A generation subclasses Kernel and implements `_<call>(cpu, *args)` returning
-    (result, detail) for each call it offers, plus the view hooks below."""
+    (result, detail) for each call it offers (a call it lacks keeps Kernel's refusing
+    body), plus the view hooks below.  `detail` is a str, or a template and its values
+    (events.Return), formatted only when a view reads it."""
 
     FLAG_NAMES: ClassVar[tuple[tuple[int, str], ...]] = ()   # what VmapArea.flags' bits mean here
     # Capabilities: what only some generations keep, each empty here (Features says who has it).
@@ -53,42 +50,89 @@ class Kernel(Machine):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
         self.generation = gen = self.config.generation
-        self.specs = {name: CallSpec(getattr(type(self), "_" + name) if name in gen.calls else None,
-                                     name in ALLOCATING_CALLS, name in VOID_CALLS)
-                      for name in SIGNATURES}
-        if self.specs["get_vm_area"].body is not None:   # the range first (_check_range)
-            self.specs["get_vm_area"] = self.specs["get_vm_area"]._replace(body=Kernel._checked_get_vm_area)
+        for name in REFUSABLE:      # a body of its own exactly for each call it has
+            own = getattr(type(self), "_" + name) is not getattr(Kernel, "_" + name)
+            assert own == (name in gen.calls), f"{gen.name}: _{name}() and its calls disagree"
         self.ulong_max = (1 << self.config.bits) - 1     # the public calls check their arguments
         self.nr_cpus = self.config.nr_cpus
 
     # -- one op ------------------------------------------------------------------------
+    #
+    # Each public call checks its own arguments against their C types, then makes one
+    # op: _enter() (the CPU checked, the op numbered, a Call event), the generation's
+    # body called directly, and _leave() (the Return event).  A BUG in the body stops
+    # the call where the real kernel would oops: it returns NULL.
 
-    def _op(self, name: str, args: tuple[Any, ...], cpu: int) -> Any:
-        """One op, its arguments checked by the public call that makes it: Call event,
-        the generation's body, Return event."""
-        body, allocating, void = self.specs[name]
+    def _enter(self, cpu: int, name: str, args: tuple[Any, ...]) -> int:
+        """The op starts on `cpu`: its number, and a Call event."""
         if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
             raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.nr_cpus - 1})")
         self.op = op = self.op + 1
-        s = self.stats
-        s.ops += 1
-        events = self.events
-        events.append(Call((op, cpu, name, args)))
-        if body is None:
-            s.refused_calls += 1
-            events.append(Refused((op, cpu, name, self.generation.version)))
-            result, detail = None, "refused"
-        else:
-            try:
-                result, detail = body(self, cpu, *args)
-            except KernelBug:
-                result, detail = None, "BUG"
-            if result is None and allocating:
-                s.failed_calls += 1
-        if void:
-            result = VOID
-        events.append(Return((op, cpu, name, args, result, detail)))
-        return None if void else result
+        self.stats.ops += 1
+        self.events.append(Call((op, cpu, name, args)))
+        return op
+
+    def _leave(self, op: int, cpu: int, name: str, args: tuple[Any, ...], result: Any,
+               detail: Any, allocating: bool = False) -> Any:
+        """The op returns `result` (NULL from an allocating call counts as failed): a
+        Return event; then, on a generation whose purge is a kworker's, the work it
+        queued runs (drain_vmap_area_work())."""
+        if result is None and allocating and detail != "refused":
+            self.stats.failed_calls += 1
+        self.events.append(Return((op, cpu, name, args, result, detail)))
+        if self.drain_pending:
+            self.drain_work()
+        return result
+
+    def drain_work(self) -> None:
+        """drain_vmap_area_work(), on a generation with a kworker purge."""
+        raise NotImplementedError
+
+    def refuse(self, cpu: int, name: str) -> Result:
+        """The body of a call this generation does not have: a Refused event, NULL,
+        nothing changed."""
+        self.stats.refused_calls += 1
+        self.events.append(Refused((self.op, cpu, name, self.generation.version)))
+        return None, "refused"
+
+    # The bodies of the calls only some generations have: Kernel's refuse them, and a
+    # generation overrides those it has (`_<call>(cpu, *args)` -> (result, detail)).
+
+    def _vmalloc(self, cpu: int, size: int) -> Result:
+        return self.refuse(cpu, "vmalloc")
+
+    def _vmalloc_align(self, cpu: int, size: int, align: int) -> Result:
+        return self.refuse(cpu, "vmalloc_align")
+
+    def _vfree(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "vfree")
+
+    def _vmap(self, cpu: int, nr_pages: int) -> Result:
+        return self.refuse(cpu, "vmap")
+
+    def _vunmap(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "vunmap")
+
+    def _get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int) -> Result:
+        return self.refuse(cpu, "get_vm_area")
+
+    def _remove_vm_area(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "remove_vm_area")
+
+    def _find_vm_area(self, cpu: int, addr: int) -> Result:
+        return self.refuse(cpu, "find_vm_area")
+
+    def _vm_map_ram(self, cpu: int, count: int) -> Result:
+        return self.refuse(cpu, "vm_map_ram")
+
+    def _vm_unmap_ram(self, cpu: int, addr: int, count: int) -> Result:
+        return self.refuse(cpu, "vm_unmap_ram")
+
+    def _vm_unmap_aliases(self, cpu: int) -> Result:
+        return self.refuse(cpu, "vm_unmap_aliases")
+
+    def _purge(self, cpu: int) -> Result:
+        return self.refuse(cpu, "purge")
 
     # -- the old vmalloc API --------------------------------------------------------------
 
@@ -96,7 +140,12 @@ class Kernel(Machine):
         """vmalloc(size): an area of size rounded up to pages, mapped to fresh pages."""
         if type(size) is not int or not 0 <= size <= self.ulong_max:
             check_args("vmalloc", (size,), self.config.bits)
-        return self._op("vmalloc", (size,), cpu)
+        op = self._enter(cpu, "vmalloc", args := (size,))
+        try:
+            addr, detail = self._vmalloc(cpu, size)
+        except KernelBug:
+            addr, detail = None, "BUG"
+        return self._leave(op, cpu, "vmalloc", args, addr, detail, True)
 
     def vmalloc_align(self, size: int, align: int, cpu: int = 0) -> int | None:
         """vmalloc of `size` aligned to `align` (a power of two): the simulator's one
@@ -105,25 +154,45 @@ class Kernel(Machine):
         if (type(size) is not int or not 0 <= size <= self.ulong_max or
                 type(align) is not int or not 0 <= align <= self.ulong_max):
             check_args("vmalloc_align", (size, align), self.config.bits)
-        return self._op("vmalloc_align", (size, align), cpu)
+        op = self._enter(cpu, "vmalloc_align", args := (size, align))
+        try:
+            addr, detail = self._vmalloc_align(cpu, size, align)
+        except KernelBug:
+            addr, detail = None, "BUG"
+        return self._leave(op, cpu, "vmalloc_align", args, addr, detail, True)
 
     def vfree(self, addr: int, cpu: int = 0) -> None:
         """vfree(addr)."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("vfree", (addr,), self.config.bits)
-        return self._op("vfree", (addr,), cpu)
+        op = self._enter(cpu, "vfree", args := (addr,))
+        try:
+            detail = self._vfree(cpu, addr)[1]
+        except KernelBug:
+            detail = "BUG"
+        self._leave(op, cpu, "vfree", args, VOID, detail)
 
     def vmap(self, nr_pages: int, cpu: int = 0) -> int | None:
         """vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL) of nr_pages pages lent by the simulator."""
         if type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX:
             check_args("vmap", (nr_pages,), self.config.bits)
-        return self._op("vmap", (nr_pages,), cpu)
+        op = self._enter(cpu, "vmap", args := (nr_pages,))
+        try:
+            addr, detail = self._vmap(cpu, nr_pages)
+        except KernelBug:
+            addr, detail = None, "BUG"
+        return self._leave(op, cpu, "vmap", args, addr, detail, True)
 
     def vunmap(self, addr: int, cpu: int = 0) -> None:
         """vunmap(addr)."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("vunmap", (addr,), self.config.bits)
-        return self._op("vunmap", (addr,), cpu)
+        op = self._enter(cpu, "vunmap", args := (addr,))
+        try:
+            detail = self._vunmap(cpu, addr)[1]
+        except KernelBug:
+            detail = "BUG"
+        self._leave(op, cpu, "vunmap", args, VOID, detail)
 
     def get_vm_area(self, size: int, flags: int = 0, start: int | None = None,
                     end: int | None = None, cpu: int = 0) -> int | None:
@@ -131,37 +200,64 @@ class Kernel(Machine):
         range defaults to [VMALLOC_START, VMALLOC_END] (get_vm_area())."""
         start = self.config.VMALLOC_START if start is None else start
         end = self.config.VMALLOC_END if end is None else end
+        assert start is not None        # Config sets its range
         if (type(size) is not int or not 0 <= size <= self.ulong_max or
                 type(flags) is not int or not 0 <= flags <= self.ulong_max or
                 type(start) is not int or not 0 <= start <= self.ulong_max or
                 type(end) is not int or not 0 <= end <= self.ulong_max):
             check_args("get_vm_area", (size, flags, start, end), self.config.bits)
-        return self._op("get_vm_area", (size, flags, start, end), cpu)
+        op = self._enter(cpu, "get_vm_area", args := (size, flags, start, end))
+        try:
+            self._check_range(cpu, size, flags, start, end)
+            addr, detail = self._get_vm_area(cpu, size, flags, start, end)
+        except KernelBug:
+            addr, detail = None, "BUG"
+        return self._leave(op, cpu, "get_vm_area", args, addr, detail, True)
 
     def remove_vm_area(self, addr: int, cpu: int = 0) -> int | None:
         """remove_vm_area(addr): free the area; its address, or None."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("remove_vm_area", (addr,), self.config.bits)
-        return self._op("remove_vm_area", (addr,), cpu)
+        op = self._enter(cpu, "remove_vm_area", args := (addr,))
+        try:
+            result, detail = self._remove_vm_area(cpu, addr)
+        except KernelBug:
+            result, detail = None, "BUG"
+        return self._leave(op, cpu, "remove_vm_area", args, result, detail)
 
     def find_vm_area(self, addr: int, cpu: int = 0) -> Any:
         """find_vm_area(addr): the vm_struct of the area starting at addr, or None."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("find_vm_area", (addr,), self.config.bits)
-        return self._op("find_vm_area", (addr,), cpu)
+        op = self._enter(cpu, "find_vm_area", args := (addr,))
+        try:
+            vm, detail = self._find_vm_area(cpu, addr)
+        except KernelBug:
+            vm, detail = None, "BUG"
+        return self._leave(op, cpu, "find_vm_area", args, vm, detail)
 
     def vmalloc_to_page(self, addr: int, cpu: int = 0) -> int | None:
         """vmalloc_to_page(addr): the page frame the page table maps there, or None."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("vmalloc_to_page", (addr,), self.config.bits)
-        return self._op("vmalloc_to_page", (addr,), cpu)
+        op = self._enter(cpu, "vmalloc_to_page", args := (addr,))
+        try:
+            frame, detail = self._vmalloc_to_page(cpu, addr)
+        except KernelBug:
+            frame, detail = None, "BUG"
+        return self._leave(op, cpu, "vmalloc_to_page", args, frame, detail)
 
     def touch(self, addr: int, nr_pages: int, cpu: int = 0) -> str:
         """A kernel access from `cpu` to nr_pages pages from addr (Machine.touch)."""
         if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
                 type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX):
             check_args("touch", (addr, nr_pages), self.config.bits)
-        return self._op("touch", (addr, nr_pages), cpu)
+        op = self._enter(cpu, "touch", args := (addr, nr_pages))
+        try:
+            outcome, detail = self._touch(cpu, addr, nr_pages)
+        except KernelBug:
+            outcome, detail = None, "BUG"
+        return self._leave(op, cpu, "touch", args, outcome, detail)
 
     # -- the per-CPU API of the rewrite ------------------------------------------------------
 
@@ -169,22 +265,42 @@ class Kernel(Machine):
         """vm_map_ram(pages, count): count fresh pages mapped at a new address."""
         if type(count) is not int or not 0 <= count <= UINT_MAX:
             check_args("vm_map_ram", (count,), self.config.bits)
-        return self._op("vm_map_ram", (count,), cpu)
+        op = self._enter(cpu, "vm_map_ram", args := (count,))
+        try:
+            addr, detail = self._vm_map_ram(cpu, count)
+        except KernelBug:
+            addr, detail = None, "BUG"
+        return self._leave(op, cpu, "vm_map_ram", args, addr, detail, True)
 
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(mem, count): give back what vm_map_ram() returned."""
         if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
                 type(count) is not int or not 0 <= count <= UINT_MAX):
             check_args("vm_unmap_ram", (addr, count), self.config.bits)
-        return self._op("vm_unmap_ram", (addr, count), cpu)
+        op = self._enter(cpu, "vm_unmap_ram", args := (addr, count))
+        try:
+            detail = self._vm_unmap_ram(cpu, addr, count)[1]
+        except KernelBug:
+            detail = "BUG"
+        self._leave(op, cpu, "vm_unmap_ram", args, VOID, detail)
 
     def vm_unmap_aliases(self, cpu: int = 0) -> None:
         """vm_unmap_aliases(): unmap and flush every lazily kept alias now."""
-        return self._op("vm_unmap_aliases", (), cpu)
+        op = self._enter(cpu, "vm_unmap_aliases", ())
+        try:
+            detail = self._vm_unmap_aliases(cpu)[1]
+        except KernelBug:
+            detail = "BUG"
+        self._leave(op, cpu, "vm_unmap_aliases", (), VOID, detail)
 
     def purge(self, cpu: int = 0) -> None:
         """purge_vmap_area_lazy(): purge every lazily freed area now."""
-        return self._op("purge", (), cpu)
+        op = self._enter(cpu, "purge", ())
+        try:
+            detail = self._purge(cpu)[1]
+        except KernelBug:
+            detail = "BUG"
+        self._leave(op, cpu, "purge", (), VOID, detail)
 
     # -- bodies every generation shares -----------------------------------------------------
 
@@ -197,10 +313,6 @@ class Kernel(Machine):
             self.bug(cpu, "__get_vm_area", f"range {start:#x}-{end:#x}: not page aligned, at 0, or "
                      "empty; the kernel would place an area there anyway", own=True)
 
-    def _checked_get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int) -> Any:
-        self._check_range(cpu, size, flags, start, end)
-        return getattr(type(self), "_get_vm_area")(self, cpu, size, flags, start, end)
-
     def bad_align(self, cpu: int, align: int) -> bool:
         """vmalloc_align()'s check: later kernels refuse an alignment that is not a
         power of two (alloc_vmap_area()'s -EINVAL); so does the simulator, with a WARN."""
@@ -209,10 +321,10 @@ class Kernel(Machine):
         self.warn(cpu, "vmalloc_align", f"alignment {align} is not a power of two")
         return True
 
-    def _touch(self, cpu: int, addr: int, nr_pages: int) -> Any:
+    def _touch(self, cpu: int, addr: int, nr_pages: int) -> Result:
         return self.touch_pages(cpu, addr, nr_pages), ""
 
-    def _vmalloc_to_page(self, cpu: int, addr: int) -> Any:
+    def _vmalloc_to_page(self, cpu: int, addr: int) -> Result:
         return self.pgtable.ptes.get(addr >> self.config.page_shift), ""
 
     # -- views (a generation overrides what it has) -------------------------------------------
@@ -312,3 +424,4 @@ class Kernel(Machine):
     def _check(self) -> list[str]:
         """The generation's invariants."""
         raise NotImplementedError
+

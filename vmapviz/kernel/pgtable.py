@@ -19,6 +19,7 @@ checkpoint pickles a few arrays instead of a dict of big ints.
 from __future__ import annotations
 
 from array import array
+from pickle import PickleBuffer
 from typing import Iterator, Sequence
 
 from .compiled import mypyc_attr
@@ -162,6 +163,19 @@ class PageMap:
     def copy(self) -> dict[int, int]:
         return dict(self.items())
 
+    def __reduce_ex__(self, protocol):  # type: ignore[override]
+        """Pickled with each group's frames as a PickleBuffer from protocol 5: a
+        checkpoint that pickles with a buffer_callback takes them out of band, copied
+        once, instead of writing every byte through the pickle stream (run.timeline's
+        Checkpoint); bytes for older protocols (and copy.deepcopy)."""
+        wrap = PickleBuffer if protocol >= 5 else array.tobytes
+        return PageMap, (self.code,), (self.code, self.count, self.bits,
+                                       {g: wrap(a) for g, a in self.frames.items()})
+
+    def __setstate__(self, state: tuple) -> None:
+        self.code, self.count, self.bits, frames = state
+        self.frames = {g: array(self.code, buf) for g, buf in frames.items()}
+
     def set(self, vpn: int, frame: int) -> None:
         g, i = vpn >> SHIFT, vpn & LOW
         old = self.bits.get(g, 0)
@@ -221,6 +235,10 @@ class PageAllocator:
         """`count` frames, fewer when memory runs out first: freed ones first, the
         newest freed first, then fresh ones."""
         free = self.free_list
+        if 0 < count <= len(free):          # the usual case: all of them freed ones
+            pfns = free[:-count - 1:-1]
+            del free[-count:]
+            return pfns
         count = min(count, self.nr_pages - (self.next_pfn - 1 - len(free)))
         reused = min(count, len(free))
         pfns = free[-1:-reused - 1:-1]
@@ -299,6 +317,12 @@ class PageTable:
         if hi <= lo:
             return
         present = self.ptes.bits
+        g = lo >> SHIFT
+        if g == (hi - 1) >> SHIFT:                  # one group: the usual case
+            mapped = present.get(g, 0) & ((1 << (hi - lo)) - 1) << (lo & LOW)
+            if mapped:
+                self.dead.add_bits(g, mapped)
+            return
         for g, bits in groups(lo, hi, present):
             mapped = present.get(g, 0) & bits
             if mapped:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import make_dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from .config import Config  # noqa: F401 - the machine a snapshot was taken on
+from .config import Config, ConfigError  # noqa: F401 - the machine a snapshot was taken on, and what it refuses
 from .pgtable import count_in  # noqa: F401 - counts pages in the bitmaps a snapshot keeps (stale)
 from .vm_struct import VM_IOREMAP, VM_NO_GUARD  # noqa: F401 - bits of VmapArea.flags a view tests
 from .vmap_area import VmapArea

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .driver import RECENT_EVENTS, Driver, Run, run_loop
 from ..kernel import Config, ConfigError
 from ..kernel.generations import NAMES
-from .snapshot import Snapshot, TimelineView, take
+from .snapshot import Snapshot, TimelineView, take, watch_fields
 from .spec import RunSpec
 from .timeline import Timeline
 from ..workloads import Workload
@@ -47,6 +47,7 @@ class Side:
         span = TimelineView(tl.start, tl.end, {}) if tl is not None else None   # no strip: no marks
         return take(run.kernel, previous, workload=run.workload.name, timeline=span,
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
+                    **watch_fields(run),
                     total_ops=run.source.total if run.source.total is not None else total_ops,
                     finished=run.done, events=tuple(run.recent), last_op=tuple(run.last_op),
                     flush_per=run.flushes.per, flush_counts=run.flushes.counts(), **fields)

@@ -18,7 +18,7 @@ from typing import IO, Any, Callable, Collection, Iterator, NamedTuple, Sequence
 from ..models.flush_history import FlushHistory
 from ..kernel import Config, Kernel
 from ..kernel.events import UNTIL, VOID
-from .snapshot import Snapshot, TimelineView, take
+from .snapshot import Snapshot, TimelineView, take, watch_fields
 from .spec import RunSpec
 from .timeline import Logged, Timeline
 from ..workloads import CALLS, Op, Recorder, Workload
@@ -226,6 +226,12 @@ class Run:
 
 
 
+def where(run: Run, kinds: Collection[str] = ()) -> tuple[Run, tuple[int, bool]]:
+    """Driver.apply's function that asks where the run is: its op, and whether its last
+    op emitted an event of one of `kinds`."""
+    return run, (run.kernel.op, any(e.kind in kinds for e in run.last_op))
+
+
 def run_loop(step: Callable[[], Events | None], n: int | None = None,
              until: str | Collection[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
     """The one loop every caller runs ops with (the driver, the headless report, a
@@ -260,6 +266,9 @@ class Driver:
     """
 
     BURST_OPS = 64   # at full speed, ops run between two looks at the clock
+    # The share of a CPU a view's frames may take (tui/pacing.py): this thread shares
+    # the view's interpreter lock, so every frame is time the simulation waits.
+    ui_share = 0.12
 
     def __init__(self, spec: RunSpec, *, on_snapshot: Callable[[Snapshot], None] | None = None,
                  snapshot_hz: float = 30.0, max_ops: int | None = None) -> None:
@@ -414,6 +423,12 @@ class Driver:
         started with): for compare mode from the main screen."""
         return RunSpec(self._run.workload, self._run.config, self.speed)
 
+    def paired(self, pair: tuple[str, str]) -> Driver:
+        """Compare mode's driver (compare.CompareDriver) for this run's machine on the two
+        generations `pair`, of this driver's kind (run/child.py has one in a process)."""
+        from .compare import CompareDriver
+        return CompareDriver(self.running_spec(), pair)
+
     # -- the thread -------------------------------------------------------------------------
 
     def _send(self, command: Callable[[], None]) -> None:
@@ -434,9 +449,11 @@ class Driver:
                     self._op()
                     next_op = max(next_op + 1.0 / self.speed, now - 0.1)
                 changed = True
-            if changed and (time.monotonic() - last_pub >= self.snapshot_period or not self.running):
+            now = time.monotonic()
+            if changed and (now - last_pub >= self.snapshot_period or not self.running):
                 self._publish()
-                last_pub = time.monotonic()
+                # on the period's grid, so that a burst's overshoot does not lower the rate
+                last_pub = max(last_pub + self.snapshot_period, now - self.snapshot_period)
             if not self.running or self._run.done:
                 self._wake.wait(self.snapshot_period)
             elif self.speed is not None:
@@ -558,6 +575,7 @@ class Driver:
         run = self._run
         return take(run.kernel, self.latest, workload=run.workload.name,
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
+                    **watch_fields(run),
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=self._rate(),
                     events=tuple(run.recent), last_op=tuple(run.last_op),

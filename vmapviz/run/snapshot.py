@@ -37,6 +37,8 @@ class Snapshot:
     stats: StatsView
     workload: str = ""
     translation: str = ""            # how the workload runs on this generation, if translated
+    watch: str = ""                  # what to watch on this generation (Workload.watch_on)
+    watch_owned: bool = False        # whether `watch` is written for this generation
     op: int = 0                      # ops done so far
     total_ops: int | None = None     # ops the workload has, None when endless
     running: bool = False
@@ -90,6 +92,12 @@ class Snapshot:
         busy nor free, waiting in a node's pool for a request of its exact size."""
         page = self.config.page_size
         return tuple(sorted((s, s + p.pages * page, p.node) for p in self.pools for s in p.starts))
+
+
+def watch_fields(run: Any) -> dict[str, Any]:
+    """A Run's workload notes for its generation: the snapshot's watch fields."""
+    gen = run.config.variant
+    return {"watch": run.workload.watch_on(gen), "watch_owned": run.workload.watch_owned(gen)}
 
 
 def take(kernel: Kernel, previous: Snapshot | None = None, **fields: Any) -> Snapshot:

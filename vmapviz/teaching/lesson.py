@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import reprlib
 import tomllib
+from typing import Any, NoReturn
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class LessonError(ValueError):
 class Step:
     line: int
     action: str                 # one of ACTIONS, or "note" for a pause
-    value: object = None
+    value: Any = None           # the action's TOML value, checked by value_problem()
     note: str = ""
     expect: dict = field(default_factory=dict)
 
@@ -176,7 +177,7 @@ class _Checker:
         self.step_headers = [i for i, t in enumerate(self.lines) if re.match(r"\s*\[\[\s*step\s*\]\]", t)]
 
     def fail(self, problem: str, key: str | None = None, step: int | None = None,
-             table: str | None = None):
+             table: str | None = None) -> NoReturn:
         raise LessonError(f"{self.path}:{self.line(key, step, table)}: {problem}")
 
     def line(self, key: str | None, step: int | None = None, table: str | None = None) -> int:
@@ -380,6 +381,32 @@ class Player:
         """Run the op a quiz step asked about: the stop with the answer out."""
         run.step()
         return self.stop(run, stop.index, stop.question)
+
+
+def play_to(run: Run, lesson: Lesson, start: int, target: int) -> tuple[Run, Stop | None]:
+    """Driver.apply's function for a lesson in the TUI: from stop `start` (-1: none
+    yet), perform the steps up to `target`; going back replays the lesson from its start
+    (a few thousand ops), quizzes answered on the way.  A module-level function, so that
+    it can be sent to a driver in another process (run/child.py)."""
+    player = Player(lesson)
+    if target <= start or start < 0:
+        run, first = player.new_run(), 0
+    else:
+        first = start + 1
+        for step in lesson.steps[:first]:      # the config the restarts before it made
+            if step.action == "restart":
+                player.changes.update(step.value)
+    stop = None
+    for i in range(first, target + 1):
+        run, stop = player.do(run, i)
+        if stop.question is not None and i < target:
+            stop = player.reveal(run, stop)
+    return run, stop
+
+
+def reveal(run: Run, lesson: Lesson, stop: Stop) -> tuple[Run, Stop]:
+    """Driver.apply's function: the stop of a quiz step with its answer out."""
+    return run, Player(lesson).reveal(run, stop)
 
 
 def state_line(op: int, stats: StatsView) -> str:

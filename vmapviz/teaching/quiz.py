@@ -48,7 +48,7 @@ KINDS = {
 # have no such question).  "walk" is a count of areas passed on vanilla and the rewrite,
 # descent steps on 6.12 (the tree's shape); a "fails" on 6.12 depends on which vmap blocks
 # purge_fragmented_blocks_allcpus() retires, which a question does not show.
-FOR = {kind: EVERY for kind in KINDS}
+FOR: dict[str, tuple[str, ...]] = {kind: EVERY for kind in KINDS}
 FOR.update(walk=VANILLA + REWRITE, bits=REWRITE + MODERN, lazy=REWRITE + MODERN,
            fails=VANILLA + REWRITE, lazy_run=REWRITE + MODERN)
 # Level 1 asks single-op questions with all the state shown; level 2 adds the walk and
@@ -104,7 +104,7 @@ def kinds_for(op: Op, config: Config, events: list) -> list[str]:
     """The kinds of question that could fit this op, given what it did (ask() may still
     find one unanswerable from what it can show)."""
     gen = config.variant
-    out = []
+    out: list[str] = []
     if not config.offers(op.call):
         return out
     purged = any(e.kind == "purge" for e in events)
@@ -186,7 +186,7 @@ def _given(kind: str, op: Op, before: Before, events: list) -> dict | None:
     return g
 
 
-def _occupied(before: Before) -> list[tuple[int, int, str]]:
+def _occupied(before: Before) -> list[tuple[int, int, str, str]]:
     """What the allocator cannot use: every area (busy or lazy), and 6.12's pooled ones."""
     out = [(a.start, a.end, a.state, a.kind) for a in before.areas]
     page = before.config.page_size
@@ -588,6 +588,16 @@ def next_question(run, kinds: Iterable[str] | None = None, limit: int = 1_000_00
     return None
 
 
+def ask_after(run, skip: int = 0, kinds: Iterable[str] | None = None):
+    """Driver.apply's function for quiz mode: run `skip` ops, then find the next
+    question (next_question); (run, the question or None).  Module-level, so that it
+    can be sent to a driver in another process (run/child.py)."""
+    for _ in range(skip):
+        if run.step() is None:
+            break
+    return run, next_question(run, kinds)
+
+
 def answer_text(q: Question) -> str:
     """The answer as a person reads it: numbers grouped (2,210), addresses in hex."""
     return f"{q.answer:,}" if isinstance(q.answer, int) else str(q.answer)
@@ -652,7 +662,7 @@ def generate(spec: RunSpec, n: int = 5, horizon: int = HORIZON,
                 found.setdefault((kind, outcome(kind, events)), []).append(run.kernel.op)
     rng = random.Random(f"vmapviz-quiz:{workload.name}:{seed}")
     candidates = _choose(found, 6 * n, rng)
-    run, asked = Run(workload, config), {}
+    run, asked = Run(workload, config), dict[tuple[str, str], list[int]]()
     for number, (kind, label) in candidates:
         if _ask_at(run, number, kind) is not None:
             asked.setdefault((kind, label), []).append(number)

@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import re
+from typing import Any
 from pathlib import Path
 
 from . import quiz
@@ -59,7 +60,7 @@ def write_sheets(directory: str, spec: RunSpec, names: list[str], n: int,
     workload, config = spec.workload, spec.config
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    key = {"workload": workload.name, "variant": config.variant, "nr_cpus": config.nr_cpus,
+    key: dict[str, Any] = {"workload": workload.name, "variant": config.variant, "nr_cpus": config.nr_cpus,
            "bits": config.bits, "sheet_seed": config.seed, "level": level, "kinds": kinds or list(quiz.KINDS),
            "students": []}
     written, slugs = [], set()
@@ -147,7 +148,8 @@ def grade(key_path: str, answers_path: str) -> dict:
     if not rows or not rows[0] or rows[0][0].strip().lower() != "student":
         raise GradeError(f"{answers_path}:1: the first line must be the header student,1,2,...")
     width = len(rows[0]) - 1
-    results, seen = [], set()
+    results: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for line, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
             continue

@@ -1,9 +1,9 @@
 """The Textual app: the vmalloc address space, the per-CPU vmap blocks, lazy flushing
 and the kernel's events, live.
 
-The driver runs the simulation in its own thread and hands every new Snapshot to
-`_deliver`, which posts a `SnapshotReady` message; a pending one is replaced by a newer
-one (`can_replace`), so a busy UI skips to the newest state and never slows the kernel.
+The driver runs the simulation in its own thread and posts every new Snapshot as a
+`SnapshotReady` message (run_view.py); a pending one is replaced by a newer one, so a
+busy UI skips to the newest state and never slows the kernel.
 The app shows a snapshot when its frame is due (pacing.py), inside `batch_update()`,
 and each panel of the panel table (panels/table.py) refreshes only the lines that
 changed; the run line is panels/header.py.  Every action that can fail ends in a notification, never a
@@ -12,7 +12,6 @@ traceback.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from itertools import groupby
@@ -20,7 +19,6 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -30,7 +28,7 @@ from ..run.spec import RunSpec
 from . import palette as P
 from . import themes
 from .actions import ACTIONS, CPU_CHOICES, bindings
-from .commands import CommandPalette, VmapvizCommands
+from .commands import PaletteHost, VmapvizCommands
 from .footer import FitFooter
 from .minsize import MESSAGE, fits
 from .pacing import FramePacer
@@ -39,57 +37,18 @@ from .panels.base import SnapshotPanel
 from .panels.blocks import BlockList
 from .panels.eventlog import EventLog
 from .panels.explain import ExplainPanel
-from .panels.header import Header, speed_text
+from .panels.header import Header
 from .panels.inspector import Inspector
-from .panels.lesson import LessonPanel, LessonRunner, LessonStopped
-from .panels.table import LESSON_NAMES, PANELS, Panel
-from .panels.timeline import SLOW_SEEK, OpScreen, SeekScreen, TimelineStrip
+from .panels.lesson import LessonPanel, LessonRunner
+from .panels.table import PANELS, Panel
+from .panels.timeline import SLOW_SEEK, SeekScreen, TimelineStrip
 from .screens.dialogs import FilterScreen, HelpScreen, PickScreen
-from .screens.quiz import QuizReady, QuizScreen, Score
+from .teaching import Teaching
+from .run_view import RunView, SnapshotReady, guarded
+from .screens.quiz import Score
 from .signals import catch_signals
 
-SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
-
-
-class SnapshotReady(Message):
-    """A new snapshot from the driver; a newer one replaces it while it waits."""
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        super().__init__()
-        self.snapshot = snapshot
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotReady)
-
-
-def guarded(fn):
-    """Run an action; any exception becomes an error notification."""
-
-    @functools.wraps(fn)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return fn(self, *args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - the app must keep running
-            self.report_error(e)
-            return None
-
-    return wrapper
-
-
-def next_speed(current: float | None, direction: int) -> float | None:
-    """The listed speed one step faster (direction 1) or slower (-1) than `current`."""
-    if current in SPEEDS:
-        i = SPEEDS.index(current)
-    else:  # an unlisted speed: the nearest listed one on the wanted side
-        finite = [s for s in SPEEDS if s is not None]
-        i = sum(1 for s in finite if s < current)
-        if direction > 0 and i < len(finite) and finite[i] == current:
-            i += 1
-        direction = 0 if direction > 0 else -1
-    return SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]
-
-
-class VmapvizApp(themes.Readable, App):
+class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
     """vmapviz's interactive view.  See the module docstring."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
@@ -102,14 +61,18 @@ class VmapvizApp(themes.Readable, App):
 
     def __init__(self, spec: RunSpec | None = None, *, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
-                 theme: str | None = None, lesson=None) -> None:
+                 theme: str | None = None, lesson=None, compare=None) -> None:
         super().__init__()
         themes.register(self)
         if theme:
             self.theme = theme
-        if driver is None:
+        # `vmapviz compare`: compare mode alone, on the pair's driver (no main run behind it)
+        self.compare_at_start = compare
+        if driver is None and compare is None:
             from ..run.driver import Driver
             driver = Driver(spec if spec is not None else RunSpec.of())
+        if compare is not None:
+            self.title = "vmapviz compare"
         self.driver = driver
         self.autoplay = autoplay
         self.snap: Snapshot | None = None
@@ -118,20 +81,24 @@ class VmapvizApp(themes.Readable, App):
         self.first_paint: float | None = None
         self._last_error: str | None = None
         self._features = None      # the generation features the panels were picked for
-        self._started = False
-        self._speed = driver.speed
+        self._speed = driver.speed if driver is not None else None
         self.pacer = FramePacer(self, self.apply_snapshot)
         self.score = Score()
         self.quiz_kinds: list[str] | None = None     # the kinds quiz mode asks (T picks); None: all
         self.lesson: LessonRunner | None = None
         self._start_lesson = lesson
+        self.panels: dict[str, Widget] = {}               # the main screen's, by id (on_mount)
+        self.fed: list[tuple[Panel, SnapshotPanel]] = []  # those that snapshots feed
         if lesson is not None:
             self.autoplay = False
 
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        """The panels of the table (panels/table.py) in order, each in its row."""
+        """The panels of the table (panels/table.py) in order, each in its row; none
+        under compare mode alone."""
+        if self.compare_at_start is not None:
+            return
         yield Static(MESSAGE, id="too-small")
         for row, line in groupby(PANELS, key=lambda p: p.row):
             if row is None:
@@ -148,6 +115,13 @@ class VmapvizApp(themes.Readable, App):
         return widget
 
     def on_mount(self) -> None:
+        P.activate(themes.palette_for(self.theme_variables))
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._catch_signals(True)
+        if self.compare_at_start is not None:
+            from .screens.compare import CompareScreen
+            self.push_screen(CompareScreen(self.compare_at_start, standalone=True))
+            return
         # References to the main screen's panels: a modal screen on top (help, a
         # picker, the palette) must not hide them from the snapshots.
         q = self.query_one
@@ -157,18 +131,11 @@ class VmapvizApp(themes.Readable, App):
         self.log_panel, self.inspector = q(EventLog), q(Inspector)
         self.explain_box, self.explain_text = q(ExplainPanel), q("#explain-text", Static)
         self.lesson_panel = q(LessonPanel)
-        P.activate(themes.palette_for(self.theme_variables))
-        self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.driver.on_snapshot = self._deliver
-        self.driver.start()
+        self.start_driver(self.autoplay)
         self.set_interval(0.25, self._watch_seek)
-        self._started = True
-        if self.autoplay:
-            self.driver.play()
         if self.driver.latest is not None:
             self.apply_snapshot(self.driver.latest)
         self.call_after_refresh(self._painted)
-        self._catch_signals(True)
         if self._start_lesson is not None:
             self.start_lesson(self._start_lesson)
 
@@ -198,17 +165,7 @@ class VmapvizApp(themes.Readable, App):
         self._catch_signals(False)
         self.stop_driver()
 
-    def stop_driver(self) -> None:
-        if self._started:
-            self._started = False
-            self.driver.on_snapshot = None
-            self.driver.stop()
-
     # -- snapshots ------------------------------------------------------------------------
-
-    def _deliver(self, snap: Snapshot) -> None:
-        """Called in the driver's delivery thread: hand the snapshot to the UI thread."""
-        self.post_message(SnapshotReady(snap))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.pacer.offer(message.snapshot)
@@ -225,6 +182,12 @@ class VmapvizApp(themes.Readable, App):
         """The config of the run on screen, from its snapshot (the driver's thread owns
         the live run); before the first snapshot, the one asked for."""
         return self.snap.config if self.snap is not None else self.driver.requested.config
+
+    def run_span(self):
+        return self.snap.timeline if self.snap is not None else None
+
+    def key_map(self) -> AddressMap:
+        return self.amap
 
     def user_acted(self) -> None:
         """A key was pressed: it stops a long jump where it is, and the snapshots of the
@@ -273,10 +236,6 @@ class VmapvizApp(themes.Readable, App):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def report_error(self, error: BaseException | str) -> None:
-        message = error if isinstance(error, str) else (str(error) or type(error).__name__)
-        self.notify(message, title="vmapviz", severity="error", timeout=6)
-
     def on_address_map_cursor_moved(self, message: AddressMap.CursorMoved) -> None:
         self.inspector.show(addr=message.addr, cell_bytes=message.cell_bytes)
 
@@ -316,180 +275,39 @@ class VmapvizApp(themes.Readable, App):
         if self.snap is not None and self.snap.running:
             self.driver.play()   # a run that was playing goes on playing; a paused one waits
 
-    # -- actions --------------------------------------------------------------------------
+    # -- actions (those that act on a run on screen: run_view.py) ---------------------------
 
-    @guarded
-    def action_toggle(self) -> None:
-        self.user_acted()
-        self.driver.toggle()
-        if self.snap is not None and not self.snap.finished:
-            self.header.ask("PAUSED" if self.header.expected_running() else "RUNNING")
+    def expect(self, state: str | None) -> None:
+        """The header's badge shows what a key asked for until the driver's snapshot does."""
+        header = self.header
+        if state is None:
+            if self.snap is not None and not self.snap.finished:
+                header.ask("PAUSED" if header.expected_running() else "RUNNING")
+        elif header.expected_running():
+            header.ask(state)
 
-    @guarded
-    def action_step(self) -> None:
-        self.user_acted()
-        self.driver.step(1)
-        if self.header.expected_running():
-            self.header.ask("PAUSED")   # a step pauses the run
-
-    @guarded
-    def action_until(self, kind: str) -> None:
-        """Run to the next op with an event of `kind` (events.UNTIL)."""
-        self.user_acted()
-        self.driver.step_until(kind)
-
-    @guarded
-    def action_step_back(self) -> None:
-        self.user_acted()
-        self.driver.step_back(1)
-        if self.header.expected_running():
-            self.header.ask("PAUSED")
-
-    @guarded
-    def action_back_to_flush(self) -> None:
-        self.user_acted()
-        self.driver.back_to("flush")
-
-    @guarded
-    def action_jump(self) -> None:
-        def chosen(op: int | None) -> None:
-            if op is not None:
-                self.user_acted()
-                self.driver.jump(op)
-
-        span = self.snap.timeline if self.snap is not None else None
-        self.push_screen(OpScreen(span.end if span else 0, span.start if span else 0), chosen)
+    def after_reset(self) -> None:
+        self.log_panel.clear()
 
     def on_timeline_strip_jump(self, message: TimelineStrip.Jump) -> None:
         self.user_acted()
         self.driver.jump(message.op)
 
     @guarded
-    def action_quiz(self, skip: int = 0) -> None:
-        """Quiz mode: the run waits before the next op a question of the chosen kinds
-        fits and can show enough for; predict it.  `skip`: run that many ops first."""
-        from ..teaching.quiz import next_question
-        self.user_acted()
-        kinds = self.quiz_kinds
-
-        def ask(run):
-            for _ in range(skip):
-                if run.step() is None:
-                    break
-            return run, next_question(run, kinds)
-        self.driver.apply(ask, lambda q: self.post_message(QuizReady(q)))
-
-    @guarded
-    def action_quiz_kinds(self) -> None:
-        """Choose the kinds of question quiz mode asks, then start it."""
-        from ..teaching.quiz import FOR, KINDS, ONE_OP
-        variant = self.snap.config.variant if self.snap else None
-        options = [("all", "every kind this kernel has questions for")] + [
-            (k, KINDS[k]) for k in ONE_OP if variant is None or variant in FOR[k]]
-
-        def chosen(answer: str | None) -> None:
-            if not answer:
-                return
-            kinds = [k.strip() for k in answer.split(",") if k.strip()]
-            offered = [k for k, _ in options]
-            bad = [k for k in kinds if k not in offered]
-            if bad or not kinds:
-                self.notify(f"No such kind of question here: {', '.join(bad) or answer!r}; "
-                            f"the kinds: {', '.join(offered[1:])}", timeout=5)
-                return
-            self.quiz_kinds = None if "all" in kinds else kinds
-            self.action_quiz()
-
-        self.push_screen(PickScreen("quiz: which kind of question?", options,
-                                    "all" if self.quiz_kinds is None else self.quiz_kinds[0],
-                                    free_text="or several kinds, separated by commas, then enter:",
-                                    placeholder="e.g. lazy,flush"), chosen)
-
-    def on_quiz_ready(self, message: QuizReady) -> None:
-        if message.question is None:
-            self.notify("No op left that a question fits.", timeout=3)
-            return
-
-        def closed(result) -> None:
-            if result == "next":
-                self.action_quiz()
-            elif isinstance(result, int):          # skipped: this op, or N ops ahead
-                self.action_quiz(result)
-
-        self.push_screen(QuizScreen(message.question, self.score, lambda _ok: self.driver.step(1)), closed)
-
-    @guarded
-    def action_pick_lesson(self) -> None:
-        from ..teaching.lesson import catalog, find
-        options = [(item.name.split("-", 1)[-1], item.title) for item in catalog()]
-
-        def chosen(name: str | None) -> None:
-            if name:
-                self.load_then(lambda: find(name), self.start_lesson)
-
-        self.push_screen(PickScreen("pick a lesson", options, None,
-                                    free_text="or the path of a lesson file, then enter:"), chosen)
-
-    def start_lesson(self, lesson) -> None:
-        self.lesson = LessonRunner(lesson)
-        self.action_lesson_step(1)
-
-    @guarded
-    def action_lesson_step(self, direction: int) -> None:
-        runner = self.lesson
-        if runner is None:
-            self.notify("No lesson: shift+L picks one.", timeout=3)
-            return
-        target = runner.index + direction
-        if not 0 <= target < len(runner.lesson.steps):
-            return
-        self.user_acted()
-        self.driver.apply(runner.steps_to(target), lambda stop: self.post_message(LessonStopped(target, stop)))
-
-    def on_lesson_stopped(self, message: LessonStopped) -> None:
-        runner = self.lesson
-        if runner is None or message.stop is None:
-            return
-        runner.index, runner.stop = message.index, message.stop
-        stop = message.stop
-        self.lesson_panel.show_stop(runner.lesson, stop)
-        for name in LESSON_NAMES:
-            self.panels[name].remove_class("-lesson-highlight")
-        target = stop.step.value if stop.step.action == "highlight" else None
-        if isinstance(target, str):
-            self.panels[target].add_class("-lesson-highlight")
-        elif isinstance(target, dict):
-            self.amap.add_class("-lesson-highlight")
-            self.amap._move_cursor_to(target["start"])
-        if stop.question is not None and not stop.wrong and stop.op < stop.question.op:
-            def answered(_ok: bool) -> None:
-                self.driver.apply(runner.reveal(stop),
-                                  lambda s: self.post_message(LessonStopped(message.index, s)))
-            self.push_screen(QuizScreen(stop.question, self.score, answered, "lesson question",
-                                        skippable=False))
-
-    @guarded
-    def action_speed(self, direction: int) -> None:
-        self._speed = next_speed(self._speed, direction)
-        self.user_acted()
-        self.driver.set_speed(self._speed)
-        self.notify(f"Speed {speed_text(self._speed)} ops/s"
-                    + (" (as fast as possible)" if self._speed is None else ""), timeout=1.5)
-
-    @guarded
     def action_compare(self, other: str | None = None) -> None:
-        """Compare mode: this run on two generations in lockstep (tui/compare.py)."""
+        """Compare mode: this run on two generations in lockstep (screens/compare.py)."""
         from .screens.compare import open_compare
         open_compare(self, other)
+
+    def compare_mode(self):
+        """Compare mode's screen while it is open, else None."""
+        from .screens.compare import CompareScreen
+        return next((s for s in self.screen_stack if isinstance(s, CompareScreen)), None)
 
     @guarded
     def action_scaling(self) -> None:
         from .screens.scaling import ScalingScreen
         self.push_screen(ScalingScreen())
-
-    @guarded
-    def action_zoom(self, steps: int) -> None:
-        self.amap.zoom(steps)
 
     @guarded
     def action_select_block(self) -> None:
@@ -533,14 +351,16 @@ class VmapvizApp(themes.Readable, App):
     def action_variant(self) -> None:
         """Cycle through every registered generation that can run the workload, from the
         one last asked for (so v v moves twice, even before the first restart lands)."""
+        from ..kernel.views import ConfigError
         from ..kernel.generations import NAMES
-        from ..workloads import UnsupportedWorkload
         cfg = self.driver.requested.config
         i = NAMES.index(cfg.variant)
         for name in NAMES[i + 1:] + NAMES[:i]:
-            try:
+            try:   # a generation without a call the workload needs, or that cannot boot
+                   # this machine (6.18 on 32-bit allows 8 CPUs): UnsupportedWorkload is one
+                cfg.replace(variant=name)
                 self.driver.workload.config(variant=name, nr_cpus=cfg.nr_cpus, bits=cfg.bits)
-            except UnsupportedWorkload:
+            except ConfigError:
                 continue
             self.restart_with(variant=name)
             return
@@ -581,13 +401,6 @@ class VmapvizApp(themes.Readable, App):
         else:
             self.notify(f"{name} does not exist in {cfg.generation.version}: refused.",
                         severity="warning", timeout=3)
-
-    @guarded
-    def action_reset(self) -> None:
-        self.user_acted()
-        self.driver.reset()
-        self.log_panel.clear()
-        self.notify("Reset to op 0.", timeout=2)
 
     @guarded
     def action_toggle_explain(self) -> None:
@@ -639,24 +452,6 @@ class VmapvizApp(themes.Readable, App):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    def action_command_palette(self) -> None:
-        # No id (Textual gives it one): ctrl+p again while the last palette is still being
-        # removed would otherwise mount a second screen of the same id (DuplicateIds).
-        if self.use_command_palette and not CommandPalette.is_open(self):
-            self.push_screen(CommandPalette())
-
-    def search_themes(self) -> None:
-        """The palette's "Theme" entry: Textual's own opens its own palette, without the
-        workarounds of ours (commands.CommandPalette); this one is ours."""
-        from textual.theme import ThemeProvider
-        self.push_screen(CommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
-
-    def search_commands(self, commands, placeholder: str = "Search for commands…"):
-        """As App.search_commands, in our palette (see search_themes)."""
-        from textual.command import SimpleProvider
-        return self.push_screen(CommandPalette(providers=[SimpleProvider(self.screen, commands)],
-                                               placeholder=placeholder))
-
     async def action_quit(self) -> None:
         self.stop_driver()
         self.exit()
@@ -671,14 +466,10 @@ class VmapvizApp(themes.Readable, App):
     def action_log_filter(self, text: str) -> None:
         self.log_panel.set_filter(text, self.run_config.nr_cpus)
 
-    @guarded
-    def action_fit(self) -> None:
-        self.amap.action_fit()
-
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """An action that needs a feature the running generation lacks is disabled."""
         needs = NEEDS.get((action, parameters))
-        if needs and not getattr(self.run_config.generation.features, needs):
+        if needs and not self.run_config.generation.features.have(needs):
             return False
         return True
 
@@ -688,11 +479,12 @@ NEEDS = {(a.handler, a.args): a.needs for a in ACTIONS if a.needs}
 
 # -- entry points for the CLI ---------------------------------------------------------------
 
-def run_tui(spec: RunSpec, theme: str | None = None, lesson=None) -> int:
+def run_tui(spec: RunSpec, theme: str | None = None, lesson=None, driver=None) -> int:
     """`vmapviz` / `vmapviz tui ...`: open the app, playing at a pace a person can follow
-    (or paused at a lesson's first stop).  Returns the app's exit status: 0, 130 after
-    SIGTERM or SIGHUP, 1 after a crash."""
-    app = VmapvizApp(spec, theme=theme, lesson=lesson)
+    (or paused at a lesson's first stop), on `driver` (the CLI's: a child process's,
+    run/child.py, unless --in-process; None: a Driver thread in this process).  Returns
+    the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
+    app = VmapvizApp(spec, theme=theme, lesson=lesson, driver=driver)
     try:
         app.run()
     finally:

@@ -1,11 +1,13 @@
 """The command palette: every action of the table (actions.py), then every workload,
-kernel generation, CPU count and flush model to restart with."""
+kernel generation, CPU count and flush model to restart with; in compare mode, its
+rows of the table."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from textual import command, work
+from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 
@@ -46,23 +48,28 @@ class CommandPalette(AnswersOnce, command.CommandPalette):
             pass
 
 
-# What each flush model means, in the words of the generations it is true of.
-FLUSH_HELP = SentenceTable("palette.flush", lambda model: f"flush model {model!r}")
-FLUSH_HELP.add("all", VANILLA + REWRITE, lambda model: (
+# What each flush model means, in the words of the generations it is true of (the
+# ceiling, a constant of the generation, from the registry).
+FLUSH_HELP = SentenceTable("palette.flush", lambda model, gen: f"flush model {model!r}")
+FLUSH_HELP.add("all", VANILLA + REWRITE, lambda model, gen: (
     "x86: flush_tlb_kernel_range() empties every CPU's whole TLB (flush_tlb_all)"))
-FLUSH_HELP.add("all", MODERN, lambda model: (
-    "x86: flush_tlb_kernel_range() runs one INVLPG per page up to 33 pages "
+FLUSH_HELP.add("all", MODERN, lambda model, gen: (
+    f"x86: flush_tlb_kernel_range() runs one INVLPG per page up to {gen.flush_ceiling} pages "
     "(tlb_single_page_flush_ceiling), a whole-TLB flush above"))
-FLUSH_HELP.add("range", EVERY, lambda model: (
+FLUSH_HELP.add("range", EVERY, lambda model, gen: (
     "ARM and others: only the range is dropped from each CPU's TLB"))
 
 
 def palette_entries(app):
-    """(title, help, callback) of every palette entry the running generation allows."""
-    for a in ACTIONS:
-        if app.check_action(a.handler, a.args):
+    """(title, help, callback) of every palette entry the running generation allows; in
+    compare mode, compare mode's own rows of the action table."""
+    mode = app.compare_mode()
+    for a in mode.ACTIONS if mode is not None else ACTIONS:
+        if mode is not None or app.check_action(a.handler, a.args):
             keys = f"key {a.key_text} · " if a.keys else ""
-            yield a.title, keys + a.help, partial(getattr(app, f"action_{a.handler}"), *a.args)
+            yield a.title, keys + a.help, partial(getattr(mode or app, f"action_{a.handler}"), *a.args)
+    if mode is not None:
+        return
     from ..workloads import catalog
     for name, summary in catalog():
         yield f"workload: {name}", summary, partial(app.restart_with, workload=name)
@@ -77,7 +84,7 @@ def palette_entries(app):
     for n in CPU_CHOICES:
         yield f"CPUs: {n}", "restart with this CPU count", partial(app.restart_with, nr_cpus=n)
     for model in FLUSH_MODELS:
-        help_text = FLUSH_HELP.pick(model, current).write(model)
+        help_text = FLUSH_HELP.pick(model, current).write(model, GENERATIONS[current])
         yield f"flush model: {model}", help_text, partial(app.restart_with, flush=model)
 
 
@@ -94,3 +101,26 @@ class VmapvizCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class PaletteHost(App):
+    """The app's side of the palette (mixed into VmapvizApp): ctrl+p, and Textual's
+    "Theme" and "Keys" entries, open our palette (CommandPalette above)."""
+
+    def action_command_palette(self) -> None:
+        # No id (Textual gives it one): ctrl+p again while the last palette is still being
+        # removed would otherwise mount a second screen of the same id (DuplicateIds).
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette())
+
+    def search_themes(self) -> None:
+        """The palette's "Theme" entry: Textual's own opens its own palette, without the
+        workarounds of ours (commands.CommandPalette); this one is ours."""
+        from textual.theme import ThemeProvider
+        self.push_screen(CommandPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
+
+    def search_commands(self, commands, placeholder: str = "Search for commands…"):
+        """As App.search_commands, in our palette (see search_themes)."""
+        from textual.command import SimpleProvider
+        return self.push_screen(CommandPalette(providers=[SimpleProvider(self.screen, commands)],
+                                               placeholder=placeholder))

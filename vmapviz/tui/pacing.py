@@ -1,8 +1,12 @@
 """Frame pacing: when the app shows the newest of the driver's snapshots.
 
-At most FRAME_MIN apart, and further apart when the last frames cost more than UI_DUTY
-of a CPU: the frame rate drops, the kernel does not slow down.  A key makes the next
-snapshot or two show at once, so its answer is on screen without waiting.
+At most FRAME_MIN apart (30 frames a second), and further apart when the last frames
+cost more than the driver's `ui_share` of a CPU: the frame rate drops, the kernel does
+not slow down.  A driver in the app's own process (run/driver.py) shares its
+interpreter lock with the frames and leaves them 12% of a CPU, a few frames a second
+at full speed; one in a child process (run/child.py) leaves them a whole CPU, so the
+screen keeps its 30 frames a second.  A key makes the next snapshot or two show at
+once, so its answer is on screen without waiting.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from typing import Any, Callable
 from ..run.snapshot import Snapshot
 
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
-UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them
+EARLY = FRAME_MIN / 4  # a snapshot this close to its frame is shown now: the driver's
+#                       30 a second and these frames' 30 a second are two clocks
+UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them,
+#                       unless the driver says how much it leaves (`ui_share`)
 
 
 class FramePacer:
@@ -28,6 +35,7 @@ class FramePacer:
         self._eager_frames = 0
         self._timer = False
         self._cpu_mark = time.thread_time()
+        self._duty = getattr(app.driver, "ui_share", UI_DUTY)
 
     def offer(self, snap: Snapshot) -> None:
         """A new snapshot from the driver: it replaces one still waiting."""
@@ -43,12 +51,12 @@ class FramePacer:
 
     def _show_pending(self) -> None:
         """Show the newest snapshot, unless the last frames cost so much that showing
-        one now would take more than UI_DUTY of a CPU from the simulation: then wait,
+        one now would take more than the driver's share of a CPU from the simulation: then wait,
         and show whatever is newest when the time comes."""
         if self._pending is None:
             return
         now = time.perf_counter()
-        if now < self._next_frame:
+        if now < self._next_frame - EARLY:
             if not self._timer:
                 self._timer = True
                 self._app.set_timer(self._next_frame - now, self._due)
@@ -57,7 +65,7 @@ class FramePacer:
         cpu = time.thread_time()
         cost, self._cpu_mark = cpu - self._cpu_mark, cpu  # the UI's CPU since the last frame
         self._show(snap)
-        interval = max(FRAME_MIN, min(1.0, cost / UI_DUTY))
+        interval = max(FRAME_MIN, min(1.0, cost / self._duty))
         if now < self._eager_until and self._eager_frames > 0:
             self._eager_frames -= 1   # the answer to a key: the next snapshot or two at once
             interval = 0.0

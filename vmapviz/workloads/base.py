@@ -54,15 +54,18 @@ class OpSource:
 
 
 class Interleaver(OpSource):
-    """Runs one generator per CPU, choosing the next CPU at random (seeded)."""
+    """Runs one generator per CPU, choosing the next CPU at random (seeded).
+
+    Its state is a list `ready` of one entry per CPU whose stream has a call ready:
+    [cpu, stream, that call as an Op], updated in place as the stream moves on."""
 
     def __init__(self, streams: dict[int, Stream], seed: int) -> None:
         self.rng = random.Random(f"vmapviz-schedule:{seed}")
-        self.ready: list[tuple[int, Stream, tuple[str, tuple]]] = []
+        self.ready: list[list] = []
         for cpu in sorted(streams):
             first = next(streams[cpu], None)
             if first is not None:
-                self.ready.append((cpu, streams[cpu], first))
+                self.ready.append([cpu, streams[cpu], _op(Op, (cpu, first[0], first[1]))])
         self.current = -1
 
     @property
@@ -71,22 +74,22 @@ class Interleaver(OpSource):
 
     def next(self) -> Op | None:
         ready = self.ready
-        if not ready:
+        n = len(ready)
+        if not n:
             return None
-        self.current = i = randbelow(self.rng, len(ready)) if len(ready) > 1 else 0
-        cpu, _, (call, args) = ready[i]
-        return _op(Op, (cpu, call, args))
+        self.current = i = randbelow(self.rng, n) if n > 1 else 0
+        return ready[i][2]
 
     def feed(self, result: object) -> None:
-        cpu, stream, _ = self.ready[self.current]
+        entry = self.ready[self.current]
         try:
-            nxt = stream.send(result)
+            nxt = entry[1].send(result)
         except StopIteration:
             nxt = None
         if nxt is None:
             del self.ready[self.current]
         else:
-            self.ready[self.current] = (cpu, stream, nxt)
+            entry[2] = _op(Op, (entry[0], nxt[0], nxt[1]))
 
 
 _op = tuple.__new__   # Op(cpu, call, args) without NamedTuple's Python-level __new__: once an op
@@ -105,8 +108,7 @@ class RoundRobin(Interleaver):
         if not ready:
             return None
         self.current = i = (self.current + 1) % len(ready)
-        cpu, _, (call, args) = ready[i]
-        return _op(Op, (cpu, call, args))
+        return ready[i][2]
 
     def feed(self, result: object) -> None:
         before = len(self.ready)
@@ -156,12 +158,23 @@ class Workload:
     # The generations `watch` is written for (empty: the default variant's alone): each
     # generation owns its sentences, and another gets watch_on()'s neutral line.
     watch_for: tuple[str, ...] = ()
+    # Notes written for other generations: (their owners, the text).
+    watch_also: tuple[tuple[tuple[str, ...], str], ...] = ()
+
+    def watch_texts(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        """Every text of the notes, each with the generations it is written for."""
+        return ((self.watch_for or (self.defaults.get("variant", "merged"),), self.watch), *self.watch_also)
+
+    def watch_owned(self, generation: str) -> bool:
+        """Whether some text of the notes is written for `generation`."""
+        return any(generation in owners for owners, _ in self.watch_texts())
 
     def watch_on(self, generation: str) -> str:
-        """What a class should watch for on `generation`: `watch` where it is true of it."""
-        owners = self.watch_for or (self.defaults.get("variant", "merged"),)
-        if generation in owners:
-            return self.watch
+        """What a class should watch for on `generation`: the text written for it."""
+        for owners, text in self.watch_texts():
+            if generation in owners:
+                return text
+        owners = sorted({g for o, _ in self.watch_texts() for g in o})
         return (f"The notes of {self.name} are written for {', '.join(owners)}; on {generation} the "
                 "event log and the explanation panel say what each op did.")
 

@@ -257,7 +257,16 @@ BUILTINS = [
              "stay lazy (under the threshold), so the next request fails once, purges, and succeeds "
              "on the retry; a 16 MiB request finds no hole and fails for good.",
              on_cpu0(exhaust_32bit), dict(nr_cpus=1, bits=32, variant="merged"), None,
-             expect_failures="the workload fills the 32-bit vmalloc space on purpose"),
+             expect_failures="the workload fills the 32-bit vmalloc space on purpose",
+             watch_also=((("modern", "modern-6.18"),
+                          "6.12's i386 range is 120 MiB (VMALLOC_END below the pkmap, the LDT remap, "
+                          "the CPU entry area and the fixmap); it holds 29 areas of 4 MiB and a guard "
+                          "page, and the 30th fails: vmalloc_node_range() prints 'Address range "
+                          "restricted to' the range, warn_alloc() 'vm_struct allocation failed'. Freed "
+                          "areas stay lazy (under lazy_max_pages), so the next request fails once, "
+                          "reclaim_and_purge_vmap_areas() purges them and the retry succeeds; a 16 MiB "
+                          "request finds no hole and fails; once enough is freed, the kworker's purge "
+                          "makes room and the last 16 MiB request fits."),)),
     Workload("wrap-32bit", "requests near the top of a 32-bit space wrap addr + size: the BUGs v2.6.28 reaches",
              "v2.6.28 computes addr + size in an unsigned long and never checks it. vmalloc(124 MiB) "
              "on the empty space: 0xf8800000 + 124 MiB + a guard page is 0x100401000, which wraps to "

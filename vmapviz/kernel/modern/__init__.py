@@ -48,11 +48,9 @@ class ModernKernel(ModernState):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config or Config())
 
-    def _op(self, name: str, args: tuple, cpu: int):
-        result = super()._op(name, args, cpu)
-        if self.drain_pending:
-            drain_vmap_area_work(self)
-        return result
+    def drain_work(self) -> None:
+        """The kworker runs the drain work an op queued, before the next op."""
+        drain_vmap_area_work(self)
 
     # -- the vm_struct API ------------------------------------------------------------
 
@@ -97,12 +95,10 @@ class ModernKernel(ModernState):
         cfg = self.config
         size = count * cfg.page_size
         if not count:
-            # vb_alloc() WARNs and returns NULL, which vm_map_ram() does not catch (it
-            # tests IS_ERR(mem)): it maps [0, 0), and vmap_small_pages_range_noflush()
-            # stops at BUG_ON(addr >= end).
+            # vb_alloc() (6.12.19 2763-2770, 6.18.2 2821-2828): WARN_ON(size == 0) returns
+            # ERR_PTR(-EINVAL), and vm_map_ram() returns NULL on IS_ERR(mem) (2981-2983).
             self.warn(cpu, "vb_alloc", "WARN_ON(size == 0)", "WARN_ON(size == 0)")
-            self.bug(cpu, "vmap_small_pages_range_noflush", "BUG_ON(addr >= end): vb_alloc() "
-                     "returned NULL, not an ERR_PTR, so vm_map_ram() went on to map [0, 0)")
+            return None, "vmap block"
         if count <= cfg.vmap_max_alloc:
             addr = vb_alloc(self, cpu, size)
             detail = "vmap block"

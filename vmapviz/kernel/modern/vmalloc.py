@@ -22,7 +22,8 @@ def ioremap_align(size: int, page_shift: int, bits: int) -> int:
     """__get_vm_area_node()'s VM_IOREMAP rule in 6.12: 1 << get_count_order_long(size)
     (the order of size rounded up to a power of two) of the page-aligned size, clamped
     to [PAGE_SHIFT, IOREMAP_MAX_ORDER]; x86 sets IOREMAP_MAX_ORDER to PUD_SHIFT (30) on
-    64-bit and PMD_SHIFT (22, without PAE) on 32-bit."""
+    64-bit and PMD_SHIFT (22: without PAE, the i386 configuration of i386_areas) on 32-bit
+    (arch/x86/include/asm/page_types.h 43-46 of 6.12.19)."""
     order = (size - 1).bit_length()
     return 1 << min(max(order, page_shift), 30 if bits == 64 else 22)
 

@@ -140,10 +140,15 @@ def vb_free(k: ModernState, cpu: int, addr: int, size: int) -> None:
         k.bug(cpu, "vb_free", f"unable to handle kernel NULL pointer dereference: no vmap "
               f"block in the xarray for {addr:#x}")
     if not size:
-        # get_order(0) is 52 on x86_64; bitmap_clear() takes 1UL << 52 as an unsigned
-        # int, 0, and clears nothing; then vunmap_range_noflush(addr, addr).
-        k.bug(cpu, "__vunmap_range_noflush", f"BUG_ON(addr >= end): vm_unmap_ram({addr:#x}, 0) "
-              "reaches vunmap_range_noflush(addr, addr + 0)")
+        # get_order(0) is BITS_PER_LONG - PAGE_SHIFT (asm-generic/getorder.h); bitmap_clear()
+        # takes its nbits as an unsigned int (include/linux/bitmap.h 484 of 6.12.19): on
+        # x86_64 1UL << 52 is 0 there and nothing is cleared; on i386 1 << 20 bits are, 128
+        # KiB of kernel memory from the used_map on (lib/bitmap.c 379-397).  Then
+        # vunmap_range_noflush(addr, addr).
+        first = ("" if cfg.bits == 64 else "vb_free() first zeroed 2^20 bits (128 KiB of kernel "
+                 "memory from the block's used_map on: get_order(0) is 20 on i386), then ")
+        k.bug(cpu, "__vunmap_range_noflush", f"BUG_ON(addr >= end): vm_unmap_ram({addr:#x}, 0): "
+              f"{first}vunmap_range_noflush(addr, addr + 0)")
     n = 1 << get_order(size, cfg.page_size)
     off = (addr & (cfg.vmap_block_size - 1)) // cfg.page_size
     region = ((1 << n) - 1) << off

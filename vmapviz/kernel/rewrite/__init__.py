@@ -6,6 +6,8 @@ One generation with two versions: their differences are the Policy of `state`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..config import Config, get_order
 from ..views import BlockView, QueueView, VmapArea
 from ..vmap_area import FLAG_NAMES, VM_VM_AREA
@@ -77,7 +79,8 @@ class RewriteKernel(RewriteState):
                 return None, ""
             addr, vb = got
             bit = (addr - vb.start) // cfg.page_size
-            detail = f"block #{vb.id}, bits {bit}-{bit + (1 << (count - 1).bit_length()) - 1}"
+            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb.id, bit,
+                                             bit + (1 << (count - 1).bit_length()) - 1)
         else:
             if not size:
                 # alloc_vmap_area() of 0 bytes succeeds (the kernel inserts an empty area
@@ -106,7 +109,7 @@ class RewriteKernel(RewriteState):
         self.pages.free_pages(self.ram_maps.pop(addr, ()))
         return None, detail
 
-    def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> str:
+    def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> Any:
         cfg = self.config
         if not addr or addr < cfg.VMALLOC_START or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
             self._bad_unmap_addr(cpu, addr)
@@ -115,7 +118,7 @@ class RewriteKernel(RewriteState):
             bit = (addr - vb.start) // cfg.page_size
             if not count:
                 return f"block #{vb.id}: vb->dirty past VMAP_BBMAP_BITS"
-            return f"block #{vb.id}, bits {bit}-{bit + (1 << (count - 1).bit_length()) - 1} dirty"
+            return "block #{}, bits {}-{} dirty", vb.id, bit, bit + (1 << (count - 1).bit_length()) - 1
         # free_unmap_vmap_area_addr(): find_vmap_area() under vmap_area_lock
         self.stats.vmap_area_lock += 1
         va = self.tree.find(addr)

@@ -205,8 +205,8 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, undo: bool = False)
     bits = cfg.vmap_bbmap_bits
     region = ((1 << min(nbits, bits)) - 1) << pos & ((1 << bits) - 1)
     mine = k.ram_maps.get(addr)
-    honest = undo or (size and mine is not None
-                      and 1 << get_order(len(mine) << cfg.page_shift, cfg.page_size) == nbits
+    honest = undo or (size and mine                 # mine: vm_map_ram() lent >= 1 page
+                      and 1 << (len(mine) - 1).bit_length() == nbits    # the order it took
                       and vb.alloc_map & region == region and not vb.dirty_map & region)
     if not honest and size and vb.dirty_map & region == region and not k.corruption:
         k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "

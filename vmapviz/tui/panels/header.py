@@ -1,4 +1,5 @@
-"""The header: one line of the run's parameters and its state (running, speed, op)."""
+"""The header: one line of the run's parameters and its state (running, speed, op);
+and the speeds the + and - keys step through."""
 
 from __future__ import annotations
 
@@ -12,9 +13,24 @@ from .. import palette as P
 from .base import SnapshotPanel
 
 
+SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
+
+
 def speed_text(speed: float | None) -> str:
     return "max" if speed is None else f"{speed:,.0f}"
 
+
+def next_speed(current: float | None, direction: int) -> float | None:
+    """The listed speed one step faster (direction 1) or slower (-1) than `current`."""
+    if current in SPEEDS:
+        i = SPEEDS.index(current)
+    else:  # an unlisted speed: the nearest listed one on the wanted side
+        finite = [s for s in SPEEDS if s is not None]
+        i = sum(1 for s in finite if current is not None and s < current)
+        if direction > 0 and i < len(finite) and finite[i] == current:
+            i += 1
+        direction = 0 if direction > 0 else -1
+    return SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]
 
 
 class Header(Static, SnapshotPanel):

@@ -4,20 +4,23 @@ in the driver's thread (Driver.apply) through the same Player as the headless on
 
 from __future__ import annotations
 
+import functools
+
 from rich.markup import escape
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
-from ...teaching.lesson import Lesson, Player, Stop, state_line
+from ...teaching.lesson import Lesson, Stop, play_to, reveal, state_line
 
 
 class LessonStopped(Message):
     """The driver finished a lesson step."""
 
-    def __init__(self, index: int, stop: Stop | None) -> None:
+    def __init__(self, index: int, reached: Stop | None) -> None:
         super().__init__()
-        self.index, self.stop = index, stop
+        # not `stop`: that name is Message.stop(), which ends the message's bubbling
+        self.index, self.reached = index, reached
 
 
 class LessonPanel(Static):
@@ -52,28 +55,13 @@ class LessonRunner:
 
     def __init__(self, lesson: Lesson) -> None:
         self.lesson = lesson
-        self.player = Player(lesson)
         self.index = -1          # the stop on screen
         self.stop: Stop | None = None
 
     def steps_to(self, target: int):
-        """fn(run) for Driver.apply: perform steps up to `target`; going back replays
-        the lesson from its start (a few thousand ops), quizzes answered on the way."""
-        player, start = self.player, self.index
-
-        def fn(run):
-            if target <= start or start < 0:
-                player.changes = {}
-                run, first = player.new_run(), 0
-            else:
-                first = start + 1
-            stop = None
-            for i in range(first, target + 1):
-                run, stop = player.do(run, i)
-                if stop.question is not None and i < target:
-                    stop = player.reveal(run, stop)
-            return run, stop
-        return fn
+        """fn(run) for Driver.apply: the steps from the stop on screen up to `target`
+        (teaching.lesson.play_to; a partial, so that it pickles)."""
+        return functools.partial(play_to, lesson=self.lesson, start=self.index, target=target)
 
     def reveal(self, stop: Stop):
-        return lambda run: (run, self.player.reveal(run, stop))
+        return functools.partial(reveal, lesson=self.lesson, stop=stop)

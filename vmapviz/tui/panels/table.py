@@ -22,7 +22,7 @@ class Panel:
     row: str | None       # the Horizontal row (#top, #middle, #bottom) it sits in; None: a row of its own
     title: str            # its border title and its name in the help
     help: str = ""        # its line in the help ("": not listed)
-    needs: str = ""       # the generation feature it needs: "a", "a|b" (either), "!a" (without); "": always
+    needs: str = ""       # the generation features it needs (Features.have: "a", "a|b", "!a"); "": always
     lesson: str = ""      # what a lesson's highlight calls it ("look at ..."); "": not a highlight target
     hidden_waits: bool = False   # skip its snapshots while it is not displayed (it redraws whole)
 
@@ -30,13 +30,9 @@ class Panel:
         module, name = self.widget.split(":")
         return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
-    def shown_with(self, features: object) -> bool:
+    def shown_with(self, features: Any) -> bool:
         """Whether a generation with `features` (Features) has what this panel shows."""
-        if not self.needs:
-            return True
-        if self.needs.startswith("!"):
-            return not getattr(features, self.needs[1:])
-        return any(getattr(features, need) for need in self.needs.split("|"))
+        return bool(features.have(self.needs))
 
 
 PANELS = (

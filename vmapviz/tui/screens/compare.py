@@ -4,18 +4,20 @@ A `CompareDriver` (vmapviz/run/compare.py) steps both runs in its thread and pub
 pair of snapshots.  The screen shows the two maps (`TwinMap`: one zoom, one cursor,
 one scroll), side by side on wide terminals and stacked on narrow ones, the counters
 side by side with their ratio, and what the last op did on each generation
-(tui/contrast.py).  Stepping, playing, run-to-flush, the speed keys and reset act on
-both.  escape or q goes back to the main screen, or quits when `vmapviz compare`
-opened it.
+(tui/words/contrast.py).  It is a mode of the app (`VmapvizApp`): C or the palette
+opens it over the main screen, `vmapviz compare` opens the app on it with no main run.
+Its keys are rows of the app's action table, and their handlers the main screen's
+(run_view.py): stepping, playing, run-to-flush, time travel, the speed keys and reset
+act on both.  escape or q goes back to the main screen, or quits when `vmapviz
+compare` opened it.
 """
 
 from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.containers import Container, Horizontal, VerticalScroll
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -23,16 +25,13 @@ from ...run.compare import CompareDriver, PairSnapshot
 from ...run.spec import RunSpec
 from ...kernel.generations import GENERATIONS, NAMES
 from .. import palette as P
-from .. import themes
-from ..signals import INTERRUPTED, catch_signals
 from ..panels.addrmap import AddressMap
-from ..app import VmapvizApp, next_speed
 from ..panels.explain import EXPLAIN_MAX_SPEED
 from ..panels.header import speed_text
+from ..run_view import RunView, SnapshotReady
 from ..words.contrast import contrast, rows
 from ..actions import ACTIONS, Action
 from ..footer import FitFooter
-from ..panels.timeline import OpScreen
 from .dialogs import HelpScreen
 
 
@@ -86,17 +85,6 @@ class TwinMap(AddressMap):
             self._following = False
 
 
-class PairReady(Message):
-    """A new pair of snapshots; a newer one replaces it while it waits."""
-
-    def __init__(self, pair: PairSnapshot) -> None:
-        super().__init__()
-        self.pair = pair
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, PairReady)
-
-
 def pair_for(current: str, other: str | None) -> tuple[str, str]:
     """The two generations to compare, older first: `current` and `other`, by default
     vanilla (or merged, when vanilla is the one running)."""
@@ -107,11 +95,11 @@ def pair_for(current: str, other: str | None) -> tuple[str, str]:
     return tuple(sorted((current, other), key=NAMES.index))
 
 
-def open_compare(app: VmapvizApp, other: str | None = None) -> None:
+def open_compare(app, other: str | None = None) -> None:
     """From the main screen: the main run's workload and machine on its generation and
     `other`.  The main run pauses meanwhile and plays on afterwards if it was playing."""
     main = app.driver
-    driver = CompareDriver(main.running_spec(), pair_for(main.config.variant, other))
+    driver = main.paired(pair_for(main.config.variant, other))   # of the main driver's kind
     was_running = main.running
     main.pause()
 
@@ -126,16 +114,22 @@ def open_compare(app: VmapvizApp, other: str | None = None) -> None:
 # the one action table), and its own way out.
 ON_BOTH = ("toggle", "step", "until('flush')", "step_back", "back_to_flush", "jump", "speed(1)",
            "speed(-1)", "zoom(-1)", "zoom(1)", "fit", "reset", "scaling", "help")
-ACTIONS_HERE = tuple(a for a in ACTIONS if a.keys and a.action in ON_BOTH) + (
+# Help lines that say something else here: compare mode has no time strip, and its help
+# lists its own keys.
+HELP_HERE = {"jump": "go to op N, on both", "help": "this help: compare mode's keys"}
+ACTIONS_HERE = tuple(a._replace(help=HELP_HERE.get(a.action, a.help))
+                     for a in ACTIONS if a.keys and a.action in ON_BOTH) + (
     Action("escape,q", "close", (), "back", "leave compare mode", True),)
 
 
-class CompareScreen(ModalScreen[None]):
+class CompareScreen(RunView, ModalScreen[None]):
     """See the module docstring."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (120, "-side")]
     AUTO_FOCUS = "#map-0"
     BINDINGS = [a.binding() for a in ACTIONS_HERE]
+    ACTIONS = ACTIONS_HERE
+    BOTH = " on both"
     DEFAULT_CSS = """
     CompareScreen { layout: vertical; background: $background; }
     #compare-header { height: 1; background: $panel; color: $foreground; }
@@ -158,9 +152,9 @@ class CompareScreen(ModalScreen[None]):
         self.autoplay = autoplay
         self.standalone = standalone
         self.snap: PairSnapshot | None = None
+        self._speed = driver.speed
         self._explained = -2
         self._last_error: str | None = None
-        self._started = False
 
     def compose(self) -> ComposeResult:
         yield Static(" vmapviz compare", id="compare-header")
@@ -186,27 +180,23 @@ class CompareScreen(ModalScreen[None]):
         self.counters = self.query_one("#counters", Static)
         self.contrast_box = self.query_one("#contrast")
         self.contrast_text = self.query_one("#contrast-text", Static)
-        self.driver.on_snapshot = lambda pair: self.post_message(PairReady(pair))
-        self._pace(self.driver.speed)
-        self.driver.start()
-        self._started = True
-        if self.autoplay:
-            self.driver.play()
+        self.paced(self._speed)
+        self.start_driver(self.autoplay)
         self.apply(self.driver.latest)
 
     def on_unmount(self) -> None:
         self.stop_driver()
 
-    def stop_driver(self) -> None:
-        if self._started:
-            self._started = False
-            self.driver.on_snapshot = None
-            self.driver.stop()
+    def on_address_map_cursor_moved(self, message: AddressMap.CursorMoved) -> None:
+        message.stop()   # the twin maps' cursor is not the main screen's inspector's
+
+    def on_address_map_block_chosen(self, message: AddressMap.BlockChosen) -> None:
+        message.stop()   # nor are their blocks the main run's
 
     # -- snapshots --------------------------------------------------------------------
 
-    def on_pair_ready(self, message: PairReady) -> None:
-        self.apply(message.pair)
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.apply(message.snapshot)
 
     def apply(self, pair: PairSnapshot) -> None:
         if pair is self.snap or not self.is_attached:
@@ -268,56 +258,23 @@ class CompareScreen(ModalScreen[None]):
 
     # -- actions ----------------------------------------------------------------------
 
-    def action_toggle(self) -> None:
-        self.driver.toggle()
-
-    def action_step(self) -> None:
-        self.driver.step(1)
-
-    def action_until(self, kind: str) -> None:
-        self.driver.step_until(kind)
-
-    def action_step_back(self) -> None:
-        self.driver.step_back(1)
-
-    def action_back_to_flush(self) -> None:
-        self.driver.back_to("flush")
-
-    def action_jump(self) -> None:
-        def chosen(op: int | None) -> None:
-            if op is not None:
-                self.driver.jump(op)
-
-        span = self.snap.sides[0].timeline if self.snap is not None else None
-        self.app.push_screen(OpScreen(span.end if span else 0, span.start if span else 0), chosen)
-
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen([(a.key_text, a.help) for a in ACTIONS_HERE],
                                         "compare mode: both sides at once"))
 
-    def _pace(self, speed: float | None) -> None:
-        """Frames a second: 20 at a pace a person follows, 8 when running fast (a frame
-        redraws two maps, and its time is taken from the simulation)."""
-        self.driver.set_snapshot_hz(20 if speed is not None and speed <= EXPLAIN_MAX_SPEED else 8)
+    def run_span(self):
+        return self.snap.sides[0].timeline if self.snap is not None else None
 
-    def action_speed(self, direction: int) -> None:
-        speed = next_speed(self.driver.speed, direction)
-        self._pace(speed)
-        self.driver.set_speed(speed)
-        self.notify(f"Speed {speed_text(speed)} ops/s on both", timeout=1.5)
-
-    def action_zoom(self, steps: int) -> None:
-        self._focused_map().zoom(steps)
-
-    def action_fit(self) -> None:
-        self._focused_map().action_fit()
-
-    def _focused_map(self) -> TwinMap:
+    def key_map(self) -> TwinMap:
+        """The focused map (either: they move together)."""
         return self.focused if isinstance(self.focused, TwinMap) else self.maps[0]
 
-    def action_reset(self) -> None:
-        self.driver.reset()
-        self.notify("Both runs reset to op 0.", timeout=2)
+    def paced(self, speed: float | None) -> None:
+        """Frames a second: 20 at a pace a person follows; when running fast, 8 if the
+        driver shares this process (a frame redraws two maps, and its time is taken from
+        the simulation), else 30 (the driver's `ui_share`: a child process's)."""
+        fast = 30 if getattr(self.driver, "ui_share", 0) >= 1 else 8
+        self.driver.set_snapshot_hz(20 if speed is not None and speed <= EXPLAIN_MAX_SPEED else fast)
 
     def action_scaling(self) -> None:
         from .scaling import ScalingScreen
@@ -331,42 +288,18 @@ class CompareScreen(ModalScreen[None]):
             self.dismiss(None)
 
 
-class CompareApp(themes.Readable, App):
-    """`vmapviz compare`: compare mode alone, on the pair's driver only (no main run
-    behind it); leaving it quits."""
-
-    CSS_PATH = VmapvizApp.CSS_PATH
-    TITLE = "vmapviz compare"
-
-    def __init__(self, driver: CompareDriver, theme: str | None = None) -> None:
-        super().__init__()
-        themes.register(self)
-        if theme:
-            self.theme = theme
-        self.compare_driver = driver
-
-    def on_mount(self) -> None:
-        P.activate(themes.palette_for(self.theme_variables))
-        catch_signals(True, self._signalled)
-        self.push_screen(CompareScreen(self.compare_driver, standalone=True))
-
-    def _signalled(self) -> None:
-        self.stop_driver()
-        self.exit(return_code=INTERRUPTED)
-
-    def stop_driver(self) -> None:
-        self.compare_driver.stop()
-
-
-def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None) -> int:
+def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None,
+                in_process: bool = False) -> int:
     """`vmapviz compare ...`: refuses a workload either generation cannot run (raised
-    before the screen opens), else opens compare mode, playing.  Returns the app's exit
-    status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
-    driver = CompareDriver(spec, pair)
-    app = CompareApp(driver, theme=theme)
+    before the screen opens), else opens the app in compare mode, playing, the two
+    kernels in a child process (run/child.py) unless `in_process`.  Returns the app's
+    exit status (0, 130 after SIGTERM or SIGHUP, 1 after a crash)."""
+    from ...run.child import ChildDriver
+    from ..app import VmapvizApp
+    driver = CompareDriver(spec, pair) if in_process else ChildDriver(spec, pair)
+    app = VmapvizApp(theme=theme, compare=driver)
     try:
         app.run()
     finally:
         driver.stop()
-        app.stop_driver()
     return app.return_code or 0

@@ -15,12 +15,14 @@ from __future__ import annotations
 from ...kernel.events import AllocFail, AreaAlloc, AreaRemove, BlockFree
 from ...kernel.views import VM_IOREMAP
 from ...run.snapshot import Snapshot
-from ...sentences import EVERY, MODERN, REWRITE, VANILLA, Said, SentenceTable
+from ...sentences import EVERY, MODERN, REWRITE, VANILLA, Capability, Said, SentenceTable, Text
 from ...units import human_bytes, pct
 
-# The generations each text below is written for: the owner tuples of vmapviz.sentences.
-# A new generation owns none of them until a text is checked against its C and its name
-# added there (or to a text's own owners).
+# The generations each text below is written for: the owner tuples of vmapviz.sentences,
+# or, for a mechanism's text worded without a version, a Capability (every generation
+# that declares it).  A new generation owns no named text until one is checked against
+# its C and its name added there (or to a text's own owners).
+LAZY_PURGE = Capability("lazy_flush&!kworker_purge")   # the caller purges the lazy areas itself
 
 
 def _neutral_call(snap, call, ret, by_kind):
@@ -58,6 +60,9 @@ def explain_said(snap: Snapshot) -> Said:
             if snap.translation:
                 said.add(CALLS.neutral, [f"{snap.workload} runs translated on {snap.generation.title}: "
                                          f"{snap.translation}."])
+            if snap.watch:   # the workload's notes, owned by the generations they are written for
+                owners = frozenset({gen}) if snap.watch_owned else CALLS.neutral.owners
+                said.add(Text(owners, CALLS.neutral.write), [f"What to watch: {snap.watch}"])
         return said
     by_kind: dict[str, list] = {}
     for e in evs:
@@ -99,7 +104,7 @@ def _flushed(by_kind) -> bool:
     return "flush" in by_kind
 
 
-@PURGES.owns("purge", by=REWRITE)
+@PURGES.owns("purge", by=LAZY_PURGE)
 def _purge_sentences(snap: Snapshot, by_kind, name: str) -> list[str]:
     """What a purge and flush inside the op did (the moment to watch)."""
     if "purge" not in by_kind:
@@ -461,15 +466,12 @@ def _find_vm_area(snap, call, ret, by_kind):
     return [f"find_vm_area({call.args[0]:#x}) looked the address up in the tree."]
 
 
-for _name, _write, _owners in (
-        ("vm_map_ram", _vm_map_ram, REWRITE), ("vm_unmap_ram", _vm_unmap_ram, REWRITE),
-        ("vmalloc", _vmalloc, REWRITE), ("vmalloc_align", _vmalloc, REWRITE),
-        ("vmap", _vmalloc, REWRITE), ("get_vm_area", _get_vm_area, REWRITE),
-        ("vfree", _free_lazy, REWRITE), ("vunmap", _free_lazy, REWRITE),
-        ("remove_vm_area", _free_lazy, REWRITE), ("vm_unmap_aliases", _vm_unmap_aliases, REWRITE),
-        ("purge", _purge, REWRITE), ("find_vm_area", _find_vm_area, REWRITE),
-        ("touch", _touch, EVERY), ("vmalloc_to_page", _vmalloc_to_page, EVERY)):
-    CALLS.add(_name, _owners, _write)
+CALLS.add_each(REWRITE, {
+    "vm_map_ram": _vm_map_ram, "vm_unmap_ram": _vm_unmap_ram, "vmalloc": _vmalloc,
+    "vmalloc_align": _vmalloc, "vmap": _vmalloc, "get_vm_area": _get_vm_area, "vfree": _free_lazy,
+    "vunmap": _free_lazy, "remove_vm_area": _free_lazy, "vm_unmap_aliases": _vm_unmap_aliases,
+    "purge": _purge, "find_vm_area": _find_vm_area})
+CALLS.add_each(EVERY, {"touch": _touch, "vmalloc_to_page": _vmalloc_to_page})
 
 
 # -- before the rewrite: vmlist under vmlist_lock, a flush at every free ---------------------
@@ -560,11 +562,10 @@ def _vmlist_find_vm_area(snap, call, ret, by_kind):
             f"{'found the area' if found else 'found no area starting there'}."]
 
 
-for _name, _write in (("vmalloc", _vmlist_alloc), ("vmalloc_align", _vmlist_alloc),
-                      ("vmap", _vmlist_alloc), ("get_vm_area", _vmlist_get_vm_area),
-                      ("vfree", _vmlist_free), ("vunmap", _vmlist_free),
-                      ("remove_vm_area", _vmlist_free), ("find_vm_area", _vmlist_find_vm_area)):
-    CALLS.add(_name, VANILLA, _write)
+CALLS.add_each(VANILLA, {
+    "vmalloc": _vmlist_alloc, "vmalloc_align": _vmlist_alloc, "vmap": _vmlist_alloc,
+    "get_vm_area": _vmlist_get_vm_area, "vfree": _vmlist_free, "vunmap": _vmlist_free,
+    "remove_vm_area": _vmlist_free, "find_vm_area": _vmlist_find_vm_area})
 
 
 # -- calls a generation does not have -----------------------------------------------------------

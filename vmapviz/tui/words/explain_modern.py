@@ -1,4 +1,5 @@
-"""The explanations in a current kernel's terms (Linux 6.12), picked by features:
+"""The explanations in a current kernel's terms (Linux 6.12), owned by capabilities
+(vmapviz.sentences.Capability: every generation that declares the feature shows them):
 
 - `free_tree`: an allocation is the lowest fit in the free tree, in steps of its
   descent; a vmap node's pool of purged areas of that exact size is tried first
@@ -13,9 +14,11 @@
   once and resets it.
 
 The handlers take (snapshot, call, return, events by kind) like explain.py's and
-return sentences; each is registered in explain.py's tables for the generations it is
-written for: MODERN (6.12.33 and 6.18.2), except the purge's text, whose pool decay
-differs (6.12 empties a pool of fewer than four areas, 6.18 keeps it).
+return sentences; each is registered in explain.py's tables for the capability it
+explains.  The words name no version; where a sentence says which kernel, the
+generation's own version says it (`_linux`).  The purge's text is each kernel's own
+(MODERN: 6.12.33 and 6.18.2), its pool decay differing (6.12 empties a pool of fewer
+than four areas, 6.18 keeps it).
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from ...kernel.events import KWORKER, BlockFree, BlockNew, FragmentedPurge
 from ...kernel.views import VM_IOREMAP, VM_NO_GUARD
 from ...run.snapshot import Snapshot
 from ...units import human_bytes, pct
-from .explain import CALLS, MODERN, PURGES, TROUBLE, vunmap_keeps_pages
+from ...sentences import Capability
+from .explain import CALLS, PURGES, TROUBLE, vunmap_keeps_pages
+
+FREE_TREE = Capability("free_tree")          # the lowest fit in a tree of free blocks
+VMAP_NODES = Capability("vmap_nodes")        # busy trees and pools of purged areas per node
+KWORKER_PURGE = Capability("kworker_purge")  # PTEs cleared at the free, a kworker purges
+DIRTY_RANGE = Capability("dirty_range")      # blocks bump-allocate and keep a dirty range
 
 
 def _s(n: int, word: str) -> str:
@@ -106,13 +115,13 @@ def _get_vm_area(snap, call, ret, by_kind):
     return out
 
 
-@TROUBLE.owns("alloc_fail", by=MODERN)
+@TROUBLE.owns("alloc_fail", by=FREE_TREE)
 def alloc_fail(snap, e) -> list[str]:
     return [f"The kernel printed \"{e.line()}\": even after that reclaim and one retry no free "
             f"block of {human_bytes(e.size)} fits, so the caller gets NULL."]
 
 
-@TROUBLE.owns("uaf", by=MODERN)
+@TROUBLE.owns("uaf", by=KWORKER_PURGE)
 def uaf(snap, e) -> list[str]:
     return [f"Use-after-free at {e.addr:#x} through {e.how}: {_linux(snap)} cleared the PTE at the free, but "
             "this CPU's TLB still held the translation until the purge's flush, so the access "
@@ -219,8 +228,7 @@ def _vm_map_ram(snap, call, ret, by_kind):
                 "so it went to alloc_vmap_area(), without a guard page.", *area_sentences(snap, by_kind)]
     if not count:
         return [f"vm_map_ram(0) on cpu{call.cpu}: vb_alloc() hit WARN_ON(size == 0) and returned "
-                "NULL, which vm_map_ram() does not catch (it tests IS_ERR()), so it went on to map "
-                "[0, 0) and vmap_pages_range() hit BUG_ON(addr >= end)."]
+                "ERR_PTR(-EINVAL), so vm_map_ram() returned NULL; nothing was mapped."]
     if "bits" in by_kind and (ret is None or ret.result is None):
         b = by_kind["bits"][-1]
         return [f"vm_map_ram({count}) on cpu{call.cpu}: vb_alloc() gave it {_pages(b.bit, b.nbits)} of "
@@ -315,9 +323,9 @@ def _find_vm_area(snap, call, ret, by_kind):
             + ("returned its vm_struct." if found else "found no busy area with a vm_struct there.")]
 
 
-for _name, _write in (("purge", _purge), ("find_vm_area", _find_vm_area), ("vmalloc", _vmalloc),
-                      ("vmalloc_align", _vmalloc), ("vmap", _vmalloc),
-                      ("get_vm_area", _get_vm_area), ("vfree", _free), ("vunmap", _free),
-                      ("remove_vm_area", _free), ("vm_map_ram", _vm_map_ram),
-                      ("vm_unmap_ram", _vm_unmap_ram), ("vm_unmap_aliases", _vm_unmap_aliases)):
-    CALLS.add(_name, MODERN, _write)
+CALLS.add_each(FREE_TREE, {"vmalloc": _vmalloc, "vmalloc_align": _vmalloc, "vmap": _vmalloc,
+                           "get_vm_area": _get_vm_area})
+CALLS.add_each(VMAP_NODES, {"find_vm_area": _find_vm_area})
+CALLS.add_each(KWORKER_PURGE, {"purge": _purge, "vfree": _free, "vunmap": _free, "remove_vm_area": _free})
+CALLS.add_each(DIRTY_RANGE, {"vm_map_ram": _vm_map_ram, "vm_unmap_ram": _vm_unmap_ram,
+                             "vm_unmap_aliases": _vm_unmap_aliases})
