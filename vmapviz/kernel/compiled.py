@@ -1,6 +1,6 @@
 """mypyc's class options, for the optional compiled build (setup.py).
 
-`@mypyc_attr(serializable=True)` marks a class that checkpoints pickle (and deepcopy
+`@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)` marks a class that checkpoints pickle (and deepcopy
 copies): compiled, it is then rebuilt from its state without a call to __init__, as
 pickle does for a Python class.  mypyc reads the decorator when it compiles; at run
 time, in either build, the decorator here returns the class unchanged, so the pure

@@ -21,7 +21,7 @@ class KernelBug(Exception):
     """Raised by Machine.bug(): the call stops where the real kernel would oops."""
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Machine:
     """The shared state and the primitives every generation calls."""
 

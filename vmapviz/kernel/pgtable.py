@@ -72,7 +72,7 @@ def count_in(masks, lo: int, hi: int) -> int:
     return sum((have[g] & bits).bit_count() for g, bits in groups(lo, hi, have))
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageSet:
     """A set of page numbers: a bitmap per group (dead pages)."""
 
@@ -118,7 +118,7 @@ def frame_type(nr_pages: int) -> str:
     return "I" if nr_pages < 1 << 32 else "Q"
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageMap:
     """Page number -> frame (the page table, a TLB): per group, a bitmap of the entries
     present and an array of frames of type `code` (where a bit is clear, the frame
@@ -214,7 +214,7 @@ class PageMap:
         self.count = 0
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
     last-in first-out (like the per-CPU hot lists); fewer than asked once all
@@ -253,7 +253,7 @@ class PageAllocator:
         self.free_list.extend(pfns)
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageTable:
     """init_mm's kernel page table and every CPU's TLB."""
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 RED, BLACK = True, False
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class RbNode:
     """struct rb_node, with the vmap_area it is embedded in."""
 
@@ -32,7 +32,7 @@ class RbNode:
         self.red = RED
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class RbTree:
     """struct rb_root."""
 

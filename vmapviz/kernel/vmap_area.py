@@ -92,7 +92,7 @@ class Found(NamedTuple):
     low: int = 0
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapAreaTree:
     """vmap_area_root and vmap_area_list (or, before the rewrite, vmlist): the areas in
     address order, found by start.  `gap` is what the first-fit walk leaves after each

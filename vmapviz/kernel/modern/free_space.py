@@ -33,7 +33,7 @@ def ALIGN(x: int, a: int) -> int:
     return (x + a - 1) & ~(a - 1)
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class FreeSpace:
     """The free blocks: `starts` in address order, `end_of` each block's end."""
 

@@ -37,7 +37,7 @@ class NodeView(NamedTuple):
     pooled: int
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapNode:
     """struct vmap_node: busy and lazy areas (their starts, in address order), and the
     pools: pool[i] holds purged areas of i + 1 pages, the list head first."""

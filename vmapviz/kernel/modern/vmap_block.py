@@ -21,7 +21,7 @@ from .kva import alloc_vmap_area, flush_tlb_kernel_range, free_vmap_area_noflush
 from .state import VMAP_BLOCK, VMAP_RAM, ModernState
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapBlock:
     """struct vmap_block; `id` numbers blocks in creation order for the views."""
 

@@ -19,7 +19,7 @@ from .kva import __purge_vmap_area_lazy, alloc_vmap_area, free_unmap_vmap_area, 
 from .state import RewriteState, addr_to_vb_idx
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapBlock:
     """struct vmap_block; `id` numbers blocks in creation order for the views."""
 
@@ -43,7 +43,7 @@ class VmapBlock:
                          self.alloc_map, self.dirty_map, self.on_free_list, self.on_dirty_list)
 
 
-@mypyc_attr(serializable=True)
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapBlockQueue:
     """struct vmap_block_queue: list heads in list order (index 0 is the head)."""
 
