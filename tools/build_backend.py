@@ -3,6 +3,7 @@ VMAPVIZ_COMPILE=1 asks for the compiled kernel (setup.py), and a clear refusal o
 editable install with it (the extensions would shadow the checkout's .py files)."""
 
 import os
+from contextlib import contextmanager
 
 from setuptools import build_meta as _setuptools
 from setuptools.build_meta import *  # noqa: F401,F403 - every hook not overridden here
@@ -16,16 +17,27 @@ def compiling() -> bool:
     return os.environ.get("VMAPVIZ_COMPILE", "0") not in ("", "0")
 
 
-def get_requires_for_build_wheel(config_settings=None):
-    """setuptools' requirements (found by running setup.py, so without compiling: mypy
-    is not there yet), and mypy when compiling."""
-    if not compiling():
-        return _setuptools.get_requires_for_build_wheel(config_settings)
-    saved = os.environ.pop("VMAPVIZ_COMPILE")
+@contextmanager
+def pure():
+    """setup.py run as for the pure package: for the hooks that only read its metadata
+    (mypy is not installed yet when the requirements are asked for)."""
+    saved = os.environ.pop("VMAPVIZ_COMPILE", None)
     try:
-        return _setuptools.get_requires_for_build_wheel(config_settings) + ["mypy>=1.10"]
+        yield
     finally:
-        os.environ["VMAPVIZ_COMPILE"] = saved
+        if saved is not None:
+            os.environ["VMAPVIZ_COMPILE"] = saved
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    extra = ["mypy>=1.10"] if compiling() else []
+    with pure():
+        return _setuptools.get_requires_for_build_wheel(config_settings) + extra
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    with pure():
+        return _setuptools.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
 
 
 def get_requires_for_build_editable(config_settings=None):

@@ -55,12 +55,13 @@ def main(pytest_args: list[str]) -> int:
             if os.path.isfile(os.path.join(ROOT, f)):
                 os.makedirs(os.path.dirname(os.path.join(src, f)), exist_ok=True)
                 shutil.copy2(os.path.join(ROOT, f), os.path.join(src, f))
-        # This environment's packages (textual, pytest, mypy, setuptools) serve the venv.
+        # This environment's packages (textual, pytest, hypothesis) serve the venv.
         run([sys.executable, "-m", "venv", "--system-site-packages", venv])
         python = os.path.join(venv, "bin", "python")
         start = time.monotonic()
         env = dict(os.environ, VMAPVIZ_COMPILE="1", VMAPVIZ_COMPILE_OPT=os.environ.get("VMAPVIZ_COMPILE_OPT", "1"))
-        run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", src], env=env)
+        # As a user builds it: pip's isolated build (setuptools, mypy) from pyproject.toml.
+        run([python, "-m", "pip", "install", "-q", "--no-deps", src], env=env)
         print(f"check_compiled: built in {time.monotonic() - start:.0f} s", flush=True)
         # From the tests' copy, not from the checkout: its pure vmapviz would come first.
         check = ("import vmapviz.kernel as k; assert k.COMPILED, k.__file__; "
