@@ -151,12 +151,21 @@ def _cpu_s(path: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _sim_cpu(driver) -> float:
-    """The CPU seconds the simulation has taken: the child's, or the driver thread's."""
+def _sim_cpu(driver) -> tuple[float, dict[str, float]]:
+    """The CPU seconds the simulation has taken (the child's, or the driver thread's),
+    and each of its threads' (the child's driver, snapshot delivery and command loop)."""
     proc = getattr(driver, "_proc", None)
     if proc is not None:
-        return _cpu_s(f"/proc/{proc.pid}/stat")
-    return _cpu_s(f"/proc/self/task/{driver._thread.native_id}/stat")
+        tasks = f"/proc/{proc.pid}/task"
+        return _cpu_s(f"/proc/{proc.pid}/stat"), {t: _cpu_s(f"{tasks}/{t}/stat") for t in os.listdir(tasks)}
+    cpu = _cpu_s(f"/proc/self/task/{driver._thread.native_id}/stat")
+    return cpu, {"driver": cpu}
+
+
+def _per_op(before: tuple, after: tuple, ops: int) -> tuple[float, float]:
+    """CPU µs an op of the whole simulation, and of its busiest thread (the driver's)."""
+    busiest = max(after[1][t] - before[1].get(t, 0.0) for t in after[1])
+    return (after[0] - before[0]) / max(1, ops) * 1e6, busiest / max(1, ops) * 1e6
 
 
 def _new_driver(mode: str):
@@ -166,17 +175,20 @@ def _new_driver(mode: str):
     return ChildDriver(spec) if mode == "child" else Driver(spec)
 
 
-def headless_driver(mode: str, seconds: float) -> tuple[float, float]:
-    """A driver with no view, playing as fast as possible: ops/s and CPU µs an op."""
+def headless_driver(mode: str, seconds: float) -> tuple[float, float, float]:
+    """A driver with no view, playing as fast as possible: ops/s and CPU µs an op (all,
+    and its driver thread's)."""
     d = _new_driver(mode)
     d.start()
     d.play()
+    while d.latest is None or d.latest.op < 1000:     # started (a child takes a moment)
+        time.sleep(0.05)
     time.sleep(0.5)
     op0, t0, c0 = d.latest.op, time.perf_counter(), _sim_cpu(d)
     time.sleep(seconds)
     op1, t1, c1 = d.latest.op, time.perf_counter(), _sim_cpu(d)
     d.stop()
-    return (op1 - op0) / (t1 - t0), (c1 - c0) / max(1, op1 - op0) * 1e6
+    return ((op1 - op0) / (t1 - t0), *_per_op(c0, c1, op1 - op0))
 
 
 def attached(mode: str, seconds: float) -> dict:
@@ -196,39 +208,45 @@ def attached(mode: str, seconds: float) -> dict:
             op1, n1, t1, c1, u1 = d.latest.op, app.snapshots_applied, time.perf_counter(), _sim_cpu(d), time.thread_time()
             app.stop_driver()
         wall = t1 - t0
-        return dict(ops=(op1 - op0) / wall, cpu_us=(c1 - c0) / max(1, op1 - op0) * 1e6,
+        cpu_us, thread_us = _per_op(c0, c1, op1 - op0)
+        return dict(ops=(op1 - op0) / wall, cpu_us=cpu_us, thread_us=thread_us,
                     fps=(n1 - n0) / wall, ui=(u1 - u0) / wall, frame_ms=(u1 - u0) / max(1, n1 - n0) * 1e3)
 
     return asyncio.run(main())
 
 
 def bench_ops(seconds: float = 5.0, rounds: int = 3) -> None:
-    """Each measurement `rounds` times, interleaved; the best ops/s of each (the
-    machine's noise only takes speed away) and the CPU per op of that round."""
-    best: dict[str, tuple] = {}
-
-    def keep(name: str, ops: float, *rest) -> None:
-        if name not in best or ops > best[name][0]:
-            best[name] = (ops, *rest)
-
+    """Each measurement `rounds` times, interleaved.  Of the ops/s, the best (the
+    machine's noise only takes speed away); of the CPU an op, the median."""
+    load0 = os.getloadavg()
+    cli: list[float] = []
+    rows: dict[str, list] = {}
     for _ in range(rounds):
-        keep("cli", direct(WORKLOAD, seconds=seconds))
+        cli.append(direct(WORKLOAD, seconds=seconds))
         for mode in ("child", "thread"):
-            keep(f"headless {mode}", *headless_driver(mode, seconds))
+            rows.setdefault(f"headless {mode}", []).append(headless_driver(mode, seconds))
             a = attached(mode, seconds)
-            keep(f"attached {mode}", a["ops"], a["cpu_us"], a["fps"], a["ui"], a["frame_ms"])
-    print(f"ops/s, {WORKLOAD}, {seconds:.0f} s each, best of {rounds} interleaved rounds; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs:")
-    print(f"  the CLI's headless loop (no timeline)       {best['cli'][0]:10,.0f}")
+            rows.setdefault(f"attached {mode}", []).append(
+                (a["ops"], a["cpu_us"], a["thread_us"], a["fps"], a["ui"], a["frame_ms"]))
+    med = lambda rs, i: statistics.median(r[i] for r in rs)   # noqa: E731
+    print(f"ops/s, {WORKLOAD}, {seconds:.0f} s each, {rounds} interleaved rounds: the best ops/s, the "
+          f"median CPU; load average {load0[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, "
+          f"{os.cpu_count()} CPUs:")
+    print(f"  the CLI's headless loop (no timeline)       {max(cli):10,.0f}")
     for mode, where in (("child", "the simulation in a child process (the default)"),
                         ("thread", "the simulation in a thread of the app's process (--in-process)")):
-        h, hcpu = best[f"headless {mode}"]
-        t, tcpu, fps, ui, frame_ms = best[f"attached {mode}"]
+        hs, ts = rows[f"headless {mode}"], rows[f"attached {mode}"]
+        h, t = max(r[0] for r in hs), max(r[0] for r in ts)
+        hcpu, tcpu, hth, tth = med(hs, 1), med(ts, 1), med(hs, 2), med(ts, 2)
         print(f"  {where}:")
-        print(f"    driver headless                           {h:10,.0f}  {hcpu:5.1f} µs CPU an op")
-        print(f"    driver + TUI at {OPS_SIZE[0]}x{OPS_SIZE[1]}                    {t:10,.0f}  {tcpu:5.1f} µs CPU an op"
-              f"  = {t / h:.0%} of headless ops/s, {hcpu / tcpu:.0%} in CPU per op")
-        print(f"    frames shown {fps:.1f}/s; the UI thread {ui:.0%} of a CPU, {frame_ms:.1f} ms of CPU a frame")
+        print(f"    driver headless                           {h:10,.0f}  {hcpu:5.1f} µs CPU an op "
+              f"({hth:.1f} in the driver thread)")
+        print(f"    driver + TUI at {OPS_SIZE[0]}x{OPS_SIZE[1]}                    {t:10,.0f}  {tcpu:5.1f} µs CPU an op "
+              f"({tth:.1f} in the driver thread)")
+        print(f"      = {t / h:.0%} of headless ops/s (rounds: "
+              f"{', '.join(f'{a[0] / b[0]:.0%}' for a, b in zip(ts, hs))}); {hcpu / tcpu:.0%} in CPU an op")
+        print(f"    frames shown {med(ts, 3):.1f}/s; the UI thread {med(ts, 4):.0%} of a CPU, "
+              f"{med(ts, 5):.1f} ms of CPU a frame (medians)")
 
 
 # -- 3. key-to-screen latency ------------------------------------------------------------------------

@@ -217,3 +217,39 @@ def test_an_extra_call_goes_through_either_driver(make):
         assert (d.latest.events, d.latest.stats) == (tuple(run.recent), run.kernel.stats_view())
     finally:
         d.stop()
+
+
+def test_the_tuis_take_in_process_and_run_in_a_child_without_it(monkeypatch):
+    from vmapviz.faces import cli
+    seen = []
+    monkeypatch.setattr("vmapviz.tui.app.run_tui", lambda spec, theme, lesson=None, driver=None:
+                        seen.append((type(driver).__name__, lesson is not None)) or 0)
+    for argv in (["tui"], ["tui", "vmalloc-churn", "--in-process"], ["lesson", "lazy-flush", "--tui"],
+                 ["lesson", "lazy-flush", "--tui", "--in-process"]):
+        assert cli.main(argv) == 0
+    assert seen == [("ChildDriver", False), ("NoneType", False), ("ChildDriver", True), ("NoneType", True)]
+
+
+def test_a_trace_replays_in_the_child_as_in_a_plain_run(tmp_path, capsys):
+    from vmapviz.faces import cli
+    trace = str(tmp_path / "t.jsonl")
+    assert cli.main(["run", "xfs-dir", "--ops", "300", "--record", trace, "--json"]) == 0
+    capsys.readouterr()
+    spec = RunSpec.of(trace)        # a trace's workload crosses as its checked fields, not re-read
+    want = expected(spec, (120, 180))
+    got = stepped(ChildDriver(spec), (120, 180))
+    assert [shown(s) for s in got] == want
+    assert got[-1].total_ops == 300
+
+
+def test_a_child_that_cannot_start_says_why_in_one_line(monkeypatch):
+    monkeypatch.setattr(ChildDriver, "CODE", "import sys; sys.exit('vmapviz: cannot import the simulation')")
+    d = ChildDriver(SPEC)
+    d.start()
+    try:
+        wait_for(lambda: d.latest is not None and d.latest.error is not None)
+        assert d.latest.error.startswith("the simulation's process ended (exit status 1: "
+                                         "vmapviz: cannot import the simulation)")
+        assert d.latest.op == 0 and "\n" not in d.latest.error    # op 0 of the run asked for
+    finally:
+        d.stop()

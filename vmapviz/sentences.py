@@ -77,6 +77,11 @@ class SentenceTable:
             assert not t.owners & text.owners, f"{self.name}.{key}: {sorted(t.owners & text.owners)} own two texts"
         self.texts.setdefault(key, []).append(text)
 
+    def add_each(self, owners: Iterable[str] | Capability, texts: dict[str, Callable]) -> None:
+        """add() each key: write of `texts`, all for `owners`."""
+        for key, write in texts.items():
+            self.add(key, owners, write)
+
     def owns(self, *keys: str, by: Iterable[str] | Capability):
         """Decorator: register the function as the text of each key for `by`."""
         def register(write: Callable) -> Callable:

@@ -343,6 +343,7 @@ def test_compare_mode_travels_in_time_on_both_sides():
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
         assert "go back to the previous TLB flush" in text and "leave compare mode" in text
+        assert "time strip" not in text and "every key, panel and glyph" not in text   # not here
     run(scenario)
 
 
@@ -350,4 +351,17 @@ def test_compare_footer_offers_help():
     async def scenario(app, pilot):
         await open_compare(app, pilot)
         assert "? help" in screen_text(app)
+    run(scenario)
+
+
+def test_the_palette_in_compare_mode_offers_its_rows_of_the_action_table():
+    """Compare mode is a mode of the app: while it is open, ctrl+p lists its keys (and
+    its way out), not the main run's restarts, and an entry acts on both sides."""
+    async def scenario(app, pilot):
+        screen = await open_compare(app, pilot)
+        entries = {title: run for title, _, run in palette_entries(app)}
+        assert {"play", "step", "back", "go to op"} <= set(entries)
+        assert not [t for t in entries if t.startswith(("workload:", "variant:", "compare with", "CPUs:"))]
+        entries["step"]()
+        await at_op(screen, pilot, 1)
     run(scenario)

@@ -449,9 +449,11 @@ class Driver:
                     self._op()
                     next_op = max(next_op + 1.0 / self.speed, now - 0.1)
                 changed = True
-            if changed and (time.monotonic() - last_pub >= self.snapshot_period or not self.running):
+            now = time.monotonic()
+            if changed and (now - last_pub >= self.snapshot_period or not self.running):
                 self._publish()
-                last_pub = time.monotonic()
+                # on the period's grid, so that a burst's overshoot does not lower the rate
+                last_pub = max(last_pub + self.snapshot_period, now - self.snapshot_period)
             if not self.running or self._run.done:
                 self._wake.wait(self.snapshot_period)
             elif self.speed is not None:

@@ -17,6 +17,8 @@ from typing import Any, Callable
 from ..run.snapshot import Snapshot
 
 FRAME_MIN = 1 / 30    # at most 30 snapshots a second on screen
+EARLY = FRAME_MIN / 4  # a snapshot this close to its frame is shown now: the driver's
+#                       30 a second and these frames' 30 a second are two clocks
 UI_DUTY = 0.12        # and at most this share of a CPU spent applying and painting them,
 #                       unless the driver says how much it leaves (`ui_share`)
 
@@ -54,7 +56,7 @@ class FramePacer:
         if self._pending is None:
             return
         now = time.perf_counter()
-        if now < self._next_frame:
+        if now < self._next_frame - EARLY:
             if not self._timer:
                 self._timer = True
                 self._app.set_timer(self._next_frame - now, self._due)

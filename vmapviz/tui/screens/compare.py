@@ -114,7 +114,11 @@ def open_compare(app, other: str | None = None) -> None:
 # the one action table), and its own way out.
 ON_BOTH = ("toggle", "step", "until('flush')", "step_back", "back_to_flush", "jump", "speed(1)",
            "speed(-1)", "zoom(-1)", "zoom(1)", "fit", "reset", "scaling", "help")
-ACTIONS_HERE = tuple(a for a in ACTIONS if a.keys and a.action in ON_BOTH) + (
+# Help lines that say something else here: compare mode has no time strip, and its help
+# lists its own keys.
+HELP_HERE = {"jump": "go to op N, on both", "help": "this help: compare mode's keys"}
+ACTIONS_HERE = tuple(a._replace(help=HELP_HERE.get(a.action, a.help))
+                     for a in ACTIONS if a.keys and a.action in ON_BOTH) + (
     Action("escape,q", "close", (), "back", "leave compare mode", True),)
 
 

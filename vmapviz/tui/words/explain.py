@@ -466,15 +466,12 @@ def _find_vm_area(snap, call, ret, by_kind):
     return [f"find_vm_area({call.args[0]:#x}) looked the address up in the tree."]
 
 
-for _name, _write, _owners in (
-        ("vm_map_ram", _vm_map_ram, REWRITE), ("vm_unmap_ram", _vm_unmap_ram, REWRITE),
-        ("vmalloc", _vmalloc, REWRITE), ("vmalloc_align", _vmalloc, REWRITE),
-        ("vmap", _vmalloc, REWRITE), ("get_vm_area", _get_vm_area, REWRITE),
-        ("vfree", _free_lazy, REWRITE), ("vunmap", _free_lazy, REWRITE),
-        ("remove_vm_area", _free_lazy, REWRITE), ("vm_unmap_aliases", _vm_unmap_aliases, REWRITE),
-        ("purge", _purge, REWRITE), ("find_vm_area", _find_vm_area, REWRITE),
-        ("touch", _touch, EVERY), ("vmalloc_to_page", _vmalloc_to_page, EVERY)):
-    CALLS.add(_name, _owners, _write)
+CALLS.add_each(REWRITE, {
+    "vm_map_ram": _vm_map_ram, "vm_unmap_ram": _vm_unmap_ram, "vmalloc": _vmalloc,
+    "vmalloc_align": _vmalloc, "vmap": _vmalloc, "get_vm_area": _get_vm_area, "vfree": _free_lazy,
+    "vunmap": _free_lazy, "remove_vm_area": _free_lazy, "vm_unmap_aliases": _vm_unmap_aliases,
+    "purge": _purge, "find_vm_area": _find_vm_area})
+CALLS.add_each(EVERY, {"touch": _touch, "vmalloc_to_page": _vmalloc_to_page})
 
 
 # -- before the rewrite: vmlist under vmlist_lock, a flush at every free ---------------------
@@ -565,11 +562,10 @@ def _vmlist_find_vm_area(snap, call, ret, by_kind):
             f"{'found the area' if found else 'found no area starting there'}."]
 
 
-for _name, _write in (("vmalloc", _vmlist_alloc), ("vmalloc_align", _vmlist_alloc),
-                      ("vmap", _vmlist_alloc), ("get_vm_area", _vmlist_get_vm_area),
-                      ("vfree", _vmlist_free), ("vunmap", _vmlist_free),
-                      ("remove_vm_area", _vmlist_free), ("find_vm_area", _vmlist_find_vm_area)):
-    CALLS.add(_name, VANILLA, _write)
+CALLS.add_each(VANILLA, {
+    "vmalloc": _vmlist_alloc, "vmalloc_align": _vmlist_alloc, "vmap": _vmlist_alloc,
+    "get_vm_area": _vmlist_get_vm_area, "vfree": _vmlist_free, "vunmap": _vmlist_free,
+    "remove_vm_area": _vmlist_free, "find_vm_area": _vmlist_find_vm_area})
 
 
 # -- calls a generation does not have -----------------------------------------------------------

@@ -323,11 +323,9 @@ def _find_vm_area(snap, call, ret, by_kind):
             + ("returned its vm_struct." if found else "found no busy area with a vm_struct there.")]
 
 
-for _name, _write, _capability in (
-        ("purge", _purge, KWORKER_PURGE), ("find_vm_area", _find_vm_area, VMAP_NODES),
-        ("vmalloc", _vmalloc, FREE_TREE), ("vmalloc_align", _vmalloc, FREE_TREE),
-        ("vmap", _vmalloc, FREE_TREE), ("get_vm_area", _get_vm_area, FREE_TREE),
-        ("vfree", _free, KWORKER_PURGE), ("vunmap", _free, KWORKER_PURGE),
-        ("remove_vm_area", _free, KWORKER_PURGE), ("vm_map_ram", _vm_map_ram, DIRTY_RANGE),
-        ("vm_unmap_ram", _vm_unmap_ram, DIRTY_RANGE), ("vm_unmap_aliases", _vm_unmap_aliases, DIRTY_RANGE)):
-    CALLS.add(_name, _capability, _write)
+CALLS.add_each(FREE_TREE, {"vmalloc": _vmalloc, "vmalloc_align": _vmalloc, "vmap": _vmalloc,
+                           "get_vm_area": _get_vm_area})
+CALLS.add_each(VMAP_NODES, {"find_vm_area": _find_vm_area})
+CALLS.add_each(KWORKER_PURGE, {"purge": _purge, "vfree": _free, "vunmap": _free, "remove_vm_area": _free})
+CALLS.add_each(DIRTY_RANGE, {"vm_map_ram": _vm_map_ram, "vm_unmap_ram": _vm_unmap_ram,
+                             "vm_unmap_aliases": _vm_unmap_aliases})
