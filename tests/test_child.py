@@ -240,3 +240,16 @@ def test_a_trace_replays_in_the_child_as_in_a_plain_run(tmp_path, capsys):
     got = stepped(ChildDriver(spec), (120, 180))
     assert [shown(s) for s in got] == want
     assert got[-1].total_ops == 300
+
+
+def test_a_child_that_cannot_start_says_why_in_one_line(monkeypatch):
+    monkeypatch.setattr(ChildDriver, "CODE", "import sys; sys.exit('vmapviz: cannot import the simulation')")
+    d = ChildDriver(SPEC)
+    d.start()
+    try:
+        wait_for(lambda: d.latest is not None and d.latest.error is not None)
+        assert d.latest.error.startswith("the simulation's process ended (exit status 1: "
+                                         "vmapviz: cannot import the simulation)")
+        assert d.latest.op == 0 and "\n" not in d.latest.error    # op 0 of the run asked for
+    finally:
+        d.stop()

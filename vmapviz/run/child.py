@@ -29,9 +29,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from ..kernel import Config, Kernel, StatsView
 from ..workloads import WORKLOADS, Workload, get
@@ -163,6 +164,7 @@ class ChildDriver:
     attributes and snapshots as the Driver's public interface.  See the module docstring."""
 
     ui_share = 1.0   # the UI has its own process: its frames may take a whole CPU
+    CODE = "from vmapviz.run.child import serve; serve()"   # what the child runs
 
     def __init__(self, spec: RunSpec, pair: tuple[str, str] | None = None, *,
                  on_snapshot: Callable[[Any], None] | None = None, snapshot_hz: float = 30.0,
@@ -191,19 +193,21 @@ class ChildDriver:
         ours, theirs = socket.socketpair()
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
+        # The child's stderr, never the terminal the UI draws on: its last line says why a
+        # child that died outside Python's reach (its start, a fatal error) ended.
+        self._stderr = tempfile.TemporaryFile()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", "from vmapviz.run.child import serve; serve()",
-                 str(theirs.fileno()), str(os.getpid())],
+                [sys.executable, "-c", self.CODE, str(theirs.fileno()), str(os.getpid())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+                stderr=self._stderr, start_new_session=True, env=env)
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
         self._codec = Codec()
         self.error = None
         self._send("build", dumps((spec, self.pair, dict(snapshot_hz=self._hz, max_ops=self.max_ops))))
-        self._receiver = threading.Thread(target=self._receive, args=(self._conn, self._proc),
+        self._receiver = threading.Thread(target=self._receive, args=(self._conn, self._proc, self._stderr),
                                           name="vmapviz-child", daemon=True)
         self._receiver.start()
 
@@ -223,6 +227,7 @@ class ChildDriver:
             self._proc.kill()
             self._proc.wait()
         self._conn.close()
+        self._stderr.close()
 
     def play(self) -> None:
         self._send("play")
@@ -323,7 +328,7 @@ class ChildDriver:
             except (OSError, ValueError):
                 pass            # the child has gone: _receive reports it
 
-    def _receive(self, conn: Connection, proc: subprocess.Popen[bytes]) -> None:
+    def _receive(self, conn: Connection, proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
         crash = None
         try:
             while True:
@@ -350,7 +355,7 @@ class ChildDriver:
         except subprocess.TimeoutExpired:
             proc.kill()
             status = proc.wait()
-        self._died(crash or _ended(status))
+        self._died(crash or _ended(status, _last_line(stderr)))
 
     def _show(self, snap: Snapshot | PairSnapshot) -> None:
         self.latest = snap
@@ -399,13 +404,29 @@ def _with_error(snap: Snapshot | PairSnapshot, error: str) -> Snapshot | PairSna
     return dataclasses.replace(snap, running=False, error=error)
 
 
-def _ended(status: int) -> str:
+def _ended(status: int, said: str = "") -> str:
+    """How a child ended, as words: its signal or exit status, and its last line."""
     if status < 0:
         try:
-            return f"killed by {signal.Signals(-status).name}"
+            how = f"killed by {signal.Signals(-status).name}"
         except ValueError:
-            return f"killed by signal {-status}"
-    return f"exit status {status}"
+            how = f"killed by signal {-status}"
+    else:
+        how = f"exit status {status}"
+    return f"{how}: {said}" if said else how
+
+
+def _last_line(f: IO[bytes], limit: int = 200) -> str:
+    """The last non-empty line a file holds (read from its last 4 KiB), at most `limit`
+    characters; "" once the file is closed (the driver stopped meanwhile)."""
+    try:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 4096))
+        text = f.read().decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
 
 
 # -- the child's side ------------------------------------------------------------------------
