@@ -17,10 +17,16 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+def kernel_build() -> str:
+    """What --version says of the kernel: compiled when its modules are extensions."""
+    import vmapviz.kernel.machine
+    return "pure-Python" if vmapviz.kernel.machine.__file__.endswith(".py") else "compiled (mypyc)"
+
+
 def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
-    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"vmapviz {__version__}"
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"vmapviz {__version__} ({kernel_build()} kernel)"
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     out = capsys.readouterr().out
@@ -30,7 +36,7 @@ def test_version_and_help(capsys):
 
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "vmapviz", "--version"], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip() == f"vmapviz {__version__}"
+    assert out.returncode == 0 and out.stdout.strip() == f"vmapviz {__version__} ({kernel_build()} kernel)"
 
 
 def test_workloads_lists_the_builtins(capsys):

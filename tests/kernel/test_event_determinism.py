@@ -80,3 +80,20 @@ def test_the_variants_differ_on_the_agp_script():
         return [e.line() for e in k.drain_events()]
     assert agp("posted") != agp("merged")
     assert agp("posted") == agp("posted")
+
+
+def test_a_detail_made_of_a_template_reads_as_its_text():
+    """vm_map_ram() keeps its Return's detail as a template and its values (formatted
+    when read): the first vm_map_ram(3) of a merged kernel takes bits 0-3 (3 pages
+    round up to order 2) of block #1, and vm_unmap_ram() dirties them; the repr shows
+    the text, as a str detail's would."""
+    from vmapviz.kernel.events import Return
+
+    k = Kernel(Config(nr_cpus=1))
+    addr = k.vm_map_ram(3)
+    k.vm_unmap_ram(addr, 3)
+    rets = [e for e in k.drain_events() if isinstance(e, Return)]
+    assert [r.detail for r in rets] == ["block #1, bits 0-3", "block #1, bits 0-3 dirty"]
+    assert f"[{rets[0].detail}]" in rets[0].line()
+    made = Return((rets[0].op, 0, "vm_map_ram", (3,), addr, "block #1, bits 0-3"))
+    assert repr(rets[0]) == repr(made)

@@ -9,7 +9,7 @@ area it passes.
 
 import pytest
 
-from vmapviz.kernel import VM_IOREMAP, Config, Kernel
+from vmapviz.kernel import VM_IOREMAP, Config, Kernel, VmapArea
 from vmapviz.kernel.rbtree import RbNode, RbTree
 from vmapviz.kernel.vm_struct import ioremap_align
 
@@ -205,7 +205,7 @@ def test_erase_takes_the_successor_and_recolours():
     t = RbTree()
     nodes = {}
     for key in (10, 20, 30, 40):
-        n = nodes[key] = RbNode(key, key + 1, None)
+        n = nodes[key] = RbNode(key, key + 1, VmapArea(key, key + 1, "vmalloc", "busy", 0, 0, 0))
         parent, left, p = None, False, t.root
         while p is not None:
             parent, left = p, key < p.end

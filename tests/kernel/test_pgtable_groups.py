@@ -105,3 +105,28 @@ def test_groups_agree_with_dicts_page_by_page(steps):
             assert pt.stale(cpu) == stale
             assert count_in(pt.stale_bits(cpu), BASE + 30, BASE + 70) == \
                 len({v for v in stale if BASE + 30 <= v < BASE + 70})
+
+
+def test_a_page_map_survives_pickling_with_its_frames_out_of_band():
+    """A checkpoint (protocol 5, each group's frames an out-of-band buffer), a plain
+    pickle and a deep copy give back the same entries: every page of group 0 (frame =
+    page + 1) and 3 pages of group 5."""
+    import copy
+    import pickle
+
+    from vmapviz.kernel.pgtable import PageMap
+
+    pm = PageMap("I")
+    pm.set_run(0, 0, (1 << PAGES) - 1, list(range(1, PAGES + 1)))
+    for vpn, frame in ((5 * PAGES + 7, 70), (5 * PAGES + 8, 80), (5 * PAGES + 1000, 9)):
+        pm.set(vpn, frame)
+    expected = {v: v + 1 for v in range(PAGES)} | {5 * PAGES + 7: 70, 5 * PAGES + 8: 80, 5 * PAGES + 1000: 9}
+    buffers: list = []
+    data = pickle.dumps(pm, 5, buffer_callback=buffers.append)
+    assert len(buffers) == 2                  # one a group
+    copies = [pickle.loads(data, buffers=[bytes(b) for b in buffers]), pickle.loads(pickle.dumps(pm, 4)),
+              copy.deepcopy(pm)]
+    for back in copies:
+        assert dict(back.items()) == expected and len(back) == PAGES + 3
+        back.set(5 * PAGES + 9, 90)           # the restored groups take new entries
+        assert back.get(5 * PAGES + 9) == 90 and back.get(5 * PAGES + 8) == 80

@@ -39,7 +39,7 @@ def test_erase_of_a_run_and_a_lone_area_leaves_one_hole_each_side():
     t = tree_of(A, B, C, D, E)
     t.erase([B, C, E])
     assert dict(t.holes) == {10 * P: 4 * P}
-    assert list(t.list) == [A, D] and t.index(D.start) == 1 and len(t) == 2
+    assert list(t.area_list) == [A, D] and t.index(D.start) == 1 and len(t) == 2
     assert [n.va for n in t.rbtree.inorder()] == [A, D]
     assert t.rbtree.violations() == []
 
@@ -59,7 +59,7 @@ def test_replace_keeps_the_order_and_the_node():
     t = tree_of(A, B)
     lazy = B.marked("lazy", 1)
     t.replace(lazy)
-    assert list(t.list) == [A, lazy] and t.nodes[B.start].va is lazy and t.find(B.start) is lazy
+    assert list(t.area_list) == [A, lazy] and t.nodes[B.start].va is lazy and t.find(B.start) is lazy
 
 
 def test_rank_counts_the_keys_below():

@@ -15,7 +15,7 @@ import sys
 import threading
 
 from .. import __version__
-from ..kernel import ConfigError
+from ..kernel import BUILD as KERNEL_BUILD, ConfigError
 from ..tui.headless import LAYOUTS, MAX_UNTIL
 from .export import ExportError, check_image_path
 from ..kernel.config import FLUSH_MODELS, MAX_CPUS
@@ -279,7 +279,7 @@ def build_parser() -> Parser:
                "TLB flushing, per-CPU vmap blocks) and of the vmap layer it replaced. With no command, "
                f"opens the TUI on map-touch-unmap. Kernel generations (--variant): {_generations_text()}.",
                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"vmapviz {__version__}")
+    p.add_argument("--version", action="version", version=f"vmapviz {__version__} ({KERNEL_BUILD} kernel)")
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     command = functools.partial(sub.add_parser, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

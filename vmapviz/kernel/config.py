@@ -174,6 +174,13 @@ class Config:
         return self.page_size.bit_length() - 1
 
     @cached_property
+    def VMALLOC_START(self) -> int:
+        """The kernel's VMALLOC_START: the range's first byte."""
+        start = self.vmalloc_start
+        assert start is not None        # __post_init__ sets the range
+        return start
+
+    @cached_property
     def VMALLOC_END(self) -> int:
         """The kernel's own VMALLOC_END, as alloc_vmap_area() and vm_unmap_ram() see it:
         x86_64's is the last byte (inclusive), i386's the first byte past the range."""

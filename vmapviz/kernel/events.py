@@ -9,7 +9,7 @@ a view reads (never the text); `kind` groups them, from the one vocabulary KINDS
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 
 class Kind(NamedTuple):
@@ -72,6 +72,8 @@ class Event(tuple, metaclass=_EventType):
     which matters for the millions the hot paths make.  Reads, equality, hashing,
     pickling and repr are a NamedTuple's."""
 
+    if TYPE_CHECKING:
+        _fields: tuple[str, ...]        # set by _EventType
     kind = ""
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ returns None.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, ClassVar
 
 from .calls import SIGNATURES, UINT_MAX, check_args
 from .config import Config
@@ -37,13 +37,14 @@ class Kernel(Machine):
     body), plus the view hooks below.  `detail` is a str, or a template and its values
     (events.Return), formatted only when a view reads it."""
 
-    FLAG_NAMES: tuple[tuple[int, str], ...] = ()   # what VmapArea.flags' bits mean here
+    FLAG_NAMES: ClassVar[tuple[tuple[int, str], ...]] = ()   # what VmapArea.flags' bits mean here
     # Capabilities: what only some generations keep, each empty here (Features says who has it).
     drain_pending: bool = False    # kworker_purge: the drain work is queued
 
     def __new__(cls, config: Config | None = None) -> Kernel:
-        if cls is Kernel:
-            cls = (config or Config()).generation.kernel_class()
+        if cls is Kernel:       # Kernel(config) makes the generation's class
+            kernel_class = (config or Config()).generation.kernel_class()
+            return kernel_class.__new__(kernel_class, config)
         return super().__new__(cls)
 
     def __init__(self, config: Config | None = None) -> None:
@@ -197,7 +198,7 @@ class Kernel(Machine):
                     end: int | None = None, cpu: int = 0) -> int | None:
         """__get_vm_area(size, flags, start, end): an unmapped area; its address.  The
         range defaults to [VMALLOC_START, VMALLOC_END] (get_vm_area())."""
-        start = self.config.vmalloc_start if start is None else start
+        start = self.config.VMALLOC_START if start is None else start
         end = self.config.VMALLOC_END if end is None else end
         assert start is not None        # Config sets its range
         if (type(size) is not int or not 0 <= size <= self.ulong_max or

@@ -8,33 +8,20 @@ knows a generation.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
+from .compiled import mypyc_attr
 from .config import Config
 from .events import Bug, Corrupt, Fault, TlbFlush, UseAfterFree, Warn
 from .pgtable import EBUSY, PageAllocator, PageTable
-from .views import COUNTERS, Counters
+from .stats import Stats
 
 
 class KernelBug(Exception):
     """Raised by Machine.bug(): the call stops where the real kernel would oops."""
 
 
-class Stats(Counters):
-    """Counters of what the kernel did, exactly as its C code does it (the fields of
-    views.Counters): these raw counts are what a cost model turns into time."""
-
-    COUNTERS = COUNTERS
-    __slots__ = COUNTERS + ("full_flushes_per_cpu",)
-    full_flushes_per_cpu: list[int]
-
-    def __init__(self, nr_cpus: int) -> None:
-        for name in self.COUNTERS:
-            setattr(self, name, 0)
-        self.full_flushes_per_cpu = [0] * nr_cpus   # whole-TLB flushes each CPU received
-
-    def counters(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.COUNTERS}
-
-
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Machine:
     """The shared state and the primitives every generation calls."""
 
@@ -84,7 +71,7 @@ class Machine:
         return [f"the kernel corrupted its own state at op {op} in {where}(): {what}"
                 for op, where, what in self.corruption] + violations
 
-    def bug(self, cpu: int, where: str, message: str, own: bool = False) -> None:
+    def bug(self, cpu: int, where: str, message: str, own: bool = False) -> NoReturn:
         """BUG(): report it and end the current call.  `own`: the simulator's refusal of
         a call the kernel would carry on with, corrupting its state (counted with the
         BUGs: the call stops in both)."""

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from array import array
 from pickle import PickleBuffer
-from typing import Iterator
+from typing import Iterator, Sequence
+
+from .compiled import mypyc_attr
 
 SHIFT = 10
 PAGES = 1 << SHIFT          # entries per group
@@ -70,6 +72,7 @@ def count_in(masks, lo: int, hi: int) -> int:
     return sum((have[g] & bits).bit_count() for g, bits in groups(lo, hi, have))
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageSet:
     """A set of page numbers: a bitmap per group (dead pages)."""
 
@@ -115,6 +118,7 @@ def frame_type(nr_pages: int) -> str:
     return "I" if nr_pages < 1 << 32 else "Q"
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageMap:
     """Page number -> frame (the page table, a TLB): per group, a bitmap of the entries
     present and an array of frames of type `code` (where a bit is clear, the frame
@@ -134,7 +138,7 @@ class PageMap:
     def __contains__(self, vpn: int) -> bool:
         return self.bits.get(vpn >> SHIFT, 0) >> (vpn & LOW) & 1 == 1
 
-    def get(self, vpn: int, default=None):
+    def get(self, vpn: int, default: int | None = None) -> int | None:
         g = vpn >> SHIFT
         if self.bits.get(g, 0) >> (vpn & LOW) & 1:
             return self.frames[g][vpn & LOW]
@@ -210,6 +214,7 @@ class PageMap:
         self.count = 0
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
     last-in first-out (like the per-CPU hot lists); fewer than asked once all
@@ -248,6 +253,7 @@ class PageAllocator:
         self.free_list.extend(pfns)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageTable:
     """init_mm's kernel page table and every CPU's TLB."""
 
@@ -322,7 +328,7 @@ class PageTable:
             if mapped:
                 self.dead.add_bits(g, mapped)
 
-    def walk(self, cpu: int, vpn: int, n: int):
+    def walk(self, cpu: int, vpn: int, n: int) -> tuple[Sequence[int], Sequence[int], int | None, int]:
         """A kernel access to n pages from vpn on `cpu`, page by page through its TLB,
         filled from the page table, stopping at the first unmapped page.  Returns
         (pages through a stale TLB entry, dead pages reached through a PTE, the
@@ -352,16 +358,18 @@ class PageTable:
             for g, i, j, bits in fills:
                 tlb.set_run(g, i, bits, ptes.frames[g][i:j])
             return (), (), None, sum(j - i for _, i, j, _ in fills)
-        stale, freed, misses = [], [], 0
+        stale: list[int] = []
+        freed: list[int] = []
+        misses = 0
         for v in range(vpn, vpn + n):
             pte = ptes.get(v)
-            cached = tlb.get(v)
-            if cached is not None and cached != pte:
+            entry = tlb.get(v)
+            if entry is not None and entry != pte:
                 stale.append(v)
             elif pte is None:
                 return stale, freed, v, misses
             else:
-                if cached is None:
+                if entry is None:
                     tlb.set(v, pte)
                     misses += 1
                 if v in dead:

@@ -8,20 +8,31 @@ the vmap area's [start, end) as plain ints (the descents compare them) and the r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterator
+
+from .compiled import mypyc_attr
+
+if TYPE_CHECKING:
+    from .vmap_area import VmapArea
+
 RED, BLACK = True, False
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class RbNode:
     """struct rb_node, with the vmap_area it is embedded in."""
 
     __slots__ = ("start", "end", "va", "left", "right", "parent", "red")
 
-    def __init__(self, start: int, end: int, va) -> None:
+    def __init__(self, start: int, end: int, va: VmapArea) -> None:
         self.start, self.end, self.va = start, end, va
-        self.left = self.right = self.parent = None
+        self.left: RbNode | None = None
+        self.right: RbNode | None = None
+        self.parent: RbNode | None = None
         self.red = RED
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class RbTree:
     """struct rb_root."""
 
@@ -46,6 +57,7 @@ class RbTree:
 
     def _rotate_left(self, node: RbNode) -> None:
         right = node.right
+        assert right is not None
         parent = node.parent
         node.right = right.left
         if right.left is not None:
@@ -63,6 +75,7 @@ class RbTree:
 
     def _rotate_right(self, node: RbNode) -> None:
         left = node.left
+        assert left is not None
         parent = node.parent
         node.left = left.right
         if left.right is not None:
@@ -82,6 +95,7 @@ class RbTree:
         """rb_insert_color()."""
         while (parent := node.parent) is not None and parent.red:
             gparent = parent.parent
+            assert gparent is not None       # a red node is never the root
             if parent is gparent.left:
                 uncle = gparent.right
                 if uncle is not None and uncle.red:
@@ -108,7 +122,9 @@ class RbTree:
                 parent.red = False
                 gparent.red = True
                 self._rotate_left(gparent)
-        self.root.red = False
+        root = self.root
+        assert root is not None
+        root.red = False
 
     # -- rb_erase() ------------------------------------------------------------------------
 
@@ -126,6 +142,7 @@ class RbTree:
                 node = node.left
             child = node.right
             parent = node.parent
+            assert parent is not None        # the successor lies below old
             red = node.red
             if child is not None:
                 child.parent = parent
@@ -143,6 +160,7 @@ class RbTree:
                     old.parent.right = node
             else:
                 self.root = node
+            assert old.left is not None    # old had two children
             old.left.parent = node
             if old.right is not None:
                 old.right.parent = node
@@ -166,13 +184,16 @@ class RbTree:
     def _erase_color(self, node: RbNode | None, parent: RbNode | None) -> None:
         """__rb_erase_color()."""
         while (node is None or not node.red) and node is not self.root:
+            assert parent is not None        # node is not the root
             if parent.left is node:
                 other = parent.right
+                assert other is not None     # a black node's sibling exists
                 if other.red:
                     other.red = False
                     parent.red = True
                     self._rotate_left(parent)
                     other = parent.right
+                    assert other is not None
                 if (other.left is None or not other.left.red) and \
                         (other.right is None or not other.right.red):
                     other.red = True
@@ -185,6 +206,7 @@ class RbTree:
                         other.red = True
                         self._rotate_right(other)
                         other = parent.right
+                        assert other is not None
                     other.red = parent.red
                     parent.red = False
                     if other.right is not None:
@@ -194,11 +216,13 @@ class RbTree:
                     break
             else:
                 other = parent.left
+                assert other is not None     # a black node's sibling exists
                 if other.red:
                     other.red = False
                     parent.red = True
                     self._rotate_right(parent)
                     other = parent.left
+                    assert other is not None
                 if (other.left is None or not other.left.red) and \
                         (other.right is None or not other.right.red):
                     other.red = True
@@ -211,6 +235,7 @@ class RbTree:
                         other.red = True
                         self._rotate_left(other)
                         other = parent.left
+                        assert other is not None
                     other.red = parent.red
                     parent.red = False
                     if other.left is not None:
@@ -255,7 +280,7 @@ class RbTree:
             node = parent
         return parent
 
-    def inorder(self):
+    def inorder(self) -> Iterator[RbNode]:
         """Every node, rb_first() then rb_next() after rb_next()."""
         n = self.first()
         while n is not None:

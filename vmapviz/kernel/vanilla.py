@@ -58,7 +58,7 @@ class VanillaKernel(Kernel):
         size += cfg.page_size               # the guard page
         s = self.stats
         s.vmlist_lock_write += 1
-        if align == 1 and (start, end) == (cfg.vmalloc_start, cfg.VMALLOC_END):
+        if align == 1 and (start, end) == (cfg.VMALLOC_START, cfg.VMALLOC_END):
             found = self.vmlist.search(addr, size, align, end, exact_fit=True, first_contains_addr=False)
             n = len(self.vmlist)
             # The nodes the loop examined: every one below the hole, and the one after it.
@@ -95,7 +95,7 @@ class VanillaKernel(Kernel):
         examined = 0
         if addr > mask:                             # ALIGN(start) wrapped: see below
             return False, addr, examined
-        for tmp in self.vmlist.list:
+        for tmp in self.vmlist.area_list:
             examined += 1
             if tmp.start < addr:
                 if tmp.end >= addr:
@@ -177,7 +177,7 @@ class VanillaKernel(Kernel):
         size = page_align(size, cfg.page_size, cfg.ulong_max)
         if not size or size >> cfg.page_shift > cfg.num_physpages:
             return None
-        vm = self.get_vm_area_node(cpu, size, VM_ALLOC, cfg.vmalloc_start, cfg.VMALLOC_END, kind, align)
+        vm = self.get_vm_area_node(cpu, size, VM_ALLOC, cfg.VMALLOC_START, cfg.VMALLOC_END, kind, align)
         if vm is None:
             return None
         nr_pages = size // cfg.page_size
@@ -201,17 +201,19 @@ class VanillaKernel(Kernel):
         return self.vmalloc_node(cpu, size, "vmalloc", align), ""
 
     def _vfree(self, cpu: int, addr: int):
-        return self.vunmap_common(cpu, addr, True), ""
+        self.vunmap_common(cpu, addr, True)
+        return None, ""
 
     def _vunmap(self, cpu: int, addr: int):
-        return self.vunmap_common(cpu, addr, False), ""
+        self.vunmap_common(cpu, addr, False)
+        return None, ""
 
     def _vmap(self, cpu: int, nr_pages: int):
         cfg = self.config
         if nr_pages > cfg.num_physpages:
             return None, ""
         size = uint_pages(nr_pages, cfg.page_shift)     # count << PAGE_SHIFT in unsigned int
-        vm = self.get_vm_area_node(cpu, size, VM_MAP, cfg.vmalloc_start, cfg.VMALLOC_END)
+        vm = self.get_vm_area_node(cpu, size, VM_MAP, cfg.VMALLOC_START, cfg.VMALLOC_END)
         return (None if vm is None else self.map_new_pages(cpu, vm, size >> cfg.page_shift)), ""
 
     def _get_vm_area(self, cpu: int, size: int, flags: int, start: int, end: int):
@@ -235,17 +237,17 @@ class VanillaKernel(Kernel):
         return self.vmlist.generation
 
     def areas(self) -> list[VmapArea]:
-        return list(self.vmlist.list)
+        return list(self.vmlist.area_list)
 
     def nr_areas(self) -> int:
         return len(self.vmlist)
 
     def vmallocinfo(self) -> tuple[list[str], str]:
         """s_show() walks vmlist, which holds every area before the rewrite."""
-        return [vmallocinfo_line(self.vm[a.start], self.config.bits) for a in self.vmlist.list], ""
+        return [vmallocinfo_line(self.vm[a.start], self.config.bits) for a in self.vmlist.area_list], ""
 
     def _state(self) -> tuple:
-        return (tuple(self.vmlist.list),)
+        return (tuple(self.vmlist.area_list),)
 
     def _check(self) -> list[str]:
         """vmlist is sorted and its areas, guard pages included, do not overlap; PTEs are
@@ -253,7 +255,7 @@ class VanillaKernel(Kernel):
         any free (each free flushed at once)."""
         out = []
         cfg, shift = self.config, self.config.page_shift
-        areas = list(self.vmlist.list)
+        areas = list(self.vmlist.area_list)
         if set(self.vm) != {a.start for a in areas}:
             out.append("vmlist's vm_structs and its areas disagree")
         mapped: set[int] = set()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .compiled import mypyc_attr
+
 VM_IOREMAP = 0x01
 VM_ALLOC = 0x02
 VM_MAP = 0x04
@@ -14,6 +16,7 @@ VM_NO_GUARD = 0x40      # include/linux/vmalloc.h in 6.12: no guard page after t
 IOREMAP_MAX_ORDER_PAGES = 7  # IOREMAP_MAX_ORDER = 7 + PAGE_SHIFT: 128 pages
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 @dataclass(slots=True)
 class VmStruct:
     """struct vm_struct: `size` includes the guard page while the area is mapped;

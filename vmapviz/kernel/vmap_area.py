@@ -32,17 +32,18 @@ the rbtree's descent or its in-order links give while no area overlaps another.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from sortedcontainers import SortedDict, SortedList
 
+from .compiled import mypyc_attr
 from .rbtree import RbNode, RbTree
 
 # struct vmap_area's flags in the rewrite.
 VM_LAZY_FREE = 0x01
 VM_LAZY_FREEING = 0x02
 VM_VM_AREA = 0x04
-FLAG_NAMES = ((VM_LAZY_FREE, "VM_LAZY_FREE"), (VM_LAZY_FREEING, "VM_LAZY_FREEING"),
+FLAG_NAMES: tuple[tuple[int, str], ...] = ((VM_LAZY_FREE, "VM_LAZY_FREE"), (VM_LAZY_FREEING, "VM_LAZY_FREEING"),
               (VM_VM_AREA, "VM_VM_AREA"))
 
 
@@ -91,6 +92,7 @@ class Found(NamedTuple):
     low: int = 0
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapAreaTree:
     """vmap_area_root and vmap_area_list (or, before the rewrite, vmlist): the areas in
     address order, found by start.  `gap` is what the first-fit walk leaves after each
@@ -119,7 +121,7 @@ class VmapAreaTree:
         return len(self.by_start)
 
     @property
-    def list(self):
+    def area_list(self) -> Iterator[VmapArea]:
         """vmap_area_list: the records in address order (an iterator)."""
         return map(self.by_start.__getitem__, self.starts)
 
@@ -177,8 +179,11 @@ class VmapAreaTree:
         """The descent of __insert_vmap_area(), then _rb_link().  Returns the new node's
         in-order neighbours: the last nodes the descent left on its right and on its
         left (rb_prev() and rb_next() of the new node)."""
-        parent, left, n = None, False, self.rbtree.root
-        below = above = None
+        assert self.rbtree is not None
+        parent: RbNode | None = None
+        left, n = False, self.rbtree.root
+        below: RbNode | None = None
+        above: RbNode | None = None
         while n is not None:
             parent = n
             left = va.start < n.end            # (the BUG() case: see insert_bugs())
@@ -192,6 +197,7 @@ class VmapAreaTree:
     def _rb_link(self, va: VmapArea, parent: RbNode | None, left: bool) -> None:
         """rb_link_node() and rb_insert_color()."""
         node = self.nodes[va.start] = RbNode(va.start, va.end, va)
+        assert self.rbtree is not None
         self.rbtree.link(node, parent, left)
         self.rbtree.insert_color(node)
 
@@ -225,6 +231,7 @@ class VmapAreaTree:
             self.starts.remove(start)
             del self.by_start[start]
             if node is not None:
+                assert self.rbtree is not None     # nodes are the rbtree's
                 self.rbtree.erase(node)
             self.holes.pop(start, None)
             self.overlaps.discard(start)
@@ -333,7 +340,9 @@ class VmapAreaTree:
         """alloc_vmap_area() node by node on the rbtree: the descent, then rb_next().
         Used while posted overlaps make the tree's shape decide the answer."""
         limit = (addr + size) & self.mask
-        first, n = None, self.rbtree.root
+        assert self.rbtree is not None
+        first: RbNode | None = None
+        n = self.rbtree.root
         while n is not None:
             if n.end >= addr:
                 if first is None and (n.start <= addr if first_contains_addr else n.start < limit):
@@ -347,10 +356,10 @@ class VmapAreaTree:
         if first is None:
             return Found(addr, self._fits(addr, size, vend), 0, len(self))
 
-        def successors(n):
+        def successors(n: RbNode | None) -> Iterator[RbNode]:
             while n is not None:
                 yield n
-                n = self.rbtree.next(n)
+                n = RbTree.next(n)
 
         addr, walk = self._loop(successors(first), addr, size, align, vend, exact_fit, 0)
         return Found(addr, self._fits(addr, size, vend), walk, self.index(first.start))
@@ -383,8 +392,9 @@ class VmapAreaTree:
             # when that one starts at or above addr + size, the lowest area decides.
             if n > 1 and starts[1] < addr + size:
                 node = self.rbtree.root
-                while node.start >= addr + size:
+                while node is not None and node.start >= addr + size:
                     node = node.left
+                assert node is not None      # the path ends at a node below addr + size
                 first = node.va
                 low = rank(starts, first.start)
             elif first.start >= addr + size:

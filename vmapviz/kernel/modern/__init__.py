@@ -23,7 +23,6 @@ calls vmap_lazy_nr is therefore never over lazy_max_pages().
 from __future__ import annotations
 
 from ..config import Config
-from ..kernel import Kernel
 from ..views import BlockView, FreeBlock, ModernBlockView, PoolView, QueueView, VmapArea
 from ..vm_struct import VM_MAP, vmallocinfo_line
 from . import vmalloc as vm
@@ -36,7 +35,7 @@ from .vmap_block import queue_view, vb_alloc, vb_free, vm_unmap_aliases
 __all__ = ["ModernKernel", "ModernKernel618", "KWORKER", "FreeBlock", "PoolView", "NodeView", "ModernBlockView"]
 
 
-class ModernKernel(ModernState, Kernel):
+class ModernKernel(ModernState):
     """6.12's calls: `_<call>(cpu, *args)` -> (result, detail)."""
 
     FLAG_NAMES = FLAG_NAMES
@@ -65,11 +64,13 @@ class ModernKernel(ModernState, Kernel):
 
     def _vfree(self, cpu: int, addr: int):
         """vfree(): the PTEs go now, the TLB flush waits for the purge."""
-        return vm.vfree(self, cpu, addr), ""
+        vm.vfree(self, cpu, addr)
+        return None, ""
 
     def _vunmap(self, cpu: int, addr: int):
         """vunmap(): remove_vm_area() and kfree(vm); the pages stay its caller's."""
-        return vm.vunmap(self, cpu, addr), ""
+        vm.vunmap(self, cpu, addr)
+        return None, ""
 
     def _vmap(self, cpu: int, nr_pages: int):
         return vm.vmap(self, cpu, nr_pages, VM_MAP), ""
@@ -102,7 +103,7 @@ class ModernKernel(ModernState, Kernel):
             addr = vb_alloc(self, cpu, size)
             detail = "vmap block"
         else:
-            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.vmalloc_start, cfg.VMALLOC_END,
+            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.VMALLOC_START, cfg.VMALLOC_END,
                                  "vm_map_ram", 0, VMAP_RAM)
             addr, detail = (None if va is None else va.start), "alloc_vmap_area"
         if addr is None:
@@ -120,7 +121,7 @@ class ModernKernel(ModernState, Kernel):
         lent.  6.12 checks the address (four BUG_ON()s) and nothing else: where it would
         go on corrupting itself, the simulator refuses the call (Bug.own)."""
         cfg = self.config
-        for cond, bad in (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.vmalloc_start),
+        for cond, bad in (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.VMALLOC_START),
                           ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
                           ("!PAGE_ALIGNED(addr)", bool(addr & (cfg.page_size - 1)))):
             if bad:
@@ -145,7 +146,8 @@ class ModernKernel(ModernState, Kernel):
         return None, detail
 
     def _vm_unmap_aliases(self, cpu: int):
-        return vm_unmap_aliases(self, cpu), ""
+        vm_unmap_aliases(self, cpu)
+        return None, ""
 
     def _purge(self, cpu: int):
         """What drain_vmap_area_work() does, run now on this CPU: under vmap_purge_lock,

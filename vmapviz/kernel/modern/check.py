@@ -21,7 +21,7 @@ def _tiling(k: ModernState) -> list[str]:
     pieces += [(s, s + (idx + 1) * page, "pooled") for vn in k.nodes
                for idx, pool in vn.pool.items() for s in pool]
     pieces.sort()
-    at, last = cfg.vmalloc_start, None
+    at, last = cfg.VMALLOC_START, None
     for s, e, what in pieces:
         if s != at:
             out.append(f"{what} {s:#x}-{e:#x} does not start where the space before it ends "
@@ -48,8 +48,8 @@ def _nodes(k: ModernState) -> list[str]:
     out = []
     busy = {n.id: set(n.busy) for n in k.nodes}
     lazy = {n.id: set(n.lazy) for n in k.nodes}
-    want_busy = {n.id: set() for n in k.nodes}
-    want_lazy = {n.id: set() for n in k.nodes}
+    want_busy: dict[int, set[int]] = {n.id: set() for n in k.nodes}
+    want_lazy: dict[int, set[int]] = {n.id: set() for n in k.nodes}
     for va in k.va.values():
         if va.lazy:
             want_lazy[k.lazy_node(va).id].add(va.start)

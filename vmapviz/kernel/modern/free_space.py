@@ -26,11 +26,14 @@ from __future__ import annotations
 
 from sortedcontainers import SortedList
 
+from ..compiled import mypyc_attr
+
 
 def ALIGN(x: int, a: int) -> int:
     return (x + a - 1) & ~(a - 1)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class FreeSpace:
     """The free blocks: `starts` in address order, `end_of` each block's end."""
 

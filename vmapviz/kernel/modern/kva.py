@@ -62,7 +62,7 @@ def node_alloc(k: ModernState, cpu: int, size: int, align: int, vstart: int,
     so that it comes back to this pool after its purge.  Returns (address or None,
     the encoded vn_id, the node, hit)."""
     cfg = k.config
-    if vstart != cfg.vmalloc_start or vend != cfg.VMALLOC_END or k.nr_nodes == 1:
+    if vstart != cfg.VMALLOC_START or vend != cfg.VMALLOC_END or k.nr_nodes == 1:
         return None, 0, -1, False
     vn = k.nodes[cpu % k.nr_nodes]
     vn_id = (vn.id + 1) << 8

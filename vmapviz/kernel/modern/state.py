@@ -1,7 +1,9 @@
 """The state of mm/vmalloc.c in Linux 6.12 (read in 6.12.33), and its public records.
 
 The modern modules (kva, vmap_block, vmalloc, check) work on a ModernState and take
-the CPU a call runs on as an argument; none of them knows the public Kernel.
+the CPU a call runs on as an argument; none of them makes a public call.
+ModernState derives from Kernel so that the classes form one line (Machine, Kernel,
+ModernState, the generation's class): a mypyc build compiles single inheritance only.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from typing import NamedTuple
 
 from sortedcontainers import SortedDict, SortedList
 
+from ..compiled import mypyc_attr
 from ..config import Config
-from ..machine import Machine
+from ..kernel import Kernel
 from ..vm_struct import VmStruct
 from ..vmap_area import VmapArea
 from .free_space import FreeSpace
@@ -20,7 +23,7 @@ from .free_space import FreeSpace
 # struct vmap_area's flags (va->flags): the node id is kept as (id + 1) << 8.
 VMAP_RAM = 0x1
 VMAP_BLOCK = 0x2
-FLAG_NAMES = ((VMAP_RAM, "VMAP_RAM"), (VMAP_BLOCK, "VMAP_BLOCK"))
+FLAG_NAMES: tuple[tuple[int, str], ...] = ((VMAP_RAM, "VMAP_RAM"), (VMAP_BLOCK, "VMAP_BLOCK"))
 MAX_VA_SIZE_PAGES = 256        # pools hold areas of 1 to 256 pages
 ZONE_PAGES = 16                # vmap_zone_size: 16 pages per node, round robin
 
@@ -34,6 +37,7 @@ class NodeView(NamedTuple):
     pooled: int
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapNode:
     """struct vmap_node: busy and lazy areas (their starts, in address order), and the
     pools: pool[i] holds purged areas of i + 1 pages, the list head first."""
@@ -51,7 +55,7 @@ class VmapNode:
         return sum(len(p) for p in self.pool.values())
 
 
-class ModernState(Machine):
+class ModernState(Kernel):
     """The globals of 6.12's mm/vmalloc.c."""
 
     # decay_va_pool_node(): 6.12 tests its unsigned n_decay after `--n_decay`, so a pool
@@ -61,7 +65,7 @@ class ModernState(Machine):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         cfg = config
-        self.free = FreeSpace(cfg.vmalloc_start, cfg.vmalloc_end)   # free_vmap_area_root
+        self.free = FreeSpace(cfg.VMALLOC_START, cfg.VMALLOC_START + cfg.vmalloc_size)   # free_vmap_area_root
         self.va: SortedDict = SortedDict()    # every busy and lazy vmap_area, by start
         self.vms: dict[int, VmStruct] = {}    # va->vm, by address
         # vmap_init_nodes(): on 64-bit one node per possible CPU (at most 128), each
@@ -113,7 +117,7 @@ class ModernState(Machine):
         holding addr (a hash of the address) and the block's index there."""
         bs = self.config.vmap_block_size
         return ((addr // bs) % self.config.nr_cpus,
-                (addr - (self.config.vmalloc_start & ~(bs - 1))) // bs)
+                (addr - (self.config.VMALLOC_START & ~(bs - 1))) // bs)
 
     def block_at(self, addr: int):
         cpu, idx = self.xa_of(addr)

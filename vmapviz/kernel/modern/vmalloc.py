@@ -125,7 +125,7 @@ def vmalloc_node(k: ModernState, cpu: int, size: int, align: int = 1, kind: str 
         k.warn(cpu, "__vmalloc_node_range", f"vmalloc error: size {size}, exceeds total pages",
                "warn_alloc")
         return None
-    vm = get_vm_area_node(k, cpu, size, align, VM_ALLOC, cfg.vmalloc_start, cfg.VMALLOC_END, kind)
+    vm = get_vm_area_node(k, cpu, size, align, VM_ALLOC, cfg.VMALLOC_START, cfg.VMALLOC_END, kind)
     if vm is None:
         k.warn(cpu, "__vmalloc_node_range", f"vmalloc error: size {size}, vm_struct allocation failed",
                "warn_alloc")
@@ -166,7 +166,7 @@ def vmap(k: ModernState, cpu: int, count: int, flags: int) -> int | None:
     cfg = k.config
     if count > cfg.num_physpages:
         return None
-    vm = get_vm_area_node(k, cpu, count * cfg.page_size, 1, flags, cfg.vmalloc_start, cfg.VMALLOC_END)
+    vm = get_vm_area_node(k, cpu, count * cfg.page_size, 1, flags, cfg.VMALLOC_START, cfg.VMALLOC_END)
     if vm is None:
         return None
     vm.pages = k.pages.alloc_pages(count)

@@ -12,6 +12,7 @@ by a hash of the address (`ModernState.xa_of`); bitmaps are Python ints.
 
 from __future__ import annotations
 
+from ..compiled import mypyc_attr
 from ..config import get_order
 from ..events import BlockAlloc, BlockDirty, BlockFree, BlockNew, FragmentedPurge
 from ..views import BlockView, ModernBlockView, QueueView
@@ -20,6 +21,7 @@ from .kva import alloc_vmap_area, flush_tlb_kernel_range, free_vmap_area_noflush
 from .state import VMAP_BLOCK, VMAP_RAM, ModernState
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapBlock:
     """struct vmap_block; `id` numbers blocks in creation order for the views."""
 
@@ -63,7 +65,7 @@ def new_vmap_block(k: ModernState, cpu: int, order: int) -> int | None:
     pages are handed out at once; it goes into the xarray its address hashes to and at
     the tail of this CPU's free list.  Returns the address, or None."""
     cfg = k.config
-    va = alloc_vmap_area(k, cpu, cfg.vmap_block_size, cfg.vmap_block_size, cfg.vmalloc_start,
+    va = alloc_vmap_area(k, cpu, cfg.vmap_block_size, cfg.vmap_block_size, cfg.VMALLOC_START,
                          cfg.VMALLOC_END, "vmap_block", 0, VMAP_RAM | VMAP_BLOCK)
     if va is None:
         return None

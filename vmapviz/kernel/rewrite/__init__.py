@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Config, get_order
-from ..kernel import Kernel
 from ..views import BlockView, QueueView, VmapArea
 from ..vmap_area import FLAG_NAMES, VM_VM_AREA
 from ..vm_struct import VM_MAP, uint_pages, vmallocinfo_line
@@ -20,7 +19,7 @@ from .state import RewriteState
 from .vmap_block import VmapBlockQueue, vb_alloc, vb_free, vm_unmap_aliases
 
 
-class RewriteKernel(RewriteState, Kernel):
+class RewriteKernel(RewriteState):
     """The rewrite's calls: `_<call>(cpu, *args)` -> (result, detail)."""
 
     FLAG_NAMES = FLAG_NAMES
@@ -41,10 +40,12 @@ class RewriteKernel(RewriteState, Kernel):
 
     def _vfree(self, cpu: int, addr: int):
         """vfree(): free lazily: the PTEs stay until the next purge."""
-        return old.vunmap_common(self, cpu, addr, True), ""
+        old.vunmap_common(self, cpu, addr, True)
+        return None, ""
 
     def _vunmap(self, cpu: int, addr: int):
-        return old.vunmap_common(self, cpu, addr, False), ""
+        old.vunmap_common(self, cpu, addr, False)
+        return None, ""
 
     def _vmap(self, cpu: int, nr_pages: int):
         return old.vmap(self, cpu, nr_pages, VM_MAP), ""
@@ -78,14 +79,15 @@ class RewriteKernel(RewriteState, Kernel):
                 return None, ""
             addr, vb = got
             bit = (addr - vb.start) // cfg.page_size
-            detail = ("block #{}, bits {}-{}", vb.id, bit, bit + (1 << (count - 1).bit_length()) - 1)
+            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb.id, bit,
+                                             bit + (1 << (count - 1).bit_length()) - 1)
         else:
             if not size:
                 # alloc_vmap_area() of 0 bytes succeeds (the kernel inserts an empty area
                 # first; the simulator does not), then vmap_page_range(addr, addr).
                 self.bug(cpu, "vmap_page_range", f"BUG_ON(addr >= end): count {count} << PAGE_SHIFT "
                          "wraps to 0 in unsigned int, so the area is empty")
-            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.vmalloc_start,
+            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.VMALLOC_START,
                                  cfg.VMALLOC_END, "vm_map_ram", maps=True)
             if va is None:
                 return None, ""
@@ -109,7 +111,7 @@ class RewriteKernel(RewriteState, Kernel):
 
     def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> Any:
         cfg = self.config
-        if not addr or addr < cfg.vmalloc_start or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
+        if not addr or addr < cfg.VMALLOC_START or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
             self._bad_unmap_addr(cpu, addr)
         if count <= cfg.vmap_max_alloc:
             vb = vb_free(self, cpu, addr, uint_pages(count, cfg.page_shift), undo)
@@ -151,7 +153,7 @@ class RewriteKernel(RewriteState, Kernel):
         """vm_unmap_ram()'s BUG_ON()s on its address: merged has four, and the first
         that holds fires; the posted one BUG_ON() prints all four conditions."""
         cfg = self.config
-        checks = (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.vmalloc_start),
+        checks = (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.VMALLOC_START),
                   ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
                   ("addr & (PAGE_SIZE-1)", bool(addr & (cfg.page_size - 1))))
         failed = [c for c, bad in checks if bad]
@@ -159,10 +161,12 @@ class RewriteKernel(RewriteState, Kernel):
         self.bug(cpu, "vm_unmap_ram", f"BUG_ON({cond}) for {addr:#x}")
 
     def _vm_unmap_aliases(self, cpu: int):
-        return vm_unmap_aliases(self, cpu), ""
+        vm_unmap_aliases(self, cpu)
+        return None, ""
 
     def _purge(self, cpu: int):
-        return purge_vmap_area_lazy(self, cpu), ""
+        purge_vmap_area_lazy(self, cpu)
+        return None, ""
 
     # -- views -------------------------------------------------------------------------------
 
@@ -171,7 +175,7 @@ class RewriteKernel(RewriteState, Kernel):
         return self.tree.generation
 
     def areas(self) -> list[VmapArea]:
-        return list(self.tree.list)
+        return list(self.tree.area_list)
 
     def nr_areas(self) -> int:
         return len(self.tree)
@@ -200,7 +204,7 @@ class RewriteKernel(RewriteState, Kernel):
         vmap blocks behind vm_map_ram(), large vm_map_ram() areas and lazily freed areas
         are vmap_areas without a vm_struct on vmlist, so the file does not show them."""
         lines = [vmallocinfo_line(self.vmlist[addr], self.config.bits) for addr in self.vmlist_order]
-        hidden = [a for a in self.tree.list if a.lazy or a.start not in self.vmlist]
+        hidden = [a for a in self.tree.area_list if a.lazy or a.start not in self.vmlist]
         if not hidden:
             return lines, ""
         lazy = [a for a in hidden if a.lazy]
@@ -213,7 +217,7 @@ class RewriteKernel(RewriteState, Kernel):
         return lines, note
 
     def _state(self) -> tuple:
-        return (tuple(self.tree.list), self.block_views(), self.queue_views(), self.vmap_lazy_nr)
+        return (tuple(self.tree.area_list), self.block_views(), self.queue_views(), self.vmap_lazy_nr)
 
     def _check(self) -> list[str]:
         return check(self)

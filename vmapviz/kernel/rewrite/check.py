@@ -17,12 +17,13 @@ def _rbtree(k: RewriteState) -> list[str]:
     overlap an area that starts inside another sits left of it (__insert_vmap_area()
     goes left when va_start < tmp->va_end)."""
     tree = k.tree
+    assert tree.rbtree is not None       # the rewrite keeps its rbtree
     out = tree.rbtree.violations()
     nodes = list(tree.rbtree.inorder())
     if any(tree.nodes.get(n.start) is not n or n.va is not tree.by_start.get(n.start)
            or (n.start, n.end) != (n.va.start, n.va.end) for n in nodes) or len(nodes) != len(tree):
         out.append("the rbtree's nodes and the listed areas disagree")
-    elif [n.va for n in nodes] != list(tree.list) and not tree.overlaps:
+    elif [n.va for n in nodes] != list(tree.area_list) and not tree.overlaps:
         out.append("an in-order walk of the rbtree is not in address order")
     return out
 
@@ -33,7 +34,7 @@ def _areas(k: RewriteState) -> list[str]:
     starts = list(tree.starts)
     if starts != sorted(tree.by_start) or any(tree.by_start[s].start != s for s in starts):
         return ["the start index and the address-ordered list disagree"]
-    areas = list(tree.list)
+    areas = list(tree.area_list)
     prev = None
     holes = {}
     for a in areas:
@@ -71,8 +72,8 @@ def _areas(k: RewriteState) -> list[str]:
 
 def _lazy(k: RewriteState) -> list[str]:
     out = []
-    lazy = [a for a in k.tree.list if a.flags & VM_LAZY_FREE]
-    if any(a.flags & VM_LAZY_FREEING for a in k.tree.list):
+    lazy = [a for a in k.tree.area_list if a.flags & VM_LAZY_FREE]
+    if any(a.flags & VM_LAZY_FREEING for a in k.tree.area_list):
         out.append("a VM_LAZY_FREEING area is still in the tree after its purge")
     if {a.start for a in lazy} != set(k.lazy):
         out.append("the lazy list and the VM_LAZY_FREE areas disagree")
@@ -99,7 +100,7 @@ def _pages(k: RewriteState) -> list[str]:
     out = []
     shift = k.config.page_shift
     ptes, dead = k.pgtable.ptes, k.pgtable.dead
-    areas = list(k.tree.list)
+    areas = list(k.tree.area_list)
     for vpn, va in _owners(areas, sorted(ptes), shift):
         if va is None:
             out.append(f"PTE at {vpn << shift:#x} lies outside every area")
@@ -142,7 +143,7 @@ def _blocks(k: RewriteState) -> list[str]:
     cfg = k.config
     bits = cfg.vmap_bbmap_bits
     full = (1 << bits) - 1
-    seen = set()
+    seen: set[int] = set()
     for vbq in k.vbq:
         for name, lst in (("free", vbq.free), ("dirty", vbq.dirty)):
             for vb in lst:
@@ -175,7 +176,7 @@ def _blocks(k: RewriteState) -> list[str]:
             out.append(f"{tag}: free {vb.free} but on_free_list is {vb.on_free_list}")
         if vb.on_dirty_list != (vb.dirty > 0) or vb.on_dirty_list != (vb in k.vbq[vb.cpu].dirty):
             out.append(f"{tag}: dirty {vb.dirty} but on_dirty_list is {vb.on_dirty_list}")
-    for a in k.tree.list:
+    for a in k.tree.area_list:
         if a.kind == "vmap_block" and not a.lazy and k.vmap_block_tree.get(addr_to_vb_idx(cfg, a.start)) is None:
             out.append(f"vmap_block area {a.start:#x} has no block")
     return out

@@ -1,25 +1,27 @@
 """The state of the 2008 rewrite's mm/vmalloc.c, and where its two versions differ.
 
 The rewrite's modules (kva, vmap_block, vmalloc, check) work on a RewriteState and
-take the CPU a call runs on as an argument; none of them knows the public Kernel.
+take the CPU a call runs on as an argument; none of them makes a public call.
+RewriteState derives from Kernel so that the classes form one line (Machine, Kernel,
+RewriteState, the generation's class): a mypyc build compiles single inheritance only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sortedcontainers import SortedList
 
 from ..config import Config
-from ..machine import Machine
+from ..kernel import Kernel
 from ..vm_struct import VmStruct
 from ..vmap_area import VmapArea, VmapAreaTree
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """What the patch as posted (2008-08-18) does differently from v2.6.28, as data
-    (KERNEL-NOTES: "The posted version against the merged one")."""
+    (KERNEL-NOTES: "The posted version against the merged one").  A NamedTuple: a
+    mypyc-compiled frozen dataclass could not be unpickled from a checkpoint."""
 
     # alloc_vmap_area()'s descent picks `first` only from an area containing addr
     # (posted `tmp->va_start <= addr`) rather than one starting below addr + size.
@@ -44,7 +46,7 @@ POLICIES = {
 }
 
 
-class RewriteState(Machine):
+class RewriteState(Kernel):
     """The globals of the rewrite's mm/vmalloc.c."""
 
     def __init__(self, config: Config) -> None:
@@ -75,4 +77,4 @@ def addr_to_vb_idx(config: Config, addr: int) -> int:
     """addr_to_vb_idx(): the radix tree index of the block holding addr, counted from
     VMALLOC_START rounded down to a block boundary."""
     bs = config.vmap_block_size
-    return (addr - (config.vmalloc_start & ~(bs - 1))) // bs
+    return (addr - (config.VMALLOC_START & ~(bs - 1))) // bs

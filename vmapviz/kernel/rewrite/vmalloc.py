@@ -128,7 +128,7 @@ def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", al
     size = page_align(size, k.config.page_size, k.config.ulong_max)
     if not size or size >> k.config.page_shift > k.config.num_physpages:
         return None
-    vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.config.vmalloc_start, k.config.VMALLOC_END,
+    vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.config.VMALLOC_START, k.config.VMALLOC_END,
                           kind, align, maps=True, checked=checked)
     if vm is None:
         return None
@@ -171,7 +171,7 @@ def vmap(k: RewriteState, cpu: int, count: int, flags: int) -> int | None:
     if count > k.config.num_physpages:
         return None
     size = uint_pages(count, k.config.page_shift)
-    vm = get_vm_area_node(k, cpu, size, flags, k.config.vmalloc_start, k.config.VMALLOC_END, maps=True)
+    vm = get_vm_area_node(k, cpu, size, flags, k.config.VMALLOC_START, k.config.VMALLOC_END, maps=True)
     if vm is None:
         return None
     return map_new_pages(k, cpu, vm, size >> k.config.page_shift)

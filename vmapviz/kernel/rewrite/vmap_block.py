@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from ..compiled import mypyc_attr
 from ..config import get_order
 from ..events import AliasUnmap, BlockAlloc, BlockDirty, BlockFree, BlockNew
 from ..views import BlockView, QueueView
@@ -18,6 +19,7 @@ from .kva import __purge_vmap_area_lazy, alloc_vmap_area, free_unmap_vmap_area, 
 from .state import RewriteState, addr_to_vb_idx
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapBlock:
     """struct vmap_block; `id` numbers blocks in creation order for the views."""
 
@@ -41,6 +43,7 @@ class VmapBlock:
                          self.alloc_map, self.dirty_map, self.on_free_list, self.on_dirty_list)
 
 
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class VmapBlockQueue:
     """struct vmap_block_queue: list heads in list order (index 0 is the head)."""
 
@@ -103,7 +106,7 @@ def new_vmap_block(k: RewriteState, cpu: int) -> VmapBlock | None:
     vbq->lock)."""
     cfg = k.config
     va = alloc_vmap_area(k, cpu, cfg.vmap_block_size, cfg.vmap_block_size,
-                         cfg.vmalloc_start, cfg.VMALLOC_END, "vmap_block")
+                         cfg.VMALLOC_START, cfg.VMALLOC_END, "vmap_block")
     if va is None:
         return None
     k.block_ids += 1
