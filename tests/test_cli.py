@@ -20,7 +20,7 @@ def run_cli(capsys, *argv):
 def kernel_build() -> str:
     """What --version says of the kernel: compiled when its modules are extensions."""
     import vmapviz.kernel.machine
-    return "pure-Python" if vmapviz.kernel.machine.__file__.endswith(".py") else "compiled (mypyc)"
+    return "pure-Python" if vmapviz.kernel.machine.__file__.endswith(".py") else "mypyc-compiled"
 
 
 def test_version_and_help(capsys):
