@@ -1,10 +1,14 @@
 """Benchmarks of the TUI (measured and printed, never asserted).
 
-    python benchmarks/bench_tui.py            # all four
-    python benchmarks/bench_tui.py frame      # or: ops, latency, startup
+    python benchmarks/bench_tui.py            # all five
+    python benchmarks/bench_tui.py frame      # or: frames, ops, latency, startup
 
 1. frame:   one full frame of the map and the blocks panel (every line rendered from
             cold caches) at 200x60, with 100 and with 100,000 areas.  Goal: within 1.5x.
+1b. frames: CPU ms a frame at 120x40, overall and by panel, while a seeded run plays
+            at full speed: a fixed sequence of snapshots (map-touch-unmap, seed 1,
+            4,000 ops apart) applied one a frame, each frame composed (issue 27's
+            goal: 30 frames a second, so well under 33 ms).
 2. ops:     driver ops/s with the TUI attached (headless app via run_test at 120x40,
             playing as fast as possible) against the same driver headless, with the
             simulation in a child process and in a thread (--in-process); the CPU an op
@@ -18,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import statistics
 import subprocess
@@ -72,6 +77,8 @@ class FakeDriver:
     running = False
     timeline = None   # no time travel: the time strip stays empty
 
+    seeking = None
+
     def __init__(self, snap: Snapshot) -> None:
         self.latest = snap
         self.on_snapshot = None
@@ -80,6 +87,8 @@ class FakeDriver:
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def play(self) -> None: ...
+    def cancel(self) -> None: ...
+    def set_snapshot_hz(self, hz: float) -> None: ...
 
 
 def bench_frame(repeats: int = 40) -> dict:
@@ -127,6 +136,81 @@ def bench_frame(repeats: int = 40) -> dict:
             old = results.get(n, (m, f))
             results[n] = (min(m, old[0]), min(f, old[1]))
     return results
+
+
+# -- 1b. CPU a frame, by panel, at 120x40 ------------------------------------------------------
+
+FRAMES_OPS = 4_000    # ops between two snapshots: about 120k ops/s shown 30 times a second
+
+
+def seeded_snapshots(count: int, ops_apart: int = FRAMES_OPS) -> list[Snapshot]:
+    """The snapshots a driver playing map-touch-unmap (seed 1) at full speed publishes,
+    `ops_apart` ops apart, its measured rate fixed (so that they are the same every time)."""
+    from vmapviz.run.driver import Driver
+    d = Driver(RunSpec.of(WORKLOAD, seed=1, speed=None))
+    d.running = True
+    d._rate = lambda: ops_apart * 30.0
+    snaps = []
+    for _ in range(count):
+        d._run.run(ops_apart)
+        d.latest = d._snapshot()
+        snaps.append(d.latest)
+    return snaps
+
+
+def bench_frames(count: int = 150, warm: int = 30) -> dict:
+    """CPU ms a frame over `count` frames after `warm` ones: applying the snapshot
+    (apply_snapshot) and then handling its messages and composing the screen (a pilot
+    pause, less the cost of one with nothing to do), their sum's median and mean; and
+    by panel the mean
+    CPU ms a frame of taking the snapshot (update_snapshot) plus drawing its lines
+    (render_lines)."""
+    from vmapviz.tui.app import VmapvizApp
+
+    snaps = seeded_snapshots(warm + count)
+    gc.collect()
+    gc.freeze()   # the bench's own list of snapshots is no garbage collection work of the app's
+    by_panel: dict[tuple[str, str], float] = {}
+
+    def timed(name: tuple[str, str], fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                by_panel[name] = by_panel.get(name, 0.0) + time.thread_time() - t0
+        return wrapper
+
+    async def main() -> list[float]:
+        app = VmapvizApp(driver=FakeDriver(snaps[0]), autoplay=False)
+        app.freeze_at_first_paint = True     # as the CLI's run_tui does
+        per_frame = []
+        async with app.run_test(size=OPS_SIZE) as pilot:
+            await pilot.pause()
+            for line, panel in app.fed:
+                name = type(panel).__name__
+                panel.update_snapshot = timed((name, "take"), panel.update_snapshot)
+                panel.render_lines = timed((name, "draw"), panel.render_lines)
+            for i, snap in enumerate(snaps):
+                if i == warm:
+                    by_panel.clear()
+                t0 = time.thread_time()
+                app.apply_snapshot(snap)
+                t1 = time.thread_time()
+                await pilot.pause()         # its messages handled, the screen composed
+                t2 = time.thread_time()
+                await pilot.pause()         # the same with nothing to do: the pilot's own cost
+                t3 = time.thread_time()
+                per_frame.append((t1 - t0, max(0.0, (t2 - t1) - (t3 - t2))))
+        return per_frame[warm:]
+
+    per_frame = asyncio.run(main())
+    gc.unfreeze()
+    whole = [a + c for a, c in per_frame]
+    return dict(median=statistics.median(whole) * 1e3, mean=statistics.fmean(whole) * 1e3,
+                apply=statistics.fmean(a for a, _ in per_frame) * 1e3,
+                compose=statistics.fmean(c for _, c in per_frame) * 1e3,
+                panels={k: v / count * 1e3 for k, v in by_panel.items()}, count=count)
 
 
 # -- 2. ops/s with and without the TUI ------------------------------------------------------------
@@ -198,6 +282,7 @@ def attached(mode: str, seconds: float) -> dict:
 
     async def main() -> dict:
         app = VmapvizApp(driver=_new_driver(mode), autoplay=True)
+        app.freeze_at_first_paint = True     # as the CLI's run_tui does
         async with app.run_test(size=OPS_SIZE) as pilot:
             while app.driver.latest is None or app.driver.latest.op < 1000:
                 await pilot.pause(0.05)
@@ -339,7 +424,7 @@ def startup(mode: str, runs: int = 5) -> list[tuple[float, float, float]]:
 
 
 def main(argv: list[str]) -> None:
-    which = set(argv) or {"frame", "ops", "latency", "startup"}
+    which = set(argv) or {"frame", "frames", "ops", "latency", "startup"}
     if "frame" in which:
         r = bench_frame()
         (m100, f100), (m100k, f100k) = r[100], r[100_000]
@@ -347,6 +432,19 @@ def main(argv: list[str]) -> None:
         print(f"  100 areas      {m100 * 1e3:6.2f} ms   whole screen composed {f100 * 1e3:6.2f} ms")
         print(f"  100,000 areas  {m100k * 1e3:6.2f} ms   whole screen composed {f100k * 1e3:6.2f} ms")
         print(f"  ratio          {m100k / m100:6.2f}x (goal <= 1.5x)")
+    if "frames" in which:
+        load = os.getloadavg()[0]
+        r = bench_frames()
+        print(f"frames ({OPS_SIZE[0]}x{OPS_SIZE[1]}, {WORKLOAD} seed 1, a snapshot every {FRAMES_OPS:,} ops, "
+              f"{r['count']} frames; load average {load:.2f}, {os.cpu_count()} CPUs):")
+        print(f"  CPU a frame: median {r['median']:.2f} ms, mean {r['mean']:.2f} ms "
+              f"(applying the snapshot {r['apply']:.2f}, composing {r['compose']:.2f}; 30 a second: 33.3 ms)")
+        print("  by panel, mean CPU ms a frame: taking the snapshot (update_snapshot) + drawing (render_lines)")
+        names = {name for name, _ in r["panels"]}
+        cost = {n: (r["panels"].get((n, "take"), 0.0), r["panels"].get((n, "draw"), 0.0)) for n in names}
+        for name, (take, draw) in sorted(cost.items(), key=lambda kv: -sum(kv[1])):
+            print(f"    {name:<16} {take + draw:6.2f} = {take:5.2f} + {draw:5.2f}")
+        print(f"    {'all panels':<16} {sum(map(sum, cost.values())):6.2f}")
     if "ops" in which:
         bench_ops()
     if "latency" in which:

@@ -12,6 +12,7 @@ traceback.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from itertools import groupby
@@ -58,6 +59,13 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     AUTO_FOCUS = "#map"
     BINDINGS = bindings()   # from the one action table (actions.py)
+
+    # Set by the CLI's runs (run_tui, compare's run): at the first paint, the objects made
+    # so far (modules, Textual, the widgets) leave the garbage collector's full passes
+    # (gc.freeze), which at full speed walked them all a few times a second: 2.5-3.5 ms
+    # of a 15 ms frame at 120x40 (bench_tui.py frames).  Tests' apps leave it off, so
+    # that the apps they drop are still collected.
+    freeze_at_first_paint = False
 
     def __init__(self, spec: RunSpec | None = None, *, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
@@ -121,6 +129,7 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
         if self.compare_at_start is not None:
             from .screens.compare import CompareScreen
             self.push_screen(CompareScreen(self.compare_at_start, standalone=True))
+            self.call_after_refresh(self._painted)
             return
         # References to the main screen's panels: a modal screen on top (help, a
         # picker, the palette) must not hide them from the snapshots.
@@ -154,6 +163,8 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
     def _painted(self) -> None:
         if self.first_paint is None:
             self.first_paint = time.perf_counter()
+            if self.freeze_at_first_paint:
+                gc.freeze()
 
     def _theme_changed(self, _theme) -> None:
         """Draw every panel again in the palette of the new theme."""
@@ -485,6 +496,7 @@ def run_tui(spec: RunSpec, theme: str | None = None, lesson=None, driver=None) -
     run/child.py, unless --in-process; None: a Driver thread in this process).  Returns
     the app's exit status: 0, 130 after SIGTERM or SIGHUP, 1 after a crash."""
     app = VmapvizApp(spec, theme=theme, lesson=lesson, driver=driver)
+    app.freeze_at_first_paint = True
     try:
         app.run()
     finally:

@@ -433,7 +433,11 @@ class AddressMap(Widget, SnapshotPanel, can_focus=True):
                 f" of {human_bytes(cfg.vmalloc_size)}{mode}")
 
     def _update_title(self) -> None:
-        self.border_title = self.title()
+        # Textual repaints the whole widget on every border_title set, changed or not:
+        # set it only when it changes, so that a frame repaints only the changed rows.
+        title = self.title()
+        if title != self.border_title:
+            self.border_title = title
 
     # -- snapshots ----------------------------------------------------------------------
 

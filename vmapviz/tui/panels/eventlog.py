@@ -280,9 +280,16 @@ class EventLog(CachedLines, SnapshotPanel, can_focus=True):
             style, lead = base + Style(bold=True), " "
         else:
             lead = ""
-        room = width - sum(seg.cell_length for seg in segs) - len(lead)
-        segs.append(Segment(lead + fit(e.text, room), style))
-        return Strip(segs).adjust_cell_length(width, base)
+        used = sum(seg.cell_length for seg in segs) + len(lead)
+        text = fit(e.text, width - used)
+        segs.append(Segment(lead + text, style))
+        used += cell_len(text)
+        if used > width:
+            return Strip(segs).adjust_cell_length(width, base)
+        # padded to the width as adjust_cell_length does, the length known, not measured again
+        if used < width:
+            segs.append(Segment(" " * (width - used), base))
+        return Strip(segs, width)
 
     def on_resize(self) -> None:
         self._cache.clear()

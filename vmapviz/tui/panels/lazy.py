@@ -6,13 +6,18 @@ and nr_cpus - 1 IPIs: the gauge shows it, the panel flashes when a flush happens
 the sparkline marks every flush by op number.  Where a kworker purges (kworker_purge),
 a line says whether the drain work is pending and what its last run did: the freeing
 call only queues it past lazy_max_pages, and the worker's purge follows.  Rendered as
-a handful of short lines, and only when something it shows has changed.
+a handful of short lines, and only when something it shows has changed: `render()`
+builds the panel's Text, and each of its lines is drawn (through the Line API) from a
+cache of Strips, so that a frame redraws only the lines whose text changed.
 """
 
 from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual.widget import Widget
 
 from ...models.flush_history import columns
@@ -56,6 +61,11 @@ class LazyPanel(Widget, SnapshotPanel):
         self.flash_seconds = 0.8
         self.drain = None          # the kworker's last purge (kworker_purge)
         self._last_op = -1
+        self._lines_key: tuple | None = None   # what `_lines` was drawn from (see _text_lines)
+        self._lines: list[Text] = []
+        self._strips: dict[tuple, list[Strip]] = {}
+        self._rows_key: tuple | None = None
+        self._rows_cache: list[Strip] = []
 
     def update_snapshot(self, snap: Snapshot) -> None:
         old = self.snap
@@ -73,7 +83,61 @@ class LazyPanel(Widget, SnapshotPanel):
                s, snap.stale_counts, round(snap.ops_per_s), snap.flush_per, len(snap.flush_counts))
         if key != self._key:
             self._key = key
+            self._refresh_changed_lines()
+
+    # -- drawing: the Text of render(), line by line -------------------------------------
+
+    def _text_lines(self) -> list[Text]:
+        """The lines of `render()`'s Text, built again only when what it is drawn from
+        changed: the snapshot and the kworker's last purge (by identity), the width and
+        the palette (by identity)."""
+        key = (id(self.snap), id(self.drain), self.content_size.width, id(P.active()))
+        if key != self._lines_key:
+            self._lines_key = key
+            self._lines = self.render().split("\n", allow_blank=True)
+        return self._lines
+
+    def _refresh_changed_lines(self) -> None:
+        """Refresh the rows whose strip differs from the last drawn (all when their
+        number changed): a line whose text is unchanged keeps its cached strips."""
+        old = self._rows_cache
+        new = self._rows()
+        if len(old) != len(new):
             self.refresh()
+            return
+        width = self.content_size.width
+        for y, (a, b) in enumerate(zip(old, new)):
+            if a is not b:
+                self.refresh(Region(0, y, width, 1))
+
+    def _line_strips(self, line: Text, width: int) -> list[Strip]:
+        """One line of the Text drawn as Textual draws a widget's render() (it may
+        wrap), cached on the line's text and spans, the width and the widget's style."""
+        style = self.visual_style
+        key = (line.plain, tuple(line.spans), width, style)
+        strips = self._strips.get(key)
+        if strips is None:
+            if len(self._strips) > 256:
+                self._strips.clear()
+            strips = Visual.to_strips(self, visualize(self, line), width, None, style)
+            self._strips[key] = strips
+        return strips
+
+    def _rows(self) -> list[Strip]:
+        """Every drawn row, the lines' strips one after the other; built again when
+        the lines or the widget's style changed."""
+        key = (self._text_lines(), self.visual_style)
+        if self._rows_key is None or key[0] is not self._rows_key[0] or key[1] != self._rows_key[1]:
+            width = self.content_size.width
+            self._rows_key = key
+            self._rows_cache = [s for line in key[0] for s in self._line_strips(line, width)]
+        return self._rows_cache
+
+    def render_line(self, y: int) -> Strip:
+        rows = self._rows()
+        if y < len(rows):
+            return rows[y]
+        return Strip.blank(self.content_size.width, self.visual_style.rich_style)
 
     def _watch_worker(self, old: Snapshot | None, snap: Snapshot) -> None:
         """Remember the kworker's last purge from the events since the last snapshot."""

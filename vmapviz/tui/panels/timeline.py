@@ -111,10 +111,10 @@ class TimelineStrip(Widget, SnapshotPanel, can_focus=True):
         if y or not self._cells:
             return Strip([Segment(" " * self.size.width, base)])
         here = cell_of(self.op, self.end, len(self._cells), self.start)
-        segs = [Segment(LABEL, base + Style(bold=True))]
-        for i, (glyph, _) in enumerate(self._cells):
-            style = base + Style(reverse=True) if i == here else base + Style(bold=glyph != "·")
-            segs.append(Segment(glyph, style))
+        bold, plain = base + Style(bold=True), base + Style(bold=False)
+        segs = [Segment(LABEL, bold)]
+        segs += [Segment(glyph, plain if glyph == "·" else bold) for glyph, _ in self._cells]
+        segs[1 + here] = Segment(self._cells[here][0], base + Style(reverse=True))
         segs.append(Segment(self._tail(), base))
         return Strip(segs).crop(0, self.size.width)
 

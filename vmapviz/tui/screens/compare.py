@@ -298,6 +298,7 @@ def run_compare(spec: RunSpec, pair: tuple[str, str], theme: str | None = None,
     from ..app import VmapvizApp
     driver = CompareDriver(spec, pair) if in_process else ChildDriver(spec, pair)
     app = VmapvizApp(theme=theme, compare=driver)
+    app.freeze_at_first_paint = True
     try:
         app.run()
     finally:
