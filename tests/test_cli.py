@@ -34,6 +34,12 @@ def test_version_and_help(capsys):
         assert option in out
 
 
+def test_run_names_a_compiled_kernel(capsys):
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--ops", "10")
+    said = "the kernel: mypyc-compiled (VMAPVIZ_COMPILE build)" in out
+    assert code == 0 and said == (kernel_build() == "mypyc-compiled")
+
+
 def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "vmapviz", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == f"vmapviz {__version__} ({kernel_build()} kernel)"
