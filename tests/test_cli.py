@@ -20,7 +20,7 @@ def run_cli(capsys, *argv):
 def kernel_build() -> str:
     """What --version says of the kernel: compiled when its modules are extensions."""
     import vmapviz.kernel.machine
-    return "pure-Python" if vmapviz.kernel.machine.__file__.endswith(".py") else "compiled (mypyc)"
+    return "pure-Python" if vmapviz.kernel.machine.__file__.endswith(".py") else "mypyc-compiled"
 
 
 def test_version_and_help(capsys):
@@ -32,6 +32,12 @@ def test_version_and_help(capsys):
     out = capsys.readouterr().out
     for option in ("--variant", "--cpus", "--bits", "--ops", "--seed", "--record", "--json"):
         assert option in out
+
+
+def test_run_names_a_compiled_kernel(capsys):
+    code, out, _ = run_cli(capsys, "run", "map-touch-unmap", "--ops", "10")
+    said = "the kernel: mypyc-compiled (VMAPVIZ_COMPILE build)" in out
+    assert code == 0 and said == (kernel_build() == "mypyc-compiled")
 
 
 def test_module_entry_point():

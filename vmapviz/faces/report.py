@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ..run.driver import Run
 from ..run.spec import RunSpec
-from ..kernel import BUILD
+from ..kernel import BUILD, COMPILED
 from ..kernel.events import KINDS
 from ..run.snapshot import take
 
@@ -176,7 +176,9 @@ def print_report(result: dict, console: Console | None = None) -> None:
     ops_s = f"{result['ops_per_s']:,.0f}" if result["ops_per_s"] else "-"
     end = ("" if result["finished"] else ", interrupted" if result["interrupted"]
            else ", stopped at the op limit")
-    console.print(f"{result['ops']:,} ops in {result['wall_s']:.2f} s ({ops_s} ops/s, {BUILD} kernel){end}")
+    console.print(f"{result['ops']:,} ops in {result['wall_s']:.2f} s ({ops_s} ops/s){end}")
+    if COMPILED:
+        console.print(f"[dim]the kernel: {BUILD} (VMAPVIZ_COMPILE build)[/]")
     table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
     # Names and values whole at any width (80 columns in a pipe); the meaning wraps.
     table.add_column("counter", no_wrap=True, min_width=len("vm_unmap_aliases_calls"))

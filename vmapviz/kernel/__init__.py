@@ -17,7 +17,7 @@ from .vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VM_VM_AREA
 
 # The kernel's modules are C extensions (the mypyc build), not .py files.
 COMPILED = not (_kernel.__file__ or "").endswith(".py")
-BUILD = "compiled (mypyc)" if COMPILED else "pure-Python"
+BUILD = "mypyc-compiled" if COMPILED else "pure-Python"
 
 __all__ = ["COMPILED", "BUILD", "Config", "ConfigError", "GENERATIONS", "Generation", "Kernel", "KernelBug",
            "BlockView", "QueueView", "StatsView", "VmapArea", "VM_ALLOC", "VM_IOREMAP", "VM_MAP",
