@@ -228,8 +228,19 @@ class EventLog(CachedLines, SnapshotPanel, can_focus=True):
         self.border_subtitle = f"filter: {self.filter_text}" if self.filter_text else ""
 
     def _sync(self, follow: bool) -> None:
-        # A new virtual size lays the whole screen out again: a full log keeps its own.
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.shown))
+        # A new virtual size lays the whole screen out again (Textual 8.2.8: the reactive
+        # has layout=True): a full log keeps its own.  A log that grows with its scrollbar
+        # already shown changes no one's place on screen, only the scrollbar's thumb: its
+        # size is set without that layout and the scrollbar updated as the layout would
+        # (Widget._scroll_update), so that filling the log costs no layout a frame.
+        size = Size(self.scrollable_content_region.width, len(self.shown))
+        old = self.virtual_size
+        if (size != old and size.width == old.width and self.show_vertical_scrollbar
+                and min(size.height, old.height) > self.scrollable_content_region.height):
+            self.set_reactive(EventLog.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
         if follow:
             self.follow = True
             self._scroll_bottom()
