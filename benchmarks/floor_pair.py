@@ -21,18 +21,16 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-VMALLOC_START = 0xFFFFC20000000000
+from floor_triple import VMALLOC_START, Calls
+
 VMALLOC_END = 0xFFFFE1FFFFFFFFFF
 PAGE = 4096
-ULONG_MAX = (1 << 64) - 1
 LAZY_MAX_PAGES = 3 * 8192          # fls(4 CPUs) * 32 MiB of pages
 
 
-class Floor:
+class Floor(Calls):
     def __init__(self, events: bool) -> None:
-        self.record = events
-        self.events: list[tuple] = []
-        self.op = 0
+        super().__init__(events)
         self.starts: list[int] = []          # the areas' starts in address order
         self.areas: dict[int, list] = {}     # start -> [start, end, lazy]
         self.vmlist: list[int] = []          # vm_structs' addresses in address order
@@ -45,15 +43,6 @@ class Floor:
         self.free_list: list[int] = []
         self.next_pfn = 1
         self.walk_total = 0
-
-    def _call(self, name: str, args: tuple) -> int:
-        for value in args:
-            if type(value) is not int or not 0 <= value <= ULONG_MAX:
-                raise ValueError(name)
-        self.op += 1
-        if self.record:
-            self.events.append(("call", self.op, 0, name, args))
-        return self.op
 
     def vmalloc(self, size: int) -> int:
         op = self._call("vmalloc", (size,))

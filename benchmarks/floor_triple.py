@@ -24,11 +24,27 @@ FULL = (1 << BITS) - 1
 ULONG_MAX = (1 << 64) - 1
 
 
-class Floor:
+class Calls:
+    """What every floor does per call: check the arguments, count the op, record the Call."""
+
     def __init__(self, events: bool) -> None:
         self.record = events
         self.events: list[tuple] = []
         self.op = 0
+
+    def _call(self, name: str, args: tuple) -> int:
+        for value in args:
+            if type(value) is not int or not 0 <= value <= ULONG_MAX:
+                raise ValueError(name)
+        self.op += 1
+        if self.record:
+            self.events.append(("call", self.op, 0, name, args))
+        return self.op
+
+
+class Floor(Calls):
+    def __init__(self, events: bool) -> None:
+        super().__init__(events)
         self.ptes: dict[int, int] = {}
         self.tlb: dict[int, int] = {}
         self.dead: set[int] = set()
@@ -39,15 +55,6 @@ class Floor:
         self.block_start = VMALLOC_START - (BITS << PAGE_SHIFT)
         self.alloc_map = FULL                # no block yet
         self.dirty_map = 0
-
-    def _call(self, name: str, args: tuple) -> int:
-        for value in args:
-            if type(value) is not int or not 0 <= value <= ULONG_MAX:
-                raise ValueError(name)
-        self.op += 1
-        if self.record:
-            self.events.append(("call", self.op, 0, name, args))
-        return self.op
 
     def triple(self) -> None:
         record, emit, ptes, free = self.record, self.events.append, self.ptes, self.free_list
