@@ -32,7 +32,7 @@ the rbtree's descent or its in-order links give while no area overlaps another.
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 from sortedcontainers import SortedDict, SortedList
 
@@ -119,6 +119,45 @@ class VmapAreaTree:
 
     def __len__(self) -> int:
         return len(self.by_start)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled flat, for checkpoints: the records as columns in address order, each
+        rbtree node as (start, its parent's start or None, is it a left child, red), the
+        holes as two columns; __setstate__ builds the objects again.  Object by object,
+        pickle spent a Python call on each record (a NamedTuple's __getnewargs__) and
+        followed every node's links: most of a checkpoint's time."""
+        links = None
+        if self.rbtree is not None:
+            links = tuple(zip(*[(n.start, None, False, n.red) if (p := n.parent) is None
+                                else (n.start, p.start, p.left is n, n.red)
+                                for n in self.nodes.values()])) or ((), (), (), ())
+        state = (tuple(zip(*self.area_list)), links, (tuple(self.holes.keys()), tuple(self.holes.values())),
+                 tuple(self.overlaps), self.generation)
+        return VmapAreaTree, (self.gap, self.mask.bit_length(), self.rbtree is not None), state
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        columns, links, holes, overlaps, self.generation = state
+        areas = [VmapArea._make(fields) for fields in zip(*columns)]
+        self.starts = SortedList(a.start for a in areas)
+        by_start = self.by_start = {a.start: a for a in areas}
+        self.holes = SortedDict(zip(*holes))
+        self.overlaps = set(overlaps)
+        if links is not None:
+            assert self.rbtree is not None
+            nodes = self.nodes = {s: RbNode(s, by_start[s].end, by_start[s]) for s in links[0]}
+            for s, parent, left, red in zip(*links):
+                node = nodes[s]
+                node.red = red
+                if parent is None:
+                    self.rbtree.root = node
+                    continue
+                node.parent = up = nodes[parent]
+                if left:
+                    up.left = node
+                else:
+                    up.right = node
 
     @property
     def area_list(self) -> Iterator[VmapArea]:
