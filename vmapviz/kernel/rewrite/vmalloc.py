@@ -47,16 +47,9 @@ def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: in
         return None
     addr = va.start
     vm = k.vmlist[addr] = VmStruct(addr, size, flags, va.kind)
-    order = k.vmlist_order
     stats = k.stats
     stats.vmlist_lock_write += 1
-    # The walk passes every vm_struct below addr, up to the first above it (if any).
-    if addr > k.vmlist_top:
-        stats.link_walk_total += len(order)
-        k.vmlist_top = addr
-    else:
-        stats.link_walk_total += order.bisect_left(addr) + 1
-    order.add(addr)
+    stats.link_walk_total += k.vmlist_order.link(addr)
     return vm
 
 
@@ -92,17 +85,9 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
     vm = k.freed_vms[addr] = k.vmlist.pop(addr)   # kfree()d by the caller; va->private stays
     free_unmap_vmap_area(k, cpu, va)
     vm.size -= k.config.page_size
-    order = k.vmlist_order
     stats = k.stats
     stats.vmlist_lock_write += 1
-    # The walk passes every vm_struct below addr and stops at addr's.
-    if addr == k.vmlist_top:
-        stats.remove_walk_total += len(order)
-        order.remove(addr)
-        k.vmlist_top = order[-1] if order else -1
-    else:
-        stats.remove_walk_total += order.bisect_left(addr) + 1
-        order.remove(addr)
+    stats.remove_walk_total += k.vmlist_order.unlink(addr)
     return vm
 
 
