@@ -58,6 +58,7 @@ class RewriteState(Kernel):
         self.vmap_lazy_nr = 0
         self.vmlist: dict[int, VmStruct] = {}            # va->private, by address
         self.vmlist_order = SortedList()                 # vmlist's order, for its walks
+        self.vmlist_top = -1                             # its last vm_struct's address (-1: none)
         self.freed_vms: dict[int, VmStruct] = {}         # va->private of lazily freed areas
         self.vmap_block_tree: dict = {}                  # the radix tree: index -> VmapBlock
         self.vbq: list = []                              # per-CPU vmap_block_queue
