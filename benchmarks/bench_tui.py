@@ -8,12 +8,14 @@
 1b. frames: CPU ms a frame at 120x40, overall and by panel, while a seeded run plays
             at full speed: a fixed sequence of snapshots (map-touch-unmap, seed 1,
             4,000 ops apart) applied one a frame, each frame composed (issue 27's
-            goal: 30 frames a second, so well under 33 ms).
+            goal: 30 frames a second, so well under 33 ms); and the garbage
+            collector's share of it, by generation.
 2. ops:     driver ops/s with the TUI attached (headless app via run_test at 120x40,
             playing as fast as possible) against the same driver headless, with the
             simulation in a child process and in a thread (--in-process); the CPU an op
             takes, frames shown a second, the UI thread's share of a CPU (issue 27's
-            goal: >= 90% of headless at 30 frames a second).
+            goal: >= 90% of headless at 30 frames a second), and the garbage
+            collector's CPU a frame in the app's process.
 3. latency: key press to painted screen while the driver runs at full speed.
             Goal: < 100 ms.
 4. startup: from process start to the first painted frame of the app (headless).
@@ -140,6 +142,30 @@ def bench_frame(repeats: int = 40) -> dict:
 
 # -- 1b. CPU a frame, by panel, at 120x40 ------------------------------------------------------
 
+class GcClock:
+    """The CPU time the garbage collector takes while on (gc.callbacks, in whichever
+    thread of this process collects): seconds and passes by generation."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.passes = [0, 0, 0]
+        self._t0 = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.thread_time()
+        else:
+            self.seconds[info["generation"]] += time.thread_time() - self._t0
+            self.passes[info["generation"]] += 1
+
+    def on(self) -> None:
+        self.seconds, self.passes = [0.0, 0.0, 0.0], [0, 0, 0]
+        gc.callbacks.append(self._callback)
+
+    def off(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 FRAMES_OPS = 4_000    # ops between two snapshots: about 120k ops/s shown 30 times a second
 
 
@@ -171,6 +197,8 @@ def bench_frames(count: int = 150, warm: int = 30) -> dict:
     gc.collect()
     gc.freeze()   # the bench's own list of snapshots is no garbage collection work of the app's
     by_panel: dict[tuple[str, str], float] = {}
+    clock = GcClock()
+    app_threshold = []
 
     def timed(name: tuple[str, str], fn):
         def wrapper(*args, **kwargs):
@@ -194,6 +222,8 @@ def bench_frames(count: int = 150, warm: int = 30) -> dict:
             for i, snap in enumerate(snaps):
                 if i == warm:
                     by_panel.clear()
+                    app_threshold.append(gc.get_threshold())
+                    clock.on()
                 t0 = time.thread_time()
                 app.apply_snapshot(snap)
                 t1 = time.thread_time()
@@ -202,15 +232,20 @@ def bench_frames(count: int = 150, warm: int = 30) -> dict:
                 await pilot.pause()         # the same with nothing to do: the pilot's own cost
                 t3 = time.thread_time()
                 per_frame.append((t1 - t0, max(0.0, (t2 - t1) - (t3 - t2))))
+            clock.off()
         return per_frame[warm:]
 
+    threshold = gc.get_threshold()
     per_frame = asyncio.run(main())
+    gc.set_threshold(*threshold)   # as the app found it (it sets its own at first paint)
     gc.unfreeze()
     whole = [a + c for a, c in per_frame]
     return dict(median=statistics.median(whole) * 1e3, mean=statistics.fmean(whole) * 1e3,
                 apply=statistics.fmean(a for a, _ in per_frame) * 1e3,
                 compose=statistics.fmean(c for _, c in per_frame) * 1e3,
-                panels={k: v / count * 1e3 for k, v in by_panel.items()}, count=count)
+                panels={k: v / count * 1e3 for k, v in by_panel.items()}, count=count,
+                gc=[t / count * 1e3 for t in clock.seconds], gc_passes=[n / count for n in clock.passes],
+                threshold=app_threshold[0])
 
 
 # -- 2. ops/s with and without the TUI ------------------------------------------------------------
@@ -280,6 +315,8 @@ def attached(mode: str, seconds: float) -> dict:
     µs an op of the simulation, frames/s shown, the UI thread's share of a CPU."""
     from vmapviz.tui.app import VmapvizApp
 
+    clock = GcClock()
+
     async def main() -> dict:
         app = VmapvizApp(driver=_new_driver(mode), autoplay=True)
         app.freeze_at_first_paint = True     # as the CLI's run_tui does
@@ -288,16 +325,25 @@ def attached(mode: str, seconds: float) -> dict:
                 await pilot.pause(0.05)
             await pilot.pause(0.5)
             d = app.driver
+            clock.on()
             op0, n0, t0, c0, u0 = d.latest.op, app.snapshots_applied, time.perf_counter(), _sim_cpu(d), time.thread_time()
             await pilot.pause(seconds)
             op1, n1, t1, c1, u1 = d.latest.op, app.snapshots_applied, time.perf_counter(), _sim_cpu(d), time.thread_time()
+            clock.off()
             app.stop_driver()
         wall = t1 - t0
         cpu_us, thread_us = _per_op(c0, c1, op1 - op0)
+        frames = max(1, n1 - n0)
         return dict(ops=(op1 - op0) / wall, cpu_us=cpu_us, thread_us=thread_us,
-                    fps=(n1 - n0) / wall, ui=(u1 - u0) / wall, frame_ms=(u1 - u0) / max(1, n1 - n0) * 1e3)
+                    fps=(n1 - n0) / wall, ui=(u1 - u0) / wall, frame_ms=(u1 - u0) / frames * 1e3,
+                    gc_ms=sum(clock.seconds) / frames * 1e3)
 
-    return asyncio.run(main())
+    threshold = gc.get_threshold()
+    try:
+        return asyncio.run(main())
+    finally:
+        gc.unfreeze()                    # the app froze this process's objects at first paint
+        gc.set_threshold(*threshold)     # and set its thresholds
 
 
 def bench_ops(seconds: float = 5.0, rounds: int = 3) -> None:
@@ -312,7 +358,7 @@ def bench_ops(seconds: float = 5.0, rounds: int = 3) -> None:
             rows.setdefault(f"headless {mode}", []).append(headless_driver(mode, seconds))
             a = attached(mode, seconds)
             rows.setdefault(f"attached {mode}", []).append(
-                (a["ops"], a["cpu_us"], a["thread_us"], a["fps"], a["ui"], a["frame_ms"]))
+                (a["ops"], a["cpu_us"], a["thread_us"], a["fps"], a["ui"], a["frame_ms"], a["gc_ms"]))
     med = lambda rs, i: statistics.median(r[i] for r in rs)   # noqa: E731
     print(f"ops/s, {WORKLOAD}, {seconds:.0f} s each, {rounds} interleaved rounds: the best ops/s, the "
           f"median CPU; load average {load0[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, "
@@ -331,7 +377,8 @@ def bench_ops(seconds: float = 5.0, rounds: int = 3) -> None:
         print(f"      = {t / h:.0%} of headless ops/s (rounds: "
               f"{', '.join(f'{a[0] / b[0]:.0%}' for a, b in zip(ts, hs))}); {hcpu / tcpu:.0%} in CPU an op")
         print(f"    frames shown {med(ts, 3):.1f}/s; the UI thread {med(ts, 4):.0%} of a CPU, "
-              f"{med(ts, 5):.1f} ms of CPU a frame (medians)")
+              f"{med(ts, 5):.1f} ms of CPU a frame, of which the garbage collector (the whole "
+              f"process's) {med(ts, 6):.1f} ms (medians)")
 
 
 # -- 3. key-to-screen latency ------------------------------------------------------------------------
@@ -445,6 +492,9 @@ def main(argv: list[str]) -> None:
         for name, (take, draw) in sorted(cost.items(), key=lambda kv: -sum(kv[1])):
             print(f"    {name:<16} {take + draw:6.2f} = {take:5.2f} + {draw:5.2f}")
         print(f"    {'all panels':<16} {sum(map(sum, cost.values())):6.2f}")
+        print(f"  garbage collector, in the above: {sum(r['gc']):.2f} ms a frame (generations 0/1/2: "
+              + ", ".join(f"{t:.2f} ms in {n:.2f} passes" for t, n in zip(r["gc"], r["gc_passes"]))
+              + f"; the app's thresholds {r['threshold']})")
     if "ops" in which:
         bench_ops()
     if "latency" in which:

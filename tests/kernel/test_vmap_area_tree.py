@@ -2,6 +2,8 @@
 every area and between two, and after one erase() of several areas in address order
 (a run of neighbours, then one alone); positions; the rbtree's in-order walk."""
 
+import pickle
+
 from sortedcontainers import SortedList
 
 from vmapviz.kernel.vmap_area import VmapArea, VmapAreaTree, rank
@@ -66,3 +68,32 @@ def test_rank_counts_the_keys_below():
     keys = SortedList([10, 20, 30, 40])
     assert [rank(keys, k) for k in (5, 10, 15, 30, 40, 45)] == [0, 0, 1, 2, 3, 4]
     assert rank(SortedList(), 7) == 0
+
+
+def shape(n):
+    """(start page, red, left, right) of the subtree at n."""
+    return None if n is None else (n.start // P, n.red, shape(n.left), shape(n.right))
+
+
+def test_a_tree_pickles_flat_and_comes_back_node_for_node():
+    # A..E inserted in address order (rb_insert_color() by hand): B gets a red right
+    # child C after the rotation at A; D recolours A and C black and B (the root) stays
+    # black; E under D rotates left at C, so D takes C's place, black, with C and E red.
+    t = tree_of(A, B, C, D, E)
+    t.replace(C.marked("lazy", 1))
+    want = (4, False, (1, False, None, None), (10, False, (7, True, None, None), (16, True, None, None)))
+    assert shape(t.rbtree.root) == want
+    data = pickle.dumps(t, 5)
+    # flat: columns of ints and strings, and no class but the tree's own
+    assert b"RbNode" not in data and data.count(b"VmapArea") == 1 and b"VmapAreaTree" in data
+    u = pickle.loads(data)
+    assert shape(u.rbtree.root) == want and u.rbtree.violations() == []
+    assert list(u.area_list) == [A, B, C.marked("lazy", 1), D, E] and dict(u.holes) == {16 * P: 13 * P}
+    assert all(u.nodes[n.start] is n and n.va is u.by_start[n.start] for n in u.rbtree.inorder())
+    assert u.rbtree.root.parent is None and u.nodes[7 * P].parent is u.nodes[10 * P]
+    assert (u.generation, u.overlaps, u.gap, u.mask) == (6, set(), P, (1 << 64) - 1)
+    F = area(13, 2)                  # the restored tree goes on as the original would
+    assert u.insert(F) is False and t.insert(F) is False
+    assert shape(u.rbtree.root) == shape(t.rbtree.root) and dict(u.holes) == dict(t.holes) == {}
+    empty = pickle.loads(pickle.dumps(VmapAreaTree(gap=P, rbtree=True), 5))
+    assert empty.rbtree.root is None and len(empty) == 0 and empty.insert(A) is False

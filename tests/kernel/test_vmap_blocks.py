@@ -8,6 +8,8 @@ head of this CPU's free list.  vb_free() sets dirty bits (alloc bits are never
 cleared); all bits dirty: free_vmap_block() frees the block's area lazily.
 """
 
+import pickle
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -407,3 +409,16 @@ def test_bitmap_find_free_region_matches_the_kernels_loop(bits, orders, noise, n
     if noisy:                              # and any bitmap at all
         bitmap |= noise & ((1 << bits) - 1)
     assert bitmap_find_free_region(bitmap, bits, order) == naive_find_free_region(bitmap, bits, order)
+
+
+def test_a_block_pickles_as_its_fields_and_stays_one_object():
+    # vm_map_ram(4) takes bits 0-3 of block #1 (1020 free); vm_unmap_ram() dirties them.
+    k = kernel()
+    S = k.config.vmalloc_start
+    k.vm_unmap_ram(k.vm_map_ram(4, cpu=0), 4, cpu=0)
+    u = pickle.loads(pickle.dumps(k, 5))
+    (vb,) = u.vmap_block_tree.values()
+    assert (vb.id, vb.cpu, vb.start, vb.end, vb.free, vb.dirty) == (1, 0, S, S + 4 * MiB, 1020, 4)
+    assert (vb.alloc_map, vb.dirty_map, vb.on_free_list, vb.on_dirty_list) == (0b1111, 0b1111, True, True)
+    assert u.vbq[0].free == [vb] and u.vbq[0].free[0] is vb and u.vbq[0].dirty[0] is vb
+    assert u.check() == []

@@ -498,3 +498,27 @@ def test_the_log_follows_ops_run_under_a_modal_unless_the_reader_scrolled_up():
         assert rows[0].startswith("      1 cpu1  vm_map_ram(4) = 0xffffc2")   # op 1 maps 4 pages
         assert not any(row.startswith("     90 ") for row in rows)
     run(scenario)
+
+
+def test_lazy_panel_lines_are_drawn_as_textuals_visual_draws_them():
+    # GIVEN the app after 300 ops of map-touch-unmap (the gauge, counters, sparkline and
+    # stale counts all non-zero) WHEN each line of the lazy panel is drawn THEN its
+    # strips equal Textual's own drawing of that line (Visual.to_strips: segments,
+    # styles, the offset meta of text selection), which the panel skips for a line that
+    # fits (lines.text_strip) because it costs five times as much
+    from rich.segment import Segment
+    from textual.visual import Visual, visualize
+
+    from vmapviz.tui.panels.lazy import LazyPanel
+
+    async def scenario(app, pilot):
+        await step_to(app, pilot, 300)
+        panel = app.query_one(LazyPanel)
+        width, lines = panel.content_size.width, panel._text_lines()
+        assert len(lines) >= 9 and any("TLB flushes" in line.plain for line in lines)
+        for line in lines:
+            ours = panel._line_strips(line, width)
+            textual = Visual.to_strips(panel, visualize(panel, line), width, None, panel.visual_style)
+            assert [list(Segment.simplify(s)) for s in ours] == [list(Segment.simplify(s)) for s in textual], line.plain
+
+    run(scenario)

@@ -446,3 +446,25 @@ def test_a_log_line_at_the_panels_edge_keeps_its_address_whole():
     numbers = re.findall(r"0x[0-9a-f]+", line)
     assert set(numbers) <= set(re.findall(r"0x[0-9a-f]+", text))   # whole addresses only
     assert line.rstrip().endswith("(1024 pages)")
+
+
+def test_text_strip_draws_each_span_on_the_widgets_style_with_its_offset():
+    # GIVEN a line of three runs (plain, bold, then a Style) on a widget style of white
+    # on black WHEN drawn as one strip THEN each run is a segment on that style, its
+    # span's style added, carrying the offset meta Textual's Content gives text
+    # selection ({"offset": (x, 0)}, x the run's first cell), unpadded: 3 + 2 + 4 cells
+    from rich.console import Console
+    from rich.text import Text
+    from vmapviz.tui.panels.lines import text_strip
+
+    base = Style(color="white", bgcolor="black")
+    line = Text("ab ")
+    line.append("cd", style="bold")
+    line.append("éfgh", style=Style(color="red"))
+    strip = text_strip(line, base, Console())
+    got = [(seg.text, seg.style) for seg in strip]
+    assert got == [("ab ", base + Style.from_meta({"offset": (0, 0)})),
+                   ("cd", base + Style(bold=True) + Style.from_meta({"offset": (3, 0)})),
+                   ("éfgh", base + Style(color="red") + Style.from_meta({"offset": (5, 0)}))]
+    assert strip.cell_length == 9
+    assert got[1][1].bold and got[2][1].color.name == "red" and got[0][1].bgcolor.name == "black"

@@ -254,7 +254,7 @@ class Kernel(Machine):
             check_args("touch", (addr, nr_pages), self.config.bits)
         op = self._enter(cpu, "touch", args := (addr, nr_pages))
         try:
-            outcome, detail = self._touch(cpu, addr, nr_pages)
+            outcome, detail = self.touch_pages(cpu, addr, nr_pages), ""
         except KernelBug:
             outcome, detail = None, "BUG"
         return self._leave(op, cpu, "touch", args, outcome, detail)
@@ -320,9 +320,6 @@ class Kernel(Machine):
             return False
         self.warn(cpu, "vmalloc_align", f"alignment {align} is not a power of two")
         return True
-
-    def _touch(self, cpu: int, addr: int, nr_pages: int) -> Result:
-        return self.touch_pages(cpu, addr, nr_pages), ""
 
     def _vmalloc_to_page(self, cpu: int, addr: int) -> Result:
         return self.pgtable.ptes.get(addr >> self.config.page_shift), ""

@@ -27,6 +27,8 @@ class Machine:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        # PAGE_SHIFT and PAGE_SIZE, read on every hot path (a Config read is two lookups).
+        self.page_shift, self.page_size = config.page_shift, config.page_size
         self.stats = Stats(config.nr_cpus)
         self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats, config.num_physpages)
         self.pages = PageAllocator(config.num_physpages)
@@ -122,9 +124,10 @@ class Machine:
         that CPU's TLB, filled from the page table.  The first unmapped page oopses, so
         the access stops there.  Returns "ok", "fault", or "use-after-free" (a stale TLB
         entry, or a PTE left for a page its user already freed)."""
-        shift = self.config.page_shift
+        shift = self.page_shift
         stale, freed, fault, misses = self.pgtable.walk(cpu, addr >> shift, nr_pages)
-        self.stats.tlb_misses += misses
+        if misses:
+            self.stats.tlb_misses += misses
         if stale or freed:
             self.stats.use_after_free += 1
             how = "a stale TLB entry" if stale else "a PTE left for lazy flushing"

@@ -187,12 +187,15 @@ class PageMap:
 
     def set_run(self, g: int, i: int, bits: int, frames) -> None:
         """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`."""
+        n = len(frames)
         old = self.bits.get(g, 0)
-        if not old:
-            self.frames[g] = array(self.code, _EMPTY[self.code])
-        self.frames[g][i:i + len(frames)] = frames if type(frames) is array else array(self.code, frames)
+        if old:
+            group = self.frames[g]
+        else:
+            self.frames[g] = group = array(self.code, _EMPTY[self.code])
+        group[i:i + n] = frames if type(frames) is array else array(self.code, frames)
         self.bits[g] = old | bits
-        self.count += len(frames)
+        self.count += n
 
     def drop_bits(self, g: int, bits: int) -> int:
         """Remove group g's entries under `bits`; how many were there."""
@@ -270,18 +273,20 @@ class PageTable:
         err 0 or -EBUSY (a PTE already present) or -ENOMEM (a missing page), and nr the
         PTEs set before it stopped; the caller emits the WARN."""
         ptes = self.ptes
-        vpn = start >> self.shift
-        count = (end - start) >> self.shift
+        shift = self.shift
+        vpn = start >> shift
+        count = (end - start) >> shift
+        i = vpn & LOW
+        if 0 < count <= len(frames) and i + count <= PAGES and None not in frames:
+            # One group, every page given: the usual case.
+            g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
+            if not ptes.bits.get(g, 0) & bits:
+                ptes.set_run(g, i, bits, frames if len(frames) == count else frames[:count])
+                self.stats.ptes_set += count
+                return 0, count
         if len(frames) >= count and None not in frames:
-            i = vpn & LOW
-            if 0 < count and i + count <= PAGES:    # one group: the usual case
-                g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
-                if not ptes.bits.get(g, 0) & bits:
-                    ptes.set_run(g, i, bits, frames if len(frames) == count else frames[:count])
-                    self.stats.ptes_set += count
-                    return 0, count
             runs = [(g, i, j, ((1 << (j - i)) - 1) << i) for g, i, j in spans(vpn, vpn + count)]
-            if not any(ptes.bits.get(g, 0) & bits for g, _, _, bits in runs):   # the usual case
+            if not any(ptes.bits.get(g, 0) & bits for g, _, _, bits in runs):   # none mapped yet
                 k = 0
                 for g, i, j, bits in runs:
                     ptes.set_run(g, i, bits, frames[k:k + j - i] if k or len(frames) > j - i else frames)
@@ -313,15 +318,16 @@ class PageTable:
 
     def mark_dead(self, start: int, end: int) -> None:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
-        lo, hi = start >> self.shift, end >> self.shift
-        if hi <= lo:
-            return
+        shift = self.shift
+        lo, hi = start >> shift, end >> shift
         present = self.ptes.bits
         g = lo >> SHIFT
-        if g == (hi - 1) >> SHIFT:                  # one group: the usual case
+        if lo < hi and g == (hi - 1) >> SHIFT:      # one group: the usual case
             mapped = present.get(g, 0) & ((1 << (hi - lo)) - 1) << (lo & LOW)
             if mapped:
                 self.dead.add_bits(g, mapped)
+            return
+        if hi <= lo:
             return
         for g, bits in groups(lo, hi, present):
             mapped = present.get(g, 0) & bits

@@ -32,7 +32,7 @@ the rbtree's descent or its in-order links give while no area overlaps another.
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 from sortedcontainers import SortedDict, SortedList
 
@@ -74,7 +74,8 @@ class VmapArea(NamedTuple):
     def marked(self, state: str, flags: int) -> VmapArea:
         """The same area in `state`, with `flags` (what _replace() does, at a third of
         its cost: a state change replaces the record)."""
-        return VmapArea(self.start, self.end, self.kind, state, self.guard, self.cpu, self.op, flags)
+        start, end, kind, _, guard, cpu, op, _ = self
+        return tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op, flags))
 
 
 def ALIGN(x: int, a: int) -> int:
@@ -116,9 +117,54 @@ class VmapAreaTree:
         # rbtree literally.
         self.overlaps: set[int] = set()
         self.generation = 0
+        # starts[-1] and starts[:2], kept at hand: reading a SortedList by position is a
+        # Python call, and first fit asks for the top area and the lowest two on every
+        # search (-1 and () for none).
+        self.top = -1
+        self.low2: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.by_start)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled flat, for checkpoints: the records as columns in address order, each
+        rbtree node as (start, its parent's start or None, is it a left child, red), the
+        holes as two columns; __setstate__ builds the objects again.  Object by object,
+        pickle spent a Python call on each record (a NamedTuple's __getnewargs__) and
+        followed every node's links: most of a checkpoint's time."""
+        links = None
+        if self.rbtree is not None:
+            links = tuple(zip(*[(n.start, None, False, n.red) if (p := n.parent) is None
+                                else (n.start, p.start, p.left is n, n.red)
+                                for n in self.nodes.values()])) or ((), (), (), ())
+        state = (tuple(zip(*self.area_list)), links, (tuple(self.holes.keys()), tuple(self.holes.values())),
+                 tuple(self.overlaps), self.generation)
+        return VmapAreaTree, (self.gap, self.mask.bit_length(), self.rbtree is not None), state
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        columns, links, holes, overlaps, self.generation = state
+        areas = [VmapArea._make(fields) for fields in zip(*columns)]
+        self.starts = SortedList(a.start for a in areas)
+        by_start = self.by_start = {a.start: a for a in areas}
+        self.holes = SortedDict(zip(*holes))
+        self.overlaps = set(overlaps)
+        self._edges()
+        if links is not None:
+            assert self.rbtree is not None
+            nodes = self.nodes = {s: RbNode(s, by_start[s].end, by_start[s]) for s in links[0]}
+            for s, parent, left, red in zip(*links):
+                node = nodes[s]
+                node.red = red
+                if parent is None:
+                    self.rbtree.root = node
+                    continue
+                node.parent = up = nodes[parent]
+                if left:
+                    up.left = node
+                else:
+                    up.right = node
 
     @property
     def area_list(self) -> Iterator[VmapArea]:
@@ -130,6 +176,12 @@ class VmapAreaTree:
         return rank(self.starts, start)
 
     # -- __insert_vmap_area / __free_vmap_area ------------------------------------
+
+    def _edges(self) -> None:
+        """Read `top` and `low2` again from the sorted starts."""
+        starts = self.starts
+        self.top = starts[-1] if starts else -1
+        self.low2 = tuple(starts[:2])
 
     def _gap_between(self, prev: VmapArea | None, nxt: VmapArea) -> None:
         if prev is not None and nxt.start > prev.end + self.gap:
@@ -154,18 +206,26 @@ class VmapAreaTree:
     def insert(self, va: VmapArea) -> bool:
         """__insert_vmap_area(); True when the area overlaps a neighbour."""
         start = va.start
-        last = self.by_start[self.starts[-1]] if self.by_start else None
+        by_start = self.by_start
+        last = by_start.get(self.top)
         self.starts.add(start)
-        self.by_start[start] = va
+        by_start[start] = va
+        if len(self.low2) < 2 or start < self.low2[1]:
+            self.low2 = tuple(self.starts[:2])
         if not self.overlaps and (last is None or last.end <= start):
             # Above every area, where first fit puts a new area among packed ones: the
-            # descent goes right at every node, down to the last area's.
-            prev, nxt = last, None
+            # descent goes right at every node, down to the last area's; no hole index
+            # entry is keyed by a new start, and no neighbour lies above.
+            self.top = start
             if self.rbtree is not None:
                 self._rb_link(va, None if last is None else self.nodes[last.start], False)
-        else:
-            tree = self._rb_insert(va) if self.rbtree is not None else None
-            prev, nxt = self._neighbours(start, tree)
+            if last is not None and start > last.end + self.gap:
+                self.holes[start] = last.end + self.gap
+            self.generation += 1
+            return False
+        self.top = max(self.top, start)
+        tree = self._rb_insert(va) if self.rbtree is not None else None
+        prev, nxt = self._neighbours(start, tree)
         self._gap_between(prev, va)
         if nxt is not None:
             self._gap_between(va, nxt)
@@ -219,25 +279,45 @@ class VmapAreaTree:
     def erase(self, areas: list[VmapArea]) -> None:
         """__free_vmap_area() of each of `areas`, in address order: they leave the tree
         and the list.  Of the holes they open, only the one above each run of areas
-        erased side by side is indexed (the rest would be indexed and dropped again)."""
+        erased side by side is indexed (the rest would be indexed and dropped again).
+        Without overlaps the loop finds neighbours in the rbtree only, so the starts
+        leave the sorted list after it, in one slice when they lie side by side there
+        (a purge of the lazy areas at the top)."""
         gap = None                                   # (prev, nxt) around the last erased
+        starts, by_start, nodes, holes, overlaps = self.starts, self.by_start, self.nodes, self.holes, self.overlaps
+        later = self.rbtree is not None and not overlaps
         for va in areas:
             start = va.start
-            if gap is not None and gap[1].start != start:
-                self._gap_between(*gap)
-            node = self.nodes.pop(start, None)
-            prev, nxt = self._neighbours(start, None if node is None else
-                                         (RbTree.prev(node), RbTree.next(node)))
-            self.starts.remove(start)
-            del self.by_start[start]
+            node = nodes.pop(start, None)
+            if gap is not None and gap[1].start == start and node is not None and not overlaps:
+                # A run of neighbours goes on: the area below it stays the one below.
+                above = RbTree.next(node)
+                prev, nxt = gap[0], None if above is None else above.va
+            else:
+                if gap is not None and gap[1].start != start:
+                    self._gap_between(*gap)
+                prev, nxt = self._neighbours(start, None if node is None else
+                                             (RbTree.prev(node), RbTree.next(node)))
+            if not later:
+                starts.remove(start)
+            del by_start[start]
             if node is not None:
                 assert self.rbtree is not None     # nodes are the rbtree's
                 self.rbtree.erase(node)
-            self.holes.pop(start, None)
-            self.overlaps.discard(start)
+            if start in holes:
+                del holes[start]
+            overlaps.discard(start)
             gap = None if nxt is None else (prev, nxt)
         if gap is not None:
             self._gap_between(*gap)
+        if later and areas:
+            i, k = starts.bisect_left(areas[0].start), len(areas)
+            if starts[i + k - 1] == areas[-1].start:     # k sorted starts, all in [i, i + k)
+                del starts[i:i + k]
+            else:
+                for va in areas:
+                    starts.remove(va.start)
+        self._edges()
         self.generation += 1
 
     def replace(self, new: VmapArea) -> None:
@@ -367,13 +447,13 @@ class VmapAreaTree:
     def _search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
                 first_contains_addr: bool) -> Found:
         """The fast path of search(), in unbounded integers."""
-        starts, areas = self.starts, self.by_start
-        n = len(starts)
+        starts, areas, low2 = self.starts, self.by_start, self.low2
+        n = len(areas)
         if not n:
             return Found(addr, addr + size <= vend, 0, 0)
         # low: the lowest area ending at or after addr: where the descent's `first` lands.
         # Every area before it ends below addr, so the descent's P exists iff low > 0.
-        first = areas[starts[0]]
+        first = areas[low2[0]]
         if first.end >= addr:
             low = 0
         else:
@@ -390,7 +470,7 @@ class VmapAreaTree:
             # path starting below addr + size: the shape decides where the walk starts.
             # Every node on the path but the last starts at or above the second area:
             # when that one starts at or above addr + size, the lowest area decides.
-            if n > 1 and starts[1] < addr + size:
+            if n > 1 and low2[1] < addr + size:
                 node = self.rbtree.root
                 while node is not None and node.start >= addr + size:
                     node = node.left
@@ -413,14 +493,14 @@ class VmapAreaTree:
         # Jump over the areas packed after `first`: only a hole wider than the gap
         # can stop the walk.
         holes = self.holes
-        for nxt_start in holes.irange(minimum=first.start, inclusive=(False, True)):
+        for nxt_start in holes.irange(minimum=first.start, inclusive=(False, True)) if holes else ():
             cand = ALIGN(holes[nxt_start], align)
             if cand + size > vend:
                 break
             if cand + reach <= nxt_start:
                 return Found(cand, True, rank(starts, nxt_start) - low, low)
         # The walk ran off the last area, or past vend: find where it stopped.
-        cand = ALIGN(areas[starts[-1]].end + self.gap, align)
+        cand = ALIGN(areas[self.top].end + self.gap, align)
         if cand + size <= vend:
             return Found(cand, True, n - low, low)
         # The first k >= low whose move puts addr + size past vend (ends are sorted).

@@ -66,6 +66,13 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
     # of a 15 ms frame at 120x40 (bench_tui.py frames).  Tests' apps leave it off, so
     # that the apps they drop are still collected.
     freeze_at_first_paint = False
+    # And the youngest generation is collected after GC_YOUNG more allocations than
+    # frees of containers instead of 700: a frame leaves its Strips in reference cycles
+    # (Textual 8.2.8 caches a Strip in its own crop and divide caches), so only the
+    # collector frees them, and at 700 it passed 3 times a frame, walking the frame's
+    # live objects each time: 2.4 ms of CPU a frame at 120x40, against 1.0 ms at 10,000
+    # (bench_tui.py frames; GcClock).
+    GC_YOUNG = 10_000
 
     def __init__(self, spec: RunSpec | None = None, *, autoplay: bool = True,
                  driver=None, screenshot_dir: str | os.PathLike | None = None,
@@ -165,6 +172,7 @@ class VmapvizApp(RunView, themes.Readable, Teaching, PaletteHost):
             self.first_paint = time.perf_counter()
             if self.freeze_at_first_paint:
                 gc.freeze()
+                gc.set_threshold(self.GC_YOUNG, *gc.get_threshold()[1:])
 
     def _theme_changed(self, _theme) -> None:
         """Draw every panel again in the palette of the new theme."""

@@ -67,32 +67,34 @@ class RewriteKernel(RewriteState):
         """vm_map_ram(): up to VMAP_MAX_ALLOC pages from this CPU's vmap blocks, more
         from the global allocator; mapped to `count` fresh pages.  The size is
         `count << PAGE_SHIFT` in unsigned int (v2.6.28 933): it wraps past 4 GiB."""
-        cfg = self.config
         if count < 1:
+            cfg = self.config
             self.bug(cpu, "vm_map_ram", "count 0: vm_map_ram() has no check; get_order(0) is "
                      f"{get_order(0, cfg.page_size, cfg.bits)}, so vb_alloc() would look for a region "
                      "of 1 << that many pages", own=True)
-        size = uint_pages(count, cfg.page_shift)
-        if count <= cfg.vmap_max_alloc:
-            got = vb_alloc(self, cpu, size)
+        shift = self.page_shift
+        if count <= self.vmap_max_alloc:
+            size = self.vb_sizes[count]
+            order = self.vb_orders[count]
+            got = vb_alloc(self, cpu, order)
             if got is None:
                 return None, ""
             addr, vb = got
-            bit = (addr - vb.start) // cfg.page_size
-            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb.id, bit,
-                                             bit + (1 << (count - 1).bit_length()) - 1)
+            bit = (addr - vb.start) >> shift
+            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb.id, bit, bit + (1 << order) - 1)
         else:
+            size = uint_pages(count, shift)
             if not size:
                 # alloc_vmap_area() of 0 bytes succeeds (the kernel inserts an empty area
                 # first; the simulator does not), then vmap_page_range(addr, addr).
                 self.bug(cpu, "vmap_page_range", f"BUG_ON(addr >= end): count {count} << PAGE_SHIFT "
                          "wraps to 0 in unsigned int, so the area is empty")
-            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.VMALLOC_START,
-                                 cfg.VMALLOC_END, "vm_map_ram", maps=True)
+            va = alloc_vmap_area(self, cpu, size, self.page_size, self.VMALLOC_START,
+                                 self.VMALLOC_END, "vm_map_ram", maps=True)
             if va is None:
                 return None, ""
             addr, detail = va.start, "global allocator"
-        mapped_pages = size >> cfg.page_shift
+        mapped_pages = size >> shift
         frames = self.pages.alloc_pages(mapped_pages)
         # Memory ran out: the caller has a NULL page, which vmap_page_range() refuses.
         mapped = frames if len(frames) == mapped_pages else frames + [None]
@@ -110,15 +112,15 @@ class RewriteKernel(RewriteState):
         return None, detail
 
     def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> Any:
-        cfg = self.config
-        if not addr or addr < cfg.VMALLOC_START or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
+        if not addr or addr < self.VMALLOC_START or addr > self.VMALLOC_END or addr & (self.page_size - 1):
             self._bad_unmap_addr(cpu, addr)
-        if count <= cfg.vmap_max_alloc:
-            vb = vb_free(self, cpu, addr, uint_pages(count, cfg.page_shift), undo)
-            bit = (addr - vb.start) // cfg.page_size
+        if count <= self.vmap_max_alloc:
+            vb = vb_free(self, cpu, addr, self.vb_sizes[count], self.vb_orders[count], undo)
             if not count:
                 return f"block #{vb.id}: vb->dirty past VMAP_BBMAP_BITS"
+            bit = (addr - vb.start) >> self.page_shift
             return "block #{}, bits {}-{} dirty", vb.id, bit, bit + (1 << (count - 1).bit_length()) - 1
+        cfg = self.config
         # free_unmap_vmap_area_addr(): find_vmap_area() under vmap_area_lock
         self.stats.vmap_area_lock += 1
         va = self.tree.find(addr)

@@ -27,16 +27,12 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
     check (`checked`, for the simulator's vmalloc_align() extension) a request near the
     top can wrap (see wrapped()).  `maps`: the caller maps the area less its `guard`."""
     assert size and not size % k.config.page_size
-    policy = k.policy
+    policy, tree, stats = k.policy, k.tree, k.stats
     purged = False
     addr = ALIGN(vstart, align)
-    stats = k.stats
     while True:
-        if policy.retry_restarts:
-            addr = ALIGN(vstart, align)
         stats.vmap_area_lock += 1
-        found = k.tree.search(addr, size, align, vend, exact_fit=policy.exact_fit,
-                              first_contains_addr=policy.first_contains_addr, wraps=not checked)
+        found = tree.search(addr, size, align, vend, policy.exact_fit, policy.first_contains_addr, not checked)
         stats.walk_total += found.walk
         stats.last_walk = found.walk
         if found.ok:
@@ -49,12 +45,16 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
             return None
         purge_vmap_area_lazy(k, cpu)
         purged = True
-    if found.addr + size > k.config.ulong_max:
-        wrapped(k, cpu, found.addr, size, guard if maps else None)
-    va = VmapArea(found.addr, found.addr + size, kind, "busy", guard, cpu, k.op, flags)
-    if k.tree.insert(va):
-        k.overlaps.add(va.start)  # the posted descent's bug: see VmapAreaTree.search()
-    k.emit(AreaAlloc, k.op, cpu, va.start, va.end, kind, found.walk, "alloc_vmap_area")
+        if policy.retry_restarts:
+            addr = ALIGN(vstart, align)
+    addr = found.addr
+    if addr + size > k.config.ulong_max:
+        wrapped(k, cpu, addr, size, guard if maps else None)
+    # VmapArea(...) without NamedTuple's Python-level __new__ (the same record)
+    va = tuple.__new__(VmapArea, (addr, addr + size, kind, "busy", guard, cpu, k.op, flags))
+    if tree.insert(va):
+        k.overlaps.add(addr)  # the posted descent's bug: see VmapAreaTree.search()
+    k.emit(AreaAlloc, k.op, cpu, addr, addr + size, kind, found.walk, "alloc_vmap_area")
     return va
 
 
@@ -88,14 +88,14 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     vmap_lazy_nr; over lazy_max_pages(), purge.  Its PTEs stay until the purge.
     `mark`: its pages were freed by their users (not so for a vmap block's area freed
     under it by vm_unmap_ram())."""
-    lazy = va.marked("lazy", va.flags | VM_LAZY_FREE)
+    start, end = va.start, va.end
+    lazy = k.lazy[start] = va.marked("lazy", va.flags | VM_LAZY_FREE)
     k.tree.replace(lazy)
-    k.lazy[va.start] = lazy
     if mark:
-        mark_freed(k, va.start, va.start, va.end)
-    k.vmap_lazy_nr += (va.end - va.start) // k.config.page_size
-    k.emit(AreaLazyFree, k.op, cpu, va.start, va.end, k.vmap_lazy_nr)
-    if k.vmap_lazy_nr > k.config.lazy_max_pages:
+        mark_freed(k, start, start, end)
+    nr = k.vmap_lazy_nr = k.vmap_lazy_nr + (end - start) // k.config.page_size
+    k.emit(AreaLazyFree, k.op, cpu, start, end, nr)
+    if nr > k.config.lazy_max_pages:
         # posted: purge_vmap_area_lazy(); merged: try_purge_vmap_area_lazy().  Both
         # are __purge_vmap_area_lazy(sync=0): a trylock that always succeeds here,
         # since the simulated CPUs never run two calls at once.

@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 from sortedcontainers import SortedList
 
-from ..config import Config
+from ..config import Config, get_order
 from ..kernel import Kernel
-from ..vm_struct import VmStruct
+from ..vm_struct import VmStruct, uint_pages
 from ..vmap_area import VmapArea, VmapAreaTree
 
 
@@ -58,6 +58,7 @@ class RewriteState(Kernel):
         self.vmap_lazy_nr = 0
         self.vmlist: dict[int, VmStruct] = {}            # va->private, by address
         self.vmlist_order = SortedList()                 # vmlist's order, for its walks
+        self.vmlist_top = -1                             # its last vm_struct's address (-1: none)
         self.freed_vms: dict[int, VmStruct] = {}         # va->private of lazily freed areas
         self.vmap_block_tree: dict = {}                  # the radix tree: index -> VmapBlock
         self.vbq: list = []                              # per-CPU vmap_block_queue
@@ -66,11 +67,22 @@ class RewriteState(Kernel):
         self.overlaps: set[int] = set()  # posted only: starts of areas placed over a live one
         # Blocks whose area vm_unmap_ram() freed under them: start -> the op (corrupt).
         self.stolen: dict[int, int] = {}
+        # The Config values the vm_map_ram()/vm_unmap_ram() paths read on every call.
+        self.VMALLOC_START, self.VMALLOC_END = config.VMALLOC_START, config.VMALLOC_END
+        self.vmap_max_alloc = config.vmap_max_alloc
+        self.vmap_bbmap_bits = config.vmap_bbmap_bits
+        # For each count the vmap blocks take (0 to VMAP_MAX_ALLOC): its size, count <<
+        # PAGE_SHIFT in unsigned int (uint_pages), and get_order() of that size.
+        self.vb_sizes = [uint_pages(c, config.page_shift) for c in range(config.vmap_max_alloc + 1)]
+        self.vb_orders = [get_order(s, config.page_size, config.bits) for s in self.vb_sizes]
+        # addr_to_vb_idx() as a shift: VMAP_BLOCK_SIZE is a power of two (Config).
+        self.vb_base = config.VMALLOC_START & ~(config.vmap_block_size - 1)
+        self.vb_shift = config.vmap_block_size.bit_length() - 1
 
     def block_at(self, addr: int):
         """radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): the block holding
         addr, or None."""
-        return self.vmap_block_tree.get(addr_to_vb_idx(self.config, addr))
+        return self.vmap_block_tree.get((addr - self.vb_base) >> self.vb_shift)
 
 
 def addr_to_vb_idx(config: Config, addr: int) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..events import UseAfterFree
 from ..vm_struct import (VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind, ioremap_align,
                          page_align, uint_pages)
-from ..vmap_area import VM_VM_AREA, rank
+from ..vmap_area import VM_VM_AREA
 from .kva import alloc_vmap_area, free_unmap_vmap_area
 from .state import RewriteState
 
@@ -45,13 +45,18 @@ def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: in
                          VM_VM_AREA, maps, checked)
     if va is None:
         return None
-    vm = VmStruct(va.start, size, flags, va.kind)
-    k.vmlist[vm.addr] = vm
+    addr = va.start
+    vm = k.vmlist[addr] = VmStruct(addr, size, flags, va.kind)
     order = k.vmlist_order
-    i = rank(order, vm.addr)
-    k.stats.vmlist_lock_write += 1
-    k.stats.link_walk_total += i + (i < len(order))   # up to the first vm_struct above it
-    order.add(vm.addr)
+    stats = k.stats
+    stats.vmlist_lock_write += 1
+    # The walk passes every vm_struct below addr, up to the first above it (if any).
+    if addr > k.vmlist_top:
+        stats.link_walk_total += len(order)
+        k.vmlist_top = addr
+    else:
+        stats.link_walk_total += order.bisect_left(addr) + 1
+    order.add(addr)
     return vm
 
 
@@ -88,9 +93,16 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
     free_unmap_vmap_area(k, cpu, va)
     vm.size -= k.config.page_size
     order = k.vmlist_order
-    k.stats.vmlist_lock_write += 1
-    k.stats.remove_walk_total += rank(order, addr) + 1
-    order.remove(addr)
+    stats = k.stats
+    stats.vmlist_lock_write += 1
+    # The walk passes every vm_struct below addr and stops at addr's.
+    if addr == k.vmlist_top:
+        stats.remove_walk_total += len(order)
+        order.remove(addr)
+        k.vmlist_top = order[-1] if order else -1
+    else:
+        stats.remove_walk_total += order.bisect_left(addr) + 1
+        order.remove(addr)
     return vm
 
 
@@ -115,20 +127,16 @@ def vunmap_common(k: RewriteState, cpu: int, addr: int, deallocate_pages: bool) 
         vunmap_common(k, cpu, vm.pages_area, True)
 
 
-def map_vm_area(k: RewriteState, cpu: int, vm: VmStruct, frames: list) -> int:
-    """map_vm_area(): vmap_page_range() over the area less its guard page."""
-    return k.vmap_page_range(cpu, vm.addr, vm.addr + vm.size - k.config.page_size, frames)
-
-
 def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", align: int = 1,
                  checked: bool = False) -> int | None:
     """__vmalloc_node(): an area, its page array, its pages, and their mapping; NULL for
     0 pages or more pages than the machine has (num_physpages).  `align`, `checked`:
     the vmalloc_align() extension."""
-    size = page_align(size, k.config.page_size, k.config.ulong_max)
-    if not size or size >> k.config.page_shift > k.config.num_physpages:
+    cfg = k.config
+    size = page_align(size, cfg.page_size, cfg.ulong_max)
+    if not size or size >> cfg.page_shift > cfg.num_physpages:
         return None
-    vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.config.VMALLOC_START, k.config.VMALLOC_END,
+    vm = get_vm_area_node(k, cpu, size, VM_ALLOC, cfg.VMALLOC_START, cfg.VMALLOC_END,
                           kind, align, maps=True, checked=checked)
     if vm is None:
         return None
@@ -154,10 +162,12 @@ def map_new_pages(k: RewriteState, cpu: int, vm: VmStruct, count: int) -> int | 
     """Give the area `count` fresh pages and map_vm_area() them; on failure free it,
     as __vmalloc_area_node() (vfree) and vmap() (vunmap) do.  When memory runs out,
     vmalloc() fails before mapping; vmap()'s caller has a NULL page, which
-    vmap_page_range() refuses with -ENOMEM."""
-    vm.pages = k.pages.alloc_pages(count)
-    short = len(vm.pages) < count
-    if (short and vm.flags & VM_ALLOC) or map_vm_area(k, cpu, vm, vm.pages + [None] * short):
+    vmap_page_range() refuses with -ENOMEM.  map_vm_area() is the one line that maps:
+    vmap_page_range() over the area less its guard page."""
+    pages = vm.pages = k.pages.alloc_pages(count)
+    short = len(pages) < count
+    if (short and vm.flags & VM_ALLOC) or k.vmap_page_range(
+            cpu, vm.addr, vm.addr + vm.size - k.config.page_size, pages + [None] if short else pages):
         vunmap_common(k, cpu, vm.addr, bool(vm.flags & VM_ALLOC))
         return None
     return vm.addr

@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from .base import SnapshotPanel
+from .lines import text_strip
 
 
 SPEEDS: tuple[float | None, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, None)
@@ -33,13 +35,24 @@ def next_speed(current: float | None, direction: int) -> float | None:
     return SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]
 
 
-class Header(Static, SnapshotPanel):
-    """One line: the run's parameters on the left, its state on the right."""
+class Header(Widget, SnapshotPanel):
+    """One line: the run's parameters on the left, its state on the right.  Drawn
+    through the Line API from segments: the left part (the run's parameters, in the
+    longest form that fits) is made once per run and palette, only the right part (the
+    state, the speed, the op) each frame; as a Static it cost 1.4 ms of CPU a frame at
+    full speed, mostly turning a new Text into Content and strips (bench_tui.py frames)."""
 
     asked: str | None = None   # a state asked for by a key, until the driver shows it
 
     asked_at = 0.0
     slide = False   # a picture for a slide: no state badge, no speed
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._snap: Snapshot | None = None
+        self._line = Text(" vmapviz")                      # what the line shows
+        self._lefts: tuple[tuple, list[Text]] = ((), [])     # (key, the left part's forms)
+        self._strip: tuple[tuple, Strip] | None = None       # ((line, width, base), strip)
 
     def update_snapshot(self, snap: Snapshot | None) -> None:
         self._snap = snap
@@ -56,17 +69,44 @@ class Header(Static, SnapshotPanel):
         self.refresh_text()
 
     def expected_running(self) -> bool | None:
-        snap = getattr(self, "_snap", None)
+        snap = self._snap
         if self.asked is not None:
             return self.asked == "RUNNING"
         return None if snap is None else snap.running
 
-    def refresh_text(self) -> None:
-        snap = getattr(self, "_snap", None)
-        if snap is None:
-            self.update(" vmapviz", layout=False)
-            return
+    def _left_forms(self, snap: Snapshot) -> list[Text]:
+        """The run's parameters, longest form first (dropped on a narrow screen: the
+        vmapviz tag, the generation's title for its variant name, NR_CPUS, the tiny
+        preset's constants); made again only for another run or palette."""
         cfg = snap.config
+        key = (snap.workload, cfg, id(P.active()))
+        if key == self._lefts[0]:
+            return self._lefts[1]
+        cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
+        flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
+        # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
+        nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
+        tiny = [f" · {cfg.tiny_text()}", " · tiny"] if cfg.tiny else ["", ""]
+        forms = []
+        for variant, tag, nr_cpus, small in ((cfg.generation.title, True, nr, tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[0]),
+                                             (cfg.variant, False, "", tiny[0]),
+                                             (cfg.generation.title, False, nr, tiny[1]),
+                                             (cfg.variant, False, nr, tiny[1]), (cfg.variant, False, "", tiny[1])):
+            left = Text()
+            if tag:
+                left.append(" vmapviz ", style="bold reverse")
+            left.append(f" {snap.workload}", style="bold")
+            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush}{small} · seed {cfg.seed}")
+            forms.append(left)
+        self._lefts = (key, forms)
+        return forms
+
+    def refresh_text(self) -> None:
+        snap = self._snap
+        if snap is None:
+            self._show(Text(" vmapviz"))
+            return
         width = self.size.width or 120
         right = Text()
         if self.asked is not None and not self.slide:
@@ -82,28 +122,28 @@ class Header(Static, SnapshotPanel):
                 right.append(f" ({snap.ops_per_s:,.0f} measured)")
         total = f" / {snap.total_ops:,}" if snap.total_ops and width >= 100 else ""
         right.append(f"  op {snap.op:,}{total} ", style="bold")
-        cpus = f"{cfg.nr_cpus} CPU{'s' * (cfg.nr_cpus != 1)}"
-        flush = " · range flushes" if cfg.flush == "range" else ""   # x86's flush_tlb_all is the default
-        # online CPUs and, when it differs, CONFIG_NR_CPUS (dropped last on a narrow screen)
-        nr = f" (NR_CPUS {cfg.config_nr_cpus})" if cfg.config_nr_cpus != cfg.nr_cpus else ""
-        tiny = [f" · {cfg.tiny_text()}", " · tiny"] if cfg.tiny else ["", ""]
-        for variant, tag, nr_cpus, small in ((cfg.generation.title, True, nr, tiny[0]),
-                                             (cfg.generation.title, False, nr, tiny[0]),
-                                             (cfg.variant, False, "", tiny[0]),
-                                             (cfg.generation.title, False, nr, tiny[1]),
-                                             (cfg.variant, False, nr, tiny[1]), (cfg.variant, False, "", tiny[1])):
-            left = Text()
-            if tag:
-                left.append(" vmapviz ", style="bold reverse")
-            left.append(f" {snap.workload}", style="bold")
-            left.append(f" · {variant} · {cpus}{nr_cpus} · {cfg.bits}-bit{flush}{small} · seed {cfg.seed}")
-            if left.cell_len + right.cell_len < width:
-                break
+        forms = self._left_forms(snap)
+        left = next((f for f in forms if f.cell_len + right.cell_len < width), forms[-1])
         gap = width - left.cell_len - right.cell_len
         if gap < 1:
+            left = left.copy()
             left.truncate(max(10, width - right.cell_len - 1), overflow="ellipsis")
             gap = max(1, width - left.cell_len - right.cell_len)
-        self.update(Text.assemble(left, " " * gap, right), layout=False)
+        self._show(Text.assemble(left, " " * gap, right))
+
+    def _show(self, line: Text) -> None:
+        if line != self._line:
+            self._line = line
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width, base = self.size.width, self.rich_style
+        if y:
+            return Strip.blank(width, base)
+        key = (self._line, width, base)
+        if self._strip is None or self._strip[0] != key:
+            self._strip = (key, text_strip(self._line, base, self.app.console).crop(0, width))
+        return self._strip[1]
 
     def restyle(self) -> None:
         self.refresh_text()

@@ -25,6 +25,7 @@ from ...kernel.events import KWORKER
 from ...run.snapshot import Snapshot
 from .. import palette as P
 from .base import SnapshotPanel
+from .lines import text_strip
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -112,14 +113,20 @@ class LazyPanel(Widget, SnapshotPanel):
 
     def _line_strips(self, line: Text, width: int) -> list[Strip]:
         """One line of the Text drawn as Textual draws a widget's render() (it may
-        wrap), cached on the line's text and spans, the width and the widget's style."""
+        wrap), cached on the line's text and spans, the width and the widget's style.
+        A line that fits is drawn straight from its segments (lines.text_strip); one
+        that wraps or is cut, or any while text is selected, goes through Textual's Visual."""
         style = self.visual_style
-        key = (line.plain, tuple(line.spans), width, style)
+        plain = self.text_selection is None and line.cell_len <= width
+        key = (line.plain, tuple(line.spans), width, style, plain)
         strips = self._strips.get(key)
         if strips is None:
             if len(self._strips) > 256:
                 self._strips.clear()
-            strips = Visual.to_strips(self, visualize(self, line), width, None, style)
+            if plain:
+                strips = [text_strip(line, style.rich_style, self.app.console)]
+            else:
+                strips = Visual.to_strips(self, visualize(self, line), width, None, style)
             self._strips[key] = strips
         return strips
 

@@ -86,6 +86,7 @@ class TimelineStrip(Widget, SnapshotPanel, can_focus=True):
         self.op = 0
         self.start = 0      # the first op the timeline still holds
         self._cells: list[tuple[str, int]] = []
+        self._strip: tuple[tuple, Strip] | None = None   # (what it was drawn from, the line)
 
     def update_snapshot(self, snap: Snapshot) -> None:
         self.show(snap.timeline, snap.op)
@@ -107,16 +108,28 @@ class TimelineStrip(Widget, SnapshotPanel, can_focus=True):
         return f" op {self.op:,} of {self.end:,}{since} "
 
     def render_line(self, y: int) -> Strip:
-        base = self.rich_style
+        base, width = self.rich_style, self.size.width
         if y or not self._cells:
-            return Strip([Segment(" " * self.size.width, base)])
+            return Strip([Segment(" " * width, base)])
         here = cell_of(self.op, self.end, len(self._cells), self.start)
+        key = (self._cells, here, self._tail(), width, base)
+        if self._strip is not None and self._strip[0] == key:
+            return self._strip[1]
         bold, plain = base + Style(bold=True), base + Style(bold=False)
+        # one segment a run of cells in one style (the glyphs bold, the dots plain, the
+        # current cell reversed), not one a cell: Textual's work on a line grows with them
+        styles = [plain if glyph == "·" else bold for glyph, _ in self._cells]
+        styles[here] = base + Style(reverse=True)
         segs = [Segment(LABEL, bold)]
-        segs += [Segment(glyph, plain if glyph == "·" else bold) for glyph, _ in self._cells]
-        segs[1 + here] = Segment(self._cells[here][0], base + Style(reverse=True))
-        segs.append(Segment(self._tail(), base))
-        return Strip(segs).crop(0, self.size.width)
+        run = 0
+        for i in range(1, len(styles) + 1):
+            if i == len(styles) or styles[i] is not styles[run]:
+                segs.append(Segment("".join(glyph for glyph, _ in self._cells[run:i]), styles[run]))
+                run = i
+        segs.append(Segment(key[2], base))
+        strip = Strip(segs).crop(0, width)
+        self._strip = (key, strip)
+        return strip
 
     def on_resize(self) -> None:
         if self.marks:
