@@ -22,6 +22,7 @@ from .snapshot import Snapshot, TimelineView, take, watch_fields
 from .spec import RunSpec
 from .timeline import Logged, Timeline
 from ..workloads import CALLS, Op, Recorder, Workload
+from ..workloads.base import OpTuple
 from ..workloads.trace import TraceSource
 
 Events = list[Any]   # one op's events: kernel events, or a DriverError
@@ -57,13 +58,15 @@ class Run:
     the logged ops, and reads the workload's source again past the log's end."""
 
     def __init__(self, workload: Workload, config: Config, record: IO[str] | None = None,
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, keep: int | None = RECENT_EVENTS) -> None:
         self.workload, self.config = workload, config
         self.kernel = Kernel(config)
         self.source = workload.source(config)
         self.recorder = Recorder(record, workload.name, config) if record is not None else None
         self.timeline = timeline
-        self.recent: deque[Any] = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
+        # The newest `keep` events, oldest first (None: every event, for a caller that
+        # reads and clears them between two runs of ops: the headless report).
+        self.recent: deque[Any] = deque(maxlen=keep)
         self.last_op: Events = []                                # every event of the last op
         self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
         self.done = False
@@ -72,7 +75,7 @@ class Run:
         self.interrupt: Callable[[int, int | None], bool] | None = None
         self._exhausted = False      # the source has no more ops
         self._replay: Iterator[Logged] | None = None
-        self._ahead: Op | None = None  # the source's next op, peeked and not yet run
+        self._ahead: OpTuple | None = None  # the source's next op, peeked and not yet run
         self._bind()
         if timeline is not None:
             timeline.save(0, self.kernel, self.recent)
@@ -84,17 +87,26 @@ class Run:
 
     def step(self) -> Events | None:
         """Run the next op; its events, or None when the workload has ended."""
-        if self._replay is not None:
+        logged = None
+        if self._replay is not None:        # going forward again through the log
             logged = next(self._replay, None)
-            if logged is not None:
-                self.calls[logged.op.call](*logged.op.args, cpu=logged.op.cpu)
-                return self._ran(self.kernel.drain_events())
-            self._replay = None
-        op, self._ahead = self._ahead or self.source.next(), None
-        if op is None:
-            self.done = self._exhausted = True
-            return None
-        result = self.calls[op.call](*op.args, cpu=op.cpu)
+            if logged is None:
+                self._replay = None
+        if logged is not None:
+            op = logged.op
+        else:
+            op, self._ahead = self._ahead or self.source.next(), None
+            if op is None:
+                self.done = self._exhausted = True
+                return None
+        # The kernel's public method, called with its arguments spelled out (a call with
+        # *args and a keyword costs twice a plain one: a dict and a tuple an op).
+        cpu, call, args = op
+        method, n = self.calls[call], len(args)
+        result = (method(args[0], cpu=cpu) if n == 1 else method(args[0], args[1], cpu=cpu) if n == 2
+                  else method(*args, cpu=cpu))
+        if logged is not None:
+            return self._ran(self.kernel.drain_events())
         self.source.feed(result)
         if self.recorder is not None:
             self.recorder.op(op, None if result is VOID else result)
@@ -124,7 +136,7 @@ class Run:
             return next(tl.log.read(n, n + 1)).op
         if self._ahead is None and not self._exhausted:
             self._ahead = self.source.next()
-        return self._ahead
+        return None if self._ahead is None else Op(*self._ahead)
 
     def _ran(self, events: Events) -> Events:
         self.recent.extend(events)
