@@ -154,19 +154,17 @@ def test_a_header_seed_stands_unless_a_seed_is_given(driver, tmp_path):
 
 
 @pytest.mark.parametrize("every", [1, 5, 1000])
-def test_a_runs_recent_events_are_the_newest_of_every_op_it_ran(monkeypatch, every):
+def test_a_runs_recent_events_are_the_newest_of_every_op_it_ran(every):
     """The Run keeps records and makes `recent` from them when read: read after every
     op (only the new records made each time), every 5th, or once at the end, it is the
-    newest RECENT_EVENTS of the events step() gave op by op (here 7, so that the
+    newest `keep` of the events step() gave op by op (here 7, so that the
     window starts inside an op; xfs-dir's first 300 ops emit 2, 3 or 5 events); a driver error
     comes last; the last op's events are step()'s."""
-    from vmapviz.run import driver
     from vmapviz.run.driver import DriverError, Run
     from vmapviz.workloads import get
 
-    monkeypatch.setattr(driver, "RECENT_EVENTS", 7)
     w = get("xfs-dir")
-    run = Run(w, w.config(nr_cpus=2))
+    run = Run(w, w.config(nr_cpus=2), keep=7)
     stream = []
     for i in range(1, 301):
         events = run.step()

@@ -22,6 +22,7 @@ from .snapshot import Snapshot, TimelineView, take, watch_fields
 from .spec import RunSpec
 from .timeline import Logged, Timeline
 from ..workloads import CALLS, Op, Recorder, Workload
+from ..workloads.base import OpTuple
 from ..workloads.trace import TraceSource
 
 Events = list[Any]   # one op's events: kernel events, or a DriverError
@@ -54,8 +55,8 @@ class Run:
     """One workload on one kernel: `advance()` runs one op and returns its event
     records, `step()` the same op's events.
 
-    The run keeps records (kernel.events), not events: the newest RECENT_EVENTS of them
-    and the last op's; `recent` and `last_op` make the events they stand for when read
+    The run keeps records (kernel.events), not events: the newest `keep` events' and
+    the last op's; `recent` and `last_op` make the events they stand for when read
     (a snapshot, a view, a lesson), most ops being read by no one.
 
     With a `timeline` (vmapviz.run.timeline), every op is logged and the kernel is
@@ -63,15 +64,18 @@ class Run:
     replays the logged ops, and reads the workload's source again past the log's end."""
 
     def __init__(self, workload: Workload, config: Config, record: IO[str] | None = None,
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, keep: int | None = RECENT_EVENTS) -> None:
         self.workload, self.config = workload, config
         self.kernel = Kernel(config)
         self.source = workload.source(config)
         self.recorder = Recorder(record, workload.name, config) if record is not None else None
         self.timeline = timeline
-        self.records: deque[Record] = deque(maxlen=RECENT_EVENTS)   # the newest records, oldest first
-        self.last_records: Records = []                               # every record of the last op
-        self._recent: tuple[Any, tuple[Any, ...]] = (None, ())      # (newest record, recent) read last
+        # The records of the newest `keep` events, oldest first (None: every event's, for
+        # a caller that reads and clears them between two runs of ops: the headless report).
+        self.keep = keep
+        self.records: deque[Record] = deque(maxlen=keep)
+        self.last_records: Records = []                       # every record of the last op
+        self._recent: tuple[Any, tuple[Any, ...]] = (None, ())  # (newest record, recent) read last
         self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
         self.done = False
         # Asked every INTERRUPT_EVERY ops of a long seek with (op, target): True stops it
@@ -79,7 +83,7 @@ class Run:
         self.interrupt: Callable[[int, int | None], bool] | None = None
         self._exhausted = False      # the source has no more ops
         self._replay: Iterator[Logged] | None = None
-        self._ahead: Op | None = None  # the source's next op, peeked and not yet run
+        self._ahead: OpTuple | None = None  # the source's next op, peeked and not yet run
         self._bind()
         if timeline is not None:
             timeline.save(0, self.kernel, self.records)
@@ -96,17 +100,26 @@ class Run:
 
     def advance(self) -> Records | None:
         """Run the next op; its event records, or None when the workload has ended."""
-        if self._replay is not None:
+        logged = None
+        if self._replay is not None:        # going forward again through the log
             logged = next(self._replay, None)
-            if logged is not None:
-                self.calls[logged.op.call](*logged.op.args, cpu=logged.op.cpu)
-                return self._ran(self.kernel.drain_records())
-            self._replay = None
-        op, self._ahead = self._ahead or self.source.next(), None
-        if op is None:
-            self.done = self._exhausted = True
-            return None
-        result = self.calls[op.call](*op.args, cpu=op.cpu)
+            if logged is None:
+                self._replay = None
+        if logged is not None:
+            op = logged.op
+        else:
+            op, self._ahead = self._ahead or self.source.next(), None
+            if op is None:
+                self.done = self._exhausted = True
+                return None
+        # The kernel's public method, called with its arguments spelled out (a call with
+        # *args and a keyword costs twice a plain one: a dict and a tuple an op).
+        cpu, call, args = op
+        method, n = self.calls[call], len(args)
+        result = (method(args[0], cpu=cpu) if n == 1 else method(args[0], args[1], cpu=cpu) if n == 2
+                  else method(*args, cpu=cpu))
+        if logged is not None:
+            return self._ran(self.kernel.drain_records())
         self.source.feed(result)
         if self.recorder is not None:
             self.recorder.op(op, None if result is VOID else result)
@@ -136,7 +149,7 @@ class Run:
             return next(tl.log.read(n, n + 1)).op
         if self._ahead is None and not self._exhausted:
             self._ahead = self.source.next()
-        return self._ahead
+        return None if self._ahead is None else Op(*self._ahead)
 
     def _ran(self, records: Records) -> Records:
         self.records.extend(records)
@@ -157,7 +170,7 @@ class Run:
 
     @property
     def recent(self) -> tuple[Any, ...]:
-        """The newest RECENT_EVENTS events, oldest first, made from the records when
+        """The newest `keep` events, oldest first, made from the records when
         read: only the records new since the last read, when that read's newest record
         is still kept (the events read before are the same objects: the child's codec
         sends only the new ones)."""
@@ -173,7 +186,9 @@ class Run:
         else:
             events = ()                # gone from the window (or a seek): all anew
         new.reverse()
-        events = (events + tuple(events_of(new)))[-RECENT_EVENTS:]
+        events += tuple(events_of(new))
+        if self.keep is not None:
+            events = events[-self.keep:]
         self._recent = (records[-1], events)
         return events
 
@@ -223,7 +238,7 @@ class Run:
             if not c <= here <= n:
                 self.kernel, recent = tl.restore(c)
                 self._bind()
-                self.records = deque(recent, maxlen=RECENT_EVENTS)
+                self.records = deque(recent, maxlen=self.keep)
                 self.last_records = [r for r in recent if r[1] == c] if c else []
                 self.flushes = FlushHistory()
                 for op in tl.marks_until("flush", c, len(tl.marks["flush"])):
