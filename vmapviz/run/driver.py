@@ -88,6 +88,7 @@ class Run:
     def step(self) -> Events | None:
         """Run the next op; its events, or None when the workload has ended."""
         logged = None
+        op: OpTuple | None
         if self._replay is not None:        # going forward again through the log
             logged = next(self._replay, None)
             if logged is None:
