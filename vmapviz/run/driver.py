@@ -191,7 +191,7 @@ class Run:
             if not c <= here <= n:
                 self.kernel, recent = tl.restore(c)
                 self._bind()
-                self.recent = deque(recent, maxlen=RECENT_EVENTS)
+                self.recent = deque(recent, maxlen=self.recent.maxlen)
                 self.last_op = [e for e in recent if e.op == c] if c else []
                 self.flushes = FlushHistory()
                 for op in tl.marks_until("flush", c, len(tl.marks["flush"])):
