@@ -93,7 +93,7 @@ def run_headless(spec: RunSpec, ops: int | None = None,
                 if len(notable) < 20:
                     notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in run.recent
                                    if KINDS[e.kind].notable)
-            run.recent.clear()
+            run.records.clear()
             if bar and (n % BAR_EVERY < LOOK_EVERY or n == limit):
                 bar.update(task, completed=n)
     wall = time.perf_counter() - t0
