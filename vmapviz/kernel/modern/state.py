@@ -82,6 +82,11 @@ class ModernState(Kernel):
         # What the shared counters have no name for: locks, pool hits and misses.
         self.counts: Counter = Counter()
         self.area_gen = 0                     # bumped whenever an area changes
+        # The Config values the vm_map_ram()/vm_unmap_ram() paths read on every call.
+        self.vmap_max_alloc = cfg.vmap_max_alloc
+        self.vmap_block_size = cfg.vmap_block_size
+        self.vb_base = cfg.VMALLOC_START & ~(cfg.vmap_block_size - 1)   # addr_to_vb_idx()'s origin
+        self.VMALLOC_START, self.VMALLOC_END = cfg.VMALLOC_START, cfg.VMALLOC_END
 
     # -- vmap nodes ---------------------------------------------------------------------
 
@@ -115,9 +120,8 @@ class ModernState(Kernel):
     def xa_of(self, addr: int) -> tuple[int, int]:
         """addr_to_vb_xa() and addr_to_vb_idx(): the CPU whose xarray stores the block
         holding addr (a hash of the address) and the block's index there."""
-        bs = self.config.vmap_block_size
-        return ((addr // bs) % self.config.nr_cpus,
-                (addr - (self.config.VMALLOC_START & ~(bs - 1))) // bs)
+        bs = self.vmap_block_size
+        return (addr // bs) % self.nr_cpus, (addr - self.vb_base) // bs
 
     def block_at(self, addr: int):
         cpu, idx = self.xa_of(addr)

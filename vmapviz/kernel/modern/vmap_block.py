@@ -105,8 +105,8 @@ def vb_alloc(k: ModernState, cpu: int, size: int) -> int | None:
     """vb_alloc(): the first block on this CPU's free list with at least 2^order free
     pages (3 pages take 4) gives the region at its bump pointer; a block left with no
     free page leaves the list; none: a new block.  Returns the address, or None."""
-    cfg = k.config
-    order = get_order(size, cfg.page_size)
+    page = k.page_size
+    order = get_order(size, page)
     n = 1 << order
     vbq = k.vbq[cpu]
     for vb in vbq:
@@ -120,7 +120,7 @@ def vb_alloc(k: ModernState, cpu: int, size: int) -> int | None:
             k.stats.vbq_lock += 1
             vbq.remove(vb)
             vb.on_free_list = False
-        addr = vb.start + off * cfg.page_size
+        addr = vb.start + off * page
         k.emit(BlockAlloc, k.op, cpu, vb.id, off, n, addr)
         return addr
     return new_vmap_block(k, cpu, order)
@@ -134,7 +134,6 @@ def vb_free(k: ModernState, cpu: int, addr: int, size: int) -> None:
     dereferences NULL (an oops); size 0 reaches BUG_ON(addr >= end) in
     __vunmap_range_noflush() (449); pages not in use would be counted dirty twice,
     which the simulator refuses (Bug.own)."""
-    cfg = k.config
     vb = k.block_at(addr)
     if vb is None:
         k.bug(cpu, "vb_free", f"unable to handle kernel NULL pointer dereference: no vmap "
@@ -145,12 +144,13 @@ def vb_free(k: ModernState, cpu: int, addr: int, size: int) -> None:
         # x86_64 1UL << 52 is 0 there and nothing is cleared; on i386 1 << 20 bits are, 128
         # KiB of kernel memory from the used_map on (lib/bitmap.c 379-397).  Then
         # vunmap_range_noflush(addr, addr).
-        first = ("" if cfg.bits == 64 else "vb_free() first zeroed 2^20 bits (128 KiB of kernel "
+        first = ("" if k.config.bits == 64 else "vb_free() first zeroed 2^20 bits (128 KiB of kernel "
                  "memory from the block's used_map on: get_order(0) is 20 on i386), then ")
         k.bug(cpu, "__vunmap_range_noflush", f"BUG_ON(addr >= end): vm_unmap_ram({addr:#x}, 0): "
               f"{first}vunmap_range_noflush(addr, addr + 0)")
-    n = 1 << get_order(size, cfg.page_size)
-    off = (addr & (cfg.vmap_block_size - 1)) // cfg.page_size
+    page = k.page_size
+    n = 1 << get_order(size, page)
+    off = (addr & (k.vmap_block_size - 1)) // page
     region = ((1 << n) - 1) << off
     if vb.used_map & region != region:
         k.bug(cpu, "vb_free", f"{addr:#x} (pages {off}-{off + n - 1} of block #{vb.id}) is not "
