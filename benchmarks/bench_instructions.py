@@ -8,7 +8,7 @@ Each figure runs a loop N and 2N times under `valgrind --tool=callgrind` and div
 the difference in instructions by N, so start-up and set-up cancel out: the triple
 (vm_map_ram(4) + touch + vm_unmap_ram) on 1 and 8 CPUs, a vmalloc(1 page) + vfree
 pair with 100 and 10,000 live areas, and one op of map-touch-unmap through the driver's
-Run with and without its timeline (checkpoints every 6,000 ops: the adaptive policy
+Run (`advance()`, or `step()` in a tree from before event records) with and without its timeline (checkpoints every 6,000 ops: the adaptive policy
 would measure valgrind's slowness): bench_speed.py's loops.  Needs valgrind (Debian's package).
 """
 
@@ -29,8 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = [("triple", 1, 3000, "triple, 1 CPU"), ("triple", 8, 3000, "triple, 8 CPUs"),
            ("pair", 100, 3000, "vmalloc+vfree, 100 live"),
            ("pair", 10_000, 3000, "vmalloc+vfree, 10,000 live"),
-           ("step", 0, 6000, "Run.step, map-touch-unmap"),
-           ("step", 1, 6000, "Run.step with its timeline")]
+           ("step", 0, 6000, "Run.advance, map-touch-unmap"),
+           ("step", 1, 6000, "Run.advance with its timeline")]
 
 
 def instructions(tree: str, what: str, arg: int, n: int) -> int:

@@ -34,6 +34,9 @@ LOOP = r'''
 import sys, time
 from vmapviz.kernel import Config, Kernel
 what, arg, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+# As the driver's Run drains a kernel and runs an op: its event records where the tree
+# has them (typed events made only when read), else its typed events.
+drain = getattr(Kernel, "drain_records", Kernel.drain_events)
 if what == "triple":               # vm_map_ram(4) + touch + vm_unmap_ram on ARG CPUs
     k = Kernel(Config(nr_cpus=arg, bits=64))
     def loop(n):
@@ -42,7 +45,7 @@ if what == "triple":               # vm_map_ram(4) + touch + vm_unmap_ram on ARG
             a = k.vm_map_ram(4, cpu=c)
             k.touch(a, 4, cpu=c)
             k.vm_unmap_ram(a, 4, cpu=c)
-            k.drain_events()
+            drain(k)
 elif what == "pair":               # vmalloc(1 page) + vfree beside ARG live areas
     k = Kernel(Config(nr_cpus=4, bits=64, ram_size=8 << 30))   # a page for each of 10^6 areas
     for _ in range(arg):
@@ -51,7 +54,7 @@ elif what == "pair":               # vmalloc(1 page) + vfree beside ARG live are
     def loop(n):
         for _ in range(n):
             k.vfree(k.vmalloc(4096))
-            k.drain_events()
+            drain(k)
 else:                              # a Run of map-touch-unmap, ARG: with a timeline
     try:                           # a tree from before the package layout (--before)
         from vmapviz.driver import Run
@@ -62,9 +65,10 @@ else:                              # a Run of map-touch-unmap, ARG: with a timel
     from vmapviz.workloads import get
     w = get("map-touch-unmap")
     run = Run(w, w.config(), timeline=Timeline(every=6000) if arg else None)
+    advance = getattr(run, "advance", run.step)
     def loop(n):
         for _ in range(n):
-            run.step()
+            advance()
 loop(500)
 t0 = time.process_time()
 loop(n)

@@ -3,7 +3,12 @@ that keep them: the area behind vmalloc(), vmap(), ioremap() and get_vm_area()."
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import chain
+from typing import Iterator
+
+from sortedcontainers import SortedList
 
 from .compiled import mypyc_attr
 
@@ -36,6 +41,65 @@ class VmStruct:
         every generation; 6.12 sets it only for VM_MAP_PUT_PAGES): a vmap area's
         `pages` here are the simulator's loan, not the kernel's field."""
         return len(self.pages) if self.flags & VM_ALLOC else 0
+
+
+@mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
+class VmlistOrder:
+    """The order of vmlist, the kernel's address-sorted singly linked list of vm_structs
+    (2.6.27/2.6.28), which __get_vm_area_node() walks from its head to link a vm_struct
+    in and remove_vm_area() walks to unlink one: link() and unlink() return how many
+    vm_structs that walk passes, and iterating gives the addresses in list order.
+
+    The walk is counted from positions, in O(log n): the addresses are in a SortedList,
+    except those above all of it, which are in a plain sorted list, `tail`: first fit
+    puts new areas above packed ones, and linking or unlinking there is an append or a
+    pop instead of a SortedList update.  Past `limit` addresses the tail moves into the
+    SortedList, so a link or unlink inside the tail stays cheap."""
+
+    __slots__ = ("sorted", "tail", "limit")
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.sorted = SortedList()
+        self.tail: list[int] = []
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return len(self.sorted) + len(self.tail)
+
+    def __iter__(self) -> Iterator[int]:
+        return chain(self.sorted, self.tail)
+
+    def link(self, addr: int) -> int:
+        """Link addr in; the walk passes every vm_struct below it and the first above."""
+        tail, below = self.tail, len(self.sorted)
+        if tail and addr > tail[0]:
+            i = bisect_left(tail, addr)
+            walk = below + i + (i < len(tail))
+            tail.insert(i, addr)
+            if len(tail) > self.limit:
+                self.sorted.update(tail)
+                tail.clear()
+            return walk
+        i = self.sorted.bisect_left(addr)
+        if i == below and not tail:          # above every vm_struct: a new tail
+            tail.append(addr)
+            return below
+        self.sorted.add(addr)
+        return i + 1
+
+    def unlink(self, addr: int) -> int:
+        """Unlink addr (on the list); the walk passes every vm_struct below it and addr's."""
+        tail, below = self.tail, len(self.sorted)
+        if tail and addr >= tail[0]:
+            if addr == tail[-1]:
+                tail.pop()
+                return below + len(tail) + 1
+            i = bisect_left(tail, addr)
+            del tail[i]
+            return below + i + 1
+        i = self.sorted.bisect_left(addr)
+        self.sorted.remove(addr)
+        return i + 1
 
 
 def area_kind(flags: int) -> str:

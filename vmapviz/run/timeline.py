@@ -4,7 +4,7 @@ A workload's streams are generators, which cannot be copied, so a run keeps inst
 
 - an `OpLog`: every op that ran (CPU, call, arguments, result), about 29 bytes each;
 - checkpoints: the whole kernel (it is plain Python) pickled every K ops, with the
-  events that came just before, so a log panel can be rebuilt;
+  records of the events that came just before, so a log panel can be rebuilt;
 - marks: the ops that flushed, purged, warned or made or freed a vmap block, for a
   timeline strip and "back to the previous flush".
 
@@ -162,7 +162,7 @@ class Timeline:
         self.k = every or 1024
         self.budget = budget
         self.points: list[int] = []          # checkpoint ops, sorted
-        self.blobs: dict[int, Checkpoint] = {}    # op -> (kernel, recent events) pickled
+        self.blobs: dict[int, Checkpoint] = {}    # op -> (kernel, recent records) pickled
         self.made: list[int] = []            # checkpoint ops in the order they were made
         self.bytes = 0                       # of the checkpoints
         self.start = 0                       # the first op history still holds
@@ -177,14 +177,15 @@ class Timeline:
 
     # -- recording ------------------------------------------------------------------------
 
-    def record(self, op: Op, result: object, events: list, from_source: bool = True) -> None:
-        """A new op ran past the log's end: log it and mark it."""
+    def record(self, op: Op, result: object, records: list, from_source: bool = True) -> None:
+        """A new op ran past the log's end: log it and mark it from its event records
+        (kernel.events)."""
         log = self.log
         log.append(op, result, from_source)
         if not log.ops:       # a block was written: the log grew by its size
             self._fit(log.count)
-        for e in events:
-            name = MARK_OF.get(e.kind)
+        for r in records:
+            name = MARK_OF.get(r[0].kind)
             if name is not None:
                 n = len(self.log)
                 marks = self.marks[name]
@@ -197,7 +198,7 @@ class Timeline:
         return i == 0 or op - self.points[i - 1] >= self.k
 
     def save(self, op: int, kernel, recent) -> None:
-        """Checkpoint the kernel at `op`, with the recent events."""
+        """Checkpoint the kernel at `op`, with the recent event records."""
         if op in self.blobs:
             return
         t0 = time.thread_time()
@@ -279,7 +280,7 @@ class Timeline:
         return self.points[max(0, bisect.bisect_right(self.points, op) - 1)]
 
     def restore(self, op: int):
-        """(kernel, recent events) as checkpointed at `op`: fresh objects each time."""
+        """(kernel, recent event records) as checkpointed at `op`: fresh objects each time."""
         return self.blobs[op].load()
 
     def truncate(self, n: int) -> None:

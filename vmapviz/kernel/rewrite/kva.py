@@ -26,7 +26,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
     The address arithmetic is the C's, in unsigned long: without v2.6.29's overflow
     check (`checked`, for the simulator's vmalloc_align() extension) a request near the
     top can wrap (see wrapped()).  `maps`: the caller maps the area less its `guard`."""
-    assert size and not size % k.config.page_size
+    assert size and not size % k.page_size
     policy, tree, stats = k.policy, k.tree, k.stats
     purged = False
     addr = ALIGN(vstart, align)
@@ -48,7 +48,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
         if policy.retry_restarts:
             addr = ALIGN(vstart, align)
     addr = found.addr
-    if addr + size > k.config.ulong_max:
+    if addr + size > k.ulong_max:
         wrapped(k, cpu, addr, size, guard if maps else None)
     # VmapArea(...) without NamedTuple's Python-level __new__ (the same record)
     va = tuple.__new__(VmapArea, (addr, addr + size, kind, "busy", guard, cpu, k.op, flags))
@@ -93,7 +93,7 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     k.tree.replace(lazy)
     if mark:
         mark_freed(k, start, start, end)
-    nr = k.vmap_lazy_nr = k.vmap_lazy_nr + (end - start) // k.config.page_size
+    nr = k.vmap_lazy_nr = k.vmap_lazy_nr + ((end - start) >> k.page_shift)
     k.emit(AreaLazyFree, k.op, cpu, start, end, nr)
     if nr > k.config.lazy_max_pages:
         # posted: purge_vmap_area_lazy(); merged: try_purge_vmap_area_lazy().  Both

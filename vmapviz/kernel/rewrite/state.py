@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sortedcontainers import SortedList
-
 from ..config import Config, get_order
 from ..kernel import Kernel
-from ..vm_struct import VmStruct, uint_pages
+from ..vm_struct import VmlistOrder, VmStruct, uint_pages
 from ..vmap_area import VmapArea, VmapAreaTree
 
 
@@ -57,8 +55,7 @@ class RewriteState(Kernel):
         self.lazy: dict[int, VmapArea] = {}              # VM_LAZY_FREE areas by start
         self.vmap_lazy_nr = 0
         self.vmlist: dict[int, VmStruct] = {}            # va->private, by address
-        self.vmlist_order = SortedList()                 # vmlist's order, for its walks
-        self.vmlist_top = -1                             # its last vm_struct's address (-1: none)
+        self.vmlist_order = VmlistOrder()                # vmlist's order, for its walks
         self.freed_vms: dict[int, VmStruct] = {}         # va->private of lazily freed areas
         self.vmap_block_tree: dict = {}                  # the radix tree: index -> VmapBlock
         self.vbq: list = []                              # per-CPU vmap_block_queue

@@ -30,14 +30,13 @@ def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: in
     vm_struct into vmlist.  `align` and `checked` are for the simulator's
     vmalloc_align() extension (the 2008 code only aligns VM_IOREMAP areas); `maps`:
     the caller maps the area."""
-    cfg = k.config
-    page = cfg.page_size
+    page, ulong_max = k.page_size, k.ulong_max
     if flags & VM_IOREMAP:
-        align = ioremap_align(size, cfg.page_shift)
-    size = page_align(size, page, cfg.ulong_max)
+        align = ioremap_align(size, k.page_shift)
+    size = page_align(size, page, ulong_max)
     if not size:
         return None
-    if size + page > cfg.ulong_max:
+    if size + page > ulong_max:
         k.bug(cpu, "__get_vm_area_node", f"size {size:#x} plus the guard page wraps to 0; the "
               "kernel would call alloc_vmap_area(0) and insert an empty area", own=True)
     size += page  # "We always allocate a guard page."
@@ -47,16 +46,9 @@ def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: in
         return None
     addr = va.start
     vm = k.vmlist[addr] = VmStruct(addr, size, flags, va.kind)
-    order = k.vmlist_order
     stats = k.stats
     stats.vmlist_lock_write += 1
-    # The walk passes every vm_struct below addr, up to the first above it (if any).
-    if addr > k.vmlist_top:
-        stats.link_walk_total += len(order)
-        k.vmlist_top = addr
-    else:
-        stats.link_walk_total += order.bisect_left(addr) + 1
-    order.add(addr)
+    stats.link_walk_total += k.vmlist_order.link(addr)
     return vm
 
 
@@ -91,18 +83,10 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
               "pointer dereference walking vmlist")
     vm = k.freed_vms[addr] = k.vmlist.pop(addr)   # kfree()d by the caller; va->private stays
     free_unmap_vmap_area(k, cpu, va)
-    vm.size -= k.config.page_size
-    order = k.vmlist_order
+    vm.size -= k.page_size
     stats = k.stats
     stats.vmlist_lock_write += 1
-    # The walk passes every vm_struct below addr and stops at addr's.
-    if addr == k.vmlist_top:
-        stats.remove_walk_total += len(order)
-        order.remove(addr)
-        k.vmlist_top = order[-1] if order else -1
-    else:
-        stats.remove_walk_total += order.bisect_left(addr) + 1
-        order.remove(addr)
+    stats.remove_walk_total += k.vmlist_order.unlink(addr)
     return vm
 
 
@@ -114,7 +98,7 @@ def vunmap_common(k: RewriteState, cpu: int, addr: int, deallocate_pages: bool) 
     freed with it (their owner would free them)."""
     if not addr:
         return
-    if addr & (k.config.page_size - 1):
+    if addr & (k.page_size - 1):
         k.warn(cpu, "__vunmap", f"Trying to vfree() bad address ({addr:#x})")
         return
     vm = remove_vm_area(k, cpu, addr)
@@ -132,11 +116,10 @@ def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", al
     """__vmalloc_node(): an area, its page array, its pages, and their mapping; NULL for
     0 pages or more pages than the machine has (num_physpages).  `align`, `checked`:
     the vmalloc_align() extension."""
-    cfg = k.config
-    size = page_align(size, cfg.page_size, cfg.ulong_max)
-    if not size or size >> cfg.page_shift > cfg.num_physpages:
+    size = page_align(size, k.page_size, k.ulong_max)
+    if not size or size >> k.page_shift > k.config.num_physpages:
         return None
-    vm = get_vm_area_node(k, cpu, size, VM_ALLOC, cfg.VMALLOC_START, cfg.VMALLOC_END,
+    vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.VMALLOC_START, k.VMALLOC_END,
                           kind, align, maps=True, checked=checked)
     if vm is None:
         return None
@@ -146,7 +129,7 @@ def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", al
 def vmalloc_area_node(k: RewriteState, cpu: int, vm: VmStruct) -> int | None:
     """__vmalloc_area_node(): a page array larger than a page is itself vmalloc'ed
     (VM_VPAGES: a second area, after this one), then one page per page of the area."""
-    page = k.config.page_size
+    page = k.page_size
     nr_pages = (vm.size - page) // page
     array_size = nr_pages * (k.config.bits // 8)
     if array_size > page:
@@ -167,7 +150,7 @@ def map_new_pages(k: RewriteState, cpu: int, vm: VmStruct, count: int) -> int | 
     pages = vm.pages = k.pages.alloc_pages(count)
     short = len(pages) < count
     if (short and vm.flags & VM_ALLOC) or k.vmap_page_range(
-            cpu, vm.addr, vm.addr + vm.size - k.config.page_size, pages + [None] if short else pages):
+            cpu, vm.addr, vm.addr + vm.size - k.page_size, pages + [None] if short else pages):
         vunmap_common(k, cpu, vm.addr, bool(vm.flags & VM_ALLOC))
         return None
     return vm.addr
