@@ -27,11 +27,8 @@ class Machine:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        # PAGE_SHIFT, read on every hot path (a Config read is two lookups).  Keep a
-        # kernel's attributes at 30 or fewer: past that CPython 3.11 gives the instance
-        # a dict of its own, and every attribute read and write costs more (a triple
-        # took 5% more instructions; tests/kernel/test_attribute_budget.py).
-        self.page_shift = config.page_shift
+        # PAGE_SHIFT and PAGE_SIZE, read on every hot path (a Config read is two lookups).
+        self.page_shift, self.page_size = config.page_shift, config.page_size
         self.stats = Stats(config.nr_cpus)
         self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats, config.num_physpages)
         self.pages = PageAllocator(config.num_physpages)

@@ -82,8 +82,7 @@ class ModernState(Kernel):
         # What the shared counters have no name for: locks, pool hits and misses.
         self.counts: Counter = Counter()
         self.area_gen = 0                     # bumped whenever an area changes
-        # What the vm_map_ram()/vm_unmap_ram() paths read of the Config on every call
-        # (few: see Machine on the number of attributes).
+        # What the vm_map_ram()/vm_unmap_ram() paths read of the Config on every call.
         self.vmap_max_alloc = cfg.vmap_max_alloc
         self.vmap_block_size = cfg.vmap_block_size
         self.vb_base = cfg.VMALLOC_START & ~(cfg.vmap_block_size - 1)   # addr_to_vb_idx()'s origin

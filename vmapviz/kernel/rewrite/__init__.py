@@ -112,8 +112,7 @@ class RewriteKernel(RewriteState):
         return None, detail
 
     def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> Any:
-        cfg = self.config
-        if not addr or addr < cfg.VMALLOC_START or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
+        if not addr or addr < self.VMALLOC_START or addr > self.VMALLOC_END or addr & (self.page_size - 1):
             self._bad_unmap_addr(cpu, addr)
         if count <= self.vmap_max_alloc:
             vb = vb_free(self, cpu, addr, *self.vb_size_order[count], undo)
@@ -128,7 +127,7 @@ class RewriteKernel(RewriteState):
             self.bug(cpu, "free_unmap_vmap_area_addr", f"BUG_ON(!va): no vmap area at {addr:#x}")
         if va.lazy:
             self.bug(cpu, "free_unmap_vmap_area_addr", f"double vm_unmap_ram of {addr:#x}: the "
-                     f"kernel would add its {(va.end - va.start) // cfg.page_size} pages to "
+                     f"kernel would add its {(va.end - va.start) // self.page_size} pages to "
                      "vmap_lazy_nr a second time", own=True)
         if va.flags & VM_VM_AREA:
             self.bug(cpu, "free_unmap_vmap_area_addr", f"vm_unmap_ram of {addr:#x}, an area with a "
