@@ -55,7 +55,7 @@ def run(tree: str, args: list[str], valgrind: bool) -> str:
     cmd = [sys.executable, "-c", LOOP, *args]
     if valgrind:
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd]
-    out = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=tree), cwd=tree, check=True,
+    out = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=tree, PYTHONHASHSEED="0"), cwd=tree, check=True,
                          capture_output=True, text=True)
     return out.stderr if valgrind else out.stdout
 

@@ -14,6 +14,9 @@ can be measured:
   not timed), 4 CPUs and 8 GiB of RAM (1 GiB has too few pages for 10^6 areas);
 - run: `vmapviz run map-touch-unmap --ops 1000000 --json`, CPU seconds of the command
   (user + system, its own and its children's).
+
+LOOP's "cli" (the run command's loop an op, without its end-of-run snapshot and digest)
+is bench_instructions.py's only.
 """
 
 from __future__ import annotations
@@ -55,6 +58,27 @@ elif what == "pair":               # vmalloc(1 page) + vfree beside ARG live are
         for _ in range(n):
             k.vfree(k.vmalloc(4096))
             drain(k)
+elif what == "cli":                # `vmapviz run`'s loop (run_headless) on map-touch-unmap
+    try:
+        from vmapviz.faces import report
+        from vmapviz.run.spec import RunSpec
+        spec = RunSpec.of("map-touch-unmap", speed=None)
+        def headless(n):
+            report.run_headless(spec, ops=n)
+    except ImportError:            # a tree from before the package layout (--before)
+        from vmapviz import report
+        from vmapviz.workloads import get
+        w = get("map-touch-unmap")
+        def headless(n):
+            report.run_headless(w, w.config(), ops=n)
+    from vmapviz.kernel import Kernel
+    # The end of a run (the final snapshot and the state's digest) costs what the final
+    # state holds, not what the ops did: left out, so N and 2N ops differ by the ops.
+    snap = report.take(Kernel(), workload="-", op=0, finished=False)
+    report.take = lambda *a, **k: snap
+    Kernel.digest = lambda self: "-"
+    def loop(n):
+        headless(n)
 else:                              # a Run of map-touch-unmap, ARG: with a timeline
     try:                           # a tree from before the package layout (--before)
         from vmapviz.driver import Run

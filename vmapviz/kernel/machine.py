@@ -43,7 +43,7 @@ class Machine:
     def emit(self, cls: type, *fields: Any) -> None:
         """Record the event `cls` made of `fields` (all of them, in order); the hot
         paths append the record `(cls, *fields)` themselves."""
-        self.events.append((cls, *fields))
+        self.events.append((cls,) + fields)
 
     def drain_records(self) -> list[Record]:
         """The records of the events since the last drain, oldest first: what a run

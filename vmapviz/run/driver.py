@@ -101,6 +101,7 @@ class Run:
     def advance(self) -> Records | None:
         """Run the next op; its event records, or None when the workload has ended."""
         logged = None
+        op: OpTuple | None
         if self._replay is not None:        # going forward again through the log
             logged = next(self._replay, None)
             if logged is None:

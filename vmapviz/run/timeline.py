@@ -33,7 +33,7 @@ from array import array
 from typing import Iterator, NamedTuple
 
 from ..kernel.events import UNTIL
-from ..workloads.base import Op
+from ..workloads.base import Op, OpTuple
 
 BLOCK = 1024              # the op log writes its ops a block of this many at a time
 WAITING = 120             # bytes of an op waiting in the log's lists for its block
@@ -63,7 +63,7 @@ class OpLog:
     def __init__(self) -> None:
         self.blocks: dict[int, bytes] = {}   # full block b -> marshal of ([(cpu, call, args)], [result])
         self.nblocks = 0                 # full blocks written, forgotten ones included
-        self.ops: list[Op] = []          # the ops after the last full block
+        self.ops: list[OpTuple] = []          # the ops after the last full block
         self.results: list = []
         self.extras: set[int] = set()    # the ops not from the source, by index
         self.block_bytes = 0
@@ -77,7 +77,7 @@ class OpLog:
     def nbytes(self) -> int:
         return self.block_bytes + WAITING * len(self.ops)
 
-    def append(self, op: Op, result: object, from_source: bool = True) -> None:
+    def append(self, op: OpTuple, result: object, from_source: bool = True) -> None:
         if not from_source:
             self.extras.add(self.count)
         self.ops.append(op)
@@ -177,7 +177,7 @@ class Timeline:
 
     # -- recording ------------------------------------------------------------------------
 
-    def record(self, op: Op, result: object, records: list, from_source: bool = True) -> None:
+    def record(self, op: OpTuple, result: object, records: list, from_source: bool = True) -> None:
         """A new op ran past the log's end: log it and mark it from its event records
         (kernel.events)."""
         log = self.log
