@@ -171,7 +171,7 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, VmapBlock] | N
     list (under vbq->lock); none fits: a new block.  Other CPUs' blocks are never used.
     Returns (addr, block), or None when no block could be made."""
     nbits = 1 << order
-    bits = k.vmap_bbmap_bits
+    bits = k.config.vmap_bbmap_bits
     vbq = k.vbq[cpu]
     stats = k.stats
     while True:
@@ -221,7 +221,7 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
     shift = k.page_shift
     pos = (addr - vb.start) >> shift        # addr & (VMAP_BLOCK_SIZE - 1): blocks are aligned
-    bits = k.vmap_bbmap_bits
+    bits = k.config.vmap_bbmap_bits
     if pos + nbits <= bits:
         region = ((1 << nbits) - 1) << pos
     else:   # past the block's end (size 0 too: 1 << 52 pages): the bitmap's bits only
