@@ -8,8 +8,11 @@ Each figure runs a loop N and 2N times under `valgrind --tool=callgrind` and div
 the difference in instructions by N, so start-up and set-up cancel out: the triple
 (vm_map_ram(4) + touch + vm_unmap_ram) on 1 and 8 CPUs, a vmalloc(1 page) + vfree
 pair with 100 and 10,000 live areas, and one op of map-touch-unmap through the driver's
-Run with and without its timeline (checkpoints every 6,000 ops: the adaptive policy
-would measure valgrind's slowness): bench_speed.py's loops.  Needs valgrind (Debian's package).
+Run (`advance()`, or `step()` in a tree from before event records) with and without its
+timeline (checkpoints every 6,000 ops: the adaptive policy would measure valgrind's
+slowness), and `vmapviz run`'s loop (run_headless, its end-of-run snapshot and digest left
+out): bench_speed.py's loops.  Hashes are seeded (PYTHONHASHSEED=0); what is left of the
+noise is the collector's timing, a few hundred instructions.  Needs valgrind (Debian's package).
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURES = [("triple", 1, 3000, "triple, 1 CPU"), ("triple", 8, 3000, "triple, 8 CPUs"),
            ("pair", 100, 3000, "vmalloc+vfree, 100 live"),
            ("pair", 10_000, 3000, "vmalloc+vfree, 10,000 live"),
-           ("step", 0, 6000, "Run.step, map-touch-unmap"),
-           ("step", 1, 6000, "Run.step with its timeline")]
+           ("step", 0, 6000, "Run.advance, map-touch-unmap"),
+           ("step", 1, 6000, "Run.advance with its timeline"),
+           ("cli", 0, 6000, "vmapviz run's loop, map-touch-unmap")]
 
 
 def instructions(tree: str, what: str, arg: int, n: int) -> int:
     out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                           sys.executable, "-c", LOOP, what, str(arg), str(n)],
-                         env=dict(os.environ, PYTHONPATH=tree), cwd=tree, check=True,
+                         env=dict(os.environ, PYTHONPATH=tree, PYTHONHASHSEED="0"), cwd=tree, check=True,
                          capture_output=True, text=True).stderr
     return int(re.search(r"Collected : (\d+)", out).group(1))
 

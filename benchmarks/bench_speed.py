@@ -14,6 +14,9 @@ can be measured:
   not timed), 4 CPUs and 8 GiB of RAM (1 GiB has too few pages for 10^6 areas);
 - run: `vmapviz run map-touch-unmap --ops 1000000 --json`, CPU seconds of the command
   (user + system, its own and its children's).
+
+LOOP's "cli" (the run command's loop an op, without its end-of-run snapshot and digest)
+is bench_instructions.py's only.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ LOOP = r'''
 import sys, time
 from vmapviz.kernel import Config, Kernel
 what, arg, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+# As the driver's Run drains a kernel and runs an op: its event records where the tree
+# has them (typed events made only when read), else its typed events.
+drain = getattr(Kernel, "drain_records", Kernel.drain_events)
 if what == "triple":               # vm_map_ram(4) + touch + vm_unmap_ram on ARG CPUs
     k = Kernel(Config(nr_cpus=arg, bits=64))
     def loop(n):
@@ -42,7 +48,7 @@ if what == "triple":               # vm_map_ram(4) + touch + vm_unmap_ram on ARG
             a = k.vm_map_ram(4, cpu=c)
             k.touch(a, 4, cpu=c)
             k.vm_unmap_ram(a, 4, cpu=c)
-            k.drain_events()
+            drain(k)
 elif what == "pair":               # vmalloc(1 page) + vfree beside ARG live areas
     k = Kernel(Config(nr_cpus=4, bits=64, ram_size=8 << 30))   # a page for each of 10^6 areas
     for _ in range(arg):
@@ -51,7 +57,28 @@ elif what == "pair":               # vmalloc(1 page) + vfree beside ARG live are
     def loop(n):
         for _ in range(n):
             k.vfree(k.vmalloc(4096))
-            k.drain_events()
+            drain(k)
+elif what == "cli":                # `vmapviz run`'s loop (run_headless) on map-touch-unmap
+    try:
+        from vmapviz.faces import report
+        from vmapviz.run.spec import RunSpec
+        spec = RunSpec.of("map-touch-unmap", speed=None)
+        def headless(n):
+            report.run_headless(spec, ops=n)
+    except ImportError:            # a tree from before the package layout (--before)
+        from vmapviz import report
+        from vmapviz.workloads import get
+        w = get("map-touch-unmap")
+        def headless(n):
+            report.run_headless(w, w.config(), ops=n)
+    from vmapviz.kernel import Kernel
+    # The end of a run (the final snapshot and the state's digest) costs what the final
+    # state holds, not what the ops did: left out, so N and 2N ops differ by the ops.
+    snap = report.take(Kernel(), workload="-", op=0, finished=False)
+    report.take = lambda *a, **k: snap
+    Kernel.digest = lambda self: "-"
+    def loop(n):
+        headless(n)
 else:                              # a Run of map-touch-unmap, ARG: with a timeline
     try:                           # a tree from before the package layout (--before)
         from vmapviz.driver import Run
@@ -62,9 +89,10 @@ else:                              # a Run of map-touch-unmap, ARG: with a timel
     from vmapviz.workloads import get
     w = get("map-touch-unmap")
     run = Run(w, w.config(), timeline=Timeline(every=6000) if arg else None)
+    advance = getattr(run, "advance", run.step)
     def loop(n):
         for _ in range(n):
-            run.step()
+            advance()
 loop(500)
 t0 = time.process_time()
 loop(n)

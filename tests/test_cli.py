@@ -197,3 +197,26 @@ def test_modern_takes_any_nr_cpus_up_to_maxsmp(capsys):
     code, _, err = run_cli(capsys, "run", "map-touch-unmap", "--variant", "merged", "--bits", "32",
                            "--config-nr-cpus", "6", "--ops", "1")
     assert code == 2 and "VMAP_BBMAP_BITS = 341" in err
+
+
+def test_a_headless_run_lists_each_trouble_at_its_op_however_its_ops_are_grouped():
+    """The report looks at the troubles every LOOK_EVERY (256) ops, yet names each one
+    at its own op: here two vfree()s of an address no area starts at, the WARN of
+    v2.6.28's __vunmap(), in the third and fourth groups of ops.  Counted by hand:
+    each pass is vmalloc + vfree (2 ops); the bad vfree follows the vmalloc of pass
+    300 (ops 601, 602) and of pass 388 (ops 777 + 1 and + 2: one extra op before)."""
+    from vmapviz.faces.report import LOOK_EVERY, run_headless
+    from vmapviz.run.spec import RunSpec
+    from vmapviz.workloads.base import Workload, on_cpu0
+
+    def stream(cfg, rng):
+        for i in range(400):
+            addr = yield "vmalloc", (cfg.page_size,)
+            if i in (300, 388):
+                yield "vfree", (addr + cfg.page_size,)
+            yield "vfree", (addr,)
+
+    r = run_headless(RunSpec.of(Workload("bad-vfree", "", "", on_cpu0(stream), dict(nr_cpus=1)), speed=None))
+    assert LOOK_EVERY == 256 and r["ops"] == 802 and r["stats"]["warnings"] == 2
+    assert [line.split(": at")[0] for line in r["notable"]] == ["op 602 cpu0 WARNING", "op 779 cpu0 WARNING"]
+    assert all("Trying to vfree() nonexistent vm area" in line for line in r["notable"])

@@ -151,3 +151,28 @@ def test_a_header_seed_stands_unless_a_seed_is_given(driver, tmp_path):
     trace.write_text('{"vmapviz": "trace", "version": 1, "config": {"nr_cpus": 1, "seed": 9}}\n')
     assert driver(str(trace)).config.seed == 9
     assert driver(str(trace), seed=2).config.seed == 2
+
+
+@pytest.mark.parametrize("every", [1, 5, 1000])
+def test_a_runs_recent_events_are_the_newest_of_every_op_it_ran(every):
+    """The Run keeps records and makes `recent` from them when read: read after every
+    op (only the new records made each time), every 5th, or once at the end, it is the
+    newest `keep` of the events step() gave op by op (here 7, so that the
+    window starts inside an op; xfs-dir's first 300 ops emit 2, 3 or 5 events); a driver error
+    comes last; the last op's events are step()'s."""
+    from vmapviz.run.driver import DriverError, Run
+    from vmapviz.workloads import get
+
+    w = get("xfs-dir")
+    run = Run(w, w.config(nr_cpus=2), keep=7)
+    stream = []
+    for i in range(1, 301):
+        events = run.step()
+        stream += events
+        assert run.last_op == events and events[0].kind == "call" and events[0].op == i
+        if i % every == 0:
+            assert run.recent == tuple(stream[-7:]), f"op {i}"
+    assert run.recent == tuple(stream[-7:])
+    run.note(DriverError(run.kernel.op, 0, "boom"))
+    assert run.recent[-1] == DriverError(run.kernel.op, 0, "boom") and run.recent[-1].kind == "error"
+    assert run.last_op == [DriverError(run.kernel.op, 0, "boom")]

@@ -169,11 +169,45 @@ def test_descriptions_say_where_the_gap_page_goes_and_what_agp_bug_shows():
 
 
 def test_the_schedulers_draw_is_randrange():
-    """The scheduler's own draw gives what random.randrange() gives, so the op order
-    is the one the standard library's algorithm fixes for a seed."""
+    """The scheduler picks the next CPU as random.randrange(CPUs ready) does, with a
+    Random seeded "vmapviz-schedule:<seed>", so the op order is the one the standard
+    library's algorithm fixes for a seed."""
     import random
 
-    from vmapviz.workloads.base import randbelow
-    ours, stdlib = random.Random("s"), random.Random("s")
-    for n in list(range(1, 70)) * 50 + [2**31 - 1, 2**40 + 3]:
-        assert randbelow(ours, n) == stdlib.randrange(n)
+    from vmapviz.workloads.base import Interleaver
+
+    def forever():
+        while True:
+            yield "purge", ()
+
+    for cpus in (2, 3, 4, 5, 16, 33):
+        source = Interleaver({cpu: forever() for cpu in range(cpus)}, seed=7)
+        stdlib = random.Random("vmapviz-schedule:7")
+        for _ in range(300):
+            op = source.next()
+            assert op == (stdlib.randrange(cpus), "purge", ())
+            source.feed(None)
+
+
+def test_a_streams_rng_draws_what_random_random_draws():
+    """Rng's own randrange(n), randint(a, b) and choice(seq) give, call by call, what
+    random.Random's give from the same seed, and leave it in the same state; the other
+    forms and methods are Random's."""
+    import random
+
+    from vmapviz.workloads.base import Rng
+    ours, stdlib = Rng("s"), random.Random("s")
+    seq = "abcdefg"
+    for n in list(range(1, 70)) * 20 + [2**31 - 1, 2**40 + 3]:
+        assert ours.randrange(n) == stdlib.randrange(n)
+        assert ours.randint(1, n) == stdlib.randint(1, n)
+        assert ours.randint(-n, 0) == stdlib.randint(-n, 0)
+        assert ours.choice(seq[:n % 7 + 1]) == stdlib.choice(seq[:n % 7 + 1])
+        assert ours.randrange(3, n + 5, 2) == stdlib.randrange(3, n + 5, 2)
+        assert ours.random() == stdlib.random()
+    for bad in (lambda r: r.randrange(0), lambda r: r.randint(2, 1), lambda r: r.choice([])):
+        with pytest.raises((ValueError, IndexError)):
+            bad(ours)
+        with pytest.raises((ValueError, IndexError)):
+            bad(stdlib)
+    assert ours.getstate() == stdlib.getstate()

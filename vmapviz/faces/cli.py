@@ -848,7 +848,7 @@ def _print_ops(workload, config, questions, answers: bool) -> None:
                 print(f"   answer: {quiz.answer_text(q)}: {q.why}")
         else:
             print(f"   op {n:,}: cpu{op.cpu} {op.call}({', '.join(str(a) if a <= 0xFFFFF else hex(a) for a in op.args)})")
-        run.step()
+        run.advance()
 
 
 def cmd_grade(args) -> int:

@@ -25,7 +25,8 @@ from ..kernel.events import KINDS
 from ..run.snapshot import take
 
 PROGRESS_FROM = 20_000  # runs at least this long get a progress bar
-BAR_EVERY = 4096        # ops between two updates of the bar
+BAR_EVERY = 4096        # ops between two updates of the bar (a multiple of LOOK_EVERY)
+LOOK_EVERY = 256        # ops between two looks at a signal and at the run's troubles
 
 
 class Stop:
@@ -37,8 +38,9 @@ class Stop:
 
 @contextmanager
 def stop_on_signals():
-    """While in the block, SIGINT, SIGTERM and SIGHUP ask the run to stop after the op
-    that is running (a second one stops it at once, with KeyboardInterrupt)."""
+    """While in the block, SIGINT, SIGTERM and SIGHUP ask the run to stop at its next
+    look, within LOOK_EVERY ops (about a millisecond); a second one stops it at once,
+    with KeyboardInterrupt."""
     stop = Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -66,7 +68,7 @@ def run_headless(spec: RunSpec, ops: int | None = None,
     snapshot.  A `stop` request ends the run between two ops: the result then says
     "interrupted"."""
     workload, config = spec.workload, spec.config
-    run = Run(workload, config, record)
+    run = Run(workload, config, record, keep=None)   # every event, until a look reads them
     stop = stop or Stop()
     limit = ops if ops is not None else run.source.total or workload.default_ops
     stats = run.kernel.stats
@@ -76,23 +78,23 @@ def run_headless(spec: RunSpec, ops: int | None = None,
         return stats.warnings + stats.bugs + stats.faults + stats.use_after_free + stats.refused_calls
 
     seen = troubles()
-
-    def interrupt() -> bool:   # before each op: a signal, or the last op's troubles to list
-        return stop.signal is not None or (len(notable) < 20 and troubles() != seen)
-
     bar = op_progress(limit) if progress and limit and limit >= PROGRESS_FROM else None
     t0 = time.perf_counter()
     with bar or nullcontext():
         task = bar.add_task("ops", total=limit) if bar else None
         n = 0
+        # Ops run LOOK_EVERY at a time with nothing asked between two (Run.step's cost
+        # an op); each look reads the signal, and when the counters of trouble moved,
+        # the notable events of the ops since the last look.
         while (limit is None or n < limit) and stop.signal is None and not run.done:
-            n += run.run(BAR_EVERY if limit is None else min(BAR_EVERY, limit - n), stop=interrupt)
+            n += run.run(LOOK_EVERY if limit is None else min(LOOK_EVERY, limit - n))
             if troubles() != seen:
                 seen = troubles()
                 if len(notable) < 20:
-                    notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in run.last_op
+                    notable.extend(f"op {e.op} cpu{e.cpu} {e.line()}" for e in run.recent
                                    if KINDS[e.kind].notable)
-            if bar:
+            run.records.clear()
+            if bar and (n % BAR_EVERY < LOOK_EVERY or n == limit):
                 bar.update(task, completed=n)
     wall = time.perf_counter() - t0
     snap = take(run.kernel, workload=workload.name, op=n, finished=run.done)

@@ -4,12 +4,22 @@ Events are immutable tuples of their fields, read by name.  Every event carries 
 number (one public API call is one op) and the CPU that ran it, plus structured fields
 a view reads (never the text); `kind` groups them, from the one vocabulary KINDS;
 `line()` gives the kernel-style text a log shows.
+
+The kernel does not make events on its hot paths: it appends records, plain tuples
+that a typed event is made of only when something reads it (`events_of`, the one
+place that does).  A record is its event's class followed by the event's fields,
+`(BlockAlloc, op, cpu, block, bit, nbits, addr)`, except that an op's Call and Return
+are one record, `(Return, op, cpu, name, args, result, detail)`, appended when the
+call returns: its Call goes before the op's first record.  Most ops are read by
+no view (a run makes millions), and a plain tuple costs under half a typed event.
 """
 
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Collection, Iterable, NamedTuple
+
+Record = tuple[Any, ...]    # an event's class and its fields (see the module docstring)
 
 
 class Kind(NamedTuple):
@@ -53,7 +63,8 @@ UNTIL: dict[str, tuple[str, ...]] = {
 
 
 class _EventType(type):
-    """An Event class: a slotted tuple whose annotated fields read by name."""
+    """An Event class: a slotted tuple whose annotated fields read by name.  Every
+    class made is listed in CLASSES (classes_of looks kinds up there)."""
 
     def __new__(mcls, name: str, bases: tuple, ns: dict):
         fields = tuple(ns.get("__annotations__", ()))
@@ -62,15 +73,19 @@ class _EventType(type):
         for i, field in enumerate(fields):
             assert field not in ns, f"{name}.{field}: an event field has no default"
             ns[field] = property(itemgetter(i))
-        return super().__new__(mcls, name, bases, ns)
+        cls = super().__new__(mcls, name, bases, ns)
+        CLASSES.append(cls)
+        return cls
+
+
+CLASSES: list[Any] = []     # every Event class, the generations' own included
 
 
 class Event(tuple, metaclass=_EventType):
     """The base of every event.  An event is made from one tuple of all its fields in
-    order, `Call((op, cpu, name, args))` (Machine.emit(Call, op, cpu, name, args)
-    does that): tuple's own constructor, in C, a third of what a NamedTuple's costs,
-    which matters for the millions the hot paths make.  Reads, equality, hashing,
-    pickling and repr are a NamedTuple's."""
+    order, `Call((op, cpu, name, args))` (events_of does that from a record): tuple's
+    own constructor, in C, a third of what a NamedTuple's costs.  Reads, equality,
+    hashing, pickling and repr are a NamedTuple's."""
 
     if TYPE_CHECKING:
         _fields: tuple[str, ...]        # set by _EventType
@@ -426,3 +441,37 @@ class UseAfterFree(Event):
 
 
 VOID = _VOID
+
+
+# -- records --------------------------------------------------------------------------------
+
+
+def events_of(records: Iterable[Record]) -> list[Any]:
+    """The typed events the records stand for, in the order the kernel emitted them.
+
+    Each record makes the event of its class from its fields; an op's record
+    `(Return, op, ...)` makes its Call, put before the first record of its op (the
+    inner records its body appended came before it), and its Return.  A record whose
+    class is a NamedTuple's (the driver's DriverError) is made the same way.  Given a
+    window that starts inside an op, that op's Call goes first: one event more than
+    the window's records, before every other (Run.recent keeps the newest)."""
+    out: list[Any] = []
+    make = tuple.__new__
+    op, first = None, 0          # the op of the records read last, and where its events begin
+    for r in records:
+        cls = r[0]
+        if r[1] != op:
+            op, first = r[1], len(out)
+        if cls is Return:
+            out.insert(first, Call(r[1:5]))
+        out.append(make(cls, r[1:]))
+    return out
+
+
+def classes_of(kinds: Collection[str]) -> frozenset[type]:
+    """The record classes (a record's first item) whose records stand for an event of
+    one of `kinds`: an op's record stands for its Call too."""
+    classes: set[type] = {cls for cls in CLASSES if cls.kind in kinds}
+    if "call" in kinds:
+        classes.add(Return)
+    return frozenset(classes)

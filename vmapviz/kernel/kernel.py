@@ -3,9 +3,9 @@
 `Kernel(config)` boots the generation `config.variant` names (the registry in
 `generations` says which module has its class).  Every public method is one op on one
 CPU: its arguments are checked against their C types before anything changes; then it
-emits a Call event, calls the generation's body `_<call>()` directly (a call the
-generation does not have keeps Kernel's body, which refuses it: a `Refused` event,
-NULL), and emits a Return event.  Misuse
+calls the generation's body `_<call>()` directly (a call the generation does not have
+keeps Kernel's body, which refuses it: a `Refused` event, NULL), and records its Call
+and Return events as one record (events.py) when it returns.  Misuse
 ends in the WARN or BUG the kernel would print; a BUG stops the call before it changes
 anything (where the real kernel would oops), so the state stays consistent and the call
 returns None.
@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from .calls import SIGNATURES, UINT_MAX, check_args
 from .config import Config
-from .events import VOID, Call, Refused, Return
+from .events import VOID, Refused, Return
 from .machine import KernelBug, Machine
 from .views import COUNTERS, BlockView, FreeBlock, ModernBlockView, PoolView, QueueView, StatsView, VmapArea
 from .vm_struct import ioremap_align
@@ -59,27 +59,28 @@ class Kernel(Machine):
     # -- one op ------------------------------------------------------------------------
     #
     # Each public call checks its own arguments against their C types, then makes one
-    # op: _enter() (the CPU checked, the op numbered, a Call event), the generation's
-    # body called directly, and _leave() (the Return event).  A BUG in the body stops
-    # the call where the real kernel would oops: it returns NULL.
+    # op: _enter() (the CPU checked, the op numbered), the generation's body called
+    # directly, and _leave() (the op's record: its Call and Return events).  A BUG in
+    # the body stops the call where the real kernel would oops: it returns NULL.
 
     def _enter(self, cpu: int, name: str, args: tuple[Any, ...]) -> int:
-        """The op starts on `cpu`: its number, and a Call event."""
+        """The op starts on `cpu`: its number.  (Its Call event is made from the
+        record _leave() appends: events.events_of.)"""
         if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
             raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.nr_cpus - 1})")
         self.op = op = self.op + 1
         self.stats.ops += 1
-        self.events.append(Call((op, cpu, name, args)))
         return op
 
     def _leave(self, op: int, cpu: int, name: str, args: tuple[Any, ...], result: Any,
                detail: Any, allocating: bool = False) -> Any:
-        """The op returns `result` (NULL from an allocating call counts as failed): a
-        Return event; then, on a generation whose purge is a kworker's, the work it
-        queued runs (drain_vmap_area_work())."""
+        """The op returns `result` (NULL from an allocating call counts as failed): the
+        op's record, which stands for its Call and its Return events; then, on a
+        generation whose purge is a kworker's, the work it queued runs
+        (drain_vmap_area_work())."""
         if result is None and allocating and detail != "refused":
             self.stats.failed_calls += 1
-        self.events.append(Return((op, cpu, name, args, result, detail)))
+        self.events.append((Return, op, cpu, name, args, result, detail))
         if self.drain_pending:
             self.drain_work()
         return result
@@ -92,7 +93,7 @@ class Kernel(Machine):
         """The body of a call this generation does not have: a Refused event, NULL,
         nothing changed."""
         self.stats.refused_calls += 1
-        self.events.append(Refused((self.op, cpu, name, self.generation.version)))
+        self.events.append((Refused, self.op, cpu, name, self.generation.version))
         return None, "refused"
 
     # The bodies of the calls only some generations have: Kernel's refuse them, and a

@@ -8,11 +8,11 @@ knows a generation.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .compiled import mypyc_attr
 from .config import Config
-from .events import Bug, Corrupt, Fault, TlbFlush, UseAfterFree, Warn
+from .events import Bug, Corrupt, Fault, Record, TlbFlush, UseAfterFree, Warn, events_of
 from .pgtable import EBUSY, PageAllocator, PageTable
 from .stats import Stats
 
@@ -32,7 +32,7 @@ class Machine:
         self.stats = Stats(config.nr_cpus)
         self.pgtable = PageTable(config.nr_cpus, config.page_shift, self.stats, config.num_physpages)
         self.pages = PageAllocator(config.num_physpages)
-        self.events: list = []
+        self.events: list[Record] = []      # the records since the last drain (events.py)
         self.op = 0
         # (op, function, what) of each misuse the C does not check and the simulator
         # followed (Machine.corrupt): the state is the kernel's own corruption from there.
@@ -40,14 +40,20 @@ class Machine:
 
     # -- events ----------------------------------------------------------------------
 
-    def emit(self, cls, *fields) -> None:
-        """Record the event `cls` made of `fields` (all of them, in order)."""
-        self.events.append(cls(fields))
+    def emit(self, cls: type, *fields: Any) -> None:
+        """Record the event `cls` made of `fields` (all of them, in order); the hot
+        paths append the record `(cls, *fields)` themselves."""
+        self.events.append((cls,) + fields)
 
-    def drain_events(self) -> list:
-        """The events since the last drain, oldest first."""
+    def drain_records(self) -> list[Record]:
+        """The records of the events since the last drain, oldest first: what a run
+        keeps, to make events of (events.events_of) when a view reads them."""
         out, self.events = self.events, []
         return out
+
+    def drain_events(self) -> list[Any]:
+        """The events since the last drain, oldest first."""
+        return events_of(self.drain_records())
 
     # Does vmap_pte_range() WARN on a NULL page?  2.6.28 and 6.12 do (WARN_ON(!page));
     # 2.6.27 returns -ENOMEM without a word (mm/vmalloc.c v2.6.27 105-108).

@@ -9,10 +9,9 @@ commands, the pacing and the snapshot delivery are the Driver's.  It publishes a
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
-from .driver import RECENT_EVENTS, Driver, Run, run_loop
+from .driver import Driver, DriverError, Events, Records, Run, run_loop
 from ..kernel import Config, ConfigError
 from ..kernel.generations import NAMES
 from .snapshot import Snapshot, TimelineView, take, watch_fields
@@ -49,26 +48,36 @@ class Side:
                     translation=run.workload.translation_note(run.config), op=run.kernel.op,
                     **watch_fields(run),
                     total_ops=run.source.total if run.source.total is not None else total_ops,
-                    finished=run.done, events=tuple(run.recent), last_op=tuple(run.last_op),
+                    finished=run.done, events=run.recent, last_op=tuple(run.last_op),
                     flush_per=run.flushes.per, flush_counts=run.flushes.counts(), **fields)
 
 
 class Pair:
     """Two Runs of one workload on two configs, stepped together.  To the Driver it is a
-    Run: `step()` gives the op's events of both sides, `kernel` the first side's (the op
-    count, equal on both).  The pair ends when either side's workload ends, with both
-    sides at the shorter one's last op."""
+    Run: `advance()` gives the op's records of both sides (`step()` its events),
+    `kernel` the first side's (the op count, equal on both).  The pair ends when either
+    side's workload ends, with both sides at the shorter one's last op."""
 
     def __init__(self, workload: Workload, configs: tuple[Config, Config]) -> None:
         self.sides = tuple(Side(Run(workload, cfg, timeline=Timeline())) for cfg in configs)
         self.workload, self.config = workload, configs[0]
         self.kernel = self.sides[0].run.kernel
         self.done = False
-        self.recent: deque = deque(maxlen=RECENT_EVENTS)   # the driver's own errors
-        self.last_op: list = []                             # the last op's events, both sides
 
-    def step(self) -> list | None:
+    def advance(self) -> Records | None:
+        return [r for side in self.sides for r in side.run.last_records] if self.run(1) else None
+
+    def step(self) -> Events | None:
         return self.last_op if self.run(1) else None
+
+    @property
+    def last_op(self) -> Events:
+        """The last op's events, the first side's then the second's."""
+        return [e for side in self.sides for e in side.run.last_op]
+
+    def note(self, error: DriverError) -> None:
+        """An error of the driver's: the pair snapshot's `error` shows it, neither
+        side's events."""
 
     def run(self, n: int, until: str | None = None, stop=None) -> int:
         """Run.run() for the pair; with `until` or `stop`, op by op (run_loop).  Else up
@@ -86,8 +95,6 @@ class Pair:
             first.seek(second.kernel.op)
             self.kernel = first.kernel
         self.done = caught_up < n
-        if caught_up:
-            self.last_op = first.last_op + second.last_op
         return caught_up
 
     def seek(self, n: int) -> None:
@@ -101,17 +108,15 @@ class Pair:
                 side.run.seek(end)
         self.kernel = self.sides[0].run.kernel
         self.done = any(side.run.done for side in self.sides)
-        self.last_op = [e for side in self.sides for e in side.run.last_op]
 
     def previous(self, kind: str) -> int | None:
         """The last op before this one marked `kind` on either side, or None."""
         found = [op for side in self.sides if (op := side.run.previous(kind)) is not None]
         return max(found) if found else None
 
-    def call(self, name: str, *args, cpu: int = 0) -> list:
-        """An extra call on both sides (a generation without it refuses it)."""
-        self.last_op = [e for side in self.sides for e in side.run.call(name, *args, cpu=cpu)]
-        return self.last_op
+    def call(self, name: str, *args, cpu: int = 0) -> Events:
+        """An extra call on both sides (a generation without it refuses it); its events."""
+        return [e for side in self.sides for e in side.run.call(name, *args, cpu=cpu)]
 
 
 @dataclass(frozen=True)

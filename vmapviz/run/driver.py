@@ -17,14 +17,16 @@ from typing import IO, Any, Callable, Collection, Iterator, NamedTuple, Sequence
 
 from ..models.flush_history import FlushHistory
 from ..kernel import Config, Kernel
-from ..kernel.events import UNTIL, VOID
+from ..kernel.events import UNTIL, VOID, Record, TlbFlush, classes_of, events_of
 from .snapshot import Snapshot, TimelineView, take, watch_fields
 from .spec import RunSpec
 from .timeline import Logged, Timeline
 from ..workloads import CALLS, Op, Recorder, Workload
+from ..workloads.base import OpTuple
 from ..workloads.trace import TraceSource
 
 Events = list[Any]   # one op's events: kernel events, or a DriverError
+Records = list[Record]   # one op's event records (kernel.events), made into events when read
 RECENT_EVENTS = 400
 INTERRUPT_EVERY = 1024   # ops of a long seek or run-until between two looks at Esc (a power of two)
 BURST_S = 0.005  # at full speed, commands are looked at this often
@@ -50,21 +52,30 @@ def describe(e: BaseException) -> str:
 
 
 class Run:
-    """One workload on one kernel: `step()` runs one op and returns its events.
+    """One workload on one kernel: `advance()` runs one op and returns its event
+    records, `step()` the same op's events.
+
+    The run keeps records (kernel.events), not events: the newest `keep` events' and
+    the last op's; `recent` and `last_op` make the events they stand for when read
+    (a snapshot, a view, a lesson), most ops being read by no one.
 
     With a `timeline` (vmapviz.run.timeline), every op is logged and the kernel is
-    checkpointed, so `seek(n)` can go back to any op run so far; `step()` then replays
-    the logged ops, and reads the workload's source again past the log's end."""
+    checkpointed, so `seek(n)` can go back to any op run so far; `advance()` then
+    replays the logged ops, and reads the workload's source again past the log's end."""
 
     def __init__(self, workload: Workload, config: Config, record: IO[str] | None = None,
-                 timeline: Timeline | None = None) -> None:
+                 timeline: Timeline | None = None, keep: int | None = RECENT_EVENTS) -> None:
         self.workload, self.config = workload, config
         self.kernel = Kernel(config)
         self.source = workload.source(config)
         self.recorder = Recorder(record, workload.name, config) if record is not None else None
         self.timeline = timeline
-        self.recent: deque[Any] = deque(maxlen=RECENT_EVENTS)   # the newest events, oldest first
-        self.last_op: Events = []                                # every event of the last op
+        # The records of the newest `keep` events, oldest first (None: every event's, for
+        # a caller that reads and clears them between two runs of ops: the headless report).
+        self.keep = keep
+        self.records: deque[Record] = deque(maxlen=keep)
+        self.last_records: Records = []                       # every record of the last op
+        self._recent: tuple[Any, tuple[Any, ...]] = (None, ())  # (newest record, recent) read last
         self.flushes = FlushHistory()                       # TLB flushes per bucket of ops
         self.done = False
         # Asked every INTERRUPT_EVERY ops of a long seek with (op, target): True stops it
@@ -72,10 +83,10 @@ class Run:
         self.interrupt: Callable[[int, int | None], bool] | None = None
         self._exhausted = False      # the source has no more ops
         self._replay: Iterator[Logged] | None = None
-        self._ahead: Op | None = None  # the source's next op, peeked and not yet run
+        self._ahead: OpTuple | None = None  # the source's next op, peeked and not yet run
         self._bind()
         if timeline is not None:
-            timeline.save(0, self.kernel, self.recent)
+            timeline.save(0, self.kernel, self.records)
             self._due = timeline.k
 
     def _bind(self) -> None:
@@ -84,24 +95,39 @@ class Run:
 
     def step(self) -> Events | None:
         """Run the next op; its events, or None when the workload has ended."""
-        if self._replay is not None:
+        records = self.advance()
+        return None if records is None else events_of(records)
+
+    def advance(self) -> Records | None:
+        """Run the next op; its event records, or None when the workload has ended."""
+        logged = None
+        op: OpTuple | None
+        if self._replay is not None:        # going forward again through the log
             logged = next(self._replay, None)
-            if logged is not None:
-                self.calls[logged.op.call](*logged.op.args, cpu=logged.op.cpu)
-                return self._ran(self.kernel.drain_events())
-            self._replay = None
-        op, self._ahead = self._ahead or self.source.next(), None
-        if op is None:
-            self.done = self._exhausted = True
-            return None
-        result = self.calls[op.call](*op.args, cpu=op.cpu)
+            if logged is None:
+                self._replay = None
+        if logged is not None:
+            op = logged.op
+        else:
+            op, self._ahead = self._ahead or self.source.next(), None
+            if op is None:
+                self.done = self._exhausted = True
+                return None
+        # The kernel's public method, called with its arguments spelled out (a call with
+        # *args and a keyword costs twice a plain one: a dict and a tuple an op).
+        cpu, call, args = op
+        method, n = self.calls[call], len(args)
+        result = (method(args[0], cpu=cpu) if n == 1 else method(args[0], args[1], cpu=cpu) if n == 2
+                  else method(*args, cpu=cpu))
+        if logged is not None:
+            return self._ran(self.kernel.drain_records())
         self.source.feed(result)
         if self.recorder is not None:
             self.recorder.op(op, None if result is VOID else result)
-        events = self.kernel.drain_events()
+        records = self.kernel.drain_records()
         if self.timeline is not None:
-            self.timeline.record(op, result, events)
-        return self._ran(events)
+            self.timeline.record(op, result, records)
+        return self._ran(records)
 
     def run(self, n: int | None = None, until: str | Collection[str] | None = None,
             stop: Callable[[], bool] | None = None) -> int:
@@ -115,7 +141,7 @@ class Run:
             def stop() -> bool:
                 op = self.kernel.op
                 return not op & every and interrupt(op, goal)
-        return run_loop(self.step, n, until, stop)
+        return run_loop(self.advance, n, until, stop)
 
     def peek(self) -> Op | None:
         """The op step() will run next, without running it (None at the end)."""
@@ -124,24 +150,59 @@ class Run:
             return next(tl.log.read(n, n + 1)).op
         if self._ahead is None and not self._exhausted:
             self._ahead = self.source.next()
-        return self._ahead
+        return None if self._ahead is None else Op(*self._ahead)
 
-    def _ran(self, events: Events) -> Events:
-        self.recent.extend(events)
-        self.last_op = events
+    def _ran(self, records: Records) -> Records:
+        self.records.extend(records)
+        self.last_records = records
         flushes = self.kernel.stats.tlb_flushes
         if flushes != self._flushes_seen:
             self._flushes_seen = flushes
-            for e in events:
-                if e.kind == "flush":
-                    self.flushes.add(e.op)
+            for r in records:
+                if r[0] is TlbFlush:
+                    self.flushes.add(r[1])
         tl = self.timeline
         if tl is not None and self.kernel.op >= self._due:
             op = self.kernel.op
             if tl.due(op):
-                tl.save(op, self.kernel, self.recent)
+                tl.save(op, self.kernel, self.records)
             self._due = tl.nearest(op) + tl.k
+        return records
+
+    @property
+    def recent(self) -> tuple[Any, ...]:
+        """The newest `keep` events, oldest first, made from the records when
+        read: only the records new since the last read, when that read's newest record
+        is still kept (the events read before are the same objects: the child's codec
+        sends only the new ones)."""
+        records = self.records
+        seen, events = self._recent
+        if not records or records[-1] is seen:
+            return events if records else ()
+        new: list[Record] = []
+        for r in reversed(records):    # back to the newest record read last (ops end whole)
+            if r is seen:
+                break
+            new.append(r)
+        else:
+            events = ()                # gone from the window (or a seek): all anew
+        new.reverse()
+        events += tuple(events_of(new))
+        if self.keep is not None:
+            events = events[-self.keep:]
+        self._recent = (records[-1], events)
         return events
+
+    @property
+    def last_op(self) -> Events:
+        """Every event of the last op."""
+        return events_of(self.last_records)
+
+    def note(self, error: DriverError) -> None:
+        """An error of the driver's, shown as the newest event and the last op."""
+        record = (DriverError, *error)
+        self.records.append(record)
+        self.last_records = [record]
 
     def previous(self, kind: str) -> int | None:
         """The last op before this one marked `kind` (an UNTIL name), or None."""
@@ -150,19 +211,19 @@ class Run:
         return self.timeline.previous(kind, self.kernel.op)
 
     def call(self, name: str, *args: int, cpu: int = 0) -> Events:
-        """An extra call outside the workload (the TUI's purge and vm_unmap_aliases).
-        Made after stepping back, it changes the future: the ops logged after this
-        point are forgotten."""
+        """An extra call outside the workload (the TUI's purge and vm_unmap_aliases);
+        its events.  Made after stepping back, it changes the future: the ops logged
+        after this point are forgotten."""
         if name not in CALLS:
             raise ValueError(f"unknown call {name!r}")
         tl = self.timeline
         if tl is not None and self.kernel.op < tl.end:
             self._diverge()
         result = self.calls[name](*args, cpu=cpu)
-        events = self.kernel.drain_events()
+        records = self.kernel.drain_records()
         if tl is not None:
-            tl.record(Op(cpu, name, args), result, events, from_source=False)
-        return self._ran(events)
+            tl.record(Op(cpu, name, args), result, records, from_source=False)
+        return events_of(self._ran(records))
 
     def seek(self, n: int) -> None:
         """Go to op n: the state, recent events and last op a straight run has after n
@@ -178,8 +239,8 @@ class Run:
             if not c <= here <= n:
                 self.kernel, recent = tl.restore(c)
                 self._bind()
-                self.recent = deque(recent, maxlen=RECENT_EVENTS)
-                self.last_op = [e for e in recent if e.op == c] if c else []
+                self.records = deque(recent, maxlen=self.keep)
+                self.last_records = [r for r in recent if r[1] == c] if c else []
                 self.flushes = FlushHistory()
                 for op in tl.marks_until("flush", c, len(tl.marks["flush"])):
                     self.flushes.add(op)
@@ -232,27 +293,27 @@ def where(run: Run, kinds: Collection[str] = ()) -> tuple[Run, tuple[int, bool]]
     return run, (run.kernel.op, any(e.kind in kinds for e in run.last_op))
 
 
-def run_loop(step: Callable[[], Events | None], n: int | None = None,
+def run_loop(advance: Callable[[], Records | None], n: int | None = None,
              until: str | Collection[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
     """The one loop every caller runs ops with (the driver, the headless report, a
-    lesson's steps, the quiz, the cost model): `step()` up to `n` times (None: until
-    it gives None, the workload's end); with `until` (a name of UNTIL, or event
-    kinds), stop after the first op that emits such an event; `stop()` is asked
-    before each op.  How many ops ran."""
+    lesson's steps, the quiz, the cost model): `advance()` (Run.advance: an op's
+    records) up to `n` times (None: until it gives None, the workload's end); with
+    `until` (a name of UNTIL, or event kinds), stop after the first op that emits
+    such an event; `stop()` is asked before each op.  How many ops ran."""
     i = 0
     if until is None and stop is None:
         while n is None or i < n:
-            if step() is None:
+            if advance() is None:
                 break
             i += 1
         return i
-    wanted = UNTIL[until] if isinstance(until, str) else frozenset(until or ())
+    wanted = classes_of(UNTIL[until] if isinstance(until, str) else until or ())
     while (n is None or i < n) and not (stop is not None and stop()):
-        events = step()
-        if events is None:
+        records = advance()
+        if records is None:
             break
         i += 1
-        if wanted and any(e.kind in wanted for e in events):
+        if wanted and any(r[0] in wanted for r in records):
             break
     return i
 
@@ -482,17 +543,15 @@ class Driver:
         except Exception as e:  # noqa: BLE001 - any failure must reach the views
             self.running = False
             self._error = describe(e)
-            err = DriverError(self._run.kernel.op, 0, self._error)
-            self._run.recent.append(err)
-            self._run.last_op = [err]
+            self._run.note(DriverError(self._run.kernel.op, 0, self._error))
             return False
 
     def _op(self) -> bool:
         """One op of the workload; False when there was none to run."""
         if self.max_ops is not None and self._run.kernel.op >= self.max_ops:
             self._run.done = True
-        events = None if self._run.done else self._guard(self._run.step)
-        if events is None or events is False:
+        records = None if self._run.done else self._guard(self._run.advance)
+        if records is None or records is False:
             self.running = False
             return False
         self._ops_done += 1
@@ -578,7 +637,7 @@ class Driver:
                     **watch_fields(run),
                     total_ops=run.source.total if run.source.total is not None else self.max_ops,
                     running=self.running, finished=run.done, speed=self.speed, ops_per_s=self._rate(),
-                    events=tuple(run.recent), last_op=tuple(run.last_op),
+                    events=run.recent, last_op=tuple(run.last_op),
                     flush_per=run.flushes.per, flush_counts=run.flushes.counts(),
                     error=self._error, timeline=self._timeline_view())
 

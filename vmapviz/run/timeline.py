@@ -4,7 +4,7 @@ A workload's streams are generators, which cannot be copied, so a run keeps inst
 
 - an `OpLog`: every op that ran (CPU, call, arguments, result), about 29 bytes each;
 - checkpoints: the whole kernel (it is plain Python) pickled every K ops, with the
-  events that came just before, so a log panel can be rebuilt;
+  records of the events that came just before, so a log panel can be rebuilt;
 - marks: the ops that flushed, purged, warned or made or freed a vmap block, for a
   timeline strip and "back to the previous flush".
 
@@ -33,7 +33,7 @@ from array import array
 from typing import Iterator, NamedTuple
 
 from ..kernel.events import UNTIL
-from ..workloads.base import Op
+from ..workloads.base import Op, OpTuple
 
 BLOCK = 1024              # the op log writes its ops a block of this many at a time
 WAITING = 120             # bytes of an op waiting in the log's lists for its block
@@ -63,7 +63,7 @@ class OpLog:
     def __init__(self) -> None:
         self.blocks: dict[int, bytes] = {}   # full block b -> marshal of ([(cpu, call, args)], [result])
         self.nblocks = 0                 # full blocks written, forgotten ones included
-        self.ops: list[Op] = []          # the ops after the last full block
+        self.ops: list[OpTuple] = []          # the ops after the last full block
         self.results: list = []
         self.extras: set[int] = set()    # the ops not from the source, by index
         self.block_bytes = 0
@@ -77,7 +77,7 @@ class OpLog:
     def nbytes(self) -> int:
         return self.block_bytes + WAITING * len(self.ops)
 
-    def append(self, op: Op, result: object, from_source: bool = True) -> None:
+    def append(self, op: OpTuple, result: object, from_source: bool = True) -> None:
         if not from_source:
             self.extras.add(self.count)
         self.ops.append(op)
@@ -162,7 +162,7 @@ class Timeline:
         self.k = every or 1024
         self.budget = budget
         self.points: list[int] = []          # checkpoint ops, sorted
-        self.blobs: dict[int, Checkpoint] = {}    # op -> (kernel, recent events) pickled
+        self.blobs: dict[int, Checkpoint] = {}    # op -> (kernel, recent records) pickled
         self.made: list[int] = []            # checkpoint ops in the order they were made
         self.bytes = 0                       # of the checkpoints
         self.start = 0                       # the first op history still holds
@@ -177,14 +177,15 @@ class Timeline:
 
     # -- recording ------------------------------------------------------------------------
 
-    def record(self, op: Op, result: object, events: list, from_source: bool = True) -> None:
-        """A new op ran past the log's end: log it and mark it."""
+    def record(self, op: OpTuple, result: object, records: list, from_source: bool = True) -> None:
+        """A new op ran past the log's end: log it and mark it from its event records
+        (kernel.events)."""
         log = self.log
         log.append(op, result, from_source)
         if not log.ops:       # a block was written: the log grew by its size
             self._fit(log.count)
-        for e in events:
-            name = MARK_OF.get(e.kind)
+        for r in records:
+            name = MARK_OF.get(r[0].kind)
             if name is not None:
                 n = len(self.log)
                 marks = self.marks[name]
@@ -197,7 +198,7 @@ class Timeline:
         return i == 0 or op - self.points[i - 1] >= self.k
 
     def save(self, op: int, kernel, recent) -> None:
-        """Checkpoint the kernel at `op`, with the recent events."""
+        """Checkpoint the kernel at `op`, with the recent event records."""
         if op in self.blobs:
             return
         t0 = time.thread_time()
@@ -279,7 +280,7 @@ class Timeline:
         return self.points[max(0, bisect.bisect_right(self.points, op) - 1)]
 
     def restore(self, op: int):
-        """(kernel, recent events) as checkpointed at `op`: fresh objects each time."""
+        """(kernel, recent event records) as checkpointed at `op`: fresh objects each time."""
         return self.blobs[op].load()
 
     def truncate(self, n: int) -> None:

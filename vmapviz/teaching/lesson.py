@@ -379,7 +379,7 @@ class Player:
 
     def reveal(self, run: Run, stop: Stop) -> Stop:
         """Run the op a quiz step asked about: the stop with the answer out."""
-        run.step()
+        run.advance()
         return self.stop(run, stop.index, stop.question)
 
 

@@ -2,7 +2,8 @@
 in an order fixed by the seed.
 
 A stream is a generator: it yields `(call, args)` and receives the call's result, so a
-stream can free what it allocated.  The scheduler picks the next CPU among those whose
+stream can free what it allocated; its `rng` is an `Rng`, a random.Random seeded from the
+workload, the run's seed and the CPU.  The scheduler picks the next CPU among those whose
 stream has a call ready with a `random.Random` seeded from the run's seed, which gives
 the same order on every machine.
 """
@@ -17,9 +18,10 @@ from ..kernel import Config, ConfigError
 from ..kernel.calls import CALLS, OPTIONAL_ARGS
 
 Stream = Generator[tuple[str, tuple], object, None]
+OpTuple = tuple[int, str, tuple]   # an op as sources hand it out: (cpu, call, args)
 Streams = Callable[[Config, Callable[[int], random.Random]], dict[int, Stream]]
 
-__all__ = ["CALLS", "OPTIONAL_ARGS", "Op", "OpSource", "Translation", "UnsupportedWorkload",
+__all__ = ["CALLS", "OPTIONAL_ARGS", "Op", "OpSource", "OpTuple", "Rng", "Translation", "UnsupportedWorkload",
            "Workload", "each_cpu", "on_cpu0"]
 
 
@@ -28,7 +30,10 @@ class UnsupportedWorkload(ConfigError):
 
 
 class Op(NamedTuple):
-    """One call on one CPU."""
+    """One call on one CPU.  A source hands its ops out as plain `(cpu, call, args)`
+    tuples, these fields in this order: making a NamedTuple costs about 1,700
+    instructions more than a tuple, a third of the source's work an op.  `Op(*op)`
+    names the fields where a reader wants them."""
 
     cpu: int
     call: str
@@ -36,8 +41,9 @@ class Op(NamedTuple):
 
 
 class OpSource:
-    """What a run reads ops from: `next()` gives the next op or None at the end;
-    `feed(result)` hands that op's result back."""
+    """What a run reads ops from: `next()` gives the next op, a `(cpu, call, args)`
+    tuple (an Op or a plain tuple), or None at the end; `feed(result)` hands that op's
+    result back."""
 
     total: int | None = None  # how many ops it has, when known
 
@@ -46,7 +52,7 @@ class OpSource:
         """True once every op has run (asking does not change what runs next)."""
         raise NotImplementedError
 
-    def next(self) -> Op | None:  # pragma: no cover - interface
+    def next(self) -> OpTuple | None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def feed(self, result: object) -> None:  # pragma: no cover - interface
@@ -57,27 +63,38 @@ class Interleaver(OpSource):
     """Runs one generator per CPU, choosing the next CPU at random (seeded).
 
     Its state is a list `ready` of one entry per CPU whose stream has a call ready:
-    [cpu, stream, that call as an Op], updated in place as the stream moves on."""
+    [cpu, stream, that call as a (cpu, call, args) tuple], updated in place as the
+    stream moves on.  A stream stays a generator: resuming one costs what calling a
+    method of a per-CPU state object costs (bench_source.py measured 4,202 against
+    4,164 instructions an op of map-touch-unmap), and a generator reads as the loop it is."""
 
     def __init__(self, streams: dict[int, Stream], seed: int) -> None:
         self.rng = random.Random(f"vmapviz-schedule:{seed}")
+        self._draw = self.rng.getrandbits
         self.ready: list[list] = []
         for cpu in sorted(streams):
             first = next(streams[cpu], None)
             if first is not None:
-                self.ready.append([cpu, streams[cpu], _op(Op, (cpu, first[0], first[1]))])
+                self.ready.append([cpu, streams[cpu], (cpu, first[0], first[1])])
         self.current = -1
 
     @property
     def ended(self) -> bool:
         return not self.ready
 
-    def next(self) -> Op | None:
+    def next(self) -> OpTuple | None:
         ready = self.ready
         n = len(ready)
-        if not n:
+        if n > 1:       # Rng.below(n) inlined (the scheduler draws once an op): randrange(n)
+            k, draw = n.bit_length(), self._draw
+            i = draw(k)
+            while i >= n:
+                i = draw(k)
+        elif n:
+            i = 0
+        else:
             return None
-        self.current = i = randbelow(self.rng, n) if n > 1 else 0
+        self.current = i
         return ready[i][2]
 
     def feed(self, result: object) -> None:
@@ -89,10 +106,7 @@ class Interleaver(OpSource):
         if nxt is None:
             del self.ready[self.current]
         else:
-            entry[2] = _op(Op, (entry[0], nxt[0], nxt[1]))
-
-
-_op = tuple.__new__   # Op(cpu, call, args) without NamedTuple's Python-level __new__: once an op
+            entry[2] = (entry[0], nxt[0], nxt[1])
 
 
 class RoundRobin(Interleaver):
@@ -103,7 +117,7 @@ class RoundRobin(Interleaver):
     def __init__(self, streams: dict[int, Stream]) -> None:
         super().__init__(streams, 0)
 
-    def next(self) -> Op | None:
+    def next(self) -> OpTuple | None:
         ready = self.ready
         if not ready:
             return None
@@ -117,15 +131,33 @@ class RoundRobin(Interleaver):
             self.current -= 1     # the next stream has moved into this one's place
 
 
-def randbelow(rng: random.Random, n: int) -> int:
-    """rng.randrange(n) for n >= 1, drawn exactly as CPython's randrange() draws it
-    (Random._randbelow_with_getrandbits), without its three Python frames: the
-    scheduler draws once per op."""
-    k = n.bit_length()
-    r = rng.getrandbits(k)
-    while r >= n:
-        r = rng.getrandbits(k)
-    return r
+class Rng(random.Random):
+    """A stream's random.Random.  randrange(n), randint(a, b) and choice(seq) draw exactly
+    as CPython's own do (Random._randbelow_with_getrandbits: getrandbits(n.bit_length())
+    until the draw is below n), with one Python frame instead of three: the hot
+    workloads draw on most ops.  Every other form and method is random.Random's."""
+
+    def below(self, n: int) -> int:
+        """randrange(n) for an int n >= 1."""
+        k = n.bit_length()
+        r = self.getrandbits(k)
+        while r >= n:
+            r = self.getrandbits(k)
+        return r
+
+    def randrange(self, start, stop=None, step=1):  # type: ignore[override]
+        if stop is None and step == 1 and type(start) is int and start > 0:
+            return self.below(start)
+        return super().randrange(start, stop, step)
+
+    def randint(self, a: int, b: int) -> int:
+        if type(a) is int and type(b) is int and b >= a:
+            return a + self.below(b - a + 1)
+        return super().randint(a, b)
+
+    def choice(self, seq):
+        n = len(seq)
+        return seq[self.below(n)] if n else super().choice(seq)
 
 
 @dataclass(frozen=True)
@@ -199,7 +231,7 @@ class Workload:
     def streams_for(self, config: Config) -> dict[int, Stream]:
         """Each CPU's stream of calls for a run on `config`."""
         def rng_for(cpu: int) -> random.Random:
-            return random.Random(f"vmapviz-{self.name}:{config.seed}:{cpu}")
+            return Rng(f"vmapviz-{self.name}:{config.seed}:{cpu}")
         return self.program(config)[0](config, rng_for)
 
     def translation_note(self, config: Config) -> str:

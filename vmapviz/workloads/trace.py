@@ -27,7 +27,7 @@ from ..kernel import Config, ConfigError
 from ..kernel.config import MAX_CPUS
 from ..kernel.calls import SIGNATURES, ULONG
 from ..files import InputError, open_regular
-from .base import CALLS, OPTIONAL_ARGS, Op, OpSource, Workload
+from .base import CALLS, OPTIONAL_ARGS, Op, OpSource, OpTuple, Workload
 
 FORMAT = "trace"
 VERSION = 1
@@ -53,8 +53,9 @@ class Recorder:
                   "config": config.as_dict()}
         out.write(json.dumps(header) + "\n")
 
-    def op(self, op: Op, result: object) -> None:
-        self.out.write(json.dumps({"cpu": op.cpu, "call": op.call, "args": list(op.args),
+    def op(self, op: OpTuple, result: object) -> None:
+        cpu, call, args = op
+        self.out.write(json.dumps({"cpu": cpu, "call": call, "args": list(args),
                                    "result": result}) + "\n")
 
 

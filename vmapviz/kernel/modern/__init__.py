@@ -92,7 +92,7 @@ class ModernKernel(ModernState):
         """vm_map_ram(pages, count, node): up to VMAP_MAX_ALLOC pages from this CPU's
         vmap blocks, more from alloc_vmap_area() (no guard page); mapped to `count`
         fresh pages.  The size is (unsigned long)count << PAGE_SHIFT: no truncation."""
-        size = count * self.page_size
+        size = count << self.page_shift
         if not count:
             # vb_alloc() (6.12.19 2763-2770, 6.18.2 2821-2828): WARN_ON(size == 0) returns
             # ERR_PTR(-EINVAL), and vm_map_ram() returns NULL on IS_ERR(mem) (2981-2983).
@@ -102,7 +102,8 @@ class ModernKernel(ModernState):
             addr = vb_alloc(self, cpu, size)
             detail = "vmap block"
         else:
-            va = alloc_vmap_area(self, cpu, size, self.page_size, self.VMALLOC_START, self.VMALLOC_END,
+            cfg = self.config
+            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.VMALLOC_START, cfg.VMALLOC_END,
                                  "vm_map_ram", 0, VMAP_RAM)
             addr, detail = (None if va is None else va.start), "alloc_vmap_area"
         if addr is None:
@@ -119,15 +120,16 @@ class ModernKernel(ModernState):
         """vm_unmap_ram(mem, count): PTEs cleared now; the simulator frees the pages it
         lent.  6.12 checks the address (four BUG_ON()s) and nothing else: where it would
         go on corrupting itself, the simulator refuses the call (Bug.own)."""
-        if not addr or addr < self.VMALLOC_START or addr > self.VMALLOC_END or addr & (self.page_size - 1):
+        cfg = self.config
+        if not addr or addr < cfg.VMALLOC_START or addr > cfg.VMALLOC_END or addr & (cfg.page_size - 1):
             # The four BUG_ON()s, in order: the first that holds fires.
-            for cond, bad in (("!addr", not addr), ("addr < VMALLOC_START", addr < self.VMALLOC_START),
-                              ("addr > VMALLOC_END", addr > self.VMALLOC_END),
-                              ("!PAGE_ALIGNED(addr)", bool(addr & (self.page_size - 1)))):
+            for cond, bad in (("!addr", not addr), ("addr < VMALLOC_START", addr < cfg.VMALLOC_START),
+                              ("addr > VMALLOC_END", addr > cfg.VMALLOC_END),
+                              ("!PAGE_ALIGNED(addr)", bool(addr & (cfg.page_size - 1)))):
                 if bad:
                     self.bug(cpu, "vm_unmap_ram", f"BUG_ON({cond}) for {addr:#x}")
         if count <= self.vmap_max_alloc:
-            vb_free(self, cpu, addr, count * self.page_size)
+            vb_free(self, cpu, addr, count << self.page_shift)
             detail = "vmap block"
         else:
             va = self.find_busy(addr)

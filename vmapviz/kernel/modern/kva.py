@@ -50,7 +50,7 @@ def alloc_vmap_area(k: ModernState, cpu: int, size: int, align: int, vstart: int
     k.set_area(va)
     k.counts["busy_lock"] += 1
     k.addr_to_node(addr).busy.add(addr)
-    k.emit(VaAlloc, k.op, cpu, va.start, va.end, kind, steps, node, pooled, "alloc_vmap_area", align)
+    k.events.append((VaAlloc, k.op, cpu, va.start, va.end, kind, steps, node, pooled, "alloc_vmap_area", align))
     return va
 
 
@@ -112,7 +112,7 @@ def free_vmap_area_noflush(k: ModernState, cpu: int, va: VmapArea) -> None:
     k.set_area(va._replace(state="lazy"))
     queued = k.vmap_lazy_nr > k.config.lazy_max_pages and not k.drain_pending
     k.drain_pending |= queued
-    k.emit(VaLazyFree, k.op, cpu, va.start, va.end, k.vmap_lazy_nr, vn.id, queued)
+    k.events.append((VaLazyFree, k.op, cpu, va.start, va.end, k.vmap_lazy_nr, vn.id, queued))
 
 
 def unlink_busy(k: ModernState, va: VmapArea) -> None:

@@ -82,11 +82,10 @@ class ModernState(Kernel):
         # What the shared counters have no name for: locks, pool hits and misses.
         self.counts: Counter = Counter()
         self.area_gen = 0                     # bumped whenever an area changes
-        # The Config values the vm_map_ram()/vm_unmap_ram() paths read on every call.
+        # What the vm_map_ram()/vm_unmap_ram() paths read of the Config on every call.
         self.vmap_max_alloc = cfg.vmap_max_alloc
         self.vmap_block_size = cfg.vmap_block_size
         self.vb_base = cfg.VMALLOC_START & ~(cfg.vmap_block_size - 1)   # addr_to_vb_idx()'s origin
-        self.VMALLOC_START, self.VMALLOC_END = cfg.VMALLOC_START, cfg.VMALLOC_END
 
     # -- vmap nodes ---------------------------------------------------------------------
 

@@ -105,8 +105,7 @@ def vb_alloc(k: ModernState, cpu: int, size: int) -> int | None:
     """vb_alloc(): the first block on this CPU's free list with at least 2^order free
     pages (3 pages take 4) gives the region at its bump pointer; a block left with no
     free page leaves the list; none: a new block.  Returns the address, or None."""
-    page = k.page_size
-    order = get_order(size, page)
+    order = get_order(size, k.config.page_size)
     n = 1 << order
     vbq = k.vbq[cpu]
     for vb in vbq:
@@ -120,7 +119,7 @@ def vb_alloc(k: ModernState, cpu: int, size: int) -> int | None:
             k.stats.vbq_lock += 1
             vbq.remove(vb)
             vb.on_free_list = False
-        addr = vb.start + off * page
+        addr = vb.start + (off << k.page_shift)
         k.emit(BlockAlloc, k.op, cpu, vb.id, off, n, addr)
         return addr
     return new_vmap_block(k, cpu, order)
@@ -148,9 +147,9 @@ def vb_free(k: ModernState, cpu: int, addr: int, size: int) -> None:
                  "memory from the block's used_map on: get_order(0) is 20 on i386), then ")
         k.bug(cpu, "__vunmap_range_noflush", f"BUG_ON(addr >= end): vm_unmap_ram({addr:#x}, 0): "
               f"{first}vunmap_range_noflush(addr, addr + 0)")
-    page = k.page_size
-    n = 1 << get_order(size, page)
-    off = (addr & (k.vmap_block_size - 1)) // page
+    shift = k.page_shift
+    n = 1 << get_order(size, 1 << shift)
+    off = (addr & (k.vmap_block_size - 1)) >> shift
     region = ((1 << n) - 1) << off
     if vb.used_map & region != region:
         k.bug(cpu, "vb_free", f"{addr:#x} (pages {off}-{off + n - 1} of block #{vb.id}) is not "

@@ -74,8 +74,7 @@ class RewriteKernel(RewriteState):
                      "of 1 << that many pages", own=True)
         shift = self.page_shift
         if count <= self.vmap_max_alloc:
-            size = self.vb_sizes[count]
-            order = self.vb_orders[count]
+            size, order = self.vb_size_order[count]
             got = vb_alloc(self, cpu, order)
             if got is None:
                 return None, ""
@@ -89,8 +88,9 @@ class RewriteKernel(RewriteState):
                 # first; the simulator does not), then vmap_page_range(addr, addr).
                 self.bug(cpu, "vmap_page_range", f"BUG_ON(addr >= end): count {count} << PAGE_SHIFT "
                          "wraps to 0 in unsigned int, so the area is empty")
-            va = alloc_vmap_area(self, cpu, size, self.page_size, self.VMALLOC_START,
-                                 self.VMALLOC_END, "vm_map_ram", maps=True)
+            cfg = self.config
+            va = alloc_vmap_area(self, cpu, size, cfg.page_size, cfg.VMALLOC_START,
+                                 cfg.VMALLOC_END, "vm_map_ram", maps=True)
             if va is None:
                 return None, ""
             addr, detail = va.start, "global allocator"
@@ -115,12 +115,11 @@ class RewriteKernel(RewriteState):
         if not addr or addr < self.VMALLOC_START or addr > self.VMALLOC_END or addr & (self.page_size - 1):
             self._bad_unmap_addr(cpu, addr)
         if count <= self.vmap_max_alloc:
-            vb = vb_free(self, cpu, addr, self.vb_sizes[count], self.vb_orders[count], undo)
+            vb = vb_free(self, cpu, addr, *self.vb_size_order[count], undo)
             if not count:
                 return f"block #{vb.id}: vb->dirty past VMAP_BBMAP_BITS"
             bit = (addr - vb.start) >> self.page_shift
             return "block #{}, bits {}-{} dirty", vb.id, bit, bit + (1 << (count - 1).bit_length()) - 1
-        cfg = self.config
         # free_unmap_vmap_area_addr(): find_vmap_area() under vmap_area_lock
         self.stats.vmap_area_lock += 1
         va = self.tree.find(addr)
@@ -128,7 +127,7 @@ class RewriteKernel(RewriteState):
             self.bug(cpu, "free_unmap_vmap_area_addr", f"BUG_ON(!va): no vmap area at {addr:#x}")
         if va.lazy:
             self.bug(cpu, "free_unmap_vmap_area_addr", f"double vm_unmap_ram of {addr:#x}: the "
-                     f"kernel would add its {(va.end - va.start) // cfg.page_size} pages to "
+                     f"kernel would add its {(va.end - va.start) // self.page_size} pages to "
                      "vmap_lazy_nr a second time", own=True)
         if va.flags & VM_VM_AREA:
             self.bug(cpu, "free_unmap_vmap_area_addr", f"vm_unmap_ram of {addr:#x}, an area with a "

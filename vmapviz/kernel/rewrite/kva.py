@@ -54,7 +54,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
     va = tuple.__new__(VmapArea, (addr, addr + size, kind, "busy", guard, cpu, k.op, flags))
     if tree.insert(va):
         k.overlaps.add(addr)  # the posted descent's bug: see VmapAreaTree.search()
-    k.emit(AreaAlloc, k.op, cpu, addr, addr + size, kind, found.walk, "alloc_vmap_area")
+    k.events.append((AreaAlloc, k.op, cpu, addr, addr + size, kind, found.walk, "alloc_vmap_area"))
     return va
 
 
@@ -94,7 +94,7 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     if mark:
         mark_freed(k, start, start, end)
     nr = k.vmap_lazy_nr = k.vmap_lazy_nr + ((end - start) >> k.page_shift)
-    k.emit(AreaLazyFree, k.op, cpu, start, end, nr)
+    k.events.append((AreaLazyFree, k.op, cpu, start, end, nr))
     if nr > k.config.lazy_max_pages:
         # posted: purge_vmap_area_lazy(); merged: try_purge_vmap_area_lazy().  Both
         # are __purge_vmap_area_lazy(sync=0): a trylock that always succeeds here,

@@ -64,22 +64,22 @@ class RewriteState(Kernel):
         self.overlaps: set[int] = set()  # posted only: starts of areas placed over a live one
         # Blocks whose area vm_unmap_ram() freed under them: start -> the op (corrupt).
         self.stolen: dict[int, int] = {}
-        # The Config values the vm_map_ram()/vm_unmap_ram() paths read on every call.
+        # What the vm_map_ram()/vm_unmap_ram() paths read of the Config on every call.
+        # For each count the vmap
+        # blocks take (0 to VMAP_MAX_ALLOC): its size, count << PAGE_SHIFT in unsigned
+        # int (uint_pages), and get_order() of that size.
         self.VMALLOC_START, self.VMALLOC_END = config.VMALLOC_START, config.VMALLOC_END
         self.vmap_max_alloc = config.vmap_max_alloc
-        self.vmap_bbmap_bits = config.vmap_bbmap_bits
-        # For each count the vmap blocks take (0 to VMAP_MAX_ALLOC): its size, count <<
-        # PAGE_SHIFT in unsigned int (uint_pages), and get_order() of that size.
-        self.vb_sizes = [uint_pages(c, config.page_shift) for c in range(config.vmap_max_alloc + 1)]
-        self.vb_orders = [get_order(s, config.page_size, config.bits) for s in self.vb_sizes]
-        # addr_to_vb_idx() as a shift: VMAP_BLOCK_SIZE is a power of two (Config).
-        self.vb_base = config.VMALLOC_START & ~(config.vmap_block_size - 1)
+        self.vb_size_order = [(s, get_order(s, config.page_size, config.bits)) for s in
+                              (uint_pages(c, config.page_shift) for c in range(config.vmap_max_alloc + 1))]
+        # addr_to_vb_idx() in shifts: VMAP_BLOCK_SIZE is a power of two (Config).
         self.vb_shift = config.vmap_block_size.bit_length() - 1
 
     def block_at(self, addr: int):
         """radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): the block holding
         addr, or None."""
-        return self.vmap_block_tree.get((addr - self.vb_base) >> self.vb_shift)
+        shift = self.vb_shift
+        return self.vmap_block_tree.get((addr >> shift) - (self.VMALLOC_START >> shift))
 
 
 def addr_to_vb_idx(config: Config, addr: int) -> int:

@@ -171,7 +171,7 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, VmapBlock] | N
     list (under vbq->lock); none fits: a new block.  Other CPUs' blocks are never used.
     Returns (addr, block), or None when no block could be made."""
     nbits = 1 << order
-    bits = k.vmap_bbmap_bits
+    bits = k.config.vmap_bbmap_bits
     vbq = k.vbq[cpu]
     stats = k.stats
     while True:
@@ -196,7 +196,7 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, VmapBlock] | N
                 vbq.free.remove(vb)  # list_del_init()
                 vb.on_free_list = False
             addr = vb.start + (i << k.page_shift)
-            k.events.append(BlockAlloc((k.op, cpu, vb.id, i, nbits, addr)))
+            k.events.append((BlockAlloc, k.op, cpu, vb.id, i, nbits, addr))
             return addr, vb
         if new_vmap_block(k, cpu) is None:
             return None
@@ -221,7 +221,7 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
     shift = k.page_shift
     pos = (addr - vb.start) >> shift        # addr & (VMAP_BLOCK_SIZE - 1): blocks are aligned
-    bits = k.vmap_bbmap_bits
+    bits = k.config.vmap_bbmap_bits
     if pos + nbits <= bits:
         region = ((1 << nbits) - 1) << pos
     else:   # past the block's end (size 0 too: 1 << 52 pages): the bitmap's bits only
@@ -250,7 +250,7 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
         vb.on_dirty_list = True
     vb.dirty = dirty = dirty + nbits
     if size:                                # size 0 set no bit the simulator models
-        k.events.append(BlockDirty((k.op, cpu, vb.id, pos, nbits, dirty)))
+        k.events.append((BlockDirty, k.op, cpu, vb.id, pos, nbits, dirty))
     if dirty == bits:
         if vb.free or vb.on_free_list:
             k.bug(cpu, "vb_free", f"BUG_ON(vb->free || !list_empty(&vb->free_list)): block #{vb.id} "

@@ -171,20 +171,17 @@ class EventLog(CachedLines, SnapshotPanel, can_focus=True):
         new = [e for e in snap.events if e.op > self._last_op and e.kind != "error"]
         if not new:
             return
+        batch: list[Entry] = []   # appended at once: the log's scroll and size are synced once a snapshot
         if self._last_op >= 0 and new[0].op > self._last_op + 1:
             gap = (self._last_op + 1, new[0].op - 1)
             text = (f"… op {gap[0]:,} not shown" if gap[0] == gap[1] else
                     f"… ops {gap[0]:,}-{gap[1]:,} ran faster than the log keeps; not shown")
-            self._append([Entry(self._next_seq(), gap[1], None, "gap", text)])
-        batch: list[Entry] = []
-        group: list = []
-        for e in new:
-            if group and e.op != group[0].op:
-                batch.extend(op_entries(group, self._next_seq(len(group))))
-                group = []
-            group.append(e)
-        if group:
-            batch.extend(op_entries(group, self._next_seq(len(group))))
+            batch.append(Entry(self._next_seq(), gap[1], None, "gap", text))
+        first = 0   # the first event of the op being grouped
+        for i in range(1, len(new) + 1):
+            if i == len(new) or new[i].op != new[first].op:
+                batch.extend(op_entries(new[first:i], self._next_seq(i - first)))
+                first = i
         self._last_op = new[-1].op
         self._append(batch)
 
@@ -199,7 +196,10 @@ class EventLog(CachedLines, SnapshotPanel, can_focus=True):
     def _append(self, batch: list[Entry]) -> None:
         follow = self.follow
         self.entries.extend(batch)
-        self.shown.extend(e for e in batch if self._passes(e))
+        if self.kinds is None and self.cpus is None:
+            self.shown.extend(batch)      # no filter
+        else:
+            self.shown.extend(e for e in batch if self._passes(e))
         if len(self.entries) > MAX_ENTRIES:
             # The oldest go and a full log keeps its length, so that its virtual size
             # stays the same.  Shown entries are in the same order.
