@@ -87,7 +87,7 @@ class Pair:
         benchmarks/bench_compare.py).  How many ran on both: fewer than n when a
         workload ended, and then the pair is done."""
         if until is not None or stop is not None:
-            return run_loop(self.step, n, until, stop)
+            return run_loop(self.advance, n, until, stop)
         first, second = (side.run for side in self.sides)
         ran = first.run(n)
         caught_up = second.run(ran)
