@@ -280,12 +280,10 @@ class VmapAreaTree:
         """__free_vmap_area() of each of `areas`, in address order: they leave the tree
         and the list.  Of the holes they open, only the one above each run of areas
         erased side by side is indexed (the rest would be indexed and dropped again).
-        Without overlaps the loop finds neighbours in the rbtree only, so the starts
-        leave the sorted list after it, in one slice when they lie side by side there
-        (a purge of the lazy areas at the top)."""
+        (Each start leaves the SortedList by value: a slice or a bisection would build
+        its positional index, whose upkeep slows every later add; see rank().)"""
         gap = None                                   # (prev, nxt) around the last erased
         starts, by_start, nodes, holes, overlaps = self.starts, self.by_start, self.nodes, self.holes, self.overlaps
-        later = self.rbtree is not None and not overlaps
         for va in areas:
             start = va.start
             node = nodes.pop(start, None)
@@ -298,8 +296,7 @@ class VmapAreaTree:
                     self._gap_between(*gap)
                 prev, nxt = self._neighbours(start, None if node is None else
                                              (RbTree.prev(node), RbTree.next(node)))
-            if not later:
-                starts.remove(start)
+            starts.remove(start)
             del by_start[start]
             if node is not None:
                 assert self.rbtree is not None     # nodes are the rbtree's
@@ -310,13 +307,6 @@ class VmapAreaTree:
             gap = None if nxt is None else (prev, nxt)
         if gap is not None:
             self._gap_between(*gap)
-        if later and areas:
-            i, k = starts.bisect_left(areas[0].start), len(areas)
-            if starts[i + k - 1] == areas[-1].start:     # k sorted starts, all in [i, i + k)
-                del starts[i:i + k]
-            else:
-                for va in areas:
-                    starts.remove(va.start)
         self._edges()
         self.generation += 1
 

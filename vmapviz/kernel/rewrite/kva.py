@@ -89,8 +89,8 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     `mark`: its pages were freed by their users (not so for a vmap block's area freed
     under it by vm_unmap_ram())."""
     start, end = va.start, va.end
-    lazy = k.lazy[start] = va.marked("lazy", va.flags | VM_LAZY_FREE)
-    k.tree.replace(lazy)
+    k.tree.replace(va.marked("lazy", va.flags | VM_LAZY_FREE))
+    k.lazy.add(start)
     if mark:
         mark_freed(k, start, start, end)
     nr = k.vmap_lazy_nr = k.vmap_lazy_nr + ((end - start) >> k.page_shift)
@@ -155,7 +155,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
     """
     k.stats.purge_lock += 1
     k.stats.purge_walk_total += len(k.tree)     # list_for_each_entry_rcu(vmap_area_list)
-    valist = [k.lazy[s] for s in sorted(k.lazy)]
+    valist = [k.tree.by_start[s] for s in sorted(k.lazy)]
     nr = 0
     for va in valist:
         start = min(start, va.start)

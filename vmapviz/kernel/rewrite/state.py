@@ -13,7 +13,7 @@ from typing import NamedTuple
 from ..config import Config, get_order
 from ..kernel import Kernel
 from ..vm_struct import VmlistOrder, VmStruct, uint_pages
-from ..vmap_area import VmapArea, VmapAreaTree
+from ..vmap_area import VmapAreaTree
 
 
 class Policy(NamedTuple):
@@ -52,7 +52,7 @@ class RewriteState(Kernel):
         self.policy = POLICIES[config.variant]
         # vmap_area_root (the rbtree itself) + vmap_area_list
         self.tree = VmapAreaTree(gap=config.page_size, bits=config.bits, rbtree=True)
-        self.lazy: dict[int, VmapArea] = {}              # VM_LAZY_FREE areas by start
+        self.lazy: set[int] = set()                      # starts of the VM_LAZY_FREE areas
         self.vmap_lazy_nr = 0
         self.vmlist: dict[int, VmStruct] = {}            # va->private, by address
         self.vmlist_order = VmlistOrder()                # vmlist's order, for its walks
