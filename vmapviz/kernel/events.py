@@ -454,7 +454,9 @@ def events_of(records: Iterable[Record]) -> list[Any]:
     inner records its body appended came before it), and its Return.  A record whose
     class is a NamedTuple's (the driver's DriverError) is made the same way.  Given a
     window that starts inside an op, that op's Call goes first: one event more than
-    the window's records, before every other (Run.recent keeps the newest)."""
+    the window's records, before every other (Run.recent keeps the newest).  An op
+    whose body raised a Python exception (a simulator bug, which the driver shows as
+    an error) has no record of its own, so its Call is not made."""
     out: list[Any] = []
     make = tuple.__new__
     op, first = None, 0          # the op of the records read last, and where its events begin
