@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 
 from ..compiled import mypyc_attr
-from ..config import get_order
 from ..events import AliasUnmap, BlockAlloc, BlockDirty, BlockFree, BlockNew
 from ..views import BlockView, QueueView
 from .kva import __purge_vmap_area_lazy, alloc_vmap_area, free_unmap_vmap_area, mark_freed
