@@ -64,10 +64,9 @@ class RewriteState(Kernel):
         self.overlaps: set[int] = set()  # posted only: starts of areas placed over a live one
         # Blocks whose area vm_unmap_ram() freed under them: start -> the op (corrupt).
         self.stolen: dict[int, int] = {}
-        # What the vm_map_ram()/vm_unmap_ram() paths read of the Config on every call.
-        # For each count the vmap
-        # blocks take (0 to VMAP_MAX_ALLOC): its size, count << PAGE_SHIFT in unsigned
-        # int (uint_pages), and get_order() of that size.
+        # What the vm_map_ram()/vm_unmap_ram() paths read of the Config on every call;
+        # for each count the vmap blocks take (0 to VMAP_MAX_ALLOC): its size, count <<
+        # PAGE_SHIFT in unsigned int (uint_pages), and get_order() of that size.
         self.VMALLOC_START, self.VMALLOC_END = config.VMALLOC_START, config.VMALLOC_END
         self.vmap_max_alloc = config.vmap_max_alloc
         self.vb_size_order = [(s, get_order(s, config.page_size, config.bits)) for s in
