@@ -129,25 +129,28 @@ class VmapAreaTree:
     # -- checkpoints -----------------------------------------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled flat, for checkpoints: the records as columns in address order, each
-        rbtree node as (start, its parent's start or None, is it a left child, red), the
-        holes as two columns; __setstate__ builds the objects again.  Object by object,
-        pickle spent a Python call on each record (a NamedTuple's __getnewargs__) and
-        followed every node's links: most of a checkpoint's time."""
+        """Pickled flat, for checkpoints: the records as columns, each rbtree node as
+        (start, its parent's start or None, is it a left child, red), the holes as two
+        columns; __setstate__ builds the objects again.  Object by object, pickle spent
+        a Python call on each record (a NamedTuple's __getnewargs__) and followed every
+        node's links: most of a checkpoint's time.  The records and the holes go in
+        their dicts' own order, read in C (the sorted views are Python generators);
+        __setstate__ sorts the starts and the holes again."""
         links = None
         if self.rbtree is not None:
             links = tuple(zip(*[(n.start, None, False, n.red) if (p := n.parent) is None
                                 else (n.start, p.start, p.left is n, n.red)
                                 for n in self.nodes.values()])) or ((), (), (), ())
-        state = (tuple(zip(*self.area_list)), links, (tuple(self.holes.keys()), tuple(self.holes.values())),
+        state = (tuple(zip(*dict.values(self.by_start))), links,
+                 (tuple(dict.keys(self.holes)), tuple(dict.values(self.holes))),
                  tuple(self.overlaps), self.generation)
         return VmapAreaTree, (self.gap, self.mask.bit_length(), self.rbtree is not None), state
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         columns, links, holes, overlaps, self.generation = state
         areas = [VmapArea._make(fields) for fields in zip(*columns)]
-        self.starts = SortedList(a.start for a in areas)
         by_start = self.by_start = {a.start: a for a in areas}
+        self.starts = SortedList(by_start)
         self.holes = SortedDict(zip(*holes))
         self.overlaps = set(overlaps)
         self._edges()

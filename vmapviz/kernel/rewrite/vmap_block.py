@@ -40,12 +40,17 @@ class VmapBlock:
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its fields, for checkpoints: half the time of pickle's default,
-        a dict of the slots by name."""
+        a dict of the slots by name.  dirty_map is most often alloc_map again (every
+        page handed out since freed): then None, since a bitmap of VMAP_BBMAP_BITS bits
+        costs a conversion to bytes each time it is pickled."""
+        dirty_map = self.dirty_map
         return VmapBlock, (self.id, self.cpu, self.start, self.end, self.free), \
-            (self.dirty, self.alloc_map, self.dirty_map, self.on_free_list, self.on_dirty_list)
+            (self.dirty, self.alloc_map, None if dirty_map == self.alloc_map else dirty_map,
+             self.on_free_list, self.on_dirty_list)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.dirty, self.alloc_map, self.dirty_map, self.on_free_list, self.on_dirty_list = state
+        self.dirty, self.alloc_map, dirty_map, self.on_free_list, self.on_dirty_list = state
+        self.dirty_map = self.alloc_map if dirty_map is None else dirty_map
 
     def view(self) -> BlockView:
         return BlockView(self.id, self.cpu, self.start, self.end, self.free, self.dirty,
