@@ -83,14 +83,10 @@ def ALIGN(x: int, a: int) -> int:
     return (x + a - 1) & ~(a - 1)
 
 
-class Found(NamedTuple):
-    """What one search found: `addr` fits when `ok`; `walk` counts the areas the walk
-    passed, starting from the area at index `low` (the rewrite's `first`)."""
-
-    addr: int
-    ok: bool
-    walk: int
-    low: int = 0
+# What one search found, (addr, ok, walk, low): `addr` fits when `ok`; `walk` counts the
+# areas the walk passed, starting from the area at index `low` (the rewrite's `first`).
+# A plain tuple: a NamedTuple's construction is a Python call, on every allocation.
+Found = tuple[int, bool, int, int]
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
@@ -355,7 +351,7 @@ class VmapAreaTree:
     # -- alloc_vmap_area()'s descent and walk ---------------------------------------
 
     def search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
-               first_contains_addr: bool, wraps: bool = False) -> Found:
+               first_contains_addr: bool) -> Found:
         """One pass of alloc_vmap_area() from `addr`: the descent to `first`, then the
         walk past every area in the way, each move setting
         addr = ALIGN(first->va_end + PAGE_SIZE, align).
@@ -365,25 +361,91 @@ class VmapAreaTree:
         only from areas ending below addr or containing it, so with none below it may
         return addr over an area that starts inside [addr, addr + size).
 
-        wraps: `addr + size` is computed as the C computes it, in an unsigned long
-        (v2.6.28).  Near the top of the space it wraps to a small number, which passes
-        both the walk's test and the final `addr + size > vend`: the search "finds" a
-        place whose end lies below its start (`ok`, with addr + size > ULONG_MAX here);
-        the caller meets the consequence.  Without `wraps` such a place fails, as the
-        v2.6.29 check `addr + size - 1 < addr` (and v2.6.27's own) makes it fail.  An
-        ALIGN() that wraps to 0 fails in both modes (README: departures).
+        `addr + size` is computed in unbounded integers here, so a place whose end
+        passes the top of the space fails, as the v2.6.29 check
+        `addr + size - 1 < addr` (and v2.6.27's own) makes it fail; v2.6.28's wrapped
+        sum is walk_on_wrapped()'s.
         """
         if self.overlaps and self.rbtree is not None:
             return self._tree_walk(addr, size, align, vend, exact_fit, first_contains_addr)
-        found = self._search(addr, size, align, vend, exact_fit, first_contains_addr)
-        if wraps and not found.ok and found.addr <= self.mask < found.addr + size:
-            # The unbounded walk stopped at its first candidate past vend; the kernel's
-            # wrapped sum goes on from the area it would compare next.
-            rest = map(self.by_start.__getitem__, self.starts.islice(found.low + found.walk))
-            addr, walk = self._loop(rest, found.addr, size,
-                                    align, vend, exact_fit, found.walk)
-            found = Found(addr, self._fits(addr, size, vend), walk, found.low)
-        return found
+        # The fast path, the rbtree asked only for where merged's descent lands.
+        starts, areas, low2 = self.starts, self.by_start, self.low2
+        n = len(areas)
+        if not n:
+            return addr, addr + size <= vend, 0, 0
+        # low: the lowest area ending at or after addr: where the descent's `first` lands.
+        # Every area before it ends below addr, so the descent's P exists iff low > 0.
+        first = areas[low2[0]]
+        if first.end >= addr:
+            low = 0
+        else:
+            i = starts.bisect_right(addr) - 1        # the last area starting <= addr
+            low = i if areas[starts[i]].end >= addr else i + 1
+            if 0 < low < n and areas[starts[low - 1]].end == addr:
+                low -= 1                             # one ending exactly at addr
+            if low == n:
+                return addr, addr + size <= vend, 0, n
+            first = areas[starts[low]]
+        if low == 0 and self.rbtree is not None and not first_contains_addr:
+            # Merged, no area below addr: every node the descent meets ends at or after
+            # addr, so it goes left from the root, and `first` is the first node on that
+            # path starting below addr + size: the shape decides where the walk starts.
+            # Every node on the path but the last starts at or above the second area:
+            # when that one starts at or above addr + size, the lowest area decides.
+            if n > 1 and low2[1] < addr + size:
+                node = self.rbtree.root
+                while node is not None and node.start >= addr + size:
+                    node = node.left
+                assert node is not None      # the path ends at a node below addr + size
+                first = node.va
+                low = rank(starts, first.start)
+            elif first.start >= addr + size:
+                return addr, addr + size <= vend, 0, 0
+        elif first_contains_addr and low == 0 and first.start > addr:
+            # Posted: no area ends below addr and none contains it, so first stays
+            # NULL and addr is used without looking at the areas above it.
+            return addr, addr + size <= vend, 0, 0
+
+        # The walk moves past an area while addr + size > its start (posted: >=).
+        reach = size if exact_fit else size + 1
+        if addr + size > vend:
+            return addr, False, 0, low
+        if addr + reach <= first.start:
+            return addr, True, 0, low
+        # Jump over the areas packed after `first`: only a hole wider than the gap
+        # can stop the walk.
+        holes = self.holes
+        for nxt_start in holes.irange(minimum=first.start, inclusive=(False, True)) if holes else ():
+            cand = ALIGN(holes[nxt_start], align)
+            if cand + size > vend:
+                break
+            if cand + reach <= nxt_start:
+                return cand, True, rank(starts, nxt_start) - low, low
+        # The walk ran off the last area, or past vend: find where it stopped.
+        cand = ALIGN(areas[self.top].end + self.gap, align)
+        if cand + size <= vend:
+            return cand, True, n - low, low
+        # The first k >= low whose move puts addr + size past vend (ends are sorted).
+        lo, hi = low, n - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ALIGN(areas[starts[mid]].end + self.gap, align) + size > vend:
+                hi = mid
+            else:
+                lo = mid + 1
+        return ALIGN(areas[starts[lo]].end + self.gap, align), False, lo - low + 1, low
+
+    def walk_on_wrapped(self, found: Found, size: int, align: int, vend: int, exact_fit: bool) -> Found:
+        """search() as v2.6.28 computes `addr + size`, in an unsigned long, for a search
+        that failed with that sum past ULONG_MAX: it wraps to a small number, which
+        passes both the walk's test and the final `addr + size > vend`, so the walk goes
+        on from the area it would compare next, and may "find" a place whose end lies
+        below its start (`ok`, with addr + size > ULONG_MAX here); the caller meets the
+        consequence.  An ALIGN() that wraps to 0 fails (README: departures)."""
+        addr, _, walk, low = found
+        rest = map(self.by_start.__getitem__, self.starts.islice(low + walk))
+        addr, walk = self._loop(rest, addr, size, align, vend, exact_fit, walk)
+        return addr, self._fits(addr, size, vend), walk, low
 
     def _fits(self, addr: int, size: int, vend: int) -> bool:
         """found: `addr + size > vend` fails, in unsigned long arithmetic."""
@@ -424,7 +486,7 @@ class VmapAreaTree:
         if first is not None and first.end < addr:
             first = self.rbtree.next(first)
         if first is None:
-            return Found(addr, self._fits(addr, size, vend), 0, len(self))
+            return addr, self._fits(addr, size, vend), 0, len(self)
 
         def successors(n: RbNode | None) -> Iterator[RbNode]:
             while n is not None:
@@ -432,76 +494,7 @@ class VmapAreaTree:
                 n = RbTree.next(n)
 
         addr, walk = self._loop(successors(first), addr, size, align, vend, exact_fit, 0)
-        return Found(addr, self._fits(addr, size, vend), walk, self.index(first.start))
-
-    def _search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
-                first_contains_addr: bool) -> Found:
-        """The fast path of search(), in unbounded integers."""
-        starts, areas, low2 = self.starts, self.by_start, self.low2
-        n = len(areas)
-        if not n:
-            return Found(addr, addr + size <= vend, 0, 0)
-        # low: the lowest area ending at or after addr: where the descent's `first` lands.
-        # Every area before it ends below addr, so the descent's P exists iff low > 0.
-        first = areas[low2[0]]
-        if first.end >= addr:
-            low = 0
-        else:
-            i = starts.bisect_right(addr) - 1        # the last area starting <= addr
-            low = i if areas[starts[i]].end >= addr else i + 1
-            if 0 < low < n and areas[starts[low - 1]].end == addr:
-                low -= 1                             # one ending exactly at addr
-            if low == n:
-                return Found(addr, addr + size <= vend, 0, n)
-            first = areas[starts[low]]
-        if low == 0 and self.rbtree is not None and not first_contains_addr:
-            # Merged, no area below addr: every node the descent meets ends at or after
-            # addr, so it goes left from the root, and `first` is the first node on that
-            # path starting below addr + size: the shape decides where the walk starts.
-            # Every node on the path but the last starts at or above the second area:
-            # when that one starts at or above addr + size, the lowest area decides.
-            if n > 1 and low2[1] < addr + size:
-                node = self.rbtree.root
-                while node is not None and node.start >= addr + size:
-                    node = node.left
-                assert node is not None      # the path ends at a node below addr + size
-                first = node.va
-                low = rank(starts, first.start)
-            elif first.start >= addr + size:
-                return Found(addr, addr + size <= vend, 0, 0)
-        elif first_contains_addr and low == 0 and first.start > addr:
-            # Posted: no area ends below addr and none contains it, so first stays
-            # NULL and addr is used without looking at the areas above it.
-            return Found(addr, addr + size <= vend, 0, 0)
-
-        # The walk moves past an area while addr + size > its start (posted: >=).
-        reach = size if exact_fit else size + 1
-        if addr + size > vend:
-            return Found(addr, False, 0, low)
-        if addr + reach <= first.start:
-            return Found(addr, True, 0, low)
-        # Jump over the areas packed after `first`: only a hole wider than the gap
-        # can stop the walk.
-        holes = self.holes
-        for nxt_start in holes.irange(minimum=first.start, inclusive=(False, True)) if holes else ():
-            cand = ALIGN(holes[nxt_start], align)
-            if cand + size > vend:
-                break
-            if cand + reach <= nxt_start:
-                return Found(cand, True, rank(starts, nxt_start) - low, low)
-        # The walk ran off the last area, or past vend: find where it stopped.
-        cand = ALIGN(areas[self.top].end + self.gap, align)
-        if cand + size <= vend:
-            return Found(cand, True, n - low, low)
-        # The first k >= low whose move puts addr + size past vend (ends are sorted).
-        lo, hi = low, n - 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if ALIGN(areas[starts[mid]].end + self.gap, align) + size > vend:
-                hi = mid
-            else:
-                lo = mid + 1
-        return Found(ALIGN(areas[starts[lo]].end + self.gap, align), False, lo - low + 1, low)
+        return addr, self._fits(addr, size, vend), walk, self.index(first.start)
 
 
 def rank(keys: SortedList, key: int) -> int:

@@ -32,12 +32,14 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
     addr = ALIGN(vstart, align)
     while True:
         stats.vmap_area_lock += 1
-        found = tree.search(addr, size, align, vend, policy.exact_fit, policy.first_contains_addr, not checked)
-        stats.walk_total += found.walk
-        stats.last_walk = found.walk
-        if found.ok:
+        found = tree.search(addr, size, align, vend, policy.exact_fit, policy.first_contains_addr)
+        addr, ok, walk, _ = found
+        if not ok and not checked and addr <= tree.mask < addr + size:
+            addr, ok, walk, _ = tree.walk_on_wrapped(found, size, align, vend, policy.exact_fit)
+        stats.walk_total += walk
+        stats.last_walk = walk
+        if ok:
             break
-        addr = found.addr
         if purged:
             stats.alloc_failures += 1
             stats.warnings += 1
@@ -47,14 +49,13 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
         purged = True
         if policy.retry_restarts:
             addr = ALIGN(vstart, align)
-    addr = found.addr
     if addr + size > k.ulong_max:
         wrapped(k, cpu, addr, size, guard if maps else None)
     # VmapArea(...) without NamedTuple's Python-level __new__ (the same record)
     va = tuple.__new__(VmapArea, (addr, addr + size, kind, "busy", guard, cpu, k.op, flags))
     if tree.insert(va):
         k.overlaps.add(addr)  # the posted descent's bug: see VmapAreaTree.search()
-    k.events.append((AreaAlloc, k.op, cpu, addr, addr + size, kind, found.walk, "alloc_vmap_area"))
+    k.events.append((AreaAlloc, k.op, cpu, addr, addr + size, kind, walk, "alloc_vmap_area"))
     return va
 
 
