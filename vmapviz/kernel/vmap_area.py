@@ -206,33 +206,35 @@ class VmapAreaTree:
         last = by_start.get(self.top)
         self.starts.add(start)
         by_start[start] = va
-        if len(self.low2) < 2 or start < self.low2[1]:
-            self.low2 = tuple(self.starts[:2])
+        self.generation += 1
         if not self.overlaps and (last is None or last.end <= start):
             # Above every area, where first fit puts a new area among packed ones: the
             # descent goes right at every node, down to the last area's; no hole index
             # entry is keyed by a new start, and no neighbour lies above.
             self.top = start
+            if len(self.low2) < 2:
+                self.low2 += (start,)
             if self.rbtree is not None:
-                self._rb_link(va, None if last is None else self.nodes[last.start], False)
+                node = self.nodes[start] = RbNode(start, va.end, va)
+                self.rbtree.add(node, None if last is None else self.nodes[last.start], False)
             if last is not None and start > last.end + self.gap:
                 self.holes[start] = last.end + self.gap
-            self.generation += 1
             return False
+        if len(self.low2) < 2 or start < self.low2[1]:
+            self.low2 = tuple(self.starts[:2])
         self.top = max(self.top, start)
         tree = self._rb_insert(va) if self.rbtree is not None else None
         prev, nxt = self._neighbours(start, tree)
         self._gap_between(prev, va)
         if nxt is not None:
             self._gap_between(va, nxt)
-        self.generation += 1
         if (prev is not None and prev.end > start) or (nxt is not None and nxt.start < va.end):
             self.overlaps.add(start)
             return True
         return False
 
     def _rb_insert(self, va: VmapArea) -> tuple[RbNode | None, RbNode | None]:
-        """The descent of __insert_vmap_area(), then _rb_link().  Returns the new node's
+        """The descent of __insert_vmap_area(), then RbTree.add().  Returns the new node's
         in-order neighbours: the last nodes the descent left on its right and on its
         left (rb_prev() and rb_next() of the new node)."""
         assert self.rbtree is not None
@@ -247,15 +249,9 @@ class VmapAreaTree:
                 above, n = n, n.left
             else:
                 below, n = n, n.right
-        self._rb_link(va, parent, left)
-        return below, above
-
-    def _rb_link(self, va: VmapArea, parent: RbNode | None, left: bool) -> None:
-        """rb_link_node() and rb_insert_color()."""
         node = self.nodes[va.start] = RbNode(va.start, va.end, va)
-        assert self.rbtree is not None
-        self.rbtree.link(node, parent, left)
-        self.rbtree.insert_color(node)
+        self.rbtree.add(node, parent, left)
+        return below, above
 
     def _neighbours(self, start: int, tree: tuple[RbNode | None, RbNode | None] | None
                     ) -> tuple[VmapArea | None, VmapArea | None]:
