@@ -71,11 +71,6 @@ class VmapArea(NamedTuple):
     def lazy(self) -> bool:
         return self.state != "busy"
 
-    def marked(self, state: str, flags: int) -> VmapArea:
-        """The same area in `state`, with `flags` (what _replace() does, at a third of
-        its cost: a state change replaces the record)."""
-        start, end, kind, _, guard, cpu, op, _ = self
-        return tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op, flags))
 
 
 def ALIGN(x: int, a: int) -> int:
@@ -302,12 +297,16 @@ class VmapAreaTree:
         self._edges()
         self.generation += 1
 
-    def replace(self, new: VmapArea) -> None:
-        """Swap the record at new.start for `new`, of the same range, other flags."""
-        self.by_start[new.start] = new
+    def mark(self, va: VmapArea, state: str, flags: int) -> VmapArea:
+        """The area `va` is now in `state`, with `flags`: its record is replaced by a new
+        one (what va._replace(state=state, flags=flags) makes, at a third of the cost),
+        under the same start.  Returns the new record."""
+        start, end, kind, _, guard, cpu, op, _ = va
+        new = self.by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op, flags))
         if self.rbtree is not None:
-            self.nodes[new.start].va = new
+            self.nodes[start].va = new
         self.generation += 1
+        return new
 
     def find(self, addr: int) -> VmapArea | None:
         """__find_vmap_area(): the area that starts exactly at addr.  Once areas overlap
@@ -418,7 +417,7 @@ class VmapAreaTree:
             if cand + reach <= nxt_start:
                 return cand, True, rank(starts, nxt_start) - low, low
         # The walk ran off the last area, or past vend: find where it stopped.
-        cand = ALIGN(areas[self.top].end + self.gap, align)
+        cand = (areas[self.top].end + self.gap + align - 1) & -align     # ALIGN(), inline
         if cand + size <= vend:
             return cand, True, n - low, low
         # The first k >= low whose move puts addr + size past vend (ends are sorted).

@@ -10,7 +10,7 @@ of reach, and one TLB flush later covers many of them.
 from __future__ import annotations
 
 from ..events import AllocFail, AreaAlloc, AreaLazyFree, Purge
-from ..vmap_area import ALIGN, VM_LAZY_FREE, VM_LAZY_FREEING, VmapArea
+from ..vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VmapArea
 from .state import RewriteState
 
 FAIL_MESSAGE = "vmap allocation failed: use vmalloc=<size> to increase size."
@@ -29,7 +29,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
     assert size and not size % k.page_size
     policy, tree, stats = k.policy, k.tree, k.stats
     purged = False
-    addr = ALIGN(vstart, align)
+    addr = first = (vstart + align - 1) & -align      # ALIGN(vstart, align), inline
     while True:
         stats.vmap_area_lock += 1
         found = tree.search(addr, size, align, vend, policy.exact_fit, policy.first_contains_addr)
@@ -48,7 +48,7 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
         purge_vmap_area_lazy(k, cpu)
         purged = True
         if policy.retry_restarts:
-            addr = ALIGN(vstart, align)
+            addr = first
     if addr + size > k.ulong_max:
         wrapped(k, cpu, addr, size, guard if maps else None)
     # VmapArea(...) without NamedTuple's Python-level __new__ (the same record)
@@ -90,7 +90,7 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     `mark`: its pages were freed by their users (not so for a vmap block's area freed
     under it by vm_unmap_ram())."""
     start, end = va.start, va.end
-    k.tree.replace(va.marked("lazy", va.flags | VM_LAZY_FREE))
+    k.tree.mark(va, "lazy", va.flags | VM_LAZY_FREE)
     k.lazy.add(start)
     if mark:
         mark_freed(k, start, start, end)
@@ -163,7 +163,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
         end = max(end, va.end)
         nr += (va.end - va.start) // k.config.page_size
         k.pgtable.vunmap_page_range(va.start, va.end)
-        k.tree.replace(va.marked("freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE))
+        k.tree.mark(va, "freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE)
     k.lazy.clear()
     if nr:
         k.vmap_lazy_nr -= nr        # BUG_ON(nr > vmap_lazy_nr) cannot fire: every lazy

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..events import UseAfterFree
 from ..vm_struct import (VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind, ioremap_align,
                          page_align, uint_pages)
-from ..vmap_area import VM_VM_AREA
+from ..vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VM_VM_AREA
 from .kva import alloc_vmap_area, free_unmap_vmap_area
 from .state import RewriteState
 
@@ -76,7 +76,7 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
     va = k.tree.find(addr)
     if va is None or not va.flags & VM_VM_AREA:
         return None
-    if va.lazy:
+    if va.flags & (VM_LAZY_FREE | VM_LAZY_FREEING):      # va.lazy, read from the flags
         # Already freed: the vm_struct left vmlist, so the kernel's vmlist walk runs
         # off the end and dereferences NULL.  k.bug() ends the call here.
         k.bug(cpu, "remove_vm_area", f"double free of {addr:#x}: unable to handle kernel NULL "
