@@ -268,9 +268,15 @@ class VmapAreaTree:
         and the list.  Of the holes they open, only the one above each run of areas
         erased side by side is indexed (the rest would be indexed and dropped again).
         (Each start leaves the SortedList by value: a slice or a bisection would build
-        its positional index, whose upkeep slows every later add; see rank().)"""
+        its positional index, whose upkeep slows every later add; see rank().  When an
+        eighth of the starts or more leave, as a purge of areas packed above a few
+        live ones makes them, the SortedList is made again from those that stay, the
+        rule of its own slice deletion; the neighbours then come from the rbtree
+        alone, so only while no area overlaps another.)"""
         gap = None                                   # (prev, nxt) around the last erased
         starts, by_start, nodes, holes, overlaps = self.starts, self.by_start, self.nodes, self.holes, self.overlaps
+        rebuild = self.rbtree is not None and not overlaps and len(areas) * 8 >= len(starts)
+        rb_erase = None if self.rbtree is None else self.rbtree.erase
         for va in areas:
             start = va.start
             node = nodes.pop(start, None)
@@ -283,17 +289,20 @@ class VmapAreaTree:
                     self._gap_between(*gap)
                 prev, nxt = self._neighbours(start, None if node is None else
                                              (RbTree.prev(node), RbTree.next(node)))
-            starts.remove(start)
+            if not rebuild:
+                starts.remove(start)
             del by_start[start]
             if node is not None:
-                assert self.rbtree is not None     # nodes are the rbtree's
-                self.rbtree.erase(node)
+                assert rb_erase is not None     # nodes are the rbtree's
+                rb_erase(node)
             if start in holes:
                 del holes[start]
             overlaps.discard(start)
             gap = None if nxt is None else (prev, nxt)
         if gap is not None:
             self._gap_between(*gap)
+        if rebuild:
+            self.starts = SortedList(filter(by_start.__contains__, starts))
         self._edges()
         self.generation += 1
 

@@ -156,14 +156,18 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
     """
     k.stats.purge_lock += 1
     k.stats.purge_walk_total += len(k.tree)     # list_for_each_entry_rcu(vmap_area_list)
-    valist = [k.tree.by_start[s] for s in sorted(k.lazy)]
+    tree, page, vunmap_page_range = k.tree, k.config.page_size, k.pgtable.vunmap_page_range
+    valist = [tree.by_start[s] for s in sorted(k.lazy)]
     nr = 0
     for va in valist:
-        start = min(start, va.start)
-        end = max(end, va.end)
-        nr += (va.end - va.start) // k.config.page_size
-        k.pgtable.vunmap_page_range(va.start, va.end)
-        k.tree.mark(va, "freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE)
+        va_start, va_end = va.start, va.end
+        if va_start < start:
+            start = va_start
+        if va_end > end:
+            end = va_end
+        nr += (va_end - va_start) // page
+        vunmap_page_range(va_start, va_end)
+        tree.mark(va, "freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE)
     k.lazy.clear()
     if nr:
         k.vmap_lazy_nr -= nr        # BUG_ON(nr > vmap_lazy_nr) cannot fire: every lazy
