@@ -28,6 +28,9 @@ Positions (how many areas a walk passed) come from the SortedList, whose positio
 index costs O(log n) in Python to build, keep and ask.  The hot paths avoid it where
 the answer is at hand: at the top of the order (rank()), and for neighbours, which
 the rbtree's descent or its in-order links give while no area overlaps another.
+Starts added above every area (where first fit puts new areas among packed ones)
+wait in a plain list until the SortedList is next read, and those of them a purge
+erases first never enter it (see `starts`).
 """
 
 from __future__ import annotations
@@ -95,7 +98,8 @@ class VmapAreaTree:
     def __init__(self, gap: int, bits: int = 64, rbtree: bool = False) -> None:
         self.gap = gap
         self.mask = (1 << bits) - 1            # ULONG_MAX
-        self.starts: SortedList = SortedList()   # every area's va_start, in address order
+        self._starts: SortedList = SortedList()  # see `starts`
+        self._above: list[int] = []
         self.by_start: dict[int, VmapArea] = {}      # the records
         self.rbtree = RbTree() if rbtree else None
         self.nodes: dict[int, RbNode] = {}     # rb_node of each area, by start
@@ -137,7 +141,7 @@ class VmapAreaTree:
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         columns, links, holes, overlaps, self.generation = state
         areas = [VmapArea._make(fields) for fields in zip(*columns)]
-        self.starts = SortedList(a.start for a in areas)
+        self._starts = SortedList(a.start for a in areas)
         by_start = self.by_start = {a.start: a for a in areas}
         self.holes = SortedDict(zip(*holes))
         self.overlaps = set(overlaps)
@@ -156,6 +160,17 @@ class VmapAreaTree:
                     up.left = node
                 else:
                     up.right = node
+
+    @property
+    def starts(self) -> SortedList:
+        """Every area's va_start, in address order.  Starts added above all others wait
+        in `_above` (ascending, above every start in `_starts`) and move in here when
+        this is read: SortedList.add() is two Python calls, and a start that a purge
+        erases before then is never added nor removed (erase())."""
+        if self._above:
+            self._starts.update(self._above)
+            self._above.clear()
+        return self._starts
 
     @property
     def area_list(self) -> Iterator[VmapArea]:
@@ -199,13 +214,13 @@ class VmapAreaTree:
         start = va.start
         by_start = self.by_start
         last = by_start.get(self.top)
-        self.starts.add(start)
         by_start[start] = va
         self.generation += 1
         if not self.overlaps and (last is None or last.end <= start):
             # Above every area, where first fit puts a new area among packed ones: the
             # descent goes right at every node, down to the last area's; no hole index
             # entry is keyed by a new start, and no neighbour lies above.
+            self._above.append(start)
             self.top = start
             if len(self.low2) < 2:
                 self.low2 += (start,)
@@ -215,6 +230,7 @@ class VmapAreaTree:
             if last is not None and start > last.end + self.gap:
                 self.holes[start] = last.end + self.gap
             return False
+        self.starts.add(start)
         if len(self.low2) < 2 or start < self.low2[1]:
             self.low2 = tuple(self.starts[:2])
         self.top = max(self.top, start)
@@ -268,28 +284,34 @@ class VmapAreaTree:
         and the list.  Of the holes they open, only the one above each run of areas
         erased side by side is indexed (the rest would be indexed and dropped again).
         (Each start leaves the SortedList by value: a slice or a bisection would build
-        its positional index, whose upkeep slows every later add; see rank().  When an
-        eighth of the starts or more leave, as a purge of areas packed above a few
-        live ones makes them, the SortedList is made again from those that stay, the
-        rule of its own slice deletion; the neighbours then come from the rbtree
-        alone, so only while no area overlaps another.)"""
+        its positional index, whose upkeep slows every later add; see rank().  While
+        no area overlaps another, the neighbours come from the rbtree alone, so the
+        starts can leave in bulk: those still waiting above the SortedList (`starts`)
+        are filtered out of that list, and when the areas erased number an eighth of
+        the SortedList or more, as a purge of areas packed above a few live ones
+        makes them, the SortedList is made again from the starts that stay, the rule
+        of its own slice deletion.)"""
         gap = None                                   # (prev, nxt) around the last erased
-        starts, by_start, nodes, holes, overlaps = self.starts, self.by_start, self.nodes, self.holes, self.overlaps
-        rebuild = self.rbtree is not None and not overlaps and len(areas) * 8 >= len(starts)
+        by_start, nodes, holes, overlaps = self.by_start, self.nodes, self.holes, self.overlaps
+        by_tree = self.rbtree is not None and not overlaps     # neighbours from the rbtree
+        above = self._above if by_tree else []              # (else self.starts empties it)
+        starts = self._starts if by_tree else self.starts
+        waiting = above[0] if above else self.mask + 1      # the lowest start in `above`
+        rebuild = by_tree and len(areas) * 8 >= len(starts)
         rb_erase = None if self.rbtree is None else self.rbtree.erase
         for va in areas:
             start = va.start
             node = nodes.pop(start, None)
             if gap is not None and gap[1].start == start and node is not None and not overlaps:
                 # A run of neighbours goes on: the area below it stays the one below.
-                above = RbTree.next(node)
-                prev, nxt = gap[0], None if above is None else above.va
+                nxt_node = RbTree.next(node)
+                prev, nxt = gap[0], None if nxt_node is None else nxt_node.va
             else:
                 if gap is not None and gap[1].start != start:
                     self._gap_between(*gap)
                 prev, nxt = self._neighbours(start, None if node is None else
                                              (RbTree.prev(node), RbTree.next(node)))
-            if not rebuild:
+            if not rebuild and start < waiting:
                 starts.remove(start)
             del by_start[start]
             if node is not None:
@@ -302,7 +324,9 @@ class VmapAreaTree:
         if gap is not None:
             self._gap_between(*gap)
         if rebuild:
-            self.starts = SortedList(filter(by_start.__contains__, starts))
+            self._starts = SortedList(filter(by_start.__contains__, starts))
+        if above:
+            self._above = list(filter(by_start.__contains__, above))
         self._edges()
         self.generation += 1
 
@@ -373,7 +397,7 @@ class VmapAreaTree:
         if self.overlaps and self.rbtree is not None:
             return self._tree_walk(addr, size, align, vend, exact_fit, first_contains_addr)
         # The fast path, the rbtree asked only for where merged's descent lands.
-        starts, areas, low2 = self.starts, self.by_start, self.low2
+        areas, low2 = self.by_start, self.low2
         n = len(areas)
         if not n:
             return addr, addr + size <= vend, 0, 0
@@ -383,6 +407,7 @@ class VmapAreaTree:
         if first.end >= addr:
             low = 0
         else:
+            starts = self.starts
             i = starts.bisect_right(addr) - 1        # the last area starting <= addr
             low = i if areas[starts[i]].end >= addr else i + 1
             if 0 < low < n and areas[starts[low - 1]].end == addr:
@@ -402,7 +427,7 @@ class VmapAreaTree:
                     node = node.left
                 assert node is not None      # the path ends at a node below addr + size
                 first = node.va
-                low = rank(starts, first.start)
+                low = rank(self.starts, first.start)
             elif first.start >= addr + size:
                 return addr, addr + size <= vend, 0, 0
         elif first_contains_addr and low == 0 and first.start > addr:
@@ -424,12 +449,13 @@ class VmapAreaTree:
             if cand + size > vend:
                 break
             if cand + reach <= nxt_start:
-                return cand, True, rank(starts, nxt_start) - low, low
+                return cand, True, rank(self.starts, nxt_start) - low, low
         # The walk ran off the last area, or past vend: find where it stopped.
         cand = (areas[self.top].end + self.gap + align - 1) & -align     # ALIGN(), inline
         if cand + size <= vend:
             return cand, True, n - low, low
         # The first k >= low whose move puts addr + size past vend (ends are sorted).
+        starts = self.starts
         lo, hi = low, n - 1
         while lo < hi:
             mid = (lo + hi) // 2
