@@ -224,6 +224,8 @@ class PageAllocator:
     `nr_pages` frames of the machine's memory are in use.  The frames in use are
     derived: every frame handed out so far but those on the free list."""
 
+    __slots__ = ("nr_pages", "next_pfn", "free_list")
+
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
         self.next_pfn = 1
@@ -259,6 +261,8 @@ class PageAllocator:
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageTable:
     """init_mm's kernel page table and every CPU's TLB."""
+
+    __slots__ = ("stats", "shift", "ptes", "tlbs", "dead")
 
     def __init__(self, nr_cpus: int, page_shift: int, stats, nr_pages: int = 1 << 32) -> None:
         self.stats = stats          # counts PTEs set and cleared
