@@ -8,6 +8,7 @@ knows a generation.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, NoReturn
 
 from .compiled import mypyc_attr
@@ -89,7 +90,7 @@ class Machine:
 
     # -- page tables and TLBs -----------------------------------------------------------
 
-    def vmap_page_range(self, cpu: int, start: int, end: int, frames: list) -> int:
+    def vmap_page_range(self, cpu: int, start: int, end: int, frames: array[int]) -> int:
         """vmap_page_range() with its WARN_ON()s; returns 0 or the error."""
         err, nr = self.pgtable.vmap_page_range(start, end, frames)
         if err:

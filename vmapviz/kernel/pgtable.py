@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from array import array
 from pickle import PickleBuffer
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .compiled import mypyc_attr
 
@@ -74,16 +74,19 @@ def count_in(masks, lo: int, hi: int) -> int:
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageSet:
-    """A set of page numbers: a bitmap per group (dead pages)."""
+    """A set of page numbers: a bitmap per group (dead pages); a group with no page
+    has no entry.  The size is counted when asked, not kept."""
 
-    __slots__ = ("bits", "count")
+    __slots__ = ("bits",)
 
     def __init__(self) -> None:
         self.bits: dict[int, int] = {}
-        self.count = 0
 
     def __len__(self) -> int:
-        return self.count
+        return sum(bits.bit_count() for bits in self.bits.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.bits)
 
     def __contains__(self, vpn: int) -> bool:
         return self.bits.get(vpn >> SHIFT, 0) >> (vpn & LOW) & 1 == 1
@@ -95,15 +98,9 @@ class PageSet:
     def __eq__(self, other) -> bool:
         return set(self) == set(other)
 
-    def add_bits(self, g: int, bits: int) -> None:
-        old = self.bits.get(g, 0)
-        self.bits[g] = old | bits
-        self.count += (bits & ~old).bit_count()
-
     def drop_bits(self, g: int, bits: int) -> None:
         old = self.bits.get(g, 0)
         if old & bits:
-            self.count -= (old & bits).bit_count()
             if old & ~bits:
                 self.bits[g] = old & ~bits
             else:
@@ -122,18 +119,21 @@ def frame_type(nr_pages: int) -> str:
 class PageMap:
     """Page number -> frame (the page table, a TLB): per group, a bitmap of the entries
     present and an array of frames of type `code` (where a bit is clear, the frame
-    means nothing).  Reads like a dict in page number order (get, in, len, items)."""
+    means nothing); a group with no entry has neither.  Reads like a dict in page
+    number order (get, in, len, items); the size is counted when asked, not kept."""
 
-    __slots__ = ("bits", "frames", "count", "code")
+    __slots__ = ("bits", "frames", "code")
 
     def __init__(self, code: str = "Q") -> None:
         self.bits: dict[int, int] = {}
-        self.frames: dict[int, array] = {}
-        self.count = 0
+        self.frames: dict[int, array[int]] = {}
         self.code = code
 
     def __len__(self) -> int:
-        return self.count
+        return sum(bits.bit_count() for bits in self.bits.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.bits)
 
     def __contains__(self, vpn: int) -> bool:
         return self.bits.get(vpn >> SHIFT, 0) >> (vpn & LOW) & 1 == 1
@@ -169,11 +169,11 @@ class PageMap:
         once, instead of writing every byte through the pickle stream (run.timeline's
         Checkpoint); bytes for older protocols (and copy.deepcopy)."""
         wrap = PickleBuffer if protocol >= 5 else array.tobytes
-        return PageMap, (self.code,), (self.code, self.count, self.bits,
+        return PageMap, (self.code,), (self.code, self.bits,
                                        {g: wrap(a) for g, a in self.frames.items()})
 
     def __setstate__(self, state: tuple) -> None:
-        self.code, self.count, self.bits, frames = state
+        self.code, self.bits, frames = state
         self.frames = {g: array(self.code, buf) for g, buf in frames.items()}
 
     def set(self, vpn: int, frame: int) -> None:
@@ -183,19 +183,17 @@ class PageMap:
             self.frames[g] = array(self.code, _EMPTY[self.code])
         self.frames[g][i] = frame
         self.bits[g] = old | 1 << i
-        self.count += not old >> i & 1
 
-    def set_run(self, g: int, i: int, bits: int, frames) -> None:
-        """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`."""
-        n = len(frames)
+    def set_run(self, g: int, i: int, bits: int, frames: array[int]) -> None:
+        """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`,
+        an array of this map's type (PageAllocator hands frames out so)."""
         old = self.bits.get(g, 0)
         if old:
             group = self.frames[g]
         else:
             self.frames[g] = group = array(self.code, _EMPTY[self.code])
-        group[i:i + n] = frames if type(frames) is array else array(self.code, frames)
+        group[i:i + len(frames)] = frames
         self.bits[g] = old | bits
-        self.count += n
 
     def drop_bits(self, g: int, bits: int) -> int:
         """Remove group g's entries under `bits`; how many were there."""
@@ -207,14 +205,11 @@ class PageMap:
             self.bits[g] = old & ~bits
         else:
             del self.bits[g], self.frames[g]
-        n = gone.bit_count()
-        self.count -= n
-        return n
+        return gone.bit_count()
 
     def clear(self) -> None:
         self.bits.clear()
         self.frames.clear()
-        self.count = 0
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
@@ -222,22 +217,29 @@ class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
     last-in first-out (like the per-CPU hot lists); fewer than asked once all
     `nr_pages` frames of the machine's memory are in use.  The frames in use are
-    derived: every frame handed out so far but those on the free list."""
+    derived: every frame handed out so far but those on the free list.  Frames go
+    out and come back as arrays of the page table's type (frame_type), which it
+    copies into its groups as they are."""
 
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
         self.next_pfn = 1
-        self.free_list: list[int] = []
+        self.free: array[int] = array(frame_type(nr_pages))   # the next reused last
+
+    @property
+    def free_list(self) -> list[int]:
+        """The free frames, the next reused last."""
+        return self.free.tolist()
 
     @property
     def allocated(self) -> set[int]:
         """The frames in use."""
-        return set(range(1, self.next_pfn)).difference(self.free_list)
+        return set(range(1, self.next_pfn)).difference(self.free)
 
-    def alloc_pages(self, count: int) -> list[int]:
+    def alloc_pages(self, count: int) -> array[int]:
         """`count` frames, fewer when memory runs out first: freed ones first, the
         newest freed first, then fresh ones."""
-        free = self.free_list
+        free = self.free
         if 0 < count <= len(free):          # the usual case: all of them freed ones
             pfns = free[:-count - 1:-1]
             del free[-count:]
@@ -251,9 +253,9 @@ class PageAllocator:
         pfns.extend(range(fresh, self.next_pfn))
         return pfns
 
-    def free_pages(self, pfns) -> None:
+    def free_pages(self, pfns: Iterable[int]) -> None:
         """__free_page() of each frame in order: the last freed is the next reused."""
-        self.free_list.extend(pfns)
+        self.free.extend(pfns)
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
@@ -268,38 +270,39 @@ class PageTable:
         self.tlbs = [PageMap(code) for _ in range(nr_cpus)]
         self.dead = PageSet()
 
-    def vmap_page_range(self, start: int, end: int, frames: list[int | None]) -> tuple[int, int]:
-        """vmap_page_range(): map frames[N] at start + N pages.  Returns (err, nr):
-        err 0 or -EBUSY (a PTE already present) or -ENOMEM (a missing page), and nr the
-        PTEs set before it stopped; the caller emits the WARN."""
+    def vmap_page_range(self, start: int, end: int, frames: array[int]) -> tuple[int, int]:
+        """vmap_page_range(): map frames[N] at start + N pages (an array from
+        PageAllocator; fewer frames than pages when memory ran out: the caller's page
+        array has a NULL there).  Returns (err, nr): err 0 or -EBUSY (a PTE already
+        present) or -ENOMEM (a NULL page), and nr the PTEs set before it stopped; the
+        caller emits the WARN."""
         ptes = self.ptes
         shift = self.shift
         vpn = start >> shift
         count = (end - start) >> shift
         i = vpn & LOW
-        if 0 < count <= len(frames) and i + count <= PAGES and None not in frames:
+        if count == len(frames) and 0 < count <= PAGES - i:
             # One group, every page given: the usual case.
             g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
             if not ptes.bits.get(g, 0) & bits:
-                ptes.set_run(g, i, bits, frames if len(frames) == count else frames[:count])
+                ptes.set_run(g, i, bits, frames)
                 self.stats.ptes_set += count
                 return 0, count
-        if len(frames) >= count and None not in frames:
+        if len(frames) >= count:
             runs = [(g, i, j, ((1 << (j - i)) - 1) << i) for g, i, j in spans(vpn, vpn + count)]
             if not any(ptes.bits.get(g, 0) & bits for g, _, _, bits in runs):   # none mapped yet
                 k = 0
                 for g, i, j, bits in runs:
-                    ptes.set_run(g, i, bits, frames[k:k + j - i] if k or len(frames) > j - i else frames)
+                    ptes.set_run(g, i, bits, frames[k:k + j - i])
                     k += j - i
                 self.stats.ptes_set += count
                 return 0, count
         for nr in range(count):
             if vpn + nr in ptes:
                 return -EBUSY, nr
-            frame = frames[nr]
-            if frame is None:
+            if nr == len(frames):
                 return -ENOMEM, nr
-            ptes.set(vpn + nr, frame)
+            ptes.set(vpn + nr, frames[nr])
             self.stats.ptes_set += 1
         return 0, count
 
@@ -322,17 +325,18 @@ class PageTable:
         lo, hi = start >> shift, end >> shift
         present = self.ptes.bits
         g = lo >> SHIFT
+        dead = self.dead.bits
         if lo < hi and g == (hi - 1) >> SHIFT:      # one group: the usual case
             mapped = present.get(g, 0) & ((1 << (hi - lo)) - 1) << (lo & LOW)
             if mapped:
-                self.dead.add_bits(g, mapped)
+                dead[g] = dead.get(g, 0) | mapped
             return
         if hi <= lo:
             return
         for g, bits in groups(lo, hi, present):
             mapped = present.get(g, 0) & bits
             if mapped:
-                self.dead.add_bits(g, mapped)
+                dead[g] = dead.get(g, 0) | mapped
 
     def walk(self, cpu: int, vpn: int, n: int) -> tuple[Sequence[int], Sequence[int], int | None, int]:
         """A kernel access to n pages from vpn on `cpu`, page by page through its TLB,
@@ -388,7 +392,7 @@ class PageTable:
         lo, hi = start >> self.shift, end >> self.shift
         entries = stale = 0
         for tlb in self.tlbs:
-            if tlb.count:
+            if tlb.bits:
                 for g, bits in groups(lo, hi, tlb.bits):
                     stale += self._stale_in(tlb, g, bits)
                     entries += tlb.drop_bits(g, bits)
@@ -399,7 +403,7 @@ class PageTable:
         many were stale)."""
         entries = stale = 0
         for tlb in self.tlbs:
-            entries += tlb.count
+            entries += len(tlb)
             stale += sum(self._stale_in(tlb, g, -1) for g in tlb.bits)
             tlb.clear()
         return entries, stale
