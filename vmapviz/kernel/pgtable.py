@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from array import array
 from pickle import PickleBuffer
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 from .compiled import mypyc_attr
 
@@ -184,10 +184,10 @@ class PageMap:
         self.frames[g][i] = frame
         self.bits[g] = old | 1 << i
 
-    def set_run(self, g: int, i: int, bits: int, frames: array[int]) -> None:
+    def set_run(self, g: int, i: int, bits: int, frames: array[int], old: int) -> None:
         """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`,
-        an array of this map's type (PageAllocator hands frames out so)."""
-        old = self.bits.get(g, 0)
+        an array of this map's type (PageAllocator hands frames out so).  `old` is the
+        group's bitmap now, which the caller has read."""
         if old:
             group = self.frames[g]
         else:
@@ -270,12 +270,12 @@ class PageTable:
         self.tlbs = [PageMap(code) for _ in range(nr_cpus)]
         self.dead = PageSet()
 
-    def vmap_page_range(self, start: int, end: int, frames: array[int]) -> tuple[int, int]:
+    def vmap_page_range(self, start: int, end: int, frames: array[int]) -> tuple[int, int] | None:
         """vmap_page_range(): map frames[N] at start + N pages (an array from
         PageAllocator; fewer frames than pages when memory ran out: the caller's page
-        array has a NULL there).  Returns (err, nr): err 0 or -EBUSY (a PTE already
-        present) or -ENOMEM (a NULL page), and nr the PTEs set before it stopped; the
-        caller emits the WARN."""
+        array has a NULL there).  Returns None when every page is mapped, else (err,
+        nr): err -EBUSY (a PTE already present) or -ENOMEM (a NULL page), and nr the
+        PTEs set before it stopped; the caller emits the WARN."""
         ptes = self.ptes
         shift = self.shift
         vpn = start >> shift
@@ -284,19 +284,20 @@ class PageTable:
         if count == len(frames) and 0 < count <= PAGES - i:
             # One group, every page given: the usual case.
             g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
-            if not ptes.bits.get(g, 0) & bits:
-                ptes.set_run(g, i, bits, frames)
+            old = ptes.bits.get(g, 0)
+            if not old & bits:
+                ptes.set_run(g, i, bits, frames, old)
                 self.stats.ptes_set += count
-                return 0, count
+                return None
         if len(frames) >= count:
             runs = [(g, i, j, ((1 << (j - i)) - 1) << i) for g, i, j in spans(vpn, vpn + count)]
             if not any(ptes.bits.get(g, 0) & bits for g, _, _, bits in runs):   # none mapped yet
                 k = 0
                 for g, i, j, bits in runs:
-                    ptes.set_run(g, i, bits, frames[k:k + j - i])
+                    ptes.set_run(g, i, bits, frames[k:k + j - i], ptes.bits.get(g, 0))
                     k += j - i
                 self.stats.ptes_set += count
-                return 0, count
+                return None
         for nr in range(count):
             if vpn + nr in ptes:
                 return -EBUSY, nr
@@ -304,7 +305,7 @@ class PageTable:
                 return -ENOMEM, nr
             ptes.set(vpn + nr, frames[nr])
             self.stats.ptes_set += 1
-        return 0, count
+        return None
 
     def vunmap_page_range(self, start: int, end: int) -> int:
         """vunmap_page_range(): clear the PTEs of [start, end); returns how many were set."""
@@ -323,9 +324,8 @@ class PageTable:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
         shift = self.shift
         lo, hi = start >> shift, end >> shift
-        present = self.ptes.bits
+        present, dead = self.ptes.bits, self.dead.bits
         g = lo >> SHIFT
-        dead = self.dead.bits
         if lo < hi and g == (hi - 1) >> SHIFT:      # one group: the usual case
             mapped = present.get(g, 0) & ((1 << (hi - lo)) - 1) << (lo & LOW)
             if mapped:
@@ -338,22 +338,25 @@ class PageTable:
             if mapped:
                 dead[g] = dead.get(g, 0) | mapped
 
-    def walk(self, cpu: int, vpn: int, n: int) -> tuple[Sequence[int], Sequence[int], int | None, int]:
+    def walk(self, cpu: int, vpn: int, n: int) -> tuple[list[int], list[int], int | None] | None:
         """A kernel access to n pages from vpn on `cpu`, page by page through its TLB,
-        filled from the page table, stopping at the first unmapped page.  Returns
-        (pages through a stale TLB entry, dead pages reached through a PTE, the
-        unmapped page or None, TLB misses filled)."""
+        filled from the page table (each fill a TLB miss, counted in stats), stopping
+        at the first unmapped page.  Returns None when every page went through a
+        current entry or a fill from a live PTE, else (pages through a stale TLB
+        entry, dead pages reached through a PTE, the unmapped page or None)."""
         ptes, tlb, dead = self.ptes, self.tlbs[cpu], self.dead
         i = vpn & LOW
         if 0 < n and i + n <= PAGES:                # one group: the usual case
             g, bits = vpn >> SHIFT, ((1 << n) - 1) << i
             if ptes.bits.get(g, 0) & bits == bits and not dead.bits.get(g, 0) & bits:
-                cached = tlb.bits.get(g, 0) & bits
+                held = tlb.bits.get(g, 0)
+                cached = held & bits
                 if not cached:                      # every page a TLB miss
-                    tlb.set_run(g, i, bits, ptes.frames[g][i:i + n])
-                    return (), (), None, n
+                    tlb.set_run(g, i, bits, ptes.frames[g][i:i + n], held)
+                    self.stats.tlb_misses += n
+                    return None
                 if cached == bits and tlb.frames[g][i:i + n] == ptes.frames[g][i:i + n]:
-                    return (), (), None, 0          # every page through a current entry
+                    return None                     # every page through a current entry
         fills = []               # every page mapped, none dead: each group all cached or none
         for g, i, j in spans(vpn, vpn + n):
             bits = ((1 << (j - i)) - 1) << i
@@ -366,25 +369,25 @@ class PageTable:
                 break
         else:
             for g, i, j, bits in fills:
-                tlb.set_run(g, i, bits, ptes.frames[g][i:j])
-            return (), (), None, sum(j - i for _, i, j, _ in fills)
+                tlb.set_run(g, i, bits, ptes.frames[g][i:j], tlb.bits.get(g, 0))
+                self.stats.tlb_misses += j - i
+            return None
         stale: list[int] = []
         freed: list[int] = []
-        misses = 0
         for v in range(vpn, vpn + n):
             pte = ptes.get(v)
             entry = tlb.get(v)
             if entry is not None and entry != pte:
                 stale.append(v)
             elif pte is None:
-                return stale, freed, v, misses
+                return stale, freed, v
             else:
                 if entry is None:
                     tlb.set(v, pte)
-                    misses += 1
+                    self.stats.tlb_misses += 1
                 if v in dead:
                     freed.append(v)
-        return stale, freed, None, misses
+        return (stale, freed, None) if stale or freed else None
 
     def flush_range(self, start: int, end: int) -> tuple[int, int]:
         """Drop [start, end) from every CPU's TLB (a range flush, as ARM's

@@ -79,9 +79,8 @@ class RewriteKernel(RewriteState):
             got = vb_alloc(self, cpu, order)
             if got is None:
                 return None, ""
-            addr, vb = got
-            bit = (addr - vb.start) >> shift
-            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb.id, bit, bit + (1 << order) - 1)
+            addr, vb_id, bit = got
+            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb_id, bit, bit + (1 << order) - 1)
         else:
             size = uint_pages(count, shift)
             if not size:
@@ -108,16 +107,16 @@ class RewriteKernel(RewriteState):
         """vm_unmap_ram(): the PTEs stay (lazily); the simulator frees the pages it lent.
         `failed`: vm_map_ram() giving back the region it just took, whose mapping
         failed, with the frames it had (not lent: not in ram_maps)."""
-        if not addr or addr < self.VMALLOC_START or addr > self.VMALLOC_END or addr & (self.page_size - 1):
-            self._bad_unmap_addr(cpu, addr)
+        if not self.VMALLOC_START <= addr <= self.VMALLOC_END or addr & (self.page_size - 1):
+            self._bad_unmap_addr(cpu, addr)     # (VMALLOC_START > 0: addr 0 is below it)
         detail: str | tuple[Any, ...]
         if count <= self.vmap_max_alloc:
-            vb = vb_free(self, cpu, addr, *self.vb_size_order[count], failed is not None)
+            size, order = self.vb_size_order[count]
+            vb_id, bit = vb_free(self, cpu, addr, size, order, failed is not None)
             if count:
-                bit = (addr - vb.start) >> self.page_shift
-                detail = "block #{}, bits {}-{} dirty", vb.id, bit, bit + (1 << (count - 1).bit_length()) - 1
+                detail = "block #{}, bits {}-{} dirty", vb_id, bit, bit + (1 << order) - 1
             else:
-                detail = f"block #{vb.id}: vb->dirty past VMAP_BBMAP_BITS"
+                detail = f"block #{vb_id}: vb->dirty past VMAP_BBMAP_BITS"
         else:
             detail = self._free_unmap_vmap_area_addr(cpu, addr, count)
         self.pages.free_pages(self.ram_maps.pop(addr, ()) if failed is None else failed)
