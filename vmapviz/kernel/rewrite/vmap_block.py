@@ -217,7 +217,10 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     get_order(size), which vm_unmap_ram() has.  Returns (the block's id, the region's
     first bit)."""
     nbits = 1 << order
-    vb = k.block_at(addr)
+    # radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): block_at() without
+    # its call, on the hot path.
+    vb_shift = k.vb_shift
+    vb = k.vmap_block_tree.get((addr >> vb_shift) - (k.VMALLOC_START >> vb_shift))
     if vb is None:
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
     shift = k.page_shift
@@ -241,7 +244,10 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     stats.vb_lock += 1
     if honest:
         vb.dirty_map = dirty_map | region
-        mark_freed(k, vb.start, addr, addr + (nbits << shift))
+        if k.tree.overlaps:                 # posted, an area over another: page by page
+            mark_freed(k, vb.start, addr, addr + (nbits << shift))
+        else:                               # mark_freed()'s usual case, without its call
+            k.pgtable.mark_dead(addr, addr + (nbits << shift))
     else:
         _corrupting_free(k, cpu, vb, addr, size, pos, nbits, region)
     dirty = vb.dirty
