@@ -344,19 +344,19 @@ class PageTable:
         at the first unmapped page.  Returns None when every page went through a
         current entry or a fill from a live PTE, else (pages through a stale TLB
         entry, dead pages reached through a PTE, the unmapped page or None)."""
-        ptes, tlb, dead = self.ptes, self.tlbs[cpu], self.dead
+        ptes, tlb = self.ptes, self.tlbs[cpu]
         i = vpn & LOW
-        if 0 < n and i + n <= PAGES:                # one group: the usual case
+        if 0 < n <= PAGES - i:                      # one group: the usual case
             g, bits = vpn >> SHIFT, ((1 << n) - 1) << i
-            if ptes.bits.get(g, 0) & bits == bits and not dead.bits.get(g, 0) & bits:
+            if ptes.bits.get(g, 0) & bits == bits and not self.dead.bits.get(g, 0) & bits:
                 held = tlb.bits.get(g, 0)
-                cached = held & bits
-                if not cached:                      # every page a TLB miss
+                if not held & bits:                 # every page a TLB miss
                     tlb.set_run(g, i, bits, ptes.frames[g][i:i + n], held)
                     self.stats.tlb_misses += n
                     return None
-                if cached == bits and tlb.frames[g][i:i + n] == ptes.frames[g][i:i + n]:
+                if held & bits == bits and tlb.frames[g][i:i + n] == ptes.frames[g][i:i + n]:
                     return None                     # every page through a current entry
+        dead = self.dead
         fills = []               # every page mapped, none dead: each group all cached or none
         for g, i, j in spans(vpn, vpn + n):
             bits = ((1 << (j - i)) - 1) << i
