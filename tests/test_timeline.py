@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from driver_helpers import wait_for
 
 from vmapviz.run.driver import Run
-from vmapviz.run.timeline import BLOCK, OpLog, Timeline
+from vmapviz.kernel.pgtable import PageMap
+from vmapviz.run.timeline import BLOCK, Checkpoint, OpLog, Timeline
 from vmapviz.workloads import WORKLOADS, Op, get, load
 
 
@@ -279,7 +280,9 @@ def test_the_whole_timeline_stays_within_its_budget_and_forgets_the_oldest_histo
     peak = 0
     for _ in range(40_000):
         run.step()
-        held = (sum(map(len, tl.blobs.values())) + sum(map(len, tl.log.blocks.values()))
+        distinct = {id(b): len(b) for blob in tl.blobs.values() for b in blob.buffers}   # shared: once
+        held = (sum(len(blob.data) for blob in tl.blobs.values()) + sum(distinct.values())
+                + sum(map(len, tl.log.blocks.values()))
                 + 120 * len(tl.log.ops) + sum(8 * len(m) for m in tl.marks.values()))
         peak = max(peak, held)
     assert peak <= 1 << 20
@@ -302,3 +305,56 @@ def test_the_whole_timeline_stays_within_its_budget_and_forgets_the_oldest_histo
     run.seek(40_000)
     run.call("purge")                         # at the end nothing needs bringing back
     assert tl.end == 40_001
+
+
+def three_groups():
+    """A PageMap ("I" frames, 4 bytes each) of groups 0, 1 and 5: 4,096 bytes of frames
+    a group."""
+    pm = PageMap("I")
+    for g in (0, 1, 5):
+        pm.set_run(g, 0, 0b111, [10 * g + 1, 10 * g + 2, 10 * g + 3])
+    return pm
+
+
+def test_a_checkpoint_shares_the_groups_unchanged_since_the_last_one():
+    """Group 1 written between two checkpoints is copied again; groups 0 and 5 are not:
+    the second checkpoint holds the very bytes objects of the first.  Each restores its
+    own state, into arrays of its own."""
+    pm = three_groups()
+    last: dict = {}
+    first = Checkpoint(pm, last)
+    pm.set(1024 + 7, 99)                       # group 1, entry 7
+    pm.drop_bits(5, 0b1)                       # group 5's bitmap only: its frames stay
+    second = Checkpoint(pm, last)
+    assert len(first.buffers) == len(second.buffers) == 3
+    shared = [a is b for a, b in zip(first.buffers, second.buffers)]
+    assert shared == [True, False, True]       # in group order 0, 1, 5
+    assert len(second) == len(second.data) + 3 * 4096   # len() counts every buffer
+    old, new = first.load(), second.load()
+    assert dict(old.items()) == {0: 1, 1: 2, 2: 3, 1024: 11, 1025: 12, 1026: 13,
+                                 5120: 51, 5121: 52, 5122: 53}
+    assert dict(new.items()) == {0: 1, 1: 2, 2: 3, 1024: 11, 1025: 12, 1026: 13, 1031: 99,
+                                 5121: 52, 5122: 53}
+    new.set(1, 7)                              # a restored array is its own
+    assert second.load().get(1) == 2 and old.get(1) == 2 and pm.get(1) == 2
+    assert Checkpoint(pm).buffers[0] is not second.buffers[0]   # without `last`: all copied
+
+
+def test_the_timeline_counts_a_shared_buffer_once():
+    """Three checkpoints of three_groups(), group 1 written before the second: 3 + 1
+    distinct groups of 4,096 bytes while all are kept; dropping the second frees only
+    its pickle and its own copy of group 1, dropping the first then frees its group 1."""
+    pm = three_groups()
+    tl = Timeline(every=10)
+    tl.save(0, pm, ())
+    pm.set(1024 + 7, 99)
+    tl.save(10, pm, ())
+    tl.save(20, pm, ())
+    data = [len(tl.blobs[op].data) for op in (0, 10, 20)]
+    assert tl.bytes == sum(data) + 4 * 4096
+    tl._drop(10)
+    assert tl.bytes == data[0] + data[2] + 4 * 4096     # 20 holds 10's copy of group 1
+    tl._drop(0)
+    assert tl.bytes == data[2] + 3 * 4096
+    tl.truncate(0)                               # forget every checkpoint after op 0: none left
+    assert tl.bytes == 0 and tl.holders == {}

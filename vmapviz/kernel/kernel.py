@@ -37,6 +37,8 @@ class Kernel(Machine):
     body), plus the view hooks below.  `detail` is a str, or a template and its values
     (events.Return), formatted only when a view reads it."""
 
+    __slots__ = ("generation", "ulong_max", "nr_cpus")
+
     FLAG_NAMES: ClassVar[tuple[tuple[int, str], ...]] = ()   # what VmapArea.flags' bits mean here
     # Capabilities: what only some generations keep, each empty here (Features says who has it).
     drain_pending: bool = False    # kworker_purge: the drain work is queued

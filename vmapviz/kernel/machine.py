@@ -24,7 +24,15 @@ class KernelBug(Exception):
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class Machine:
-    """The shared state and the primitives every generation calls."""
+    """The shared state and the primitives every generation calls.
+
+    Every class of a kernel's state declares `__slots__` (each generation's classes
+    add their own): a checkpoint pickles the kernel, and CPython 3.11's pickle reads
+    an instance's `__dict__`, which turns its attributes into a real dict for good,
+    after which every access takes a slower path (the triple measured 87.6k
+    instructions fresh, 89.7k once pickled; 81.7k and 82.4k with slots)."""
+
+    __slots__ = ("config", "page_shift", "page_size", "stats", "pgtable", "pages", "events", "op", "corruption")
 
     def __init__(self, config: Config) -> None:
         self.config = config

@@ -221,6 +221,8 @@ class PageAllocator:
     out and come back as arrays of the page table's type (frame_type), which it
     copies into its groups as they are."""
 
+    __slots__ = ("nr_pages", "next_pfn", "free_list")
+
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
         self.next_pfn = 1
@@ -261,6 +263,8 @@ class PageAllocator:
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageTable:
     """init_mm's kernel page table and every CPU's TLB."""
+
+    __slots__ = ("stats", "shift", "ptes", "tlbs", "dead")
 
     def __init__(self, nr_cpus: int, page_shift: int, stats, nr_pages: int = 1 << 32) -> None:
         self.stats = stats          # counts PTEs set and cleared

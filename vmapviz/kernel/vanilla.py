@@ -29,6 +29,8 @@ FAIL_MESSAGE = "allocation failed: out of vmalloc space - use vmalloc=<size> to 
 class VanillaKernel(Kernel):
     """v2.6.27's vmlist and the old API: `_<call>(cpu, *args)` -> (result, detail)."""
 
+    __slots__ = ("vm", "vmlist")
+
     NULL_PAGE_WARNS = False
 
     def __init__(self, config: Config | None = None) -> None:

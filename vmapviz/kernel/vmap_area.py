@@ -101,6 +101,9 @@ class VmapAreaTree:
     `bits` is the width of an unsigned long; `rbtree` keeps the kernel's red-black tree
     beside the list (the rewrite)."""
 
+    __slots__ = ("gap", "mask", "starts", "by_start", "rbtree", "nodes", "holes", "overlaps", "generation",
+                 "top", "low2")
+
     def __init__(self, gap: int, bits: int = 64, rbtree: bool = False) -> None:
         self.gap = gap
         self.mask = (1 << bits) - 1            # ULONG_MAX

@@ -134,14 +134,25 @@ class OpLog:
 class Checkpoint:
     """An object pickled (protocol 5) with its big buffers out of band: the page
     tables' frame arrays (pgtable.PageMap) are copied once each, not written through
-    the pickle stream, which costs several times a plain copy.  len() is its bytes."""
+    the pickle stream, which costs several times a plain copy.  len() is its bytes,
+    every buffer counted.
+
+    With `last` (a Timeline's, kept from one checkpoint to the next), a buffer equal
+    to the copy the previous checkpoint made of the same object is not kept again:
+    the two checkpoints share that immutable bytes object.  Most of a page table's
+    groups are not written between two checkpoints, and copying them again cost most
+    of a checkpoint's time (fresh memory, page by page).  Restoring copies every
+    buffer into a new array anyway, so nothing aliases."""
 
     __slots__ = ("data", "buffers", "nbytes")
 
-    def __init__(self, obj: object) -> None:
+    def __init__(self, obj: object, last: dict[int, tuple[object, bytes]] | None = None) -> None:
         buffers: list[pickle.PickleBuffer] = []
         self.data = pickle.dumps(obj, 5, buffer_callback=buffers.append)
-        self.buffers = [bytes(b) for b in buffers]     # copies: the object changes on
+        if last is None:
+            self.buffers = [bytes(b) for b in buffers]     # copies: the object changes on
+        else:
+            self.buffers = share(buffers, last)
         self.nbytes = len(self.data) + sum(map(len, self.buffers))
 
     def __len__(self) -> int:
@@ -150,6 +161,27 @@ class Checkpoint:
     def load(self):
         """A fresh copy of the object."""
         return pickle.loads(self.data, buffers=self.buffers)
+
+
+def share(buffers: list[pickle.PickleBuffer], last: dict[int, tuple[object, bytes]]) -> list[bytes]:
+    """A bytes copy of each buffer, or the one made last time where the object that
+    exported it (an array) holds the same bytes again.  `last` maps id(exporter) to
+    (exporter, copy), the exporter kept so that its id stays its own; it is replaced
+    by this checkpoint's.  A copy made only to compare is freed at once, its memory
+    reused by the next: it costs a fraction of a copy kept."""
+    copies = []
+    now = {}
+    for b in buffers:
+        source = b.raw().obj
+        copy = bytes(b)
+        old = last.get(id(source))
+        if old is not None and old[1] == copy:
+            copy = old[1]
+        now[id(source)] = (source, copy)
+        copies.append(copy)
+    last.clear()
+    last.update(now)
+    return copies
 
 
 class Timeline:
@@ -164,7 +196,9 @@ class Timeline:
         self.points: list[int] = []          # checkpoint ops, sorted
         self.blobs: dict[int, Checkpoint] = {}    # op -> (kernel, recent records) pickled
         self.made: list[int] = []            # checkpoint ops in the order they were made
-        self.bytes = 0                       # of the checkpoints
+        self.bytes = 0                       # of the checkpoints, a shared buffer once
+        self.last: dict[int, tuple[object, bytes]] = {}   # the buffers the last save copied
+        self.holders: dict[int, int] = {}    # id of a buffer kept -> checkpoints holding it
         self.start = 0                       # the first op history still holds
         self.marks: dict[str, array] = {name: array("Q") for name in UNTIL}
         self.op_cost = 20e-6                 # seconds per op, measured
@@ -202,12 +236,12 @@ class Timeline:
         if op in self.blobs:
             return
         t0 = time.thread_time()
-        blob = Checkpoint((kernel, tuple(recent)))
+        blob = Checkpoint((kernel, tuple(recent)), self.last)
         dump_s = time.thread_time() - t0
         bisect.insort(self.points, op)
         self.blobs[op] = blob
         self.made.append(op)
-        self.bytes += len(blob)
+        self.bytes += self._held(blob, 1)
         self._adapt(op, dump_s)
         self._fit(op)
 
@@ -270,8 +304,24 @@ class Timeline:
 
     def _drop(self, op: int) -> None:
         self.points.remove(op)
-        self.bytes -= len(self.blobs.pop(op))
+        self.bytes -= self._held(self.blobs.pop(op), -1)
         self.made.remove(op)
+
+    def _held(self, blob: Checkpoint, step: int) -> int:
+        """The bytes a checkpoint kept (step 1) or dropped (step -1) adds or frees: its
+        pickle, and each buffer no other checkpoint holds (shared ones count once)."""
+        n = len(blob.data)
+        holders = self.holders
+        for buf in blob.buffers:
+            key = id(buf)            # unique while a checkpoint holds it
+            count = holders.get(key, 0) + step
+            if count:
+                holders[key] = count
+            else:
+                del holders[key]
+            if count == (step > 0):  # the first to hold it, or the last to let it go
+                n += len(buf)
+        return n
 
     # -- going back ----------------------------------------------------------------------
 
@@ -280,7 +330,9 @@ class Timeline:
         return self.points[max(0, bisect.bisect_right(self.points, op) - 1)]
 
     def restore(self, op: int):
-        """(kernel, recent event records) as checkpointed at `op`: fresh objects each time."""
+        """(kernel, recent event records) as checkpointed at `op`: fresh objects each time.
+        The next checkpoint copies every buffer (the restored arrays are new objects)."""
+        self.last.clear()
         return self.blobs[op].load()
 
     def truncate(self, n: int) -> None:

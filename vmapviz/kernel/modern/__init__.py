@@ -38,6 +38,8 @@ __all__ = ["ModernKernel", "ModernKernel618", "KWORKER", "FreeBlock", "PoolView"
 class ModernKernel(ModernState):
     """6.12's calls: `_<call>(cpu, *args)` -> (result, detail)."""
 
+    __slots__ = ()
+
     FLAG_NAMES = FLAG_NAMES
 
     @classmethod
@@ -261,6 +263,8 @@ class ModernKernel618(ModernKernel):
     The change is "mm/vmalloc.c: optimize code in decay_va_pool_node() a little bit"
     (Baoquan He, April 2025), a clean-up without a Fixes: or stable tag: 6.12.y keeps
     the wrap."""
+
+    __slots__ = ()
 
     POOL_DECAY_WRAPS = False
 

@@ -37,6 +37,8 @@ def ALIGN(x: int, a: int) -> int:
 class FreeSpace:
     """The free blocks: `starts` in address order, `end_of` each block's end."""
 
+    __slots__ = ("starts", "end_of", "classes", "generation")
+
     def __init__(self, start: int, end: int) -> None:
         self.starts = SortedList()
         self.end_of: dict[int, int] = {}

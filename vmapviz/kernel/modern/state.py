@@ -59,6 +59,10 @@ class VmapNode:
 class ModernState(Kernel):
     """The globals of 6.12's mm/vmalloc.c."""
 
+    __slots__ = ("area_gen", "counts", "drain_pending", "free", "nodes", "nr_nodes", "va", "vb_base", "vbq",
+                 "vmap_block_size", "vmap_lazy_nr", "vmap_max_alloc", "vms", "xa", "zone_size", "ram_maps",
+                 "block_ids")
+
     # decay_va_pool_node(): 6.12 tests its unsigned n_decay after `--n_decay`, so a pool
     # of fewer than four areas (n_decay 0) wraps and is emptied; 6.18 keeps it.
     POOL_DECAY_WRAPS = True

@@ -23,6 +23,8 @@ from .vmap_block import VmapBlockQueue, vb_alloc, vb_free, vm_unmap_aliases
 class RewriteKernel(RewriteState):
     """The rewrite's calls: `_<call>(cpu, *args)` -> (result, detail)."""
 
+    __slots__ = ()
+
     FLAG_NAMES = FLAG_NAMES
 
     def __init__(self, config: Config | None = None) -> None:

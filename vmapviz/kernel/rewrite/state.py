@@ -48,6 +48,10 @@ POLICIES = {
 class RewriteState(Kernel):
     """The globals of the rewrite's mm/vmalloc.c."""
 
+    __slots__ = ("policy", "tree", "lazy", "vmap_lazy_nr", "vmlist", "vmlist_order", "freed_vms",
+                 "vmap_block_tree", "vbq", "block_ids", "ram_maps", "overlaps", "stolen", "VMALLOC_START",
+                 "VMALLOC_END", "vmap_max_alloc", "vb_size_order", "vb_shift")
+
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.policy = POLICIES[config.variant]
