@@ -221,7 +221,7 @@ class PageAllocator:
     out and come back as arrays of the page table's type (frame_type), which it
     copies into its groups as they are."""
 
-    __slots__ = ("nr_pages", "next_pfn", "free_list")
+    __slots__ = ("nr_pages", "next_pfn", "free")
 
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
