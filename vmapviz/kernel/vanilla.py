@@ -165,8 +165,7 @@ class VanillaKernel(Kernel):
         vm.pages = self.pages.alloc_pages(count)
         short = len(vm.pages) < count
         end = vm.addr + vm.size - self.config.page_size
-        if (short and vm.flags & VM_ALLOC) or self.vmap_page_range(cpu, vm.addr, end,
-                                                                   vm.pages + [None] * short):
+        if (short and vm.flags & VM_ALLOC) or self.vmap_page_range(cpu, vm.addr, end, vm.pages):
             self.vunmap_common(cpu, vm.addr, bool(vm.flags & VM_ALLOC))
             return None
         return vm.addr

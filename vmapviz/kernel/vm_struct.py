@@ -6,7 +6,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from sortedcontainers import SortedList
 
@@ -32,7 +32,7 @@ class VmStruct:
     size: int
     flags: int
     kind: str
-    pages: list[int] = field(default_factory=list)
+    pages: Sequence[int] = field(default_factory=list)   # PageAllocator's array once mapped
     pages_area: int | None = None
 
     @property

@@ -151,7 +151,7 @@ def map_new_pages(k: RewriteState, cpu: int, vm: VmStruct, count: int) -> int | 
     pages = vm.pages = k.pages.alloc_pages(count)
     short = len(pages) < count
     if (short and vm.flags & VM_ALLOC) or k.vmap_page_range(
-            cpu, vm.addr, vm.addr + vm.size - k.page_size, pages + [None] if short else pages):
+            cpu, vm.addr, vm.addr + vm.size - k.page_size, pages):     # fewer pages: a NULL one
         vunmap_common(k, cpu, vm.addr, bool(vm.flags & VM_ALLOC))
         return None
     return vm.addr
