@@ -5,6 +5,7 @@ back (or forward) to op n must be exactly the state a straight run has after n o
 
 import io
 import pathlib
+from array import array
 
 import pytest
 from hypothesis import given, settings
@@ -312,7 +313,7 @@ def three_groups():
     a group."""
     pm = PageMap("I")
     for g in (0, 1, 5):
-        pm.set_run(g, 0, 0b111, [10 * g + 1, 10 * g + 2, 10 * g + 3])
+        pm.set_run(g, 0, 0b111, array("I", [10 * g + 1, 10 * g + 2, 10 * g + 3]), 0)
     return pm
 
 

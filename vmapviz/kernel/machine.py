@@ -8,6 +8,7 @@ knows a generation.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, NoReturn
 
 from .compiled import mypyc_attr
@@ -97,19 +98,21 @@ class Machine:
 
     # -- page tables and TLBs -----------------------------------------------------------
 
-    def vmap_page_range(self, cpu: int, start: int, end: int, frames: list) -> int:
+    def vmap_page_range(self, cpu: int, start: int, end: int, frames: array[int]) -> int:
         """vmap_page_range() with its WARN_ON()s; returns 0 or the error."""
-        err, nr = self.pgtable.vmap_page_range(start, end, frames)
-        if err:
-            addr = start + nr * self.config.page_size
-            # vmap_pte_range() returns -EBUSY or -ENOMEM; vmap_pmd_range() turns any error
-            # into -ENOMEM, which is what the caller sees.
-            if err == -EBUSY:
-                self.warn(cpu, "vmap_page_range", f"WARN_ON(!pte_none(*pte)): PTE already present "
-                          f"at {addr:#x}; the caller gets -ENOMEM (-12)", "WARN_ON(!pte_none(*pte))")
-            elif self.NULL_PAGE_WARNS:
-                self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}; the "
-                          "caller gets -ENOMEM (-12)", "WARN_ON(!page)")
+        failed = self.pgtable.vmap_page_range(start, end, frames)
+        if failed is None:
+            return 0
+        err, nr = failed
+        addr = start + nr * self.config.page_size
+        # vmap_pte_range() returns -EBUSY or -ENOMEM; vmap_pmd_range() turns any error
+        # into -ENOMEM, which is what the caller sees.
+        if err == -EBUSY:
+            self.warn(cpu, "vmap_page_range", f"WARN_ON(!pte_none(*pte)): PTE already present "
+                      f"at {addr:#x}; the caller gets -ENOMEM (-12)", "WARN_ON(!pte_none(*pte))")
+        elif self.NULL_PAGE_WARNS:
+            self.warn(cpu, "vmap_page_range", f"WARN_ON(!page): no page for {addr:#x}; the "
+                      "caller gets -ENOMEM (-12)", "WARN_ON(!page)")
         return err
 
     def flush_tlb_kernel_range(self, cpu: int, start: int, end: int, whole: bool | None = None) -> None:
@@ -139,20 +142,20 @@ class Machine:
         the access stops there.  Returns "ok", "fault", or "use-after-free" (a stale TLB
         entry, or a PTE left for a page its user already freed)."""
         shift = self.page_shift
-        stale, freed, fault, misses = self.pgtable.walk(cpu, addr >> shift, nr_pages)
-        if misses:
-            self.stats.tlb_misses += misses
+        found = self.pgtable.walk(cpu, addr >> shift, nr_pages)
+        if found is None:
+            return "ok"
+        stale, freed, fault = found
         if stale or freed:
             self.stats.use_after_free += 1
             how = "a stale TLB entry" if stale else "a PTE left for lazy flushing"
             pages = stale or freed
             self.emit(UseAfterFree, self.op, cpu, pages[0] << shift, len(pages), how)
             return "use-after-free"
-        if fault is not None:
-            self.stats.faults += 1
-            self.emit(Fault, self.op, cpu, fault << shift)
-            return "fault"
-        return "ok"
+        assert fault is not None        # no stale or dead page met: an unmapped one
+        self.stats.faults += 1
+        self.emit(Fault, self.op, cpu, fault << shift)
+        return "fault"
 
     def stale_pages(self, cpu: int) -> frozenset[int]:
         """The virtual page numbers this CPU's TLB still maps although their user freed

@@ -23,7 +23,7 @@ from copyreg import __newobj__  # type: ignore[attr-defined]
 from itertools import compress
 from operator import eq
 from pickle import PickleBuffer
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 from .compiled import mypyc_attr
 
@@ -77,16 +77,19 @@ def count_in(masks, lo: int, hi: int) -> int:
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class PageSet:
-    """A set of page numbers: a bitmap per group (dead pages)."""
+    """A set of page numbers: a bitmap per group (dead pages); a group with no page
+    has no entry.  The size is counted when asked, not kept."""
 
-    __slots__ = ("bits", "count")
+    __slots__ = ("bits",)
 
     def __init__(self) -> None:
         self.bits: dict[int, int] = {}
-        self.count = 0
 
     def __len__(self) -> int:
-        return self.count
+        return sum(bits.bit_count() for bits in self.bits.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.bits)
 
     def __contains__(self, vpn: int) -> bool:
         return self.bits.get(vpn >> SHIFT, 0) >> (vpn & LOW) & 1 == 1
@@ -98,15 +101,9 @@ class PageSet:
     def __eq__(self, other) -> bool:
         return set(self) == set(other)
 
-    def add_bits(self, g: int, bits: int) -> None:
-        old = self.bits.get(g, 0)
-        self.bits[g] = old | bits
-        self.count += (bits & ~old).bit_count()
-
     def drop_bits(self, g: int, bits: int) -> None:
         old = self.bits.get(g, 0)
         if old & bits:
-            self.count -= (old & bits).bit_count()
             if old & ~bits:
                 self.bits[g] = old & ~bits
             else:
@@ -125,18 +122,21 @@ def frame_type(nr_pages: int) -> str:
 class PageMap:
     """Page number -> frame (the page table, a TLB): per group, a bitmap of the entries
     present and an array of frames of type `code` (where a bit is clear, the frame
-    means nothing).  Reads like a dict in page number order (get, in, len, items)."""
+    means nothing); a group with no entry has neither.  Reads like a dict in page
+    number order (get, in, len, items); the size is counted when asked, not kept."""
 
-    __slots__ = ("bits", "frames", "count", "code")
+    __slots__ = ("bits", "frames", "code")
 
     def __init__(self, code: str = "Q") -> None:
         self.bits: dict[int, int] = {}
-        self.frames: dict[int, array] = {}
-        self.count = 0
+        self.frames: dict[int, array[int]] = {}
         self.code = code
 
     def __len__(self) -> int:
-        return self.count
+        return sum(bits.bit_count() for bits in self.bits.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.bits)
 
     def __contains__(self, vpn: int) -> bool:
         return self.bits.get(vpn >> SHIFT, 0) >> (vpn & LOW) & 1 == 1
@@ -174,11 +174,11 @@ class PageMap:
         protocols (and copy.deepcopy).  The frames go as a list in the order of `bits`,
         read in C: their groups are not pickled twice."""
         wrap = PickleBuffer if protocol >= 5 else array.tobytes
-        return PageMap, (self.code,), (self.code, self.count, self.bits,
+        return PageMap, (self.code,), (self.code, self.bits,
                                        list(map(wrap, map(self.frames.__getitem__, self.bits))))
 
     def __setstate__(self, state: tuple) -> None:
-        self.code, self.count, self.bits, frames = state
+        self.code, self.bits, frames = state
         code = self.code
         self.frames = {g: array(code, buf) for g, buf in zip(self.bits, frames)}
 
@@ -189,19 +189,17 @@ class PageMap:
             self.frames[g] = array(self.code, _EMPTY[self.code])
         self.frames[g][i] = frame
         self.bits[g] = old | 1 << i
-        self.count += not old >> i & 1
 
-    def set_run(self, g: int, i: int, bits: int, frames) -> None:
-        """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`."""
-        n = len(frames)
-        old = self.bits.get(g, 0)
+    def set_run(self, g: int, i: int, bits: int, frames: array[int], old: int) -> None:
+        """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`,
+        an array of this map's type (PageAllocator hands frames out so).  `old` is the
+        group's bitmap now, which the caller has read."""
         if old:
             group = self.frames[g]
         else:
             self.frames[g] = group = array(self.code, _EMPTY[self.code])
-        group[i:i + n] = frames if type(frames) is array else array(self.code, frames)
+        group[i:i + len(frames)] = frames
         self.bits[g] = old | bits
-        self.count += n
 
     def drop_bits(self, g: int, bits: int) -> int:
         """Remove group g's entries under `bits`; how many were there."""
@@ -213,14 +211,11 @@ class PageMap:
             self.bits[g] = old & ~bits
         else:
             del self.bits[g], self.frames[g]
-        n = gone.bit_count()
-        self.count -= n
-        return n
+        return gone.bit_count()
 
     def clear(self) -> None:
         self.bits.clear()
         self.frames.clear()
-        self.count = 0
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
@@ -228,24 +223,31 @@ class PageAllocator:
     """alloc_page() / __free_page(): page frames numbered from 1, freed ones reused
     last-in first-out (like the per-CPU hot lists); fewer than asked once all
     `nr_pages` frames of the machine's memory are in use.  The frames in use are
-    derived: every frame handed out so far but those on the free list."""
+    derived: every frame handed out so far but those on the free list.  Frames go
+    out and come back as arrays of the page table's type (frame_type), which it
+    copies into its groups as they are."""
 
-    __slots__ = ("nr_pages", "next_pfn", "free_list")
+    __slots__ = ("nr_pages", "next_pfn", "free")
 
     def __init__(self, nr_pages: int) -> None:
         self.nr_pages = nr_pages
         self.next_pfn = 1
-        self.free_list: list[int] = []
+        self.free: array[int] = array(frame_type(nr_pages))   # the next reused last
+
+    @property
+    def free_list(self) -> list[int]:
+        """The free frames, the next reused last."""
+        return self.free.tolist()
 
     @property
     def allocated(self) -> set[int]:
         """The frames in use."""
-        return set(range(1, self.next_pfn)).difference(self.free_list)
+        return set(range(1, self.next_pfn)).difference(self.free)
 
-    def alloc_pages(self, count: int) -> list[int]:
+    def alloc_pages(self, count: int) -> array[int]:
         """`count` frames, fewer when memory runs out first: freed ones first, the
         newest freed first, then fresh ones."""
-        free = self.free_list
+        free = self.free
         if 0 < count <= len(free):          # the usual case: all of them freed ones
             pfns = free[:-count - 1:-1]
             del free[-count:]
@@ -259,9 +261,9 @@ class PageAllocator:
         pfns.extend(range(fresh, self.next_pfn))
         return pfns
 
-    def free_pages(self, pfns) -> None:
+    def free_pages(self, pfns: Iterable[int]) -> None:
         """__free_page() of each frame in order: the last freed is the next reused."""
-        self.free_list.extend(pfns)
+        self.free.extend(pfns)
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
@@ -287,51 +289,51 @@ class PageTable:
         present, dead = self.ptes.bits, self.dead.bits
         whole = bytes(map(eq, map(dead.get, present), present.values()))
         rest = {g: dead[g] for g in dead.keys() - set(compress(present, whole))}
-        return __newobj__, (PageTable,), (self.stats, self.shift, self.ptes, self.tlbs,
-                                          self.dead.count, whole, rest)
+        return __newobj__, (PageTable,), (self.stats, self.shift, self.ptes, self.tlbs, whole, rest)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.stats, self.shift, self.ptes, self.tlbs, count, whole, rest = state
+        self.stats, self.shift, self.ptes, self.tlbs, whole, rest = state
         present = self.ptes.bits
         self.dead = dead = PageSet()
         dead.bits = {g: present[g] for g in compress(present, whole)}
         dead.bits.update(rest)
-        dead.count = count
 
-    def vmap_page_range(self, start: int, end: int, frames: list[int | None]) -> tuple[int, int]:
-        """vmap_page_range(): map frames[N] at start + N pages.  Returns (err, nr):
-        err 0 or -EBUSY (a PTE already present) or -ENOMEM (a missing page), and nr the
+    def vmap_page_range(self, start: int, end: int, frames: array[int]) -> tuple[int, int] | None:
+        """vmap_page_range(): map frames[N] at start + N pages (an array from
+        PageAllocator; fewer frames than pages when memory ran out: the caller's page
+        array has a NULL there).  Returns None when every page is mapped, else (err,
+        nr): err -EBUSY (a PTE already present) or -ENOMEM (a NULL page), and nr the
         PTEs set before it stopped; the caller emits the WARN."""
         ptes = self.ptes
         shift = self.shift
         vpn = start >> shift
         count = (end - start) >> shift
         i = vpn & LOW
-        if 0 < count <= len(frames) and i + count <= PAGES and None not in frames:
+        if count == len(frames) and 0 < count <= PAGES - i:
             # One group, every page given: the usual case.
             g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
-            if not ptes.bits.get(g, 0) & bits:
-                ptes.set_run(g, i, bits, frames if len(frames) == count else frames[:count])
+            old = ptes.bits.get(g, 0)
+            if not old & bits:
+                ptes.set_run(g, i, bits, frames, old)
                 self.stats.ptes_set += count
-                return 0, count
-        if len(frames) >= count and None not in frames:
+                return None
+        if len(frames) >= count:
             runs = [(g, i, j, ((1 << (j - i)) - 1) << i) for g, i, j in spans(vpn, vpn + count)]
             if not any(ptes.bits.get(g, 0) & bits for g, _, _, bits in runs):   # none mapped yet
                 k = 0
                 for g, i, j, bits in runs:
-                    ptes.set_run(g, i, bits, frames[k:k + j - i] if k or len(frames) > j - i else frames)
+                    ptes.set_run(g, i, bits, frames[k:k + j - i], ptes.bits.get(g, 0))
                     k += j - i
                 self.stats.ptes_set += count
-                return 0, count
+                return None
         for nr in range(count):
             if vpn + nr in ptes:
                 return -EBUSY, nr
-            frame = frames[nr]
-            if frame is None:
+            if nr == len(frames):
                 return -ENOMEM, nr
-            ptes.set(vpn + nr, frame)
+            ptes.set(vpn + nr, frames[nr])
             self.stats.ptes_set += 1
-        return 0, count
+        return None
 
     def vunmap_page_range(self, start: int, end: int) -> int:
         """vunmap_page_range(): clear the PTEs of [start, end); returns how many were set."""
@@ -350,36 +352,39 @@ class PageTable:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
         shift = self.shift
         lo, hi = start >> shift, end >> shift
-        present = self.ptes.bits
+        present, dead = self.ptes.bits, self.dead.bits
         g = lo >> SHIFT
         if lo < hi and g == (hi - 1) >> SHIFT:      # one group: the usual case
             mapped = present.get(g, 0) & ((1 << (hi - lo)) - 1) << (lo & LOW)
             if mapped:
-                self.dead.add_bits(g, mapped)
+                dead[g] = dead.get(g, 0) | mapped
             return
         if hi <= lo:
             return
         for g, bits in groups(lo, hi, present):
             mapped = present.get(g, 0) & bits
             if mapped:
-                self.dead.add_bits(g, mapped)
+                dead[g] = dead.get(g, 0) | mapped
 
-    def walk(self, cpu: int, vpn: int, n: int) -> tuple[Sequence[int], Sequence[int], int | None, int]:
+    def walk(self, cpu: int, vpn: int, n: int) -> tuple[list[int], list[int], int | None] | None:
         """A kernel access to n pages from vpn on `cpu`, page by page through its TLB,
-        filled from the page table, stopping at the first unmapped page.  Returns
-        (pages through a stale TLB entry, dead pages reached through a PTE, the
-        unmapped page or None, TLB misses filled)."""
-        ptes, tlb, dead = self.ptes, self.tlbs[cpu], self.dead
+        filled from the page table (each fill a TLB miss, counted in stats), stopping
+        at the first unmapped page.  Returns None when every page went through a
+        current entry or a fill from a live PTE, else (pages through a stale TLB
+        entry, dead pages reached through a PTE, the unmapped page or None)."""
+        ptes, tlb = self.ptes, self.tlbs[cpu]
         i = vpn & LOW
-        if 0 < n and i + n <= PAGES:                # one group: the usual case
+        if 0 < n <= PAGES - i:                      # one group: the usual case
             g, bits = vpn >> SHIFT, ((1 << n) - 1) << i
-            if ptes.bits.get(g, 0) & bits == bits and not dead.bits.get(g, 0) & bits:
-                cached = tlb.bits.get(g, 0) & bits
-                if not cached:                      # every page a TLB miss
-                    tlb.set_run(g, i, bits, ptes.frames[g][i:i + n])
-                    return (), (), None, n
-                if cached == bits and tlb.frames[g][i:i + n] == ptes.frames[g][i:i + n]:
-                    return (), (), None, 0          # every page through a current entry
+            if ptes.bits.get(g, 0) & bits == bits and not self.dead.bits.get(g, 0) & bits:
+                held = tlb.bits.get(g, 0)
+                if not held & bits:                 # every page a TLB miss
+                    tlb.set_run(g, i, bits, ptes.frames[g][i:i + n], held)
+                    self.stats.tlb_misses += n
+                    return None
+                if held & bits == bits and tlb.frames[g][i:i + n] == ptes.frames[g][i:i + n]:
+                    return None                     # every page through a current entry
+        dead = self.dead
         fills = []               # every page mapped, none dead: each group all cached or none
         for g, i, j in spans(vpn, vpn + n):
             bits = ((1 << (j - i)) - 1) << i
@@ -392,25 +397,25 @@ class PageTable:
                 break
         else:
             for g, i, j, bits in fills:
-                tlb.set_run(g, i, bits, ptes.frames[g][i:j])
-            return (), (), None, sum(j - i for _, i, j, _ in fills)
+                tlb.set_run(g, i, bits, ptes.frames[g][i:j], tlb.bits.get(g, 0))
+                self.stats.tlb_misses += j - i
+            return None
         stale: list[int] = []
         freed: list[int] = []
-        misses = 0
         for v in range(vpn, vpn + n):
             pte = ptes.get(v)
             entry = tlb.get(v)
             if entry is not None and entry != pte:
                 stale.append(v)
             elif pte is None:
-                return stale, freed, v, misses
+                return stale, freed, v
             else:
                 if entry is None:
                     tlb.set(v, pte)
-                    misses += 1
+                    self.stats.tlb_misses += 1
                 if v in dead:
                     freed.append(v)
-        return stale, freed, None, misses
+        return (stale, freed, None) if stale or freed else None
 
     def flush_range(self, start: int, end: int) -> tuple[int, int]:
         """Drop [start, end) from every CPU's TLB (a range flush, as ARM's
@@ -418,7 +423,7 @@ class PageTable:
         lo, hi = start >> self.shift, end >> self.shift
         entries = stale = 0
         for tlb in self.tlbs:
-            if tlb.count:
+            if tlb.bits:
                 for g, bits in groups(lo, hi, tlb.bits):
                     stale += self._stale_in(tlb, g, bits)
                     entries += tlb.drop_bits(g, bits)
@@ -429,7 +434,7 @@ class PageTable:
         many were stale)."""
         entries = stale = 0
         for tlb in self.tlbs:
-            entries += tlb.count
+            entries += len(tlb)
             stale += sum(self._stale_in(tlb, g, -1) for g in tlb.bits)
             tlb.clear()
         return entries, stale

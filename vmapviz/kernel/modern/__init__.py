@@ -111,7 +111,7 @@ class ModernKernel(ModernState):
         if addr is None:
             return None, detail
         frames = self.pages.alloc_pages(count)
-        if self.vmap_page_range(cpu, addr, addr + size, frames + [None] * (len(frames) < count)):
+        if self.vmap_page_range(cpu, addr, addr + size, frames):   # fewer frames: a NULL page
             self.ram_maps[addr] = frames
             self._vm_unmap_ram(cpu, addr, count)
             return None, detail

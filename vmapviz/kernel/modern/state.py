@@ -8,6 +8,7 @@ ModernState, the generation's class): a mypyc build compiles single inheritance 
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter, deque
 from typing import NamedTuple
 
@@ -82,7 +83,7 @@ class ModernState(Kernel):
         self.xa: list[dict] = [{} for _ in range(cfg.nr_cpus)]   # per-CPU vmap_blocks xarrays
         self.vbq: list[list] = [[] for _ in range(cfg.nr_cpus)]  # per-CPU free lists
         self.block_ids = 0
-        self.ram_maps: dict[int, list[int]] = {}   # vm_map_ram address -> lent pages
+        self.ram_maps: dict[int, array[int]] = {}   # vm_map_ram address -> lent pages
         # What the shared counters have no name for: locks, pool hits and misses.
         self.counts: Counter = Counter()
         self.area_gen = 0                     # bumped whenever an area changes

@@ -170,8 +170,7 @@ def vmap(k: ModernState, cpu: int, count: int, flags: int) -> int | None:
     if vm is None:
         return None
     vm.pages = k.pages.alloc_pages(count)
-    short = [None] * (len(vm.pages) < count)
-    if k.vmap_page_range(cpu, vm.addr, vm.addr + count * cfg.page_size, vm.pages + short):
+    if k.vmap_page_range(cpu, vm.addr, vm.addr + count * cfg.page_size, vm.pages):   # fewer: a NULL page
         vunmap(k, cpu, vm.addr)
         return None
     return vm.addr

@@ -6,6 +6,7 @@ One generation with two versions: their differences are the Policy of `state`.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 from ..config import Config, get_order
@@ -80,9 +81,8 @@ class RewriteKernel(RewriteState):
             got = vb_alloc(self, cpu, order)
             if got is None:
                 return None, ""
-            addr, vb = got
-            bit = (addr - vb.start) >> shift
-            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb.id, bit, bit + (1 << order) - 1)
+            addr, vb_id, bit = got
+            detail: str | tuple[Any, ...] = ("block #{}, bits {}-{}", vb_id, bit, bit + (1 << order) - 1)
         else:
             size = uint_pages(count, shift)
             if not size:
@@ -96,33 +96,37 @@ class RewriteKernel(RewriteState):
             if va is None:
                 return None, ""
             addr, detail = va.start, "global allocator"
-        mapped_pages = size >> shift
-        frames = self.pages.alloc_pages(mapped_pages)
-        # Memory ran out: the caller has a NULL page, which vmap_page_range() refuses.
-        mapped = frames if len(frames) == mapped_pages else frames + [None]
-        if self.vmap_page_range(cpu, addr, addr + size, mapped):
-            self._unmap_ram(cpu, addr, count, undo=True)
-            self.pages.free_pages(frames)
+        frames = self.pages.alloc_pages(size >> shift)
+        # Memory ran out: fewer frames, so the caller's page array has a NULL page,
+        # which vmap_page_range() refuses.
+        if self.vmap_page_range(cpu, addr, addr + size, frames):
+            self._vm_unmap_ram(cpu, addr, count, frames)
             return None, detail
         self.ram_maps[addr] = frames
         return addr, detail
 
-    def _vm_unmap_ram(self, cpu: int, addr: int, count: int):
-        """vm_unmap_ram(): the PTEs stay (lazily); the simulator frees the pages it lent."""
-        detail = self._unmap_ram(cpu, addr, count)
-        self.pages.free_pages(self.ram_maps.pop(addr, ()))
+    def _vm_unmap_ram(self, cpu: int, addr: int, count: int, failed: array[int] | None = None):
+        """vm_unmap_ram(): the PTEs stay (lazily); the simulator frees the pages it lent.
+        `failed`: vm_map_ram() giving back the region it just took, whose mapping
+        failed, with the frames it had (not lent: not in ram_maps)."""
+        if not self.VMALLOC_START <= addr <= self.VMALLOC_END or addr & (self.page_size - 1):
+            self._bad_unmap_addr(cpu, addr)     # (VMALLOC_START > 0: addr 0 is below it)
+        detail: str | tuple[Any, ...]
+        if count <= self.vmap_max_alloc:
+            size, order = self.vb_size_order[count]
+            vb_id, bit = vb_free(self, cpu, addr, size, order, failed is not None)
+            if count:
+                detail = "block #{}, bits {}-{} dirty", vb_id, bit, bit + (1 << order) - 1
+            else:
+                detail = f"block #{vb_id}: vb->dirty past VMAP_BBMAP_BITS"
+        else:
+            detail = self._free_unmap_vmap_area_addr(cpu, addr, count)
+        self.pages.free_pages(self.ram_maps.pop(addr, ()) if failed is None else failed)
         return None, detail
 
-    def _unmap_ram(self, cpu: int, addr: int, count: int, undo: bool = False) -> Any:
-        if not addr or addr < self.VMALLOC_START or addr > self.VMALLOC_END or addr & (self.page_size - 1):
-            self._bad_unmap_addr(cpu, addr)
-        if count <= self.vmap_max_alloc:
-            vb = vb_free(self, cpu, addr, *self.vb_size_order[count], undo)
-            if not count:
-                return f"block #{vb.id}: vb->dirty past VMAP_BBMAP_BITS"
-            bit = (addr - vb.start) >> self.page_shift
-            return "block #{}, bits {}-{} dirty", vb.id, bit, bit + (1 << (count - 1).bit_length()) - 1
-        # free_unmap_vmap_area_addr(): find_vmap_area() under vmap_area_lock
+    def _free_unmap_vmap_area_addr(self, cpu: int, addr: int, count: int) -> str:
+        """free_unmap_vmap_area_addr(): vm_unmap_ram() over VMAP_MAX_ALLOC pages."""
+        # find_vmap_area() under vmap_area_lock
         self.stats.vmap_area_lock += 1
         va = self.tree.find(addr)
         if va is None:

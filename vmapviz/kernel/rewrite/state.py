@@ -8,6 +8,7 @@ RewriteState, the generation's class): a mypyc build compiles single inheritance
 
 from __future__ import annotations
 
+from array import array
 from typing import NamedTuple
 
 from ..config import Config, get_order
@@ -64,7 +65,7 @@ class RewriteState(Kernel):
         self.vmap_block_tree: dict = {}                  # the radix tree: index -> VmapBlock
         self.vbq: list = []                              # per-CPU vmap_block_queue
         self.block_ids = 0
-        self.ram_maps: dict[int, list[int]] = {}         # vm_map_ram address -> lent pages
+        self.ram_maps: dict[int, array[int]] = {}         # vm_map_ram address -> lent pages
         self.overlaps: set[int] = set()  # posted only: starts of areas placed over a live one
         # Blocks whose area vm_unmap_ram() freed under them: start -> the op (corrupt).
         self.stolen: dict[int, int] = {}

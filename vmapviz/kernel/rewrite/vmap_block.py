@@ -174,12 +174,13 @@ def free_vmap_block(k: RewriteState, cpu: int, vb: VmapBlock) -> None:
     free_unmap_vmap_area(k, cpu, k.tree.by_start[vb.start])
 
 
-def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, VmapBlock] | None:
+def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, int, int] | None:
     """vb_alloc(): the first block on this CPU's free list with a free, naturally
     aligned region of 2^order pages (order = get_order(size): 3 pages take 4), each
     block looked at under its vb->lock; a block whose `free` reaches 0 leaves the free
     list (under vbq->lock); none fits: a new block.  Other CPUs' blocks are never used.
-    Returns (addr, block), or None when no block could be made."""
+    Returns (addr, the block's id, the region's first bit), or None when no block
+    could be made."""
     nbits = 1 << order
     bits = k.config.vmap_bbmap_bits
     vbq = k.vbq[cpu]
@@ -200,19 +201,19 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, VmapBlock] | N
                 if i < 0:
                     continue
             vb.alloc_map = alloc_map | ((1 << nbits) - 1) << i
-            vb.free -= nbits
-            if vb.free == 0:
+            vb.free = free = vb.free - nbits
+            if not free:
                 stats.vbq_lock += 1
                 vbq.free.remove(vb)  # list_del_init()
                 vb.on_free_list = False
             addr = vb.start + (i << k.page_shift)
             k.events.append((BlockAlloc, k.op, cpu, vb.id, i, nbits, addr))
-            return addr, vb
+            return addr, vb.id, i
         if new_vmap_block(k, cpu) is None:
             return None
 
 
-def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: bool = False) -> VmapBlock:
+def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: bool = False) -> tuple[int, int]:
     """vb_free(): under vb->lock, mark the region dirty, count it, put the block on its
     queue's dirty list the first time; all bits dirty: free the block.  PTEs are left
     in place.
@@ -224,9 +225,13 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     follows as the C does, with a Corrupt event; so it does a double unmap once the
     kernel is corrupt (the victim's own correct unmap).  `undo`: vm_map_ram() giving
     back the region it just took, whose mapping failed (always honest).  `order` is
-    get_order(size), which vm_unmap_ram() has."""
+    get_order(size), which vm_unmap_ram() has.  Returns (the block's id, the region's
+    first bit)."""
     nbits = 1 << order
-    vb = k.block_at(addr)
+    # radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): block_at() without
+    # its call, on the hot path.
+    vb_shift = k.vb_shift
+    vb = k.vmap_block_tree.get((addr >> vb_shift) - (k.VMALLOC_START >> vb_shift))
     if vb is None:
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
     shift = k.page_shift
@@ -250,7 +255,10 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     stats.vb_lock += 1
     if honest:
         vb.dirty_map = dirty_map | region
-        mark_freed(k, vb.start, addr, addr + (nbits << shift))
+        if k.tree.overlaps:                 # posted, an area over another: page by page
+            mark_freed(k, vb.start, addr, addr + (nbits << shift))
+        else:                               # mark_freed()'s usual case, without its call
+            k.pgtable.mark_dead(addr, addr + (nbits << shift))
     else:
         _corrupting_free(k, cpu, vb, addr, size, pos, nbits, region)
     dirty = vb.dirty
@@ -266,7 +274,7 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
             k.bug(cpu, "vb_free", f"BUG_ON(vb->free || !list_empty(&vb->free_list)): block #{vb.id} "
                   f"counts {bits} dirty pages but still has {vb.free} free")
         free_vmap_block(k, cpu, vb)
-    return vb
+    return vb.id, pos
 
 
 def _corrupting_free(k: RewriteState, cpu: int, vb: VmapBlock, addr: int, size: int, pos: int,
