@@ -41,11 +41,11 @@ class VmapBlock:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as its fields in one tuple, for checkpoints, made again by one call
         (_vmap_block): half the time of pickle's default, a dict of the slots by name.
-        dirty_map is most often alloc_map again (every page handed out since freed):
-        then None, since a bitmap of VMAP_BBMAP_BITS bits costs a conversion to bytes
-        each time it is pickled."""
+        The end goes as the size (a small int: an address costs a conversion to
+        bytes); dirty_map, most often alloc_map again (every page handed out since
+        freed), as None then, since a bitmap of VMAP_BBMAP_BITS bits costs one too."""
         dirty_map = self.dirty_map
-        return _vmap_block, (self.id, self.cpu, self.start, self.end, self.free, self.dirty, self.alloc_map,
+        return _vmap_block, (self.id, self.cpu, self.start, self.end - self.start, self.free, self.dirty, self.alloc_map,
                              None if dirty_map == self.alloc_map else dirty_map,
                              self.on_free_list, self.on_dirty_list)
 
@@ -54,10 +54,10 @@ class VmapBlock:
                          self.alloc_map, self.dirty_map, self.on_free_list, self.on_dirty_list)
 
 
-def _vmap_block(id: int, cpu: int, start: int, end: int, free: int, dirty: int, alloc_map: int,
+def _vmap_block(id: int, cpu: int, start: int, size: int, free: int, dirty: int, alloc_map: int,
                 dirty_map: int | None, on_free_list: bool, on_dirty_list: bool) -> VmapBlock:
     """The block of these fields (VmapBlock.__reduce__; dirty_map None: alloc_map)."""
-    vb = VmapBlock(id, cpu, start, end, free)
+    vb = VmapBlock(id, cpu, start, start + size, free)
     vb.dirty, vb.alloc_map, vb.on_free_list, vb.on_dirty_list = dirty, alloc_map, on_free_list, on_dirty_list
     vb.dirty_map = alloc_map if dirty_map is None else dirty_map
     return vb
