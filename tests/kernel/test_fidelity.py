@@ -210,8 +210,7 @@ def test_erase_takes_the_successor_and_recolours():
         while p is not None:
             parent, left = p, key < p.end
             p = p.left if left else p.right
-        t.link(n, parent, left)
-        t.insert_color(n)
+        t.add(n, parent, left)
     shape = lambda n: None if n is None else (n.start, "R" if n.red else "B", shape(n.left), shape(n.right))
     assert shape(t.root) == (20, "B", (10, "B", None, None), (30, "B", None, (40, "R", None, None)))
     t.erase(nodes[20])

@@ -57,10 +57,10 @@ def test_insert_between_two_areas_splits_their_hole():
     assert [n.va for n in t.rbtree.inorder()] == [A, F, D]
 
 
-def test_replace_keeps_the_order_and_the_node():
+def test_mark_replaces_the_record_and_keeps_the_order_and_the_node():
     t = tree_of(A, B)
-    lazy = B.marked("lazy", 1)
-    t.replace(lazy)
+    lazy = t.mark(B, "lazy", 1)
+    assert lazy == VmapArea(B.start, B.end, B.kind, "lazy", B.guard, B.cpu, B.op, 1)
     assert list(t.area_list) == [A, lazy] and t.nodes[B.start].va is lazy and t.find(B.start) is lazy
 
 
@@ -80,7 +80,7 @@ def test_a_tree_pickles_flat_and_comes_back_node_for_node():
     # child C after the rotation at A; D recolours A and C black and B (the root) stays
     # black; E under D rotates left at C, so D takes C's place, black, with C and E red.
     t = tree_of(A, B, C, D, E)
-    t.replace(C.marked("lazy", 1))
+    t.mark(C, "lazy", 1)
     want = (4, False, (1, False, None, None), (10, False, (7, True, None, None), (16, True, None, None)))
     assert shape(t.rbtree.root) == want
     data = pickle.dumps(t, 5)
@@ -88,7 +88,7 @@ def test_a_tree_pickles_flat_and_comes_back_node_for_node():
     assert b"RbNode" not in data and data.count(b"VmapArea") == 1 and b"VmapAreaTree" in data
     u = pickle.loads(data)
     assert shape(u.rbtree.root) == want and u.rbtree.violations() == []
-    assert list(u.area_list) == [A, B, C.marked("lazy", 1), D, E] and dict(u.holes) == {16 * P: 13 * P}
+    assert list(u.area_list) == [A, B, C._replace(state="lazy", flags=1), D, E] and dict(u.holes) == {16 * P: 13 * P}
     assert all(u.nodes[n.start] is n and n.va is u.by_start[n.start] for n in u.rbtree.inorder())
     assert u.rbtree.root.parent is None and u.nodes[7 * P].parent is u.nodes[10 * P]
     assert (u.generation, u.overlaps, u.gap, u.mask) == (6, set(), P, (1 << 64) - 1)

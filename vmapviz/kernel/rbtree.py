@@ -1,8 +1,8 @@
 """lib/rbtree.c as of v2.6.28: a red-black tree with the kernel's insert fix-up, erase and
 rotations, node by node, so the tree has the very shape the kernel's has.
 
-The caller links a new node where its own descent ended (rb_link_node()) and then calls
-insert_color(), exactly as __insert_vmap_area() does; erase() is rb_erase().  Nodes keep
+The caller adds a new node where its own descent ended: add() is rb_link_node() then
+rb_insert_color(), as __insert_vmap_area() calls them; erase() is rb_erase().  Nodes keep
 the vmap area's [start, end) as plain ints (the descents compare them) and the record.
 """
 
@@ -43,8 +43,9 @@ class RbTree:
 
     # -- rb_link_node() + rb_insert_color() --------------------------------------------
 
-    def link(self, node: RbNode, parent: RbNode | None, left: bool) -> None:
-        """rb_link_node(): hang a red node under parent (None: the root)."""
+    def add(self, node: RbNode, parent: RbNode | None, left: bool) -> None:
+        """rb_link_node(), which hangs a red node under parent (None: the root), then
+        rb_insert_color(): how __insert_vmap_area() ends its descent."""
         node.parent = parent
         node.left = node.right = None
         node.red = RED
@@ -54,6 +55,7 @@ class RbTree:
             parent.left = node
         else:
             parent.right = node
+        self.insert_color(node)
 
     def _rotate_left(self, node: RbNode) -> None:
         right = node.right

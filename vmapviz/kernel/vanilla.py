@@ -61,15 +61,15 @@ class VanillaKernel(Kernel):
         s = self.stats
         s.vmlist_lock_write += 1
         if align == 1 and (start, end) == (cfg.VMALLOC_START, cfg.VMALLOC_END):
-            found = self.vmlist.search(addr, size, align, end, exact_fit=True, first_contains_addr=False)
+            addr, ok, walk, low = self.vmlist.search(addr, size, align, end, exact_fit=True,
+                                                     first_contains_addr=False)
             n = len(self.vmlist)
             # The nodes the loop examined: every one below the hole, and the one after it.
-            if found.ok:
-                at = found.low + found.walk
+            if ok:
+                at = low + walk
                 examined = at + (at < n)
             else:
-                examined = min(n, found.low + max(found.walk, 1))
-            ok, addr = found.ok, found.addr
+                examined = min(n, low + max(walk, 1))
         else:
             ok, addr, examined = self.vmlist_walk(addr, size, align, end)
         s.walk_total += examined

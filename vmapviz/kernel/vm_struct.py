@@ -54,30 +54,33 @@ class VmlistOrder:
     except those above all of it, which are in a plain sorted list, `tail`: first fit
     puts new areas above packed ones, and linking or unlinking there is an append or a
     pop instead of a SortedList update.  Past `limit` addresses the tail moves into the
-    SortedList, so a link or unlink inside the tail stays cheap."""
+    SortedList, so a link or unlink inside the tail stays cheap.  `below` is
+    len(sorted), kept: a SortedList's len() is a Python call."""
 
-    __slots__ = ("sorted", "tail", "limit")
+    __slots__ = ("sorted", "tail", "limit", "below")
 
     def __init__(self, limit: int = 1024) -> None:
         self.sorted = SortedList()
         self.tail: list[int] = []
         self.limit = limit
+        self.below = 0
 
     def __len__(self) -> int:
-        return len(self.sorted) + len(self.tail)
+        return self.below + len(self.tail)
 
     def __iter__(self) -> Iterator[int]:
         return chain(self.sorted, self.tail)
 
     def link(self, addr: int) -> int:
         """Link addr in; the walk passes every vm_struct below it and the first above."""
-        tail, below = self.tail, len(self.sorted)
+        tail, below = self.tail, self.below
         if tail and addr > tail[0]:
             i = bisect_left(tail, addr)
             walk = below + i + (i < len(tail))
             tail.insert(i, addr)
             if len(tail) > self.limit:
                 self.sorted.update(tail)
+                self.below += len(tail)
                 tail.clear()
             return walk
         i = self.sorted.bisect_left(addr)
@@ -85,11 +88,12 @@ class VmlistOrder:
             tail.append(addr)
             return below
         self.sorted.add(addr)
+        self.below += 1
         return i + 1
 
     def unlink(self, addr: int) -> int:
         """Unlink addr (on the list); the walk passes every vm_struct below it and addr's."""
-        tail, below = self.tail, len(self.sorted)
+        tail, below = self.tail, self.below
         if tail and addr >= tail[0]:
             if addr == tail[-1]:
                 tail.pop()
@@ -99,6 +103,7 @@ class VmlistOrder:
             return below + i + 1
         i = self.sorted.bisect_left(addr)
         self.sorted.remove(addr)
+        self.below -= 1
         return i + 1
 
 

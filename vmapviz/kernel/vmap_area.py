@@ -28,6 +28,9 @@ Positions (how many areas a walk passed) come from the SortedList, whose positio
 index costs O(log n) in Python to build, keep and ask.  The hot paths avoid it where
 the answer is at hand: at the top of the order (rank()), and for neighbours, which
 the rbtree's descent or its in-order links give while no area overlaps another.
+Starts added above every area (where first fit puts new areas among packed ones)
+wait in a plain list until the SortedList is next read, and those of them a purge
+erases first never enter it (see `starts`).
 """
 
 from __future__ import annotations
@@ -71,11 +74,6 @@ class VmapArea(NamedTuple):
     def lazy(self) -> bool:
         return self.state != "busy"
 
-    def marked(self, state: str, flags: int) -> VmapArea:
-        """The same area in `state`, with `flags` (what _replace() does, at a third of
-        its cost: a state change replaces the record)."""
-        start, end, kind, _, guard, cpu, op, _ = self
-        return tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op, flags))
 
 
 def ALIGN(x: int, a: int) -> int:
@@ -83,14 +81,10 @@ def ALIGN(x: int, a: int) -> int:
     return (x + a - 1) & ~(a - 1)
 
 
-class Found(NamedTuple):
-    """What one search found: `addr` fits when `ok`; `walk` counts the areas the walk
-    passed, starting from the area at index `low` (the rewrite's `first`)."""
-
-    addr: int
-    ok: bool
-    walk: int
-    low: int = 0
+# What one search found, (addr, ok, walk, low): `addr` fits when `ok`; `walk` counts the
+# areas the walk passed, starting from the area at index `low` (the rewrite's `first`).
+# A plain tuple: a NamedTuple's construction is a Python call, on every allocation.
+Found = tuple[int, bool, int, int]
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
@@ -101,13 +95,14 @@ class VmapAreaTree:
     `bits` is the width of an unsigned long; `rbtree` keeps the kernel's red-black tree
     beside the list (the rewrite)."""
 
-    __slots__ = ("gap", "mask", "starts", "by_start", "rbtree", "nodes", "holes", "overlaps", "generation",
-                 "top", "low2")
+    __slots__ = ("gap", "mask", "_starts", "_above", "by_start", "rbtree", "nodes", "holes", "overlaps",
+                 "generation", "top", "low2")
 
     def __init__(self, gap: int, bits: int = 64, rbtree: bool = False) -> None:
         self.gap = gap
         self.mask = (1 << bits) - 1            # ULONG_MAX
-        self.starts: SortedList = SortedList()   # every area's va_start, in address order
+        self._starts: SortedList = SortedList()  # see `starts`
+        self._above: list[int] = []
         self.by_start: dict[int, VmapArea] = {}      # the records
         self.rbtree = RbTree() if rbtree else None
         self.nodes: dict[int, RbNode] = {}     # rb_node of each area, by start
@@ -132,25 +127,28 @@ class VmapAreaTree:
     # -- checkpoints -----------------------------------------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled flat, for checkpoints: the records as columns in address order, each
-        rbtree node as (start, its parent's start or None, is it a left child, red), the
-        holes as two columns; __setstate__ builds the objects again.  Object by object,
-        pickle spent a Python call on each record (a NamedTuple's __getnewargs__) and
-        followed every node's links: most of a checkpoint's time."""
+        """Pickled flat, for checkpoints: the records as columns, each rbtree node as
+        (start, its parent's start or None, is it a left child, red), the holes as two
+        columns; __setstate__ builds the objects again.  Object by object, pickle spent
+        a Python call on each record (a NamedTuple's __getnewargs__) and followed every
+        node's links: most of a checkpoint's time.  The records and the holes go in
+        their dicts' own order, read in C (the sorted views are Python generators);
+        __setstate__ sorts the starts and the holes again."""
         links = None
         if self.rbtree is not None:
             links = tuple(zip(*[(n.start, None, False, n.red) if (p := n.parent) is None
                                 else (n.start, p.start, p.left is n, n.red)
                                 for n in self.nodes.values()])) or ((), (), (), ())
-        state = (tuple(zip(*self.area_list)), links, (tuple(self.holes.keys()), tuple(self.holes.values())),
+        state = (tuple(zip(*self.by_start.values())), links,
+                 (tuple(dict.keys(self.holes)), tuple(dict.values(self.holes))),
                  tuple(self.overlaps), self.generation)
         return VmapAreaTree, (self.gap, self.mask.bit_length(), self.rbtree is not None), state
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         columns, links, holes, overlaps, self.generation = state
         areas = [VmapArea._make(fields) for fields in zip(*columns)]
-        self.starts = SortedList(a.start for a in areas)
         by_start = self.by_start = {a.start: a for a in areas}
+        self._starts = SortedList(by_start)
         self.holes = SortedDict(zip(*holes))
         self.overlaps = set(overlaps)
         self._edges()
@@ -168,6 +166,17 @@ class VmapAreaTree:
                     up.left = node
                 else:
                     up.right = node
+
+    @property
+    def starts(self) -> SortedList:
+        """Every area's va_start, in address order.  Starts added above all others wait
+        in `_above` (ascending, above every start in `_starts`) and move in here when
+        this is read: SortedList.add() is two Python calls, and a start that a purge
+        erases before then is never added nor removed (erase())."""
+        if self._above:
+            self._starts.update(self._above)
+            self._above.clear()
+        return self._starts
 
     @property
     def area_list(self) -> Iterator[VmapArea]:
@@ -211,35 +220,38 @@ class VmapAreaTree:
         start = va.start
         by_start = self.by_start
         last = by_start.get(self.top)
-        self.starts.add(start)
         by_start[start] = va
-        if len(self.low2) < 2 or start < self.low2[1]:
-            self.low2 = tuple(self.starts[:2])
+        self.generation += 1
         if not self.overlaps and (last is None or last.end <= start):
             # Above every area, where first fit puts a new area among packed ones: the
             # descent goes right at every node, down to the last area's; no hole index
             # entry is keyed by a new start, and no neighbour lies above.
+            self._above.append(start)
             self.top = start
+            if len(self.low2) < 2:
+                self.low2 += (start,)
             if self.rbtree is not None:
-                self._rb_link(va, None if last is None else self.nodes[last.start], False)
+                node = self.nodes[start] = RbNode(start, va.end, va)
+                self.rbtree.add(node, None if last is None else self.nodes[last.start], False)
             if last is not None and start > last.end + self.gap:
                 self.holes[start] = last.end + self.gap
-            self.generation += 1
             return False
+        self.starts.add(start)
+        if len(self.low2) < 2 or start < self.low2[1]:
+            self.low2 = tuple(self.starts[:2])
         self.top = max(self.top, start)
         tree = self._rb_insert(va) if self.rbtree is not None else None
         prev, nxt = self._neighbours(start, tree)
         self._gap_between(prev, va)
         if nxt is not None:
             self._gap_between(va, nxt)
-        self.generation += 1
         if (prev is not None and prev.end > start) or (nxt is not None and nxt.start < va.end):
             self.overlaps.add(start)
             return True
         return False
 
     def _rb_insert(self, va: VmapArea) -> tuple[RbNode | None, RbNode | None]:
-        """The descent of __insert_vmap_area(), then _rb_link().  Returns the new node's
+        """The descent of __insert_vmap_area(), then RbTree.add().  Returns the new node's
         in-order neighbours: the last nodes the descent left on its right and on its
         left (rb_prev() and rb_next() of the new node)."""
         assert self.rbtree is not None
@@ -254,15 +266,9 @@ class VmapAreaTree:
                 above, n = n, n.left
             else:
                 below, n = n, n.right
-        self._rb_link(va, parent, left)
-        return below, above
-
-    def _rb_link(self, va: VmapArea, parent: RbNode | None, left: bool) -> None:
-        """rb_link_node() and rb_insert_color()."""
         node = self.nodes[va.start] = RbNode(va.start, va.end, va)
-        assert self.rbtree is not None
-        self.rbtree.link(node, parent, left)
-        self.rbtree.insert_color(node)
+        self.rbtree.add(node, parent, left)
+        return below, above
 
     def _neighbours(self, start: int, tree: tuple[RbNode | None, RbNode | None] | None
                     ) -> tuple[VmapArea | None, VmapArea | None]:
@@ -284,41 +290,62 @@ class VmapAreaTree:
         and the list.  Of the holes they open, only the one above each run of areas
         erased side by side is indexed (the rest would be indexed and dropped again).
         (Each start leaves the SortedList by value: a slice or a bisection would build
-        its positional index, whose upkeep slows every later add; see rank().)"""
+        its positional index, whose upkeep slows every later add; see rank().  While
+        no area overlaps another, the neighbours come from the rbtree alone, so the
+        starts can leave in bulk: those still waiting above the SortedList (`starts`)
+        are filtered out of that list, and when the areas erased number an eighth of
+        the SortedList or more, as a purge of areas packed above a few live ones
+        makes them, the SortedList is made again from the starts that stay, the rule
+        of its own slice deletion.)"""
         gap = None                                   # (prev, nxt) around the last erased
-        starts, by_start, nodes, holes, overlaps = self.starts, self.by_start, self.nodes, self.holes, self.overlaps
+        by_start, nodes, holes, overlaps = self.by_start, self.nodes, self.holes, self.overlaps
+        by_tree = self.rbtree is not None and not overlaps     # neighbours from the rbtree
+        above = self._above if by_tree else []              # (else self.starts empties it)
+        starts = self._starts if by_tree else self.starts
+        waiting = above[0] if above else self.mask + 1      # the lowest start in `above`
+        rebuild = by_tree and len(areas) * 8 >= len(starts)
+        rb_erase = None if self.rbtree is None else self.rbtree.erase
         for va in areas:
             start = va.start
             node = nodes.pop(start, None)
             if gap is not None and gap[1].start == start and node is not None and not overlaps:
                 # A run of neighbours goes on: the area below it stays the one below.
-                above = RbTree.next(node)
-                prev, nxt = gap[0], None if above is None else above.va
+                nxt_node = RbTree.next(node)
+                prev, nxt = gap[0], None if nxt_node is None else nxt_node.va
             else:
                 if gap is not None and gap[1].start != start:
                     self._gap_between(*gap)
                 prev, nxt = self._neighbours(start, None if node is None else
                                              (RbTree.prev(node), RbTree.next(node)))
-            starts.remove(start)
+            if not rebuild and start < waiting:
+                starts.remove(start)
             del by_start[start]
             if node is not None:
-                assert self.rbtree is not None     # nodes are the rbtree's
-                self.rbtree.erase(node)
+                assert rb_erase is not None     # nodes are the rbtree's
+                rb_erase(node)
             if start in holes:
                 del holes[start]
             overlaps.discard(start)
             gap = None if nxt is None else (prev, nxt)
         if gap is not None:
             self._gap_between(*gap)
+        if rebuild:
+            self._starts = SortedList(filter(by_start.__contains__, starts))
+        if above:
+            self._above = list(filter(by_start.__contains__, above))
         self._edges()
         self.generation += 1
 
-    def replace(self, new: VmapArea) -> None:
-        """Swap the record at new.start for `new`, of the same range, other flags."""
-        self.by_start[new.start] = new
+    def mark(self, va: VmapArea, state: str, flags: int) -> VmapArea:
+        """The area `va` is now in `state`, with `flags`: its record is replaced by a new
+        one (what va._replace(state=state, flags=flags) makes, at a third of the cost),
+        under the same start.  Returns the new record."""
+        start, end, kind, _, guard, cpu, op, _ = va
+        new = self.by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op, flags))
         if self.rbtree is not None:
-            self.nodes[new.start].va = new
+            self.nodes[start].va = new
         self.generation += 1
+        return new
 
     def find(self, addr: int) -> VmapArea | None:
         """__find_vmap_area(): the area that starts exactly at addr.  Once areas overlap
@@ -358,7 +385,7 @@ class VmapAreaTree:
     # -- alloc_vmap_area()'s descent and walk ---------------------------------------
 
     def search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
-               first_contains_addr: bool, wraps: bool = False) -> Found:
+               first_contains_addr: bool) -> Found:
         """One pass of alloc_vmap_area() from `addr`: the descent to `first`, then the
         walk past every area in the way, each move setting
         addr = ALIGN(first->va_end + PAGE_SIZE, align).
@@ -368,25 +395,93 @@ class VmapAreaTree:
         only from areas ending below addr or containing it, so with none below it may
         return addr over an area that starts inside [addr, addr + size).
 
-        wraps: `addr + size` is computed as the C computes it, in an unsigned long
-        (v2.6.28).  Near the top of the space it wraps to a small number, which passes
-        both the walk's test and the final `addr + size > vend`: the search "finds" a
-        place whose end lies below its start (`ok`, with addr + size > ULONG_MAX here);
-        the caller meets the consequence.  Without `wraps` such a place fails, as the
-        v2.6.29 check `addr + size - 1 < addr` (and v2.6.27's own) makes it fail.  An
-        ALIGN() that wraps to 0 fails in both modes (README: departures).
+        `addr + size` is computed in unbounded integers here, so a place whose end
+        passes the top of the space fails, as the v2.6.29 check
+        `addr + size - 1 < addr` (and v2.6.27's own) makes it fail; v2.6.28's wrapped
+        sum is walk_on_wrapped()'s.
         """
         if self.overlaps and self.rbtree is not None:
             return self._tree_walk(addr, size, align, vend, exact_fit, first_contains_addr)
-        found = self._search(addr, size, align, vend, exact_fit, first_contains_addr)
-        if wraps and not found.ok and found.addr <= self.mask < found.addr + size:
-            # The unbounded walk stopped at its first candidate past vend; the kernel's
-            # wrapped sum goes on from the area it would compare next.
-            rest = map(self.by_start.__getitem__, self.starts.islice(found.low + found.walk))
-            addr, walk = self._loop(rest, found.addr, size,
-                                    align, vend, exact_fit, found.walk)
-            found = Found(addr, self._fits(addr, size, vend), walk, found.low)
-        return found
+        # The fast path, the rbtree asked only for where merged's descent lands.
+        areas, low2 = self.by_start, self.low2
+        n = len(areas)
+        if not n:
+            return addr, addr + size <= vend, 0, 0
+        # low: the lowest area ending at or after addr: where the descent's `first` lands.
+        # Every area before it ends below addr, so the descent's P exists iff low > 0.
+        first = areas[low2[0]]
+        if first.end >= addr:
+            low = 0
+        else:
+            starts = self.starts
+            i = starts.bisect_right(addr) - 1        # the last area starting <= addr
+            low = i if areas[starts[i]].end >= addr else i + 1
+            if 0 < low < n and areas[starts[low - 1]].end == addr:
+                low -= 1                             # one ending exactly at addr
+            if low == n:
+                return addr, addr + size <= vend, 0, n
+            first = areas[starts[low]]
+        if low == 0 and self.rbtree is not None and not first_contains_addr:
+            # Merged, no area below addr: every node the descent meets ends at or after
+            # addr, so it goes left from the root, and `first` is the first node on that
+            # path starting below addr + size: the shape decides where the walk starts.
+            # Every node on the path but the last starts at or above the second area:
+            # when that one starts at or above addr + size, the lowest area decides.
+            if n > 1 and low2[1] < addr + size:
+                node = self.rbtree.root
+                while node is not None and node.start >= addr + size:
+                    node = node.left
+                assert node is not None      # the path ends at a node below addr + size
+                first = node.va
+                low = rank(self.starts, first.start)
+            elif first.start >= addr + size:
+                return addr, addr + size <= vend, 0, 0
+        elif first_contains_addr and low == 0 and first.start > addr:
+            # Posted: no area ends below addr and none contains it, so first stays
+            # NULL and addr is used without looking at the areas above it.
+            return addr, addr + size <= vend, 0, 0
+
+        # The walk moves past an area while addr + size > its start (posted: >=).
+        reach = size if exact_fit else size + 1
+        if addr + size > vend:
+            return addr, False, 0, low
+        if addr + reach <= first.start:
+            return addr, True, 0, low
+        # Jump over the areas packed after `first`: only a hole wider than the gap
+        # can stop the walk.
+        holes = self.holes
+        for nxt_start in holes.irange(minimum=first.start, inclusive=(False, True)) if holes else ():
+            cand = ALIGN(holes[nxt_start], align)
+            if cand + size > vend:
+                break
+            if cand + reach <= nxt_start:
+                return cand, True, rank(self.starts, nxt_start) - low, low
+        # The walk ran off the last area, or past vend: find where it stopped.
+        cand = (areas[self.top].end + self.gap + align - 1) & -align     # ALIGN(), inline
+        if cand + size <= vend:
+            return cand, True, n - low, low
+        # The first k >= low whose move puts addr + size past vend (ends are sorted).
+        starts = self.starts
+        lo, hi = low, n - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ALIGN(areas[starts[mid]].end + self.gap, align) + size > vend:
+                hi = mid
+            else:
+                lo = mid + 1
+        return ALIGN(areas[starts[lo]].end + self.gap, align), False, lo - low + 1, low
+
+    def walk_on_wrapped(self, found: Found, size: int, align: int, vend: int, exact_fit: bool) -> Found:
+        """search() as v2.6.28 computes `addr + size`, in an unsigned long, for a search
+        that failed with that sum past ULONG_MAX: it wraps to a small number, which
+        passes both the walk's test and the final `addr + size > vend`, so the walk goes
+        on from the area it would compare next, and may "find" a place whose end lies
+        below its start (`ok`, with addr + size > ULONG_MAX here); the caller meets the
+        consequence.  An ALIGN() that wraps to 0 fails (README: departures)."""
+        addr, _, walk, low = found
+        rest = map(self.by_start.__getitem__, self.starts.islice(low + walk))
+        addr, walk = self._loop(rest, addr, size, align, vend, exact_fit, walk)
+        return addr, self._fits(addr, size, vend), walk, low
 
     def _fits(self, addr: int, size: int, vend: int) -> bool:
         """found: `addr + size > vend` fails, in unsigned long arithmetic."""
@@ -427,7 +522,7 @@ class VmapAreaTree:
         if first is not None and first.end < addr:
             first = self.rbtree.next(first)
         if first is None:
-            return Found(addr, self._fits(addr, size, vend), 0, len(self))
+            return addr, self._fits(addr, size, vend), 0, len(self)
 
         def successors(n: RbNode | None) -> Iterator[RbNode]:
             while n is not None:
@@ -435,76 +530,7 @@ class VmapAreaTree:
                 n = RbTree.next(n)
 
         addr, walk = self._loop(successors(first), addr, size, align, vend, exact_fit, 0)
-        return Found(addr, self._fits(addr, size, vend), walk, self.index(first.start))
-
-    def _search(self, addr: int, size: int, align: int, vend: int, exact_fit: bool,
-                first_contains_addr: bool) -> Found:
-        """The fast path of search(), in unbounded integers."""
-        starts, areas, low2 = self.starts, self.by_start, self.low2
-        n = len(areas)
-        if not n:
-            return Found(addr, addr + size <= vend, 0, 0)
-        # low: the lowest area ending at or after addr: where the descent's `first` lands.
-        # Every area before it ends below addr, so the descent's P exists iff low > 0.
-        first = areas[low2[0]]
-        if first.end >= addr:
-            low = 0
-        else:
-            i = starts.bisect_right(addr) - 1        # the last area starting <= addr
-            low = i if areas[starts[i]].end >= addr else i + 1
-            if 0 < low < n and areas[starts[low - 1]].end == addr:
-                low -= 1                             # one ending exactly at addr
-            if low == n:
-                return Found(addr, addr + size <= vend, 0, n)
-            first = areas[starts[low]]
-        if low == 0 and self.rbtree is not None and not first_contains_addr:
-            # Merged, no area below addr: every node the descent meets ends at or after
-            # addr, so it goes left from the root, and `first` is the first node on that
-            # path starting below addr + size: the shape decides where the walk starts.
-            # Every node on the path but the last starts at or above the second area:
-            # when that one starts at or above addr + size, the lowest area decides.
-            if n > 1 and low2[1] < addr + size:
-                node = self.rbtree.root
-                while node is not None and node.start >= addr + size:
-                    node = node.left
-                assert node is not None      # the path ends at a node below addr + size
-                first = node.va
-                low = rank(starts, first.start)
-            elif first.start >= addr + size:
-                return Found(addr, addr + size <= vend, 0, 0)
-        elif first_contains_addr and low == 0 and first.start > addr:
-            # Posted: no area ends below addr and none contains it, so first stays
-            # NULL and addr is used without looking at the areas above it.
-            return Found(addr, addr + size <= vend, 0, 0)
-
-        # The walk moves past an area while addr + size > its start (posted: >=).
-        reach = size if exact_fit else size + 1
-        if addr + size > vend:
-            return Found(addr, False, 0, low)
-        if addr + reach <= first.start:
-            return Found(addr, True, 0, low)
-        # Jump over the areas packed after `first`: only a hole wider than the gap
-        # can stop the walk.
-        holes = self.holes
-        for nxt_start in holes.irange(minimum=first.start, inclusive=(False, True)) if holes else ():
-            cand = ALIGN(holes[nxt_start], align)
-            if cand + size > vend:
-                break
-            if cand + reach <= nxt_start:
-                return Found(cand, True, rank(starts, nxt_start) - low, low)
-        # The walk ran off the last area, or past vend: find where it stopped.
-        cand = ALIGN(areas[self.top].end + self.gap, align)
-        if cand + size <= vend:
-            return Found(cand, True, n - low, low)
-        # The first k >= low whose move puts addr + size past vend (ends are sorted).
-        lo, hi = low, n - 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if ALIGN(areas[starts[mid]].end + self.gap, align) + size > vend:
-                hi = mid
-            else:
-                lo = mid + 1
-        return Found(ALIGN(areas[starts[lo]].end + self.gap, align), False, lo - low + 1, low)
+        return addr, self._fits(addr, size, vend), walk, self.index(first.start)
 
 
 def rank(keys: SortedList, key: int) -> int:

@@ -10,7 +10,7 @@ of reach, and one TLB flush later covers many of them.
 from __future__ import annotations
 
 from ..events import AllocFail, AreaAlloc, AreaLazyFree, Purge
-from ..vmap_area import ALIGN, VM_LAZY_FREE, VM_LAZY_FREEING, VmapArea
+from ..vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VmapArea
 from .state import RewriteState
 
 FAIL_MESSAGE = "vmap allocation failed: use vmalloc=<size> to increase size."
@@ -29,15 +29,17 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
     assert size and not size % k.page_size
     policy, tree, stats = k.policy, k.tree, k.stats
     purged = False
-    addr = ALIGN(vstart, align)
+    addr = first = (vstart + align - 1) & -align      # ALIGN(vstart, align), inline
     while True:
         stats.vmap_area_lock += 1
-        found = tree.search(addr, size, align, vend, policy.exact_fit, policy.first_contains_addr, not checked)
-        stats.walk_total += found.walk
-        stats.last_walk = found.walk
-        if found.ok:
+        found = tree.search(addr, size, align, vend, policy.exact_fit, policy.first_contains_addr)
+        addr, ok, walk, _ = found
+        if not ok and not checked and addr <= tree.mask < addr + size:
+            addr, ok, walk, _ = tree.walk_on_wrapped(found, size, align, vend, policy.exact_fit)
+        stats.walk_total += walk
+        stats.last_walk = walk
+        if ok:
             break
-        addr = found.addr
         if purged:
             stats.alloc_failures += 1
             stats.warnings += 1
@@ -46,15 +48,14 @@ def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: in
         purge_vmap_area_lazy(k, cpu)
         purged = True
         if policy.retry_restarts:
-            addr = ALIGN(vstart, align)
-    addr = found.addr
+            addr = first
     if addr + size > k.ulong_max:
         wrapped(k, cpu, addr, size, guard if maps else None)
     # VmapArea(...) without NamedTuple's Python-level __new__ (the same record)
     va = tuple.__new__(VmapArea, (addr, addr + size, kind, "busy", guard, cpu, k.op, flags))
     if tree.insert(va):
         k.overlaps.add(addr)  # the posted descent's bug: see VmapAreaTree.search()
-    k.events.append((AreaAlloc, k.op, cpu, addr, addr + size, kind, found.walk, "alloc_vmap_area"))
+    k.events.append((AreaAlloc, k.op, cpu, addr, addr + size, kind, walk, "alloc_vmap_area"))
     return va
 
 
@@ -89,7 +90,7 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     `mark`: its pages were freed by their users (not so for a vmap block's area freed
     under it by vm_unmap_ram())."""
     start, end = va.start, va.end
-    k.tree.replace(va.marked("lazy", va.flags | VM_LAZY_FREE))
+    k.tree.mark(va, "lazy", va.flags | VM_LAZY_FREE)
     k.lazy.add(start)
     if mark:
         mark_freed(k, start, start, end)
@@ -155,14 +156,18 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
     """
     k.stats.purge_lock += 1
     k.stats.purge_walk_total += len(k.tree)     # list_for_each_entry_rcu(vmap_area_list)
-    valist = [k.tree.by_start[s] for s in sorted(k.lazy)]
+    tree, page, vunmap_page_range = k.tree, k.config.page_size, k.pgtable.vunmap_page_range
+    valist = [tree.by_start[s] for s in sorted(k.lazy)]
     nr = 0
     for va in valist:
-        start = min(start, va.start)
-        end = max(end, va.end)
-        nr += (va.end - va.start) // k.config.page_size
-        k.pgtable.vunmap_page_range(va.start, va.end)
-        k.tree.replace(va.marked("freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE))
+        va_start, va_end = va.start, va.end
+        if va_start < start:
+            start = va_start
+        if va_end > end:
+            end = va_end
+        nr += (va_end - va_start) // page
+        vunmap_page_range(va_start, va_end)
+        tree.mark(va, "freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE)
     k.lazy.clear()
     if nr:
         k.vmap_lazy_nr -= nr        # BUG_ON(nr > vmap_lazy_nr) cannot fire: every lazy

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from ..events import UseAfterFree
 from ..vm_struct import (VM_ALLOC, VM_IOREMAP, VM_MAP, VM_VPAGES, VmStruct, area_kind, ioremap_align,
-                         page_align, uint_pages)
-from ..vmap_area import VM_VM_AREA
+                         uint_pages)
+from ..vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VM_VM_AREA
 from .kva import alloc_vmap_area, free_unmap_vmap_area
 from .state import RewriteState
 
@@ -33,7 +33,7 @@ def get_vm_area_node(k: RewriteState, cpu: int, size: int, flags: int, start: in
     page, ulong_max = k.page_size, k.ulong_max
     if flags & VM_IOREMAP:
         align = ioremap_align(size, k.page_shift)
-    size = page_align(size, page, ulong_max)
+    size = (size + page - 1) & -page & ulong_max      # page_align(), inline
     if not size:
         return None
     if size + page > ulong_max:
@@ -76,7 +76,7 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
     va = k.tree.find(addr)
     if va is None or not va.flags & VM_VM_AREA:
         return None
-    if va.lazy:
+    if va.flags & (VM_LAZY_FREE | VM_LAZY_FREEING):      # va.lazy, read from the flags
         # Already freed: the vm_struct left vmlist, so the kernel's vmlist walk runs
         # off the end and dereferences NULL.  k.bug() ends the call here.
         k.bug(cpu, "remove_vm_area", f"double free of {addr:#x}: unable to handle kernel NULL "
@@ -116,7 +116,8 @@ def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", al
     """__vmalloc_node(): an area, its page array, its pages, and their mapping; NULL for
     0 pages or more pages than the machine has (num_physpages).  `align`, `checked`:
     the vmalloc_align() extension."""
-    size = page_align(size, k.page_size, k.ulong_max)
+    page = k.page_size
+    size = (size + page - 1) & -page & k.ulong_max    # page_align(), inline
     if not size or size >> k.page_shift > k.config.num_physpages:
         return None
     vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.VMALLOC_START, k.VMALLOC_END,
