@@ -8,6 +8,7 @@ head of this CPU's free list.  vb_free() sets dirty bits (alloc bits are never
 cleared); all bits dirty: free_vmap_block() frees the block's area lazily.
 """
 
+import copy
 import pickle
 
 import pytest
@@ -422,3 +423,16 @@ def test_a_block_pickles_as_its_fields_and_stays_one_object():
     assert (vb.alloc_map, vb.dirty_map, vb.on_free_list, vb.on_dirty_list) == (0b1111, 0b1111, True, True)
     assert u.vbq[0].free == [vb] and u.vbq[0].free[0] is vb and u.vbq[0].dirty[0] is vb
     assert u.check() == []
+
+
+def test_a_block_whose_dirty_map_differs_from_its_alloc_map_pickles_both():
+    # Two vm_map_ram(4) take bits 0-3 and 4-7 of block #1 (1016 free); unmapping the
+    # first dirties bits 0-3 only.  (Equal maps pickle one of them: the test above.)
+    k = kernel()
+    first = k.vm_map_ram(4, cpu=0)
+    k.vm_map_ram(4, cpu=0)
+    k.vm_unmap_ram(first, 4, cpu=0)
+    for u in (pickle.loads(pickle.dumps(k, 5)), copy.deepcopy(k)):
+        (vb,) = u.vmap_block_tree.values()
+        assert (vb.free, vb.dirty, vb.alloc_map, vb.dirty_map) == (1016, 4, 0xFF, 0x0F)
+        assert u.check() == []

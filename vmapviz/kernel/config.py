@@ -6,8 +6,9 @@ them (`VMAP_BBMAP_BITS`, `lazy_max_pages()`...).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields as dataclass_fields
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 from .generations import FLUSH_MODELS, GENERATIONS, NAMES, Generation
@@ -154,6 +155,12 @@ class Config:
     def generation(self) -> Generation:
         return GENERATIONS[self.variant]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its fields' values, in order (a checkpoint pickles the kernel's
+        config each time), not with their names nor the cached properties; made again
+        as it was, not checked and derived anew."""
+        return _config, (_FIELD_VALUES(self),)
+
     def tiny_text(self) -> str:
         """What --tiny changed, constant by constant ("" without it)."""
         if not self.tiny:
@@ -239,6 +246,18 @@ class Config:
                     page_size=self.page_size, vmalloc_start=self.vmalloc_start,
                     vmalloc_end=self.vmalloc_end, seed=self.seed, flush=self.flush,
                     ram_size=self.ram_size, config_nr_cpus=self.config_nr_cpus, tiny=self.tiny)
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclass_fields(Config))
+_FIELD_VALUES = attrgetter(*_FIELD_NAMES)
+
+
+def _config(values: tuple[Any, ...]) -> Config:
+    """The Config whose fields have these values (Config.__reduce__)."""
+    config = object.__new__(Config)
+    for name, value in zip(_FIELD_NAMES, values):
+        object.__setattr__(config, name, value)
+    return config
 
 
 def keep_nr_cpus(fields: dict[str, Any]) -> dict[str, Any]:

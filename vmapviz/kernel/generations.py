@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import i386_areas
 
@@ -132,6 +132,13 @@ class Generation:
     layout: Layout = Layout()
     flush_ceiling: int = 0   # x86's tlb_single_page_flush_ceiling: pages up to which a range
                              # is flushed page by page, not whole (0: always whole)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """One of the registry's pickles as its name (a checkpoint pickles the kernel's
+        generation each time), another (a test's) as its fields."""
+        if GENERATIONS.get(self.name) is self:
+            return get, (self.name,)
+        return super().__reduce_ex__(protocol)
 
     def kernel_class(self) -> type[Kernel]:
         cls: type[Kernel] = getattr(importlib.import_module(f"vmapviz.kernel.{self.module}"), self.kernel)

@@ -19,8 +19,11 @@ checkpoint pickles a few arrays instead of a dict of big ints.
 from __future__ import annotations
 
 from array import array
+from copyreg import __newobj__  # type: ignore[attr-defined]
+from itertools import compress
+from operator import eq
 from pickle import PickleBuffer
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from .compiled import mypyc_attr
 
@@ -166,15 +169,18 @@ class PageMap:
     def __reduce_ex__(self, protocol):  # type: ignore[override]
         """Pickled with each group's frames as a PickleBuffer from protocol 5: a
         checkpoint that pickles with a buffer_callback takes them out of band, copied
-        once, instead of writing every byte through the pickle stream (run.timeline's
-        Checkpoint); bytes for older protocols (and copy.deepcopy)."""
+        once (or shared with the checkpoint before: run.timeline's Checkpoint),
+        instead of writing every byte through the pickle stream; bytes for older
+        protocols (and copy.deepcopy).  The frames go as a list in the order of `bits`,
+        read in C: their groups are not pickled twice."""
         wrap = PickleBuffer if protocol >= 5 else array.tobytes
         return PageMap, (self.code,), (self.code, self.bits,
-                                       {g: wrap(a) for g, a in self.frames.items()})
+                                       list(map(wrap, map(self.frames.__getitem__, self.bits))))
 
     def __setstate__(self, state: tuple) -> None:
         self.code, self.bits, frames = state
-        self.frames = {g: array(self.code, buf) for g, buf in frames.items()}
+        code = self.code
+        self.frames = {g: array(code, buf) for g, buf in zip(self.bits, frames)}
 
     def set(self, vpn: int, frame: int) -> None:
         g, i = vpn >> SHIFT, vpn & LOW
@@ -273,6 +279,24 @@ class PageTable:
         self.ptes = PageMap(code)
         self.tlbs = [PageMap(code) for _ in range(nr_cpus)]
         self.dead = PageSet()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with the dead pages as a flag for each group of the page table, set
+        where its dead pages are all its PTEs (most are: a lazily freed area's pages
+        and a dirty vmap block's stay mapped until a purge), and the bitmaps of the
+        other groups: a bitmap of 1,024 bits costs a conversion to bytes each time it
+        is pickled.  Read in C (map, compress, set difference), not group by group."""
+        present, dead = self.ptes.bits, self.dead.bits
+        whole = bytes(map(eq, map(dead.get, present), present.values()))
+        rest = {g: dead[g] for g in dead.keys() - set(compress(present, whole))}
+        return __newobj__, (PageTable,), (self.stats, self.shift, self.ptes, self.tlbs, whole, rest)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.stats, self.shift, self.ptes, self.tlbs, whole, rest = state
+        present = self.ptes.bits
+        self.dead = dead = PageSet()
+        dead.bits = {g: present[g] for g in compress(present, whole)}
+        dead.bits.update(rest)
 
     def vmap_page_range(self, start: int, end: int, frames: array[int]) -> tuple[int, int] | None:
         """vmap_page_range(): map frames[N] at start + N pages (an array from

@@ -7,6 +7,9 @@ attributes from, so this module stays interpreted in the compiled build (setup.p
 
 from __future__ import annotations
 
+from operator import attrgetter
+from typing import Any
+
 from .views import COUNTERS, Counters
 
 
@@ -23,5 +26,19 @@ class Stats(Counters):
             setattr(self, name, 0)
         self.full_flushes_per_cpu = [0] * nr_cpus   # whole-TLB flushes each CPU received
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the counters' values in order (a checkpoint pickles them each
+        time), not beside their names."""
+        return _counted, (type(self), attrgetter(*self.COUNTERS)(self), self.full_flushes_per_cpu)
+
     def counters(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.COUNTERS}
+
+
+def _counted(cls: type[Stats], values: tuple[int, ...], per_cpu: list[int]) -> Stats:
+    """Counters with these values (Stats.__reduce__)."""
+    stats = cls.__new__(cls)
+    for name, value in zip(cls.COUNTERS, values):
+        setattr(stats, name, value)
+    stats.full_flushes_per_cpu = per_cpu
+    return stats

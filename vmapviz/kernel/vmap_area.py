@@ -36,6 +36,7 @@ erases first never enter it (see `starts`).
 from __future__ import annotations
 
 from bisect import bisect_left
+from operator import add, sub
 from typing import Any, Iterator, NamedTuple
 
 from sortedcontainers import SortedDict, SortedList
@@ -128,32 +129,42 @@ class VmapAreaTree:
     # -- checkpoints -----------------------------------------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled flat, for checkpoints: the records as columns in address order, each
-        rbtree node as (start, its parent's start or None, is it a left child, red), the
-        holes as two columns; __setstate__ builds the objects again.  Object by object,
-        pickle spent a Python call on each record (a NamedTuple's __getnewargs__) and
-        followed every node's links: most of a checkpoint's time."""
+        """Pickled flat, for checkpoints: the records as columns in the dict's own
+        order (read in C), the ends as sizes; each rbtree node as (its parent's start or
+        None, is it a left child, red), in the records' order when the nodes are in it
+        (else with the nodes' starts).  __setstate__ builds the objects again, and the
+        hole index from the records: the gaps between neighbours wider than `gap` (the
+        rewrite's check() compares the two after every op in the tests).  Object by
+        object, pickle spent a Python call on each record (a NamedTuple's
+        __getnewargs__) and followed every node's links; and an address (an int of 64
+        bits) costs a conversion to bytes each time, a size a few instructions."""
+        columns = list(zip(*self.by_start.values())) or [()] * len(VmapArea._fields)
+        columns[1] = tuple(map(sub, columns[1], columns[0]))
         links = None
         if self.rbtree is not None:
-            links = tuple(zip(*[(n.start, None, False, n.red) if (p := n.parent) is None
-                                else (n.start, p.start, p.left is n, n.red)
-                                for n in self.nodes.values()])) or ((), (), (), ())
-        state = (tuple(zip(*self.area_list)), links, (tuple(self.holes.keys()), tuple(self.holes.values())),
-                 tuple(self.overlaps), self.generation)
+            nodes = self.nodes
+            links = (None if list(nodes) == list(columns[0]) else tuple(nodes),
+                     *(tuple(zip(*[(None, False, n.red) if (p := n.parent) is None else (p.start, p.left is n, n.red)
+                                   for n in nodes.values()])) or ((), (), ())))
+        state = (columns, links, tuple(self.overlaps), self.generation)
         return VmapAreaTree, (self.gap, self.mask.bit_length(), self.rbtree is not None), state
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        columns, links, holes, overlaps, self.generation = state
-        areas = [VmapArea._make(fields) for fields in zip(*columns)]
-        self._starts = SortedList(a.start for a in areas)
-        by_start = self.by_start = {a.start: a for a in areas}
-        self.holes = SortedDict(zip(*holes))
+        columns, links, overlaps, self.generation = state
+        starts = columns[0]
+        areas = [VmapArea._make(fields) for fields in zip(starts, map(add, starts, columns[1]), *columns[2:])]
+        by_start = self.by_start = dict(zip(starts, areas))
+        self._starts = SortedList(starts)
+        gap, ordered = self.gap, list(self.area_list)
+        self.holes = SortedDict((a.start, p.end + gap) for p, a in zip(ordered, ordered[1:]) if a.start > p.end + gap)
         self.overlaps = set(overlaps)
         self._edges()
         if links is not None:
             assert self.rbtree is not None
-            nodes = self.nodes = {s: RbNode(s, by_start[s].end, by_start[s]) for s in links[0]}
-            for s, parent, left, red in zip(*links):
+            own, parents, lefts, reds = links
+            keys = starts if own is None else own
+            nodes = self.nodes = {s: RbNode(s, by_start[s].end, by_start[s]) for s in keys}
+            for s, parent, left, red in zip(keys, parents, lefts, reds):
                 node = nodes[s]
                 node.red = red
                 if parent is None:
