@@ -35,6 +35,7 @@ erases first never enter it (see `starts`).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from operator import add, sub
 from typing import Any, Iterator, NamedTuple
 
@@ -198,10 +199,12 @@ class VmapAreaTree:
     # -- __insert_vmap_area / __free_vmap_area ------------------------------------
 
     def _edges(self) -> None:
-        """Read `top` and `low2` again from the sorted starts."""
-        starts = self.starts
-        self.top = starts[-1] if starts else -1
-        self.low2 = tuple(starts[:2])
+        """Read `top` and `low2` again from the sorted starts and those waiting above
+        them (without moving those in: see `starts`)."""
+        starts, above = self._starts, self._above
+        self.top = above[-1] if above else starts[-1] if starts else -1
+        low2 = tuple(starts[:2])
+        self.low2 = low2 + tuple(above[:2 - len(low2)])
 
     def _gap_between(self, prev: VmapArea | None, nxt: VmapArea) -> None:
         if prev is not None and nxt.start > prev.end + self.gap:
@@ -301,7 +304,7 @@ class VmapAreaTree:
         its positional index, whose upkeep slows every later add; see rank().  While
         no area overlaps another, the neighbours come from the rbtree alone, so the
         starts can leave in bulk: those still waiting above the SortedList (`starts`)
-        are filtered out of that list, and when the areas erased number an eighth of
+        are filtered out of that list from the lowest erased one, and when the areas erased number an eighth of
         the SortedList or more, as a purge of areas packed above a few live ones
         makes them, the SortedList is made again from the starts that stay, the rule
         of its own slice deletion.)"""
@@ -313,6 +316,7 @@ class VmapAreaTree:
         waiting = above[0] if above else self.mask + 1      # the lowest start in `above`
         rebuild = by_tree and len(areas) * 8 >= len(starts)
         rb_erase = None if self.rbtree is None else self.rbtree.erase
+        cut = -1                                            # the lowest start erased from `above`
         for va in areas:
             start = va.start
             node = nodes.pop(start, None)
@@ -325,7 +329,10 @@ class VmapAreaTree:
                     self._gap_between(*gap)
                 prev, nxt = self._neighbours(start, None if node is None else
                                              (RbTree.prev(node), RbTree.next(node)))
-            if not rebuild and start < waiting:
+            if start >= waiting:
+                if cut < 0:
+                    cut = start
+            elif not rebuild:
                 starts.remove(start)
             del by_start[start]
             if node is not None:
@@ -339,8 +346,9 @@ class VmapAreaTree:
             self._gap_between(*gap)
         if rebuild:
             self._starts = SortedList(filter(by_start.__contains__, starts))
-        if above:
-            self._above = list(filter(by_start.__contains__, above))
+        if cut >= 0:                       # (only from there: `above` may hold every area)
+            i = bisect_left(above, cut)
+            above[i:] = filter(by_start.__contains__, above[i:])
         self._edges()
         self.generation += 1
 
