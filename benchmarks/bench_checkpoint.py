@@ -32,7 +32,7 @@ CASES = [("map-touch-unmap", 4), ("map-touch-unmap", 8), ("map-touch-unmap", 16)
          ("xfs-dir", 4), ("xfs-dir", 8), ("xfs-dir", 16)]
 
 MEASURE = r'''
-import json, pickle, statistics, sys, time
+import copy, json, pickle, statistics, sys, time
 try:
     from vmapviz.run.driver import Run
     from vmapviz.run.snapshot import take
@@ -45,20 +45,20 @@ SAVES, REPEAT, ROUNDS = 10, 20, 3
 try:
     from vmapviz.run.timeline import Checkpoint
     try:                               # what Timeline.save does: share with the last one
-        Checkpoint((), {})
-        save = Checkpoint
-    except TypeError:                  # before the sharing: every buffer copied
-        save = lambda obj, last: Checkpoint(obj)
+        from vmapviz.run.timeline import Shared
+        save, new_last = Checkpoint, Shared
+    except ImportError:                # before the sharing: every buffer copied
+        save, new_last = lambda obj, last: Checkpoint(obj), dict
     cold, load = Checkpoint, Checkpoint.load
 except ImportError:                    # before out-of-band buffers: a plain pickle
     cold, load = lambda obj: pickle.dumps(obj, pickle.HIGHEST_PROTOCOL), pickle.loads
-    save = lambda obj, last: cold(obj)
+    save, new_last = lambda obj, last: cold(obj), dict
 w = get(name)
 run = Run(w, w.config(nr_cpus=cpus))
 for _ in range(ops - every):
     run.step()
 k = run.kernel
-last = {}
+last = new_last()
 kept = [save((k, ()), last)]           # the checkpoint before, K ops earlier
 for _ in range(every):
     run.step()
@@ -76,10 +76,10 @@ def new_bytes(blob, before):
     return len(blob) if not hasattr(blob, "buffers") else \
         len(blob.data) + sum(len(b) for b in blob.buffers if id(b) not in before)
 
-lasts = iter([dict(last) for _ in range(REPEAT * ROUNDS)])
+lasts = iter([copy.copy(last) for _ in range(REPEAT * ROUNDS)])   # the same last one each time
 checkpoint = best(lambda: save((k, ()), next(lasts)))
 before = {id(b) for b in getattr(kept[0], "buffers", ())}
-added = new_bytes(save((k, ()), dict(last)), before)
+added = new_bytes(save((k, ()), copy.copy(last)), before)
 blob = cold((k, ()))
 m = {"snapshot": best(lambda: take(k)), "checkpoint": checkpoint, "added": added,
      "cold": best(lambda: cold((k, ()))), "restore": best(lambda: load(blob)), "bytes": len(blob),

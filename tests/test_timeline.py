@@ -14,7 +14,7 @@ from driver_helpers import wait_for
 
 from vmapviz.run.driver import Run
 from vmapviz.kernel.pgtable import PageMap
-from vmapviz.run.timeline import BLOCK, Checkpoint, OpLog, Timeline
+from vmapviz.run.timeline import BLOCK, Checkpoint, OpLog, Shared, Timeline
 from vmapviz.workloads import WORKLOADS, Op, get, load
 
 
@@ -322,7 +322,7 @@ def test_a_checkpoint_shares_the_groups_unchanged_since_the_last_one():
     the second checkpoint holds the very bytes objects of the first.  Each restores its
     own state, into arrays of its own."""
     pm = three_groups()
-    last: dict = {}
+    last = Shared()
     first = Checkpoint(pm, last)
     pm.set(1024 + 7, 99)                       # group 1, entry 7
     pm.drop_bits(5, 0b1)                       # group 5's bitmap only: its frames stay

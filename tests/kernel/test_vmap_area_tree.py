@@ -97,3 +97,16 @@ def test_a_tree_pickles_flat_and_comes_back_node_for_node():
     assert shape(u.rbtree.root) == shape(t.rbtree.root) and dict(u.holes) == dict(t.holes) == {}
     empty = pickle.loads(pickle.dumps(VmapAreaTree(gap=P, rbtree=True), 5))
     assert empty.rbtree.root is None and len(empty) == 0 and empty.insert(A) is False
+
+
+def test_a_tree_whose_nodes_are_not_in_its_records_order_pickles_their_starts():
+    # The nodes pickle in the records' order, without their starts, when they are in it
+    # (as insert() and erase() keep them); in another order, with them.  The tree of
+    # the test above, its node dict reversed: the same shape comes back, in that order.
+    t = tree_of(A, B, C, D, E)
+    t.nodes = {s: t.nodes[s] for s in reversed(list(t.nodes))}
+    u = pickle.loads(pickle.dumps(t, 5))
+    assert list(u.nodes) == [16 * P, 10 * P, 7 * P, 4 * P, 1 * P] == list(t.nodes)
+    assert shape(u.rbtree.root) == (4, False, (1, False, None, None),
+                                    (10, False, (7, True, None, None), (16, True, None, None)))
+    assert all(u.nodes[n.start] is n and n.va is u.by_start[n.start] for n in u.rbtree.inorder())

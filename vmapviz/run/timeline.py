@@ -30,6 +30,7 @@ import marshal
 import pickle
 import time
 from array import array
+from operator import attrgetter, eq
 from typing import Iterator, NamedTuple
 
 from ..kernel.events import UNTIL
@@ -146,13 +147,13 @@ class Checkpoint:
 
     __slots__ = ("data", "buffers", "nbytes")
 
-    def __init__(self, obj: object, last: dict[int, tuple[object, bytes]] | None = None) -> None:
+    def __init__(self, obj: object, last: Shared | None = None) -> None:
         buffers: list[pickle.PickleBuffer] = []
         self.data = pickle.dumps(obj, 5, buffer_callback=buffers.append)
         if last is None:
             self.buffers = [bytes(b) for b in buffers]     # copies: the object changes on
         else:
-            self.buffers = share(buffers, last)
+            self.buffers = last.share(buffers)
         self.nbytes = len(self.data) + sum(map(len, self.buffers))
 
     def __len__(self) -> int:
@@ -163,25 +164,32 @@ class Checkpoint:
         return pickle.loads(self.data, buffers=self.buffers)
 
 
-def share(buffers: list[pickle.PickleBuffer], last: dict[int, tuple[object, bytes]]) -> list[bytes]:
-    """A bytes copy of each buffer, or the one made last time where the object that
-    exported it (an array) holds the same bytes again.  `last` maps id(exporter) to
-    (exporter, copy), the exporter kept so that its id stays its own; it is replaced
-    by this checkpoint's.  A copy made only to compare is freed at once, its memory
-    reused by the next: it costs a fraction of a copy kept."""
-    copies = []
-    now = {}
-    for b in buffers:
-        source = b.raw().obj
-        copy = bytes(b)
-        old = last.get(id(source))
-        if old is not None and old[1] == copy:
-            copy = old[1]
-        now[id(source)] = (source, copy)
-        copies.append(copy)
-    last.clear()
-    last.update(now)
-    return copies
+class Shared:
+    """The buffers the last checkpoint copied: id of the object that exported each (an
+    array) -> its copy, the objects kept so that their ids stay theirs."""
+
+    __slots__ = ("copies", "sources")
+
+    def __init__(self) -> None:
+        self.copies: dict[int, bytes] = {}
+        self.sources: list[object] = []
+
+    def share(self, buffers: list[pickle.PickleBuffer]) -> list[bytes]:
+        """A bytes copy of each buffer, or the one made last time where its object
+        holds the same bytes again; these become the last ones.  Read in C but for
+        one pass that picks: a copy made only to compare is freed at once, its memory
+        reused by the next, and costs a fraction of a copy kept (fresh memory)."""
+        sources = list(map(_EXPORTER, map(memoryview, buffers)))
+        keys = list(map(id, sources))
+        old = list(map(self.copies.get, keys))
+        same = map(eq, old, map(bytes, buffers))
+        copies = [o if s else bytes(b) for o, s, b in zip(old, same, buffers)]
+        self.copies = dict(zip(keys, copies))
+        self.sources = sources
+        return copies
+
+
+_EXPORTER = attrgetter("obj")     # of a memoryview: the object whose buffer it is
 
 
 class Timeline:
@@ -197,7 +205,7 @@ class Timeline:
         self.blobs: dict[int, Checkpoint] = {}    # op -> (kernel, recent records) pickled
         self.made: list[int] = []            # checkpoint ops in the order they were made
         self.bytes = 0                       # of the checkpoints, a shared buffer once
-        self.last: dict[int, tuple[object, bytes]] = {}   # the buffers the last save copied
+        self.last = Shared()                 # the buffers the last save copied
         self.holders: dict[int, int] = {}    # id of a buffer kept -> checkpoints holding it
         self.start = 0                       # the first op history still holds
         self.marks: dict[str, array] = {name: array("Q") for name in UNTIL}
@@ -332,7 +340,7 @@ class Timeline:
     def restore(self, op: int):
         """(kernel, recent event records) as checkpointed at `op`: fresh objects each time.
         The next checkpoint copies every buffer (the restored arrays are new objects)."""
-        self.last.clear()
+        self.last = Shared()
         return self.blobs[op].load()
 
     def truncate(self, n: int) -> None:
