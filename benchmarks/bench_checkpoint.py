@@ -76,8 +76,10 @@ def new_bytes(blob, before):
     return len(blob) if not hasattr(blob, "buffers") else \
         len(blob.data) + sum(len(b) for b in blob.buffers if id(b) not in before)
 
-lasts = iter([copy.copy(last) for _ in range(REPEAT * ROUNDS)])   # the same last one each time
-checkpoint = best(lambda: save((k, ()), next(lasts)))
+# The same last one each time, each copy dropped once used: what a checkpoint copies is
+# freed after it, as in the cold one and the earlier figures.
+lasts = [copy.copy(last) for _ in range(REPEAT * ROUNDS)]
+checkpoint = best(lambda: save((k, ()), lasts.pop()))
 before = {id(b) for b in getattr(kept[0], "buffers", ())}
 added = new_bytes(save((k, ()), copy.copy(last)), before)
 blob = cold((k, ()))

@@ -30,7 +30,7 @@ import marshal
 import pickle
 import time
 from array import array
-from operator import attrgetter, eq
+from operator import attrgetter
 from typing import Iterator, NamedTuple
 
 from ..kernel.events import UNTIL
@@ -177,13 +177,11 @@ class Shared:
     def share(self, buffers: list[pickle.PickleBuffer]) -> list[bytes]:
         """A bytes copy of each buffer, or the one made last time where its object
         holds the same bytes again; these become the last ones.  Read in C but for
-        one pass that picks: a copy made only to compare is freed at once, its memory
+        the pass that picks: a copy made only to compare is freed at once, its memory
         reused by the next, and costs a fraction of a copy kept (fresh memory)."""
         sources = list(map(_EXPORTER, map(memoryview, buffers)))
         keys = list(map(id, sources))
-        old = list(map(self.copies.get, keys))
-        same = map(eq, old, map(bytes, buffers))
-        copies = [o if s else bytes(b) for o, s, b in zip(old, same, buffers)]
+        copies = [old if old == new else new for old, new in zip(map(self.copies.get, keys), map(bytes, buffers))]
         self.copies = dict(zip(keys, copies))
         self.sources = sources
         return copies
