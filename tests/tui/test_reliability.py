@@ -271,8 +271,12 @@ def test_palette_bursts_while_running_at_full_speed(seed):
                 await pilot.pause(rng.choice([0, 0.01, 0.03]))
                 assert app._exception is None
             await pilot.pause(0.5)
-            assert app.is_running and app._exception is None
             app.stop_driver()
+            # Every key queued handled first: run_test() ends by closing the app's screens
+            # itself, racing the app's own handling of a key still queued (on a loaded
+            # machine: ScreenStackError); the app's own exit (q) drops such keys.
+            await pilot.pause()
+            assert app.is_running and app._exception is None
     asyncio.run(main())
 
 

@@ -342,7 +342,12 @@ class PageTable:
             return 0
         ptes, dead = self.ptes, self.dead
         cleared = 0
-        for g, bits in groups(lo, hi, ptes.bits):
+        g = lo >> SHIFT
+        if g == (hi - 1) >> SHIFT:                  # one group: the usual case, no lookup
+            todo: Iterable[tuple[int, int]] = ((g, ((1 << (hi - lo)) - 1) << (lo & LOW)),)
+        else:
+            todo = groups(lo, hi, ptes.bits)
+        for g, bits in todo:
             dead.drop_bits(g, bits)
             cleared += ptes.drop_bits(g, bits)
         self.stats.ptes_cleared += cleared
