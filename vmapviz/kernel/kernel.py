@@ -65,7 +65,7 @@ class Kernel(Machine):
     # directly, and _leave() (the op's record: its Call and Return events).  A BUG in
     # the body stops the call where the real kernel would oops: it returns NULL.
 
-    def _enter(self, cpu: int, name: str, args: tuple[Any, ...]) -> int:
+    def _enter(self, cpu: int) -> int:
         """The op starts on `cpu`: its number.  (Its Call event is made from the
         record _leave() appends: events.events_of.)"""
         if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
@@ -143,12 +143,12 @@ class Kernel(Machine):
         """vmalloc(size): an area of size rounded up to pages, mapped to fresh pages."""
         if type(size) is not int or not 0 <= size <= self.ulong_max:
             check_args("vmalloc", (size,), self.config.bits)
-        op = self._enter(cpu, "vmalloc", args := (size,))
+        op = self._enter(cpu)
         try:
             addr, detail = self._vmalloc(cpu, size)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vmalloc", args, addr, detail, True)
+        return self._leave(op, cpu, "vmalloc", (size,), addr, detail, True)
 
     def vmalloc_align(self, size: int, align: int, cpu: int = 0) -> int | None:
         """vmalloc of `size` aligned to `align` (a power of two): the simulator's one
@@ -157,45 +157,45 @@ class Kernel(Machine):
         if (type(size) is not int or not 0 <= size <= self.ulong_max or
                 type(align) is not int or not 0 <= align <= self.ulong_max):
             check_args("vmalloc_align", (size, align), self.config.bits)
-        op = self._enter(cpu, "vmalloc_align", args := (size, align))
+        op = self._enter(cpu)
         try:
             addr, detail = self._vmalloc_align(cpu, size, align)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vmalloc_align", args, addr, detail, True)
+        return self._leave(op, cpu, "vmalloc_align", (size, align), addr, detail, True)
 
     def vfree(self, addr: int, cpu: int = 0) -> None:
         """vfree(addr)."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("vfree", (addr,), self.config.bits)
-        op = self._enter(cpu, "vfree", args := (addr,))
+        op = self._enter(cpu)
         try:
             detail = self._vfree(cpu, addr)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "vfree", args, VOID, detail)
+        self._leave(op, cpu, "vfree", (addr,), VOID, detail)
 
     def vmap(self, nr_pages: int, cpu: int = 0) -> int | None:
         """vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL) of nr_pages pages lent by the simulator."""
         if type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX:
             check_args("vmap", (nr_pages,), self.config.bits)
-        op = self._enter(cpu, "vmap", args := (nr_pages,))
+        op = self._enter(cpu)
         try:
             addr, detail = self._vmap(cpu, nr_pages)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vmap", args, addr, detail, True)
+        return self._leave(op, cpu, "vmap", (nr_pages,), addr, detail, True)
 
     def vunmap(self, addr: int, cpu: int = 0) -> None:
         """vunmap(addr)."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("vunmap", (addr,), self.config.bits)
-        op = self._enter(cpu, "vunmap", args := (addr,))
+        op = self._enter(cpu)
         try:
             detail = self._vunmap(cpu, addr)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "vunmap", args, VOID, detail)
+        self._leave(op, cpu, "vunmap", (addr,), VOID, detail)
 
     def get_vm_area(self, size: int, flags: int = 0, start: int | None = None,
                     end: int | None = None, cpu: int = 0) -> int | None:
@@ -209,58 +209,58 @@ class Kernel(Machine):
                 type(start) is not int or not 0 <= start <= self.ulong_max or
                 type(end) is not int or not 0 <= end <= self.ulong_max):
             check_args("get_vm_area", (size, flags, start, end), self.config.bits)
-        op = self._enter(cpu, "get_vm_area", args := (size, flags, start, end))
+        op = self._enter(cpu)
         try:
             self._check_range(cpu, size, flags, start, end)
             addr, detail = self._get_vm_area(cpu, size, flags, start, end)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "get_vm_area", args, addr, detail, True)
+        return self._leave(op, cpu, "get_vm_area", (size, flags, start, end), addr, detail, True)
 
     def remove_vm_area(self, addr: int, cpu: int = 0) -> int | None:
         """remove_vm_area(addr): free the area; its address, or None."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("remove_vm_area", (addr,), self.config.bits)
-        op = self._enter(cpu, "remove_vm_area", args := (addr,))
+        op = self._enter(cpu)
         try:
             result, detail = self._remove_vm_area(cpu, addr)
         except KernelBug:
             result, detail = None, "BUG"
-        return self._leave(op, cpu, "remove_vm_area", args, result, detail)
+        return self._leave(op, cpu, "remove_vm_area", (addr,), result, detail)
 
     def find_vm_area(self, addr: int, cpu: int = 0) -> Any:
         """find_vm_area(addr): the vm_struct of the area starting at addr, or None."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("find_vm_area", (addr,), self.config.bits)
-        op = self._enter(cpu, "find_vm_area", args := (addr,))
+        op = self._enter(cpu)
         try:
             vm, detail = self._find_vm_area(cpu, addr)
         except KernelBug:
             vm, detail = None, "BUG"
-        return self._leave(op, cpu, "find_vm_area", args, vm, detail)
+        return self._leave(op, cpu, "find_vm_area", (addr,), vm, detail)
 
     def vmalloc_to_page(self, addr: int, cpu: int = 0) -> int | None:
         """vmalloc_to_page(addr): the page frame the page table maps there, or None."""
         if type(addr) is not int or not 0 <= addr <= self.ulong_max:
             check_args("vmalloc_to_page", (addr,), self.config.bits)
-        op = self._enter(cpu, "vmalloc_to_page", args := (addr,))
+        op = self._enter(cpu)
         try:
             frame, detail = self._vmalloc_to_page(cpu, addr)
         except KernelBug:
             frame, detail = None, "BUG"
-        return self._leave(op, cpu, "vmalloc_to_page", args, frame, detail)
+        return self._leave(op, cpu, "vmalloc_to_page", (addr,), frame, detail)
 
     def touch(self, addr: int, nr_pages: int, cpu: int = 0) -> str:
         """A kernel access from `cpu` to nr_pages pages from addr (Machine.touch)."""
         if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
                 type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX):
             check_args("touch", (addr, nr_pages), self.config.bits)
-        op = self._enter(cpu, "touch", args := (addr, nr_pages))
+        op = self._enter(cpu)
         try:
             outcome, detail = self.touch_pages(cpu, addr, nr_pages), ""
         except KernelBug:
             outcome, detail = None, "BUG"
-        return self._leave(op, cpu, "touch", args, outcome, detail)
+        return self._leave(op, cpu, "touch", (addr, nr_pages), outcome, detail)
 
     # -- the per-CPU API of the rewrite ------------------------------------------------------
 
@@ -268,28 +268,28 @@ class Kernel(Machine):
         """vm_map_ram(pages, count): count fresh pages mapped at a new address."""
         if type(count) is not int or not 0 <= count <= UINT_MAX:
             check_args("vm_map_ram", (count,), self.config.bits)
-        op = self._enter(cpu, "vm_map_ram", args := (count,))
+        op = self._enter(cpu)
         try:
             addr, detail = self._vm_map_ram(cpu, count)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vm_map_ram", args, addr, detail, True)
+        return self._leave(op, cpu, "vm_map_ram", (count,), addr, detail, True)
 
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(mem, count): give back what vm_map_ram() returned."""
         if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
                 type(count) is not int or not 0 <= count <= UINT_MAX):
             check_args("vm_unmap_ram", (addr, count), self.config.bits)
-        op = self._enter(cpu, "vm_unmap_ram", args := (addr, count))
+        op = self._enter(cpu)
         try:
             detail = self._vm_unmap_ram(cpu, addr, count)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "vm_unmap_ram", args, VOID, detail)
+        self._leave(op, cpu, "vm_unmap_ram", (addr, count), VOID, detail)
 
     def vm_unmap_aliases(self, cpu: int = 0) -> None:
         """vm_unmap_aliases(): unmap and flush every lazily kept alias now."""
-        op = self._enter(cpu, "vm_unmap_aliases", ())
+        op = self._enter(cpu)
         try:
             detail = self._vm_unmap_aliases(cpu)[1]
         except KernelBug:
@@ -298,7 +298,7 @@ class Kernel(Machine):
 
     def purge(self, cpu: int = 0) -> None:
         """purge_vmap_area_lazy(): purge every lazily freed area now."""
-        op = self._enter(cpu, "purge", ())
+        op = self._enter(cpu)
         try:
             detail = self._purge(cpu)[1]
         except KernelBug:
