@@ -73,7 +73,8 @@ def run(what: str, loop: str, n: int, arg: int, path: str, valgrind: bool = Fals
     cmd = (["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] if valgrind else []) + \
         command(what, loop, n, arg)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join((path, ROOT)), PYTHONHASHSEED="0")
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    # cwd: where `python -c` looks first, so that `path`'s floors are the ones imported
+    out = subprocess.run(cmd, env=env, cwd=path, check=True, capture_output=True, text=True)
     return out.stderr if valgrind else out.stdout
 
 
@@ -92,7 +93,10 @@ def compiled() -> str:
     tmp = tempfile.mkdtemp(prefix="vmapviz-floor-")
     for name in ("floor_triple.py", "floor_pair.py"):
         shutil.copy(os.path.join(HERE, name), tmp)
-    build = subprocess.run([sys.executable, "-m", "mypyc", "floor_triple.py", "floor_pair.py"], cwd=tmp,
+    # The triple's floor reads vmapviz's Config and records: this checkout's, typed
+    # where they are (follow_imports silent, as the project's mypy settings).
+    build = subprocess.run([sys.executable, "-m", "mypyc", "--follow-imports=silent", "floor_triple.py",
+                            "floor_pair.py"], cwd=tmp, env=dict(os.environ, MYPYPATH=ROOT),
                            capture_output=True, text=True)
     if build.returncode:
         sys.exit("bench_floor: mypyc failed (pip install mypy):\n" + (build.stderr or build.stdout)[-2000:])
