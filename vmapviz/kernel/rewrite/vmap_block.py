@@ -200,8 +200,8 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, int, int] | No
     while True:
         for vb in vbq.free:
             stats.vb_lock += 1
-            alloc_map = vb.alloc_map
-            used = bits - vb.free
+            alloc_map, free = vb.alloc_map, vb.free
+            used = bits - free
             if alloc_map.bit_length() == used:
                 # The usual case: the `used` pages handed out are the block's first
                 # ones, so the lowest free aligned region is the first one above them.
@@ -213,7 +213,7 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, int, int] | No
                 if i < 0:
                     continue
             vb.alloc_map = alloc_map | ((1 << nbits) - 1) << i
-            vb.free = free = vb.free - nbits
+            vb.free = free = free - nbits
             if not free:
                 stats.vbq_lock += 1
                 vbq.free.remove(vb)  # list_del_init()
@@ -267,10 +267,10 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     stats.vb_lock += 1
     if honest:
         vb.dirty_map = dirty_map | region
-        if k.tree.overlaps:                 # posted, an area over another: page by page
+        if k.tree.overlaps or pos + nbits > bits:   # posted's overlap, or past the block
             mark_freed(k, vb.start, addr, addr + (nbits << shift))
-        else:                               # mark_freed()'s usual case, without its call
-            k.pgtable.mark_dead(addr, addr + (nbits << shift))
+        else:                               # mark_freed()'s usual case: the region's pages
+            k.pgtable.mark_dead_bits(vb.start >> shift, region)
     else:
         _corrupting_free(k, cpu, vb, addr, size, pos, nbits, region)
     dirty = vb.dirty
