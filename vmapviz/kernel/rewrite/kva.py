@@ -93,7 +93,10 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     k.tree.mark(va, "lazy", va.flags | VM_LAZY_FREE)
     k.lazy.add(start)
     if mark:
-        mark_freed(k, start, start, end)
+        if k.tree.overlaps:
+            mark_freed(k, start, start, end)
+        else:                               # mark_freed()'s usual case, without its call
+            k.pgtable.mark_dead(start, end)
     nr = k.vmap_lazy_nr = k.vmap_lazy_nr + ((end - start) >> k.page_shift)
     k.events.append((AreaLazyFree, k.op, cpu, start, end, nr))
     if nr > k.config.lazy_max_pages:
@@ -167,7 +170,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
             end = va_end
         nr += (va_end - va_start) // page
         vunmap_page_range(va_start, va_end)
-        tree.mark(va, "freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE)
+    tree.mark_each(valist, "freeing", VM_LAZY_FREEING, VM_LAZY_FREE)    # (the loop's, in one call)
     k.lazy.clear()
     if nr:
         k.vmap_lazy_nr -= nr        # BUG_ON(nr > vmap_lazy_nr) cannot fire: every lazy
