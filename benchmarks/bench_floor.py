@@ -9,6 +9,8 @@ beside floor_pair.py (with and without events), with 100 and with 10,000 live ar
                                                       # (pip install mypy)
     python benchmarks/bench_floor.py --check 20000    # the triple's floor beside the simulator,
                                                       # 1 and 8 CPUs (floor_triple.check)
+    python benchmarks/bench_floor.py --bytecodes      # where the triple's floor spends its
+                                                      # bytecodes, by function and by line
 
 Each figure runs in its own subprocess.  Instructions: N and 2N triples under
 `valgrind --tool=callgrind`, the difference divided by N (start-up cancels out), hashes
@@ -18,12 +20,14 @@ seeded (PYTHONHASHSEED=0).
 from __future__ import annotations
 
 import argparse
+import linecache
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 
 from bench_speed import LOOP  # the simulator's triple, as bench_speed times it
 
@@ -73,7 +77,8 @@ def run(what: str, loop: str, n: int, arg: int, path: str, valgrind: bool = Fals
     cmd = (["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] if valgrind else []) + \
         command(what, loop, n, arg)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join((path, ROOT)), PYTHONHASHSEED="0")
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    # cwd: where `python -c` looks first, so that `path`'s floors are the ones imported
+    out = subprocess.run(cmd, env=env, cwd=path, check=True, capture_output=True, text=True)
     return out.stderr if valgrind else out.stdout
 
 
@@ -92,7 +97,10 @@ def compiled() -> str:
     tmp = tempfile.mkdtemp(prefix="vmapviz-floor-")
     for name in ("floor_triple.py", "floor_pair.py"):
         shutil.copy(os.path.join(HERE, name), tmp)
-    build = subprocess.run([sys.executable, "-m", "mypyc", "floor_triple.py", "floor_pair.py"], cwd=tmp,
+    # The triple's floor reads vmapviz's Config and records: this checkout's, typed
+    # where they are (follow_imports silent, as the project's mypy settings).
+    build = subprocess.run([sys.executable, "-m", "mypyc", "--follow-imports=silent", "floor_triple.py",
+                            "floor_pair.py"], cwd=tmp, env=dict(os.environ, MYPYPATH=ROOT),
                            capture_output=True, text=True)
     if build.returncode:
         sys.exit("bench_floor: mypyc failed (pip install mypy):\n" + (build.stderr or build.stdout)[-2000:])
@@ -113,15 +121,58 @@ def check(n: int) -> None:
         sys.exit(1)
 
 
+def bytecodes(n: int = 18_432) -> None:
+    """The bytecodes of n triples of the floor on 1 CPU (by default 72 blocks, 8 purges:
+    their share counted), by sys.settrace after a warm-up, per triple: by function and by
+    line of floor_triple.py."""
+    sys.path.insert(0, ROOT)
+    import floor_triple
+    floor = floor_triple.Floor(1)
+    by_function: Counter[str] = Counter()
+    by_line: Counter[int] = Counter()
+
+    def trace(frame, event, arg):       # type: ignore[no-untyped-def]
+        if event == "call":
+            frame.f_trace_opcodes, frame.f_trace_lines = True, False
+        elif event == "opcode":
+            by_function[frame.f_code.co_name] += 1
+            if frame.f_code.co_filename == floor_triple.__file__ and frame.f_lineno is not None:
+                by_line[frame.f_lineno] += 1
+        return trace
+
+    def loop(n: int, cpus: int = 1) -> None:     # FLOOR's loop
+        for i in range(n):
+            c = i % cpus
+            addr = floor.vm_map_ram(4, cpu=c)
+            floor.touch(addr, 4, cpu=c)
+            floor.vm_unmap_ram(addr, 4, cpu=c)
+            floor.drain_records()
+
+    loop(3000)
+    sys.settrace(trace)
+    loop(n)
+    sys.settrace(None)
+    print(f"bytecodes per triple {sum(by_function.values()) / n:.1f} (FLOOR's loop included)")
+    for name, count in by_function.most_common():
+        print(f"{count / n:8.1f}  {name}")
+    for line, count in sorted(by_line.items()):
+        if count >= n / 2:
+            print(f"{count / n:8.1f}  {line:4}  {linecache.getline(floor_triple.__file__, line).strip()[:90]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     parser.add_argument("--mypyc", action="store_true", help="also time the floors compiled by mypyc")
     parser.add_argument("--only", choices=("triple", "pair"), help="one table only")
     parser.add_argument("--check", type=int, metavar="N", help="only check the triple's floor over N triples")
+    parser.add_argument("--bytecodes", action="store_true", help="only count the triple floor's bytecodes")
     args = parser.parse_args()
     if args.check is not None:
         check(args.check)
+        return
+    if args.bytecodes:
+        bytecodes()
         return
     if args.instructions and shutil.which("valgrind") is None:
         sys.exit("bench_floor: valgrind is not installed (apt-get install valgrind)")

@@ -28,8 +28,7 @@ free list as a list (a block of 4-page regions fills exactly, so it holds at mos
 block); the search of a bitmap that is not a filled prefix, the general page-table and
 TLB paths (several groups, a PTE present, a stale or dead page met), running out of
 frames or address space, and every misuse (each raises Unmodelled where the simulator
-would take such a path); the counters (Stats), the vm_struct list, the invariant
-checks.  The posted version's overlap handling and the other generations are not
+would take such a path); the counters (Stats) and the invariant checks.  The posted version's overlap handling and the other generations are not
 modelled: Floor boots merged with x86's whole-TLB flush only.
 
 bench_floor.py times it, counts its instructions, compiles it with mypyc, and runs
@@ -84,9 +83,9 @@ class Floor:
 
     def __init__(self, nr_cpus: int = 1) -> None:
         cfg = Config(nr_cpus=nr_cpus, bits=64)
-        if cfg.variant != "merged" or cfg.flush != "all" or cfg.vmap_bbmap_bits != PAGES \
-                or cfg.VMALLOC_START % cfg.vmap_block_size:
-            raise Unmodelled("the floor boots merged v2.6.28 on x86-64 only")
+        if cfg.variant != "merged" or cfg.flush != "all" or cfg.page_shift != 12 \
+                or cfg.vmap_bbmap_bits != PAGES or cfg.VMALLOC_START % cfg.vmap_block_size:
+            raise Unmodelled("the floor boots merged v2.6.28 on x86-64 with 4 KiB pages only")
         self.nr_cpus = nr_cpus
         self.ulong_max = cfg.ulong_max
         self.start = cfg.VMALLOC_START

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vmapviz.kernel import Config
-from vmapviz.kernel.events import Purge, TlbFlush
+from vmapviz.kernel.events import AreaAlloc, Purge, TlbFlush
 
 PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "floor_triple.py"
 
@@ -64,3 +64,23 @@ def test_first_purge_by_hand(floor_triple):
     assert (Purge, 6912, 0, start, end, 9, 9216, False, False) in records
     assert (TlbFlush, 6912, 0, start, end, 0, 9216, 9216, True) in records
     assert floor.pte_bits == {} and floor.dead == {} and floor.tlb_bits == [{}]
+
+
+def test_blocks_after_the_purge_on_8_cpus_by_hand(floor_triple):
+    """8 CPUs, triple i on CPU i % 8: lazy_max_pages() = fls(8) * 8,192 = 32,768.  Each
+    CPU's block fills in 256 of its triples, so generation r of blocks lies in slots
+    16r + 2c (a guard page after each area) and is freed lazily at triples 2,048r + 2,040
+    + c.  The 33rd block freed, CPU 0's of generation 4 (triple 10,232), passes 32,768:
+    the purge frees slots 0-64 and leaves CPUs 1-7's blocks in slots 66-78.  Then CPU 0's
+    next block (triple 10,240) goes to slot 0, no area passed; CPU 1's (10,241) to slot 2,
+    past the one in slot 0; CPU 2's (10,242) to slot 4, past two."""
+    start, size = Config(nr_cpus=8, bits=64).VMALLOC_START, 4 << 20
+    floor = floor_triple.Floor(8)
+    made = []
+    for i in range(10_243):
+        addr = floor.vm_map_ram(4, cpu=i % 8)
+        floor.touch(addr, 4, cpu=i % 8)
+        floor.vm_unmap_ram(addr, 4, cpu=i % 8)
+        made += [r[1:] for r in floor.drain_records() if r[0] is AreaAlloc and i >= 10_232]
+    assert made == [(3 * i + 1, i % 8, start + s * size, start + (s + 1) * size, "vmap_block", walk, "alloc_vmap_area")
+                    for i, s, walk in ((10_240, 0, 0), (10_241, 2, 1), (10_242, 4, 2))]

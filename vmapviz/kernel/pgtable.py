@@ -355,6 +355,29 @@ class PageTable:
         self.stats.ptes_cleared += cleared
         return cleared
 
+    def vunmap_page_ranges(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """vunmap_page_range() of each [start, end) of `ranges` (a purge's areas, one
+        after another), in one call: the ranges' pages are gathered into one bitmap a
+        group, then each group is cleared once.  Clearing is the same whether range by
+        range or all at once, and so is the count of PTEs cleared (a PTE is counted the
+        first time it is cleared, and the union holds it once)."""
+        shift, have = self.shift, self.ptes.bits
+        todo: dict[int, int] = {}
+        for start, end in ranges:
+            lo, hi = start >> shift, end >> shift
+            g = lo >> SHIFT
+            if lo < hi and g == (hi - 1) >> SHIFT:      # one group: the usual case
+                todo[g] = todo.get(g, 0) | ((1 << (hi - lo)) - 1) << (lo & LOW)
+            elif lo < hi:
+                for g, bits in groups(lo, hi, have):
+                    todo[g] = todo.get(g, 0) | bits
+        ptes, dead = self.ptes, self.dead
+        cleared = 0
+        for g, bits in todo.items():
+            dead.drop_bits(g, bits)
+            cleared += ptes.drop_bits(g, bits)
+        self.stats.ptes_cleared += cleared
+
     def mark_dead(self, start: int, end: int) -> None:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
         shift = self.shift

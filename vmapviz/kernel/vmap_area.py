@@ -320,24 +320,27 @@ class VmapAreaTree:
         for va in areas:
             start = va.start
             node = nodes.pop(start, None)
-            if gap is not None and gap[1].start == start and node is not None and not overlaps:
+            run = gap is not None and gap[1].start == start and node is not None and not overlaps
+            below = nxt_node = None                 # the node's rb_prev() and rb_next()
+            if node is not None:
+                assert rb_erase is not None     # nodes are the rbtree's
+                if not run:
+                    below = RbTree.prev(node)
+                nxt_node = rb_erase(node)       # (it returns rb_next() of the node)
+            if run:
                 # A run of neighbours goes on: the area below it stays the one below.
-                nxt_node = RbTree.next(node)
+                assert gap is not None
                 prev, nxt = gap[0], None if nxt_node is None else nxt_node.va
             else:
                 if gap is not None and gap[1].start != start:
                     self._gap_between(*gap)
-                prev, nxt = self._neighbours(start, None if node is None else
-                                             (RbTree.prev(node), RbTree.next(node)))
+                prev, nxt = self._neighbours(start, None if node is None else (below, nxt_node))
             if start >= waiting:
                 if cut < 0:
                     cut = start
             elif not rebuild:
                 starts.remove(start)
             del by_start[start]
-            if node is not None:
-                assert rb_erase is not None     # nodes are the rbtree's
-                rb_erase(node)
             if start in holes:
                 del holes[start]
             overlaps.discard(start)
@@ -362,6 +365,18 @@ class VmapAreaTree:
             self.nodes[start].va = new
         self.generation += 1
         return new
+
+    def mark_each(self, areas: list[VmapArea], state: str, set_flags: int, clear_flags: int) -> None:
+        """mark() of each of `areas` (records still in the tree), in one call: each is
+        now in `state`, its flags with `set_flags` set and `clear_flags` cleared (the
+        purge's VM_LAZY_FREE -> VM_LAZY_FREEING, area after area)."""
+        by_start, nodes = self.by_start, self.nodes if self.rbtree is not None else None
+        for start, end, kind, _, guard, cpu, op, flags in areas:
+            new = by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op,
+                                                             (flags | set_flags) & ~clear_flags))
+            if nodes is not None:
+                nodes[start].va = new
+        self.generation += len(areas)
 
     def find(self, addr: int) -> VmapArea | None:
         """__find_vmap_area(): the area that starts exactly at addr.  Once areas overlap
