@@ -179,4 +179,15 @@ def _blocks(k: RewriteState) -> list[str]:
     for a in k.tree.area_list:
         if a.kind == "vmap_block" and not a.lazy and k.vmap_block_tree.get(addr_to_vb_idx(cfg, a.start)) is None:
             out.append(f"vmap_block area {a.start:#x} has no block")
+    if not k.corruption and not k.overlaps:     # vb_free() counts on this while sound
+        for addr, frames in k.ram_maps.items():
+            vb = k.block_at(addr)
+            if vb is None:
+                continue
+            n = 1 << (len(frames) - 1).bit_length()
+            pos = (addr - vb.start) >> cfg.page_shift
+            region = ((1 << n) - 1) << pos
+            if pos + n > bits or vb.alloc_map & region != region or vb.dirty_map & region:
+                out.append(f"vm_map_ram mapping {addr:#x} in block #{vb.id}: bits {pos}-{pos + n - 1} "
+                           "are not all handed out and clean")
     return out

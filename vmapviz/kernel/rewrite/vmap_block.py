@@ -255,9 +255,14 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
         region = ((1 << min(nbits, bits)) - 1) << pos & ((1 << bits) - 1)
     dirty_map = vb.dirty_map
     mine = k.ram_maps.get(addr)
+    # Honest: vm_map_ram()'s own mapping at addr, of the order it took, whose region
+    # is handed out and not dirty.  While the kernel is sound (no corruption, no posted
+    # overlap) such a mapping's region always is (vb_alloc() gave it, only its own
+    # unmap dirties it: check() verifies it), so the bitmaps are read only otherwise.
     honest = undo or (size and mine                 # mine: vm_map_ram() lent >= 1 page
                       and (len(mine) - 1).bit_length() == order     # the order it took
-                      and vb.alloc_map & region == region and not dirty_map & region)
+                      and (not k.corruption and not k.overlaps
+                           or vb.alloc_map & region == region and not dirty_map & region))
     if not honest and size and dirty_map & region == region and not k.corruption:
         k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
               f"block #{vb.id} are already dirty; the kernel ignores bitmap_allocate_region()'s "
