@@ -21,11 +21,29 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from floor_triple import VMALLOC_START, Calls
-
+VMALLOC_START = 0xFFFFC20000000000
 VMALLOC_END = 0xFFFFE1FFFFFFFFFF
 PAGE = 4096
 LAZY_MAX_PAGES = 3 * 8192          # fls(4 CPUs) * 32 MiB of pages
+ULONG_MAX = (1 << 64) - 1
+
+
+class Calls:
+    """What every floor does per call: check the arguments, count the op, record the Call."""
+
+    def __init__(self, events: bool) -> None:
+        self.record = events
+        self.events: list[tuple] = []
+        self.op = 0
+
+    def _call(self, name: str, args: tuple) -> int:
+        for value in args:
+            if type(value) is not int or not 0 <= value <= ULONG_MAX:
+                raise ValueError(name)
+        self.op += 1
+        if self.record:
+            self.events.append(("call", self.op, 0, name, args))
+        return self.op
 
 
 class Floor(Calls):

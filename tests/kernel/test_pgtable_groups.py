@@ -70,6 +70,7 @@ ranges = st.tuples(st.integers(0, 120), st.integers(0, 90))
 steps = st.lists(st.one_of(
     st.tuples(st.just("map"), ranges, st.integers(0, 3)),      # the int: frames given if < 3
     st.tuples(st.just("unmap"), ranges, st.none()),
+    st.tuples(st.just("unmaps"), ranges, st.lists(ranges, max_size=3)),   # a purge's: more ranges
     st.tuples(st.just("dead"), ranges, st.none()),
     st.tuples(st.just("walk"), ranges, st.integers(0, 2)),      # the int: the CPU
     st.tuples(st.just("flush"), ranges, st.booleans())), max_size=40)
@@ -89,6 +90,11 @@ def test_groups_agree_with_dicts_page_by_page(steps):
             assert pt.vmap_page_range(lo << SHIFT, (lo + n) << SHIFT, frames) == ((err, nr) if err else None)
         elif what == "unmap":
             assert pt.vunmap_page_range(lo << SHIFT, (lo + n) << SHIFT) == o.unmap(lo, lo + n)
+        elif what == "unmaps":          # each range unmapped in turn: the PTEs cleared, counted
+            cleared = pt.stats.ptes_cleared
+            spans = [(lo, lo + n)] + [(BASE + off2, BASE + off2 + n2) for off2, n2 in arg]
+            pt.vunmap_page_ranges([(a << SHIFT, b << SHIFT) for a, b in spans])
+            assert pt.stats.ptes_cleared - cleared == sum(o.unmap(a, b) for a, b in spans)
         elif what == "dead":
             pt.mark_dead(lo << SHIFT, (lo + n) << SHIFT)
             o.mark_dead(lo, lo + n)
@@ -135,3 +141,20 @@ def test_a_page_map_survives_pickling_with_its_frames_out_of_band():
         assert dict(back.items()) == expected and len(back) == PAGES + 3
         back.set(5 * PAGES + 9, 90)           # the restored groups take new entries
         assert back.get(5 * PAGES + 9) == 90 and back.get(5 * PAGES + 8) == 80
+
+
+def test_a_purge_clears_its_ranges_in_one_call():
+    """vunmap_page_ranges(): what vunmap_page_range() of each range in turn does.  Pages
+    100-109 mapped (frames 1-10), 100-104 dead, and 3 pages across the boundary of
+    groups 0 and 1 (frames 11-13).  Ranges 100-101, 105, 101-102 (overlapping the
+    first) and PAGES-1..PAGES+1: cleared are 100, 101, 102, 105 and the 3 across the
+    boundary, 7 PTEs, 101 counted once; 103, 104 stay dead."""
+    pt = PageTable(1, SHIFT, Stats(1))
+    pt.vmap_page_range(100 << SHIFT, 110 << SHIFT, array("Q", range(1, 11)))
+    pt.vmap_page_range((PAGES - 1) << SHIFT, (PAGES + 2) << SHIFT, array("Q", range(11, 14)))
+    pt.mark_dead(100 << SHIFT, 105 << SHIFT)
+    pt.vunmap_page_ranges([(100 << SHIFT, 102 << SHIFT), (105 << SHIFT, 106 << SHIFT),
+                           (101 << SHIFT, 103 << SHIFT), ((PAGES - 1) << SHIFT, (PAGES + 2) << SHIFT)])
+    assert pt.stats.ptes_cleared == 7
+    assert list(pt.ptes.items()) == [(103, 4), (104, 5), (106, 7), (107, 8), (108, 9), (109, 10)]
+    assert list(pt.dead) == [103, 104]

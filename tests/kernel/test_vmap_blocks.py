@@ -436,3 +436,20 @@ def test_a_block_whose_dirty_map_differs_from_its_alloc_map_pickles_both():
         (vb,) = u.vmap_block_tree.values()
         assert (vb.free, vb.dirty, vb.alloc_map, vb.dirty_map) == (1016, 4, 0xFF, 0x0F)
         assert u.check() == []
+
+
+def test_check_says_when_a_live_mapping_no_longer_holds_its_region():
+    # vb_free() takes a sound kernel's own mapping at its word (it does not read the
+    # bitmaps), so check() verifies what that relies on: vm_map_ram(3) took bits 4-7
+    # (get_order() of 3 pages is 2: 4 pages), all handed out, none dirty.  A block
+    # whose bit 7 reads as never handed out (its free count kept consistent) breaks it.
+    k = kernel()
+    S = k.config.vmalloc_start
+    k.vm_map_ram(4, cpu=0)
+    second = k.vm_map_ram(3, cpu=0)
+    assert second == S + 4 * P and k.check() == []
+    (vb,) = k.vmap_block_tree.values()
+    vb.alloc_map &= ~(1 << 7)
+    vb.free += 1
+    assert k.check() == [f"vm_map_ram mapping {second:#x} in block #1: bits 4-7 are not all "
+                         "handed out and clean"]

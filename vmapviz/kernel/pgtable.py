@@ -182,23 +182,23 @@ class PageMap:
         code = self.code
         self.frames = {g: array(code, buf) for g, buf in zip(self.bits, frames)}
 
+    def new_group(self, g: int) -> array[int]:
+        """The frames of group g, made for its first entry."""
+        self.frames[g] = group = array(self.code, _EMPTY[self.code])
+        return group
+
     def set(self, vpn: int, frame: int) -> None:
         g, i = vpn >> SHIFT, vpn & LOW
         old = self.bits.get(g, 0)
-        if not old:
-            self.frames[g] = array(self.code, _EMPTY[self.code])
-        self.frames[g][i] = frame
+        (self.frames[g] if old else self.new_group(g))[i] = frame
         self.bits[g] = old | 1 << i
 
     def set_run(self, g: int, i: int, bits: int, frames: array[int], old: int) -> None:
         """Entries i.. of group g (`bits` their bitmap, none present yet) map `frames`,
         an array of this map's type (PageAllocator hands frames out so).  `old` is the
-        group's bitmap now, which the caller has read."""
-        if old:
-            group = self.frames[g]
-        else:
-            self.frames[g] = group = array(self.code, _EMPTY[self.code])
-        group[i:i + len(frames)] = frames
+        group's bitmap now, which the caller has read.  (The one-group fast paths of
+        PageTable.vmap_page_range() and walk() do this without the call.)"""
+        (self.frames[g] if old else self.new_group(g))[i:i + len(frames)] = frames
         self.bits[g] = old | bits
 
     def drop_bits(self, g: int, bits: int) -> int:
@@ -312,9 +312,11 @@ class PageTable:
         if count == len(frames) and 0 < count <= PAGES - i:
             # One group, every page given: the usual case.
             g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
-            old = ptes.bits.get(g, 0)
-            if not old & bits:
-                ptes.set_run(g, i, bits, frames, old)
+            have = ptes.bits
+            old = have.get(g, 0)
+            if not old & bits:              # ptes.set_run() without its call
+                (ptes.frames[g] if old else ptes.new_group(g))[i:i + count] = frames
+                have[g] = old | bits
                 self.stats.ptes_set += count
                 return None
         if len(frames) >= count:
@@ -353,23 +355,53 @@ class PageTable:
         self.stats.ptes_cleared += cleared
         return cleared
 
+    def vunmap_page_ranges(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """vunmap_page_range() of each [start, end) of `ranges` (a purge's areas, one
+        after another), in one call: the ranges' pages are gathered into one bitmap a
+        group, then each group is cleared once.  Clearing is the same whether range by
+        range or all at once, and so is the count of PTEs cleared (a PTE is counted the
+        first time it is cleared, and the union holds it once)."""
+        shift, have = self.shift, self.ptes.bits
+        todo: dict[int, int] = {}
+        for start, end in ranges:
+            lo, hi = start >> shift, end >> shift
+            g = lo >> SHIFT
+            if lo < hi and g == (hi - 1) >> SHIFT:      # one group: the usual case
+                todo[g] = todo.get(g, 0) | ((1 << (hi - lo)) - 1) << (lo & LOW)
+            elif lo < hi:
+                for g, bits in groups(lo, hi, have):
+                    todo[g] = todo.get(g, 0) | bits
+        ptes, dead = self.ptes, self.dead
+        cleared = 0
+        for g, bits in todo.items():
+            dead.drop_bits(g, bits)
+            cleared += ptes.drop_bits(g, bits)
+        self.stats.ptes_cleared += cleared
+
     def mark_dead(self, start: int, end: int) -> None:
         """The user of [start, end) freed it; its PTEs stay until a purge."""
         shift = self.shift
         lo, hi = start >> shift, end >> shift
-        present, dead = self.ptes.bits, self.dead.bits
         g = lo >> SHIFT
         if lo < hi and g == (hi - 1) >> SHIFT:      # one group: the usual case
-            mapped = present.get(g, 0) & ((1 << (hi - lo)) - 1) << (lo & LOW)
+            mapped = self.ptes.bits.get(g, 0) & ((1 << (hi - lo)) - 1) << (lo & LOW)
             if mapped:
+                dead = self.dead.bits
                 dead[g] = dead.get(g, 0) | mapped
             return
         if hi <= lo:
             return
-        for g, bits in groups(lo, hi, present):
-            mapped = present.get(g, 0) & bits
-            if mapped:
-                dead[g] = dead.get(g, 0) | mapped
+        for g, bits in groups(lo, hi, self.ptes.bits):
+            self.mark_dead_bits(g << SHIFT, bits)
+
+    def mark_dead_bits(self, vpn: int, bits: int) -> None:
+        """mark_dead() of the pages under `bits` from page vpn on, all in vpn's group
+        (as a vmap block's region is: a block is at most a group, and aligned)."""
+        g = vpn >> SHIFT
+        mapped = self.ptes.bits.get(g, 0) & bits << (vpn & LOW)
+        if mapped:
+            dead = self.dead.bits
+            dead[g] = dead.get(g, 0) | mapped
 
     def walk(self, cpu: int, vpn: int, n: int) -> tuple[list[int], list[int], int | None] | None:
         """A kernel access to n pages from vpn on `cpu`, page by page through its TLB,
@@ -382,9 +414,11 @@ class PageTable:
         if 0 < n <= PAGES - i:                      # one group: the usual case
             g, bits = vpn >> SHIFT, ((1 << n) - 1) << i
             if ptes.bits.get(g, 0) & bits == bits and not self.dead.bits.get(g, 0) & bits:
-                held = tlb.bits.get(g, 0)
-                if not held & bits:                 # every page a TLB miss
-                    tlb.set_run(g, i, bits, ptes.frames[g][i:i + n], held)
+                have = tlb.bits
+                held = have.get(g, 0)
+                if not held & bits:                 # every page a TLB miss: tlb.set_run()
+                    (tlb.frames[g] if held else tlb.new_group(g))[i:i + n] = ptes.frames[g][i:i + n]
+                    have[g] = held | bits
                     self.stats.tlb_misses += n
                     return None
                 if held & bits == bits and tlb.frames[g][i:i + n] == ptes.frames[g][i:i + n]:

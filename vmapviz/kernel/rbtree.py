@@ -3,29 +3,27 @@ rotations, node by node, so the tree has the very shape the kernel's has.
 
 The caller adds a new node where its own descent ended: add() is rb_link_node() then
 rb_insert_color(), as __insert_vmap_area() calls them; erase() is rb_erase().  Nodes keep
-the vmap area's [start, end) as plain ints (the descents compare them) and the record.
+the vmap area's [start, end) as plain ints (the descents compare them); the area's record
+is the tree's, by start (VmapAreaTree.by_start), so a state change replaces it there only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from .compiled import mypyc_attr
-
-if TYPE_CHECKING:
-    from .vmap_area import VmapArea
 
 RED, BLACK = True, False
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class RbNode:
-    """struct rb_node, with the vmap_area it is embedded in."""
+    """struct rb_node, with the [va_start, va_end) of the vmap_area it is embedded in."""
 
-    __slots__ = ("start", "end", "va", "left", "right", "parent", "red")
+    __slots__ = ("start", "end", "left", "right", "parent", "red")
 
-    def __init__(self, start: int, end: int, va: VmapArea) -> None:
-        self.start, self.end, self.va = start, end, va
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
         self.left: RbNode | None = None
         self.right: RbNode | None = None
         self.parent: RbNode | None = None
@@ -44,18 +42,50 @@ class RbTree:
     # -- rb_link_node() + rb_insert_color() --------------------------------------------
 
     def add(self, node: RbNode, parent: RbNode | None, left: bool) -> None:
-        """rb_link_node(), which hangs a red node under parent (None: the root), then
-        rb_insert_color(): how __insert_vmap_area() ends its descent."""
+        """rb_link_node(), which hangs the new node (red, no children) under parent
+        (None: the root), then rb_insert_color(): how __insert_vmap_area() ends its
+        descent.  (One function: each Python call costs as much as the fix-up's usual
+        pass.)"""
         node.parent = parent
-        node.left = node.right = None
-        node.red = RED
         if parent is None:
             self.root = node
         elif left:
             parent.left = node
         else:
             parent.right = node
-        self.insert_color(node)
+        # rb_insert_color()
+        while (parent := node.parent) is not None and parent.red:
+            gparent = parent.parent
+            assert gparent is not None       # a red node is never the root
+            if parent is gparent.left:
+                uncle = gparent.right
+                if uncle is not None and uncle.red:
+                    uncle.red = parent.red = False
+                    gparent.red = True
+                    node = gparent
+                    continue
+                if parent.right is node:
+                    self._rotate_left(parent)
+                    parent, node = node, parent
+                parent.red = False
+                gparent.red = True
+                self._rotate_right(gparent)
+            else:
+                uncle = gparent.left
+                if uncle is not None and uncle.red:
+                    uncle.red = parent.red = False
+                    gparent.red = True
+                    node = gparent
+                    continue
+                if parent.left is node:
+                    self._rotate_right(parent)
+                    parent, node = node, parent
+                parent.red = False
+                gparent.red = True
+                self._rotate_left(gparent)
+        root = self.root
+        assert root is not None
+        root.red = False
 
     def _rotate_left(self, node: RbNode) -> None:
         right = node.right
@@ -93,50 +123,17 @@ class RbTree:
             self.root = left
         node.parent = left
 
-    def insert_color(self, node: RbNode) -> None:
-        """rb_insert_color()."""
-        while (parent := node.parent) is not None and parent.red:
-            gparent = parent.parent
-            assert gparent is not None       # a red node is never the root
-            if parent is gparent.left:
-                uncle = gparent.right
-                if uncle is not None and uncle.red:
-                    uncle.red = parent.red = False
-                    gparent.red = True
-                    node = gparent
-                    continue
-                if parent.right is node:
-                    self._rotate_left(parent)
-                    parent, node = node, parent
-                parent.red = False
-                gparent.red = True
-                self._rotate_right(gparent)
-            else:
-                uncle = gparent.left
-                if uncle is not None and uncle.red:
-                    uncle.red = parent.red = False
-                    gparent.red = True
-                    node = gparent
-                    continue
-                if parent.left is node:
-                    self._rotate_right(parent)
-                    parent, node = node, parent
-                parent.red = False
-                gparent.red = True
-                self._rotate_left(gparent)
-        root = self.root
-        assert root is not None
-        root.red = False
-
     # -- rb_erase() ------------------------------------------------------------------------
 
-    def erase(self, node: RbNode) -> None:
+    def erase(self, node: RbNode) -> RbNode | None:
         """rb_erase(): a node with two children is replaced by its successor, which
-        takes its place and colour; the fix-up runs if a black node left its place."""
-        if node.left is None:
-            child = node.right
-        elif node.right is None:
-            child = node.left
+        takes its place and colour; the fix-up runs if a black node left its place.
+        Returns rb_next() of the erased node, which the two-children case finds anyway
+        (the kernel's rb_erase() returns nothing; a caller erasing a run of areas asks
+        for it)."""
+        if node.left is None or node.right is None:
+            nxt = self.next(node)                # (before the fix-up rotates its ancestors)
+            child = node.right if node.left is None else node.left
         else:
             old = node
             node = node.right
@@ -168,7 +165,7 @@ class RbTree:
                 old.right.parent = node
             if not red:
                 self._erase_color(child, parent)
-            return
+            return node
         parent = node.parent
         red = node.red
         if child is not None:
@@ -182,6 +179,7 @@ class RbTree:
             self.root = child
         if not red:
             self._erase_color(child, parent)
+        return nxt
 
     def _erase_color(self, node: RbNode | None, parent: RbNode | None) -> None:
         """__rb_erase_color()."""

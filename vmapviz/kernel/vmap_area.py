@@ -163,7 +163,7 @@ class VmapAreaTree:
             assert self.rbtree is not None
             own, parents, lefts, reds = links
             keys = starts if own is None else own
-            nodes = self.nodes = {s: RbNode(s, by_start[s].end, by_start[s]) for s in keys}
+            nodes = self.nodes = {s: RbNode(s, by_start[s].end) for s in keys}
             for s, parent, left, red in zip(keys, parents, lefts, reds):
                 node = nodes[s]
                 node.red = red
@@ -242,7 +242,7 @@ class VmapAreaTree:
             if len(self.low2) < 2:
                 self.low2 += (start,)
             if self.rbtree is not None:
-                node = self.nodes[start] = RbNode(start, va.end, va)
+                node = self.nodes[start] = RbNode(start, va.end)
                 self.rbtree.add(node, None if last is None else self.nodes[last.start], False)
             if last is not None and start > last.end + self.gap:
                 self.holes[start] = last.end + self.gap
@@ -277,7 +277,7 @@ class VmapAreaTree:
                 above, n = n, n.left
             else:
                 below, n = n, n.right
-        node = self.nodes[va.start] = RbNode(va.start, va.end, va)
+        node = self.nodes[va.start] = RbNode(va.start, va.end)
         self.rbtree.add(node, parent, left)
         return below, above
 
@@ -290,7 +290,8 @@ class VmapAreaTree:
         if tree is not None and not self.overlaps:
             below, above = tree
             if (below is None or below.start < start) and (above is None or start < above.start):
-                return (None if below is None else below.va), (None if above is None else above.va)
+                by_start = self.by_start
+                return (None if below is None else by_start[below.start]), (None if above is None else by_start[above.start])
         starts = self.starts
         i = rank(starts, start)
         return (self.by_start[starts[i - 1]] if i else None,
@@ -320,24 +321,27 @@ class VmapAreaTree:
         for va in areas:
             start = va.start
             node = nodes.pop(start, None)
-            if gap is not None and gap[1].start == start and node is not None and not overlaps:
+            run = gap is not None and gap[1].start == start and node is not None and not overlaps
+            below = nxt_node = None                 # the node's rb_prev() and rb_next()
+            if node is not None:
+                assert rb_erase is not None     # nodes are the rbtree's
+                if not run:
+                    below = RbTree.prev(node)
+                nxt_node = rb_erase(node)       # (it returns rb_next() of the node)
+            if run:
                 # A run of neighbours goes on: the area below it stays the one below.
-                nxt_node = RbTree.next(node)
-                prev, nxt = gap[0], None if nxt_node is None else nxt_node.va
+                assert gap is not None
+                prev, nxt = gap[0], None if nxt_node is None else by_start[nxt_node.start]
             else:
                 if gap is not None and gap[1].start != start:
                     self._gap_between(*gap)
-                prev, nxt = self._neighbours(start, None if node is None else
-                                             (RbTree.prev(node), RbTree.next(node)))
+                prev, nxt = self._neighbours(start, None if node is None else (below, nxt_node))
             if start >= waiting:
                 if cut < 0:
                     cut = start
             elif not rebuild:
                 starts.remove(start)
             del by_start[start]
-            if node is not None:
-                assert rb_erase is not None     # nodes are the rbtree's
-                rb_erase(node)
             if start in holes:
                 del holes[start]
             overlaps.discard(start)
@@ -358,10 +362,18 @@ class VmapAreaTree:
         under the same start.  Returns the new record."""
         start, end, kind, _, guard, cpu, op, _ = va
         new = self.by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op, flags))
-        if self.rbtree is not None:
-            self.nodes[start].va = new
         self.generation += 1
         return new
+
+    def mark_each(self, areas: list[VmapArea], state: str, set_flags: int, clear_flags: int) -> None:
+        """mark() of each of `areas` (records still in the tree), in one call: each is
+        now in `state`, its flags with `set_flags` set and `clear_flags` cleared (the
+        purge's VM_LAZY_FREE -> VM_LAZY_FREEING, area after area)."""
+        by_start = self.by_start
+        for start, end, kind, _, guard, cpu, op, flags in areas:
+            by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op,
+                                                       (flags | set_flags) & ~clear_flags))
+        self.generation += len(areas)
 
     def find(self, addr: int) -> VmapArea | None:
         """__find_vmap_area(): the area that starts exactly at addr.  Once areas overlap
@@ -376,7 +388,7 @@ class VmapAreaTree:
             elif addr > n.start:
                 n = n.right
             else:
-                return n.va
+                return self.by_start[n.start]
         return None
 
     def overlapping(self, start: int, end: int) -> list[VmapArea]:
@@ -448,7 +460,7 @@ class VmapAreaTree:
                 while node is not None and node.start >= addr + size:
                     node = node.left
                 assert node is not None      # the path ends at a node below addr + size
-                first = node.va
+                first = areas[node.start]
                 low = rank(self.starts, first.start)
             elif first.start >= addr + size:
                 return addr, addr + size <= vend, 0, 0

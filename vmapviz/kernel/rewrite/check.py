@@ -20,10 +20,10 @@ def _rbtree(k: RewriteState) -> list[str]:
     assert tree.rbtree is not None       # the rewrite keeps its rbtree
     out = tree.rbtree.violations()
     nodes = list(tree.rbtree.inorder())
-    if any(tree.nodes.get(n.start) is not n or n.va is not tree.by_start.get(n.start)
-           or (n.start, n.end) != (n.va.start, n.va.end) for n in nodes) or len(nodes) != len(tree):
+    if any(tree.nodes.get(n.start) is not n or (va := tree.by_start.get(n.start)) is None
+           or (n.start, n.end) != (va.start, va.end) for n in nodes) or len(nodes) != len(tree):
         out.append("the rbtree's nodes and the listed areas disagree")
-    elif [n.va for n in nodes] != list(tree.area_list) and not tree.overlaps:
+    elif [n.start for n in nodes] != list(tree.starts) and not tree.overlaps:
         out.append("an in-order walk of the rbtree is not in address order")
     return out
 
@@ -179,4 +179,15 @@ def _blocks(k: RewriteState) -> list[str]:
     for a in k.tree.area_list:
         if a.kind == "vmap_block" and not a.lazy and k.vmap_block_tree.get(addr_to_vb_idx(cfg, a.start)) is None:
             out.append(f"vmap_block area {a.start:#x} has no block")
+    if not k.corruption and not k.overlaps:     # vb_free() counts on this while sound
+        for addr, frames in k.ram_maps.items():
+            vb = k.block_at(addr)
+            if vb is None:
+                continue
+            n = 1 << (len(frames) - 1).bit_length()
+            pos = (addr - vb.start) >> cfg.page_shift
+            region = ((1 << n) - 1) << pos
+            if pos + n > bits or vb.alloc_map & region != region or vb.dirty_map & region:
+                out.append(f"vm_map_ram mapping {addr:#x} in block #{vb.id}: bits {pos}-{pos + n - 1} "
+                           "are not all handed out and clean")
     return out

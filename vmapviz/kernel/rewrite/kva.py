@@ -9,11 +9,14 @@ of reach, and one TLB flush later covers many of them.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from ..events import AllocFail, AreaAlloc, AreaLazyFree, Purge
 from ..vmap_area import VM_LAZY_FREE, VM_LAZY_FREEING, VmapArea
 from .state import RewriteState
 
 FAIL_MESSAGE = "vmap allocation failed: use vmalloc=<size> to increase size."
+START_END = itemgetter(0, 1)            # an area's (va_start, va_end)
 
 
 def alloc_vmap_area(k: RewriteState, cpu: int, size: int, align: int, vstart: int, vend: int,
@@ -93,7 +96,10 @@ def free_unmap_vmap_area(k: RewriteState, cpu: int, va: VmapArea, mark: bool = T
     k.tree.mark(va, "lazy", va.flags | VM_LAZY_FREE)
     k.lazy.add(start)
     if mark:
-        mark_freed(k, start, start, end)
+        if k.tree.overlaps:
+            mark_freed(k, start, start, end)
+        else:                               # mark_freed()'s usual case, without its call
+            k.pgtable.mark_dead(start, end)
     nr = k.vmap_lazy_nr = k.vmap_lazy_nr + ((end - start) >> k.page_shift)
     k.events.append((AreaLazyFree, k.op, cpu, start, end, nr))
     if nr > k.config.lazy_max_pages:
@@ -156,7 +162,7 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
     """
     k.stats.purge_lock += 1
     k.stats.purge_walk_total += len(k.tree)     # list_for_each_entry_rcu(vmap_area_list)
-    tree, page, vunmap_page_range = k.tree, k.config.page_size, k.pgtable.vunmap_page_range
+    tree, page = k.tree, k.config.page_size
     valist = [tree.by_start[s] for s in sorted(k.lazy)]
     nr = 0
     for va in valist:
@@ -166,8 +172,9 @@ def __purge_vmap_area_lazy(k: RewriteState, cpu: int, start: int, end: int, sync
         if va_end > end:
             end = va_end
         nr += (va_end - va_start) // page
-        vunmap_page_range(va_start, va_end)
-        tree.mark(va, "freeing", (va.flags | VM_LAZY_FREEING) & ~VM_LAZY_FREE)
+    # The loop's vunmap_page_range() of each area and VM_LAZY_FREEING, each in one call.
+    k.pgtable.vunmap_page_ranges(map(START_END, valist))
+    tree.mark_each(valist, "freeing", VM_LAZY_FREEING, VM_LAZY_FREE)
     k.lazy.clear()
     if nr:
         k.vmap_lazy_nr -= nr        # BUG_ON(nr > vmap_lazy_nr) cannot fire: every lazy

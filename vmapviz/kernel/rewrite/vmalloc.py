@@ -73,7 +73,8 @@ def remove_vm_area(k: RewriteState, cpu: int, addr: int) -> VmStruct | None:
     """remove_vm_area(): find_vmap_area() (vmap_area_lock), free the area lazily, then
     unlink its vm_struct from vmlist with a walk under write_lock."""
     k.stats.vmap_area_lock += 1
-    va = k.tree.find(addr)
+    tree = k.tree
+    va = tree.by_start.get(addr) if not tree.overlaps else tree.find(addr)   # find()'s usual case inline
     if va is None or not va.flags & VM_VM_AREA:
         return None
     if va.flags & (VM_LAZY_FREE | VM_LAZY_FREEING):      # va.lazy, read from the flags
@@ -113,25 +114,21 @@ def vunmap_common(k: RewriteState, cpu: int, addr: int, deallocate_pages: bool) 
 
 def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", align: int = 1,
                  checked: bool = False) -> int | None:
-    """__vmalloc_node(): an area, its page array, its pages, and their mapping; NULL for
-    0 pages or more pages than the machine has (num_physpages).  `align`, `checked`:
-    the vmalloc_align() extension."""
+    """__vmalloc_node() and the __vmalloc_area_node() it calls: an area, its page
+    array, its pages, and their mapping; NULL for 0 pages or more pages than the
+    machine has (num_physpages).  `align`, `checked`: the vmalloc_align() extension."""
     page = k.page_size
     size = (size + page - 1) & -page & k.ulong_max    # page_align(), inline
     if not size or size >> k.page_shift > k.config.num_physpages:
         return None
     vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.VMALLOC_START, k.VMALLOC_END,
-                          kind, align, maps=True, checked=checked)
+                          kind, align, True, checked)         # maps: True (positional: cheaper)
     if vm is None:
         return None
-    return vmalloc_area_node(k, cpu, vm)
-
-
-def vmalloc_area_node(k: RewriteState, cpu: int, vm: VmStruct) -> int | None:
-    """__vmalloc_area_node(): a page array larger than a page is itself vmalloc'ed
-    (VM_VPAGES: a second area, after this one), then one page per page of the area."""
-    page = k.page_size
-    nr_pages = (vm.size - page) // page
+    # __vmalloc_area_node() (inline here, its one caller): a page array larger than a
+    # page is itself vmalloc'ed (VM_VPAGES: a second area, after this one), then one
+    # page per page of the area.
+    nr_pages = size >> k.page_shift               # vm->size less its guard page
     array_size = nr_pages * (k.config.bits // 8)
     if array_size > page:
         vm.pages_area = vmalloc_node(k, cpu, array_size, "vpages")

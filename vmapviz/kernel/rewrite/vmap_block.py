@@ -200,8 +200,8 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, int, int] | No
     while True:
         for vb in vbq.free:
             stats.vb_lock += 1
-            alloc_map = vb.alloc_map
-            used = bits - vb.free
+            alloc_map, free = vb.alloc_map, vb.free
+            used = bits - free
             if alloc_map.bit_length() == used:
                 # The usual case: the `used` pages handed out are the block's first
                 # ones, so the lowest free aligned region is the first one above them.
@@ -213,7 +213,7 @@ def vb_alloc(k: RewriteState, cpu: int, order: int) -> tuple[int, int, int] | No
                 if i < 0:
                     continue
             vb.alloc_map = alloc_map | ((1 << nbits) - 1) << i
-            vb.free = free = vb.free - nbits
+            vb.free = free = free - nbits
             if not free:
                 stats.vbq_lock += 1
                 vbq.free.remove(vb)  # list_del_init()
@@ -242,22 +242,27 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     nbits = 1 << order
     # radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): block_at() without
     # its call, on the hot path.
-    vb_shift = k.vb_shift
-    vb = k.vmap_block_tree.get((addr >> vb_shift) - (k.VMALLOC_START >> vb_shift))
+    vb = k.vmap_block_tree.get((addr >> k.vb_shift) - k.vb_base)
     if vb is None:
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
     shift = k.page_shift
     pos = (addr - vb.start) >> shift        # addr & (VMAP_BLOCK_SIZE - 1): blocks are aligned
     bits = k.config.vmap_bbmap_bits
-    if pos + nbits <= bits:
+    fits = pos + nbits <= bits
+    if fits:
         region = ((1 << nbits) - 1) << pos
     else:   # past the block's end (size 0 too: 1 << 52 pages): the bitmap's bits only
         region = ((1 << min(nbits, bits)) - 1) << pos & ((1 << bits) - 1)
     dirty_map = vb.dirty_map
     mine = k.ram_maps.get(addr)
+    # Honest: vm_map_ram()'s own mapping at addr, of the order it took, whose region
+    # is handed out and not dirty.  While the kernel is sound (no corruption, no posted
+    # overlap) such a mapping's region always is (vb_alloc() gave it, only its own
+    # unmap dirties it: check() verifies it), so the bitmaps are read only otherwise.
     honest = undo or (size and mine                 # mine: vm_map_ram() lent >= 1 page
                       and (len(mine) - 1).bit_length() == order     # the order it took
-                      and vb.alloc_map & region == region and not dirty_map & region)
+                      and (not k.corruption and not k.overlaps
+                           or vb.alloc_map & region == region and not dirty_map & region))
     if not honest and size and dirty_map & region == region and not k.corruption:
         k.bug(cpu, "vb_free", f"double vm_unmap_ram of {addr:#x}: bits {pos}-{pos + nbits - 1} of "
               f"block #{vb.id} are already dirty; the kernel ignores bitmap_allocate_region()'s "
@@ -267,10 +272,10 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     stats.vb_lock += 1
     if honest:
         vb.dirty_map = dirty_map | region
-        if k.tree.overlaps:                 # posted, an area over another: page by page
+        if fits and not k.tree.overlaps:    # mark_freed()'s usual case: the region's pages
+            k.pgtable.mark_dead_bits(vb.start >> shift, region)
+        else:                               # posted's overlap, or past the block
             mark_freed(k, vb.start, addr, addr + (nbits << shift))
-        else:                               # mark_freed()'s usual case, without its call
-            k.pgtable.mark_dead(addr, addr + (nbits << shift))
     else:
         _corrupting_free(k, cpu, vb, addr, size, pos, nbits, region)
     dirty = vb.dirty
