@@ -309,7 +309,7 @@ class PageTable:
         vpn = start >> shift
         count = (end - start) >> shift
         i = vpn & LOW
-        if 0 < count == len(frames) <= PAGES - i:
+        if count == len(frames) and 0 < count <= PAGES - i:
             # One group, every page given: the usual case.
             g, bits = vpn >> SHIFT, ((1 << count) - 1) << i
             have = ptes.bits

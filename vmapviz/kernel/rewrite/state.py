@@ -50,7 +50,7 @@ class RewriteState(Kernel):
 
     __slots__ = ("policy", "tree", "lazy", "vmap_lazy_nr", "vmlist", "vmlist_order", "freed_vms",
                  "vmap_block_tree", "vbq", "block_ids", "ram_maps", "overlaps", "stolen", "VMALLOC_START",
-                 "VMALLOC_END", "vmap_max_alloc", "vb_size_order", "vb_shift")
+                 "VMALLOC_END", "vmap_max_alloc", "vb_size_order", "vb_shift", "vb_base")
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -76,14 +76,15 @@ class RewriteState(Kernel):
         self.vmap_max_alloc = config.vmap_max_alloc
         self.vb_size_order = [(s, get_order(s, config.page_size, config.bits)) for s in
                               (uint_pages(c, config.page_shift) for c in range(config.vmap_max_alloc + 1))]
-        # addr_to_vb_idx() in shifts: VMAP_BLOCK_SIZE is a power of two (Config).
+        # addr_to_vb_idx() in shifts: VMAP_BLOCK_SIZE is a power of two (Config); the
+        # index is (addr >> vb_shift) - vb_base.
         self.vb_shift = config.vmap_block_size.bit_length() - 1
+        self.vb_base = config.VMALLOC_START >> self.vb_shift
 
     def block_at(self, addr: int):
         """radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): the block holding
         addr, or None."""
-        shift = self.vb_shift
-        return self.vmap_block_tree.get((addr >> shift) - (self.VMALLOC_START >> shift))
+        return self.vmap_block_tree.get((addr >> self.vb_shift) - self.vb_base)
 
 
 def addr_to_vb_idx(config: Config, addr: int) -> int:

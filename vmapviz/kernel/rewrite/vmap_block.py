@@ -242,14 +242,14 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     nbits = 1 << order
     # radix_tree_lookup(&vmap_block_tree, addr_to_vb_idx(addr)): block_at() without
     # its call, on the hot path.
-    vb_shift = k.vb_shift
-    vb = k.vmap_block_tree.get((addr >> vb_shift) - (k.VMALLOC_START >> vb_shift))
+    vb = k.vmap_block_tree.get((addr >> k.vb_shift) - k.vb_base)
     if vb is None:
         k.bug(cpu, "vb_free", f"BUG_ON(!vb): no vmap block at {addr:#x}")
     shift = k.page_shift
     pos = (addr - vb.start) >> shift        # addr & (VMAP_BLOCK_SIZE - 1): blocks are aligned
     bits = k.config.vmap_bbmap_bits
-    if pos + nbits <= bits:
+    fits = pos + nbits <= bits
+    if fits:
         region = ((1 << nbits) - 1) << pos
     else:   # past the block's end (size 0 too: 1 << 52 pages): the bitmap's bits only
         region = ((1 << min(nbits, bits)) - 1) << pos & ((1 << bits) - 1)
@@ -272,10 +272,10 @@ def vb_free(k: RewriteState, cpu: int, addr: int, size: int, order: int, undo: b
     stats.vb_lock += 1
     if honest:
         vb.dirty_map = dirty_map | region
-        if k.tree.overlaps or pos + nbits > bits:   # posted's overlap, or past the block
-            mark_freed(k, vb.start, addr, addr + (nbits << shift))
-        else:                               # mark_freed()'s usual case: the region's pages
+        if fits and not k.tree.overlaps:    # mark_freed()'s usual case: the region's pages
             k.pgtable.mark_dead_bits(vb.start >> shift, region)
+        else:                               # posted's overlap, or past the block
+            mark_freed(k, vb.start, addr, addr + (nbits << shift))
     else:
         _corrupting_free(k, cpu, vb, addr, size, pos, nbits, region)
     dirty = vb.dirty
