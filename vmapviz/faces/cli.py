@@ -16,14 +16,9 @@ import threading
 
 from .. import __version__
 from ..kernel import BUILD as KERNEL_BUILD, ConfigError
-from ..tui.headless import LAYOUTS, MAX_UNTIL
-from .export import ExportError, check_image_path
+from ..tui.slides import LAYOUTS, MAX_UNTIL
 from ..kernel.config import FLUSH_MODELS, MAX_CPUS
 from ..kernel.generations import GENERATIONS, NAMES
-from ..teaching.lesson import LessonError
-from ..teaching.sheet import GradeError
-from ..live.events import LiveError
-from ..models.vmallocinfo import VmallocinfoError
 from ..run.spec import RunSpec
 from ..workloads import TraceError, UnknownWorkload, catalog, get
 
@@ -477,10 +472,6 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command or "tui"](args)
-    except (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError, GradeError,
-            LessonError, LiveError) as e:
-        print(f"vmapviz: {e}", file=sys.stderr)
-        return BAD_INPUT
     except BrokenPipeError:
         # The reader went away: say nothing more, and keep Python from complaining when
         # it flushes stdout at exit.
@@ -495,6 +486,22 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("vmapviz: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except _bad_input() as e:   # last: evaluated only for an exception no clause above took
+        print(f"vmapviz: {e}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _bad_input() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad input (exit status 2).  The commands' own are
+    imported here, once one of them may have been raised, not when vmapviz starts: a
+    command imports only what it runs."""
+    from ..live.events import LiveError
+    from ..models.vmallocinfo import VmallocinfoError
+    from ..teaching.lesson import LessonError
+    from ..teaching.sheet import GradeError
+    from .export import ExportError
+    return (UsageError, ConfigError, UnknownWorkload, TraceError, VmallocinfoError, ExportError, GradeError,
+            LessonError, LiveError)
 
 
 def file_error(path, e: OSError) -> str:
@@ -609,7 +616,7 @@ def cmd_workloads(args) -> int:
         return 0
     from rich.table import Table
 
-    from .report import Output
+    from .output import Output
     table = Table(box=None, show_header=False, padding=(0, 2))
     for name, summary in catalog():
         table.add_row(f"[bold]{name}[/]", summary)
@@ -643,7 +650,7 @@ def cmd_variants(args) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from .report import Output
+    from .output import Output
     table = Table(box=None, show_header=True, header_style="bold", padding=(0, 2))
     for col in ("name", "version", "what it is", "lazy flush", "vmap blocks"):
         table.add_column(col)
@@ -656,11 +663,11 @@ def cmd_variants(args) -> int:
 
 
 def cmd_screenshot(args) -> int:
+    from .export import check_image_path, save_screenshot
     spec = spec_from(args)
     check_image_path(args.out)
     if args.start is not None and args.until is not None and not args.until_flush:
         raise UsageError("screenshot shows one op: give --from (with --until-flush) or --until, not both")
-    from .export import save_screenshot
     try:
         path = save_screenshot(args.out, spec, args.until, args.start, args.until_flush, size=args.size,
                                layout=args.layout, font_size=args.font_size, progress=True, theme=args.theme)
@@ -742,6 +749,7 @@ def _check_cost(costmodel, threads: list[int], cpus: int, generations, workload:
 
 
 def cmd_export(args) -> int:
+    from .export import check_image_path, export
     spec = spec_from(args)
     if not (args.gif or args.html):
         raise UsageError("export writes --gif FILE.gif or --html FILE.html (or both)")
@@ -751,7 +759,6 @@ def cmd_export(args) -> int:
     if args.until is None and not args.until_flush:
         raise UsageError("export needs --ops N (or --until OP, or --until-flush): where the film ends")
     from ..tui.headless import Span
-    from .export import export
     until = args.until if args.until is not None else (args.start or 0) + MAX_UNTIL
     if args.start is not None and args.start > until:
         raise UsageError(f"--from {args.start} is after the last op {until}")

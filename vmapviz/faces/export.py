@@ -346,7 +346,8 @@ def save_screenshot(path: str | Path, spec: RunSpec, until: int | None = None, s
     200) or `start`, or with `until_flush` at the first op after `start` that flushes the
     TLB, headless and paused (reproducible), dressed as a slide (tui/headless.py's
     `screen`); write it, return the path.  A long run shows a progress bar on stderr."""
-    from ..tui.headless import MAX_UNTIL, screen
+    from ..tui.headless import screen
+    from ..tui.slides import MAX_UNTIL
     from .report import op_progress
     first = start if start is not None else 0
     last = (until if until is not None else first + MAX_UNTIL) if until_flush else \

@@ -1,28 +1,27 @@
 """Headless runs: a workload run to the end (or N ops) without the TUI, reported as a
-Rich table, or as one JSON object for scripts and benchmarks."""
+Rich table, or as one JSON object for scripts and benchmarks.  Rich is imported by what
+draws (the bars, the table): a run printed as JSON never imports it."""
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
-import os
 import signal
 import sys
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from typing import IO
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from typing import IO, TYPE_CHECKING
 
 from ..run.driver import Run
 from ..run.spec import RunSpec
 from ..kernel import BUILD, COMPILED
 from ..kernel.events import KINDS
 from ..run.snapshot import take
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 PROGRESS_FROM = 20_000  # runs at least this long get a progress bar
 BAR_EVERY = 4096        # ops between two updates of the bar (a multiple of LOOK_EVERY)
@@ -129,6 +128,8 @@ def run_headless(spec: RunSpec, ops: int | None = None,
 def byte_progress(title: str):
     """A bar of bytes on stderr while in the block, removed at its end; yields the
     `progress(done, total)` callback that moves it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
     with Progress(TextColumn(f"[bold]{title}"), BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(title, total=None)
@@ -136,17 +137,11 @@ def byte_progress(title: str):
 
 
 def op_progress(total: int) -> Progress:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     return Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("ops"), TimeRemainingColumn(), console=Console(stderr=True),
                     transient=True)
-
-
-class Output(Console):
-    """The console of reports: a reader that went away (`| head -1`) raises
-    BrokenPipeError, the CLI's "output closed" status, where Rich would exit 1."""
-
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 def print_json(result: dict, out: IO[str] | None = None) -> None:
@@ -156,6 +151,7 @@ def print_json(result: dict, out: IO[str] | None = None) -> None:
 def print_vmallocinfo(result: dict) -> None:
     """The simulated /proc/vmallocinfo on stdout (so it can be piped into `vmapviz
     vmallocinfo -`); what the file hides, on stderr."""
+    from rich.console import Console
     info = result["vmallocinfo"]
     for line in info["lines"]:
         print(line)
@@ -165,6 +161,9 @@ def print_vmallocinfo(result: dict) -> None:
 
 def print_report(result: dict, console: Console | None = None) -> None:
     """The human summary: what ran, how fast, and the kernel's counters."""
+    from rich.table import Table
+
+    from .output import Output
     console = console or Output()
     s = result["stats"]
     from ..kernel.generations import GENERATIONS

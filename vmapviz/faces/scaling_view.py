@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .report import Output  # a closed pipe is exit status 141, not Rich's 1
+from .output import Output  # a closed pipe is exit status 141, not Rich's 1
 
 STYLES = {"vanilla": "bold red", "merged": "bold green", "posted": "bold yellow"}
 MARKS = {"vanilla": "v", "merged": "m", "posted": "p"}

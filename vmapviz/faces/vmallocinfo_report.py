@@ -31,7 +31,7 @@ FORMAT_NOTES = {
 
 def print_summary(s: dict, problems: list[str], console: Console | None = None) -> None:
     """Areas by kind, top callers, the lazy list against lazy_max_pages(), the layout."""
-    from .report import Output
+    from .output import Output
     console = console or Output(highlight=False)
     err = Output(stderr=True, highlight=False)
     for line in problems[:MAX_PROBLEMS]:

@@ -3,29 +3,27 @@ rotations, node by node, so the tree has the very shape the kernel's has.
 
 The caller adds a new node where its own descent ended: add() is rb_link_node() then
 rb_insert_color(), as __insert_vmap_area() calls them; erase() is rb_erase().  Nodes keep
-the vmap area's [start, end) as plain ints (the descents compare them) and the record.
+the vmap area's [start, end) as plain ints (the descents compare them); the area's record
+is the tree's, by start (VmapAreaTree.by_start), so a state change replaces it there only.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from .compiled import mypyc_attr
-
-if TYPE_CHECKING:
-    from .vmap_area import VmapArea
 
 RED, BLACK = True, False
 
 
 @mypyc_attr(serializable=True, allow_interpreted_subclasses=True)
 class RbNode:
-    """struct rb_node, with the vmap_area it is embedded in."""
+    """struct rb_node, with the [va_start, va_end) of the vmap_area it is embedded in."""
 
-    __slots__ = ("start", "end", "va", "left", "right", "parent", "red")
+    __slots__ = ("start", "end", "left", "right", "parent", "red")
 
-    def __init__(self, start: int, end: int, va: VmapArea) -> None:
-        self.start, self.end, self.va = start, end, va
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
         self.left: RbNode | None = None
         self.right: RbNode | None = None
         self.parent: RbNode | None = None

@@ -163,7 +163,7 @@ class VmapAreaTree:
             assert self.rbtree is not None
             own, parents, lefts, reds = links
             keys = starts if own is None else own
-            nodes = self.nodes = {s: RbNode(s, by_start[s].end, by_start[s]) for s in keys}
+            nodes = self.nodes = {s: RbNode(s, by_start[s].end) for s in keys}
             for s, parent, left, red in zip(keys, parents, lefts, reds):
                 node = nodes[s]
                 node.red = red
@@ -242,7 +242,7 @@ class VmapAreaTree:
             if len(self.low2) < 2:
                 self.low2 += (start,)
             if self.rbtree is not None:
-                node = self.nodes[start] = RbNode(start, va.end, va)
+                node = self.nodes[start] = RbNode(start, va.end)
                 self.rbtree.add(node, None if last is None else self.nodes[last.start], False)
             if last is not None and start > last.end + self.gap:
                 self.holes[start] = last.end + self.gap
@@ -277,7 +277,7 @@ class VmapAreaTree:
                 above, n = n, n.left
             else:
                 below, n = n, n.right
-        node = self.nodes[va.start] = RbNode(va.start, va.end, va)
+        node = self.nodes[va.start] = RbNode(va.start, va.end)
         self.rbtree.add(node, parent, left)
         return below, above
 
@@ -290,7 +290,8 @@ class VmapAreaTree:
         if tree is not None and not self.overlaps:
             below, above = tree
             if (below is None or below.start < start) and (above is None or start < above.start):
-                return (None if below is None else below.va), (None if above is None else above.va)
+                by_start = self.by_start
+                return (None if below is None else by_start[below.start]), (None if above is None else by_start[above.start])
         starts = self.starts
         i = rank(starts, start)
         return (self.by_start[starts[i - 1]] if i else None,
@@ -330,7 +331,7 @@ class VmapAreaTree:
             if run:
                 # A run of neighbours goes on: the area below it stays the one below.
                 assert gap is not None
-                prev, nxt = gap[0], None if nxt_node is None else nxt_node.va
+                prev, nxt = gap[0], None if nxt_node is None else by_start[nxt_node.start]
             else:
                 if gap is not None and gap[1].start != start:
                     self._gap_between(*gap)
@@ -361,8 +362,6 @@ class VmapAreaTree:
         under the same start.  Returns the new record."""
         start, end, kind, _, guard, cpu, op, _ = va
         new = self.by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op, flags))
-        if self.rbtree is not None:
-            self.nodes[start].va = new
         self.generation += 1
         return new
 
@@ -370,12 +369,10 @@ class VmapAreaTree:
         """mark() of each of `areas` (records still in the tree), in one call: each is
         now in `state`, its flags with `set_flags` set and `clear_flags` cleared (the
         purge's VM_LAZY_FREE -> VM_LAZY_FREEING, area after area)."""
-        by_start, nodes = self.by_start, self.nodes if self.rbtree is not None else None
+        by_start = self.by_start
         for start, end, kind, _, guard, cpu, op, flags in areas:
-            new = by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op,
-                                                             (flags | set_flags) & ~clear_flags))
-            if nodes is not None:
-                nodes[start].va = new
+            by_start[start] = tuple.__new__(VmapArea, (start, end, kind, state, guard, cpu, op,
+                                                       (flags | set_flags) & ~clear_flags))
         self.generation += len(areas)
 
     def find(self, addr: int) -> VmapArea | None:
@@ -391,7 +388,7 @@ class VmapAreaTree:
             elif addr > n.start:
                 n = n.right
             else:
-                return n.va
+                return self.by_start[n.start]
         return None
 
     def overlapping(self, start: int, end: int) -> list[VmapArea]:
@@ -463,7 +460,7 @@ class VmapAreaTree:
                 while node is not None and node.start >= addr + size:
                     node = node.left
                 assert node is not None      # the path ends at a node below addr + size
-                first = node.va
+                first = areas[node.start]
                 low = rank(self.starts, first.start)
             elif first.start >= addr + size:
                 return addr, addr + size <= vend, 0, 0

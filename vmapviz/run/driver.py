@@ -10,6 +10,7 @@ consumer that lags only ever receives the newest snapshot and never slows the ke
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -30,6 +31,7 @@ Records = list[Record]   # one op's event records (kernel.events), made into eve
 RECENT_EVENTS = 400
 INTERRUPT_EVERY = 1024   # ops of a long seek or run-until between two looks at Esc (a power of two)
 BURST_S = 0.005  # at full speed, commands are looked at this often
+NEVER = sys.maxsize   # an op no run reaches: no checkpoint is ever due without a timeline
 
 
 class DriverError(NamedTuple):
@@ -85,13 +87,14 @@ class Run:
         self._replay: Iterator[Logged] | None = None
         self._ahead: OpTuple | None = None  # the source's next op, peeked and not yet run
         self._bind()
+        self._due = NEVER            # the op of the next checkpoint due (_noted)
         if timeline is not None:
             timeline.save(0, self.kernel, self.records)
             self._due = timeline.k
 
     def _bind(self) -> None:
         self.calls = {name: getattr(self.kernel, name) for name in CALLS}
-        self._flushes_seen = self.kernel.stats.tlb_flushes   # _ran() looks for new ones
+        self._flushes_seen = self.kernel.stats.tlb_flushes   # _noted() looks for new ones
 
     def step(self) -> Events | None:
         """Run the next op; its events, or None when the workload has ended."""
@@ -100,38 +103,57 @@ class Run:
 
     def advance(self) -> Records | None:
         """Run the next op; its event records, or None when the workload has ended."""
-        logged = None
+        return self.last_records if self._run_ops(1) else None
+
+    def _run_ops(self, n: int | None, wanted: Collection[type] = (), stop: Callable[[], bool] | None = None) -> int:
+        """Up to `n` ops (None: to the workload's end), stopping after the first op with
+        a record of a class in `wanted` and before an op when `stop()` says so; how many
+        ran.  The one body of an op: advance() runs one, run() many in one frame (a
+        frame an op less, and no _ran(): about 1,000 instructions an op).  Ops come from
+        the log while going forward again through it (a seek), then from the workload's
+        source."""
+        source, calls, kernel, replay = self.source, self.calls, self.kernel, self._replay
         op: OpTuple | None
-        if self._replay is not None:        # going forward again through the log
-            logged = next(self._replay, None)
-            if logged is None:
-                self._replay = None
-        if logged is not None:
-            op = logged.op
-        else:
-            op, self._ahead = self._ahead or self.source.next(), None
-            if op is None:
-                self.done = self._exhausted = True
-                return None
-        # The kernel's public method, called with its arguments spelled out (a call with
-        # *args and a keyword costs twice a plain one: a dict and a tuple an op).
-        cpu, call, args = op
-        method, n = self.calls[call], len(args)
-        result = (method(args[0], cpu=cpu) if n == 1 else method(args[0], args[1], cpu=cpu) if n == 2
-                  else method(*args, cpu=cpu))
-        if logged is not None:
-            return self._ran(self.kernel.drain_records())
-        self.source.feed(result)
-        if self.recorder is not None:
-            self.recorder.op(op, None if result is VOID else result)
-        records = self.kernel.drain_records()
-        if self.timeline is not None:
-            self.timeline.record(op, result, records)
-        return self._ran(records)
+        i = 0
+        while (n is None or i < n) and not (stop is not None and stop()):
+            if replay is not None:
+                logged = next(replay, None)
+                if logged is None:                  # the log's end: on with the source
+                    self._replay = replay = None
+                    continue
+                op = logged.op
+            else:
+                op, self._ahead = self._ahead or source.next(), None
+                if op is None:
+                    self.done = self._exhausted = True
+                    break
+            # The kernel's public method, called with its arguments spelled out (a call
+            # with *args and a keyword costs twice a plain one: a dict and a tuple an op).
+            cpu, call, args = op
+            method, k = calls[call], len(args)
+            result = (method(args[0], cpu=cpu) if k == 1 else method(args[0], args[1], cpu=cpu) if k == 2
+                      else method(*args, cpu=cpu))
+            records = kernel.drain_records()
+            if replay is None:
+                source.feed(result)
+                if self.recorder is not None:
+                    self.recorder.op(op, None if result is VOID else result)
+                if self.timeline is not None:
+                    self.timeline.record(op, result, records)
+            self.records.extend(records)
+            self.last_records = records
+            if kernel.stats.tlb_flushes != self._flushes_seen or kernel.op >= self._due:
+                self._noted(records)
+            i += 1
+            if wanted and any(r[0] in wanted for r in records):
+                break
+        return i
 
     def run(self, n: int | None = None, until: str | Collection[str] | None = None,
             stop: Callable[[], bool] | None = None) -> int:
-        """Up to `n` ops (see run_loop); how many ran.  A run-until, or a run longer than
+        """Up to `n` ops (None: to the workload's end); with `until` (a name of UNTIL, or
+        event kinds), stop after the first op that emits such an event; `stop()` is
+        asked before each op.  How many ops ran.  A run-until, or a run longer than
         INTERRUPT_EVERY ops, asks `interrupt` every INTERRUPT_EVERY ops (Esc, quit)."""
         interrupt = self.interrupt
         if stop is None and interrupt is not None and (until is not None or n is None or n > INTERRUPT_EVERY):
@@ -141,7 +163,8 @@ class Run:
             def stop() -> bool:
                 op = self.kernel.op
                 return not op & every and interrupt(op, goal)
-        return run_loop(self.advance, n, until, stop)
+        wanted = () if until is None else classes_of(UNTIL[until] if isinstance(until, str) else until)
+        return self._run_ops(n, wanted, stop)
 
     def peek(self) -> Op | None:
         """The op step() will run next, without running it (None at the end)."""
@@ -152,9 +175,9 @@ class Run:
             self._ahead = self.source.next()
         return None if self._ahead is None else Op(*self._ahead)
 
-    def _ran(self, records: Records) -> Records:
-        self.records.extend(records)
-        self.last_records = records
+    def _noted(self, records: Records) -> None:
+        """What an op may bring besides its records: TLB flushes for the flush history,
+        and a checkpoint of the timeline when one is due."""
         flushes = self.kernel.stats.tlb_flushes
         if flushes != self._flushes_seen:
             self._flushes_seen = flushes
@@ -167,7 +190,6 @@ class Run:
             if tl.due(op):
                 tl.save(op, self.kernel, self.records)
             self._due = tl.nearest(op) + tl.k
-        return records
 
     @property
     def recent(self) -> tuple[Any, ...]:
@@ -223,7 +245,10 @@ class Run:
         records = self.kernel.drain_records()
         if tl is not None:
             tl.record(Op(cpu, name, args), result, records, from_source=False)
-        return events_of(self._ran(records))
+        self.records.extend(records)
+        self.last_records = records
+        self._noted(records)
+        return events_of(records)
 
     def seek(self, n: int) -> None:
         """Go to op n: the state, recent events and last op a straight run has after n
@@ -295,18 +320,12 @@ def where(run: Run, kinds: Collection[str] = ()) -> tuple[Run, tuple[int, bool]]
 
 def run_loop(advance: Callable[[], Records | None], n: int | None = None,
              until: str | Collection[str] | None = None, stop: Callable[[], bool] | None = None) -> int:
-    """The one loop every caller runs ops with (the driver, the headless report, a
-    lesson's steps, the quiz, the cost model): `advance()` (Run.advance: an op's
-    records) up to `n` times (None: until it gives None, the workload's end); with
-    `until` (a name of UNTIL, or event kinds), stop after the first op that emits
-    such an event; `stop()` is asked before each op.  How many ops ran."""
+    """Run.run's loop for what runs ops with `advance()` alone (compare mode's pair):
+    `advance()` (an op's records) up to `n` times (None: until it gives None, the
+    workload's end); with `until` (a name of UNTIL, or event kinds), stop after the
+    first op that emits such an event; `stop()` is asked before each op.  How many
+    ops ran."""
     i = 0
-    if until is None and stop is None:
-        while n is None or i < n:
-            if advance() is None:
-                break
-            i += 1
-        return i
     wanted = classes_of(UNTIL[until] if isinstance(until, str) else until or ())
     while (n is None or i < n) and not (stop is not None and stop()):
         records = advance()

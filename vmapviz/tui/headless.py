@@ -28,8 +28,6 @@ from ..run.driver import where
 from ..run.snapshot import Snapshot
 from ..run.spec import RunSpec
 
-LAYOUTS = ("presenter", "full")   # a slide: the presenter layout (key l), or every panel
-MAX_UNTIL = 1_000_000    # ops `--until-flush` runs at most looking for a flush
 SCREENSHOT_CHUNK = 5000  # `screenshot` runs this many ops per driver command (its progress bar)
 
 

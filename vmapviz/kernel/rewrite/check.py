@@ -20,10 +20,10 @@ def _rbtree(k: RewriteState) -> list[str]:
     assert tree.rbtree is not None       # the rewrite keeps its rbtree
     out = tree.rbtree.violations()
     nodes = list(tree.rbtree.inorder())
-    if any(tree.nodes.get(n.start) is not n or n.va is not tree.by_start.get(n.start)
-           or (n.start, n.end) != (n.va.start, n.va.end) for n in nodes) or len(nodes) != len(tree):
+    if any(tree.nodes.get(n.start) is not n or (va := tree.by_start.get(n.start)) is None
+           or (n.start, n.end) != (va.start, va.end) for n in nodes) or len(nodes) != len(tree):
         out.append("the rbtree's nodes and the listed areas disagree")
-    elif [n.va for n in nodes] != list(tree.area_list) and not tree.overlaps:
+    elif [n.start for n in nodes] != list(tree.starts) and not tree.overlaps:
         out.append("an in-order walk of the rbtree is not in address order")
     return out
 

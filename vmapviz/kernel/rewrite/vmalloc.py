@@ -122,7 +122,7 @@ def vmalloc_node(k: RewriteState, cpu: int, size: int, kind: str = "vmalloc", al
     if not size or size >> k.page_shift > k.config.num_physpages:
         return None
     vm = get_vm_area_node(k, cpu, size, VM_ALLOC, k.VMALLOC_START, k.VMALLOC_END,
-                          kind, align, maps=True, checked=checked)
+                          kind, align, True, checked)         # maps: True (positional: cheaper)
     if vm is None:
         return None
     # __vmalloc_area_node() (inline here, its one caller): a page array larger than a
