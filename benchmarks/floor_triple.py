@@ -14,7 +14,7 @@ arguments and the CPU, number the op, take the next aligned region of the CPU's 
 (a new block when it has none: the lowest free 4 MiB slot, the area's walk counted),
 take the frames, set the PTEs of one group.  touch(): the pages through the CPU's TLB,
 filled from the page table.  vm_unmap_ram(): the block by its index, the honesty test
-of vb_free(), the region dirty and its pages dead, the block on the dirty list the first
+of vb_free() (the mapping's own, of its order), the region dirty and its pages dead, the block on the dirty list the first
 time, the frames given back; a block all dirty leaves the lists and its area is freed
 lazily (vmap_lazy_nr); past lazy_max_pages, the purge clears the lazy blocks' PTEs and
 dead pages, flushes every TLB (x86: flush_tlb_all(), the stale entries counted) and
@@ -241,12 +241,12 @@ class Floor:
             raise Unmodelled("no block there")
         pos = (addr - vb.start) >> 12
         region = ((1 << nbits) - 1) << pos
+        # vm_map_ram()'s own mapping of the order it took: on a sound kernel (the floor's
+        # always is) its region is handed out and clean, as the simulator takes it.
         mine = self.ram_maps.get(addr)
-        dirty_map = vb.dirty_map
-        if (mine is None or pos + nbits > PAGES or (len(mine) - 1).bit_length() != order
-                or vb.alloc_map & region != region or dirty_map & region):
+        if mine is None or pos + nbits > PAGES or (len(mine) - 1).bit_length() != order:
             raise Unmodelled("not one honest mapping")
-        vb.dirty_map = dirty_map | region
+        vb.dirty_map |= region
         g = vb.g                                    # mark_dead(): the region's mapped pages
         mapped = self.pte_bits.get(g, 0) & region
         if mapped:

@@ -60,32 +60,28 @@ class Kernel(Machine):
 
     # -- one op ------------------------------------------------------------------------
     #
-    # Each public call checks its own arguments against their C types, then makes one
-    # op: _enter() (the CPU checked, the op numbered), the generation's body called
-    # directly, and _leave() (the op's record: its Call and Return events).  A BUG in
-    # the body stops the call where the real kernel would oops: it returns NULL.
+    # Each public call is one op, written out in full so that it costs no Python call
+    # but its body's (a helper on either side cost about 950 instructions an op, the
+    # simulator's hottest path):
+    #
+    #   1. its arguments and the CPU checked in one test; any failure takes bad_call(),
+    #      which raises before anything changes;
+    #   2. the op numbered (self.op, stats.ops);
+    #   3. the generation's body called directly; a BUG in it stops the call where the
+    #      real kernel would oops, and the call returns NULL;
+    #   4. an allocating call that returned NULL (not refused) counted as failed;
+    #   5. the op's record appended: (Return, op, cpu, name, args, result, detail), which
+    #      stands for its Call and Return events (events.events_of);
+    #   6. on a generation whose purge is a kworker's, the work it queued run
+    #      (drain_vmap_area_work()).
 
-    def _enter(self, cpu: int) -> int:
-        """The op starts on `cpu`: its number.  (Its Call event is made from the
-        record _leave() appends: events.events_of.)"""
+    def bad_call(self, name: str, args: tuple[Any, ...], cpu: Any) -> None:
+        """A public call whose arguments or CPU failed the call's quick check: TypeError or
+        ValueError for an argument its C type cannot hold (check_args), else ValueError
+        for a CPU that is not online."""
+        check_args(name, args, self.config.bits)
         if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
             raise ValueError(f"cpu {cpu!r} is not online (this machine has CPUs 0-{self.nr_cpus - 1})")
-        self.op = op = self.op + 1
-        self.stats.ops += 1
-        return op
-
-    def _leave(self, op: int, cpu: int, name: str, args: tuple[Any, ...], result: Any,
-               detail: Any, allocating: bool = False) -> Any:
-        """The op returns `result` (NULL from an allocating call counts as failed): the
-        op's record, which stands for its Call and its Return events; then, on a
-        generation whose purge is a kworker's, the work it queued runs
-        (drain_vmap_area_work())."""
-        if result is None and allocating and detail != "refused":
-            self.stats.failed_calls += 1
-        self.events.append((Return, op, cpu, name, args, result, detail))
-        if self.drain_pending:
-            self.drain_work()
-        return result
 
     def drain_work(self) -> None:
         """drain_vmap_area_work(), on a generation with a kworker purge."""
@@ -141,61 +137,90 @@ class Kernel(Machine):
 
     def vmalloc(self, size: int, cpu: int = 0) -> int | None:
         """vmalloc(size): an area of size rounded up to pages, mapped to fresh pages."""
-        if type(size) is not int or not 0 <= size <= self.ulong_max:
-            check_args("vmalloc", (size,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(size) is not int or not 0 <= size <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vmalloc", (size,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             addr, detail = self._vmalloc(cpu, size)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vmalloc", (size,), addr, detail, True)
+        if addr is None and detail != "refused":
+            self.stats.failed_calls += 1
+        self.events.append((Return, op, cpu, "vmalloc", (size,), addr, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return addr
 
     def vmalloc_align(self, size: int, align: int, cpu: int = 0) -> int | None:
         """vmalloc of `size` aligned to `align` (a power of two): the simulator's one
         extension, standing for the __vmalloc_node_range() that lib/test_vmalloc.c calls
         in later kernels; the 2008 kernel has no aligned vmalloc."""
         if (type(size) is not int or not 0 <= size <= self.ulong_max or
-                type(align) is not int or not 0 <= align <= self.ulong_max):
-            check_args("vmalloc_align", (size, align), self.config.bits)
-        op = self._enter(cpu)
+                type(align) is not int or not 0 <= align <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vmalloc_align", (size, align), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             addr, detail = self._vmalloc_align(cpu, size, align)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vmalloc_align", (size, align), addr, detail, True)
+        if addr is None and detail != "refused":
+            self.stats.failed_calls += 1
+        self.events.append((Return, op, cpu, "vmalloc_align", (size, align), addr, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return addr
 
     def vfree(self, addr: int, cpu: int = 0) -> None:
         """vfree(addr)."""
-        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
-            check_args("vfree", (addr,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vfree", (addr,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             detail = self._vfree(cpu, addr)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "vfree", (addr,), VOID, detail)
+        self.events.append((Return, op, cpu, "vfree", (addr,), VOID, detail))
+        if self.drain_pending:
+            self.drain_work()
 
     def vmap(self, nr_pages: int, cpu: int = 0) -> int | None:
         """vmap(pages, nr_pages, VM_MAP, PAGE_KERNEL) of nr_pages pages lent by the simulator."""
-        if type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX:
-            check_args("vmap", (nr_pages,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vmap", (nr_pages,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             addr, detail = self._vmap(cpu, nr_pages)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vmap", (nr_pages,), addr, detail, True)
+        if addr is None and detail != "refused":
+            self.stats.failed_calls += 1
+        self.events.append((Return, op, cpu, "vmap", (nr_pages,), addr, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return addr
 
     def vunmap(self, addr: int, cpu: int = 0) -> None:
         """vunmap(addr)."""
-        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
-            check_args("vunmap", (addr,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vunmap", (addr,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             detail = self._vunmap(cpu, addr)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "vunmap", (addr,), VOID, detail)
+        self.events.append((Return, op, cpu, "vunmap", (addr,), VOID, detail))
+        if self.drain_pending:
+            self.drain_work()
 
     def get_vm_area(self, size: int, flags: int = 0, start: int | None = None,
                     end: int | None = None, cpu: int = 0) -> int | None:
@@ -207,103 +232,151 @@ class Kernel(Machine):
         if (type(size) is not int or not 0 <= size <= self.ulong_max or
                 type(flags) is not int or not 0 <= flags <= self.ulong_max or
                 type(start) is not int or not 0 <= start <= self.ulong_max or
-                type(end) is not int or not 0 <= end <= self.ulong_max):
-            check_args("get_vm_area", (size, flags, start, end), self.config.bits)
-        op = self._enter(cpu)
+                type(end) is not int or not 0 <= end <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("get_vm_area", (size, flags, start, end), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             self._check_range(cpu, size, flags, start, end)
             addr, detail = self._get_vm_area(cpu, size, flags, start, end)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "get_vm_area", (size, flags, start, end), addr, detail, True)
+        if addr is None and detail != "refused":
+            self.stats.failed_calls += 1
+        self.events.append((Return, op, cpu, "get_vm_area", (size, flags, start, end), addr, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return addr
 
     def remove_vm_area(self, addr: int, cpu: int = 0) -> int | None:
         """remove_vm_area(addr): free the area; its address, or None."""
-        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
-            check_args("remove_vm_area", (addr,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("remove_vm_area", (addr,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             result, detail = self._remove_vm_area(cpu, addr)
         except KernelBug:
             result, detail = None, "BUG"
-        return self._leave(op, cpu, "remove_vm_area", (addr,), result, detail)
+        self.events.append((Return, op, cpu, "remove_vm_area", (addr,), result, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return result
 
     def find_vm_area(self, addr: int, cpu: int = 0) -> Any:
         """find_vm_area(addr): the vm_struct of the area starting at addr, or None."""
-        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
-            check_args("find_vm_area", (addr,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("find_vm_area", (addr,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             vm, detail = self._find_vm_area(cpu, addr)
         except KernelBug:
             vm, detail = None, "BUG"
-        return self._leave(op, cpu, "find_vm_area", (addr,), vm, detail)
+        self.events.append((Return, op, cpu, "find_vm_area", (addr,), vm, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return vm
 
     def vmalloc_to_page(self, addr: int, cpu: int = 0) -> int | None:
         """vmalloc_to_page(addr): the page frame the page table maps there, or None."""
-        if type(addr) is not int or not 0 <= addr <= self.ulong_max:
-            check_args("vmalloc_to_page", (addr,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vmalloc_to_page", (addr,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             frame, detail = self._vmalloc_to_page(cpu, addr)
         except KernelBug:
             frame, detail = None, "BUG"
-        return self._leave(op, cpu, "vmalloc_to_page", (addr,), frame, detail)
+        self.events.append((Return, op, cpu, "vmalloc_to_page", (addr,), frame, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return frame
 
     def touch(self, addr: int, nr_pages: int, cpu: int = 0) -> str:
-        """A kernel access from `cpu` to nr_pages pages from addr (Machine.touch)."""
+        """A kernel access from `cpu` to nr_pages pages from addr: "ok", "fault" (at the first
+        unmapped page) or "use-after-free" (Machine.access_failed)."""
         if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
-                type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX):
-            check_args("touch", (addr, nr_pages), self.config.bits)
-        op = self._enter(cpu)
-        try:
-            outcome, detail = self.touch_pages(cpu, addr, nr_pages), ""
-        except KernelBug:
-            outcome, detail = None, "BUG"
-        return self._leave(op, cpu, "touch", (addr, nr_pages), outcome, detail)
+                type(nr_pages) is not int or not 0 <= nr_pages <= UINT_MAX or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("touch", (addr, nr_pages), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
+        # Page by page through the CPU's TLB (PageTable.walk()); nothing in it BUGs.
+        found = self.pgtable.walk(cpu, addr >> self.page_shift, nr_pages)
+        outcome = "ok" if found is None else self.access_failed(cpu, found)
+        self.events.append((Return, op, cpu, "touch", (addr, nr_pages), outcome, ""))
+        if self.drain_pending:
+            self.drain_work()
+        return outcome
 
     # -- the per-CPU API of the rewrite ------------------------------------------------------
 
     def vm_map_ram(self, count: int, cpu: int = 0) -> int | None:
         """vm_map_ram(pages, count): count fresh pages mapped at a new address."""
-        if type(count) is not int or not 0 <= count <= UINT_MAX:
-            check_args("vm_map_ram", (count,), self.config.bits)
-        op = self._enter(cpu)
+        if (type(count) is not int or not 0 <= count <= UINT_MAX or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vm_map_ram", (count,), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             addr, detail = self._vm_map_ram(cpu, count)
         except KernelBug:
             addr, detail = None, "BUG"
-        return self._leave(op, cpu, "vm_map_ram", (count,), addr, detail, True)
+        if addr is None and detail != "refused":
+            self.stats.failed_calls += 1
+        self.events.append((Return, op, cpu, "vm_map_ram", (count,), addr, detail))
+        if self.drain_pending:
+            self.drain_work()
+        return addr
 
     def vm_unmap_ram(self, addr: int, count: int, cpu: int = 0) -> None:
         """vm_unmap_ram(mem, count): give back what vm_map_ram() returned."""
         if (type(addr) is not int or not 0 <= addr <= self.ulong_max or
-                type(count) is not int or not 0 <= count <= UINT_MAX):
-            check_args("vm_unmap_ram", (addr, count), self.config.bits)
-        op = self._enter(cpu)
+                type(count) is not int or not 0 <= count <= UINT_MAX or
+                type(cpu) is not int or not 0 <= cpu < self.nr_cpus):
+            self.bad_call("vm_unmap_ram", (addr, count), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             detail = self._vm_unmap_ram(cpu, addr, count)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "vm_unmap_ram", (addr, count), VOID, detail)
+        self.events.append((Return, op, cpu, "vm_unmap_ram", (addr, count), VOID, detail))
+        if self.drain_pending:
+            self.drain_work()
 
     def vm_unmap_aliases(self, cpu: int = 0) -> None:
         """vm_unmap_aliases(): unmap and flush every lazily kept alias now."""
-        op = self._enter(cpu)
+        if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
+            self.bad_call("vm_unmap_aliases", (), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             detail = self._vm_unmap_aliases(cpu)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "vm_unmap_aliases", (), VOID, detail)
+        self.events.append((Return, op, cpu, "vm_unmap_aliases", (), VOID, detail))
+        if self.drain_pending:
+            self.drain_work()
 
     def purge(self, cpu: int = 0) -> None:
         """purge_vmap_area_lazy(): purge every lazily freed area now."""
-        op = self._enter(cpu)
+        if type(cpu) is not int or not 0 <= cpu < self.nr_cpus:
+            self.bad_call("purge", (), cpu)
+        self.op = op = self.op + 1
+        self.stats.ops += 1
         try:
             detail = self._purge(cpu)[1]
         except KernelBug:
             detail = "BUG"
-        self._leave(op, cpu, "purge", (), VOID, detail)
+        self.events.append((Return, op, cpu, "purge", (), VOID, detail))
+        if self.drain_pending:
+            self.drain_work()
 
     # -- bodies every generation shares -----------------------------------------------------
 

@@ -99,10 +99,14 @@ class Machine:
     # -- page tables and TLBs -----------------------------------------------------------
 
     def vmap_page_range(self, cpu: int, start: int, end: int, frames: array[int]) -> int:
-        """vmap_page_range() with its WARN_ON()s; returns 0 or the error."""
+        """vmap_page_range() with its WARN_ON()s; returns 0 or the error.  (A hot caller
+        calls PageTable.vmap_page_range() itself, and this only when it failed.)"""
         failed = self.pgtable.vmap_page_range(start, end, frames)
-        if failed is None:
-            return 0
+        return 0 if failed is None else self.vmap_failed(cpu, start, failed)
+
+    def vmap_failed(self, cpu: int, start: int, failed: tuple[int, int]) -> int:
+        """vmap_page_range()'s WARN_ON()s when PageTable.vmap_page_range() stopped
+        (`failed`: its error and the PTEs it had set); returns the error."""
         err, nr = failed
         addr = start + nr * self.config.page_size
         # vmap_pte_range() returns -EBUSY or -ENOMEM; vmap_pmd_range() turns any error
@@ -136,15 +140,12 @@ class Machine:
                 per_cpu[c] += 1
         self.emit(TlbFlush, self.op, cpu, start, end, nr_cpus - 1, entries, stale, whole)
 
-    def touch_pages(self, cpu: int, addr: int, nr_pages: int) -> str:
-        """A kernel access from `cpu` to nr_pages pages from addr, page by page through
-        that CPU's TLB, filled from the page table.  The first unmapped page oopses, so
-        the access stops there.  Returns "ok", "fault", or "use-after-free" (a stale TLB
-        entry, or a PTE left for a page its user already freed)."""
+    def access_failed(self, cpu: int, found: tuple[list[int], list[int], int | None]) -> str:
+        """A kernel access from `cpu` that PageTable.walk() stopped or caught
+        (`found`, its answer): the first unmapped page oopses, so the access stops
+        there ("fault"); a stale TLB entry, or a PTE left for a page its user already
+        freed, is a "use-after-free"."""
         shift = self.page_shift
-        found = self.pgtable.walk(cpu, addr >> shift, nr_pages)
-        if found is None:
-            return "ok"
         stale, freed, fault = found
         if stale or freed:
             self.stats.use_after_free += 1

@@ -111,7 +111,9 @@ class ModernKernel(ModernState):
         if addr is None:
             return None, detail
         frames = self.pages.alloc_pages(count)
-        if self.vmap_page_range(cpu, addr, addr + size, frames):   # fewer frames: a NULL page
+        failed = self.pgtable.vmap_page_range(addr, addr + size, frames)
+        if failed is not None:                  # fewer frames: a NULL page
+            self.vmap_failed(cpu, addr, failed)
             self.ram_maps[addr] = frames
             self._vm_unmap_ram(cpu, addr, count)
             return None, detail

@@ -99,7 +99,9 @@ class RewriteKernel(RewriteState):
         frames = self.pages.alloc_pages(size >> shift)
         # Memory ran out: fewer frames, so the caller's page array has a NULL page,
         # which vmap_page_range() refuses.
-        if self.vmap_page_range(cpu, addr, addr + size, frames):
+        failed = self.pgtable.vmap_page_range(addr, addr + size, frames)
+        if failed is not None:
+            self.vmap_failed(cpu, addr, failed)
             self._vm_unmap_ram(cpu, addr, count, frames)
             return None, detail
         self.ram_maps[addr] = frames
