@@ -8,7 +8,6 @@ knows a generation.
 
 from __future__ import annotations
 
-from array import array
 from typing import Any, NoReturn
 
 from .compiled import mypyc_attr
@@ -98,14 +97,9 @@ class Machine:
 
     # -- page tables and TLBs -----------------------------------------------------------
 
-    def vmap_page_range(self, cpu: int, start: int, end: int, frames: array[int]) -> int:
-        """vmap_page_range() with its WARN_ON()s; returns 0 or the error.  (A hot caller
-        calls PageTable.vmap_page_range() itself, and this only when it failed.)"""
-        failed = self.pgtable.vmap_page_range(start, end, frames)
-        return 0 if failed is None else self.vmap_failed(cpu, start, failed)
-
     def vmap_failed(self, cpu: int, start: int, failed: tuple[int, int]) -> int:
-        """vmap_page_range()'s WARN_ON()s when PageTable.vmap_page_range() stopped
+        """vmap_page_range()'s WARN_ON()s, when PageTable.vmap_page_range() (which its
+        callers call themselves: a call less on vmalloc's and vm_map_ram's paths) stopped
         (`failed`: its error and the PTEs it had set); returns the error."""
         err, nr = failed
         addr = start + nr * self.config.page_size

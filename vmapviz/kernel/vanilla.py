@@ -163,11 +163,13 @@ class VanillaKernel(Kernel):
         vmalloc() fails before mapping when memory runs out; vmap()'s caller has a NULL
         page, which vmap_page_range() refuses with -ENOMEM."""
         vm.pages = self.pages.alloc_pages(count)
-        short = len(vm.pages) < count
-        end = vm.addr + vm.size - self.config.page_size
-        if (short and vm.flags & VM_ALLOC) or self.vmap_page_range(cpu, vm.addr, end, vm.pages):
-            self.vunmap_common(cpu, vm.addr, bool(vm.flags & VM_ALLOC))
-            return None
+        if not (len(vm.pages) < count and vm.flags & VM_ALLOC):
+            failed = self.pgtable.vmap_page_range(vm.addr, vm.addr + vm.size - self.config.page_size, vm.pages)
+            if failed is None:
+                return vm.addr
+            self.vmap_failed(cpu, vm.addr, failed)      # fewer pages: a NULL one
+        self.vunmap_common(cpu, vm.addr, bool(vm.flags & VM_ALLOC))
+        return None
         return vm.addr
 
     def vmalloc_node(self, cpu: int, size: int, kind: str = "vmalloc", align: int = 1) -> int | None:

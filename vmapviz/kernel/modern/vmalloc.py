@@ -153,7 +153,9 @@ def vmalloc_area_node(k: ModernState, cpu: int, vm: VmStruct) -> int | None:
                f"allocate pages", "warn_alloc")
         vfree(k, cpu, vm.addr)
         return None
-    if k.vmap_page_range(cpu, vm.addr, vm.addr + nr_pages * page, vm.pages):
+    failed = k.pgtable.vmap_page_range(vm.addr, vm.addr + nr_pages * page, vm.pages)
+    if failed is not None:
+        k.vmap_failed(cpu, vm.addr, failed)
         vfree(k, cpu, vm.addr)
         return None
     return vm.addr
@@ -170,7 +172,9 @@ def vmap(k: ModernState, cpu: int, count: int, flags: int) -> int | None:
     if vm is None:
         return None
     vm.pages = k.pages.alloc_pages(count)
-    if k.vmap_page_range(cpu, vm.addr, vm.addr + count * cfg.page_size, vm.pages):   # fewer: a NULL page
+    failed = k.pgtable.vmap_page_range(vm.addr, vm.addr + count * cfg.page_size, vm.pages)
+    if failed is not None:                      # fewer pages: a NULL one
+        k.vmap_failed(cpu, vm.addr, failed)
         vunmap(k, cpu, vm.addr)
         return None
     return vm.addr

@@ -146,12 +146,13 @@ def map_new_pages(k: RewriteState, cpu: int, vm: VmStruct, count: int) -> int | 
     vmap_page_range() refuses with -ENOMEM.  map_vm_area() is the one line that maps:
     vmap_page_range() over the area less its guard page."""
     pages = vm.pages = k.pages.alloc_pages(count)
-    short = len(pages) < count
-    if (short and vm.flags & VM_ALLOC) or k.vmap_page_range(
-            cpu, vm.addr, vm.addr + vm.size - k.page_size, pages):     # fewer pages: a NULL one
-        vunmap_common(k, cpu, vm.addr, bool(vm.flags & VM_ALLOC))
-        return None
-    return vm.addr
+    if not (len(pages) < count and vm.flags & VM_ALLOC):
+        failed = k.pgtable.vmap_page_range(vm.addr, vm.addr + vm.size - k.page_size, pages)
+        if failed is None:
+            return vm.addr
+        k.vmap_failed(cpu, vm.addr, failed)     # fewer pages: a NULL one
+    vunmap_common(k, cpu, vm.addr, bool(vm.flags & VM_ALLOC))
+    return None
 
 
 def vmap(k: RewriteState, cpu: int, count: int, flags: int) -> int | None:
