@@ -167,10 +167,9 @@ class VanillaKernel(Kernel):
             failed = self.pgtable.vmap_page_range(vm.addr, vm.addr + vm.size - self.config.page_size, vm.pages)
             if failed is None:
                 return vm.addr
-            self.vmap_failed(cpu, vm.addr, failed)      # fewer pages: a NULL one
+            self.vmap_failed(cpu, vm.addr, failed)      # a PTE there, or fewer pages: a NULL one
         self.vunmap_common(cpu, vm.addr, bool(vm.flags & VM_ALLOC))
         return None
-        return vm.addr
 
     def vmalloc_node(self, cpu: int, size: int, kind: str = "vmalloc", align: int = 1) -> int | None:
         """__vmalloc_node() and __vmalloc_area_node(): NULL for 0 pages or more than

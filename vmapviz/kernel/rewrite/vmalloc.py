@@ -150,7 +150,7 @@ def map_new_pages(k: RewriteState, cpu: int, vm: VmStruct, count: int) -> int | 
         failed = k.pgtable.vmap_page_range(vm.addr, vm.addr + vm.size - k.page_size, pages)
         if failed is None:
             return vm.addr
-        k.vmap_failed(cpu, vm.addr, failed)     # fewer pages: a NULL one
+        k.vmap_failed(cpu, vm.addr, failed)     # a PTE there, or fewer pages: a NULL one
     vunmap_common(k, cpu, vm.addr, bool(vm.flags & VM_ALLOC))
     return None
 
